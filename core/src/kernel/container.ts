@@ -1,0 +1,22 @@
+import 'reflect-metadata';
+import { container as rootContainer, type DependencyContainer, type InjectionToken } from 'tsyringe';
+
+export { inject, injectable, singleton } from 'tsyringe';
+export type { DependencyContainer };
+
+/**
+ * A typed DI token. Every injectable dependency is addressed by one of these, and every constructor
+ * parameter says `@inject(ref)` explicitly (see CONTRIBUTING.md): that works whatever compiler
+ * built the code, including a plugin bundled with esbuild.
+ */
+export type ServiceRef<T> = InjectionToken<T> & { readonly __service?: T };
+
+/** Creates a typed token; `id` is namespaced, e.g. `core.logger`. */
+export function serviceRef<T>(id: string): ServiceRef<T> {
+  return Symbol.for(`nullops:${id}`) as ServiceRef<T>;
+}
+
+/** A fresh child of the root container: one per host process, one per plugin. */
+export function createContainer(parent: DependencyContainer = rootContainer): DependencyContainer {
+  return parent.createChildContainer();
+}

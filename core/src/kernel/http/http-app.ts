@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import { bodyParser } from '@koa/bodyparser';
+import Koa from 'koa';
+import type { Logger } from '../logger.js';
+import { errorMiddleware } from './error-middleware.js';
+import type { Metrics } from './metrics.js';
+
+export interface HttpAppOptions {
+  logger: Logger;
+  metrics: Metrics;
+  /** Trust X-Forwarded-* headers (only behind a reverse proxy you control). */
+  trustProxy?: boolean;
+  /** Largest accepted JSON body. */
+  jsonLimit?: string;
+}
+
+/**
+ * The Koa application every NullOps host serves: request ids, one access-log line per request,
+ * HTTP metrics, the error middleware and a strict JSON body parser.
+ */
+export function createHttpApp(options: HttpAppOptions): Koa {
+  const app = new Koa({ proxy: options.trustProxy ?? false });
+  // Koa would print every error itself; ours are logged once, by the error middleware.
+  app.silent = true;
+  const { logger, metrics } = options;
+
+  app.use(async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    const incoming = ctx.get('x-request-id');
+    ctx.state.requestId = /^[A-Za-z0-9._-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    ctx.set('X-Request-Id', ctx.state.requestId);
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    try {
+      await next();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      // The matched route's name (its operationId) keeps label cardinality bounded.
+      const route = (ctx as { _matchedRouteName?: string })._matchedRouteName ?? 'unmatched';
+      metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
+      metrics.httpDuration.observe({ method: ctx.method, route }, seconds);
+      logger.debug(
+        { requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: seconds * 1e3 },
+        'request',
+      );
+    }
+  });
+  app.use(errorMiddleware(logger));
+  app.use(
+    bodyParser({
+      enableTypes: ['json'],
+      jsonLimit: options.jsonLimit ?? '1mb',
+      // Only objects and arrays: a bare string or number is never a valid request body here.
+      jsonStrict: true,
+    }),
+  );
+  return app;
+}

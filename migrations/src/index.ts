@@ -1,0 +1,21 @@
+import type { Knex } from 'knex';
+import * as foundation from './20261122000000_foundation.js';
+
+/**
+ * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
+ * works wherever it is installed. A migration is never edited after it lands: add a new one.
+ */
+const migrations: Record<string, Knex.Migration> = {
+  '20261122000000_foundation': foundation,
+};
+
+/** A knex migration source over the list above. */
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => {
+    const migration = migrations[name];
+    if (!migration) throw new Error(`unknown migration ${name}`);
+    return migration;
+  },
+};

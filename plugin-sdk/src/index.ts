@@ -1,0 +1,2 @@
+export * from './errors.js';
+export { SDK_VERSION } from './version.js';
