@@ -74,6 +74,13 @@ export async function up(knex: Knex): Promise<void> {
     t.boolean('builtin').notNullable().defaultTo(false);
     timestamps(t);
   });
+  // Docker Hub is there from the start; an admin may still remove it (air-gapped sites do).
+  await knex('container_registries').insert({
+    id: '00000000-0000-4000-8000-000000000001',
+    name: 'Docker Hub',
+    url: 'https://registry-1.docker.io',
+    builtin: true,
+  });
 
   await knex.schema.createTable('services', (t) => {
     t.uuid('id').primary();

@@ -131,16 +131,20 @@ function toErrorBody(err: unknown, logger: Logger, ctx: Koa.Context): MappedErro
     const issues = zodIssues('body', err);
     return { status: 400, code: 'invalid_input' as const, message: describe(issues), details: { issues } };
   }
-  const e = err as { status?: number; expose?: boolean; code?: string; type?: string; message?: string };
+  const e = err as { status?: number; expose?: boolean; type?: string; message?: string };
   // Errors from koa's body parser and http-errors carry a status and whether it is safe to show.
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
     if (e.status === 413 || e.type === 'entity.too.large') {
       return { status: 413, code: 'payload_too_large' as const, message: 'body: is too large' };
     }
-    const message = e.expose && e.message ? `body: ${e.message}` : 'body: could not be read';
+    const message = e.status === 400 && /JSON|token|parse/i.test(e.message ?? '')
+      ? 'body: is not valid JSON'
+      : e.expose && e.message ? `body: ${e.message}` : 'body: could not be read';
     return { status: e.status, code: 'invalid_input' as const, message };
   }
-  const db = typeof e.code === 'string' ? fromDatabaseError(e as PgError) : undefined;
+  // objection wraps driver errors (UniqueViolationError, …) and keeps the original as nativeError.
+  const native = ((err as { nativeError?: PgError }).nativeError ?? err) as PgError;
+  const db = typeof native.code === 'string' ? fromDatabaseError(native) : undefined;
   if (db) return db;
   logger.error({ err, requestId: ctx.state.requestId, path: ctx.path }, 'unhandled error');
   return {

@@ -1,0 +1,79 @@
+import { inject, injectable } from 'tsyringe';
+import type { Database } from '../database/database.js';
+import type { AccessLevel } from '../models/identity.js';
+import { Refs } from '../refs.js';
+
+export type Level = AccessLevel | 'none';
+
+const RANK: Record<Level, number> = { none: 0, read: 1, full: 2 };
+
+export function atLeast(level: Level, required: AccessLevel): boolean {
+  return RANK[level] >= RANK[required];
+}
+
+/**
+ * Answers "what access does this user have to this object?" for each scope. A scope resolver
+ * returns `undefined` when the object does not exist. Later features (deployments) add scopes.
+ */
+export type ScopeResolver = (db: Database, objectId: string, userId: string) => Promise<Level | undefined>;
+
+@injectable()
+export class AccessService {
+  private readonly scopes = new Map<string, ScopeResolver>();
+
+  constructor(@inject(Refs.database) private readonly db: Database) {
+    this.registerScope('project', (db, id, userId) => teamLevel(db, 'project', id, userId, 'none'));
+    // An environment without team assignments is open to every user; with assignments, only to them.
+    this.registerScope('environment', (db, id, userId) => teamLevel(db, 'environment', id, userId, 'full'));
+  }
+
+  registerScope(scope: string, resolver: ScopeResolver): void {
+    if (this.scopes.has(scope)) throw new TypeError(`access scope ${scope} is already registered`);
+    this.scopes.set(scope, resolver);
+  }
+
+  hasScope(scope: string): boolean {
+    return this.scopes.has(scope);
+  }
+
+  async levelOf(scope: string, objectId: string, userId: string, db: Database = this.db) {
+    const resolver = this.scopes.get(scope);
+    if (!resolver) throw new TypeError(`unknown access scope ${scope}`);
+    return resolver(db, objectId, userId);
+  }
+
+  /** Ids of the objects of a scope's table the user has at least read access to. */
+  async readableIds(target: 'project' | 'environment', userId: string, db: Database = this.db): Promise<string[]> {
+    const column = `${target}Id`;
+    const viaTeams = db(`${target}_team_access as a`)
+      .join('team_members as m', 'm.teamId', 'a.teamId')
+      .where('m.userId', userId)
+      .select(`a.${column}`);
+    let query = db(`${target}s as o`).whereIn('o.id', viaTeams);
+    if (target === 'environment') {
+      query = query.orWhereNotExists(db('environment_team_access as x').whereRaw('x.environment_id = o.id'));
+    }
+    const rows: { id: string }[] = await query.select('o.id');
+    return rows.map((r) => r.id);
+  }
+}
+
+/** The highest level any of the user's teams has on the object; `unassigned` when no team has any. */
+async function teamLevel(
+  db: Database,
+  target: 'project' | 'environment',
+  objectId: string,
+  userId: string,
+  unassigned: Level,
+): Promise<Level | undefined> {
+  const table = `${target}s`;
+  const exists = await db(table).where('id', objectId).first('id');
+  if (!exists) return undefined;
+  const rows: { access: AccessLevel; member: boolean }[] = await db(`${target}_team_access as a`)
+    .leftJoin('team_members as m', (j) => j.on('m.teamId', 'a.teamId').andOnVal('m.userId', userId))
+    .where(`a.${target}Id`, objectId)
+    .select('a.access', db.raw('m.user_id is not null as member'));
+  if (rows.length === 0) return unassigned;
+  const mine = rows.filter((r) => r.member).map((r) => r.access);
+  return mine.includes('full') ? 'full' : mine.includes('read') ? 'read' : 'none';
+}

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { boolVar, enumVar, intVar, loadConfig, stringVar } from '../kernel/config.js';
+
+/** Every environment variable the control plane reads; README.md documents each. */
+export const controlPlaneConfigShape = {
+  PORT: intVar(8080, 1, 65535),
+  NULLOPS_LISTEN_HOST: stringVar('0.0.0.0'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  NULLOPS_DATA_DIR: stringVar('./.nullops'),
+  NULLOPS_EMBEDDED_PG_PORT: intVar(54329, 1, 65535),
+  NULLOPS_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
+  NULLOPS_SECRET_KEY: z.string().optional(),
+  NULLOPS_LOG_LEVEL: enumVar(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+  NULLOPS_COOKIE_SECURE: enumVar(['auto', 'true', 'false'], 'auto'),
+  NULLOPS_SESSION_TTL_HOURS: intVar(12, 1, 24 * 30),
+  NULLOPS_TRUST_PROXY: boolVar(false),
+  NULLOPS_LOGIN_MAX_FAILURES: intVar(5, 1, 1000),
+  NULLOPS_LOGIN_WINDOW_SECONDS: intVar(900, 1, 86400),
+};
+
+export type ControlPlaneConfig = ReturnType<typeof loadControlPlaneConfig>;
+
+export function loadControlPlaneConfig(env: NodeJS.ProcessEnv = process.env) {
+  return loadConfig(controlPlaneConfigShape, env);
+}

@@ -1,0 +1,113 @@
+import type { Server } from 'node:http';
+import Router from '@koa/router';
+import type Koa from 'koa';
+import type { Logger } from 'pino';
+import type { DependencyContainer } from 'tsyringe';
+import { createContainer } from '../kernel/container.js';
+import { createHttpApp } from '../kernel/http/http-app.js';
+import { Metrics } from '../kernel/http/metrics.js';
+import { mountRoutes } from '../kernel/http/mount-routes.js';
+import { buildOpenApi } from '../kernel/http/openapi.js';
+import type { AnyRoute } from '../kernel/http/route.js';
+import { AccessService } from './access/access-service.js';
+import { Authorizer } from './access/authorizer.js';
+import { ApiTokenService } from './auth/api-token-service.js';
+import { LoginThrottle } from './auth/login-throttle.js';
+import { SessionService } from './auth/session-service.js';
+import { AuditService } from './audit/audit-service.js';
+import type { ControlPlaneConfig } from './config.js';
+import type { Database } from './database/database.js';
+import { controlPlaneHooks } from './http/route-hooks.js';
+import { Refs } from './refs.js';
+import { auditRoutes } from './routes/audit-routes.js';
+import { authRoutes } from './routes/auth-routes.js';
+import { environmentRoutes } from './routes/environment-routes.js';
+import { nodeRoutes } from './routes/node-routes.js';
+import { pipelineRoutes } from './routes/pipeline-routes.js';
+import { projectRoutes } from './routes/project-routes.js';
+import { registryRoutes } from './routes/registry-routes.js';
+import { secretRoutes } from './routes/secret-routes.js';
+import { serviceRoutes } from './routes/service-routes.js';
+import { systemRoutes } from './routes/system-routes.js';
+import { teamRoutes } from './routes/team-routes.js';
+import { userRoutes } from './routes/user-routes.js';
+import { SecretBox, type SecretKey } from './security/secret-box.js';
+
+export const API_VERSION = '0.1.0';
+
+export interface ControlPlane {
+  app: Koa;
+  container: DependencyContainer;
+  routes: AnyRoute[];
+  openapi(): ReturnType<typeof buildOpenApi>;
+  listen(port: number, host?: string): Promise<Server>;
+}
+
+/** Assembles the control plane on a migrated database: DI container, routes, hooks, HTTP app. */
+export function createControlPlane(deps: {
+  config: ControlPlaneConfig;
+  logger: Logger;
+  db: Database;
+  secretKeys: SecretKey[];
+}): ControlPlane {
+  const container = createContainer();
+  const metrics = new Metrics();
+  container.registerInstance(Refs.config, deps.config);
+  container.registerInstance(Refs.logger, deps.logger);
+  container.registerInstance(Refs.database, deps.db);
+  container.registerInstance(Refs.secretBox, new SecretBox(deps.secretKeys));
+  container.registerInstance(Refs.metrics, metrics);
+  // Services hold state (throttles, scope resolvers): one instance per control plane.
+  container.registerSingleton(SessionService);
+  container.registerSingleton(ApiTokenService);
+  container.registerSingleton(LoginThrottle);
+  container.registerSingleton(AccessService);
+  container.registerSingleton(Authorizer);
+  container.registerSingleton(AuditService);
+
+  let document: ReturnType<typeof buildOpenApi> | undefined;
+  const openapi = () => {
+    document ??= buildOpenApi({ title: 'NullOps control plane API', version: API_VERSION }, routes);
+    return document;
+  };
+  const routes: AnyRoute[] = [
+    ...systemRoutes({ db: deps.db, metrics, openapi }),
+    ...[
+      authRoutes,
+      userRoutes,
+      teamRoutes,
+      registryRoutes,
+      serviceRoutes,
+      environmentRoutes,
+      nodeRoutes,
+      projectRoutes,
+      pipelineRoutes,
+      secretRoutes,
+      auditRoutes,
+    ].flatMap((make) => make(container)),
+  ];
+
+  const app = createHttpApp({ logger: deps.logger, metrics, trustProxy: deps.config.NULLOPS_TRUST_PROXY });
+  const router = new Router();
+  mountRoutes(router, routes, controlPlaneHooks({
+    db: deps.db,
+    authorizer: container.resolve(Authorizer),
+    audit: container.resolve(AuditService),
+    logger: deps.logger,
+  }));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+
+  return {
+    app,
+    container,
+    routes,
+    openapi,
+    listen: (port, host) =>
+      new Promise((resolveListen, reject) => {
+        const server = app.listen(port, host);
+        server.once('listening', () => resolveListen(server));
+        server.once('error', reject);
+      }),
+  };
+}

@@ -1,0 +1,43 @@
+import { migrationSource } from '@nullops/migrations';
+import knex, { type Knex } from 'knex';
+import { knexSnakeCaseMappers } from 'objection';
+
+export type Database = Knex;
+
+/**
+ * A knex pool on PostgreSQL. Columns are snake_case in SQL and camelCase in code; objection's
+ * mappers translate both ways, for models and raw queries alike.
+ */
+export function createDatabase(url: string, options: { pool?: { min: number; max: number } } = {}): Database {
+  return knex({
+    client: 'pg',
+    connection: url,
+    pool: options.pool ?? { min: 0, max: 10 },
+    migrations: { migrationSource, tableName: 'knex_migrations' },
+    ...knexSnakeCaseMappers(),
+  });
+}
+
+/** Brings the schema up to date; returns the names of the migrations it ran. */
+export async function migrateLatest(db: Database): Promise<string[]> {
+  const [, names] = (await db.migrate.latest()) as [number, string[]];
+  return names;
+}
+
+/** True when the database answers a trivial query within `timeoutMs`. */
+export async function isDatabaseReachable(db: Database, timeoutMs = 2000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      db.raw('select 1'),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timeout')), timeoutMs);
+      }),
+    ]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,19 @@
+import { BaseModel } from './base-model.js';
+
+export type AuditOutcome = 'success' | 'denied' | 'failure';
+
+export class AuditEvent extends BaseModel {
+  static override tableName = 'audit_events';
+  id!: string;
+  at!: Date;
+  actorId!: string | null;
+  actorName!: string | null;
+  action!: string;
+  targetType!: string | null;
+  targetId!: string | null;
+  outcome!: AuditOutcome;
+  status!: number | null;
+  details!: Record<string, unknown> | null;
+  ip!: string | null;
+  requestId!: string | null;
+}

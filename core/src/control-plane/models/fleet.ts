@@ -1,0 +1,39 @@
+import { BaseModel } from './base-model.js';
+
+export type RuntimeKind = 'docker' | 'kubernetes';
+export type NodeStatus = 'unknown' | 'online' | 'offline' | 'untrusted' | 'incompatible' | 'disabled';
+
+export class Environment extends BaseModel {
+  static override tableName = 'environments';
+  id!: string;
+  name!: string;
+  description!: string | null;
+  baseDomain!: string;
+  runtime!: RuntimeKind;
+  defaultTtlSeconds!: number;
+  createdAt!: Date;
+  updatedAt!: Date;
+}
+
+export class AgentNode extends BaseModel {
+  static override tableName = 'nodes';
+  id!: string;
+  environmentId!: string;
+  name!: string;
+  host!: string;
+  port!: number;
+  labels!: Record<string, string>;
+  enabled!: boolean;
+  tokenEnc!: string | null;
+  tokenIssuedAt!: Date | null;
+  thumbprint!: string | null;
+  pendingThumbprint!: string | null;
+  status!: NodeStatus;
+  statusMessage!: string | null;
+  lastHeartbeatAt!: Date | null;
+  capacity!: Record<string, unknown> | null;
+  usage!: Record<string, unknown> | null;
+  agentVersion!: string | null;
+  createdAt!: Date;
+  updatedAt!: Date;
+}

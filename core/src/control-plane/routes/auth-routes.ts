@@ -1,0 +1,179 @@
+import { AuthenticationError, InputError, NotFoundError } from '@nullops/plugin-sdk';
+import type Koa from 'koa';
+import { z } from 'zod';
+import { Access, type AnyRoute } from '../../kernel/http/route.js';
+import { ApiTokenService } from '../auth/api-token-service.js';
+import { LoginThrottle } from '../auth/login-throttle.js';
+import { SESSION_COOKIE, SessionService } from '../auth/session-service.js';
+import type { ControlPlaneConfig } from '../config.js';
+import { caller, route } from '../http/route-context.js';
+import { ApiToken, User } from '../models/identity.js';
+import { displayText, idParam, timestamp } from '../schemas/common.js';
+import { ApiTokenView, apiTokenView, password, UserView, userView } from '../schemas/identity.js';
+import { hashPassword, verifyAgainstDummy, verifyPassword } from '../security/passwords.js';
+import type { DependencyContainer } from 'tsyringe';
+import { Refs } from '../refs.js';
+
+const Me = z.object({
+  user: UserView,
+  csrfToken: z.string().nullable().describe('send as X-CSRF-Token on cookie-authenticated mutations'),
+  authenticatedVia: z.enum(['session', 'token']),
+});
+
+/** Sign in and out, the caller's own profile, password and personal API tokens. */
+export function authRoutes(container: DependencyContainer): AnyRoute[] {
+  const sessions = container.resolve(SessionService);
+  const tokens = container.resolve(ApiTokenService);
+  const throttle = container.resolve(LoginThrottle);
+  const config = container.resolve(Refs.config);
+
+  return [
+    route({
+      method: 'post',
+      path: '/api/auth/login',
+      operationId: 'auth.login',
+      summary: 'Sign in with username and password; sets the session cookie',
+      tags: ['auth'],
+      access: Access.public,
+      body: z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) }).strict(),
+      responses: { 200: Me.extend({ expiresAt: timestamp }), 401: null, 429: null },
+      handler: async ({ body, ctx, db }) => {
+        ctx.state.auditActorName = body.username;
+        await throttle.check(body.username, ctx.ip);
+        const user = await User.query(db).whereRaw('lower(username) = lower(?)', [body.username]).first();
+        const ok = user ? await verifyPassword(user.passwordHash, body.password) : await verifyAgainstDummy(body.password);
+        if (!user || !ok) {
+          await throttle.recordFailure(body.username, ctx.ip);
+          throw new AuthenticationError('wrong username or password');
+        }
+        if (user.disabled) throw new AuthenticationError('this account is disabled; ask an administrator');
+        await throttle.recordSuccess(body.username);
+        const session = await sessions.create(user.id, { ip: ctx.ip, userAgent: ctx.get('user-agent') }, db);
+        await User.query(db).patch({ lastLoginAt: new Date() }).where('id', user.id);
+        setSessionCookie(ctx, config, session.token, session.expiresAt);
+        ctx.state.auditActor = { userId: user.id, username: user.username };
+        return {
+          status: 200,
+          body: {
+            user: userView(user),
+            csrfToken: session.csrfToken,
+            authenticatedVia: 'session',
+            expiresAt: session.expiresAt.toISOString(),
+          },
+        };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/auth/logout',
+      operationId: 'auth.logout',
+      summary: 'Sign out: ends this session',
+      tags: ['auth'],
+      access: Access.authenticated,
+      responses: { 204: null },
+      handler: async ({ ctx, db, principal }) => {
+        const me = caller(principal);
+        if (me.sessionId) await sessions.destroy(me.sessionId, db);
+        ctx.cookies.set(SESSION_COOKIE, null, { path: '/' });
+        return { status: 204 };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/auth/me',
+      operationId: 'auth.me',
+      summary: 'The signed-in user, and the CSRF token of this session',
+      tags: ['auth'],
+      access: Access.authenticated,
+      responses: { 200: Me },
+      handler: async ({ db, principal }) => {
+        const me = caller(principal);
+        const user = await User.query(db).findById(me.userId).throwIfNotFound();
+        return {
+          status: 200,
+          body: { user: userView(user), csrfToken: me.csrfToken ?? null, authenticatedVia: me.via },
+        };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/auth/password',
+      operationId: 'auth.change-password',
+      summary: 'Change your own password; ends your other sessions',
+      tags: ['auth'],
+      access: Access.authenticated,
+      body: z.object({ currentPassword: z.string().min(1).max(256), newPassword: password }).strict(),
+      responses: { 204: null },
+      handler: async ({ body, db, principal }) => {
+        const me = caller(principal);
+        const user = await User.query(db).findById(me.userId).throwIfNotFound();
+        if (!(await verifyPassword(user.passwordHash, body.currentPassword))) {
+          throw InputError.field('body.currentPassword', 'is wrong');
+        }
+        await User.query(db).patch({ passwordHash: await hashPassword(body.newPassword), updatedAt: new Date() }).where('id', user.id);
+        await sessions.destroyAllOf(user.id, db);
+        return { status: 204 };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/auth/tokens',
+      operationId: 'auth.tokens.list',
+      summary: 'Your personal API tokens (never their values)',
+      tags: ['auth'],
+      access: Access.authenticated,
+      responses: { 200: z.object({ items: z.array(ApiTokenView) }) },
+      handler: async ({ db, principal }) => {
+        const rows = await ApiToken.query(db).where('userId', caller(principal).userId).orderBy('createdAt', 'desc');
+        return { status: 200, body: { items: rows.map(apiTokenView) } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/auth/tokens',
+      operationId: 'auth.tokens.create',
+      summary: 'Create a personal API token; its value is shown only in this response',
+      tags: ['auth'],
+      access: Access.authenticated,
+      body: z
+        .object({
+          name: displayText(100).min(1, 'must not be empty'),
+          expiresInDays: z.number().int().min(1).max(3650).optional(),
+        })
+        .strict(),
+      responses: { 201: ApiTokenView.extend({ token: z.string().describe('shown once; store it now') }) },
+      handler: async ({ body, db, principal }) => {
+        const expiresAt = body.expiresInDays ? new Date(Date.now() + body.expiresInDays * 86400_000) : null;
+        const { token, row } = await tokens.create(caller(principal).userId, body.name, expiresAt, db);
+        return { status: 201, body: { ...apiTokenView(row), token } };
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/api/auth/tokens/:tokenId',
+      operationId: 'auth.tokens.revoke',
+      summary: 'Revoke one of your API tokens; it stops working at once',
+      tags: ['auth'],
+      access: Access.authenticated,
+      params: idParam('tokenId'),
+      responses: { 204: null },
+      handler: async ({ params, db, principal }) => {
+        const changed = await ApiToken.query(db)
+          .patch({ revokedAt: new Date() })
+          .where({ id: params.tokenId, userId: caller(principal).userId })
+          .whereNull('revokedAt');
+        if (!changed) throw new NotFoundError(`token ${params.tokenId} does not exist or is already revoked`);
+        return { status: 204 };
+      },
+    }),
+  ];
+}
+
+function setSessionCookie(ctx: Koa.Context, config: ControlPlaneConfig, token: string, expires: Date) {
+  const setting = config.NULLOPS_COOKIE_SECURE;
+  // Browsers treat localhost as a secure context, so a Secure cookie works there over plain HTTP.
+  const secure =
+    setting === 'true' || (setting === 'auto' && (ctx.secure || /^(localhost|127\.0\.0\.1|.*\.localhost)$/.test(ctx.hostname)));
+  if (secure) ctx.cookies.secure = true;
+  ctx.cookies.set(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure, expires, path: '/', overwrite: true });
+}

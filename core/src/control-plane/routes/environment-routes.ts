@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import type { DependencyContainer } from 'tsyringe';
+import { z } from 'zod';
+import { Access, type AnyRoute } from '../../kernel/http/route.js';
+import { AccessService } from '../access/access-service.js';
+import { caller, route } from '../http/route-context.js';
+import { Environment } from '../models/fleet.js';
+import { TeamAssignmentView, teamAssignments } from '../schemas/catalog.js';
+import { displayText, dnsLabel, dnsName, idParam, iso, timestamp, ttlSeconds, uuid } from '../schemas/common.js';
+import { replaceTeamAccess, teamAccessOf } from '../services/team-access.js';
+import { findOr404 } from './find.js';
+
+const EnvironmentView = z.object({
+  id: uuid,
+  name: z.string(),
+  description: z.string().nullable(),
+  baseDomain: z.string(),
+  runtime: z.enum(['docker', 'kubernetes']),
+  defaultTtlSeconds: z.number(),
+  createdAt: timestamp,
+});
+const EnvironmentDetail = EnvironmentView.extend({ teams: z.array(TeamAssignmentView) });
+
+function environmentView(e: Environment): z.infer<typeof EnvironmentView> {
+  return {
+    id: e.id,
+    name: e.name,
+    description: e.description,
+    baseDomain: e.baseDomain,
+    runtime: e.runtime,
+    defaultTtlSeconds: e.defaultTtlSeconds,
+    createdAt: iso(e.createdAt) as string,
+  };
+}
+
+/** Environments: a set of nodes of one runtime kind, a base domain and a default auto-cleanup TTL. */
+export function environmentRoutes(container: DependencyContainer): AnyRoute[] {
+  const access = container.resolve(AccessService);
+  const params = idParam('environmentId');
+  const fields = {
+    name: dnsLabel,
+    description: displayText(500).nullable(),
+    baseDomain: dnsName,
+    runtime: z.enum(['docker', 'kubernetes'], { error: 'must be docker or kubernetes' }),
+    defaultTtlSeconds: ttlSeconds,
+    teams: teamAssignments,
+  };
+  return [
+    route({
+      method: 'get',
+      path: '/api/environments',
+      operationId: 'environments.list',
+      summary: 'List the environments you can see',
+      tags: ['environments'],
+      access: Access.authenticated,
+      responses: { 200: z.object({ items: z.array(EnvironmentView) }) },
+      handler: async ({ db, principal }) => {
+        const me = caller(principal);
+        const query = Environment.query(db).orderBy('name');
+        if (me.role !== 'admin') query.whereIn('id', await access.readableIds('environment', me.userId, db));
+        return { status: 200, body: { items: (await query).map(environmentView) } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/environments',
+      operationId: 'environments.create',
+      summary: 'Create an environment',
+      tags: ['environments'],
+      access: Access.admin,
+      body: z
+        .object({ ...fields, description: fields.description.optional(), teams: fields.teams.default([]) })
+        .strict(),
+      responses: { 201: EnvironmentDetail, 409: null },
+      handler: async ({ body, db }) => {
+        const { teams, ...rest } = body;
+        const row = await Environment.query(db).insertAndFetch({ id: randomUUID(), ...rest, description: rest.description ?? null });
+        await replaceTeamAccess(db, 'environment', row.id, teams);
+        return { status: 201, body: { ...environmentView(row), teams: await teamAccessOf(db, 'environment', row.id) } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/environments/:environmentId',
+      operationId: 'environments.get',
+      summary: 'Get an environment and its team assignments',
+      tags: ['environments'],
+      access: Access.scoped('environment', 'environmentId', 'read'),
+      params,
+      responses: { 200: EnvironmentDetail },
+      handler: async ({ params, db }) => {
+        const row = await findOr404(Environment, db, params.environmentId, 'environment');
+        return { status: 200, body: { ...environmentView(row), teams: await teamAccessOf(db, 'environment', row.id) } };
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/api/environments/:environmentId',
+      operationId: 'environments.update',
+      summary: 'Change an environment; `teams` replaces all assignments',
+      tags: ['environments'],
+      access: Access.admin,
+      params,
+      body: z.object(fields).partial().strict(),
+      responses: { 200: EnvironmentDetail },
+      handler: async ({ params, body, db }) => {
+        await findOr404(Environment, db, params.environmentId, 'environment');
+        const { teams, ...rest } = body;
+        const row = await Environment.query(db).patchAndFetchById(params.environmentId, { ...rest, updatedAt: new Date() });
+        if (teams) await replaceTeamAccess(db, 'environment', row.id, teams);
+        return { status: 200, body: { ...environmentView(row), teams: await teamAccessOf(db, 'environment', row.id) } };
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/api/environments/:environmentId',
+      operationId: 'environments.delete',
+      summary: 'Delete an environment that has no nodes',
+      tags: ['environments'],
+      access: Access.admin,
+      params,
+      responses: { 204: null, 409: null },
+      handler: async ({ params, db }) => {
+        await findOr404(Environment, db, params.environmentId, 'environment');
+        await Environment.query(db).deleteById(params.environmentId);
+        return { status: 204 };
+      },
+    }),
+  ];
+}

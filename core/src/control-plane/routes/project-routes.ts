@@ -1,0 +1,169 @@
+import { randomUUID } from 'node:crypto';
+import type { DependencyContainer } from 'tsyringe';
+import { z } from 'zod';
+import { Access, type AnyRoute } from '../../kernel/http/route.js';
+import { AccessService } from '../access/access-service.js';
+import type { Database } from '../database/database.js';
+import { caller, route } from '../http/route-context.js';
+import { Project, Service } from '../models/catalog.js';
+import { ServiceView, TeamAssignmentView, serviceView, teamAssignments } from '../schemas/catalog.js';
+import { displayText, dnsLabel, idParam, iso, timestamp, ttlSeconds, uuid } from '../schemas/common.js';
+import { accessLevel } from '../schemas/identity.js';
+import { replaceTeamAccess, teamAccessOf } from '../services/team-access.js';
+import { findOr404 } from './find.js';
+
+const ProjectView = z.object({
+  id: uuid,
+  name: z.string(),
+  description: z.string().nullable(),
+  cpuMillicores: z.number().describe('CPU budget of one deployment, in thousandths of a core'),
+  memoryMb: z.number().describe('memory budget of one deployment, in MiB'),
+  ttlSeconds: z.number().nullable().describe("overrides the environment's auto-cleanup TTL"),
+  createdAt: timestamp,
+});
+const ProjectDetail = ProjectView.extend({
+  services: z.array(ServiceView),
+  teams: z.array(TeamAssignmentView),
+  myAccess: accessLevel.or(z.literal('none')),
+});
+
+function projectView(p: Project): z.infer<typeof ProjectView> {
+  return {
+    id: p.id,
+    name: p.name,
+    description: p.description,
+    cpuMillicores: p.cpuMillicores,
+    memoryMb: p.memoryMb,
+    ttlSeconds: p.ttlSeconds,
+    createdAt: iso(p.createdAt) as string,
+  };
+}
+
+async function replaceServices(db: Database, projectId: string, serviceIds: string[]) {
+  await db('project_services').where({ projectId }).delete();
+  if (serviceIds.length) await db('project_services').insert(serviceIds.map((serviceId) => ({ projectId, serviceId })));
+}
+
+/** Projects: services, a CPU/RAM budget per deployment, TTL override, team access; and their pipelines. */
+export function projectRoutes(container: DependencyContainer): AnyRoute[] {
+  const access = container.resolve(AccessService);
+  const params = idParam('projectId');
+  const fields = {
+    name: dnsLabel,
+    description: displayText(500).nullable(),
+    cpuMillicores: z.number().int().min(10, 'must be at least 10 (0.01 core)').max(1_000_000),
+    memoryMb: z.number().int().min(16, 'must be at least 16 MiB').max(4_194_304),
+    ttlSeconds: ttlSeconds.nullable(),
+    serviceIds: z
+      .array(uuid)
+      .max(100)
+      .refine((ids) => new Set(ids).size === ids.length, 'must name each service once'),
+    teams: teamAssignments,
+  };
+
+  async function detail(db: Database, project: Project, userId: string, isAdmin: boolean) {
+    const [services, teams, level] = await Promise.all([
+      Service.query(db).join('project_services as ps', 'ps.serviceId', 'services.id').where('ps.projectId', project.id).select('services.*').orderBy('name'),
+      teamAccessOf(db, 'project', project.id),
+      isAdmin ? Promise.resolve('full' as const) : access.levelOf('project', project.id, userId, db),
+    ]);
+    return { ...projectView(project), services: services.map(serviceView), teams, myAccess: level ?? 'none' };
+  }
+
+  return [
+    route({
+      method: 'get',
+      path: '/api/projects',
+      operationId: 'projects.list',
+      summary: 'List the projects you can see',
+      tags: ['projects'],
+      access: Access.authenticated,
+      responses: { 200: z.object({ items: z.array(ProjectView) }) },
+      handler: async ({ db, principal }) => {
+        const me = caller(principal);
+        const query = Project.query(db).orderBy('name');
+        if (me.role !== 'admin') query.whereIn('id', await access.readableIds('project', me.userId, db));
+        return { status: 200, body: { items: (await query).map(projectView) } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/projects',
+      operationId: 'projects.create',
+      summary: 'Create a project',
+      tags: ['projects'],
+      access: Access.admin,
+      body: z
+        .object({
+          ...fields,
+          description: fields.description.optional(),
+          ttlSeconds: fields.ttlSeconds.optional(),
+          serviceIds: fields.serviceIds.default([]),
+          teams: fields.teams.default([]),
+        })
+        .strict(),
+      responses: { 201: ProjectDetail, 409: null },
+      handler: async ({ body, db, principal }) => {
+        const { serviceIds, teams, ...rest } = body;
+        const row = await Project.query(db).insertAndFetch({
+          id: randomUUID(),
+          ...rest,
+          description: rest.description ?? null,
+          ttlSeconds: rest.ttlSeconds ?? null,
+        });
+        await replaceServices(db, row.id, serviceIds);
+        await replaceTeamAccess(db, 'project', row.id, teams);
+        return { status: 201, body: await detail(db, row, caller(principal).userId, true) };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/projects/:projectId',
+      operationId: 'projects.get',
+      summary: 'Get a project with its services, team assignments and your access',
+      tags: ['projects'],
+      access: Access.scoped('project', 'projectId', 'read'),
+      params,
+      responses: { 200: ProjectDetail },
+      handler: async ({ params, db, principal }) => {
+        const me = caller(principal);
+        const row = await findOr404(Project, db, params.projectId, 'project');
+        return { status: 200, body: await detail(db, row, me.userId, me.role === 'admin') };
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/api/projects/:projectId',
+      operationId: 'projects.update',
+      summary: 'Change a project; `serviceIds` and `teams` replace the whole list',
+      tags: ['projects'],
+      access: Access.admin,
+      params,
+      body: z.object(fields).partial().strict(),
+      responses: { 200: ProjectDetail },
+      handler: async ({ params, body, db, principal }) => {
+        await findOr404(Project, db, params.projectId, 'project');
+        const { serviceIds, teams, ...rest } = body;
+        const row = await Project.query(db).patchAndFetchById(params.projectId, { ...rest, updatedAt: new Date() });
+        if (serviceIds) await replaceServices(db, row.id, serviceIds);
+        if (teams) await replaceTeamAccess(db, 'project', row.id, teams);
+        return { status: 200, body: await detail(db, row, caller(principal).userId, true) };
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/api/projects/:projectId',
+      operationId: 'projects.delete',
+      summary: 'Delete a project and its pipeline versions',
+      tags: ['projects'],
+      access: Access.admin,
+      params,
+      responses: { 204: null, 409: null },
+      handler: async ({ params, db }) => {
+        await findOr404(Project, db, params.projectId, 'project');
+        await Project.query(db).deleteById(params.projectId);
+        return { status: 204 };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import type { DependencyContainer } from 'tsyringe';
+import { z } from 'zod';
+import { Access, type AnyRoute } from '../../kernel/http/route.js';
+import { caller, route } from '../http/route-context.js';
+import { Secret } from '../models/catalog.js';
+import { Refs } from '../refs.js';
+import { displayText, idParam, iso, timestamp, uuid } from '../schemas/common.js';
+import { findOr404 } from './find.js';
+
+/** Where a secret's value is bound: a ciphertext only opens in its own row. */
+export const secretContext = (id: string) => `secret:${id}`;
+
+const SecretView = z.object({
+  id: uuid,
+  name: z.string().describe('referenced from pipeline params as ${secret:NAME}'),
+  description: z.string().nullable(),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+});
+
+function secretView(s: Secret): z.infer<typeof SecretView> {
+  return { id: s.id, name: s.name, description: s.description, createdAt: iso(s.createdAt) as string, updatedAt: iso(s.updatedAt) as string };
+}
+
+/** Pipeline secrets: AES-256-GCM at rest, values write-only through the API. */
+export function secretRoutes(container: DependencyContainer): AnyRoute[] {
+  const box = container.resolve(Refs.secretBox);
+  const params = idParam('secretId');
+  const value = z.string().min(1, 'must not be empty').max(65536, 'must be at most 64 KiB');
+  const name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be letters, digits and _, not starting with a digit');
+  return [
+    route({
+      method: 'get',
+      path: '/api/secrets',
+      operationId: 'secrets.list',
+      summary: 'List secrets (names only; values are never returned)',
+      tags: ['secrets'],
+      access: Access.admin,
+      responses: { 200: z.object({ items: z.array(SecretView) }) },
+      handler: async ({ db }) => ({ status: 200, body: { items: (await Secret.query(db).orderBy('name')).map(secretView) } }),
+    }),
+    route({
+      method: 'post',
+      path: '/api/secrets',
+      operationId: 'secrets.create',
+      summary: 'Create a secret',
+      tags: ['secrets'],
+      access: Access.admin,
+      body: z.object({ name, value, description: displayText(500).optional() }).strict(),
+      responses: { 201: SecretView, 409: null },
+      handler: async ({ body, db, principal }) => {
+        const id = randomUUID();
+        const row = await Secret.query(db).insertAndFetch({
+          id,
+          name: body.name,
+          description: body.description ?? null,
+          valueEnc: box.encrypt(body.value, secretContext(id)),
+          createdBy: caller(principal).userId,
+        });
+        return { status: 201, body: secretView(row) };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/secrets/:secretId',
+      operationId: 'secrets.get',
+      summary: 'Get a secret (without its value)',
+      tags: ['secrets'],
+      access: Access.admin,
+      params,
+      responses: { 200: SecretView },
+      handler: async ({ params, db }) => ({ status: 200, body: secretView(await findOr404(Secret, db, params.secretId, 'secret')) }),
+    }),
+    route({
+      method: 'patch',
+      path: '/api/secrets/:secretId',
+      operationId: 'secrets.update',
+      summary: "Replace a secret's value or description",
+      tags: ['secrets'],
+      access: Access.admin,
+      params,
+      body: z.object({ value, description: displayText(500).nullable() }).partial().strict(),
+      responses: { 200: SecretView },
+      handler: async ({ params, body, db }) => {
+        await findOr404(Secret, db, params.secretId, 'secret');
+        const patch: Partial<Secret> = { updatedAt: new Date() };
+        if (body.value !== undefined) patch.valueEnc = box.encrypt(body.value, secretContext(params.secretId));
+        if (body.description !== undefined) patch.description = body.description;
+        return { status: 200, body: secretView(await Secret.query(db).patchAndFetchById(params.secretId, patch)) };
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/api/secrets/:secretId',
+      operationId: 'secrets.delete',
+      summary: 'Delete a secret',
+      tags: ['secrets'],
+      access: Access.admin,
+      params,
+      responses: { 204: null },
+      handler: async ({ params, db }) => {
+        await findOr404(Secret, db, params.secretId, 'secret');
+        await Secret.query(db).deleteById(params.secretId);
+        return { status: 204 };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { displayText, iso, timestamp, uuid } from './common.js';
+import type { ApiToken, Team, User } from '../models/identity.js';
+
+export const username = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(64, 'must be at most 64 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'may hold letters, digits, ., _ and -, starting with a letter or digit');
+
+export const password = z
+  .string()
+  .min(12, 'must be at least 12 characters')
+  .max(256, 'must be at most 256 characters');
+
+export const role = z.enum(['admin', 'user'], { error: 'must be admin or user' });
+export const accessLevel = z.enum(['read', 'full'], { error: 'must be read or full' });
+
+export const UserView = z.object({
+  id: uuid,
+  username: z.string(),
+  displayName: z.string().nullable(),
+  role,
+  disabled: z.boolean(),
+  lastLoginAt: timestamp.nullable(),
+  createdAt: timestamp,
+});
+
+export function userView(u: User): z.infer<typeof UserView> {
+  return {
+    id: u.id,
+    username: u.username,
+    displayName: u.displayName,
+    role: u.role,
+    disabled: u.disabled,
+    lastLoginAt: iso(u.lastLoginAt),
+    createdAt: iso(u.createdAt) as string,
+  };
+}
+
+export const TeamView = z.object({
+  id: uuid,
+  name: z.string(),
+  description: z.string().nullable(),
+  createdAt: timestamp,
+});
+
+export function teamView(t: Team): z.infer<typeof TeamView> {
+  return { id: t.id, name: t.name, description: t.description, createdAt: iso(t.createdAt) as string };
+}
+
+export const teamName = displayText(100).min(1, 'must not be empty');
+
+export const ApiTokenView = z.object({
+  id: uuid,
+  name: z.string(),
+  prefix: z.string().describe('first characters of the token, to recognise it'),
+  createdAt: timestamp,
+  lastUsedAt: timestamp.nullable(),
+  expiresAt: timestamp.nullable(),
+  revokedAt: timestamp.nullable(),
+});
+
+export function apiTokenView(t: ApiToken): z.infer<typeof ApiTokenView> {
+  return {
+    id: t.id,
+    name: t.name,
+    prefix: t.prefix,
+    createdAt: iso(t.createdAt) as string,
+    lastUsedAt: iso(t.lastUsedAt),
+    expiresAt: iso(t.expiresAt),
+    revokedAt: iso(t.revokedAt),
+  };
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { loadControlPlaneConfig } from './control-plane/config.js';
+import { ensureFirstAdmin, loadSecretKeys } from './control-plane/bootstrap.js';
+import { createControlPlane } from './control-plane/control-plane.js';
+import { createDatabase, migrateLatest } from './control-plane/database/database.js';
+import { startEmbeddedPostgres } from './control-plane/database/embedded-postgres.js';
+import { ConfigError } from './kernel/config.js';
+import { createLogger } from './kernel/logger.js';
+
+async function main() {
+  let config: ReturnType<typeof loadControlPlaneConfig>;
+  try {
+    config = loadControlPlaneConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`NullOps cannot start: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.NULLOPS_LOG_LEVEL });
+  const embedded = config.DATABASE_URL
+    ? undefined
+    : await startEmbeddedPostgres(config.NULLOPS_DATA_DIR, config.NULLOPS_EMBEDDED_PG_PORT, logger);
+  const db = createDatabase(config.DATABASE_URL ?? (embedded?.url as string));
+  const ran = await migrateLatest(db);
+  if (ran.length) logger.info({ migrations: ran }, 'database migrated');
+  const secretKeys = await loadSecretKeys(config.NULLOPS_SECRET_KEY, config.NULLOPS_DATA_DIR, logger);
+  const admin = await ensureFirstAdmin(db, config.NULLOPS_ADMIN_PASSWORD);
+
+  const controlPlane = createControlPlane({ config, logger, db, secretKeys });
+  const server = await controlPlane.listen(config.PORT, config.NULLOPS_LISTEN_HOST);
+  const url = `http://localhost:${config.PORT}`;
+  logger.info({ url }, 'NullOps control plane is listening');
+  if (admin.generatedPassword) {
+    // Printed once, on the first start only, to the terminal rather than the structured log.
+    process.stdout.write(
+      `\n  NullOps is ready at ${url}\n  Sign in as: admin / ${admin.generatedPassword}\n  (shown only now; set NULLOPS_ADMIN_PASSWORD to choose it)\n\n`,
+    );
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    server.close();
+    await db.destroy();
+    await embedded?.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`NullOps failed to start: ${(err as Error)?.message || String(err)}\n`);
+  process.exit(1);
+});
