@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import {
+  type ControlPlane,
+  createControlPlane,
+  createLogger,
+  ensureFirstAdmin,
+  loadControlPlaneConfig,
+  parseSecretKeys,
+} from '@nullops/core';
+import { ApiClient } from './api-client.js';
+import { createTestDatabase, type TestDatabase } from './test-database.js';
+
+export interface TestControlPlane {
+  url: string;
+  cp: ControlPlane;
+  database: TestDatabase;
+  /** Every log line the control plane wrote, for asserting that secrets never appear. */
+  logs: string[];
+  adminPassword: string;
+  /** A client signed in as the first admin. */
+  admin: ApiClient;
+  close(): Promise<void>;
+}
+
+/** A control plane on its own fresh database, listening on a random port. */
+export async function startTestControlPlane(env: Record<string, string> = {}): Promise<TestControlPlane> {
+  const database = await createTestDatabase();
+  const adminPassword = `admin-${randomBytes(12).toString('hex')}`;
+  const config = loadControlPlaneConfig({ DATABASE_URL: database.url, NULLOPS_LOG_LEVEL: 'debug', ...env });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  const logger = createLogger({ level: 'debug' }, sink);
+  await ensureFirstAdmin(database.db, adminPassword);
+  const cp = createControlPlane({
+    config,
+    logger,
+    db: database.db,
+    secretKeys: parseSecretKeys(randomBytes(32).toString('base64')),
+  });
+  const server = await cp.listen(0, '127.0.0.1');
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const admin = await ApiClient.login(url, 'admin', adminPassword);
+  return {
+    url,
+    cp,
+    database,
+    logs,
+    adminPassword,
+    admin,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections?.();
+      await database.drop();
+    },
+  };
+}
