@@ -32,6 +32,7 @@ import { systemRoutes } from './routes/system-routes.js';
 import { teamRoutes } from './routes/team-routes.js';
 import { userRoutes } from './routes/user-routes.js';
 import { SecretBox, type SecretKey } from './security/secret-box.js';
+import { SecretService } from './services/secret-service.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -64,6 +65,7 @@ export function createControlPlane(deps: {
   container.registerSingleton(AccessService);
   container.registerSingleton(Authorizer);
   container.registerSingleton(AuditService);
+  container.registerSingleton(SecretService);
 
   let document: ReturnType<typeof buildOpenApi> | undefined;
   const openapi = () => {

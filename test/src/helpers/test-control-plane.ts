@@ -25,7 +25,10 @@ export interface TestControlPlane {
 }
 
 /** A control plane on its own fresh database, listening on a random port. */
-export async function startTestControlPlane(env: Record<string, string> = {}): Promise<TestControlPlane> {
+export async function startTestControlPlane(
+  env: Record<string, string> = {},
+  options: { secretKey?: string } = {},
+): Promise<TestControlPlane> {
   const database = await createTestDatabase();
   const adminPassword = `admin-${randomBytes(12).toString('hex')}`;
   const config = loadControlPlaneConfig({ DATABASE_URL: database.url, NULLOPS_LOG_LEVEL: 'debug', ...env });
@@ -42,7 +45,7 @@ export async function startTestControlPlane(env: Record<string, string> = {}): P
     config,
     logger,
     db: database.db,
-    secretKeys: parseSecretKeys(randomBytes(32).toString('base64')),
+    secretKeys: parseSecretKeys(options.secretKey ?? randomBytes(32).toString('base64')),
   });
   const server = await cp.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,0 +1,56 @@
+import { InputError } from '@nullops/plugin-sdk';
+import { inject, injectable } from 'tsyringe';
+import type { Database } from '../database/database.js';
+import { Secret } from '../models/catalog.js';
+import { Refs } from '../refs.js';
+import { secretContext } from '../routes/secret-routes.js';
+import type { SecretBox } from '../security/secret-box.js';
+
+/** `${secret:NAME}` inside a pipeline parameter. */
+export const SECRET_REFERENCE = /\$\{secret:([A-Za-z_][A-Za-z0-9_]{0,127})\}/g;
+
+/**
+ * Reads secret values for the control plane's own use (resolving pipeline parameters before they
+ * go to an agent over TLS). Values never leave through the API.
+ */
+@injectable()
+export class SecretService {
+  constructor(
+    @inject(Refs.database) private readonly db: Database,
+    @inject(Refs.secretBox) private readonly box: SecretBox,
+  ) {}
+
+  /** The plaintext of each named secret; an unknown name is an input error naming it. */
+  async reveal(names: string[], db: Database = this.db): Promise<Map<string, string>> {
+    const unique = [...new Set(names)];
+    const rows = await Secret.query(db).whereIn('name', unique);
+    const found = new Map(rows.map((r) => [r.name, this.box.decrypt(r.valueEnc, secretContext(r.id))]));
+    const missing = unique.filter((n) => !found.has(n));
+    if (missing.length) throw new InputError(`unknown secret(s): ${missing.join(', ')}; create them under Secrets first`);
+    return found;
+  }
+
+  /** Every secret name referenced anywhere inside a JSON value. */
+  static referencedNames(value: unknown): string[] {
+    const names = new Set<string>();
+    const visit = (v: unknown) => {
+      if (typeof v === 'string') for (const m of v.matchAll(SECRET_REFERENCE)) names.add(m[1] as string);
+      else if (Array.isArray(v)) v.forEach(visit);
+      else if (v && typeof v === 'object') Object.values(v).forEach(visit);
+    };
+    visit(value);
+    return [...names];
+  }
+
+  /** Re-encrypts every secret written with an older key under the current one; returns how many. */
+  async rotateAll(db: Database = this.db): Promise<number> {
+    let rotated = 0;
+    for (const row of await Secret.query(db)) {
+      if (!this.box.needsRotation(row.valueEnc)) continue;
+      const plain = this.box.decrypt(row.valueEnc, secretContext(row.id));
+      await Secret.query(db).patch({ valueEnc: this.box.encrypt(plain, secretContext(row.id)) }).where('id', row.id);
+      rotated++;
+    }
+    return rotated;
+  }
+}
