@@ -1,0 +1,146 @@
+import test from 'ava';
+import { ApiClient } from './helpers/api-client.js';
+import { startTestControlPlane } from './helpers/test-control-plane.js';
+
+const PASSWORD = 'a-long-enough-password';
+
+test('session cookie is HttpOnly, SameSite and Secure; logout ends the session', async (t) => {
+  const cp = await startTestControlPlane();
+  t.teardown(cp.close);
+  const res = await fetch(`${cp.url}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'admin', password: cp.adminPassword }),
+  });
+  t.is(res.status, 200);
+  const cookie = res.headers.getSetCookie().find((c) => c.startsWith('nullops_session=')) ?? '';
+  t.regex(cookie, /httponly/i);
+  t.regex(cookie, /samesite=lax/i);
+  t.regex(cookie, /secure/i, '127.0.0.1 counts as a secure context, so the cookie is Secure');
+  const body = (await res.json()) as { csrfToken: string };
+  const session = new ApiClient(cp.url, { cookie: cookie.split(';')[0], csrf: body.csrfToken });
+  t.is((await session.get('/api/auth/me')).status, 200);
+  t.is((await session.post('/api/auth/logout')).status, 204);
+  t.is((await session.get('/api/auth/me')).status, 401);
+});
+
+test('cookie-authenticated mutations need the CSRF token; bearer tokens do not', async (t) => {
+  const cp = await startTestControlPlane();
+  t.teardown(cp.close);
+  const noCsrf = cp.admin.withoutCsrf();
+  const refused = await noCsrf.post('/api/teams', { name: 'csrf-victim' });
+  t.is(refused.status, 403);
+  t.regex(refused.body.error.message, /X-CSRF-Token/);
+  t.is((await noCsrf.get('/api/teams')).status, 200, 'reads need no CSRF token');
+  t.is((await cp.admin.post('/api/teams', { name: 'with-token' })).status, 201);
+  const { token } = await cp.admin.expect(201, 'POST', '/api/auth/tokens', { name: 'cli' });
+  t.is((await ApiClient.withToken(cp.url, token).post('/api/teams', { name: 'via-bearer' })).status, 201);
+  const teams = (await cp.admin.get('/api/teams')).body.items.map((x: { name: string }) => x.name);
+  t.deepEqual(teams.sort(), ['via-bearer', 'with-token']);
+});
+
+test('brute-force login is throttled per user, before the password is checked', async (t) => {
+  const cp = await startTestControlPlane({ NULLOPS_LOGIN_MAX_FAILURES: '3' });
+  t.teardown(cp.close);
+  await cp.admin.expect(201, 'POST', '/api/users', { username: 'bob', password: PASSWORD });
+  const anon = ApiClient.anonymous(cp.url);
+  for (let i = 0; i < 3; i++) {
+    const res = await anon.post('/api/auth/login', { username: 'bob', password: `guess-${i}` });
+    t.is(res.status, 401);
+    t.is(res.body.error.message, 'wrong username or password');
+  }
+  const blocked = await anon.post('/api/auth/login', { username: 'BOB', password: PASSWORD });
+  t.is(blocked.status, 429, 'even the right password is refused while throttled (and case does not dodge it)');
+  t.truthy(Number(blocked.headers.get('retry-after')) > 0);
+  t.regex(blocked.body.error.message, /try again in \d+ seconds/);
+  // Unknown users get the same answer as wrong passwords: no username enumeration.
+  const unknown = await anon.post('/api/auth/login', { username: 'nobody', password: PASSWORD });
+  t.is(unknown.status, 401);
+  t.is(unknown.body.error.message, 'wrong username or password');
+  const audit = await cp.admin.get('/api/audit?action=auth.login&outcome=denied');
+  t.true(audit.body.total >= 4, 'failed logins are audited');
+});
+
+test('throttling per address stops one client guessing many users', async (t) => {
+  const cp = await startTestControlPlane({ NULLOPS_LOGIN_MAX_FAILURES: '2' });
+  t.teardown(cp.close);
+  const anon = ApiClient.anonymous(cp.url);
+  let last = 0;
+  for (let i = 0; i < 9; i++) last = (await anon.post('/api/auth/login', { username: `user${i}`, password: 'x' })).status;
+  t.is(last, 429, 'after 4 × the per-user budget, the address itself is blocked');
+});
+
+test("disabling a user ends their sessions and API tokens at once", async (t) => {
+  const cp = await startTestControlPlane();
+  t.teardown(cp.close);
+  const user = await cp.admin.expect(201, 'POST', '/api/users', { username: 'carol', password: PASSWORD });
+  const session = await ApiClient.login(cp.url, 'carol', PASSWORD);
+  const { token } = await session.expect(201, 'POST', '/api/auth/tokens', { name: 'laptop' });
+  const bearer = ApiClient.withToken(cp.url, token);
+  t.is((await session.get('/api/auth/me')).status, 200);
+  t.is((await bearer.get('/api/projects')).status, 200);
+
+  await cp.admin.expect(200, 'PATCH', `/api/users/${user.id}`, { disabled: true });
+  t.is((await session.get('/api/auth/me')).status, 401);
+  t.is((await bearer.get('/api/projects')).status, 401);
+  const relogin = await ApiClient.anonymous(cp.url).post('/api/auth/login', { username: 'carol', password: PASSWORD });
+  t.is(relogin.status, 401);
+  t.regex(relogin.body.error.message, /disabled/);
+
+  // Re-enabling does not bring the old credentials back.
+  await cp.admin.expect(200, 'PATCH', `/api/users/${user.id}`, { disabled: false });
+  t.is((await session.get('/api/auth/me')).status, 401);
+  t.is((await bearer.get('/api/projects')).status, 401);
+  t.is((await ApiClient.login(cp.url, 'carol', PASSWORD).then((c) => c.get('/api/auth/me'))).status, 200);
+});
+
+test('API tokens: stored hashed, listed without values, revocable, expiring', async (t) => {
+  const cp = await startTestControlPlane();
+  t.teardown(cp.close);
+  const created = await cp.admin.expect(201, 'POST', '/api/auth/tokens', { name: 'ci', expiresInDays: 30 });
+  t.regex(created.token, /^nop_[A-Za-z0-9_-]{43}$/);
+  const list = await cp.admin.get('/api/auth/tokens');
+  t.is(list.body.items.length, 1);
+  t.false(JSON.stringify(list.body).includes(created.token));
+  const stored = await cp.database.db('api_tokens').first();
+  t.not(stored.tokenHash, created.token);
+  t.regex(stored.tokenHash, /^[0-9a-f]{64}$/);
+
+  const bearer = ApiClient.withToken(cp.url, created.token);
+  t.is((await bearer.get('/api/auth/me')).body.authenticatedVia, 'token');
+  await cp.admin.expect(204, 'DELETE', `/api/auth/tokens/${created.id}`);
+  t.is((await bearer.get('/api/auth/me')).status, 401);
+  t.is((await cp.admin.delete(`/api/auth/tokens/${created.id}`)).status, 404, 'a second revoke says it is gone');
+
+  const expiring = await cp.admin.expect(201, 'POST', '/api/auth/tokens', { name: 'old' });
+  await cp.database.db('api_tokens').where('id', expiring.id).update({ expiresAt: new Date(Date.now() - 1000) });
+  t.is((await ApiClient.withToken(cp.url, expiring.token).get('/api/auth/me')).status, 401);
+  t.is((await ApiClient.withToken(cp.url, 'nop_forged').get('/api/auth/me')).status, 401);
+  t.is((await new ApiClient(cp.url, { bearer: '' }).request('GET', '/api/auth/me', undefined, { authorization: 'Basic abc' })).status, 401);
+});
+
+test('changing your password needs the current one and ends your other sessions', async (t) => {
+  const cp = await startTestControlPlane();
+  t.teardown(cp.close);
+  await cp.admin.expect(201, 'POST', '/api/users', { username: 'dave', password: PASSWORD });
+  const first = await ApiClient.login(cp.url, 'dave', PASSWORD);
+  const second = await ApiClient.login(cp.url, 'dave', PASSWORD);
+  const wrong = await first.post('/api/auth/password', { currentPassword: 'nope', newPassword: 'another-long-password' });
+  t.is(wrong.status, 400);
+  t.regex(wrong.body.error.message, /currentPassword/);
+  const weak = await first.post('/api/auth/password', { currentPassword: PASSWORD, newPassword: 'short' });
+  t.is(weak.status, 400);
+  t.regex(weak.body.error.message, /newPassword: must be at least 12 characters/);
+  t.is((await first.post('/api/auth/password', { currentPassword: PASSWORD, newPassword: 'another-long-password' })).status, 204);
+  t.is((await second.get('/api/auth/me')).status, 401);
+  await t.throwsAsync(ApiClient.login(cp.url, 'dave', PASSWORD));
+  t.truthy(await ApiClient.login(cp.url, 'dave', 'another-long-password'));
+});
+
+test('the stored password is an argon2id hash', async (t) => {
+  const cp = await startTestControlPlane();
+  t.teardown(cp.close);
+  const row = await cp.database.db('users').where('username', 'admin').first();
+  t.regex(row.passwordHash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+  t.false(row.passwordHash.includes(cp.adminPassword));
+});
