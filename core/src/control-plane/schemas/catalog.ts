@@ -7,7 +7,11 @@ import { accessLevel } from './identity.js';
 export const registryUrl = z
   .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
   .max(500)
-  .refine((u) => !new URL(u).username && !new URL(u).password, 'must not contain credentials');
+  .refine((u) => {
+    // zod runs refinements even after the URL check failed, so this must not throw on junk.
+    const parsed = URL.canParse(u) ? new URL(u) : undefined;
+    return !parsed || (!parsed.username && !parsed.password);
+  }, 'must not contain credentials');
 
 export const RegistryView = z.object({
   id: uuid,

@@ -77,6 +77,19 @@ function parseInput(ctx: Koa.Context, route: AnyRoute) {
       body = part('body', route.body, raw ?? {});
     }
   }
+  // PostgreSQL text cannot hold NUL; refusing it here names the field instead of failing in SQL.
+  if (!issues.length) issues.push(...nulIssues('body', body), ...nulIssues('query', query));
   if (issues.length) throw new InputError(describe(issues), issues);
   return { params, query, body };
+}
+
+function nulIssues(path: string, value: unknown): FieldIssue[] {
+  if (typeof value === 'string') return value.includes('\u0000') ? [{ path, message: 'must not contain NUL characters' }] : [];
+  if (Array.isArray(value)) return value.flatMap((v, i) => nulIssues(`${path}.${i}`, v));
+  if (value && typeof value === 'object') {
+    return Object.entries(value).flatMap(([k, v]) =>
+      k.includes('\u0000') ? [{ path, message: 'must not contain NUL characters' }] : nulIssues(`${path}.${k}`, v),
+    );
+  }
+  return [];
 }

@@ -1,0 +1,107 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { seedAccessFixture } from './helpers/access-fixture.js';
+import type { ApiClient } from './helpers/api-client.js';
+import { fingerprint } from './helpers/database-dump.js';
+import { startTestControlPlane } from './helpers/test-control-plane.js';
+
+interface BodyRoute {
+  method: string;
+  path: string;
+  operationId: string;
+  properties: string[];
+}
+
+/** Every route that takes a JSON body, with its path parameters filled from the fixture. */
+function bodyRoutes(document: any, params: Record<string, string>): BodyRoute[] {
+  const routes: BodyRoute[] = [];
+  for (const [path, methods] of Object.entries<Record<string, any>>(document.paths)) {
+    for (const [method, op] of Object.entries<any>(methods)) {
+      const schema = op.requestBody?.content?.['application/json']?.schema;
+      if (!schema) continue;
+      routes.push({
+        method: method.toUpperCase(),
+        path: path.replace(/\{(\w+)\}/g, (_, n: string) => params[n] ?? 'missing'),
+        operationId: op.operationId,
+        properties: Object.keys(schema.properties ?? {}),
+      });
+    }
+  }
+  return routes;
+}
+
+// Hostile values: any JSON, binary strings (NUL bytes, lone surrogates), huge numbers, deep nesting.
+const hostileValue = fc.oneof(
+  fc.jsonValue({ maxDepth: 3 }),
+  fc.string({ unit: 'binary', maxLength: 80 }),
+  fc.string({ unit: 'grapheme', maxLength: 300 }),
+  fc.constantFrom(null, '', ' ', 'nul\u0000byte', '\ud800', -1, 0, 1e308, -1e308, 2 ** 53, 1.5, true, [], {}, '../../etc/passwd', "'; drop table users; --"),
+  fc.uuid(),
+);
+
+function bodyFor(route: BodyRoute) {
+  const known = fc.record(Object.fromEntries(route.properties.map((p) => [p, hostileValue])), { requiredKeys: [] });
+  return fc.oneof(
+    { weight: 6, arbitrary: known },
+    { weight: 1, arbitrary: fc.tuple(known, fc.string({ minLength: 1, maxLength: 10 }), hostileValue).map(([b, k, v]) => ({ ...b, [`x${k}`]: v })) },
+    { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
+  );
+}
+
+async function check(t: any, logs: string[], db: any, route: BodyRoute, send: () => Promise<{ status: number; body: any }>, state: { print: string }) {
+  const res = await send();
+  if (res.status >= 500) {
+    const id = /request ([0-9a-f-]+)/.exec(res.body?.error?.message ?? '')?.[1];
+    const line = logs.find((l) => id && l.includes(id) && l.includes('unhandled')) ?? '';
+    t.fail(`${route.operationId}: ${res.status} ${JSON.stringify(res.body)}\n${line.slice(0, 600)}`);
+  }
+  if (res.status >= 400) {
+    const after = await fingerprint(db);
+    if (after !== state.print) t.fail(`${route.operationId}: a rejected request (${res.status}) changed data`);
+    if (!res.body?.error?.code || !res.body?.error?.message) t.fail(`${route.operationId}: error body lacks code/message`);
+    if (res.status === 400 && !/(body|params|query)[.:]/.test(res.body.error.message)) {
+      t.fail(`${route.operationId}: 400 without naming the field: ${res.body.error.message}`);
+    }
+    if (JSON.stringify(res.body).match(/at .*\.js:\d+|node_modules|SELECT |INSERT /i)) {
+      t.fail(`${route.operationId}: error leaks internals: ${JSON.stringify(res.body)}`);
+    }
+  } else {
+    state.print = await fingerprint(db);
+  }
+}
+
+test('malformed bodies on every create/update route: never a 5xx, never a partial write', async (t) => {
+  const cp = await startTestControlPlane({ NULLOPS_LOGIN_MAX_FAILURES: '1000' });
+  t.teardown(cp.close);
+  const fixture = await seedAccessFixture(cp);
+  const client = fixture.clients.admin;
+  const db = cp.database.db;
+  const routes = bodyRoutes(cp.cp.openapi(), fixture.params);
+  t.true(routes.length >= 20, `expected every create/update route, found ${routes.length}`);
+  const state = { print: await fingerprint(db) };
+  let requests = 0;
+  for (const route of routes) {
+    await fc.assert(
+      fc.asyncProperty(bodyFor(route), async (body) => {
+        requests++;
+        await check(t, cp.logs, db, route, () => client.request(route.method, route.path, body), state);
+      }),
+      { numRuns: 40, seed: 20261122 },
+    );
+    // Bodies that are not JSON objects at all.
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.string({ unit: 'binary', maxLength: 60 }), fc.constantFrom('{', '[1,', '"str"', '42', 'null', '{"a":}')), async (raw) => {
+        requests++;
+        await check(t, cp.logs, db, route, () => client.request(route.method, route.path, raw), state);
+      }),
+      { numRuns: 10, seed: 7 },
+    );
+  }
+  // Wrong content type, and a body over the size limit.
+  const target = routes.find((r) => r.operationId === 'teams.create') as BodyRoute;
+  await check(t, cp.logs, db, target, () => client.request('POST', target.path, 'name=x', { 'content-type': 'application/x-www-form-urlencoded' }), state);
+  const huge = await client.request('POST', target.path, { name: 'x'.repeat(2_000_000) });
+  t.is(huge.status, 413);
+  t.log(`${requests} requests over ${routes.length} routes`);
+  t.pass();
+});
