@@ -57,6 +57,8 @@ export class Authorizer {
     }
     const principal = await this.authenticate(ctx);
     if (!principal) throw new AuthenticationError();
+    // Known before the rule is checked, so a refused attempt is audited with its actor.
+    ctx.state.principal = principal;
     if (principal.role === 'admin' || rule.kind === 'authenticated') return principal;
     if (rule.kind === 'admin') throw new NotAllowedError('only administrators may do this');
     const objectId = ctx.params?.[rule.param];

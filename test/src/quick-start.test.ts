@@ -1,0 +1,94 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import test from 'ava';
+import { ApiClient } from './helpers/api-client.js';
+
+const MAIN = resolve('core/dist/main.js');
+
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => ok(port));
+    });
+    srv.on('error', fail);
+  });
+}
+
+/** Starts `node core/dist/main.js` (what `npm start` runs) and resolves once it listens. */
+function start(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d) => (out += d));
+  child.stderr?.on('data', (d) => (out += d));
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`did not start in 60 s:\n${out}`)), 60_000);
+    const poll = setInterval(() => {
+      if (out.includes('control plane is listening')) {
+        clearInterval(poll);
+        clearTimeout(timer);
+        ok({ child, output: () => out });
+      }
+    }, 50);
+    child.once('exit', (code) => {
+      clearInterval(poll);
+      clearTimeout(timer);
+      fail(new Error(`exited with ${code}:\n${out}`));
+    });
+  });
+}
+
+function stop(child: ChildProcess): Promise<number | null> {
+  return new Promise((ok) => {
+    child.once('exit', (code) => ok(code));
+    child.kill('SIGTERM');
+  });
+}
+
+test('npm start: embedded PostgreSQL, printed admin login, /healthz, data survives a restart', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'nullops-start-'));
+  await chmod(dataDir, 0o755);
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const env = {
+    NULLOPS_DATA_DIR: join(dataDir, 'data'),
+    PORT: String(await freePort()),
+    NULLOPS_EMBEDDED_PG_PORT: String(await freePort()),
+  };
+  const url = `http://127.0.0.1:${env.PORT}`;
+
+  const first = await start(env);
+  const password = /Sign in as: admin \/ (\S+)/.exec(first.output())?.[1];
+  t.truthy(password, 'the first start prints the admin login');
+  t.deepEqual(await (await fetch(`${url}/healthz`)).json(), { status: 'ok' });
+  t.deepEqual(await (await fetch(`${url}/readyz`)).json(), { status: 'ready' });
+  const admin = await ApiClient.login(url, 'admin', password as string);
+  await admin.expect(201, 'POST', '/api/teams', { name: 'survives-restart' });
+  t.is(await stop(first.child), 0, 'SIGTERM shuts down cleanly');
+
+  const second = await start(env);
+  t.teardown(() => stop(second.child));
+  t.false(second.output().includes('Sign in as'), 'the password is printed only once');
+  const again = await ApiClient.login(url, 'admin', password as string);
+  const teams = (await again.get('/api/teams')).body.items.map((x: { name: string }) => x.name);
+  t.deepEqual(teams, ['survives-restart']);
+});
+
+test('a bad environment variable stops start-up with a message naming it', async (t) => {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH, PORT: 'eighty', NULLOPS_SECRET_KEY: 'top-secret-value', NULLOPS_COOKIE_SECURE: 'maybe' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const code = await new Promise((ok) => child.once('exit', ok));
+  t.is(code, 2);
+  t.regex(err, /PORT: must be a whole number \(got "eighty"\)/);
+  t.regex(err, /NULLOPS_COOKIE_SECURE: must be one of auto, true, false/);
+  t.false(err.includes('top-secret-value'));
+});
