@@ -4,11 +4,11 @@
 // own randomly named database in it. Arguments are passed on to ava.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, chmod } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 
 const require = createRequire(join(process.cwd(), 'core', 'package.json'));
 
@@ -39,7 +39,16 @@ if (!process.env.NULLOPS_TEST_DATABASE_URL) {
     persistent: false,
     createPostgresUser: process.getuid?.() === 0,
     // Tests create and drop many databases; durability is not what is tested here.
-    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300'],
+    postgresFlags: [
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_connections=300',
+    ],
     onLog: () => {},
     onError: () => {},
   });
@@ -53,10 +62,14 @@ if (!process.env.NULLOPS_TEST_DATABASE_URL) {
   };
 }
 
-const ava = spawn(process.execPath, [join('node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...process.argv.slice(2)], {
-  stdio: 'inherit',
-  env: process.env,
-});
+const ava = spawn(
+  process.execPath,
+  [join('node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...process.argv.slice(2)],
+  {
+    stdio: 'inherit',
+    env: process.env,
+  },
+);
 const forward = (signal) => ava.kill(signal);
 process.on('SIGINT', forward);
 process.on('SIGTERM', forward);

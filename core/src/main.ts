@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { loadControlPlaneConfig } from './control-plane/config.js';
 import { ensureFirstAdmin, loadSecretKeys } from './control-plane/bootstrap.js';
+import { loadControlPlaneConfig } from './control-plane/config.js';
 import { createControlPlane } from './control-plane/control-plane.js';
 import { createDatabase, migrateLatest } from './control-plane/database/database.js';
 import { startEmbeddedPostgres } from './control-plane/database/embedded-postgres.js';

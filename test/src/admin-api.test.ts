@@ -15,7 +15,12 @@ test('a unique-name clash is a 409 naming the field, never a 500', async (t) => 
   const user = await admin.post('/api/users', { username: 'erin', password: 'long-enough-password' });
   t.is(user.status, 409, 'usernames are unique regardless of case');
   t.regex(user.body.error.message, /username/);
-  const env = await admin.expect(201, 'POST', '/api/environments', { name: 'qa', baseDomain: 'qa.test', runtime: 'docker', defaultTtlSeconds: 600 });
+  const env = await admin.expect(201, 'POST', '/api/environments', {
+    name: 'qa',
+    baseDomain: 'qa.test',
+    runtime: 'docker',
+    defaultTtlSeconds: 600,
+  });
   await admin.expect(201, 'POST', '/api/nodes', { environmentId: env.id, name: 'n1', host: 'h1' });
   const node = await admin.post('/api/nodes', { environmentId: env.id, name: 'n1', host: 'h2' });
   t.is(node.status, 409);
@@ -28,24 +33,54 @@ test('references: unknown ids are 400s naming the field; deleting something in u
   t.teardown(cp.close);
   const { admin } = cp;
   const ghost = '5b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b';
-  const badService = await admin.post('/api/services', { name: 'api', registryId: ghost, image: 'team/api', tagMode: 'pinned', tag: 'v1' });
+  const badService = await admin.post('/api/services', {
+    name: 'api',
+    registryId: ghost,
+    image: 'team/api',
+    tagMode: 'pinned',
+    tag: 'v1',
+  });
   t.is(badService.status, 400);
   t.is(badService.body.error.message, 'registryId: refers to something that does not exist');
 
-  const registry = await admin.expect(201, 'POST', '/api/registries', { name: 'local', url: 'http://127.0.0.1:5000/' });
+  const registry = await admin.expect(201, 'POST', '/api/registries', {
+    name: 'local',
+    url: 'http://127.0.0.1:5000/',
+  });
   t.is(registry.url, 'http://127.0.0.1:5000');
-  const service = await admin.expect(201, 'POST', '/api/services', { name: 'api', registryId: registry.id, image: 'team/api', tagMode: 'pinned', tag: 'v1' });
-  const project = await admin.post('/api/projects', { name: 'shop', cpuMillicores: 500, memoryMb: 256, serviceIds: [service.id, ghost] });
+  const service = await admin.expect(201, 'POST', '/api/services', {
+    name: 'api',
+    registryId: registry.id,
+    image: 'team/api',
+    tagMode: 'pinned',
+    tag: 'v1',
+  });
+  const project = await admin.post('/api/projects', {
+    name: 'shop',
+    cpuMillicores: 500,
+    memoryMb: 256,
+    serviceIds: [service.id, ghost],
+  });
   t.is(project.status, 400);
   t.regex(project.body.error.message, /serviceId/);
   t.is((await admin.get('/api/projects')).body.items.length, 0, 'the failed create left no project behind');
 
-  await admin.expect(201, 'POST', '/api/projects', { name: 'shop', cpuMillicores: 500, memoryMb: 256, serviceIds: [service.id] });
+  await admin.expect(201, 'POST', '/api/projects', {
+    name: 'shop',
+    cpuMillicores: 500,
+    memoryMb: 256,
+    serviceIds: [service.id],
+  });
   const inUse = await admin.delete(`/api/services/${service.id}`);
   t.is(inUse.status, 409);
   t.regex(inUse.body.error.message, /still used by project services/);
   t.is((await admin.delete(`/api/registries/${registry.id}`)).status, 409);
-  const env = await admin.expect(201, 'POST', '/api/environments', { name: 'qa', baseDomain: 'qa.test', runtime: 'docker', defaultTtlSeconds: 600 });
+  const env = await admin.expect(201, 'POST', '/api/environments', {
+    name: 'qa',
+    baseDomain: 'qa.test',
+    runtime: 'docker',
+    defaultTtlSeconds: 600,
+  });
   await admin.expect(201, 'POST', '/api/nodes', { environmentId: env.id, name: 'n1', host: 'h1' });
   t.is((await admin.delete(`/api/environments/${env.id}`)).status, 409);
   t.is((await admin.get(`/api/services/${ghost}`)).status, 404);
@@ -57,19 +92,46 @@ test('services: pinned needs a tag, selectable a pattern; names are DNS labels',
   t.teardown(cp.close);
   const { admin } = cp;
   const registryId = '00000000-0000-4000-8000-000000000001';
-  const noTag = await admin.post('/api/services', { name: 'db', registryId, image: 'postgres', tagMode: 'pinned' });
+  const noTag = await admin.post('/api/services', {
+    name: 'db',
+    registryId,
+    image: 'postgres',
+    tagMode: 'pinned',
+  });
   t.is(noTag.status, 400);
   t.is(noTag.body.error.details.issues[0].path, 'body.tag');
-  const slash = await admin.post('/api/services', { name: 'db', registryId, image: 'postgres', tagMode: 'pinned', tag: 'features/x' });
+  const slash = await admin.post('/api/services', {
+    name: 'db',
+    registryId,
+    image: 'postgres',
+    tagMode: 'pinned',
+    tag: 'features/x',
+  });
   t.is(slash.body.error.details.issues[0].path, 'body.tag');
-  const upper = await admin.post('/api/services', { name: 'Web_App', registryId, image: 'web', tagMode: 'selectable', tagPattern: 'v*' });
+  const upper = await admin.post('/api/services', {
+    name: 'Web_App',
+    registryId,
+    image: 'web',
+    tagMode: 'selectable',
+    tagPattern: 'v*',
+  });
   t.is(upper.status, 400);
   t.regex(upper.body.error.message, /body\.name: must be a DNS label/);
-  const ok = await admin.expect(201, 'POST', '/api/services', { name: 'web', registryId, image: 'team/web', tagMode: 'selectable', tagPattern: 'v*', tag: 'ignored' });
+  const ok = await admin.expect(201, 'POST', '/api/services', {
+    name: 'web',
+    registryId,
+    image: 'team/web',
+    tagMode: 'selectable',
+    tagPattern: 'v*',
+    tag: 'ignored',
+  });
   t.is(ok.tag, null, 'a selectable service keeps no pinned tag');
   const switched = await admin.patch(`/api/services/${ok.id}`, { tagMode: 'pinned' });
   t.is(switched.status, 400, 'switching to pinned without a tag is refused');
-  const pinned = await admin.expect(200, 'PATCH', `/api/services/${ok.id}`, { tagMode: 'pinned', tag: '1.4.2' });
+  const pinned = await admin.expect(200, 'PATCH', `/api/services/${ok.id}`, {
+    tagMode: 'pinned',
+    tag: '1.4.2',
+  });
   t.like(pinned, { tagMode: 'pinned', tag: '1.4.2', tagPattern: null });
 });
 
@@ -77,32 +139,69 @@ test('pipelines: every save is a new immutable version; invalid graphs are refus
   const cp = await startTestControlPlane();
   t.teardown(cp.close);
   const { admin } = cp;
-  const project = await admin.expect(201, 'POST', '/api/projects', { name: 'shop', cpuMillicores: 500, memoryMb: 256 });
+  const project = await admin.expect(201, 'POST', '/api/projects', {
+    name: 'shop',
+    cpuMillicores: 500,
+    memoryMb: 256,
+  });
   const base = `/api/projects/${project.id}/pipeline`;
   t.is((await admin.get(base)).status, 404);
   const v1Graph = { nodes: [{ id: 'db', type: 'postgres.database', params: { name: 'shop' } }], edges: [] };
   const v1 = await admin.expect(201, 'POST', `${base}/versions`, { graph: v1Graph, comment: 'first' });
   t.is(v1.version, 1);
   const v2Graph = {
-    nodes: [...v1Graph.nodes, { id: 'web', type: 'docker.service', params: { env: { DB: '${secret:DB_PASSWORD}' } }, position: [200, 40] }],
+    nodes: [
+      ...v1Graph.nodes,
+      {
+        id: 'web',
+        type: 'docker.service',
+        params: { env: { DB: '${secret:DB_PASSWORD}' } },
+        position: [200, 40],
+      },
+    ],
     edges: [{ from: 'db', to: 'web' }],
   };
   const v2 = await admin.expect(201, 'POST', `${base}/versions`, { graph: v2Graph });
   t.is(v2.version, 2);
   t.is((await admin.get(base)).body.version, 2);
-  t.deepEqual((await admin.get(`${base}/versions`)).body.items.map((v: { version: number }) => v.version), [2, 1]);
+  t.deepEqual(
+    (await admin.get(`${base}/versions`)).body.items.map((v: { version: number }) => v.version),
+    [2, 1],
+  );
   const old = await admin.get(`${base}/versions/1`);
-  t.deepEqual(old.body.graph.nodes.map((n: { id: string }) => n.id), ['db'], 'version 1 is unchanged');
+  t.deepEqual(
+    old.body.graph.nodes.map((n: { id: string }) => n.id),
+    ['db'],
+    'version 1 is unchanged',
+  );
   t.is((await admin.get(`${base}/versions/9`)).status, 404);
 
   const cycle = await admin.post(`${base}/versions`, {
-    graph: { nodes: [{ id: 'a', type: 'x.y' }, { id: 'b', type: 'x.y' }], edges: [{ from: 'a', to: 'b' }, { from: 'b', to: 'a' }] },
+    graph: {
+      nodes: [
+        { id: 'a', type: 'x.y' },
+        { id: 'b', type: 'x.y' },
+      ],
+      edges: [
+        { from: 'a', to: 'b' },
+        { from: 'b', to: 'a' },
+      ],
+    },
   });
   t.is(cycle.status, 400);
   t.regex(cycle.body.error.message, /body\.graph\.edges: form a cycle: a → b → a/);
-  const dangling = await admin.post(`${base}/versions`, { graph: { nodes: [{ id: 'a', type: 'x.y' }], edges: [{ from: 'a', to: 'zzz' }] } });
+  const dangling = await admin.post(`${base}/versions`, {
+    graph: { nodes: [{ id: 'a', type: 'x.y' }], edges: [{ from: 'a', to: 'zzz' }] },
+  });
   t.is(dangling.body.error.details.issues[0].path, 'body.graph.edges.0.to');
-  const dup = await admin.post(`${base}/versions`, { graph: { nodes: [{ id: 'a', type: 'x.y' }, { id: 'a', type: 'x.y' }] } });
+  const dup = await admin.post(`${base}/versions`, {
+    graph: {
+      nodes: [
+        { id: 'a', type: 'x.y' },
+        { id: 'a', type: 'x.y' },
+      ],
+    },
+  });
   t.is(dup.body.error.details.issues[0].path, 'body.graph.nodes.1.id');
   t.is((await admin.get(`${base}/versions`)).body.items.length, 2, 'refused saves create no version');
 });
@@ -112,11 +211,17 @@ test('team assignments decide what users see; environments without teams are ope
   t.teardown(cp.close);
   const fixture = await seedAccessFixture(cp);
   const { reader, fuller, noTeam } = fixture.clients;
-  const names = async (c: ApiClient, path: string) => (await c.get(path)).body.items.map((x: { name: string }) => x.name);
+  const names = async (c: ApiClient, path: string) =>
+    (await c.get(path)).body.items.map((x: { name: string }) => x.name);
   t.deepEqual(await names(reader, '/api/projects'), ['shop']);
   t.deepEqual(await names(noTeam, '/api/projects'), []);
   t.deepEqual(await names(noTeam, '/api/environments'), []);
-  const open = await cp.admin.expect(201, 'POST', '/api/environments', { name: 'sandbox', baseDomain: 'sb.test', runtime: 'docker', defaultTtlSeconds: 600 });
+  const open = await cp.admin.expect(201, 'POST', '/api/environments', {
+    name: 'sandbox',
+    baseDomain: 'sb.test',
+    runtime: 'docker',
+    defaultTtlSeconds: 600,
+  });
   t.deepEqual(await names(noTeam, '/api/environments'), ['sandbox']);
   t.is((await noTeam.get(`/api/environments/${open.id}`)).status, 200);
   t.is((await reader.get(`/api/projects/${fixture.ids.project}`)).body.myAccess, 'read');
@@ -141,7 +246,11 @@ test('administrators cannot lock themselves or everyone out', async (t) => {
   t.is(self.status, 400);
   t.regex(self.body.error.message, /body\.disabled: you cannot lock yourself out/);
   t.is((await cp.admin.delete(`/api/users/${me.id}`)).status, 409);
-  const other = await cp.admin.expect(201, 'POST', '/api/users', { username: 'ops', password: 'long-enough-password', role: 'admin' });
+  const other = await cp.admin.expect(201, 'POST', '/api/users', {
+    username: 'ops',
+    password: 'long-enough-password',
+    role: 'admin',
+  });
   const ops = await ApiClient.login(cp.url, 'ops', 'long-enough-password');
   await cp.admin.expect(200, 'PATCH', `/api/users/${other.id}`, { role: 'user' });
   t.is((await ops.get('/api/users')).status, 403, 'a demoted admin loses admin routes at once');
@@ -151,15 +260,36 @@ test('nodes: token rotate and revoke, thumbprint approval needs the exact pendin
   const cp = await startTestControlPlane();
   t.teardown(cp.close);
   const { admin } = cp;
-  const env = await admin.expect(201, 'POST', '/api/environments', { name: 'qa', baseDomain: 'qa.test', runtime: 'kubernetes', defaultTtlSeconds: 600 });
-  const node = await admin.expect(201, 'POST', '/api/nodes', { environmentId: env.id, name: 'n1', host: '10.0.0.5', labels: { zone: 'a' } });
+  const env = await admin.expect(201, 'POST', '/api/environments', {
+    name: 'qa',
+    baseDomain: 'qa.test',
+    runtime: 'kubernetes',
+    defaultTtlSeconds: 600,
+  });
+  const node = await admin.expect(201, 'POST', '/api/nodes', {
+    environmentId: env.id,
+    name: 'n1',
+    host: '10.0.0.5',
+    labels: { zone: 'a' },
+  });
   t.like(node, { port: 5000, enabled: true, hasToken: true, status: 'unknown', labels: { zone: 'a' } });
   await admin.expect(204, 'DELETE', `/api/nodes/${node.id}/token`);
   t.false((await admin.get(`/api/nodes/${node.id}`)).body.hasToken);
-  const print = Array.from({ length: 32 }, (_, i) => (i * 7).toString(16).padStart(2, '0').toUpperCase().slice(-2)).join(':');
-  t.is((await admin.post(`/api/nodes/${node.id}/thumbprint/approve`, { thumbprint: print })).status, 409, 'nothing pending');
-  await cp.database.db('nodes').where('id', node.id).update({ pendingThumbprint: print, status: 'untrusted' });
-  const approved = await admin.expect(200, 'POST', `/api/nodes/${node.id}/thumbprint/approve`, { thumbprint: print });
+  const print = Array.from({ length: 32 }, (_, i) =>
+    (i * 7).toString(16).padStart(2, '0').toUpperCase().slice(-2),
+  ).join(':');
+  t.is(
+    (await admin.post(`/api/nodes/${node.id}/thumbprint/approve`, { thumbprint: print })).status,
+    409,
+    'nothing pending',
+  );
+  await cp.database
+    .db('nodes')
+    .where('id', node.id)
+    .update({ pendingThumbprint: print, status: 'untrusted' });
+  const approved = await admin.expect(200, 'POST', `/api/nodes/${node.id}/thumbprint/approve`, {
+    thumbprint: print,
+  });
   t.like(approved, { thumbprint: print, pendingThumbprint: null, status: 'unknown' });
   const disabled = await admin.expect(200, 'PATCH', `/api/nodes/${node.id}`, { enabled: false });
   t.is(disabled.status, 'disabled');
@@ -191,7 +321,10 @@ test('audit log: every mutation with actor, target and outcome; filters and pagi
   t.is(all.body.items[3].status, 201);
   const page = await admin.get('/api/audit?action=teams.*&limit=2&offset=2');
   t.is(page.body.total, 4);
-  t.deepEqual(page.body.items.map((e: any) => e.outcome), ['success', 'success']);
+  t.deepEqual(
+    page.body.items.map((e: any) => e.outcome),
+    ['success', 'success'],
+  );
   const denied = await admin.get('/api/audit?outcome=denied');
   t.true(denied.body.items.every((e: any) => e.outcome === 'denied'));
   t.is((await admin.get('/api/audit?from=not-a-date')).status, 400);
@@ -205,8 +338,16 @@ test('OpenAPI document, Prometheus metrics and errors as JSON', async (t) => {
   const ops = Object.values<any>(doc.body.paths).flatMap((m) => Object.values<any>(m));
   t.is(new Set(ops.map((o) => o.operationId)).size, ops.length, 'operationIds are unique');
   const create = doc.body.paths['/api/projects'].post;
-  t.deepEqual(create.requestBody.content['application/json'].schema.required.sort(), ['cpuMillicores', 'memoryMb', 'name']);
-  t.truthy(doc.body.paths['/api/projects/{projectId}'].get.parameters.find((p: any) => p.name === 'projectId' && p.in === 'path'));
+  t.deepEqual(create.requestBody.content['application/json'].schema.required.sort(), [
+    'cpuMillicores',
+    'memoryMb',
+    'name',
+  ]);
+  t.truthy(
+    doc.body.paths['/api/projects/{projectId}'].get.parameters.find(
+      (p: any) => p.name === 'projectId' && p.in === 'path',
+    ),
+  );
   await cp.admin.get('/api/projects');
   const metrics = await fetch(`${cp.url}/metrics`);
   t.regex(metrics.headers.get('content-type') ?? '', /text\/plain/);

@@ -50,7 +50,11 @@ test('brute-force login is throttled per user, before the password is checked', 
     t.is(res.body.error.message, 'wrong username or password');
   }
   const blocked = await anon.post('/api/auth/login', { username: 'BOB', password: PASSWORD });
-  t.is(blocked.status, 429, 'even the right password is refused while throttled (and case does not dodge it)');
+  t.is(
+    blocked.status,
+    429,
+    'even the right password is refused while throttled (and case does not dodge it)',
+  );
   t.truthy(Number(blocked.headers.get('retry-after')) > 0);
   t.regex(blocked.body.error.message, /try again in \d+ seconds/);
   // Unknown users get the same answer as wrong passwords: no username enumeration.
@@ -66,11 +70,12 @@ test('throttling per address stops one client guessing many users', async (t) =>
   t.teardown(cp.close);
   const anon = ApiClient.anonymous(cp.url);
   let last = 0;
-  for (let i = 0; i < 9; i++) last = (await anon.post('/api/auth/login', { username: `user${i}`, password: 'x' })).status;
+  for (let i = 0; i < 9; i++)
+    last = (await anon.post('/api/auth/login', { username: `user${i}`, password: 'x' })).status;
   t.is(last, 429, 'after 4 × the per-user budget, the address itself is blocked');
 });
 
-test("disabling a user ends their sessions and API tokens at once", async (t) => {
+test('disabling a user ends their sessions and API tokens at once', async (t) => {
   const cp = await startTestControlPlane();
   t.teardown(cp.close);
   const user = await cp.admin.expect(201, 'POST', '/api/users', { username: 'carol', password: PASSWORD });
@@ -83,7 +88,10 @@ test("disabling a user ends their sessions and API tokens at once", async (t) =>
   await cp.admin.expect(200, 'PATCH', `/api/users/${user.id}`, { disabled: true });
   t.is((await session.get('/api/auth/me')).status, 401);
   t.is((await bearer.get('/api/projects')).status, 401);
-  const relogin = await ApiClient.anonymous(cp.url).post('/api/auth/login', { username: 'carol', password: PASSWORD });
+  const relogin = await ApiClient.anonymous(cp.url).post('/api/auth/login', {
+    username: 'carol',
+    password: PASSWORD,
+  });
   t.is(relogin.status, 401);
   t.regex(relogin.body.error.message, /disabled/);
 
@@ -110,13 +118,27 @@ test('API tokens: stored hashed, listed without values, revocable, expiring', as
   t.is((await bearer.get('/api/auth/me')).body.authenticatedVia, 'token');
   await cp.admin.expect(204, 'DELETE', `/api/auth/tokens/${created.id}`);
   t.is((await bearer.get('/api/auth/me')).status, 401);
-  t.is((await cp.admin.delete(`/api/auth/tokens/${created.id}`)).status, 404, 'a second revoke says it is gone');
+  t.is(
+    (await cp.admin.delete(`/api/auth/tokens/${created.id}`)).status,
+    404,
+    'a second revoke says it is gone',
+  );
 
   const expiring = await cp.admin.expect(201, 'POST', '/api/auth/tokens', { name: 'old' });
-  await cp.database.db('api_tokens').where('id', expiring.id).update({ expiresAt: new Date(Date.now() - 1000) });
+  await cp.database
+    .db('api_tokens')
+    .where('id', expiring.id)
+    .update({ expiresAt: new Date(Date.now() - 1000) });
   t.is((await ApiClient.withToken(cp.url, expiring.token).get('/api/auth/me')).status, 401);
   t.is((await ApiClient.withToken(cp.url, 'nop_forged').get('/api/auth/me')).status, 401);
-  t.is((await new ApiClient(cp.url, { bearer: '' }).request('GET', '/api/auth/me', undefined, { authorization: 'Basic abc' })).status, 401);
+  t.is(
+    (
+      await new ApiClient(cp.url, { bearer: '' }).request('GET', '/api/auth/me', undefined, {
+        authorization: 'Basic abc',
+      })
+    ).status,
+    401,
+  );
 });
 
 test('changing your password needs the current one and ends your other sessions', async (t) => {
@@ -125,13 +147,24 @@ test('changing your password needs the current one and ends your other sessions'
   await cp.admin.expect(201, 'POST', '/api/users', { username: 'dave', password: PASSWORD });
   const first = await ApiClient.login(cp.url, 'dave', PASSWORD);
   const second = await ApiClient.login(cp.url, 'dave', PASSWORD);
-  const wrong = await first.post('/api/auth/password', { currentPassword: 'nope', newPassword: 'another-long-password' });
+  const wrong = await first.post('/api/auth/password', {
+    currentPassword: 'nope',
+    newPassword: 'another-long-password',
+  });
   t.is(wrong.status, 400);
   t.regex(wrong.body.error.message, /currentPassword/);
   const weak = await first.post('/api/auth/password', { currentPassword: PASSWORD, newPassword: 'short' });
   t.is(weak.status, 400);
   t.regex(weak.body.error.message, /newPassword: must be at least 12 characters/);
-  t.is((await first.post('/api/auth/password', { currentPassword: PASSWORD, newPassword: 'another-long-password' })).status, 204);
+  t.is(
+    (
+      await first.post('/api/auth/password', {
+        currentPassword: PASSWORD,
+        newPassword: 'another-long-password',
+      })
+    ).status,
+    204,
+  );
   t.is((await second.get('/api/auth/me')).status, 401);
   await t.throwsAsync(ApiClient.login(cp.url, 'dave', PASSWORD));
   t.truthy(await ApiClient.login(cp.url, 'dave', 'another-long-password'));

@@ -27,7 +27,12 @@ function operations(document: any): Operation[] {
   const ops: Operation[] = [];
   for (const [path, methods] of Object.entries<Record<string, any>>(document.paths)) {
     for (const [method, op] of Object.entries<any>(methods)) {
-      ops.push({ method: method.toUpperCase(), path, operationId: op.operationId, rule: op['x-nullops-access'] });
+      ops.push({
+        method: method.toUpperCase(),
+        path,
+        operationId: op.operationId,
+        rule: op['x-nullops-access'],
+      });
     }
   }
   // Reads first, then writes, then deletes (deepest paths first), so a delete does not remove an
@@ -43,9 +48,15 @@ test('every route declares a known access rule naming a real path parameter', as
   t.true(ops.length > 40, `expected the whole API, got ${ops.length} operations`);
   for (const op of ops) {
     t.truthy(op.rule, `${op.operationId} has no access rule`);
-    t.true(['public', 'authenticated', 'admin', 'scoped'].includes(op.rule.kind), `${op.operationId}: unknown rule`);
+    t.true(
+      ['public', 'authenticated', 'admin', 'scoped'].includes(op.rule.kind),
+      `${op.operationId}: unknown rule`,
+    );
     if (op.rule.kind === 'scoped') {
-      t.true(op.path.includes(`{${op.rule.param}}`), `${op.operationId}: rule names {${op.rule.param}} not in path`);
+      t.true(
+        op.path.includes(`{${op.rule.param}}`),
+        `${op.operationId}: rule names {${op.rule.param}} not in path`,
+      );
     }
   }
   // The policy itself, pinned: widening what non-admins may reach must be a deliberate change here.
@@ -86,19 +97,29 @@ for (const role of ROLES) {
     for (const op of operations(cp.cp.openapi())) {
       const path = op.path.replace(/\{(\w+)\}/g, (_, name: string) => {
         const value = fixture.params[name];
-        if (!value) throw new Error(`the matrix fixture has no value for path parameter {${name}} (${op.operationId})`);
+        if (!value)
+          throw new Error(`the matrix fixture has no value for path parameter {${name}} (${op.operationId})`);
         return value;
       });
-      const res = await client.request(op.method, path, op.method === 'GET' || op.method === 'DELETE' ? undefined : {});
+      const res = await client.request(
+        op.method,
+        path,
+        op.method === 'GET' || op.method === 'DELETE' ? undefined : {},
+      );
       const expectAllowed = allowed(op.rule, role);
       const denied = res.status === 401 || res.status === 403;
       checked++;
       if (res.status >= 500) failures.push(`${op.operationId}: ${res.status} ${JSON.stringify(res.body)}`);
-      else if (expectAllowed && denied) failures.push(`${op.operationId}: expected allowed, got ${res.status}`);
+      else if (expectAllowed && denied)
+        failures.push(`${op.operationId}: expected allowed, got ${res.status}`);
       else if (!expectAllowed && res.status !== (role === 'anonymous' ? 401 : 403)) {
         failures.push(`${op.operationId}: expected ${role === 'anonymous' ? 401 : 403}, got ${res.status}`);
       }
     }
-    t.deepEqual(failures, [], `${role}: ${failures.length} of ${checked} cells disagree with the declared rules`);
+    t.deepEqual(
+      failures,
+      [],
+      `${role}: ${failures.length} of ${checked} cells disagree with the declared rules`,
+    );
   });
 }

@@ -35,20 +35,51 @@ const hostileValue = fc.oneof(
   fc.jsonValue({ maxDepth: 3 }),
   fc.string({ unit: 'binary', maxLength: 80 }),
   fc.string({ unit: 'grapheme', maxLength: 300 }),
-  fc.constantFrom(null, '', ' ', 'nul\u0000byte', '\ud800', -1, 0, 1e308, -1e308, 2 ** 53, 1.5, true, [], {}, '../../etc/passwd', "'; drop table users; --"),
+  fc.constantFrom(
+    null,
+    '',
+    ' ',
+    'nul\u0000byte',
+    '\ud800',
+    -1,
+    0,
+    1e308,
+    -1e308,
+    2 ** 53,
+    1.5,
+    true,
+    [],
+    {},
+    '../../etc/passwd',
+    "'; drop table users; --",
+  ),
   fc.uuid(),
 );
 
 function bodyFor(route: BodyRoute) {
-  const known = fc.record(Object.fromEntries(route.properties.map((p) => [p, hostileValue])), { requiredKeys: [] });
+  const known = fc.record(Object.fromEntries(route.properties.map((p) => [p, hostileValue])), {
+    requiredKeys: [],
+  });
   return fc.oneof(
     { weight: 6, arbitrary: known },
-    { weight: 1, arbitrary: fc.tuple(known, fc.string({ minLength: 1, maxLength: 10 }), hostileValue).map(([b, k, v]) => ({ ...b, [`x${k}`]: v })) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(known, fc.string({ minLength: 1, maxLength: 10 }), hostileValue)
+        .map(([b, k, v]) => ({ ...b, [`x${k}`]: v })),
+    },
     { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
   );
 }
 
-async function check(t: any, logs: string[], db: any, route: BodyRoute, send: () => Promise<{ status: number; body: any }>, state: { print: string }) {
+async function check(
+  t: any,
+  logs: string[],
+  db: any,
+  route: BodyRoute,
+  send: () => Promise<{ status: number; body: any }>,
+  state: { print: string },
+) {
   const res = await send();
   if (res.status >= 500) {
     const id = /request ([0-9a-f-]+)/.exec(res.body?.error?.message ?? '')?.[1];
@@ -57,8 +88,10 @@ async function check(t: any, logs: string[], db: any, route: BodyRoute, send: ()
   }
   if (res.status >= 400) {
     const after = await fingerprint(db);
-    if (after !== state.print) t.fail(`${route.operationId}: a rejected request (${res.status}) changed data`);
-    if (!res.body?.error?.code || !res.body?.error?.message) t.fail(`${route.operationId}: error body lacks code/message`);
+    if (after !== state.print)
+      t.fail(`${route.operationId}: a rejected request (${res.status}) changed data`);
+    if (!res.body?.error?.code || !res.body?.error?.message)
+      t.fail(`${route.operationId}: error body lacks code/message`);
     if (res.status === 400 && !/(body|params|query)[.:]/.test(res.body.error.message)) {
       t.fail(`${route.operationId}: 400 without naming the field: ${res.body.error.message}`);
     }
@@ -90,16 +123,30 @@ test('malformed bodies on every create/update route: never a 5xx, never a partia
     );
     // Bodies that are not JSON objects at all.
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.string({ unit: 'binary', maxLength: 60 }), fc.constantFrom('{', '[1,', '"str"', '42', 'null', '{"a":}')), async (raw) => {
-        requests++;
-        await check(t, cp.logs, db, route, () => client.request(route.method, route.path, raw), state);
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string({ unit: 'binary', maxLength: 60 }),
+          fc.constantFrom('{', '[1,', '"str"', '42', 'null', '{"a":}'),
+        ),
+        async (raw) => {
+          requests++;
+          await check(t, cp.logs, db, route, () => client.request(route.method, route.path, raw), state);
+        },
+      ),
       { numRuns: 10, seed: 7 },
     );
   }
   // Wrong content type, and a body over the size limit.
   const target = routes.find((r) => r.operationId === 'teams.create') as BodyRoute;
-  await check(t, cp.logs, db, target, () => client.request('POST', target.path, 'name=x', { 'content-type': 'application/x-www-form-urlencoded' }), state);
+  await check(
+    t,
+    cp.logs,
+    db,
+    target,
+    () =>
+      client.request('POST', target.path, 'name=x', { 'content-type': 'application/x-www-form-urlencoded' }),
+    state,
+  );
   const huge = await client.request('POST', target.path, { name: 'x'.repeat(2_000_000) });
   t.is(huge.status, 413);
   t.log(`${requests} requests over ${routes.length} routes`);

@@ -81,7 +81,12 @@ test('npm start: embedded PostgreSQL, printed admin login, /healthz, data surviv
 
 test('a bad environment variable stops start-up with a message naming it', async (t) => {
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH, PORT: 'eighty', NULLOPS_SECRET_KEY: 'top-secret-value', NULLOPS_COOKIE_SECURE: 'maybe' },
+    env: {
+      PATH: process.env.PATH,
+      PORT: 'eighty',
+      NULLOPS_SECRET_KEY: 'top-secret-value',
+      NULLOPS_COOKIE_SECURE: 'maybe',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';

@@ -9,7 +9,11 @@ test('secret values: encrypted at rest, bound to their row, write-only, never lo
   const cp = await startTestControlPlane();
   t.teardown(cp.close);
   const { admin } = cp;
-  const a = await admin.expect(201, 'POST', '/api/secrets', { name: 'A', value: PLAINTEXT, description: 'first' });
+  const a = await admin.expect(201, 'POST', '/api/secrets', {
+    name: 'A',
+    value: PLAINTEXT,
+    description: 'first',
+  });
   const b = await admin.expect(201, 'POST', '/api/secrets', { name: 'B', value: PLAINTEXT });
   const service = cp.cp.container.resolve(SecretService);
   t.deepEqual(Object.fromEntries(await service.reveal(['A', 'B'])), { A: PLAINTEXT, B: PLAINTEXT });
@@ -48,7 +52,10 @@ test('secret values: encrypted at rest, bound to their row, write-only, never lo
   ].join('\n');
   t.false(responses.includes(PLAINTEXT), 'API responses do not contain the value');
   t.false(cp.logs.join('').includes(PLAINTEXT), 'logs do not contain the value');
-  t.false((await dumpDatabase(cp.database.db)).includes(PLAINTEXT), 'the database does not contain the value');
+  t.false(
+    (await dumpDatabase(cp.database.db)).includes(PLAINTEXT),
+    'the database does not contain the value',
+  );
   t.true(cp.logs.length > 0, 'the log capture works');
 });
 
@@ -71,7 +78,11 @@ test('registry passwords and node tokens are encrypted at rest and never returne
     runtime: 'docker',
     defaultTtlSeconds: 3600,
   });
-  const node = await admin.expect(201, 'POST', '/api/nodes', { environmentId: env.id, name: 'n1', host: 'agent.local' });
+  const node = await admin.expect(201, 'POST', '/api/nodes', {
+    environmentId: env.id,
+    name: 'n1',
+    host: 'agent.local',
+  });
   t.regex(node.token, /^noa_[A-Za-z0-9_-]{43}$/, 'the token is shown once, with 256 bits of randomness');
   const rotated = await admin.expect(200, 'POST', `/api/nodes/${node.id}/token`);
   t.not(rotated.token, node.token);
@@ -102,7 +113,11 @@ test('secret keys rotate: old ciphertexts still open, and rotateAll re-encrypts 
   const rotatedBox = new SecretBox(parseSecretKeys(`2:${newKey},1:${oldKey}`));
   t.is(rotatedBox.currentKeyId, '2');
   const service = new SecretService(cp.database.db, rotatedBox);
-  t.is((await service.reveal(['ROTATE_ME'])).get('ROTATE_ME'), 'value-before-rotation', 'old ciphertexts still open');
+  t.is(
+    (await service.reveal(['ROTATE_ME'])).get('ROTATE_ME'),
+    'value-before-rotation',
+    'old ciphertexts still open',
+  );
   t.is(await service.rotateAll(), 1);
   t.is(await service.rotateAll(), 0, 'nothing left to rotate');
   const row = await cp.database.db('secrets').where('name', 'ROTATE_ME').first();

@@ -37,7 +37,11 @@ export async function ensureFirstAdmin(
  * the data directory (fine for one machine; production sets the variable and keeps it elsewhere,
  * so that the database alone cannot decrypt anything).
  */
-export async function loadSecretKeys(configured: string | undefined, dataDir: string, logger: Logger): Promise<SecretKey[]> {
+export async function loadSecretKeys(
+  configured: string | undefined,
+  dataDir: string,
+  logger: Logger,
+): Promise<SecretKey[]> {
   if (configured) {
     try {
       return parseSecretKeys(configured);
@@ -49,7 +53,10 @@ export async function loadSecretKeys(configured: string | undefined, dataDir: st
   if (!existsSync(file)) {
     await mkdir(resolve(dataDir), { recursive: true, mode: 0o755 });
     await writeFile(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-    logger.warn({ file }, 'NULLOPS_SECRET_KEY is not set: generated a key in the data directory; set the variable in production');
+    logger.warn(
+      { file },
+      'NULLOPS_SECRET_KEY is not set: generated a key in the data directory; set the variable in production',
+    );
   }
   return parseSecretKeys((await readFile(file, 'utf8')).trim());
 }

@@ -11,10 +11,10 @@ import { buildOpenApi } from '../kernel/http/openapi.js';
 import type { AnyRoute } from '../kernel/http/route.js';
 import { AccessService } from './access/access-service.js';
 import { Authorizer } from './access/authorizer.js';
+import { AuditService } from './audit/audit-service.js';
 import { ApiTokenService } from './auth/api-token-service.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionService } from './auth/session-service.js';
-import { AuditService } from './audit/audit-service.js';
 import type { ControlPlaneConfig } from './config.js';
 import type { Database } from './database/database.js';
 import { controlPlaneHooks } from './http/route-hooks.js';
@@ -91,12 +91,16 @@ export function createControlPlane(deps: {
 
   const app = createHttpApp({ logger: deps.logger, metrics, trustProxy: deps.config.NULLOPS_TRUST_PROXY });
   const router = new Router();
-  mountRoutes(router, routes, controlPlaneHooks({
-    db: deps.db,
-    authorizer: container.resolve(Authorizer),
-    audit: container.resolve(AuditService),
-    logger: deps.logger,
-  }));
+  mountRoutes(
+    router,
+    routes,
+    controlPlaneHooks({
+      db: deps.db,
+      authorizer: container.resolve(Authorizer),
+      audit: container.resolve(AuditService),
+      logger: deps.logger,
+    }),
+  );
   app.use(router.routes());
   app.use(router.allowedMethods());
 

@@ -32,7 +32,8 @@ const PASSWORD = 'correct-horse-battery-staple';
 export async function seedAccessFixture(t: TestControlPlane): Promise<AccessFixture> {
   const admin = t.admin;
   const user = async (username: string) =>
-    (await admin.expect(201, 'POST', '/api/users', { username, password: PASSWORD, role: 'user' })).id as string;
+    (await admin.expect(201, 'POST', '/api/users', { username, password: PASSWORD, role: 'user' }))
+      .id as string;
   const users = { noTeam: await user('noteam'), reader: await user('reader'), fuller: await user('fuller') };
   const victim = await user('victim');
   const readTeam = (await admin.expect(201, 'POST', '/api/teams', { name: 'Readers' })).id as string;
@@ -70,7 +71,12 @@ export async function seedAccessFixture(t: TestControlPlane): Promise<AccessFixt
     })
   ).id as string;
   const node = (
-    await admin.expect(201, 'POST', '/api/nodes', { environmentId: environment, name: 'node-1', host: '127.0.0.1', port: 5000 })
+    await admin.expect(201, 'POST', '/api/nodes', {
+      environmentId: environment,
+      name: 'node-1',
+      host: '127.0.0.1',
+      port: 5000,
+    })
   ).id as string;
   const project = (
     await admin.expect(201, 'POST', '/api/projects', {
@@ -84,7 +90,9 @@ export async function seedAccessFixture(t: TestControlPlane): Promise<AccessFixt
   await admin.expect(201, 'POST', `/api/projects/${project}/pipeline/versions`, {
     graph: { nodes: [{ id: 'web', type: 'docker.service', params: { service: 'web' } }], edges: [] },
   });
-  const secret = (await admin.expect(201, 'POST', '/api/secrets', { name: 'DB_PASSWORD', value: 'hunter2-but-longer' })).id as string;
+  const secret = (
+    await admin.expect(201, 'POST', '/api/secrets', { name: 'DB_PASSWORD', value: 'hunter2-but-longer' })
+  ).id as string;
 
   const tokenFor = async (username: string) => {
     const session = await ApiClient.login(t.url, username, PASSWORD);

@@ -31,8 +31,12 @@ export class ApiClient {
       body: JSON.stringify({ username, password }),
     });
     const body = (await res.json()) as { csrfToken: string; error?: { message: string } };
-    if (res.status !== 200) throw new Error(`login as ${username} failed: ${res.status} ${body.error?.message}`);
-    const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    if (res.status !== 200)
+      throw new Error(`login as ${username} failed: ${res.status} ${body.error?.message}`);
+    const cookie = res.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
     return new ApiClient(baseUrl, { cookie, csrf: body.csrfToken });
   }
 
@@ -41,7 +45,12 @@ export class ApiClient {
     return new ApiClient(this.baseUrl, { cookie: this.auth.cookie });
   }
 
-  async request<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+  async request<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse<T>> {
     const h: Record<string, string> = { ...headers };
     if (this.auth.cookie) h.cookie = this.auth.cookie;
     if (this.auth.csrf) h['x-csrf-token'] = this.auth.csrf;
@@ -78,7 +87,9 @@ export class ApiClient {
   async expect<T = any>(status: number, method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.request<T>(method, path, body);
     if (res.status !== status) {
-      throw new Error(`${method} ${path}: expected ${status}, got ${res.status}: ${JSON.stringify(res.body)}`);
+      throw new Error(
+        `${method} ${path}: expected ${status}, got ${res.status}: ${JSON.stringify(res.body)}`,
+      );
     }
     return res.body;
   }

@@ -43,7 +43,11 @@ export class AccessService {
   }
 
   /** Ids of the objects of a scope's table the user has at least read access to. */
-  async readableIds(target: 'project' | 'environment', userId: string, db: Database = this.db): Promise<string[]> {
+  async readableIds(
+    target: 'project' | 'environment',
+    userId: string,
+    db: Database = this.db,
+  ): Promise<string[]> {
     const column = `${target}Id`;
     const viaTeams = db(`${target}_team_access as a`)
       .join('team_members as m', 'm.teamId', 'a.teamId')

@@ -64,7 +64,8 @@ export class Authorizer {
     const objectId = ctx.params?.[rule.param];
     if (!objectId) throw new TypeError(`route rule names missing path parameter ${rule.param}`);
     // A malformed id cannot name anything: answer as for an unknown object, without a query.
-    if (!/^[0-9a-f-]{36}$/i.test(objectId)) throw new NotFoundError(`${rule.scope} ${objectId} does not exist`);
+    if (!/^[0-9a-f-]{36}$/i.test(objectId))
+      throw new NotFoundError(`${rule.scope} ${objectId} does not exist`);
     const level = await this.access.levelOf(rule.scope, objectId, principal.userId);
     if (level === undefined) throw new NotFoundError(`${rule.scope} ${objectId} does not exist`);
     if (!atLeast(level, rule.level)) {

@@ -40,7 +40,14 @@ export class SessionService {
       .where('sessions.tokenHash', hashToken(token))
       .where('sessions.expiresAt', '>', new Date())
       .where('users.disabled', false)
-      .select('sessions.id', 'sessions.csrfToken', 'sessions.lastSeenAt', 'users.id as userId', 'users.username', 'users.role')
+      .select(
+        'sessions.id',
+        'sessions.csrfToken',
+        'sessions.lastSeenAt',
+        'users.id as userId',
+        'users.username',
+        'users.role',
+      )
       .first();
     if (!row) return undefined;
     const r = row as unknown as Session & Pick<User, 'username' | 'role'>;
@@ -48,7 +55,14 @@ export class SessionService {
     if (Date.now() - new Date(r.lastSeenAt).getTime() > 60_000) {
       await Session.query(this.db).patch({ lastSeenAt: new Date() }).where('id', r.id);
     }
-    return { userId: r.userId, username: r.username, role: r.role, via: 'session', sessionId: r.id, csrfToken: r.csrfToken };
+    return {
+      userId: r.userId,
+      username: r.username,
+      role: r.role,
+      via: 'session',
+      sessionId: r.id,
+      csrfToken: r.csrfToken,
+    };
   }
 
   async destroy(sessionId: string, db: Database = this.db): Promise<void> {

@@ -41,7 +41,11 @@ export function controlPlaneHooks(deps: {
   };
 }
 
-function auditEntry(ctx: Koa.Context, route: AnyRoute, outcome: { status: number; error?: unknown; result?: unknown }) {
+function auditEntry(
+  ctx: Koa.Context,
+  route: AnyRoute,
+  outcome: { status: number; error?: unknown; result?: unknown },
+) {
   const principal = (ctx.state.principal as Principal | undefined) ?? ctx.state.auditActor;
   const error = outcome.error;
   let result: AuditOutcome = 'success';

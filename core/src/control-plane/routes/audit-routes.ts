@@ -33,7 +33,11 @@ export function auditRoutes(_container: DependencyContainer): AnyRoute[] {
       query: z.object({
         ...paging,
         actorId: uuid.optional(),
-        action: z.string().max(100).optional().describe('exact action, or a prefix ending in * (e.g. projects.*)'),
+        action: z
+          .string()
+          .max(100)
+          .optional()
+          .describe('exact action, or a prefix ending in * (e.g. projects.*)'),
         targetType: z.string().max(100).optional(),
         targetId: z.string().max(100).optional(),
         outcome: z.enum(['success', 'denied', 'failure']).optional(),
@@ -44,7 +48,8 @@ export function auditRoutes(_container: DependencyContainer): AnyRoute[] {
       handler: async ({ query, db }) => {
         const base = AuditEvent.query(db).modify((q) => {
           if (query.actorId) q.where('actorId', query.actorId);
-          if (query.action?.endsWith('*')) q.where('action', 'like', `${query.action.slice(0, -1).replace(/[%_\\]/g, '\\$&')}%`);
+          if (query.action?.endsWith('*'))
+            q.where('action', 'like', `${query.action.slice(0, -1).replace(/[%_\\]/g, '\\$&')}%`);
           else if (query.action) q.where('action', query.action);
           if (query.targetType) q.where('targetType', query.targetType);
           if (query.targetId) q.where('targetId', query.targetId);

@@ -1,5 +1,6 @@
 import { AuthenticationError, InputError, NotFoundError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
+import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { Access, type AnyRoute } from '../../kernel/http/route.js';
 import { ApiTokenService } from '../auth/api-token-service.js';
@@ -8,11 +9,10 @@ import { SESSION_COOKIE, SessionService } from '../auth/session-service.js';
 import type { ControlPlaneConfig } from '../config.js';
 import { caller, route } from '../http/route-context.js';
 import { ApiToken, User } from '../models/identity.js';
+import { Refs } from '../refs.js';
 import { displayText, idParam, timestamp } from '../schemas/common.js';
 import { ApiTokenView, apiTokenView, password, UserView, userView } from '../schemas/identity.js';
 import { hashPassword, verifyAgainstDummy, verifyPassword } from '../security/passwords.js';
-import type { DependencyContainer } from 'tsyringe';
-import { Refs } from '../refs.js';
 
 const Me = z.object({
   user: UserView,
@@ -41,7 +41,9 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
         ctx.state.auditActorName = body.username;
         await throttle.check(body.username, ctx.ip);
         const user = await User.query(db).whereRaw('lower(username) = lower(?)', [body.username]).first();
-        const ok = user ? await verifyPassword(user.passwordHash, body.password) : await verifyAgainstDummy(body.password);
+        const ok = user
+          ? await verifyPassword(user.passwordHash, body.password)
+          : await verifyAgainstDummy(body.password);
         if (!user || !ok) {
           await throttle.recordFailure(body.username, ctx.ip);
           throw new AuthenticationError('wrong username or password');
@@ -110,7 +112,9 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
         if (!(await verifyPassword(user.passwordHash, body.currentPassword))) {
           throw InputError.field('body.currentPassword', 'is wrong');
         }
-        await User.query(db).patch({ passwordHash: await hashPassword(body.newPassword), updatedAt: new Date() }).where('id', user.id);
+        await User.query(db)
+          .patch({ passwordHash: await hashPassword(body.newPassword), updatedAt: new Date() })
+          .where('id', user.id);
         await sessions.destroyAllOf(user.id, db);
         return { status: 204 };
       },
@@ -124,7 +128,9 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
       access: Access.authenticated,
       responses: { 200: z.object({ items: z.array(ApiTokenView) }) },
       handler: async ({ db, principal }) => {
-        const rows = await ApiToken.query(db).where('userId', caller(principal).userId).orderBy('createdAt', 'desc');
+        const rows = await ApiToken.query(db)
+          .where('userId', caller(principal).userId)
+          .orderBy('createdAt', 'desc');
         return { status: 200, body: { items: rows.map(apiTokenView) } };
       },
     }),
@@ -173,7 +179,15 @@ function setSessionCookie(ctx: Koa.Context, config: ControlPlaneConfig, token: s
   const setting = config.NULLOPS_COOKIE_SECURE;
   // Browsers treat localhost as a secure context, so a Secure cookie works there over plain HTTP.
   const secure =
-    setting === 'true' || (setting === 'auto' && (ctx.secure || /^(localhost|127\.0\.0\.1|.*\.localhost)$/.test(ctx.hostname)));
+    setting === 'true' ||
+    (setting === 'auto' && (ctx.secure || /^(localhost|127\.0\.0\.1|.*\.localhost)$/.test(ctx.hostname)));
   if (secure) ctx.cookies.secure = true;
-  ctx.cookies.set(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure, expires, path: '/', overwrite: true });
+  ctx.cookies.set(SESSION_COOKIE, token, {
+    httpOnly: true,
+    sameSite: 'lax',
+    secure,
+    expires,
+    path: '/',
+    overwrite: true,
+  });
 }

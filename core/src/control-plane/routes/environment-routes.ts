@@ -6,7 +6,16 @@ import { AccessService } from '../access/access-service.js';
 import { caller, route } from '../http/route-context.js';
 import { Environment } from '../models/fleet.js';
 import { TeamAssignmentView, teamAssignments } from '../schemas/catalog.js';
-import { displayText, dnsLabel, dnsName, idParam, iso, timestamp, ttlSeconds, uuid } from '../schemas/common.js';
+import {
+  displayText,
+  dnsLabel,
+  dnsName,
+  idParam,
+  iso,
+  timestamp,
+  ttlSeconds,
+  uuid,
+} from '../schemas/common.js';
 import { replaceTeamAccess, teamAccessOf } from '../services/team-access.js';
 import { findOr404 } from './find.js';
 
@@ -74,9 +83,16 @@ export function environmentRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 201: EnvironmentDetail, 409: null },
       handler: async ({ body, db }) => {
         const { teams, ...rest } = body;
-        const row = await Environment.query(db).insertAndFetch({ id: randomUUID(), ...rest, description: rest.description ?? null });
+        const row = await Environment.query(db).insertAndFetch({
+          id: randomUUID(),
+          ...rest,
+          description: rest.description ?? null,
+        });
         await replaceTeamAccess(db, 'environment', row.id, teams);
-        return { status: 201, body: { ...environmentView(row), teams: await teamAccessOf(db, 'environment', row.id) } };
+        return {
+          status: 201,
+          body: { ...environmentView(row), teams: await teamAccessOf(db, 'environment', row.id) },
+        };
       },
     }),
     route({
@@ -90,7 +106,10 @@ export function environmentRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 200: EnvironmentDetail },
       handler: async ({ params, db }) => {
         const row = await findOr404(Environment, db, params.environmentId, 'environment');
-        return { status: 200, body: { ...environmentView(row), teams: await teamAccessOf(db, 'environment', row.id) } };
+        return {
+          status: 200,
+          body: { ...environmentView(row), teams: await teamAccessOf(db, 'environment', row.id) },
+        };
       },
     }),
     route({
@@ -106,9 +125,15 @@ export function environmentRoutes(container: DependencyContainer): AnyRoute[] {
       handler: async ({ params, body, db }) => {
         await findOr404(Environment, db, params.environmentId, 'environment');
         const { teams, ...rest } = body;
-        const row = await Environment.query(db).patchAndFetchById(params.environmentId, { ...rest, updatedAt: new Date() });
+        const row = await Environment.query(db).patchAndFetchById(params.environmentId, {
+          ...rest,
+          updatedAt: new Date(),
+        });
         if (teams) await replaceTeamAccess(db, 'environment', row.id, teams);
-        return { status: 200, body: { ...environmentView(row), teams: await teamAccessOf(db, 'environment', row.id) } };
+        return {
+          status: 200,
+          body: { ...environmentView(row), teams: await teamAccessOf(db, 'environment', row.id) },
+        };
       },
     }),
     route({

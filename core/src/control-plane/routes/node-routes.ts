@@ -17,7 +17,10 @@ const host = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[?[0-9a-fA-F:]+\]?$/, 'must be a host name or IP address');
+  .regex(
+    /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[?[0-9a-fA-F:]+\]?$/,
+    'must be a host name or IP address',
+  );
 
 const labels = z
   .record(
@@ -77,7 +80,13 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
     const token = generateToken('noa');
     return { token, tokenEnc: box.encrypt(token, nodeTokenContext(id)), tokenIssuedAt: new Date() };
   };
-  const fields = { name: dnsLabel, host, port: z.number().int().min(1).max(65535), labels, enabled: z.boolean() };
+  const fields = {
+    name: dnsLabel,
+    host,
+    port: z.number().int().min(1).max(65535),
+    labels,
+    enabled: z.boolean(),
+  };
   return [
     route({
       method: 'get',
@@ -127,7 +136,10 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
       access: Access.admin,
       params,
       responses: { 200: NodeView },
-      handler: async ({ params, db }) => ({ status: 200, body: nodeView(await findOr404(AgentNode, db, params.nodeId, 'node')) }),
+      handler: async ({ params, db }) => ({
+        status: 200,
+        body: nodeView(await findOr404(AgentNode, db, params.nodeId, 'node')),
+      }),
     }),
     route({
       method: 'patch',
@@ -141,7 +153,10 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 200: NodeView },
       handler: async ({ params, body, db }) => {
         await findOr404(AgentNode, db, params.nodeId, 'node');
-        const row = await AgentNode.query(db).patchAndFetchById(params.nodeId, { ...body, updatedAt: new Date() });
+        const row = await AgentNode.query(db).patchAndFetchById(params.nodeId, {
+          ...body,
+          updatedAt: new Date(),
+        });
         return { status: 200, body: nodeView(row) };
       },
     }),
@@ -187,7 +202,11 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 204: null },
       handler: async ({ params, db }) => {
         await findOr404(AgentNode, db, params.nodeId, 'node');
-        await AgentNode.query(db).patchAndFetchById(params.nodeId, { tokenEnc: null, tokenIssuedAt: null, updatedAt: new Date() });
+        await AgentNode.query(db).patchAndFetchById(params.nodeId, {
+          tokenEnc: null,
+          tokenIssuedAt: null,
+          updatedAt: new Date(),
+        });
         return { status: 204 };
       },
     }),
@@ -199,13 +218,21 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
       tags: ['nodes'],
       access: Access.admin,
       params,
-      body: z.object({ thumbprint: z.string().regex(/^[0-9A-F]{2}(:[0-9A-F]{2}){31}$/, 'must be a SHA-256 thumbprint AA:BB:…') }).strict(),
+      body: z
+        .object({
+          thumbprint: z
+            .string()
+            .regex(/^[0-9A-F]{2}(:[0-9A-F]{2}){31}$/, 'must be a SHA-256 thumbprint AA:BB:…'),
+        })
+        .strict(),
       responses: { 200: NodeView, 409: null },
       handler: async ({ params, body, db }) => {
         const node = await findOr404(AgentNode, db, params.nodeId, 'node');
         // The admin repeats the thumbprint they checked, so a certificate swapped meanwhile is not approved blindly.
         if (node.pendingThumbprint !== body.thumbprint) {
-          throw new ConflictError('that thumbprint is not the one waiting for approval; reload and compare again');
+          throw new ConflictError(
+            'that thumbprint is not the one waiting for approval; reload and compare again',
+          );
         }
         const row = await AgentNode.query(db).patchAndFetchById(node.id, {
           thumbprint: node.pendingThumbprint,

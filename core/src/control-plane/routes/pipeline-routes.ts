@@ -48,8 +48,14 @@ export function pipelineRoutes(_container: DependencyContainer): AnyRoute[] {
       params,
       responses: { 200: VersionDetail, 404: null },
       handler: async ({ params, db }) => {
-        const row = await PipelineVersion.query(db).where('projectId', params.projectId).orderBy('version', 'desc').first();
-        if (!row) throw new NotFoundError('this project has no pipeline yet; an administrator saves one in the editor');
+        const row = await PipelineVersion.query(db)
+          .where('projectId', params.projectId)
+          .orderBy('version', 'desc')
+          .first();
+        if (!row)
+          throw new NotFoundError(
+            'this project has no pipeline yet; an administrator saves one in the editor',
+          );
         return { status: 200, body: detail(row) };
       },
     }),
@@ -63,7 +69,9 @@ export function pipelineRoutes(_container: DependencyContainer): AnyRoute[] {
       params,
       responses: { 200: z.object({ items: z.array(VersionSummary) }) },
       handler: async ({ params, db }) => {
-        const rows = await PipelineVersion.query(db).where('projectId', params.projectId).orderBy('version', 'desc');
+        const rows = await PipelineVersion.query(db)
+          .where('projectId', params.projectId)
+          .orderBy('version', 'desc');
         return { status: 200, body: { items: rows.map(summary) } };
       },
     }),
@@ -77,7 +85,10 @@ export function pipelineRoutes(_container: DependencyContainer): AnyRoute[] {
       params: z.object({ projectId: uuid, version: z.coerce.number().int().min(1) }).strict(),
       responses: { 200: VersionDetail },
       handler: async ({ params, db }) => {
-        const row = await PipelineVersion.query(db).findOne({ projectId: params.projectId, version: params.version });
+        const row = await PipelineVersion.query(db).findOne({
+          projectId: params.projectId,
+          version: params.version,
+        });
         if (!row) throw new NotFoundError(`pipeline version ${params.version} does not exist`);
         return { status: 200, body: detail(row) };
       },
@@ -95,7 +106,10 @@ export function pipelineRoutes(_container: DependencyContainer): AnyRoute[] {
       handler: async ({ params, body, db, principal }) => {
         // Locking the project row serialises concurrent saves, so version numbers never clash.
         await findOr404(Project, db, params.projectId, 'project');
-        const last = await PipelineVersion.query(db).where('projectId', params.projectId).max('version as max').first();
+        const last = await PipelineVersion.query(db)
+          .where('projectId', params.projectId)
+          .max('version as max')
+          .first();
         const row = await PipelineVersion.query(db).insertAndFetch({
           id: randomUUID(),
           projectId: params.projectId,

@@ -6,7 +6,7 @@ import { AccessService } from '../access/access-service.js';
 import type { Database } from '../database/database.js';
 import { caller, route } from '../http/route-context.js';
 import { Project, Service } from '../models/catalog.js';
-import { ServiceView, TeamAssignmentView, serviceView, teamAssignments } from '../schemas/catalog.js';
+import { ServiceView, serviceView, TeamAssignmentView, teamAssignments } from '../schemas/catalog.js';
 import { displayText, dnsLabel, idParam, iso, timestamp, ttlSeconds, uuid } from '../schemas/common.js';
 import { accessLevel } from '../schemas/identity.js';
 import { replaceTeamAccess, teamAccessOf } from '../services/team-access.js';
@@ -41,7 +41,8 @@ function projectView(p: Project): z.infer<typeof ProjectView> {
 
 async function replaceServices(db: Database, projectId: string, serviceIds: string[]) {
   await db('project_services').where({ projectId }).delete();
-  if (serviceIds.length) await db('project_services').insert(serviceIds.map((serviceId) => ({ projectId, serviceId })));
+  if (serviceIds.length)
+    await db('project_services').insert(serviceIds.map((serviceId) => ({ projectId, serviceId })));
 }
 
 /** Projects: services, a CPU/RAM budget per deployment, TTL override, team access; and their pipelines. */
@@ -63,7 +64,11 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
 
   async function detail(db: Database, project: Project, userId: string, isAdmin: boolean) {
     const [services, teams, level] = await Promise.all([
-      Service.query(db).join('project_services as ps', 'ps.serviceId', 'services.id').where('ps.projectId', project.id).select('services.*').orderBy('name'),
+      Service.query(db)
+        .join('project_services as ps', 'ps.serviceId', 'services.id')
+        .where('ps.projectId', project.id)
+        .select('services.*')
+        .orderBy('name'),
       teamAccessOf(db, 'project', project.id),
       isAdmin ? Promise.resolve('full' as const) : access.levelOf('project', project.id, userId, db),
     ]);
@@ -144,7 +149,10 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
       handler: async ({ params, body, db, principal }) => {
         await findOr404(Project, db, params.projectId, 'project');
         const { serviceIds, teams, ...rest } = body;
-        const row = await Project.query(db).patchAndFetchById(params.projectId, { ...rest, updatedAt: new Date() });
+        const row = await Project.query(db).patchAndFetchById(params.projectId, {
+          ...rest,
+          updatedAt: new Date(),
+        });
         if (serviceIds) await replaceServices(db, row.id, serviceIds);
         if (teams) await replaceTeamAccess(db, 'project', row.id, teams);
         return { status: 200, body: await detail(db, row, caller(principal).userId, true) };

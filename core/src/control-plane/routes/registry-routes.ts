@@ -5,8 +5,8 @@ import { Access, type AnyRoute } from '../../kernel/http/route.js';
 import { route } from '../http/route-context.js';
 import { ContainerRegistry } from '../models/catalog.js';
 import { Refs } from '../refs.js';
-import { displayText, idParam } from '../schemas/common.js';
 import { RegistryView, registryUrl, registryView } from '../schemas/catalog.js';
+import { displayText, idParam } from '../schemas/common.js';
 import { findOr404 } from './find.js';
 
 /** Where a registry's password is bound: a ciphertext only opens in its own row. */
@@ -43,7 +43,9 @@ export function registryRoutes(container: DependencyContainer): AnyRoute[] {
       summary: 'Add a container registry',
       tags: ['registries'],
       access: Access.admin,
-      body: z.object({ ...fields, username: fields.username.optional(), password: fields.password.optional() }).strict(),
+      body: z
+        .object({ ...fields, username: fields.username.optional(), password: fields.password.optional() })
+        .strict(),
       responses: { 201: RegistryView, 409: null },
       handler: async ({ body, db }) => {
         const id = randomUUID();
@@ -87,7 +89,8 @@ export function registryRoutes(container: DependencyContainer): AnyRoute[] {
         const patch: Partial<ContainerRegistry> = { ...rest, updatedAt: new Date() };
         if (url) patch.url = url.replace(/\/+$/, '');
         if (password !== undefined) {
-          patch.passwordEnc = password === null ? null : box.encrypt(password, registryPasswordContext(params.registryId));
+          patch.passwordEnc =
+            password === null ? null : box.encrypt(password, registryPasswordContext(params.registryId));
         }
         const row = await ContainerRegistry.query(db).patchAndFetchById(params.registryId, patch);
         return { status: 200, body: registryView(row) };

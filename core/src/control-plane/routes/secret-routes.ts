@@ -20,7 +20,13 @@ const SecretView = z.object({
 });
 
 function secretView(s: Secret): z.infer<typeof SecretView> {
-  return { id: s.id, name: s.name, description: s.description, createdAt: iso(s.createdAt) as string, updatedAt: iso(s.updatedAt) as string };
+  return {
+    id: s.id,
+    name: s.name,
+    description: s.description,
+    createdAt: iso(s.createdAt) as string,
+    updatedAt: iso(s.updatedAt) as string,
+  };
 }
 
 /** Pipeline secrets: AES-256-GCM at rest, values write-only through the API. */
@@ -28,7 +34,9 @@ export function secretRoutes(container: DependencyContainer): AnyRoute[] {
   const box = container.resolve(Refs.secretBox);
   const params = idParam('secretId');
   const value = z.string().min(1, 'must not be empty').max(65536, 'must be at most 64 KiB');
-  const name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be letters, digits and _, not starting with a digit');
+  const name = z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be letters, digits and _, not starting with a digit');
   return [
     route({
       method: 'get',
@@ -38,7 +46,10 @@ export function secretRoutes(container: DependencyContainer): AnyRoute[] {
       tags: ['secrets'],
       access: Access.admin,
       responses: { 200: z.object({ items: z.array(SecretView) }) },
-      handler: async ({ db }) => ({ status: 200, body: { items: (await Secret.query(db).orderBy('name')).map(secretView) } }),
+      handler: async ({ db }) => ({
+        status: 200,
+        body: { items: (await Secret.query(db).orderBy('name')).map(secretView) },
+      }),
     }),
     route({
       method: 'post',
@@ -70,7 +81,10 @@ export function secretRoutes(container: DependencyContainer): AnyRoute[] {
       access: Access.admin,
       params,
       responses: { 200: SecretView },
-      handler: async ({ params, db }) => ({ status: 200, body: secretView(await findOr404(Secret, db, params.secretId, 'secret')) }),
+      handler: async ({ params, db }) => ({
+        status: 200,
+        body: secretView(await findOr404(Secret, db, params.secretId, 'secret')),
+      }),
     }),
     route({
       method: 'patch',
@@ -80,14 +94,21 @@ export function secretRoutes(container: DependencyContainer): AnyRoute[] {
       tags: ['secrets'],
       access: Access.admin,
       params,
-      body: z.object({ value, description: displayText(500).nullable() }).partial().strict(),
+      body: z
+        .object({ value, description: displayText(500).nullable() })
+        .partial()
+        .strict(),
       responses: { 200: SecretView },
       handler: async ({ params, body, db }) => {
         await findOr404(Secret, db, params.secretId, 'secret');
         const patch: Partial<Secret> = { updatedAt: new Date() };
-        if (body.value !== undefined) patch.valueEnc = box.encrypt(body.value, secretContext(params.secretId));
+        if (body.value !== undefined)
+          patch.valueEnc = box.encrypt(body.value, secretContext(params.secretId));
         if (body.description !== undefined) patch.description = body.description;
-        return { status: 200, body: secretView(await Secret.query(db).patchAndFetchById(params.secretId, patch)) };
+        return {
+          status: 200,
+          body: secretView(await Secret.query(db).patchAndFetchById(params.secretId, patch)),
+        };
       },
     }),
     route({

@@ -5,13 +5,14 @@ import { z } from 'zod';
 import { Access, type AnyRoute } from '../../kernel/http/route.js';
 import { route } from '../http/route-context.js';
 import { Service, type TagMode } from '../models/catalog.js';
-import { idParam } from '../schemas/common.js';
 import { ServiceView, serviceFields, serviceView } from '../schemas/catalog.js';
+import { idParam } from '../schemas/common.js';
 import { findOr404 } from './find.js';
 
 /** A pinned service needs its tag, a selectable one its pattern; the other stays empty. */
 function checkTagMode(s: { tagMode: TagMode; tag: string | null; tagPattern: string | null }) {
-  if (s.tagMode === 'pinned' && !s.tag) throw InputError.field('body.tag', 'is required when tagMode is pinned');
+  if (s.tagMode === 'pinned' && !s.tag)
+    throw InputError.field('body.tag', 'is required when tagMode is pinned');
   if (s.tagMode === 'selectable' && !s.tagPattern) {
     throw InputError.field('body.tagPattern', 'is required when tagMode is selectable (use * for every tag)');
   }
@@ -42,7 +43,10 @@ export function serviceRoutes(_container: DependencyContainer): AnyRoute[] {
       tags: ['services'],
       access: Access.admin,
       responses: { 200: z.object({ items: z.array(ServiceView) }) },
-      handler: async ({ db }) => ({ status: 200, body: { items: (await Service.query(db).orderBy('name')).map(serviceView) } }),
+      handler: async ({ db }) => ({
+        status: 200,
+        body: { items: (await Service.query(db).orderBy('name')).map(serviceView) },
+      }),
     }),
     route({
       method: 'post',
@@ -54,7 +58,11 @@ export function serviceRoutes(_container: DependencyContainer): AnyRoute[] {
       body: createBody,
       responses: { 201: ServiceView, 409: null },
       handler: async ({ body, db }) => {
-        const tags = checkTagMode({ tagMode: body.tagMode, tag: body.tag ?? null, tagPattern: body.tagPattern ?? null });
+        const tags = checkTagMode({
+          tagMode: body.tagMode,
+          tag: body.tag ?? null,
+          tagPattern: body.tagPattern ?? null,
+        });
         const row = await Service.query(db).insertAndFetch({
           id: randomUUID(),
           name: body.name,
@@ -75,7 +83,10 @@ export function serviceRoutes(_container: DependencyContainer): AnyRoute[] {
       access: Access.admin,
       params,
       responses: { 200: ServiceView },
-      handler: async ({ params, db }) => ({ status: 200, body: serviceView(await findOr404(Service, db, params.serviceId, 'service')) }),
+      handler: async ({ params, db }) => ({
+        status: 200,
+        body: serviceView(await findOr404(Service, db, params.serviceId, 'service')),
+      }),
     }),
     route({
       method: 'patch',
@@ -94,7 +105,11 @@ export function serviceRoutes(_container: DependencyContainer): AnyRoute[] {
           tag: body.tag !== undefined ? body.tag : current.tag,
           tagPattern: body.tagPattern !== undefined ? body.tagPattern : current.tagPattern,
         });
-        const row = await Service.query(db).patchAndFetchById(params.serviceId, { ...body, ...tags, updatedAt: new Date() });
+        const row = await Service.query(db).patchAndFetchById(params.serviceId, {
+          ...body,
+          ...tags,
+          updatedAt: new Date(),
+        });
         return { status: 200, body: serviceView(row) };
       },
     }),

@@ -1,7 +1,7 @@
 import { UnavailableError } from '@nullops/plugin-sdk';
 import { z } from 'zod';
-import { Access, type AnyRoute } from '../../kernel/http/route.js';
 import type { Metrics } from '../../kernel/http/metrics.js';
+import { Access, type AnyRoute } from '../../kernel/http/route.js';
 import { type Database, isDatabaseReachable } from '../database/database.js';
 import { route } from '../http/route-context.js';
 

@@ -18,9 +18,21 @@ const TeamDetail = TeamView.extend({
 
 async function teamDetail(db: Database, team: Team): Promise<z.infer<typeof TeamDetail>> {
   const [members, projects, environments] = await Promise.all([
-    User.query(db).join('team_members as m', 'm.userId', 'users.id').where('m.teamId', team.id).select('users.*').orderBy('username'),
-    db('project_team_access as a').join('projects as p', 'p.id', 'a.projectId').where('a.teamId', team.id).select('p.id', 'p.name', 'a.access').orderBy('p.name'),
-    db('environment_team_access as a').join('environments as e', 'e.id', 'a.environmentId').where('a.teamId', team.id).select('e.id', 'e.name', 'a.access').orderBy('e.name'),
+    User.query(db)
+      .join('team_members as m', 'm.userId', 'users.id')
+      .where('m.teamId', team.id)
+      .select('users.*')
+      .orderBy('username'),
+    db('project_team_access as a')
+      .join('projects as p', 'p.id', 'a.projectId')
+      .where('a.teamId', team.id)
+      .select('p.id', 'p.name', 'a.access')
+      .orderBy('p.name'),
+    db('environment_team_access as a')
+      .join('environments as e', 'e.id', 'a.environmentId')
+      .where('a.teamId', team.id)
+      .select('e.id', 'e.name', 'a.access')
+      .orderBy('e.name'),
   ]);
   return { ...teamView(team), members: members.map(userView), projects, environments };
 }
@@ -40,11 +52,19 @@ export function teamRoutes(_container: DependencyContainer): AnyRoute[] {
       responses: { 200: z.object({ items: z.array(TeamView.extend({ memberCount: z.number() })) }) },
       handler: async ({ db }) => {
         const rows = await Team.query(db)
-          .select('teams.*', db.raw('(select count(*)::int from team_members m where m.team_id = teams.id) as member_count'))
+          .select(
+            'teams.*',
+            db.raw('(select count(*)::int from team_members m where m.team_id = teams.id) as member_count'),
+          )
           .orderBy('name');
         return {
           status: 200,
-          body: { items: rows.map((t) => ({ ...teamView(t), memberCount: (t as Team & { memberCount: number }).memberCount })) },
+          body: {
+            items: rows.map((t) => ({
+              ...teamView(t),
+              memberCount: (t as Team & { memberCount: number }).memberCount,
+            })),
+          },
         };
       },
     }),
@@ -58,7 +78,11 @@ export function teamRoutes(_container: DependencyContainer): AnyRoute[] {
       body,
       responses: { 201: TeamView, 409: null },
       handler: async ({ body, db }) => {
-        const team = await Team.query(db).insertAndFetch({ id: randomUUID(), name: body.name, description: body.description ?? null });
+        const team = await Team.query(db).insertAndFetch({
+          id: randomUUID(),
+          name: body.name,
+          description: body.description ?? null,
+        });
         return { status: 201, body: teamView(team) };
       },
     }),
@@ -71,7 +95,10 @@ export function teamRoutes(_container: DependencyContainer): AnyRoute[] {
       access: Access.admin,
       params,
       responses: { 200: TeamDetail },
-      handler: async ({ params, db }) => ({ status: 200, body: await teamDetail(db, await findOr404(Team, db, params.teamId, 'team')) }),
+      handler: async ({ params, db }) => ({
+        status: 200,
+        body: await teamDetail(db, await findOr404(Team, db, params.teamId, 'team')),
+      }),
     }),
     route({
       method: 'patch',
@@ -85,7 +112,10 @@ export function teamRoutes(_container: DependencyContainer): AnyRoute[] {
       responses: { 200: TeamView },
       handler: async ({ params, body, db }) => {
         await findOr404(Team, db, params.teamId, 'team');
-        const team = await Team.query(db).patchAndFetchById(params.teamId, { ...body, updatedAt: new Date() });
+        const team = await Team.query(db).patchAndFetchById(params.teamId, {
+          ...body,
+          updatedAt: new Date(),
+        });
         return { status: 200, body: teamView(team) };
       },
     }),
@@ -116,7 +146,10 @@ export function teamRoutes(_container: DependencyContainer): AnyRoute[] {
       handler: async ({ params, db }) => {
         await findOr404(Team, db, params.teamId, 'team');
         await findOr404(User, db, params.userId, 'user');
-        await db('team_members').insert({ teamId: params.teamId, userId: params.userId }).onConflict(['team_id', 'user_id']).ignore();
+        await db('team_members')
+          .insert({ teamId: params.teamId, userId: params.userId })
+          .onConflict(['team_id', 'user_id'])
+          .ignore();
         return { status: 204 };
       },
     }),

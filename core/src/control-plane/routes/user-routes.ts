@@ -76,7 +76,10 @@ export function userRoutes(container: DependencyContainer): AnyRoute[] {
       access: Access.admin,
       params,
       responses: { 200: UserView },
-      handler: async ({ params, db }) => ({ status: 200, body: userView(await findOr404(User, db, params.userId, 'user')) }),
+      handler: async ({ params, db }) => ({
+        status: 200,
+        body: userView(await findOr404(User, db, params.userId, 'user')),
+      }),
     }),
     route({
       method: 'patch',
@@ -99,9 +102,13 @@ export function userRoutes(container: DependencyContainer): AnyRoute[] {
         const user = await findOr404(User, db, params.userId, 'user');
         const self = caller(principal).userId === user.id;
         if (self && (body.disabled === true || body.role === 'user')) {
-          throw InputError.field(body.disabled ? 'body.disabled' : 'body.role', 'you cannot lock yourself out');
+          throw InputError.field(
+            body.disabled ? 'body.disabled' : 'body.role',
+            'you cannot lock yourself out',
+          );
         }
-        if ((body.disabled === true || body.role === 'user') && user.role === 'admin') await keepOneAdmin(db, user.id);
+        if ((body.disabled === true || body.role === 'user') && user.role === 'admin')
+          await keepOneAdmin(db, user.id);
         const patch: Partial<User> = { updatedAt: new Date() };
         if (body.displayName !== undefined) patch.displayName = body.displayName;
         if (body.role) patch.role = body.role;
@@ -134,6 +141,9 @@ export function userRoutes(container: DependencyContainer): AnyRoute[] {
 }
 
 async function keepOneAdmin(db: Database, leaving: string) {
-  const others = await User.query(db).where({ role: 'admin', disabled: false }).whereNot('id', leaving).resultSize();
+  const others = await User.query(db)
+    .where({ role: 'admin', disabled: false })
+    .whereNot('id', leaving)
+    .resultSize();
   if (others === 0) throw new ConflictError('this is the last enabled administrator; appoint another first');
 }

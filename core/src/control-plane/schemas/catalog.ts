@@ -39,10 +39,15 @@ export function registryView(r: ContainerRegistry): z.infer<typeof RegistryView>
 export const imageName = z
   .string()
   .max(255)
-  .regex(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/, 'must be an image name such as team/app (lowercase)');
+  .regex(
+    /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/,
+    'must be an image name such as team/app (lowercase)',
+  );
 
 /** An OCI tag: no `/`, so a pattern like `features/*` is written `features-*`. */
-export const imageTag = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be an image tag (letters, digits, _ . -)');
+export const imageTag = z
+  .string()
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be an image tag (letters, digits, _ . -)');
 
 export const tagPattern = z
   .string()

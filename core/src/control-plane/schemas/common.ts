@@ -8,7 +8,10 @@ export const dnsLabel = z
   .string()
   .min(1, 'must not be empty')
   .max(63, 'must be at most 63 characters')
-  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'must be a DNS label: lowercase letters, digits and -, not at the ends');
+  .regex(
+    /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/,
+    'must be a DNS label: lowercase letters, digits and -, not at the ends',
+  );
 
 /** A DNS name of one or more labels, e.g. `env.example.com`. */
 export const dnsName = z
@@ -24,7 +27,8 @@ export const displayText = (max: number) => z.string().trim().max(max, `must be 
 export const uuid = z.uuid('must be a UUID');
 
 /** Path parameters made of one UUID named `name`. */
-export const idParam = <K extends string>(name: K) => z.object({ [name]: uuid } as Record<K, typeof uuid>).strict();
+export const idParam = <K extends string>(name: K) =>
+  z.object({ [name]: uuid } as Record<K, typeof uuid>).strict();
 
 /** Paging for list endpoints. */
 export const paging = {
@@ -46,4 +50,3 @@ export const ttlSeconds = z
   .int('must be whole seconds')
   .min(60, 'must be at least 60 seconds')
   .max(366 * 86400, 'must be at most a year');
-

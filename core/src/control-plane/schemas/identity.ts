@@ -1,12 +1,15 @@
 import { z } from 'zod';
-import { displayText, iso, timestamp, uuid } from './common.js';
 import type { ApiToken, Team, User } from '../models/identity.js';
+import { displayText, iso, timestamp, uuid } from './common.js';
 
 export const username = z
   .string()
   .min(1, 'must not be empty')
   .max(64, 'must be at most 64 characters')
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'may hold letters, digits, ., _ and -, starting with a letter or digit');
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+    'may hold letters, digits, ., _ and -, starting with a letter or digit',
+  );
 
 export const password = z
   .string()

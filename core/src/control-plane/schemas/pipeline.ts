@@ -14,7 +14,10 @@ export const PipelineGraph = z
             type: z
               .string()
               .max(128)
-              .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'must be a namespaced component type such as docker.service'),
+              .regex(
+                /^[a-z0-9-]+(\.[a-z0-9-]+)+$/,
+                'must be a namespaced component type such as docker.service',
+              ),
             version: z.number().int().min(1).default(1),
             title: z.string().max(200).optional(),
             params: z.record(z.string(), z.unknown()).default({}),
@@ -32,7 +35,8 @@ export const PipelineGraph = z
   .superRefine((graph, ctx) => {
     const ids = new Set<string>();
     graph.nodes.forEach((node, i) => {
-      if (ids.has(node.id)) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicates node id ${node.id}` });
+      if (ids.has(node.id))
+        ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicates node id ${node.id}` });
       ids.add(node.id);
     });
     const next = new Map<string, string[]>();
@@ -42,11 +46,13 @@ export const PipelineGraph = z
           ctx.addIssue({ code: 'custom', path: ['edges', i, end], message: `names no node (${edge[end]})` });
         }
       }
-      if (edge.from === edge.to) ctx.addIssue({ code: 'custom', path: ['edges', i], message: 'joins a node to itself' });
+      if (edge.from === edge.to)
+        ctx.addIssue({ code: 'custom', path: ['edges', i], message: 'joins a node to itself' });
       next.set(edge.from, [...(next.get(edge.from) ?? []), edge.to]);
     });
     const cycle = findCycle([...ids], next);
-    if (cycle) ctx.addIssue({ code: 'custom', path: ['edges'], message: `form a cycle: ${cycle.join(' → ')}` });
+    if (cycle)
+      ctx.addIssue({ code: 'custom', path: ['edges'], message: `form a cycle: ${cycle.join(' → ')}` });
   });
 
 export type PipelineGraph = z.infer<typeof PipelineGraph>;

@@ -29,8 +29,11 @@ export function parseSecretKeys(value: string): SecretKey[] {
     const colon = entry.indexOf(':');
     const id = colon > 0 ? entry.slice(0, colon) : String(entries.length - index);
     const material = colon > 0 ? entry.slice(colon + 1) : entry;
-    if (!/^[A-Za-z0-9_-]{1,16}$/.test(id)) throw new Error(`key id "${id}" must be 1-16 letters, digits, - or _`);
-    const key = /^[0-9a-fA-F]{64}$/.test(material) ? Buffer.from(material, 'hex') : Buffer.from(material, 'base64');
+    if (!/^[A-Za-z0-9_-]{1,16}$/.test(id))
+      throw new Error(`key id "${id}" must be 1-16 letters, digits, - or _`);
+    const key = /^[0-9a-fA-F]{64}$/.test(material)
+      ? Buffer.from(material, 'hex')
+      : Buffer.from(material, 'base64');
     if (key.length !== 32) throw new Error(`key "${id}" must be 32 bytes, given as 64 hex digits or base64`);
     return { id, key };
   });
@@ -82,7 +85,9 @@ export class SecretBox {
       });
       decipher.setAAD(Buffer.from(context, 'utf8'));
       decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-      return Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString('utf8');
+      return Buffer.concat([decipher.update(Buffer.from(data, 'base64url')), decipher.final()]).toString(
+        'utf8',
+      );
     } catch {
       throw new SecretDecryptionError('authentication failed (wrong key, wrong record or tampered data)');
     }

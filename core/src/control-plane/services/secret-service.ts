@@ -26,7 +26,8 @@ export class SecretService {
     const rows = await Secret.query(db).whereIn('name', unique);
     const found = new Map(rows.map((r) => [r.name, this.box.decrypt(r.valueEnc, secretContext(r.id))]));
     const missing = unique.filter((n) => !found.has(n));
-    if (missing.length) throw new InputError(`unknown secret(s): ${missing.join(', ')}; create them under Secrets first`);
+    if (missing.length)
+      throw new InputError(`unknown secret(s): ${missing.join(', ')}; create them under Secrets first`);
     return found;
   }
 
@@ -48,7 +49,9 @@ export class SecretService {
     for (const row of await Secret.query(db)) {
       if (!this.box.needsRotation(row.valueEnc)) continue;
       const plain = this.box.decrypt(row.valueEnc, secretContext(row.id));
-      await Secret.query(db).patch({ valueEnc: this.box.encrypt(plain, secretContext(row.id)) }).where('id', row.id);
+      await Secret.query(db)
+        .patch({ valueEnc: this.box.encrypt(plain, secretContext(row.id)) })
+        .where('id', row.id);
       rotated++;
     }
     return rotated;

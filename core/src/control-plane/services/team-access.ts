@@ -12,11 +12,14 @@ export async function replaceTeamAccess(
 ): Promise<void> {
   const table = `${target}_team_access`;
   await db(table).where(`${target}Id`, id).delete();
-  if (list.length) await db(table).insert(list.map((a) => ({ [`${target}Id`]: id, teamId: a.teamId, access: a.access })));
+  if (list.length)
+    await db(table).insert(list.map((a) => ({ [`${target}Id`]: id, teamId: a.teamId, access: a.access })));
 }
 
 export async function teamAccessOf(db: Database, target: AccessTarget, id: string) {
-  const rows: { teamId: string; teamName: string; access: AccessLevel }[] = await db(`${target}_team_access as a`)
+  const rows: { teamId: string; teamName: string; access: AccessLevel }[] = await db(
+    `${target}_team_access as a`,
+  )
     .join('teams as t', 't.id', 'a.teamId')
     .where(`a.${target}Id`, id)
     .select('a.teamId', 't.name as teamName', 'a.access')

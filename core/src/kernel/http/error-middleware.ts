@@ -125,7 +125,13 @@ interface MappedError {
 function toErrorBody(err: unknown, logger: Logger, ctx: Koa.Context): MappedError {
   if (isNullOpsError(err)) {
     const retryAfter = err.code === 'rate_limited' ? Number(err.details?.retryAfterSeconds) : undefined;
-    return { status: STATUS[err.code], code: err.code, message: err.message, details: err.details, retryAfter };
+    return {
+      status: STATUS[err.code],
+      code: err.code,
+      message: err.message,
+      details: err.details,
+      retryAfter,
+    };
   }
   if (err instanceof ZodError) {
     const issues = zodIssues('body', err);
@@ -137,9 +143,12 @@ function toErrorBody(err: unknown, logger: Logger, ctx: Koa.Context): MappedErro
     if (e.status === 413 || e.type === 'entity.too.large') {
       return { status: 413, code: 'payload_too_large' as const, message: 'body: is too large' };
     }
-    const message = e.status === 400 && /JSON|token|parse/i.test(e.message ?? '')
-      ? 'body: is not valid JSON'
-      : e.expose && e.message ? `body: ${e.message}` : 'body: could not be read';
+    const message =
+      e.status === 400 && /JSON|token|parse/i.test(e.message ?? '')
+        ? 'body: is not valid JSON'
+        : e.expose && e.message
+          ? `body: ${e.message}`
+          : 'body: could not be read';
     return { status: e.status, code: 'invalid_input' as const, message };
   }
   // objection wraps driver errors (UniqueViolationError, …) and keeps the original as nativeError.

@@ -1,5 +1,5 @@
-import { InputError, type FieldIssue } from '@nullops/plugin-sdk';
 import type Router from '@koa/router';
+import { type FieldIssue, InputError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
 import type { z } from 'zod';
 import { describe, zodIssues } from './error-middleware.js';
@@ -84,11 +84,14 @@ function parseInput(ctx: Koa.Context, route: AnyRoute) {
 }
 
 function nulIssues(path: string, value: unknown): FieldIssue[] {
-  if (typeof value === 'string') return value.includes('\u0000') ? [{ path, message: 'must not contain NUL characters' }] : [];
+  if (typeof value === 'string')
+    return value.includes('\u0000') ? [{ path, message: 'must not contain NUL characters' }] : [];
   if (Array.isArray(value)) return value.flatMap((v, i) => nulIssues(`${path}.${i}`, v));
   if (value && typeof value === 'object') {
     return Object.entries(value).flatMap(([k, v]) =>
-      k.includes('\u0000') ? [{ path, message: 'must not contain NUL characters' }] : nulIssues(`${path}.${k}`, v),
+      k.includes('\u0000')
+        ? [{ path, message: 'must not contain NUL characters' }]
+        : nulIssues(`${path}.${k}`, v),
     );
   }
   return [];
