@@ -1,7 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { seedAccessFixture } from './helpers/access-fixture.js';
-import type { ApiClient } from './helpers/api-client.js';
 import { fingerprint } from './helpers/database-dump.js';
 import { startTestControlPlane } from './helpers/test-control-plane.js';
 
