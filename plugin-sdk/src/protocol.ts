@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+/**
+ * Version of the control plane ⇄ agent protocol. Both sides must speak the same one: the control
+ * plane marks an agent with another version `incompatible` (mixed versions are not supported).
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** Path of the agent's WebSocket endpoint. */
+export const AGENT_WS_PATH = '/ws';
+
+const dnsLabel = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
+
+export const ServiceSpecSchema = z
+  .object({
+    name: dnsLabel,
+    image: z.string().min(1).max(500),
+    command: z.array(z.string().max(4096)).max(100).optional(),
+    env: z.record(z.string().max(256), z.string().max(65536)).optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    cpuMillicores: z.number().int().min(1).max(1_000_000),
+    memoryMb: z.number().int().min(4).max(4_194_304),
+    volumes: z.record(dnsLabel, z.string().startsWith('/').max(1024)).optional(),
+  })
+  .strict();
+
+export const ServiceStateSchema = z.object({
+  name: z.string(),
+  ref: z.string(),
+  status: z.enum(['running', 'stopped', 'missing']),
+  address: z.object({ host: z.string(), port: z.number() }).optional(),
+  startedAt: z.string().optional(),
+});
+
+/** A deployment as the control plane wants it on this node. */
+export const DesiredDeploymentSchema = z
+  .object({
+    id: z.uuid(),
+    name: dnsLabel,
+    state: z.enum(['pending', 'deploying', 'running', 'offline', 'deleting']),
+    /** Services that must be running (recorded when the pipeline ran). */
+    services: z.array(ServiceSpecSchema).max(200),
+  })
+  .strict();
+export type DesiredDeployment = z.infer<typeof DesiredDeploymentSchema>;
+
+export const ActualDeploymentSchema = z.object({ id: z.uuid(), services: z.array(ServiceStateSchema) });
+export type ActualDeployment = z.infer<typeof ActualDeploymentSchema>;
+
+/** What reconciling did, for logs and tests. */
+export const ReconcileReportSchema = z.object({
+  kept: z.array(z.string()),
+  restarted: z.array(z.string()),
+  recreated: z.array(z.string()),
+  removedDeployments: z.array(z.string()),
+});
+export type ReconcileReport = z.infer<typeof ReconcileReportSchema>;
+
+/** Requests the control plane sends, with their params and results. */
+export const RequestSchemas = {
+  /** The full desired state of the node; the agent reconciles and answers with the actual state. */
+  sync: {
+    params: z.object({ deployments: z.array(DesiredDeploymentSchema).max(5000) }).strict(),
+    result: z.object({ deployments: z.array(ActualDeploymentSchema), report: ReconcileReportSchema }),
+  },
+  ping: { params: z.object({}).strict(), result: z.object({ at: z.string() }) },
+} as const;
+export type RequestMethod = keyof typeof RequestSchemas;
+
+export const RequestMessageSchema = z
+  .object({
+    type: z.literal('request'),
+    id: z.string().min(1).max(64),
+    method: z.string().max(64),
+    params: z.unknown(),
+  })
+  .strict();
+
+export const ResponseMessageSchema = z.discriminatedUnion('ok', [
+  z.object({ type: z.literal('response'), id: z.string(), ok: z.literal(true), result: z.unknown() }),
+  z.object({
+    type: z.literal('response'),
+    id: z.string(),
+    ok: z.literal(false),
+    error: z.object({ code: z.string(), message: z.string() }),
+  }),
+]);
+
+export const HelloSchema = z.object({
+  protocolVersion: z.number().int(),
+  agentVersion: z.string(),
+  runtime: z.enum(['docker', 'kubernetes']),
+});
+export type Hello = z.infer<typeof HelloSchema>;
+
+export const HeartbeatSchema = z.object({
+  at: z.string(),
+  capacity: z.object({ cpuMillicores: z.number(), memoryMb: z.number() }),
+  host: z.object({
+    cpuPercent: z.number(),
+    memoryUsedMb: z.number(),
+    memoryTotalMb: z.number(),
+    load1: z.number(),
+  }),
+  services: z.array(
+    z.object({
+      deploymentId: z.string(),
+      service: z.string(),
+      cpuPercent: z.number(),
+      memoryBytes: z.number(),
+      memoryLimitBytes: z.number(),
+    }),
+  ),
+});
+export type Heartbeat = z.infer<typeof HeartbeatSchema>;
+
+/** Events the agent pushes without being asked. */
+export const EventSchemas = {
+  hello: HelloSchema,
+  heartbeat: HeartbeatSchema,
+  /** The agent refused a message; sent so the control plane logs it (the agent stays up). */
+  'protocol.error': z.object({ message: z.string() }),
+} as const;
+export type EventName = keyof typeof EventSchemas;
+
+export const EventMessageSchema = z
+  .object({ type: z.literal('event'), event: z.string().max(64), data: z.unknown() })
+  .strict();
+
+export type RequestMessage = z.infer<typeof RequestMessageSchema>;
+export type ResponseMessage = z.infer<typeof ResponseMessageSchema>;
+export type EventMessage = z.infer<typeof EventMessageSchema>;
