@@ -1,0 +1,1 @@
+export { DockerRuntime, type DockerRuntimeOptions } from "./runtime/docker-runtime.js";

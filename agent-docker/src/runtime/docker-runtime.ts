@@ -1,0 +1,344 @@
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
+import {
+  type ExecResult,
+  type HealthCheck,
+  type HealthResult,
+  type JobSpec,
+  type LogLine,
+  type PullProgress,
+  type RegistryAuth,
+  RUNTIME_LABELS,
+  type Runtime,
+  type ServiceSpec,
+  type ServiceState,
+  type ServiceUsage,
+} from '@nullops/plugin-sdk';
+import Docker from 'dockerode';
+import { collectOutput, demuxLines } from './docker-streams.js';
+import { deploymentLabels, dockerNames, SPEC_HASH_LABEL, specHash } from './docker-names.js';
+
+export interface DockerRuntimeOptions {
+  docker?: Docker;
+  /** Host interface published service ports bind to; 127.0.0.1 keeps them off the network. */
+  publishHost?: string;
+  /** The host name the ingress uses to reach published ports (defaults to publishHost). */
+  advertiseHost?: string;
+}
+
+// Capabilities most images need to start (switching user, owning files, binding :80); all others dropped.
+const KEPT_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETGID', 'SETUID', 'NET_BIND_SERVICE', 'KILL'];
+
+const isNotFound = (err: unknown) => (err as { statusCode?: number }).statusCode === 404;
+
+/** The Runtime on a Docker engine, through dockerode. See the SDK's Runtime docs for the mapping. */
+export class DockerRuntime implements Runtime {
+  readonly kind = 'docker' as const;
+  readonly docker: Docker;
+  private readonly publishHost: string;
+  private readonly advertiseHost: string;
+
+  constructor(options: DockerRuntimeOptions = {}) {
+    this.docker = options.docker ?? new Docker();
+    this.publishHost = options.publishHost ?? '127.0.0.1';
+    this.advertiseHost = options.advertiseHost ?? (this.publishHost === '0.0.0.0' ? '127.0.0.1' : this.publishHost);
+  }
+
+  /** CPU and memory of the engine's host. */
+  async capacity(): Promise<{ cpuMillicores: number; memoryMb: number }> {
+    const info = await this.docker.info();
+    return { cpuMillicores: info.NCPU * 1000, memoryMb: Math.floor(info.MemTotal / 1024 / 1024) };
+  }
+
+  async prepareDeployment(deploymentId: string): Promise<void> {
+    const name = dockerNames.network(deploymentId);
+    try {
+      await this.docker.getNetwork(name).inspect();
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      // A user-defined bridge per deployment: DNS by service name inside, isolation from other deployments.
+      await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: deploymentLabels(deploymentId), CheckDuplicate: true });
+    }
+  }
+
+  async pullImage(image: string, auth?: RegistryAuth, onProgress?: (p: PullProgress) => void, signal?: AbortSignal) {
+    const stream = (await this.docker.pull(image, auth ? { authconfig: auth, abortSignal: signal } : { abortSignal: signal })) as NodeJS.ReadableStream;
+    const layers = new Map<string, { current: number; total: number }>();
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null) => (err ? reject(new Error(`pulling ${image} failed: ${err.message}`)) : resolve()),
+        (event: { status?: string; id?: string; error?: string; progressDetail?: { current?: number; total?: number } }) => {
+          if (event.error) return;
+          if (event.id && event.progressDetail?.total) {
+            layers.set(event.id, { current: event.progressDetail.current ?? 0, total: event.progressDetail.total });
+          }
+          const all = [...layers.values()];
+          const total = all.reduce((s, l) => s + l.total, 0);
+          const fraction = total ? all.reduce((s, l) => s + l.current, 0) / total : undefined;
+          onProgress?.({ image, status: event.status ?? '', ...(fraction === undefined ? {} : { fraction }) });
+        },
+      );
+    });
+  }
+
+  private async ensureImage(image: string, auth?: RegistryAuth) {
+    try {
+      await this.docker.getImage(image).inspect();
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      await this.pullImage(image, auth);
+    }
+  }
+
+  async startService(deploymentId: string, spec: ServiceSpec, auth?: RegistryAuth): Promise<ServiceState> {
+    const name = dockerNames.container(deploymentId, spec.name);
+    const hash = specHash(spec);
+    const existing = await this.docker.getContainer(name).inspect().catch((err) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+    if (existing && existing.Config.Labels?.[SPEC_HASH_LABEL] === hash) {
+      if (!existing.State.Running) await this.docker.getContainer(name).start();
+      return this.inspectService(deploymentId, spec.name);
+    }
+    if (existing) await this.docker.getContainer(name).remove({ force: true });
+    await this.prepareDeployment(deploymentId);
+    await this.ensureImage(spec.image, auth);
+    for (const volume of Object.keys(spec.volumes ?? {})) {
+      await this.docker.createVolume({ Name: dockerNames.volume(deploymentId, volume), Labels: deploymentLabels(deploymentId) });
+    }
+    const network = dockerNames.network(deploymentId);
+    const portKey = spec.port ? `${spec.port}/tcp` : undefined;
+    const container = await this.docker.createContainer({
+      name,
+      Image: spec.image,
+      ...(spec.command?.length ? { Cmd: spec.command } : {}),
+      Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      Labels: { ...deploymentLabels(deploymentId), [RUNTIME_LABELS.service]: spec.name, [SPEC_HASH_LABEL]: hash },
+      ...(portKey ? { ExposedPorts: { [portKey]: {} } } : {}),
+      HostConfig: {
+        NetworkMode: network,
+        // An init process reaps zombies and forwards SIGTERM (busybox as PID 1 ignores it).
+        Init: true,
+        Privileged: false,
+        SecurityOpt: ['no-new-privileges:true'],
+        CapDrop: ['ALL'],
+        CapAdd: KEPT_CAPABILITIES,
+        Memory: spec.memoryMb * 1024 * 1024,
+        MemorySwap: spec.memoryMb * 1024 * 1024,
+        NanoCpus: spec.cpuMillicores * 1_000_000,
+        PidsLimit: 1024,
+        RestartPolicy: { Name: 'unless-stopped' },
+        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+        ...(portKey ? { PortBindings: { [portKey]: [{ HostIp: this.publishHost, HostPort: '' }] } } : {}),
+        // Only named volumes of this deployment: never host paths, never the Docker socket.
+        Mounts: Object.entries(spec.volumes ?? {}).map(([volume, target]) => ({
+          Type: 'volume' as const,
+          Source: dockerNames.volume(deploymentId, volume),
+          Target: target,
+        })),
+      },
+      NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name] } } },
+    });
+    await container.start();
+    return this.inspectService(deploymentId, spec.name);
+  }
+
+  async inspectService(deploymentId: string, name: string): Promise<ServiceState> {
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await this.docker.getContainer(dockerNames.container(deploymentId, name)).inspect();
+    } catch (err) {
+      if (isNotFound(err)) return { name, ref: '', status: 'missing' };
+      throw err;
+    }
+    const binding = Object.values(info.NetworkSettings.Ports ?? {}).find((b) => b?.length)?.[0];
+    return {
+      name,
+      ref: info.Id,
+      status: info.State.Running ? 'running' : 'stopped',
+      ...(binding ? { address: { host: this.advertiseHost, port: Number(binding.HostPort) } } : {}),
+      startedAt: info.State.StartedAt,
+    };
+  }
+
+  async restartService(deploymentId: string, name: string): Promise<ServiceState> {
+    await this.docker.getContainer(dockerNames.container(deploymentId, name)).start();
+    return this.inspectService(deploymentId, name);
+  }
+
+  async removeService(deploymentId: string, name: string): Promise<void> {
+    await this.docker
+      .getContainer(dockerNames.container(deploymentId, name))
+      .remove({ force: true, v: true })
+      .catch((err) => {
+        if (!isNotFound(err)) throw err;
+      });
+  }
+
+  async checkHealth(deploymentId: string, name: string, check: HealthCheck, timeoutMs: number): Promise<HealthResult> {
+    if (check.kind === 'command') {
+      const result = await this.exec(deploymentId, name, check.command, timeoutMs);
+      return { healthy: result.exitCode === 0, detail: `exit code ${result.exitCode}` };
+    }
+    const state = await this.inspectService(deploymentId, name);
+    if (state.status !== 'running') return { healthy: false, detail: `service is ${state.status}` };
+    const address = state.address;
+    if (!address) return { healthy: false, detail: 'service publishes no port' };
+    if (check.kind === 'tcp') return tcpCheck(address.host, address.port, timeoutMs);
+    try {
+      const res = await fetch(`http://${address.host}:${address.port}${check.path}`, { signal: AbortSignal.timeout(timeoutMs) });
+      await res.body?.cancel();
+      const ok = check.expectStatus ? res.status === check.expectStatus : res.status >= 200 && res.status < 400;
+      return { healthy: ok, detail: `HTTP ${res.status}` };
+    } catch (err) {
+      return { healthy: false, detail: (err as Error).message };
+    }
+  }
+
+  async exec(deploymentId: string, name: string, command: string[], timeoutMs: number): Promise<ExecResult> {
+    const container = this.docker.getContainer(dockerNames.container(deploymentId, name));
+    const exec = await container.exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const output = await withTimeout(collectOutput(this.docker, stream), timeoutMs, () => stream.destroy(), `exec in ${name}`);
+    const { ExitCode } = await exec.inspect();
+    return { exitCode: ExitCode ?? -1, output };
+  }
+
+  async runJob(deploymentId: string, spec: JobSpec, signal?: AbortSignal): Promise<ExecResult> {
+    await this.prepareDeployment(deploymentId);
+    await this.ensureImage(spec.image);
+    const container = await this.docker.createContainer({
+      name: dockerNames.job(deploymentId, spec.name, randomBytes(3).toString('hex')),
+      Image: spec.image,
+      Cmd: spec.command,
+      Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
+      Labels: { ...deploymentLabels(deploymentId), [RUNTIME_LABELS.job]: spec.name },
+      HostConfig: {
+        NetworkMode: dockerNames.network(deploymentId),
+        Init: true,
+        SecurityOpt: ['no-new-privileges:true'],
+        CapDrop: ['ALL'],
+        Memory: (spec.memoryMb ?? 256) * 1024 * 1024,
+        NanoCpus: (spec.cpuMillicores ?? 500) * 1_000_000,
+        PidsLimit: 512,
+      },
+    });
+    try {
+      await container.start();
+      const stop = () => void container.kill().catch(() => {});
+      signal?.addEventListener('abort', stop, { once: true });
+      try {
+        const waited = (await withTimeout(container.wait(), spec.timeoutMs ?? 600_000, stop, `job ${spec.name}`)) as { StatusCode: number };
+        const logs = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+        return { exitCode: waited.StatusCode, output: demuxBuffer(logs) };
+      } finally {
+        signal?.removeEventListener('abort', stop);
+      }
+    } finally {
+      await container.remove({ force: true, v: true }).catch(() => {});
+    }
+  }
+
+  async *logs(deploymentId: string, name: string, options: { follow: boolean; tail?: number; signal?: AbortSignal }): AsyncIterable<LogLine> {
+    const container = this.docker.getContainer(dockerNames.container(deploymentId, name));
+    const stream = (await container.logs({
+      follow: options.follow as true,
+      stdout: true,
+      stderr: true,
+      timestamps: true,
+      tail: options.tail ?? 200,
+    })) as NodeJS.ReadableStream;
+    yield* demuxLines(this.docker, stream, name, options.signal);
+  }
+
+  async usage(): Promise<ServiceUsage[]> {
+    const containers = await this.docker.listContainers({ filters: { label: [`${RUNTIME_LABELS.managed}=true`] } });
+    const results = await Promise.all(
+      containers.map(async (c) => {
+        const stats = (await this.docker.getContainer(c.Id).stats({ stream: false }).catch(() => undefined)) as Docker.ContainerStats | undefined;
+        if (!stats) return undefined;
+        const cpuDelta = stats.cpu_stats.cpu_usage.total_usage - (stats.precpu_stats.cpu_usage?.total_usage ?? 0);
+        const systemDelta = (stats.cpu_stats.system_cpu_usage ?? 0) - (stats.precpu_stats.system_cpu_usage ?? 0);
+        const cpus = stats.cpu_stats.online_cpus ?? 1;
+        const cache = (stats.memory_stats.stats as { cache?: number } | undefined)?.cache ?? 0;
+        return {
+          deploymentId: c.Labels[RUNTIME_LABELS.deployment] ?? '',
+          service: c.Labels[RUNTIME_LABELS.service] ?? c.Labels[RUNTIME_LABELS.job] ?? '',
+          cpuPercent: systemDelta > 0 ? (cpuDelta / systemDelta) * cpus * 100 : 0,
+          memoryBytes: Math.max(0, (stats.memory_stats.usage ?? 0) - cache),
+          memoryLimitBytes: stats.memory_stats.limit ?? 0,
+        };
+      }),
+    );
+    return results.filter((r): r is ServiceUsage => r !== undefined);
+  }
+
+  async listDeployments(): Promise<string[]> {
+    const filters = { label: [`${RUNTIME_LABELS.managed}=true`] };
+    const [containers, networks, volumes] = await Promise.all([
+      this.docker.listContainers({ all: true, filters }),
+      this.docker.listNetworks({ filters }),
+      this.docker.listVolumes({ filters }),
+    ]);
+    const ids = [
+      ...containers.map((c) => c.Labels[RUNTIME_LABELS.deployment]),
+      ...networks.map((n) => n.Labels?.[RUNTIME_LABELS.deployment]),
+      ...(volumes.Volumes ?? []).map((v) => v.Labels?.[RUNTIME_LABELS.deployment]),
+    ];
+    return [...new Set(ids.filter((id): id is string => Boolean(id)))];
+  }
+
+  async removeDeployment(deploymentId: string): Promise<void> {
+    const filters = { label: [`${RUNTIME_LABELS.deployment}=${deploymentId}`] };
+    const containers = await this.docker.listContainers({ all: true, filters });
+    await Promise.all(containers.map((c) => this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreMissing)));
+    const networks = await this.docker.listNetworks({ filters });
+    await Promise.all(networks.map((n) => this.docker.getNetwork(n.Id).remove().catch(ignoreMissing)));
+    const volumes = (await this.docker.listVolumes({ filters })).Volumes ?? [];
+    await Promise.all(volumes.map((v) => this.docker.getVolume(v.Name).remove().catch(ignoreMissing)));
+  }
+}
+
+function ignoreMissing(err: unknown) {
+  if (!isNotFound(err)) throw err;
+}
+
+function tcpCheck(host: string, port: number, timeoutMs: number): Promise<HealthResult> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (result: HealthResult) => {
+      socket.destroy();
+      resolve(result);
+    };
+    socket.setTimeout(timeoutMs, () => done({ healthy: false, detail: `no TCP answer within ${timeoutMs} ms` }));
+    socket.once('connect', () => done({ healthy: true, detail: `TCP ${port} accepts connections` }));
+    socket.once('error', (err) => done({ healthy: false, detail: err.message }));
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => void, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => {
+        onTimeout();
+        reject(new Error(`${what} did not finish within ${ms} ms`));
+      }, ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Docker's non-TTY log frames: 8-byte header (stream, size) + payload. */
+function demuxBuffer(buffer: Buffer): string {
+  let out = '';
+  let offset = 0;
+  while (offset + 8 <= buffer.length) {
+    const size = buffer.readUInt32BE(offset + 4);
+    out += buffer.subarray(offset + 8, offset + 8 + size).toString('utf8');
+    offset += 8 + size;
+  }
+  return out;
+}

@@ -1,0 +1,79 @@
+import { PassThrough, type Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import type { LogLine } from '@nullops/plugin-sdk';
+
+/**
+ * Splits Docker's multiplexed stdout/stderr stream into lines, as an async iterable. Lines carry
+ * Docker's timestamp when the stream was requested with `timestamps: true`.
+ */
+export async function* demuxLines(
+  docker: Docker,
+  stream: NodeJS.ReadableStream,
+  service: string,
+  signal?: AbortSignal,
+): AsyncIterable<LogLine> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  docker.modem.demuxStream(stream, stdout, stderr);
+  const queue: LogLine[] = [];
+  let wake: (() => void) | undefined;
+  let ended = false;
+  const push = (kind: 'stdout' | 'stderr') => {
+    let partial = '';
+    return (chunk: Buffer) => {
+      const text = partial + chunk.toString('utf8');
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      for (const raw of lines) queue.push(parseLine(service, kind, raw));
+      wake?.();
+    };
+  };
+  stdout.on('data', push('stdout'));
+  stderr.on('data', push('stderr'));
+  const finish = () => {
+    ended = true;
+    wake?.();
+  };
+  stream.on('end', finish);
+  stream.on('close', finish);
+  stream.on('error', finish);
+  const abort = () => {
+    (stream as Readable).destroy?.();
+    finish();
+  };
+  signal?.addEventListener('abort', abort, { once: true });
+  try {
+    while (true) {
+      while (queue.length) yield queue.shift() as LogLine;
+      if (ended) return;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = undefined;
+    }
+  } finally {
+    signal?.removeEventListener('abort', abort);
+    (stream as Readable).destroy?.();
+  }
+}
+
+function parseLine(service: string, stream: 'stdout' | 'stderr', raw: string): LogLine {
+  const m = /^(\d{4}-\d\d-\d\dT[\d:.]+Z) (.*)$/s.exec(raw);
+  return m ? { service, stream, time: m[1] as string, line: m[2] as string } : { service, stream, time: new Date().toISOString(), line: raw };
+}
+
+/** Collects a multiplexed stream into one string, capped so a chatty process cannot exhaust memory. */
+export function collectOutput(docker: Docker, stream: NodeJS.ReadableStream, limit = 1 << 20): Promise<string> {
+  return new Promise((resolve) => {
+    const sink = new PassThrough();
+    let out = '';
+    sink.on('data', (chunk: Buffer) => {
+      if (out.length < limit) out += chunk.toString('utf8').slice(0, limit - out.length);
+    });
+    docker.modem.demuxStream(stream, sink, sink);
+    const done = () => resolve(out);
+    stream.on('end', done);
+    stream.on('close', done);
+    stream.on('error', done);
+  });
+}

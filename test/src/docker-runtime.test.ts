@@ -1,0 +1,102 @@
+import { DockerRuntime } from '@nullops/agent-docker';
+import test from 'ava';
+import { BUSYBOX, docker, ensureTestImages, newDeploymentId, removeLabelled, webService } from './helpers/docker.js';
+
+const runtime = new DockerRuntime();
+const created: string[] = [];
+const deployment = () => {
+  const id = newDeploymentId();
+  created.push(id);
+  return id;
+};
+
+test.before(() => ensureTestImages());
+test.after.always(() => removeLabelled(docker, created));
+
+test('a started service is hardened, limited, labelled and answers on its published port', async (t) => {
+  const id = deployment();
+  const state = await runtime.startService(id, webService('web', 'hello-v1', { cpuMillicores: 500, memoryMb: 96, volumes: { data: '/data' } }));
+  t.is(state.status, 'running');
+  t.truthy(state.address);
+  const res = await fetch(`http://${state.address?.host}:${state.address?.port}/`);
+  t.is((await res.text()).trim(), 'hello-v1');
+
+  const info = await docker.getContainer(state.ref).inspect();
+  t.false(info.HostConfig.Privileged);
+  t.deepEqual(info.HostConfig.SecurityOpt, ['no-new-privileges:true']);
+  t.deepEqual(info.HostConfig.CapDrop, ['ALL']);
+  t.true(info.HostConfig.Init);
+  t.is(info.HostConfig.Memory, 96 * 1024 * 1024);
+  t.is(info.HostConfig.NanoCpus, 500_000_000);
+  t.is(info.HostConfig.NetworkMode, `nullops-${id}`);
+  t.false(JSON.stringify(info.Mounts).includes('docker.sock'));
+  t.deepEqual(info.Mounts.map((m) => [m.Type, m.Destination]), [['volume', '/data']]);
+  t.like(info.Config.Labels, { 'dev.nullops.managed': 'true', 'dev.nullops.deployment': id, 'dev.nullops.service': 'web' });
+
+  const again = await runtime.startService(id, webService('web', 'hello-v1', { cpuMillicores: 500, memoryMb: 96, volumes: { data: '/data' } }));
+  t.is(again.ref, state.ref, 'starting the same spec again keeps the container');
+  const changed = await runtime.startService(id, webService('web', 'hello-v2'));
+  t.not(changed.ref, state.ref, 'a changed spec recreates it');
+});
+
+test('health checks (http, tcp, command), exec, jobs and logs', async (t) => {
+  const id = deployment();
+  await runtime.startService(id, webService('web', 'ok'));
+  t.true((await runtime.checkHealth(id, 'web', { kind: 'http', path: '/' }, 2000)).healthy);
+  const missing = await runtime.checkHealth(id, 'web', { kind: 'http', path: '/nope' }, 2000);
+  t.false(missing.healthy);
+  t.is(missing.detail, 'HTTP 404');
+  t.true((await runtime.checkHealth(id, 'web', { kind: 'tcp' }, 2000)).healthy);
+  t.true((await runtime.checkHealth(id, 'web', { kind: 'command', command: ['true'] }, 2000)).healthy);
+  t.false((await runtime.checkHealth(id, 'web', { kind: 'command', command: ['false'] }, 2000)).healthy);
+
+  const exec = await runtime.exec(id, 'web', ['sh', '-c', 'echo out; echo err >&2; exit 3'], 5000);
+  t.is(exec.exitCode, 3);
+  t.regex(exec.output, /out/);
+  t.regex(exec.output, /err/);
+
+  const job = await runtime.runJob(id, { name: 'probe', image: BUSYBOX, command: ['sh', '-c', 'wget -qO- http://web/ && echo done'] });
+  t.is(job.exitCode, 0, job.output);
+  t.regex(job.output, /ok\s+done/, 'jobs run on the deployment network and reach services by name');
+  const jobs = await docker.listContainers({ all: true, filters: { label: ['dev.nullops.job'] } });
+  t.is(jobs.filter((c) => c.Labels['dev.nullops.deployment'] === id).length, 0, 'job containers are removed');
+
+  const controller = new AbortController();
+  const lines: string[] = [];
+  await runtime.exec(id, 'web', ['sh', '-c', 'echo from-exec > /proc/1/fd/1'], 5000);
+  for await (const line of runtime.logs(id, 'web', { follow: true, signal: controller.signal })) {
+    lines.push(line.line);
+    if (line.line.includes('from-exec')) controller.abort();
+  }
+  t.true(lines.some((l) => l.includes('from-exec')));
+});
+
+test('deployments are isolated from each other, and removal leaves nothing behind', async (t) => {
+  const a = deployment();
+  const b = deployment();
+  await runtime.startService(a, webService('web', 'a'));
+  const bWeb = await runtime.startService(b, webService('web', 'b'));
+  for (const id of [a, b]) {
+    for (let i = 0; i < 50 && !(await runtime.checkHealth(id, 'web', { kind: 'http', path: '/' }, 1000)).healthy; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const bIp = Object.values((await docker.getContainer(bWeb.ref).inspect()).NetworkSettings.Networks)[0]?.IPAddress;
+  t.truthy(bIp);
+  const sameName = await runtime.runJob(a, { name: 'probe', image: BUSYBOX, command: ['sh', '-c', 'wget -qO- http://web/'] });
+  t.regex(sameName.output, /^a/, `the name 'web' resolves to a's own service: ${JSON.stringify(sameName)}`);
+  // Docker drops packets between deployment networks, so the probe can only time out.
+  const cross = runtime.runJob(a, { name: 'probe', image: BUSYBOX, command: ['sh', '-c', `wget -qO- http://${bIp}/`], timeoutMs: 3000 });
+  await t.throwsAsync(cross, { message: /did not finish within 3000 ms/ }, "a cannot reach b's service by IP");
+
+  t.true((await runtime.listDeployments()).includes(a));
+  const usage = await runtime.usage();
+  t.true(usage.some((u) => u.deploymentId === a && u.service === 'web' && u.memoryBytes > 0));
+  await runtime.removeDeployment(a);
+  await runtime.removeDeployment(a);
+  t.false((await runtime.listDeployments()).includes(a));
+  const filters = { label: [`dev.nullops.deployment=${a}`] };
+  t.is((await docker.listContainers({ all: true, filters })).length, 0);
+  t.is((await docker.listNetworks({ filters })).length, 0);
+  t.true((await runtime.listDeployments()).includes(b), 'the other deployment is untouched');
+});

@@ -1,0 +1,39 @@
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { RUNTIME_LABELS, type ServiceSpec } from '@nullops/plugin-sdk';
+import Docker from 'dockerode';
+
+export const BUSYBOX = 'nullops-test/busybox:1';
+
+/** Builds the offline test images when missing (CI builds them up front). */
+export function ensureTestImages(): void {
+  execFileSync('bash', [resolve('test/fixtures/build-test-images.sh')], { stdio: 'inherit' });
+}
+
+/** A web service answering `body` on its port 80, from busybox httpd. */
+export function webService(name: string, body: string, extra: Partial<ServiceSpec> = {}): ServiceSpec {
+  return {
+    name,
+    image: BUSYBOX,
+    command: ['sh', '-c', `mkdir -p /www && echo "${body}" > /www/index.html && exec httpd -f -p 80 -h /www`],
+    port: 80,
+    cpuMillicores: 250,
+    memoryMb: 64,
+    ...extra,
+  };
+}
+
+export const newDeploymentId = () => randomUUID();
+
+/** Removes whatever the tests left labelled for these deployments. */
+export async function removeLabelled(docker: Docker, deploymentIds: string[]): Promise<void> {
+  for (const id of deploymentIds) {
+    const filters = { label: [`${RUNTIME_LABELS.deployment}=${id}`] };
+    for (const c of await docker.listContainers({ all: true, filters })) await docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {});
+    for (const n of await docker.listNetworks({ filters })) await docker.getNetwork(n.Id).remove().catch(() => {});
+    for (const v of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => {});
+  }
+}
+
+export const docker = new Docker();
