@@ -1,1 +1,1 @@
-export { DockerRuntime, type DockerRuntimeOptions } from "./runtime/docker-runtime.js";
+export { DockerRuntime, type DockerRuntimeOptions } from './runtime/docker-runtime.js';

@@ -1,3 +1,4 @@
+export * from './agent/index.js';
 export { ensureFirstAdmin, loadSecretKeys } from './control-plane/bootstrap.js';
 export { type ControlPlaneConfig, loadControlPlaneConfig } from './control-plane/config.js';
 export { type ControlPlane, createControlPlane } from './control-plane/control-plane.js';

@@ -5,6 +5,7 @@
  *
  * | method | Docker | Kubernetes |
  * |---|---|---|
+ * | `capacity` | CPUs and memory of the engine's host (`docker info`) | allocatable CPU and memory of the node |
  * | `prepareDeployment` | a user-defined bridge network per deployment | a namespace per deployment with a default-deny NetworkPolicy allowing in-namespace and ingress traffic |
  * | `pullImage` | `docker pull` with registry credentials, progress per layer | nothing to do ahead (kubelet pulls); an `imagePullSecret` in the namespace carries credentials |
  * | `startService` | a container with limits, labels, `Init`, no-new-privileges, dropped capabilities, a published port | a Deployment (1 replica) + Service with resource limits and labels |
@@ -120,19 +121,35 @@ export interface PullProgress {
 /** What an agent can do on its node. All methods are idempotent where the name says so. */
 export interface Runtime {
   readonly kind: 'docker' | 'kubernetes';
+  /** CPU and memory this node offers to deployments. */
+  capacity(): Promise<{ cpuMillicores: number; memoryMb: number }>;
   /** Creates the deployment's isolation boundary (network / namespace); idempotent. */
   prepareDeployment(deploymentId: string): Promise<void>;
-  pullImage(image: string, auth?: RegistryAuth, onProgress?: (p: PullProgress) => void, signal?: AbortSignal): Promise<void>;
+  pullImage(
+    image: string,
+    auth?: RegistryAuth,
+    onProgress?: (p: PullProgress) => void,
+    signal?: AbortSignal,
+  ): Promise<void>;
   /** Starts a service, or returns it unchanged when it already runs with this spec; idempotent. */
   startService(deploymentId: string, spec: ServiceSpec, auth?: RegistryAuth): Promise<ServiceState>;
   inspectService(deploymentId: string, name: string): Promise<ServiceState>;
   /** Starts a stopped service again, keeping its identity. */
   restartService(deploymentId: string, name: string): Promise<ServiceState>;
   removeService(deploymentId: string, name: string): Promise<void>;
-  checkHealth(deploymentId: string, name: string, check: HealthCheck, timeoutMs: number): Promise<HealthResult>;
+  checkHealth(
+    deploymentId: string,
+    name: string,
+    check: HealthCheck,
+    timeoutMs: number,
+  ): Promise<HealthResult>;
   exec(deploymentId: string, name: string, command: string[], timeoutMs: number): Promise<ExecResult>;
   runJob(deploymentId: string, spec: JobSpec, signal?: AbortSignal): Promise<ExecResult>;
-  logs(deploymentId: string, name: string, options: { follow: boolean; tail?: number; signal?: AbortSignal }): AsyncIterable<LogLine>;
+  logs(
+    deploymentId: string,
+    name: string,
+    options: { follow: boolean; tail?: number; signal?: AbortSignal },
+  ): AsyncIterable<LogLine>;
   /** Real usage of every service this runtime manages. */
   usage(): Promise<ServiceUsage[]>;
   /** Ids of every deployment that has any labelled resource on this node. */

@@ -1,6 +1,13 @@
 import { DockerRuntime } from '@nullops/agent-docker';
 import test from 'ava';
-import { BUSYBOX, docker, ensureTestImages, newDeploymentId, removeLabelled, webService } from './helpers/docker.js';
+import {
+  BUSYBOX,
+  docker,
+  ensureTestImages,
+  newDeploymentId,
+  removeLabelled,
+  webService,
+} from './helpers/docker.js';
 
 const runtime = new DockerRuntime();
 const created: string[] = [];
@@ -15,7 +22,10 @@ test.after.always(() => removeLabelled(docker, created));
 
 test('a started service is hardened, limited, labelled and answers on its published port', async (t) => {
   const id = deployment();
-  const state = await runtime.startService(id, webService('web', 'hello-v1', { cpuMillicores: 500, memoryMb: 96, volumes: { data: '/data' } }));
+  const state = await runtime.startService(
+    id,
+    webService('web', 'hello-v1', { cpuMillicores: 500, memoryMb: 96, volumes: { data: '/data' } }),
+  );
   t.is(state.status, 'running');
   t.truthy(state.address);
   const res = await fetch(`http://${state.address?.host}:${state.address?.port}/`);
@@ -30,10 +40,20 @@ test('a started service is hardened, limited, labelled and answers on its publis
   t.is(info.HostConfig.NanoCpus, 500_000_000);
   t.is(info.HostConfig.NetworkMode, `nullops-${id}`);
   t.false(JSON.stringify(info.Mounts).includes('docker.sock'));
-  t.deepEqual(info.Mounts.map((m) => [m.Type, m.Destination]), [['volume', '/data']]);
-  t.like(info.Config.Labels, { 'dev.nullops.managed': 'true', 'dev.nullops.deployment': id, 'dev.nullops.service': 'web' });
+  t.deepEqual(
+    info.Mounts.map((m) => [m.Type, m.Destination]),
+    [['volume', '/data']],
+  );
+  t.like(info.Config.Labels, {
+    'dev.nullops.managed': 'true',
+    'dev.nullops.deployment': id,
+    'dev.nullops.service': 'web',
+  });
 
-  const again = await runtime.startService(id, webService('web', 'hello-v1', { cpuMillicores: 500, memoryMb: 96, volumes: { data: '/data' } }));
+  const again = await runtime.startService(
+    id,
+    webService('web', 'hello-v1', { cpuMillicores: 500, memoryMb: 96, volumes: { data: '/data' } }),
+  );
   t.is(again.ref, state.ref, 'starting the same spec again keeps the container');
   const changed = await runtime.startService(id, webService('web', 'hello-v2'));
   t.not(changed.ref, state.ref, 'a changed spec recreates it');
@@ -55,7 +75,11 @@ test('health checks (http, tcp, command), exec, jobs and logs', async (t) => {
   t.regex(exec.output, /out/);
   t.regex(exec.output, /err/);
 
-  const job = await runtime.runJob(id, { name: 'probe', image: BUSYBOX, command: ['sh', '-c', 'wget -qO- http://web/ && echo done'] });
+  const job = await runtime.runJob(id, {
+    name: 'probe',
+    image: BUSYBOX,
+    command: ['sh', '-c', 'wget -qO- http://web/ && echo done'],
+  });
   t.is(job.exitCode, 0, job.output);
   t.regex(job.output, /ok\s+done/, 'jobs run on the deployment network and reach services by name');
   const jobs = await docker.listContainers({ all: true, filters: { label: ['dev.nullops.job'] } });
@@ -77,17 +101,35 @@ test('deployments are isolated from each other, and removal leaves nothing behin
   await runtime.startService(a, webService('web', 'a'));
   const bWeb = await runtime.startService(b, webService('web', 'b'));
   for (const id of [a, b]) {
-    for (let i = 0; i < 50 && !(await runtime.checkHealth(id, 'web', { kind: 'http', path: '/' }, 1000)).healthy; i++) {
+    for (
+      let i = 0;
+      i < 50 && !(await runtime.checkHealth(id, 'web', { kind: 'http', path: '/' }, 1000)).healthy;
+      i++
+    ) {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  const bIp = Object.values((await docker.getContainer(bWeb.ref).inspect()).NetworkSettings.Networks)[0]?.IPAddress;
+  const bIp = Object.values((await docker.getContainer(bWeb.ref).inspect()).NetworkSettings.Networks)[0]
+    ?.IPAddress;
   t.truthy(bIp);
-  const sameName = await runtime.runJob(a, { name: 'probe', image: BUSYBOX, command: ['sh', '-c', 'wget -qO- http://web/'] });
+  const sameName = await runtime.runJob(a, {
+    name: 'probe',
+    image: BUSYBOX,
+    command: ['sh', '-c', 'wget -qO- http://web/'],
+  });
   t.regex(sameName.output, /^a/, `the name 'web' resolves to a's own service: ${JSON.stringify(sameName)}`);
   // Docker drops packets between deployment networks, so the probe can only time out.
-  const cross = runtime.runJob(a, { name: 'probe', image: BUSYBOX, command: ['sh', '-c', `wget -qO- http://${bIp}/`], timeoutMs: 3000 });
-  await t.throwsAsync(cross, { message: /did not finish within 3000 ms/ }, "a cannot reach b's service by IP");
+  const cross = runtime.runJob(a, {
+    name: 'probe',
+    image: BUSYBOX,
+    command: ['sh', '-c', `wget -qO- http://${bIp}/`],
+    timeoutMs: 3000,
+  });
+  await t.throwsAsync(
+    cross,
+    { message: /did not finish within 3000 ms/ },
+    "a cannot reach b's service by IP",
+  );
 
   t.true((await runtime.listDeployments()).includes(a));
   const usage = await runtime.usage();

@@ -15,8 +15,8 @@ import {
   type ServiceUsage,
 } from '@nullops/plugin-sdk';
 import Docker from 'dockerode';
-import { collectOutput, demuxLines } from './docker-streams.js';
 import { deploymentLabels, dockerNames, SPEC_HASH_LABEL, specHash } from './docker-names.js';
+import { collectOutput, demuxLines } from './docker-streams.js';
 
 export interface DockerRuntimeOptions {
   docker?: Docker;
@@ -41,7 +41,8 @@ export class DockerRuntime implements Runtime {
   constructor(options: DockerRuntimeOptions = {}) {
     this.docker = options.docker ?? new Docker();
     this.publishHost = options.publishHost ?? '127.0.0.1';
-    this.advertiseHost = options.advertiseHost ?? (this.publishHost === '0.0.0.0' ? '127.0.0.1' : this.publishHost);
+    this.advertiseHost =
+      options.advertiseHost ?? (this.publishHost === '0.0.0.0' ? '127.0.0.1' : this.publishHost);
   }
 
   /** CPU and memory of the engine's host. */
@@ -57,26 +58,52 @@ export class DockerRuntime implements Runtime {
     } catch (err) {
       if (!isNotFound(err)) throw err;
       // A user-defined bridge per deployment: DNS by service name inside, isolation from other deployments.
-      await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: deploymentLabels(deploymentId), CheckDuplicate: true });
+      await this.docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        Labels: deploymentLabels(deploymentId),
+        CheckDuplicate: true,
+      });
     }
   }
 
-  async pullImage(image: string, auth?: RegistryAuth, onProgress?: (p: PullProgress) => void, signal?: AbortSignal) {
-    const stream = (await this.docker.pull(image, auth ? { authconfig: auth, abortSignal: signal } : { abortSignal: signal })) as NodeJS.ReadableStream;
+  async pullImage(
+    image: string,
+    auth?: RegistryAuth,
+    onProgress?: (p: PullProgress) => void,
+    signal?: AbortSignal,
+  ) {
+    const stream = (await this.docker.pull(
+      image,
+      auth ? { authconfig: auth, abortSignal: signal } : { abortSignal: signal },
+    )) as NodeJS.ReadableStream;
     const layers = new Map<string, { current: number; total: number }>();
     await new Promise<void>((resolve, reject) => {
       this.docker.modem.followProgress(
         stream,
-        (err: Error | null) => (err ? reject(new Error(`pulling ${image} failed: ${err.message}`)) : resolve()),
-        (event: { status?: string; id?: string; error?: string; progressDetail?: { current?: number; total?: number } }) => {
+        (err: Error | null) =>
+          err ? reject(new Error(`pulling ${image} failed: ${err.message}`)) : resolve(),
+        (event: {
+          status?: string;
+          id?: string;
+          error?: string;
+          progressDetail?: { current?: number; total?: number };
+        }) => {
           if (event.error) return;
           if (event.id && event.progressDetail?.total) {
-            layers.set(event.id, { current: event.progressDetail.current ?? 0, total: event.progressDetail.total });
+            layers.set(event.id, {
+              current: event.progressDetail.current ?? 0,
+              total: event.progressDetail.total,
+            });
           }
           const all = [...layers.values()];
           const total = all.reduce((s, l) => s + l.total, 0);
           const fraction = total ? all.reduce((s, l) => s + l.current, 0) / total : undefined;
-          onProgress?.({ image, status: event.status ?? '', ...(fraction === undefined ? {} : { fraction }) });
+          onProgress?.({
+            image,
+            status: event.status ?? '',
+            ...(fraction === undefined ? {} : { fraction }),
+          });
         },
       );
     });
@@ -94,10 +121,13 @@ export class DockerRuntime implements Runtime {
   async startService(deploymentId: string, spec: ServiceSpec, auth?: RegistryAuth): Promise<ServiceState> {
     const name = dockerNames.container(deploymentId, spec.name);
     const hash = specHash(spec);
-    const existing = await this.docker.getContainer(name).inspect().catch((err) => {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    });
+    const existing = await this.docker
+      .getContainer(name)
+      .inspect()
+      .catch((err) => {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      });
     if (existing && existing.Config.Labels?.[SPEC_HASH_LABEL] === hash) {
       if (!existing.State.Running) await this.docker.getContainer(name).start();
       return this.inspectService(deploymentId, spec.name);
@@ -106,7 +136,10 @@ export class DockerRuntime implements Runtime {
     await this.prepareDeployment(deploymentId);
     await this.ensureImage(spec.image, auth);
     for (const volume of Object.keys(spec.volumes ?? {})) {
-      await this.docker.createVolume({ Name: dockerNames.volume(deploymentId, volume), Labels: deploymentLabels(deploymentId) });
+      await this.docker.createVolume({
+        Name: dockerNames.volume(deploymentId, volume),
+        Labels: deploymentLabels(deploymentId),
+      });
     }
     const network = dockerNames.network(deploymentId);
     const portKey = spec.port ? `${spec.port}/tcp` : undefined;
@@ -115,7 +148,11 @@ export class DockerRuntime implements Runtime {
       Image: spec.image,
       ...(spec.command?.length ? { Cmd: spec.command } : {}),
       Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
-      Labels: { ...deploymentLabels(deploymentId), [RUNTIME_LABELS.service]: spec.name, [SPEC_HASH_LABEL]: hash },
+      Labels: {
+        ...deploymentLabels(deploymentId),
+        [RUNTIME_LABELS.service]: spec.name,
+        [SPEC_HASH_LABEL]: hash,
+      },
       ...(portKey ? { ExposedPorts: { [portKey]: {} } } : {}),
       HostConfig: {
         NetworkMode: network,
@@ -177,7 +214,12 @@ export class DockerRuntime implements Runtime {
       });
   }
 
-  async checkHealth(deploymentId: string, name: string, check: HealthCheck, timeoutMs: number): Promise<HealthResult> {
+  async checkHealth(
+    deploymentId: string,
+    name: string,
+    check: HealthCheck,
+    timeoutMs: number,
+  ): Promise<HealthResult> {
     if (check.kind === 'command') {
       const result = await this.exec(deploymentId, name, check.command, timeoutMs);
       return { healthy: result.exitCode === 0, detail: `exit code ${result.exitCode}` };
@@ -188,9 +230,13 @@ export class DockerRuntime implements Runtime {
     if (!address) return { healthy: false, detail: 'service publishes no port' };
     if (check.kind === 'tcp') return tcpCheck(address.host, address.port, timeoutMs);
     try {
-      const res = await fetch(`http://${address.host}:${address.port}${check.path}`, { signal: AbortSignal.timeout(timeoutMs) });
+      const res = await fetch(`http://${address.host}:${address.port}${check.path}`, {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
       await res.body?.cancel();
-      const ok = check.expectStatus ? res.status === check.expectStatus : res.status >= 200 && res.status < 400;
+      const ok = check.expectStatus
+        ? res.status === check.expectStatus
+        : res.status >= 200 && res.status < 400;
       return { healthy: ok, detail: `HTTP ${res.status}` };
     } catch (err) {
       return { healthy: false, detail: (err as Error).message };
@@ -201,7 +247,12 @@ export class DockerRuntime implements Runtime {
     const container = this.docker.getContainer(dockerNames.container(deploymentId, name));
     const exec = await container.exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
     const stream = await exec.start({ hijack: true, stdin: false });
-    const output = await withTimeout(collectOutput(this.docker, stream), timeoutMs, () => stream.destroy(), `exec in ${name}`);
+    const output = await withTimeout(
+      collectOutput(this.docker, stream),
+      timeoutMs,
+      () => stream.destroy(),
+      `exec in ${name}`,
+    );
     const { ExitCode } = await exec.inspect();
     return { exitCode: ExitCode ?? -1, output };
   }
@@ -230,8 +281,17 @@ export class DockerRuntime implements Runtime {
       const stop = () => void container.kill().catch(() => {});
       signal?.addEventListener('abort', stop, { once: true });
       try {
-        const waited = (await withTimeout(container.wait(), spec.timeoutMs ?? 600_000, stop, `job ${spec.name}`)) as { StatusCode: number };
-        const logs = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+        const waited = (await withTimeout(
+          container.wait(),
+          spec.timeoutMs ?? 600_000,
+          stop,
+          `job ${spec.name}`,
+        )) as { StatusCode: number };
+        const logs = (await container.logs({
+          stdout: true,
+          stderr: true,
+          follow: false,
+        })) as unknown as Buffer;
         return { exitCode: waited.StatusCode, output: demuxBuffer(logs) };
       } finally {
         signal?.removeEventListener('abort', stop);
@@ -241,7 +301,11 @@ export class DockerRuntime implements Runtime {
     }
   }
 
-  async *logs(deploymentId: string, name: string, options: { follow: boolean; tail?: number; signal?: AbortSignal }): AsyncIterable<LogLine> {
+  async *logs(
+    deploymentId: string,
+    name: string,
+    options: { follow: boolean; tail?: number; signal?: AbortSignal },
+  ): AsyncIterable<LogLine> {
     const container = this.docker.getContainer(dockerNames.container(deploymentId, name));
     const stream = (await container.logs({
       follow: options.follow as true,
@@ -254,13 +318,20 @@ export class DockerRuntime implements Runtime {
   }
 
   async usage(): Promise<ServiceUsage[]> {
-    const containers = await this.docker.listContainers({ filters: { label: [`${RUNTIME_LABELS.managed}=true`] } });
+    const containers = await this.docker.listContainers({
+      filters: { label: [`${RUNTIME_LABELS.managed}=true`] },
+    });
     const results = await Promise.all(
       containers.map(async (c) => {
-        const stats = (await this.docker.getContainer(c.Id).stats({ stream: false }).catch(() => undefined)) as Docker.ContainerStats | undefined;
+        const stats = (await this.docker
+          .getContainer(c.Id)
+          .stats({ stream: false })
+          .catch(() => undefined)) as Docker.ContainerStats | undefined;
         if (!stats) return undefined;
-        const cpuDelta = stats.cpu_stats.cpu_usage.total_usage - (stats.precpu_stats.cpu_usage?.total_usage ?? 0);
-        const systemDelta = (stats.cpu_stats.system_cpu_usage ?? 0) - (stats.precpu_stats.system_cpu_usage ?? 0);
+        const cpuDelta =
+          stats.cpu_stats.cpu_usage.total_usage - (stats.precpu_stats.cpu_usage?.total_usage ?? 0);
+        const systemDelta =
+          (stats.cpu_stats.system_cpu_usage ?? 0) - (stats.precpu_stats.system_cpu_usage ?? 0);
         const cpus = stats.cpu_stats.online_cpus ?? 1;
         const cache = (stats.memory_stats.stats as { cache?: number } | undefined)?.cache ?? 0;
         return {
@@ -293,7 +364,11 @@ export class DockerRuntime implements Runtime {
   async removeDeployment(deploymentId: string): Promise<void> {
     const filters = { label: [`${RUNTIME_LABELS.deployment}=${deploymentId}`] };
     const containers = await this.docker.listContainers({ all: true, filters });
-    await Promise.all(containers.map((c) => this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreMissing)));
+    await Promise.all(
+      containers.map((c) =>
+        this.docker.getContainer(c.Id).remove({ force: true, v: true }).catch(ignoreMissing),
+      ),
+    );
     const networks = await this.docker.listNetworks({ filters });
     await Promise.all(networks.map((n) => this.docker.getNetwork(n.Id).remove().catch(ignoreMissing)));
     const volumes = (await this.docker.listVolumes({ filters })).Volumes ?? [];
@@ -312,7 +387,9 @@ function tcpCheck(host: string, port: number, timeoutMs: number): Promise<Health
       socket.destroy();
       resolve(result);
     };
-    socket.setTimeout(timeoutMs, () => done({ healthy: false, detail: `no TCP answer within ${timeoutMs} ms` }));
+    socket.setTimeout(timeoutMs, () =>
+      done({ healthy: false, detail: `no TCP answer within ${timeoutMs} ms` }),
+    );
     socket.once('connect', () => done({ healthy: true, detail: `TCP ${port} accepts connections` }));
     socket.once('error', (err) => done({ healthy: false, detail: err.message }));
   });

@@ -1,6 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream';
-import type Docker from 'dockerode';
 import type { LogLine } from '@nullops/plugin-sdk';
+import type Docker from 'dockerode';
 
 /**
  * Splits Docker's multiplexed stdout/stderr stream into lines, as an async iterable. Lines carry
@@ -59,11 +59,17 @@ export async function* demuxLines(
 
 function parseLine(service: string, stream: 'stdout' | 'stderr', raw: string): LogLine {
   const m = /^(\d{4}-\d\d-\d\dT[\d:.]+Z) (.*)$/s.exec(raw);
-  return m ? { service, stream, time: m[1] as string, line: m[2] as string } : { service, stream, time: new Date().toISOString(), line: raw };
+  return m
+    ? { service, stream, time: m[1] as string, line: m[2] as string }
+    : { service, stream, time: new Date().toISOString(), line: raw };
 }
 
 /** Collects a multiplexed stream into one string, capped so a chatty process cannot exhaust memory. */
-export function collectOutput(docker: Docker, stream: NodeJS.ReadableStream, limit = 1 << 20): Promise<string> {
+export function collectOutput(
+  docker: Docker,
+  stream: NodeJS.ReadableStream,
+  limit = 1 << 20,
+): Promise<string> {
   return new Promise((resolve) => {
     const sink = new PassThrough();
     let out = '';

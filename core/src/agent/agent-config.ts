@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import { enumVar, intVar, loadConfig, stringVar } from '../kernel/config.js';
+
+/** Environment variables every agent reads; the runtime packages add their own. */
+export const agentConfigShape = {
+  NULLOPS_AGENT_PORT: intVar(5000, 1, 65535),
+  NULLOPS_AGENT_LISTEN_HOST: stringVar('0.0.0.0'),
+  NULLOPS_AGENT_TOKEN: z
+    .string({ error: 'is required: the token the control plane showed when the node was added' })
+    .min(16, 'must be the full token shown by the control plane'),
+  NULLOPS_AGENT_DATA_DIR: stringVar('./.nullops-agent'),
+  NULLOPS_AGENT_HEARTBEAT_SECONDS: intVar(5, 1, 300),
+  NULLOPS_AGENT_MAX_FRAME_BYTES: intVar(1024 * 1024, 1024, 64 * 1024 * 1024),
+  NULLOPS_LOG_LEVEL: enumVar(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+};
+
+export type AgentConfig = ReturnType<typeof loadAgentConfig>;
+
+export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env) {
+  return loadConfig(agentConfigShape, env);
+}

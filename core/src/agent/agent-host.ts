@@ -1,0 +1,144 @@
+import { createHash } from 'node:crypto';
+import type { Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import Router from '@koa/router';
+import { AGENT_WS_PATH, type Runtime } from '@nullops/plugin-sdk';
+import websockify from 'koa-websocket';
+import type { Logger } from 'pino';
+import type WebSocket from 'ws';
+import { constantTimeEqual } from '../control-plane/security/tokens.js';
+import { createHttpApp } from '../kernel/http/http-app.js';
+import { Metrics } from '../kernel/http/metrics.js';
+import type { AgentConfig } from './agent-config.js';
+import { AgentSession } from './agent-session.js';
+import { loadOrCreateCertificate } from './certificate.js';
+import { HostMetrics } from './host-metrics.js';
+import { reconcile } from './reconciler.js';
+import { StateStore } from './state-store.js';
+
+export interface RunningAgent {
+  server: Server;
+  port: number;
+  thumbprint: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The agent host shared by every runtime: a TLS WebSocket server the control plane dials. The
+ * token is checked on the HTTP upgrade, before any WebSocket exists; the agent keeps only its hash.
+ */
+export async function startAgentHost(deps: {
+  config: AgentConfig;
+  runtime: Runtime;
+  logger: Logger;
+  agentVersion: string;
+}): Promise<RunningAgent> {
+  const { config, runtime, logger } = deps;
+  const tokenHash = createHash('sha256').update(config.NULLOPS_AGENT_TOKEN).digest('hex');
+  const certificate = await loadOrCreateCertificate(config.NULLOPS_AGENT_DATA_DIR);
+  logger.info({ thumbprint: certificate.thumbprint, created: certificate.created }, 'agent certificate');
+  const store = new StateStore(config.NULLOPS_AGENT_DATA_DIR, logger);
+  let state = await store.load();
+  const hostMetrics = new HostMetrics();
+
+  // Syncs are serialised: two overlapping reconciles could both recreate the same service.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serialised = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = queue.then(work, work);
+    queue = next.catch(() => {});
+    return next;
+  };
+
+  const app = websockify(
+    createHttpApp({ logger, metrics: new Metrics({ prefix: 'nullops_agent_' }) }),
+    {
+      maxPayload: config.NULLOPS_AGENT_MAX_FRAME_BYTES,
+      perMessageDeflate: false,
+      verifyClient: (
+        info: { req: import('node:http').IncomingMessage },
+        done: (ok: boolean, code?: number, message?: string) => void,
+      ) => {
+        const path = new URL(info.req.url ?? '/', 'https://agent').pathname;
+        const header = info.req.headers.authorization ?? '';
+        const presented = /^Bearer (\S+)$/.exec(header)?.[1];
+        const address = info.req.socket.remoteAddress;
+        if (path !== AGENT_WS_PATH) return done(false, 404, 'Not Found');
+        if (
+          !presented ||
+          !constantTimeEqual(createHash('sha256').update(presented).digest('hex'), tokenHash)
+        ) {
+          logger.warn(
+            { address, tokenPresented: Boolean(presented) },
+            'refused a control-plane connection: wrong or missing token',
+          );
+          return done(false, 401, 'Unauthorized');
+        }
+        logger.info({ address }, 'control plane authenticated');
+        done(true);
+      },
+    },
+    { cert: certificate.cert, key: certificate.key, minVersion: 'TLSv1.2' },
+  );
+
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.body = { status: 'ok', runtime: runtime.kind, syncedAt: state.syncedAt };
+  });
+  app.use(router.routes());
+
+  let current: AgentSession | undefined;
+  let currentSocket: WebSocket | undefined;
+  app.ws.use(async (ctx) => {
+    const socket = ctx.websocket as WebSocket;
+    // One control plane at a time: a new connection (say, after a network split) replaces the old.
+    if (currentSocket && currentSocket !== socket) currentSocket.close(4000, 'replaced by a new connection');
+    current?.stop();
+    currentSocket = socket;
+    current = new AgentSession(socket, {
+      runtime,
+      metrics: hostMetrics,
+      logger,
+      agentVersion: deps.agentVersion,
+      heartbeatSeconds: config.NULLOPS_AGENT_HEARTBEAT_SECONDS,
+      handlers: {
+        ping: async () => ({ at: new Date().toISOString() }),
+        sync: (params) =>
+          serialised(async () => {
+            const result = await reconcile(runtime, params.deployments, logger);
+            state = {
+              version: 1,
+              syncedAt: new Date().toISOString(),
+              deployments: params.deployments.filter((d) => d.state !== 'deleting'),
+            };
+            await store.save(state);
+            logger.info(
+              { deployments: state.deployments.length, report: result.report },
+              'reconciled with the control plane',
+            );
+            return result;
+          }),
+      },
+    });
+    current.start();
+  });
+
+  const server = app.listen(config.NULLOPS_AGENT_PORT, config.NULLOPS_AGENT_LISTEN_HOST) as unknown as Server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', () => resolve());
+    server.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port, thumbprint: certificate.thumbprint }, 'NullOps agent is listening');
+  return {
+    server,
+    port,
+    thumbprint: certificate.thumbprint,
+    close: async () => {
+      current?.stop();
+      for (const client of app.ws.server?.clients ?? []) client.terminate();
+      app.ws.server?.close();
+      server.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

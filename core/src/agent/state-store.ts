@@ -1,0 +1,63 @@
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DesiredDeploymentSchema } from '@nullops/plugin-sdk';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+
+const AgentStateSchema = z.object({
+  version: z.literal(1),
+  /** When the control plane last synced; the desired state as it was then. */
+  syncedAt: z.string().nullable(),
+  deployments: z.array(DesiredDeploymentSchema),
+});
+export type AgentState = z.infer<typeof AgentStateSchema>;
+
+const EMPTY: AgentState = { version: 1, syncedAt: null, deployments: [] };
+
+/**
+ * The agent's own record of its deployments, in one JSON file. Writes are atomic (temp file,
+ * fsync, rename), so a crash leaves either the old or the new state. A missing or corrupt file is
+ * discarded: the control plane, the source of truth, sends the full state on the next connect.
+ */
+export class StateStore {
+  private readonly file: string;
+
+  constructor(
+    dataDir: string,
+    private readonly logger: Logger,
+  ) {
+    this.file = join(dataDir, 'state.json');
+  }
+
+  async load(): Promise<AgentState> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch {
+      this.logger.info({ file: this.file }, 'no agent state yet; waiting for the control plane');
+      return structuredClone(EMPTY);
+    }
+    try {
+      return AgentStateSchema.parse(JSON.parse(text));
+    } catch (err) {
+      this.logger.warn(
+        { file: this.file, err: (err as Error).message },
+        'agent state is corrupt; discarding it',
+      );
+      await unlink(this.file).catch(() => {});
+      return structuredClone(EMPTY);
+    }
+  }
+
+  async save(state: AgentState): Promise<void> {
+    const temp = `${this.file}.${process.pid}.tmp`;
+    const handle = await open(temp, 'w', 0o600);
+    try {
+      await handle.writeFile(JSON.stringify(state));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, this.file);
+  }
+}
