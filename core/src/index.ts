@@ -1,3 +1,6 @@
+// tsyringe (ours, and @peculiar/x509's) needs the Reflect polyfill before anything imports it.
+import 'reflect-metadata';
+
 export * from './agent/index.js';
 export { ensureFirstAdmin, loadSecretKeys } from './control-plane/bootstrap.js';
 export { type ControlPlaneConfig, loadControlPlaneConfig } from './control-plane/config.js';

@@ -31,6 +31,7 @@ async function main() {
 
   const controlPlane = createControlPlane({ config, logger, db, secretKeys });
   const server = await controlPlane.listen(config.PORT, config.NULLOPS_LISTEN_HOST);
+  await controlPlane.start();
   const url = `http://localhost:${config.PORT}`;
   logger.info({ url }, 'NullOps control plane is listening');
   if (admin.generatedPassword) {
@@ -46,6 +47,7 @@ async function main() {
     stopping = true;
     logger.info({ signal }, 'shutting down');
     server.close();
+    await controlPlane.stop();
     await db.destroy();
     await embedded?.stop();
     process.exit(0);

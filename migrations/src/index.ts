@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as foundation from './20261122000000_foundation.js';
+import * as deployments from './20261122010000_deployments.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -7,6 +8,7 @@ import * as foundation from './20261122000000_foundation.js';
  */
 const migrations: Record<string, Knex.Migration> = {
   '20261122000000_foundation': foundation,
+  '20261122010000_deployments': deployments,
 };
 
 /** A knex migration source over the list above. */

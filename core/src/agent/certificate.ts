@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { createHash, webcrypto } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';

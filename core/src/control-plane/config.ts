@@ -19,6 +19,9 @@ export const controlPlaneConfigShape = {
   NULLOPS_TRUST_PROXY: boolVar(false),
   NULLOPS_LOGIN_MAX_FAILURES: intVar(5, 1, 1000),
   NULLOPS_LOGIN_WINDOW_SECONDS: intVar(900, 1, 86400),
+  NULLOPS_AGENT_CONNECT_TIMEOUT_MS: intVar(10_000, 100, 120_000),
+  NULLOPS_AGENT_RECONNECT_BASE_MS: intVar(500, 10, 60_000),
+  NULLOPS_AGENT_RECONNECT_MAX_MS: intVar(30_000, 100, 600_000),
 };
 
 export type ControlPlaneConfig = ReturnType<typeof loadControlPlaneConfig>;

@@ -11,6 +11,7 @@ import { buildOpenApi } from '../kernel/http/openapi.js';
 import type { AnyRoute } from '../kernel/http/route.js';
 import { AccessService } from './access/access-service.js';
 import { Authorizer } from './access/authorizer.js';
+import { AgentConnectionManager } from './agents/connection-manager.js';
 import { AuditService } from './audit/audit-service.js';
 import { ApiTokenService } from './auth/api-token-service.js';
 import { LoginThrottle } from './auth/login-throttle.js';
@@ -42,6 +43,9 @@ export interface ControlPlane {
   routes: AnyRoute[];
   openapi(): ReturnType<typeof buildOpenApi>;
   listen(port: number, host?: string): Promise<Server>;
+  /** Starts background work: connections to every enabled node. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 /** Assembles the control plane on a migrated database: DI container, routes, hooks, HTTP app. */
@@ -66,6 +70,7 @@ export function createControlPlane(deps: {
   container.registerSingleton(Authorizer);
   container.registerSingleton(AuditService);
   container.registerSingleton(SecretService);
+  container.registerSingleton(AgentConnectionManager);
 
   let document: ReturnType<typeof buildOpenApi> | undefined;
   const openapi = () => {
@@ -109,6 +114,8 @@ export function createControlPlane(deps: {
     container,
     routes,
     openapi,
+    start: () => container.resolve(AgentConnectionManager).start(),
+    stop: () => container.resolve(AgentConnectionManager).stop(),
     listen: (port, host) =>
       new Promise((resolveListen, reject) => {
         const server = app.listen(port, host);

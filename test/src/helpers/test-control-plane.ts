@@ -48,6 +48,7 @@ export async function startTestControlPlane(
     secretKeys: parseSecretKeys(options.secretKey ?? randomBytes(32).toString('base64')),
   });
   const server = await cp.listen(0, '127.0.0.1');
+  await cp.start();
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const admin = await ApiClient.login(url, 'admin', adminPassword);
   return {
@@ -58,6 +59,7 @@ export async function startTestControlPlane(
     adminPassword,
     admin,
     close: async () => {
+      await cp.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
       await database.drop();

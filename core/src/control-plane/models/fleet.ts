@@ -37,3 +37,37 @@ export class AgentNode extends BaseModel {
   createdAt!: Date;
   updatedAt!: Date;
 }
+
+export type DeploymentState =
+  | 'pending'
+  | 'deploying'
+  | 'running'
+  | 'failed'
+  | 'offline'
+  | 'deleting'
+  | 'deleted';
+
+export class Deployment extends BaseModel {
+  static override tableName = 'deployments';
+  id!: string;
+  name!: string;
+  projectId!: string;
+  environmentId!: string;
+  nodeId!: string | null;
+  pipelineVersionId!: string | null;
+  tags!: Record<string, string>;
+  state!: DeploymentState;
+  stateMessage!: string | null;
+  error!: Record<string, unknown> | null;
+  services!: unknown[];
+  actual!: unknown[] | null;
+  cpuMillicores!: number;
+  memoryMb!: number;
+  idempotencyKey!: string | null;
+  createdBy!: string | null;
+  createdAt!: Date;
+  updatedAt!: Date;
+  lastActivityAt!: Date;
+  expiresAt!: Date | null;
+  deletedAt!: Date | null;
+}

@@ -3,6 +3,7 @@ import { ConflictError } from '@nullops/plugin-sdk';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { Access, type AnyRoute } from '../../kernel/http/route.js';
+import { AgentConnectionManager } from '../agents/connection-manager.js';
 import { route } from '../http/route-context.js';
 import { AgentNode } from '../models/fleet.js';
 import { Refs } from '../refs.js';
@@ -75,6 +76,7 @@ function nodeView(n: AgentNode): z.infer<typeof NodeView> {
 /** Nodes: one agent each. The control plane issues the agent token and shows it once. */
 export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
   const box = container.resolve(Refs.secretBox);
+  const agents = container.resolve(AgentConnectionManager);
   const params = idParam('nodeId');
   const issue = (id: string) => {
     const token = generateToken('noa');
@@ -124,6 +126,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
         const id = randomUUID();
         const { token, ...stored } = issue(id);
         const row = await AgentNode.query(db).insertAndFetch({ id, ...body, ...stored });
+        agents.refreshAfterCommit(db, id);
         return { status: 201, body: { ...nodeView(row), token } };
       },
     }),
@@ -157,6 +160,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
           ...body,
           updatedAt: new Date(),
         });
+        agents.refreshAfterCommit(db, params.nodeId);
         return { status: 200, body: nodeView(row) };
       },
     }),
@@ -172,6 +176,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
       handler: async ({ params, db }) => {
         await findOr404(AgentNode, db, params.nodeId, 'node');
         await AgentNode.query(db).deleteById(params.nodeId);
+        agents.refreshAfterCommit(db, params.nodeId);
         return { status: 204 };
       },
     }),
@@ -188,6 +193,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
         await findOr404(AgentNode, db, params.nodeId, 'node');
         const { token, ...stored } = issue(params.nodeId);
         await AgentNode.query(db).patchAndFetchById(params.nodeId, { ...stored, updatedAt: new Date() });
+        agents.refreshAfterCommit(db, params.nodeId);
         return { status: 200, body: { token } };
       },
     }),
@@ -207,6 +213,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
           tokenIssuedAt: null,
           updatedAt: new Date(),
         });
+        agents.refreshAfterCommit(db, params.nodeId);
         return { status: 204 };
       },
     }),
@@ -241,6 +248,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
           statusMessage: 'new certificate approved; reconnecting',
           updatedAt: new Date(),
         });
+        agents.refreshAfterCommit(db, node.id);
         return { status: 200, body: nodeView(row) };
       },
     }),

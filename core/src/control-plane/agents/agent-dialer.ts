@@ -1,0 +1,88 @@
+import { isIP } from 'node:net';
+import { connect, type TLSSocket } from 'node:tls';
+import { AGENT_WS_PATH, PROTOCOL_VERSION } from '@nullops/plugin-sdk';
+import WebSocket from 'ws';
+
+/** The agent presented a certificate other than the pinned one; nothing was sent to it. */
+export class UntrustedCertificateError extends Error {
+  constructor(readonly thumbprint: string) {
+    super(`the agent's certificate changed (SHA-256 ${thumbprint}); approve it if this was expected`);
+    this.name = 'UntrustedCertificateError';
+  }
+}
+
+/** The agent answered the upgrade with an HTTP error (401: it does not accept our token). */
+export class AgentRefusedError extends Error {
+  constructor(readonly status: number) {
+    super(
+      status === 401
+        ? 'the agent refused the token; configure it with the current token (rotate to get a new one)'
+        : `the agent refused the connection (HTTP ${status})`,
+    );
+    this.name = 'AgentRefusedError';
+  }
+}
+
+export interface DialOptions {
+  host: string;
+  port: number;
+  token: string;
+  /** The pinned thumbprint, or null on first contact (then whatever the agent shows is pinned). */
+  pinned: string | null;
+  timeoutMs: number;
+  maxPayload: number;
+}
+
+/**
+ * Opens the WebSocket to an agent in two steps over one TLS connection: first the handshake, whose
+ * certificate thumbprint is compared with the pinned one — on a mismatch the connection is closed
+ * with nothing sent — and only then the HTTP upgrade that carries the token.
+ */
+export async function dialAgent(options: DialOptions): Promise<{ ws: WebSocket; thumbprint: string }> {
+  const socket = await new Promise<TLSSocket>((resolve, reject) => {
+    const s = connect({
+      host: options.host,
+      port: options.port,
+      ...(isIP(options.host) ? {} : { servername: options.host }),
+      // The agent's certificate is self-signed: trust comes from the pinned thumbprint, checked below.
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+    });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(
+        new Error(`no TLS handshake with ${options.host}:${options.port} within ${options.timeoutMs} ms`),
+      );
+    }, options.timeoutMs);
+    s.once('secureConnect', () => {
+      clearTimeout(timer);
+      resolve(s);
+    });
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`cannot reach the agent at ${options.host}:${options.port}: ${err.message}`));
+    });
+  });
+  const thumbprint = socket.getPeerCertificate().fingerprint256;
+  if (!thumbprint || (options.pinned && thumbprint !== options.pinned)) {
+    socket.destroy();
+    throw new UntrustedCertificateError(thumbprint ?? 'none');
+  }
+  const host = isIP(options.host) === 6 ? `[${options.host}]` : options.host;
+  const ws = new WebSocket(`wss://${host}:${options.port}${AGENT_WS_PATH}`, {
+    createConnection: () => socket,
+    headers: { authorization: `Bearer ${options.token}`, 'x-nullops-protocol': String(PROTOCOL_VERSION) },
+    handshakeTimeout: options.timeoutMs,
+    maxPayload: options.maxPayload,
+    perMessageDeflate: false,
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('unexpected-response', (_req, res) => {
+      ws.terminate();
+      reject(new AgentRefusedError(res.statusCode ?? 0));
+    });
+    ws.once('error', (err) => reject(err));
+  });
+  return { ws, thumbprint };
+}

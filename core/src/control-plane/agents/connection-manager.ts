@@ -1,0 +1,254 @@
+import { type Heartbeat, PROTOCOL_VERSION } from '@nullops/plugin-sdk';
+import type { Logger } from 'pino';
+import { inject, injectable } from 'tsyringe';
+import type { ControlPlaneConfig } from '../config.js';
+import type { Database } from '../database/database.js';
+import { AgentNode, Deployment, type NodeStatus } from '../models/fleet.js';
+import { Refs } from '../refs.js';
+import { nodeTokenContext } from '../routes/node-routes.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { AgentRefusedError, dialAgent, UntrustedCertificateError } from './agent-dialer.js';
+import { AgentLink } from './agent-link.js';
+import { desiredStateOf } from './desired-state.js';
+
+/** Delay before reconnect attempt `n` (1-based): capped exponential backoff with full jitter. */
+export function backoffDelay(attempt: number, baseMs: number, capMs: number, random = Math.random): number {
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt - 1, 30));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
+ * Keeps one connection to every enabled node. The control plane dials the agents (they are the
+ * servers), pins their certificate on first contact, checks the protocol version, sends the full
+ * desired state on every connect, records heartbeats, and retries lost connections forever with
+ * backoff until the node is disabled.
+ */
+@injectable()
+export class AgentConnectionManager {
+  private readonly links = new Map<string, NodeLink>();
+  private stopped = false;
+
+  constructor(
+    @inject(Refs.database) readonly db: Database,
+    @inject(Refs.secretBox) readonly box: SecretBox,
+    @inject(Refs.logger) readonly logger: Logger,
+    @inject(Refs.config) readonly config: ControlPlaneConfig,
+  ) {}
+
+  async start(): Promise<void> {
+    const nodes = await AgentNode.query(this.db).select('id');
+    await Promise.all(nodes.map((n) => this.refresh(n.id)));
+  }
+
+  /** Re-reads a node after a change (enabled, token, thumbprint, address) and acts on it. */
+  async refresh(nodeId: string): Promise<void> {
+    if (this.stopped) return;
+    let link = this.links.get(nodeId);
+    if (!link) {
+      link = new NodeLink(nodeId, this);
+      this.links.set(nodeId, link);
+      link.run().finally(() => {
+        if (this.links.get(nodeId) === link) this.links.delete(nodeId);
+      });
+      return;
+    }
+    link.wake(true);
+  }
+
+  /** Runs `refresh` once the transaction that changed the node has committed. */
+  refreshAfterCommit(db: Database, nodeId: string): void {
+    const committed = db.isTransaction
+      ? (db as unknown as { executionPromise: Promise<unknown> }).executionPromise
+      : Promise.resolve();
+    committed.then(() => this.refresh(nodeId)).catch(() => {});
+  }
+
+  /** The open link to a node, when it is online. */
+  linkOf(nodeId: string): AgentLink | undefined {
+    return this.links.get(nodeId)?.current;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.links.values()].map((l) => l.stop()));
+  }
+}
+
+class NodeLink {
+  current: AgentLink | undefined;
+  private stopped = false;
+  private wakeUp: (() => void) | undefined;
+  private reconnectNow = false;
+  private lastStatus: string | undefined;
+
+  constructor(
+    private readonly nodeId: string,
+    private readonly manager: AgentConnectionManager,
+  ) {}
+
+  private get log() {
+    return this.manager.logger.child({ node: this.nodeId });
+  }
+
+  /** Interrupts a wait; with `reconnect`, also drops an open connection so it is re-made. */
+  wake(reconnect = false): void {
+    this.lastStatus = undefined;
+    if (reconnect && this.current) {
+      this.reconnectNow = true;
+      this.current.close(4001, 'node settings changed');
+    }
+    this.wakeUp?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.current?.close(1001, 'control plane stopping');
+    this.wakeUp?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+
+  private async setStatus(status: NodeStatus, message: string | null, extra: Partial<AgentNode> = {}) {
+    const key = `${status}|${message}`;
+    if (key === this.lastStatus && !Object.keys(extra).length) return;
+    this.lastStatus = key;
+    await AgentNode.query(this.manager.db)
+      .patch({ status, statusMessage: message, ...extra, updatedAt: new Date() })
+      .where('id', this.nodeId);
+    this.log.info({ status, message }, 'node status');
+  }
+
+  async run(): Promise<void> {
+    const { db, box, config } = this.manager;
+    let attempt = 0;
+    while (!this.stopped) {
+      const node = await AgentNode.query(db).findById(this.nodeId);
+      if (!node || !node.enabled) {
+        if (node) await this.markOffline('disabled', 'node is disabled');
+        return;
+      }
+      if (!node.tokenEnc) {
+        await this.markOffline('offline', 'no agent token: issue one and configure the agent with it');
+        await this.sleep(60_000);
+        continue;
+      }
+      if (node.status === 'untrusted' && node.pendingThumbprint) {
+        // Wait for an admin's decision; approving (or any node change) wakes this loop.
+        await this.sleep(60_000);
+        continue;
+      }
+      try {
+        const { ws, thumbprint } = await dialAgent({
+          host: node.host,
+          port: node.port,
+          token: box.decrypt(node.tokenEnc, nodeTokenContext(node.id)),
+          pinned: node.thumbprint,
+          timeoutMs: config.NULLOPS_AGENT_CONNECT_TIMEOUT_MS,
+          maxPayload: 16 * 1024 * 1024,
+        });
+        const link = new AgentLink(ws, this.log);
+        const hello = await link.next('hello', config.NULLOPS_AGENT_CONNECT_TIMEOUT_MS);
+        if (hello.protocolVersion !== PROTOCOL_VERSION) {
+          link.close(4002, 'incompatible protocol');
+          await this.setStatus(
+            'incompatible',
+            `agent speaks protocol ${hello.protocolVersion}, this control plane ${PROTOCOL_VERSION}: upgrade them together`,
+            { agentVersion: hello.agentVersion },
+          );
+          await this.markDeploymentsOffline();
+        } else {
+          attempt = 0;
+          await this.online(link, node, thumbprint, hello.agentVersion);
+          const closed = await link.closed;
+          this.current = undefined;
+          if (this.reconnectNow) {
+            this.reconnectNow = false;
+            continue;
+          }
+          await this.markOffline(
+            'offline',
+            `connection lost (${closed.code}${closed.reason ? `: ${closed.reason}` : ''})`,
+          );
+        }
+      } catch (err) {
+        this.current = undefined;
+        if (err instanceof UntrustedCertificateError) {
+          await this.setStatus('untrusted', err.message, { pendingThumbprint: err.thumbprint });
+          await this.markDeploymentsOffline();
+          continue;
+        }
+        await this.markOffline(
+          'offline',
+          err instanceof AgentRefusedError ? err.message : (err as Error).message,
+        );
+      }
+      if (this.stopped) return;
+      attempt++;
+      await this.sleep(
+        backoffDelay(attempt, config.NULLOPS_AGENT_RECONNECT_BASE_MS, config.NULLOPS_AGENT_RECONNECT_MAX_MS),
+      );
+    }
+  }
+
+  private async online(link: AgentLink, node: AgentNode, thumbprint: string, agentVersion: string) {
+    const { db } = this.manager;
+    this.current = link;
+    link.on('heartbeat', (beat: Heartbeat) => void this.recordHeartbeat(beat));
+    // First contact: trust on first use, recorded before anything else happens.
+    const pin = node.thumbprint ? {} : { thumbprint };
+    await this.setStatus('online', null, {
+      ...pin,
+      agentVersion,
+      pendingThumbprint: null,
+      lastHeartbeatAt: new Date(),
+    });
+    try {
+      const { deployments, report } = await link.request('sync', {
+        deployments: await desiredStateOf(db, this.nodeId),
+      });
+      for (const actual of deployments) {
+        await Deployment.query(db).patch({ actual: actual.services }).where('id', actual.id);
+      }
+      // Back online: deployments that were marked offline with the node are running again.
+      await Deployment.query(db)
+        .patch({ state: 'running', stateMessage: null, updatedAt: new Date() })
+        .where({ nodeId: this.nodeId, state: 'offline' });
+      this.log.info({ report }, 'node reconciled');
+      link.emit('synced', report);
+    } catch (err) {
+      this.log.error({ err }, 'sync with the agent failed');
+      link.close(4003, 'sync failed');
+    }
+  }
+
+  private async recordHeartbeat(beat: Heartbeat) {
+    await AgentNode.query(this.manager.db)
+      .patch({
+        lastHeartbeatAt: new Date(),
+        capacity: beat.capacity,
+        usage: { host: beat.host, services: beat.services, at: beat.at },
+      })
+      .where('id', this.nodeId)
+      .catch((err) => this.log.warn({ err }, 'could not record heartbeat'));
+  }
+
+  private async markOffline(status: NodeStatus, message: string) {
+    await this.setStatus(status, message);
+    await this.markDeploymentsOffline();
+  }
+
+  private async markDeploymentsOffline() {
+    await Deployment.query(this.manager.db)
+      .patch({ state: 'offline', stateMessage: 'node is offline', updatedAt: new Date() })
+      .where({ nodeId: this.nodeId, state: 'running' });
+  }
+}
