@@ -4,6 +4,8 @@ export type AuditOutcome = 'success' | 'denied' | 'failure';
 
 export class AuditEvent extends BaseModel {
   static override tableName = 'audit_events';
+  // jsonb columns: objection serialises these as JSON (a bare array would become a Postgres array).
+  static override jsonAttributes = ['details'];
   id!: string;
   at!: Date;
   actorId!: string | null;

@@ -42,6 +42,8 @@ export class Project extends BaseModel {
 
 export class PipelineVersion extends BaseModel {
   static override tableName = 'pipeline_versions';
+  // jsonb columns: objection serialises these as JSON (a bare array would become a Postgres array).
+  static override jsonAttributes = ['graph', 'plugins'];
   id!: string;
   projectId!: string;
   version!: number;

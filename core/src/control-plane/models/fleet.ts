@@ -17,6 +17,8 @@ export class Environment extends BaseModel {
 
 export class AgentNode extends BaseModel {
   static override tableName = 'nodes';
+  // jsonb columns: objection serialises these as JSON (a bare array would become a Postgres array).
+  static override jsonAttributes = ['labels', 'capacity', 'usage'];
   id!: string;
   environmentId!: string;
   name!: string;
@@ -49,6 +51,8 @@ export type DeploymentState =
 
 export class Deployment extends BaseModel {
   static override tableName = 'deployments';
+  // jsonb columns: objection serialises these as JSON (a bare array would become a Postgres array).
+  static override jsonAttributes = ['tags', 'error', 'services', 'actual'];
   id!: string;
   name!: string;
   projectId!: string;

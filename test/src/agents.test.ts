@@ -1,0 +1,311 @@
+import { randomUUID } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ServiceSpec } from '@nullops/plugin-sdk';
+import test, { type ExecutionContext } from 'ava';
+import { AgentProcess, eventually, freePort, tempDir } from './helpers/agent-process.js';
+import { docker, ensureTestImages, removeLabelled, webService } from './helpers/docker.js';
+import { startTestControlPlane } from './helpers/test-control-plane.js';
+
+test.before(() => ensureTestImages());
+
+const FAST = {
+  NULLOPS_AGENT_RECONNECT_BASE_MS: '100',
+  NULLOPS_AGENT_RECONNECT_MAX_MS: '400',
+  NULLOPS_AGENT_CONNECT_TIMEOUT_MS: '3000',
+};
+
+/** A control plane with one environment and one node, and an agent process (not yet started) for it. */
+async function setup(t: ExecutionContext) {
+  const cp = await startTestControlPlane(FAST);
+  const { admin } = cp;
+  const env = await admin.expect(201, 'POST', '/api/environments', {
+    name: 'qa',
+    baseDomain: 'qa.localhost',
+    runtime: 'docker',
+    defaultTtlSeconds: 3600,
+  });
+  const port = await freePort();
+  const node = await admin.expect(201, 'POST', '/api/nodes', {
+    environmentId: env.id,
+    name: 'node-1',
+    host: '127.0.0.1',
+    port,
+  });
+  const dataDir = await tempDir('nullops-agent-');
+  const agent = new AgentProcess({ port, dataDir, token: node.token });
+  const deployments: string[] = [];
+  t.teardown(async () => {
+    await agent.kill();
+    await cp.close();
+    await removeLabelled(docker, deployments);
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const nodeView = async () => (await admin.get(`/api/nodes/${node.id}`)).body;
+  const status = (wanted: string) =>
+    eventually(`node ${wanted}`, async () => ((await nodeView()).status === wanted ? nodeView() : undefined));
+  /** Records a running deployment with these services on the node (as a finished pipeline would). */
+  const deployment = async (services: ServiceSpec[]) => {
+    const project = await admin.expect(201, 'POST', '/api/projects', {
+      name: `p-${randomUUID().slice(0, 8)}`,
+      cpuMillicores: 1000,
+      memoryMb: 512,
+    });
+    const id = randomUUID();
+    deployments.push(id);
+    await cp.database.db('deployments').insert({
+      id,
+      name: `d-${id.slice(0, 8)}`,
+      projectId: project.id,
+      environmentId: env.id,
+      nodeId: node.id,
+      state: 'running',
+      services: JSON.stringify(services),
+      cpuMillicores: 1000,
+      memoryMb: 512,
+    });
+    return id;
+  };
+  const syncs = () => agent.logged(/reconciled with the control plane/).length;
+  /** Makes the control plane reconnect (any node change does) and waits for the agent to reconcile. */
+  const resync = async () => {
+    const before = syncs();
+    await admin.expect(200, 'PATCH', `/api/nodes/${node.id}`, { labels: { poke: String(Date.now()) } });
+    await eventually('a new sync', async () => syncs() > before);
+  };
+  const containers = (id: string) =>
+    docker.listContainers({ all: true, filters: { label: [`dev.nullops.deployment=${id}`] } });
+  return { cp, admin, env, node, agent, dataDir, nodeView, status, deployment, syncs, resync, containers };
+}
+
+test.serial(
+  'an agent and the control plane connect over TLS; the node goes online with metrics',
+  async (t) => {
+    const s = await setup(t);
+    t.is((await s.nodeView()).status, 'offline', 'nothing listens yet');
+    await s.agent.start();
+    const online = await s.status('online');
+    t.is(online.thumbprint, s.agent.thumbprint, 'the certificate was pinned on first contact');
+    t.regex(online.agentVersion, /^\d+\.\d+\.\d+/);
+    const beat = await eventually('a heartbeat with metrics', async () => {
+      const n = await s.nodeView();
+      return n.capacity && n.usage?.host ? n : undefined;
+    });
+    t.true(beat.capacity.cpuMillicores >= 1000);
+    t.true(beat.usage.host.memoryTotalMb > 0);
+    t.truthy(beat.lastHeartbeatAt);
+  },
+);
+
+test.serial('a wrong token is refused and logged', async (t) => {
+  const s = await setup(t);
+  const impostor = new AgentProcess({
+    ...s.agent.options,
+    token: 'noa_this-is-not-the-token-you-are-looking-for',
+  });
+  await impostor.start();
+  t.teardown(() => impostor.kill());
+  const refused = await eventually('a refusal', async () => {
+    const n = await s.nodeView();
+    return n.statusMessage?.includes('refused the token') ? n : undefined;
+  });
+  t.is(refused.status, 'offline');
+  t.true(impostor.logged(/refused a control-plane connection/).length > 0);
+  t.true(impostor.logged(/refused a control-plane connection/).every((l) => l.tokenPresented === true));
+  t.false(JSON.stringify(impostor.lines).includes(s.node.token), 'the agent never logs the token');
+});
+
+test.serial(
+  'a regenerated agent certificate makes the node untrusted without sending the token; approval brings it back',
+  async (t) => {
+    const s = await setup(t);
+    await s.agent.start();
+    const first = await s.status('online');
+    await s.agent.kill();
+    await rm(join(s.dataDir, 'agent.crt'));
+    await rm(join(s.dataDir, 'agent.key'));
+    const impostor = new AgentProcess(s.agent.options);
+    await impostor.start();
+    t.teardown(() => impostor.kill());
+    t.not(impostor.thumbprint, first.thumbprint);
+
+    const untrusted = await s.status('untrusted');
+    t.is(untrusted.thumbprint, first.thumbprint, 'the pinned thumbprint is unchanged');
+    t.is(untrusted.pendingThumbprint, impostor.thumbprint);
+    await new Promise((r) => setTimeout(r, 1000));
+    t.is(
+      impostor.logged(/control plane authenticated|refused a control-plane connection/).length,
+      0,
+      'no upgrade request, so no token, ever reached the new agent',
+    );
+
+    await s.admin.expect(200, 'POST', `/api/nodes/${s.node.id}/thumbprint/approve`, {
+      thumbprint: impostor.thumbprint,
+    });
+    const back = await s.status('online');
+    t.is(back.thumbprint, impostor.thumbprint);
+    t.is(impostor.logged(/control plane authenticated/).length, 1);
+  },
+);
+
+test.serial(
+  'SIGKILL of the agent leaves services running; on restart nothing is restarted or duplicated',
+  async (t) => {
+    const s = await setup(t);
+    const id = await s.deployment([webService('web', 'kill-test'), webService('api', 'api')]);
+    await s.agent.start();
+    await s.status('online');
+    const before = await eventually('two running containers', async () => {
+      const list = await s.containers(id);
+      return list.length === 2 && list.every((c) => c.State === 'running') ? list : undefined;
+    });
+    const started = await Promise.all(
+      before.map(async (c) => [c.Id, (await docker.getContainer(c.Id).inspect()).State.StartedAt]),
+    );
+
+    await s.agent.kill('SIGKILL');
+    await s.status('offline');
+    const offline = await s.cp.database.db('deployments').where('id', id).first();
+    t.is(offline.state, 'offline', 'the node’s deployments go offline with it');
+    t.true(
+      (await s.containers(id)).every((c) => c.State === 'running'),
+      'containers keep running without the agent',
+    );
+
+    const syncsBefore = s.syncs();
+    await s.agent.start();
+    await s.status('online');
+    await eventually('a sync after restart', async () => s.syncs() > syncsBefore);
+    const after = await s.containers(id);
+    t.is(after.length, 2, 'nothing duplicated');
+    const startedAfter = await Promise.all(
+      after.map(async (c) => [c.Id, (await docker.getContainer(c.Id).inspect()).State.StartedAt]),
+    );
+    t.deepEqual(startedAfter.sort(), started.sort(), 'same containers, same start times: nothing restarted');
+    t.deepEqual(
+      s.agent
+        .logged(/reconciled/)
+        .at(-1)
+        ?.report?.kept?.sort(),
+      [`d-${id.slice(0, 8)}/api`, `d-${id.slice(0, 8)}/web`],
+    );
+    await eventually(
+      'the deployment running again',
+      async () => (await s.cp.database.db('deployments').where('id', id).first()).state === 'running',
+    );
+    t.pass();
+  },
+);
+
+test.serial(
+  'reconcile restarts a stopped service, recreates a removed one, and removes unknown labelled resources',
+  async (t) => {
+    const s = await setup(t);
+    const id = await s.deployment([webService('web', 'w'), webService('api', 'a')]);
+    await s.agent.start();
+    await s.status('online');
+    const [web, api] = await eventually('containers', async () => {
+      const list = await s.containers(id);
+      return list.length === 2
+        ? ['web', 'api'].map((n) => list.find((c) => c.Labels['dev.nullops.service'] === n))
+        : undefined;
+    });
+    await docker.getContainer(web?.Id as string).stop({ t: 1 });
+    await docker.getContainer(api?.Id as string).remove({ force: true });
+
+    // A zombie: resources labelled with a deployment the control plane has never heard of.
+    const zombie = randomUUID();
+    const labels = { 'dev.nullops.managed': 'true', 'dev.nullops.deployment': zombie };
+    await docker.createNetwork({ Name: `nullops-${zombie}`, Labels: labels });
+    await docker.createVolume({ Name: `nullops-${zombie}-data`, Labels: labels });
+    const orphan = await docker.createContainer({
+      Image: 'nullops-test/busybox:1',
+      Cmd: ['sleep', '600'],
+      Labels: labels,
+      HostConfig: { NetworkMode: `nullops-${zombie}`, Init: true },
+    });
+    await orphan.start();
+
+    await s.resync();
+    const report = s.agent.logged(/reconciled/).at(-1)?.report;
+    const name = `d-${id.slice(0, 8)}`;
+    t.deepEqual(report.restarted, [`${name}/web`]);
+    t.deepEqual(report.recreated, [`${name}/api`]);
+    t.deepEqual(report.removedDeployments, [zombie]);
+    const list = await s.containers(id);
+    t.is(list.length, 2);
+    t.true(list.every((c) => c.State === 'running'));
+    t.is(
+      list.find((c) => c.Labels['dev.nullops.service'] === 'web')?.Id,
+      web?.Id,
+      'the stopped one kept its identity',
+    );
+    const zombieFilter = { label: [`dev.nullops.deployment=${zombie}`] };
+    t.is((await docker.listContainers({ all: true, filters: zombieFilter })).length, 0);
+    t.is((await docker.listNetworks({ filters: zombieFilter })).length, 0);
+    t.is(((await docker.listVolumes({ filters: zombieFilter })).Volumes ?? []).length, 0);
+  },
+);
+
+test.serial('a deleted or corrupt state file is rebuilt from the control plane', async (t) => {
+  const s = await setup(t);
+  const id = await s.deployment([webService('web', 'state')]);
+  await s.agent.start();
+  await s.status('online');
+  await eventually(
+    'the state file',
+    async () => JSON.parse(await readFile(join(s.dataDir, 'state.json'), 'utf8')).deployments.length === 1,
+  );
+  const containerBefore = (await s.containers(id))[0]?.Id;
+
+  await s.agent.kill();
+  await rm(join(s.dataDir, 'state.json'));
+  await s.agent.start();
+  await s.status('online');
+  const rebuilt = await eventually('a rebuilt state file', async () => {
+    const state = JSON.parse(await readFile(join(s.dataDir, 'state.json'), 'utf8'));
+    return state.deployments.length ? state : undefined;
+  });
+  t.deepEqual(
+    rebuilt.deployments.map((d: { id: string }) => d.id),
+    [id],
+  );
+  t.deepEqual(rebuilt.deployments[0].services, [webService('web', 'state')]);
+  t.is((await s.containers(id))[0]?.Id, containerBefore, 'the running service was kept');
+
+  await s.agent.kill();
+  await writeFile(join(s.dataDir, 'state.json'), '{"version":1,"deploym');
+  await s.agent.start();
+  t.true(s.agent.logged(/corrupt; discarding/).length > 0);
+  await s.status('online');
+  await eventually(
+    'state rewritten',
+    async () => JSON.parse(await readFile(join(s.dataDir, 'state.json'), 'utf8')).deployments.length === 1,
+  );
+});
+
+test.serial('token rotation and revocation take effect at once', async (t) => {
+  const s = await setup(t);
+  await s.agent.start();
+  await s.status('online');
+  const { token } = await s.admin.expect(200, 'POST', `/api/nodes/${s.node.id}/token`);
+  const refused = await eventually('the old token refused', async () => {
+    const n = await s.nodeView();
+    return n.status === 'offline' && n.statusMessage?.includes('refused the token') ? n : undefined;
+  });
+  t.truthy(refused);
+  await s.agent.kill();
+  const reconfigured = new AgentProcess({ ...s.agent.options, token });
+  await reconfigured.start();
+  t.teardown(() => reconfigured.kill());
+  await s.status('online');
+
+  await s.admin.expect(204, 'DELETE', `/api/nodes/${s.node.id}/token`);
+  const revoked = await s.status('offline');
+  t.regex(revoked.statusMessage, /no agent token/);
+  await new Promise((r) => setTimeout(r, 500));
+  t.is((await s.nodeView()).status, 'offline', 'and it stays down');
+
+  await s.admin.expect(200, 'PATCH', `/api/nodes/${s.node.id}`, { enabled: false });
+  t.is((await s.nodeView()).status, 'disabled');
+});

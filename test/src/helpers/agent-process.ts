@@ -1,0 +1,111 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmod, mkdtemp } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => ok(port));
+    });
+    srv.on('error', fail);
+  });
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  await chmod(dir, 0o755);
+  return dir;
+}
+
+/** A `nullops-agent-docker` process, as an operator would run it. */
+export class AgentProcess {
+  readonly lines: Record<string, any>[] = [];
+  private child: ChildProcess | undefined;
+  private exited: Promise<number | null> = Promise.resolve(null);
+
+  constructor(
+    readonly options: { port: number; dataDir: string; token: string; env?: Record<string, string> },
+  ) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Log lines (parsed pino JSON) whose message matches. */
+  logged(msg: RegExp): Record<string, any>[] {
+    return this.lines.filter((l) => msg.test(String(l.msg)));
+  }
+
+  async start(): Promise<this> {
+    const listeningBefore = this.logged(/agent is listening/).length;
+    const child = spawn(process.execPath, [resolve('agent-docker/dist/main.js')], {
+      env: {
+        PATH: process.env.PATH,
+        NULLOPS_AGENT_PORT: String(this.options.port),
+        NULLOPS_AGENT_LISTEN_HOST: '127.0.0.1',
+        NULLOPS_AGENT_DATA_DIR: this.options.dataDir,
+        NULLOPS_AGENT_TOKEN: this.options.token,
+        NULLOPS_AGENT_HEARTBEAT_SECONDS: '1',
+        ...this.options.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    let buffer = '';
+    let stderr = '';
+    child.stdout?.on('data', (chunk) => {
+      buffer += chunk;
+      const parts = buffer.split('\n');
+      buffer = parts.pop() ?? '';
+      for (const part of parts) {
+        try {
+          this.lines.push(JSON.parse(part));
+        } catch {
+          this.lines.push({ msg: part });
+        }
+      }
+    });
+    child.stderr?.on('data', (chunk) => (stderr += chunk));
+    this.exited = new Promise((ok) => child.once('exit', (code) => ok(code)));
+    const started = Date.now();
+    while (this.logged(/agent is listening/).length === listeningBefore) {
+      if (child.exitCode !== null) throw new Error(`agent exited (${child.exitCode}): ${stderr}`);
+      if (Date.now() - started > 20_000) throw new Error(`agent did not start: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return this;
+  }
+
+  get thumbprint(): string {
+    return this.logged(/agent is listening/).at(-1)?.thumbprint;
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (!this.child || this.child.exitCode !== null) return;
+    this.child.kill(signal);
+    await this.exited;
+  }
+}
+
+/** Polls until `check` returns a truthy value, or fails with `what` after `timeoutMs`. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined | false | null>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const started = Date.now();
+  let last: unknown;
+  while (Date.now() - started < timeoutMs) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
