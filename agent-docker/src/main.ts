@@ -9,6 +9,7 @@ import {
   startAgentHost,
   stringVar,
 } from '@nullops/core';
+import { z } from 'zod';
 import { DockerRuntime } from './runtime/docker-runtime.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -23,6 +24,12 @@ async function main() {
     NULLOPS_AGENT_PUBLISH_HOST: stringVar('127.0.0.1'),
     /** Host name the ingress uses for published ports, when it differs from the publish host. */
     NULLOPS_AGENT_ADVERTISE_HOST: stringVar(''),
+    /** Names this agent's resources; give each agent sharing one Docker engine its own. */
+    NULLOPS_AGENT_ID: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'must be lowercase letters, digits, _ . -')
+      .optional()
+      .transform((v) => v ?? 'default'),
   };
   try {
     config = loadConfig(shape);
@@ -38,6 +45,7 @@ async function main() {
   const logger = createLogger({ level: config.NULLOPS_LOG_LEVEL, name: 'nullops-agent' });
   const runtime = new DockerRuntime({
     publishHost: config.NULLOPS_AGENT_PUBLISH_HOST,
+    agentId: config.NULLOPS_AGENT_ID,
     ...(config.NULLOPS_AGENT_ADVERTISE_HOST ? { advertiseHost: config.NULLOPS_AGENT_ADVERTISE_HOST } : {}),
   });
   try {

@@ -20,12 +20,15 @@
  * | `listDeployments` / `removeDeployment` | containers, networks, volumes found by label | namespaces found by label; deleting the namespace removes everything in it |
  *
  * Every resource a runtime creates carries the labels in {@link RUNTIME_LABELS}, so an agent can
- * find and remove what belongs to no desired deployment after any crash.
+ * find and remove what belongs to no desired deployment after any crash — among its own resources
+ * only (the `agent` label), so several agents can share one engine.
  */
 
 /** Labels on every resource a runtime creates. */
 export const RUNTIME_LABELS = {
   managed: 'dev.nullops.managed',
+  /** The agent that owns the resource: agents sharing one engine never touch each other's. */
+  agent: 'dev.nullops.agent',
   deployment: 'dev.nullops.deployment',
   service: 'dev.nullops.service',
   job: 'dev.nullops.job',

@@ -215,7 +215,11 @@ test.serial(
 
     // A zombie: resources labelled with a deployment the control plane has never heard of.
     const zombie = randomUUID();
-    const labels = { 'dev.nullops.managed': 'true', 'dev.nullops.deployment': zombie };
+    const labels = {
+      'dev.nullops.managed': 'true',
+      'dev.nullops.agent': `test-${s.agent.options.port}`,
+      'dev.nullops.deployment': zombie,
+    };
     await docker.createNetwork({ Name: `nullops-${zombie}`, Labels: labels });
     await docker.createVolume({ Name: `nullops-${zombie}-data`, Labels: labels });
     const orphan = await docker.createContainer({

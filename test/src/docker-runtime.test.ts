@@ -9,7 +9,7 @@ import {
   webService,
 } from './helpers/docker.js';
 
-const runtime = new DockerRuntime();
+const runtime = new DockerRuntime({ agentId: 'runtime-test' });
 const created: string[] = [];
 const deployment = () => {
   const id = newDeploymentId();

@@ -9,8 +9,12 @@ export const dockerNames = {
   job: (deploymentId: string, job: string, suffix: string) => `nullops-${deploymentId}-job-${job}-${suffix}`,
 };
 
-export function deploymentLabels(deploymentId: string): Record<string, string> {
-  return { [RUNTIME_LABELS.managed]: 'true', [RUNTIME_LABELS.deployment]: deploymentId };
+export function deploymentLabels(agentId: string, deploymentId: string): Record<string, string> {
+  return {
+    [RUNTIME_LABELS.managed]: 'true',
+    [RUNTIME_LABELS.agent]: agentId,
+    [RUNTIME_LABELS.deployment]: deploymentId,
+  };
 }
 
 export const SPEC_HASH_LABEL = 'dev.nullops.spec-hash';

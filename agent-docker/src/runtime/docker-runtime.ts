@@ -24,6 +24,8 @@ export interface DockerRuntimeOptions {
   publishHost?: string;
   /** The host name the ingress uses to reach published ports (defaults to publishHost). */
   advertiseHost?: string;
+  /** Labels every resource; this runtime lists and cleans up only resources with its own id. */
+  agentId?: string;
 }
 
 // Capabilities most images need to start (switching user, owning files, binding :80); all others dropped.
@@ -37,9 +39,11 @@ export class DockerRuntime implements Runtime {
   readonly docker: Docker;
   private readonly publishHost: string;
   private readonly advertiseHost: string;
+  readonly agentId: string;
 
   constructor(options: DockerRuntimeOptions = {}) {
     this.docker = options.docker ?? new Docker();
+    this.agentId = options.agentId ?? 'default';
     this.publishHost = options.publishHost ?? '127.0.0.1';
     this.advertiseHost =
       options.advertiseHost ?? (this.publishHost === '0.0.0.0' ? '127.0.0.1' : this.publishHost);
@@ -61,7 +65,7 @@ export class DockerRuntime implements Runtime {
       await this.docker.createNetwork({
         Name: name,
         Driver: 'bridge',
-        Labels: deploymentLabels(deploymentId),
+        Labels: deploymentLabels(this.agentId, deploymentId),
         CheckDuplicate: true,
       });
     }
@@ -138,7 +142,7 @@ export class DockerRuntime implements Runtime {
     for (const volume of Object.keys(spec.volumes ?? {})) {
       await this.docker.createVolume({
         Name: dockerNames.volume(deploymentId, volume),
-        Labels: deploymentLabels(deploymentId),
+        Labels: deploymentLabels(this.agentId, deploymentId),
       });
     }
     const network = dockerNames.network(deploymentId);
@@ -149,7 +153,7 @@ export class DockerRuntime implements Runtime {
       ...(spec.command?.length ? { Cmd: spec.command } : {}),
       Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
       Labels: {
-        ...deploymentLabels(deploymentId),
+        ...deploymentLabels(this.agentId, deploymentId),
         [RUNTIME_LABELS.service]: spec.name,
         [SPEC_HASH_LABEL]: hash,
       },
@@ -265,7 +269,7 @@ export class DockerRuntime implements Runtime {
       Image: spec.image,
       Cmd: spec.command,
       Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
-      Labels: { ...deploymentLabels(deploymentId), [RUNTIME_LABELS.job]: spec.name },
+      Labels: { ...deploymentLabels(this.agentId, deploymentId), [RUNTIME_LABELS.job]: spec.name },
       HostConfig: {
         NetworkMode: dockerNames.network(deploymentId),
         Init: true,
@@ -317,10 +321,15 @@ export class DockerRuntime implements Runtime {
     yield* demuxLines(this.docker, stream, name, options.signal);
   }
 
+  /** Filters for this agent's resources, optionally of one deployment. */
+  private owned(deploymentId?: string) {
+    const label = [`${RUNTIME_LABELS.managed}=true`, `${RUNTIME_LABELS.agent}=${this.agentId}`];
+    if (deploymentId) label.push(`${RUNTIME_LABELS.deployment}=${deploymentId}`);
+    return { label };
+  }
+
   async usage(): Promise<ServiceUsage[]> {
-    const containers = await this.docker.listContainers({
-      filters: { label: [`${RUNTIME_LABELS.managed}=true`] },
-    });
+    const containers = await this.docker.listContainers({ filters: this.owned() });
     const results = await Promise.all(
       containers.map(async (c) => {
         const stats = (await this.docker
@@ -347,7 +356,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async listDeployments(): Promise<string[]> {
-    const filters = { label: [`${RUNTIME_LABELS.managed}=true`] };
+    const filters = this.owned();
     const [containers, networks, volumes] = await Promise.all([
       this.docker.listContainers({ all: true, filters }),
       this.docker.listNetworks({ filters }),
@@ -362,7 +371,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async removeDeployment(deploymentId: string): Promise<void> {
-    const filters = { label: [`${RUNTIME_LABELS.deployment}=${deploymentId}`] };
+    const filters = this.owned(deploymentId);
     const containers = await this.docker.listContainers({ all: true, filters });
     await Promise.all(
       containers.map((c) =>

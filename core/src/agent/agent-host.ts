@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
-import { AGENT_WS_PATH, type Runtime } from '@nullops/plugin-sdk';
+import { AGENT_WS_PATH, PROTOCOL_VERSION, type Runtime } from '@nullops/plugin-sdk';
 import websockify from 'koa-websocket';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
@@ -32,6 +32,8 @@ export async function startAgentHost(deps: {
   runtime: Runtime;
   logger: Logger;
   agentVersion: string;
+  /** The protocol version announced in hello; only compatibility tests set another. */
+  protocolVersion?: number;
 }): Promise<RunningAgent> {
   const { config, runtime, logger } = deps;
   const tokenHash = createHash('sha256').update(config.NULLOPS_AGENT_TOKEN).digest('hex');
@@ -99,6 +101,7 @@ export async function startAgentHost(deps: {
       metrics: hostMetrics,
       logger,
       agentVersion: deps.agentVersion,
+      protocolVersion: deps.protocolVersion ?? PROTOCOL_VERSION,
       heartbeatSeconds: config.NULLOPS_AGENT_HEARTBEAT_SECONDS,
       handlers: {
         ping: async () => ({ at: new Date().toISOString() }),

@@ -1,6 +1,5 @@
 import {
   type EventName,
-  PROTOCOL_VERSION,
   RequestMessageSchema,
   type RequestMethod,
   RequestSchemas,
@@ -36,13 +35,14 @@ export class AgentSession {
       metrics: HostMetrics;
       logger: Logger;
       agentVersion: string;
+      protocolVersion: number;
       heartbeatSeconds: number;
     },
   ) {}
 
   start(): void {
     this.emit('hello', {
-      protocolVersion: PROTOCOL_VERSION,
+      protocolVersion: this.deps.protocolVersion,
       agentVersion: this.deps.agentVersion,
       runtime: this.deps.runtime.kind,
     });

@@ -1,0 +1,148 @@
+import { readFile, rm } from 'node:fs/promises';
+import { DockerRuntime } from '@nullops/agent-docker';
+import { createLogger, loadAgentConfig, startAgentHost } from '@nullops/core';
+import test from 'ava';
+import WebSocket from 'ws';
+import { AgentProcess, eventually, freePort, tempDir } from './helpers/agent-process.js';
+import { ensureTestImages } from './helpers/docker.js';
+import { startTestControlPlane } from './helpers/test-control-plane.js';
+
+test.before(() => ensureTestImages());
+
+const TOKEN = 'noa_protocol-fuzz-token-0123456789';
+
+/** A raw client of the agent's WebSocket, collecting every message it receives. */
+async function client(port: number) {
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/ws`, {
+    rejectUnauthorized: false,
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  const received: any[] = [];
+  ws.on('message', (data) => received.push(JSON.parse(String(data))));
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  return { ws, received, closed };
+}
+
+const rssMb = async (pid: number) =>
+  Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+
+test('protocol fuzz: malformed JSON, unknown types, oversize frames and floods leave the agent up and bounded', async (t) => {
+  const dataDir = await tempDir('nullops-fuzz-');
+  const port = await freePort();
+  const agent = new AgentProcess({
+    port,
+    dataDir,
+    token: TOKEN,
+    env: { NULLOPS_AGENT_MAX_FRAME_BYTES: '65536', NULLOPS_AGENT_HEARTBEAT_SECONDS: '60' },
+  });
+  await agent.start();
+  t.teardown(async () => {
+    await agent.kill();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const c = await client(port);
+  await eventually('hello', async () => c.received.find((m) => m.event === 'hello'));
+
+  c.ws.send('this is not json');
+  c.ws.send(JSON.stringify({ type: 'nope' }));
+  c.ws.send(JSON.stringify({ type: 'request', id: 'a', method: 'launch-missiles', params: {} }));
+  c.ws.send(
+    JSON.stringify({ type: 'request', id: 'b', method: 'sync', params: { deployments: [{ id: 'x' }] } }),
+  );
+  c.ws.send(Buffer.from([0, 1, 2, 3]));
+  c.ws.send(JSON.stringify({ type: 'request', id: 'c', method: 'ping', params: {} }));
+  const pong = await eventually('a pong after the garbage', async () => c.received.find((m) => m.id === 'c'));
+  t.true(pong.ok);
+  t.is(
+    c.received.filter((m) => m.event === 'protocol.error').length,
+    3,
+    'malformed JSON, unknown type and binary frame each answered',
+  );
+  t.like(
+    c.received.find((m) => m.id === 'a'),
+    { ok: false, error: { code: 'unknown_method' } },
+  );
+  t.like(
+    c.received.find((m) => m.id === 'b'),
+    { ok: false, error: { code: 'invalid_params' } },
+  );
+
+  // A flood: the agent answers what it can, refuses what would pile up, and its memory stays bounded.
+  const before = await rssMb(agent.pid as number);
+  for (let round = 0; round < 20; round++) {
+    for (let i = 0; i < 1000; i++) {
+      c.ws.send(
+        i % 2
+          ? '{"broken": '
+          : JSON.stringify({ type: 'request', id: `f${round}-${i}`, method: 'ping', params: {} }),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  c.ws.send(JSON.stringify({ type: 'request', id: 'after-flood', method: 'ping', params: {} }));
+  await eventually(
+    'an answer after the flood',
+    async () => c.received.find((m) => m.id === 'after-flood'),
+    30_000,
+  );
+  const after = await rssMb(agent.pid as number);
+  t.log(`agent RSS ${before.toFixed(1)} MiB before, ${after.toFixed(1)} MiB after 20,000 flood messages`);
+  t.true(after - before < 64, `RSS grew ${Math.round(after - before)} MiB during the flood`);
+
+  // A frame over the limit closes that connection (1009) and nothing else.
+  c.ws.send('x'.repeat(70_000));
+  t.is(await c.closed, 1009);
+  const again = await client(port);
+  await eventually('hello on a new connection', async () => again.received.find((m) => m.event === 'hello'));
+  again.ws.close();
+  t.is(agent.logged(/agent is listening/).length, 1, 'the agent process never restarted');
+});
+
+test('an agent speaking another protocol version is marked incompatible', async (t) => {
+  const cp = await startTestControlPlane({
+    NULLOPS_AGENT_RECONNECT_BASE_MS: '100',
+    NULLOPS_AGENT_RECONNECT_MAX_MS: '400',
+  });
+  const env = await cp.admin.expect(201, 'POST', '/api/environments', {
+    name: 'qa',
+    baseDomain: 'qa.test',
+    runtime: 'docker',
+    defaultTtlSeconds: 600,
+  });
+  const port = await freePort();
+  const node = await cp.admin.expect(201, 'POST', '/api/nodes', {
+    environmentId: env.id,
+    name: 'old',
+    host: '127.0.0.1',
+    port,
+  });
+  const dataDir = await tempDir('nullops-old-agent-');
+  const config = loadAgentConfig({
+    NULLOPS_AGENT_TOKEN: node.token,
+    NULLOPS_AGENT_PORT: String(port),
+    NULLOPS_AGENT_LISTEN_HOST: '127.0.0.1',
+    NULLOPS_AGENT_DATA_DIR: dataDir,
+  });
+  const agent = await startAgentHost({
+    config,
+    runtime: new DockerRuntime({ agentId: 'protocol-test' }),
+    logger: createLogger({ level: 'silent' }),
+    agentVersion: '0.0.1',
+    protocolVersion: 999,
+  });
+  t.teardown(async () => {
+    await agent.close();
+    await cp.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const incompatible = await eventually('incompatible', async () => {
+    const n = (await cp.admin.get(`/api/nodes/${node.id}`)).body;
+    return n.status === 'incompatible' ? n : undefined;
+  });
+  t.regex(incompatible.statusMessage, /protocol 999.*upgrade them together/);
+  t.is(incompatible.agentVersion, '0.0.1');
+});
