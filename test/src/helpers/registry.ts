@@ -1,0 +1,57 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { eventually, freePort, tempDir } from './agent-process.js';
+
+export interface TestRegistry {
+  /** `127.0.0.1:PORT`: Docker treats loopback registries as insecure-allowed. */
+  host: string;
+  url: string;
+  credentials?: { username: string; password: string };
+  /** Tags `nullops-test/busybox:1` as `host/repo:tag` and pushes it. */
+  push(repo: string, tag: string): void;
+  stop(): Promise<void>;
+}
+
+/** A real CNCF distribution registry (Debian's docker-registry), optionally behind htpasswd Basic auth. */
+export async function startRegistry(options: { auth?: boolean } = {}): Promise<TestRegistry> {
+  const dir = await tempDir('nullops-registry-');
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const credentials = options.auth ? { username: 'ci', password: 'registry-secret-pw' } : undefined;
+  let auth = '';
+  if (credentials) {
+    execFileSync('htpasswd', ['-Bbc', join(dir, 'htpasswd'), credentials.username, credentials.password], { stdio: 'ignore' });
+    auth = `auth:\n  htpasswd:\n    realm: nullops-test\n    path: ${join(dir, 'htpasswd')}\n`;
+  }
+  await writeFile(
+    join(dir, 'config.yml'),
+    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: ${host}\n${auth}`,
+  );
+  const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
+  await eventually('the registry', async () => {
+    const res = await fetch(`http://${host}/v2/`).catch(() => undefined);
+    return res && (res.status === 200 || res.status === 401);
+  });
+  const docker = (args: string[]) => execFileSync('docker', args, { stdio: 'pipe' });
+  return {
+    host,
+    url: `http://${host}`,
+    ...(credentials ? { credentials } : {}),
+    push(repo, tag) {
+      const ref = `${host}/${repo}:${tag}`;
+      docker(['tag', 'nullops-test/busybox:1', ref]);
+      if (credentials) docker(['login', host, '-u', credentials.username, '--password', credentials.password]);
+      try {
+        docker(['push', ref]);
+      } finally {
+        if (credentials) docker(['logout', host]);
+        docker(['rmi', ref]);
+      }
+    },
+    async stop() {
+      child.kill();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
