@@ -1,1 +1,2 @@
 export { DockerRuntime, type DockerRuntimeOptions } from './runtime/docker-runtime.js';
+export { AGENT_VERSION } from './version.js';

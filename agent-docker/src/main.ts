@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { readFileSync } from 'node:fs';
 import {
   agentConfigShape,
   ConfigError,
@@ -11,10 +10,7 @@ import {
 } from '@nullops/core';
 import { z } from 'zod';
 import { DockerRuntime } from './runtime/docker-runtime.js';
-
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
+import { AGENT_VERSION } from './version.js';
 
 async function main() {
   let config: ReturnType<typeof loadConfig<typeof shape>>;
@@ -55,7 +51,7 @@ async function main() {
       `cannot reach the Docker engine (${(err as Error).message}); is dockerd running and DOCKER_HOST right?`,
     );
   }
-  const agent = await startAgentHost({ config, runtime, logger, agentVersion: version });
+  const agent = await startAgentHost({ config, runtime, logger, agentVersion: AGENT_VERSION });
   const stop = async (signal: string) => {
     logger.info({ signal }, 'agent stopping; services keep running');
     await agent.close();

@@ -5,6 +5,8 @@ import { loadControlPlaneConfig } from './control-plane/config.js';
 import { createControlPlane } from './control-plane/control-plane.js';
 import { createDatabase, migrateLatest } from './control-plane/database/database.js';
 import { startEmbeddedPostgres } from './control-plane/database/embedded-postgres.js';
+import { startEmbeddedAgent } from './control-plane/embedded-agent.js';
+import { Refs } from './control-plane/refs.js';
 import { ConfigError } from './kernel/config.js';
 import { createLogger } from './kernel/logger.js';
 
@@ -31,6 +33,12 @@ async function main() {
 
   const controlPlane = createControlPlane({ config, logger, db, secretKeys });
   const server = await controlPlane.listen(config.PORT, config.NULLOPS_LISTEN_HOST);
+  const localAgent = await startEmbeddedAgent({
+    config,
+    db,
+    box: controlPlane.container.resolve(Refs.secretBox),
+    logger,
+  });
   await controlPlane.start();
   const url = `http://localhost:${config.PORT}`;
   logger.info({ url }, 'NullOps control plane is listening');
@@ -48,6 +56,7 @@ async function main() {
     logger.info({ signal }, 'shutting down');
     server.close();
     await controlPlane.stop();
+    await localAgent?.close();
     await db.destroy();
     await embedded?.stop();
     process.exit(0);

@@ -149,15 +149,28 @@ test('images are pulled from a private registry with credentials, reporting prog
   t.teardown(() => registry.stop());
   registry.push('team/app', 'v1');
   const image = `${registry.host}/team/app:v1`;
-  await docker.getImage(image).remove({ force: true }).catch(() => {});
+  await docker
+    .getImage(image)
+    .remove({ force: true })
+    .catch(() => {});
 
-  await t.throwsAsync(runtime.pullImage(image), { message: /pulling .* failed|unauthorized|no basic auth/i }, 'no credentials, no image');
+  await t.throwsAsync(
+    runtime.pullImage(image),
+    { message: /pulling .* failed|unauthorized|no basic auth/i },
+    'no credentials, no image',
+  );
   const progress: string[] = [];
-  const auth = { serveraddress: registry.host, ...(registry.credentials as { username: string; password: string }) };
+  const auth = {
+    serveraddress: registry.host,
+    ...(registry.credentials as { username: string; password: string }),
+  };
   await runtime.pullImage(image, auth, (p) => progress.push(p.status));
   t.truthy(await docker.getImage(image).inspect());
   t.true(progress.length > 0, 'progress events arrive');
-  t.true(progress.some((s) => /Pulling|Download|Status/i.test(s)), progress.join(' | '));
+  t.true(
+    progress.some((s) => /Pulling|Download|Status/i.test(s)),
+    progress.join(' | '),
+  );
 
   // A service whose image is missing pulls it with the credentials it is given.
   await docker.getImage(image).remove({ force: true });

@@ -1,22 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import test from 'ava';
+import { eventually, freePort } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
 
 const MAIN = resolve('core/dist/main.js');
-
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => ok(port));
-    });
-    srv.on('error', fail);
-  });
-}
 
 /** Starts `node core/dist/main.js` (what `npm start` runs) and resolves once it listens. */
 function start(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
@@ -59,6 +49,7 @@ test('npm start: embedded PostgreSQL, printed admin login, /healthz, data surviv
     NULLOPS_DATA_DIR: join(dataDir, 'data'),
     PORT: String(await freePort()),
     NULLOPS_EMBEDDED_PG_PORT: String(await freePort()),
+    NULLOPS_EMBEDDED_AGENT_PORT: String(await freePort()),
   };
   const url = `http://127.0.0.1:${env.PORT}`;
 
@@ -69,6 +60,13 @@ test('npm start: embedded PostgreSQL, printed admin login, /healthz, data surviv
   t.deepEqual(await (await fetch(`${url}/readyz`)).json(), { status: 'ready' });
   const admin = await ApiClient.login(url, 'admin', password as string);
   await admin.expect(201, 'POST', '/api/teams', { name: 'survives-restart' });
+  // A Docker engine is there, so a local agent runs too: environment `local`, node `local`, online.
+  const local = await eventually('the local node online', async () => {
+    const nodes = (await admin.get('/api/nodes')).body.items;
+    return nodes.length === 1 && nodes[0].status === 'online' ? nodes[0] : undefined;
+  });
+  t.like(local, { name: 'local', host: '127.0.0.1', port: Number(env.NULLOPS_EMBEDDED_AGENT_PORT) });
+  t.is((await admin.get('/api/environments')).body.items[0].baseDomain, 'localhost');
   t.is(await stop(first.child), 0, 'SIGTERM shuts down cleanly');
 
   const second = await start(env);
@@ -77,6 +75,12 @@ test('npm start: embedded PostgreSQL, printed admin login, /healthz, data surviv
   const again = await ApiClient.login(url, 'admin', password as string);
   const teams = (await again.get('/api/teams')).body.items.map((x: { name: string }) => x.name);
   t.deepEqual(teams, ['survives-restart']);
+  const node = await eventually('the same local node online again', async () => {
+    const nodes = (await again.get('/api/nodes')).body.items;
+    return nodes.length === 1 && nodes[0].status === 'online' ? nodes[0] : undefined;
+  });
+  t.is(node.id, local.id);
+  t.is(node.thumbprint, local.thumbprint, 'the agent kept its certificate');
 });
 
 test('a bad environment variable stops start-up with a message naming it', async (t) => {

@@ -21,14 +21,18 @@ export async function startRegistry(options: { auth?: boolean } = {}): Promise<T
   const credentials = options.auth ? { username: 'ci', password: 'registry-secret-pw' } : undefined;
   let auth = '';
   if (credentials) {
-    execFileSync('htpasswd', ['-Bbc', join(dir, 'htpasswd'), credentials.username, credentials.password], { stdio: 'ignore' });
+    execFileSync('htpasswd', ['-Bbc', join(dir, 'htpasswd'), credentials.username, credentials.password], {
+      stdio: 'ignore',
+    });
     auth = `auth:\n  htpasswd:\n    realm: nullops-test\n    path: ${join(dir, 'htpasswd')}\n`;
   }
   await writeFile(
     join(dir, 'config.yml'),
     `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: ${host}\n${auth}`,
   );
-  const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
+  const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], {
+    stdio: 'ignore',
+  });
   await eventually('the registry', async () => {
     const res = await fetch(`http://${host}/v2/`).catch(() => undefined);
     return res && (res.status === 200 || res.status === 401);
@@ -41,7 +45,8 @@ export async function startRegistry(options: { auth?: boolean } = {}): Promise<T
     push(repo, tag) {
       const ref = `${host}/${repo}:${tag}`;
       docker(['tag', 'nullops-test/busybox:1', ref]);
-      if (credentials) docker(['login', host, '-u', credentials.username, '--password', credentials.password]);
+      if (credentials)
+        docker(['login', host, '-u', credentials.username, '--password', credentials.password]);
       try {
         docker(['push', ref]);
       } finally {

@@ -5,8 +5,8 @@ import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
 import { AgentNode, Deployment, type NodeStatus } from '../models/fleet.js';
 import { Refs } from '../refs.js';
-import { nodeTokenContext } from '../routes/node-routes.js';
 import type { SecretBox } from '../security/secret-box.js';
+import { revealNodeToken } from '../services/node-tokens.js';
 import { AgentRefusedError, dialAgent, UntrustedCertificateError } from './agent-dialer.js';
 import { AgentLink } from './agent-link.js';
 import { desiredStateOf } from './desired-state.js';
@@ -150,7 +150,7 @@ class NodeLink {
         const { ws, thumbprint } = await dialAgent({
           host: node.host,
           port: node.port,
-          token: box.decrypt(node.tokenEnc, nodeTokenContext(node.id)),
+          token: revealNodeToken(box, node) as string,
           pinned: node.thumbprint,
           timeoutMs: config.NULLOPS_AGENT_CONNECT_TIMEOUT_MS,
           maxPayload: 16 * 1024 * 1024,

@@ -8,11 +8,8 @@ import { route } from '../http/route-context.js';
 import { AgentNode } from '../models/fleet.js';
 import { Refs } from '../refs.js';
 import { dnsLabel, idParam, iso, timestamp, uuid } from '../schemas/common.js';
-import { generateToken } from '../security/tokens.js';
+import { issueNodeToken } from '../services/node-tokens.js';
 import { findOr404 } from './find.js';
-
-/** Where a node's agent token is bound: a ciphertext only opens in its own row. */
-export const nodeTokenContext = (id: string) => `node:${id}:token`;
 
 const host = z
   .string()
@@ -78,10 +75,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
   const box = container.resolve(Refs.secretBox);
   const agents = container.resolve(AgentConnectionManager);
   const params = idParam('nodeId');
-  const issue = (id: string) => {
-    const token = generateToken('noa');
-    return { token, tokenEnc: box.encrypt(token, nodeTokenContext(id)), tokenIssuedAt: new Date() };
-  };
+  const issue = (id: string) => issueNodeToken(box, id);
   const fields = {
     name: dnsLabel,
     host,

@@ -1,0 +1,106 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Runtime } from '@nullops/plugin-sdk';
+import type { Logger } from 'pino';
+import { loadAgentConfig } from '../agent/agent-config.js';
+import { type RunningAgent, startAgentHost } from '../agent/agent-host.js';
+import type { ControlPlaneConfig } from './config.js';
+import type { Database } from './database/database.js';
+import { AgentNode, Environment } from './models/fleet.js';
+import type { SecretBox } from './security/secret-box.js';
+import { issueNodeToken, revealNodeToken } from './services/node-tokens.js';
+
+// Resolved at run time: the Docker agent package depends on core, so core cannot depend on it.
+const DOCKER_AGENT_PACKAGE = '@nullops/agent-docker';
+
+/**
+ * The one-machine default: when a Docker engine is reachable, `npm start` also runs a Docker agent
+ * in this process. The first time, it registers environment `local` (base domain `localhost`, so
+ * URLs like http://web.demo.local.localhost work in a browser with no DNS) and its node `local`.
+ * The agent is a normal node: TLS, token, pinning and reconcile all apply. An admin who deletes
+ * the node turns the embedded agent off for good.
+ */
+export async function startEmbeddedAgent(deps: {
+  config: ControlPlaneConfig;
+  db: Database;
+  box: SecretBox;
+  logger: Logger;
+}): Promise<RunningAgent | undefined> {
+  const { config, db, box } = deps;
+  const logger = deps.logger.child({ component: 'embedded-agent' });
+  if (config.NULLOPS_EMBEDDED_AGENT === 'off') return undefined;
+  let runtime: Runtime & { capacity(): Promise<unknown> };
+  let agentVersion = '0.0.0';
+  try {
+    const mod = (await import(DOCKER_AGENT_PACKAGE)) as {
+      DockerRuntime: new (o: object) => Runtime;
+      AGENT_VERSION?: string;
+    };
+    runtime = new mod.DockerRuntime({ agentId: 'embedded', publishHost: '127.0.0.1' });
+    agentVersion = mod.AGENT_VERSION ?? agentVersion;
+    await runtime.capacity();
+  } catch (err) {
+    logger.info(
+      { reason: (err as Error).message },
+      'no Docker engine reachable: starting without a local agent',
+    );
+    return undefined;
+  }
+
+  const dataDir = resolve(config.NULLOPS_DATA_DIR);
+  const marker = join(dataDir, 'embedded-agent.json');
+  let nodeId: string;
+  if (existsSync(marker)) {
+    nodeId = (JSON.parse(await readFile(marker, 'utf8')) as { nodeId: string }).nodeId;
+  } else {
+    nodeId = await registerLocalNode(db, box, config.NULLOPS_EMBEDDED_AGENT_PORT);
+    await writeFile(marker, JSON.stringify({ nodeId }), { mode: 0o600 });
+    logger.info('registered environment "local" with node "local" for the embedded agent');
+  }
+  const node = await AgentNode.query(db).findById(nodeId);
+  const token = node && revealNodeToken(box, node);
+  if (!node || !token) {
+    logger.info('the embedded node was removed or its token revoked: not starting the local agent');
+    return undefined;
+  }
+  return startAgentHost({
+    config: loadAgentConfig({
+      NULLOPS_AGENT_TOKEN: token,
+      NULLOPS_AGENT_PORT: String(node.port),
+      NULLOPS_AGENT_LISTEN_HOST: '127.0.0.1',
+      NULLOPS_AGENT_DATA_DIR: join(dataDir, 'agent'),
+    }),
+    runtime,
+    logger,
+    agentVersion,
+  });
+}
+
+async function registerLocalNode(db: Database, box: SecretBox, port: number): Promise<string> {
+  return db.transaction(async (trx) => {
+    let env = await Environment.query(trx).findOne({ name: 'local' });
+    env ??= await Environment.query(trx).insertAndFetch({
+      id: randomUUID(),
+      name: 'local',
+      description: 'This machine (created by the first start)',
+      baseDomain: 'localhost',
+      runtime: 'docker',
+      defaultTtlSeconds: 86400,
+    });
+    const id = randomUUID();
+    const { token: _shownToNobody, ...stored } = issueNodeToken(box, id);
+    await AgentNode.query(trx).insert({
+      id,
+      environmentId: env.id,
+      name: 'local',
+      host: '127.0.0.1',
+      port,
+      labels: { embedded: 'true' },
+      enabled: true,
+      ...stored,
+    });
+    return id;
+  });
+}
