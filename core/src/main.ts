@@ -54,12 +54,31 @@ async function main() {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    server.close();
-    await controlPlane.stop();
-    await localAgent?.close();
-    await db.destroy();
-    await embedded?.stop();
-    process.exit(0);
+    let failed = false;
+    // In order: stop taking requests, stop agent connections, then the stores they write to.
+    for (const [what, step] of [
+      [
+        'http server',
+        () =>
+          new Promise((resolve) => {
+            server.close(resolve);
+            // Keep-alive connections would otherwise hold close() open until they time out.
+            server.closeIdleConnections();
+          }),
+      ],
+      ['agent connections', () => controlPlane.stop()],
+      ['local agent', async () => localAgent?.close()],
+      ['database pool', () => db.destroy()],
+      ['embedded PostgreSQL', async () => embedded?.stop()],
+    ] as const) {
+      try {
+        await step();
+      } catch (err) {
+        failed = true;
+        logger.error({ err, step: what }, 'shutdown step failed');
+      }
+    }
+    process.exit(failed ? 1 : 0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -43,13 +43,18 @@ export class AgentConnectionManager {
   /** Re-reads a node after a change (enabled, token, thumbprint, address) and acts on it. */
   async refresh(nodeId: string): Promise<void> {
     if (this.stopped) return;
-    let link = this.links.get(nodeId);
+    const link = this.links.get(nodeId);
     if (!link) {
-      link = new NodeLink(nodeId, this);
-      this.links.set(nodeId, link);
-      link.run().finally(() => {
-        if (this.links.get(nodeId) === link) this.links.delete(nodeId);
-      });
+      const created = new NodeLink(nodeId, this);
+      this.links.set(nodeId, created);
+      created.done = created
+        .run()
+        .catch((err) => {
+          if (!this.stopped) this.logger.error({ err, node: nodeId }, 'node connection loop failed');
+        })
+        .finally(() => {
+          if (this.links.get(nodeId) === created) this.links.delete(nodeId);
+        });
       return;
     }
     link.wake(true);
@@ -68,14 +73,18 @@ export class AgentConnectionManager {
     return this.links.get(nodeId)?.current;
   }
 
+  /** Closes every connection and waits for the loops to finish, so no write outlives the database. */
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.all([...this.links.values()].map((l) => l.stop()));
+    const links = [...this.links.values()];
+    for (const link of links) link.stop();
+    await Promise.race([Promise.all(links.map((l) => l.done)), new Promise((r) => setTimeout(r, 5000))]);
   }
 }
 
 class NodeLink {
   current: AgentLink | undefined;
+  done: Promise<void> = Promise.resolve();
   private stopped = false;
   private wakeUp: (() => void) | undefined;
   private reconnectNow = false;
@@ -100,7 +109,7 @@ class NodeLink {
     this.wakeUp?.();
   }
 
-  async stop(): Promise<void> {
+  stop(): void {
     this.stopped = true;
     this.current?.close(1001, 'control plane stopping');
     this.wakeUp?.();
@@ -118,6 +127,7 @@ class NodeLink {
   }
 
   private async setStatus(status: NodeStatus, message: string | null, extra: Partial<AgentNode> = {}) {
+    if (this.stopped) return;
     const key = `${status}|${message}`;
     if (key === this.lastStatus && !Object.keys(extra).length) return;
     this.lastStatus = key;
@@ -231,6 +241,7 @@ class NodeLink {
   }
 
   private async recordHeartbeat(beat: Heartbeat) {
+    if (this.stopped) return;
     await AgentNode.query(this.manager.db)
       .patch({
         lastHeartbeatAt: new Date(),
@@ -247,6 +258,7 @@ class NodeLink {
   }
 
   private async markDeploymentsOffline() {
+    if (this.stopped) return;
     await Deployment.query(this.manager.db)
       .patch({ state: 'offline', stateMessage: 'node is offline', updatedAt: new Date() })
       .where({ nodeId: this.nodeId, state: 'running' });
