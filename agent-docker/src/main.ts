@@ -8,6 +8,7 @@ import {
   startAgentHost,
   stringVar,
 } from '@nullops/core';
+import { components as firstPartyComponents } from '@nullops/plugin-container-service';
 import { z } from 'zod';
 import { DockerRuntime } from './runtime/docker-runtime.js';
 import { AGENT_VERSION } from './version.js';
@@ -51,7 +52,13 @@ async function main() {
       `cannot reach the Docker engine (${(err as Error).message}); is dockerd running and DOCKER_HOST right?`,
     );
   }
-  const agent = await startAgentHost({ config, runtime, logger, agentVersion: AGENT_VERSION });
+  const agent = await startAgentHost({
+    config,
+    runtime,
+    logger,
+    agentVersion: AGENT_VERSION,
+    components: firstPartyComponents,
+  });
   const stop = async (signal: string) => {
     logger.info({ signal }, 'agent stopping; services keep running');
     await agent.close();

@@ -1,3 +1,4 @@
+export * from './component.js';
 export * from './errors.js';
 export * from './protocol.js';
 export * from './runtime.js';

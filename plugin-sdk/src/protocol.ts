@@ -32,6 +32,36 @@ export const ServiceStateSchema = z.object({
   startedAt: z.string().optional(),
 });
 
+export const RegistryAuthSchema = z.object({
+  serveraddress: z.string(),
+  username: z.string(),
+  password: z.string(),
+});
+
+/**
+ * A pipeline ready to run: the control plane has resolved tags into image references, secret
+ * references into values, and budgets into per-service limits. It travels only over TLS.
+ */
+export const PipelineRunSchema = z
+  .object({
+    pipelineVersion: z.number().int(),
+    nodes: z
+      .array(
+        z.object({
+          id: z.string().max(64),
+          type: z.string().max(128),
+          version: z.number().int(),
+          title: z.string().max(200).optional(),
+          params: z.record(z.string(), z.unknown()),
+        }),
+      )
+      .max(500),
+    edges: z.array(z.object({ from: z.string(), to: z.string() })).max(5000),
+    registryAuth: z.array(RegistryAuthSchema).max(50),
+  })
+  .strict();
+export type PipelineRun = z.infer<typeof PipelineRunSchema>;
+
 /** A deployment as the control plane wants it on this node. */
 export const DesiredDeploymentSchema = z
   .object({
@@ -40,11 +70,25 @@ export const DesiredDeploymentSchema = z
     state: z.enum(['pending', 'deploying', 'running', 'offline', 'deleting']),
     /** Services that must be running (recorded when the pipeline ran). */
     services: z.array(ServiceSpecSchema).max(200),
+    /** The pipeline to run while the deployment is deploying. */
+    run: PipelineRunSchema.optional(),
   })
   .strict();
 export type DesiredDeployment = z.infer<typeof DesiredDeploymentSchema>;
 
-export const ActualDeploymentSchema = z.object({ id: z.uuid(), services: z.array(ServiceStateSchema) });
+/** Where a deployment's pipeline stands on the agent. */
+export const RunPhaseSchema = z.enum(['deploying', 'running', 'failed']);
+export const RunErrorSchema = z.object({ step: z.string().nullable(), message: z.string() });
+export type RunError = z.infer<typeof RunErrorSchema>;
+
+export const ActualDeploymentSchema = z.object({
+  id: z.uuid(),
+  phase: RunPhaseSchema,
+  services: z.array(ServiceStateSchema),
+  /** Specs of the services the pipeline started (to be kept alive). */
+  specs: z.array(ServiceSpecSchema),
+  error: RunErrorSchema.optional(),
+});
 export type ActualDeployment = z.infer<typeof ActualDeploymentSchema>;
 
 /** What reconciling did, for logs and tests. */
@@ -64,6 +108,33 @@ export const RequestSchemas = {
     result: z.object({ deployments: z.array(ActualDeploymentSchema), report: ReconcileReportSchema }),
   },
   ping: { params: z.object({}).strict(), result: z.object({ at: z.string() }) },
+  /** Starts a deployment's pipeline; progress arrives as events, the outcome as `deployment.finished`. */
+  'deployment.deploy': {
+    params: z.object({ deployment: DesiredDeploymentSchema.extend({ run: PipelineRunSchema }) }).strict(),
+    result: z.object({ accepted: z.boolean() }),
+  },
+  /** Aborts a running pipeline (rolling it back) and removes everything the deployment owns. */
+  'deployment.remove': {
+    params: z.object({ id: z.uuid() }).strict(),
+    result: z.object({ removed: z.boolean() }),
+  },
+  /** Streams a service's logs as `log.line` events tagged with `streamId`, until `logs.close`. */
+  'logs.open': {
+    params: z
+      .object({
+        streamId: z.string().max(64),
+        deploymentId: z.uuid(),
+        service: dnsLabel,
+        follow: z.boolean(),
+        tail: z.number().int().min(0).max(10000),
+      })
+      .strict(),
+    result: z.object({ opened: z.boolean() }),
+  },
+  'logs.close': {
+    params: z.object({ streamId: z.string().max(64) }).strict(),
+    result: z.object({ closed: z.boolean() }),
+  },
 } as const;
 export type RequestMethod = keyof typeof RequestSchemas;
 
@@ -120,6 +191,24 @@ export const EventSchemas = {
   heartbeat: HeartbeatSchema,
   /** The agent refused a message; sent so the control plane logs it (the agent stays up). */
   'protocol.error': z.object({ message: z.string() }),
+  /** A pipeline step changed state (or logged a line, or an image pull progressed). */
+  'pipeline.step': z.object({
+    deploymentId: z.string(),
+    nodeId: z.string(),
+    status: z.enum(['started', 'succeeded', 'failed', 'rolling-back', 'rolled-back', 'log']),
+    message: z.string().optional(),
+    at: z.string(),
+  }),
+  /** A pipeline ended: running, or failed and rolled back. */
+  'deployment.finished': ActualDeploymentSchema,
+  'log.line': z.object({
+    streamId: z.string(),
+    service: z.string(),
+    stream: z.enum(['stdout', 'stderr']),
+    time: z.string(),
+    line: z.string(),
+  }),
+  'log.end': z.object({ streamId: z.string(), reason: z.string().optional() }),
 } as const;
 export type EventName = keyof typeof EventSchemas;
 

@@ -271,10 +271,10 @@ test.serial('a deleted or corrupt state file is rebuilt from the control plane',
     return state.deployments.length ? state : undefined;
   });
   t.deepEqual(
-    rebuilt.deployments.map((d: { id: string }) => d.id),
+    rebuilt.deployments.map((d: { desired: { id: string } }) => d.desired.id),
     [id],
   );
-  t.deepEqual(rebuilt.deployments[0].services, [webService('web', 'state')]);
+  t.deepEqual(rebuilt.deployments[0].specs, [webService('web', 'state')]);
   t.is((await s.containers(id))[0]?.Id, containerBefore, 'the running service was kept');
 
   await s.agent.kill();

@@ -50,6 +50,7 @@ test('npm start: embedded PostgreSQL, printed admin login, /healthz, data surviv
     PORT: String(await freePort()),
     NULLOPS_EMBEDDED_PG_PORT: String(await freePort()),
     NULLOPS_EMBEDDED_AGENT_PORT: String(await freePort()),
+    NULLOPS_INGRESS_PORT: String(await freePort()),
   };
   const url = `http://127.0.0.1:${env.PORT}`;
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
-import { AGENT_WS_PATH, PROTOCOL_VERSION, type Runtime } from '@nullops/plugin-sdk';
+import { AGENT_WS_PATH, type ComponentDefinition, PROTOCOL_VERSION, type Runtime } from '@nullops/plugin-sdk';
 import websockify from 'koa-websocket';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
@@ -12,8 +12,8 @@ import { Metrics } from '../kernel/http/metrics.js';
 import type { AgentConfig } from './agent-config.js';
 import { AgentSession } from './agent-session.js';
 import { loadOrCreateCertificate } from './certificate.js';
+import { DeploymentRunner } from './deployment-runner.js';
 import { HostMetrics } from './host-metrics.js';
-import { reconcile } from './reconciler.js';
 import { StateStore } from './state-store.js';
 
 export interface RunningAgent {
@@ -34,14 +34,26 @@ export async function startAgentHost(deps: {
   agentVersion: string;
   /** The protocol version announced in hello; only compatibility tests set another. */
   protocolVersion?: number;
+  /** Pipeline components this agent can run (from its plugins). */
+  components?: ComponentDefinition[];
 }): Promise<RunningAgent> {
   const { config, runtime, logger } = deps;
   const tokenHash = createHash('sha256').update(config.NULLOPS_AGENT_TOKEN).digest('hex');
   const certificate = await loadOrCreateCertificate(config.NULLOPS_AGENT_DATA_DIR);
   logger.info({ thumbprint: certificate.thumbprint, created: certificate.created }, 'agent certificate');
   const store = new StateStore(config.NULLOPS_AGENT_DATA_DIR, logger);
-  let state = await store.load();
+  const state = await store.load();
   const hostMetrics = new HostMetrics();
+  let current: AgentSession | undefined;
+  const runner = new DeploymentRunner({
+    runtime,
+    components: new Map((deps.components ?? []).map((c) => [c.type, c])),
+    logger,
+    // Events go to whichever control plane is connected; a run's outcome is also kept for the next sync.
+    emit: (event, data) => current?.emit(event, data),
+    persist: (deployments) => store.save({ version: 2, syncedAt: state.syncedAt, deployments }),
+  });
+  runner.load(state.deployments);
 
   // Syncs are serialised: two overlapping reconciles could both recreate the same service.
   let queue: Promise<unknown> = Promise.resolve();
@@ -88,7 +100,6 @@ export async function startAgentHost(deps: {
   });
   app.use(router.routes());
 
-  let current: AgentSession | undefined;
   let currentSocket: WebSocket | undefined;
   app.ws.use(async (ctx) => {
     const socket = ctx.websocket as WebSocket;
@@ -107,19 +118,19 @@ export async function startAgentHost(deps: {
         ping: async () => ({ at: new Date().toISOString() }),
         sync: (params) =>
           serialised(async () => {
-            const result = await reconcile(runtime, params.deployments, logger);
-            state = {
-              version: 1,
-              syncedAt: new Date().toISOString(),
-              deployments: params.deployments.filter((d) => d.state !== 'deleting'),
-            };
-            await store.save(state);
+            state.syncedAt = new Date().toISOString();
+            const result = await runner.sync(params.deployments);
             logger.info(
-              { deployments: state.deployments.length, report: result.report },
+              { deployments: result.deployments.length, report: result.report },
               'reconciled with the control plane',
             );
             return result;
           }),
+        'deployment.deploy': (params) => serialised(() => runner.deploy(params.deployment)),
+        // Not serialised behind a sync: cancelling must be able to interrupt a long run.
+        'deployment.remove': (params) => runner.remove(params.id),
+        'logs.open': async (params) => runner.openLogs(params),
+        'logs.close': async (params) => runner.closeLogs(params.streamId),
       },
     });
     current.start();
@@ -138,6 +149,7 @@ export async function startAgentHost(deps: {
     thumbprint: certificate.thumbprint,
     close: async () => {
       current?.stop();
+      runner.closeAllLogs();
       for (const client of app.ws.server?.clients ?? []) client.terminate();
       app.ws.server?.close();
       server.closeAllConnections?.();

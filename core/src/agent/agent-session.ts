@@ -59,7 +59,7 @@ export class AgentSession {
     clearInterval(this.heartbeat);
   }
 
-  private emit(event: EventName, data: unknown) {
+  emit(event: EventName, data: unknown): void {
     if (this.socket.readyState === this.socket.OPEN)
       this.socket.send(JSON.stringify({ type: 'event', event, data }));
   }

@@ -1,18 +1,32 @@
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DesiredDeploymentSchema } from '@nullops/plugin-sdk';
+import {
+  DesiredDeploymentSchema,
+  RunErrorSchema,
+  RunPhaseSchema,
+  ServiceSpecSchema,
+} from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 
+/** One deployment as this agent knows it: what was asked, where its pipeline stands, what it started. */
+const LocalDeploymentSchema = z.object({
+  desired: DesiredDeploymentSchema,
+  phase: RunPhaseSchema,
+  specs: z.array(ServiceSpecSchema),
+  error: RunErrorSchema.optional(),
+});
+export type LocalDeployment = z.infer<typeof LocalDeploymentSchema>;
+
 const AgentStateSchema = z.object({
-  version: z.literal(1),
-  /** When the control plane last synced; the desired state as it was then. */
+  version: z.literal(2),
+  /** When the control plane last synced. */
   syncedAt: z.string().nullable(),
-  deployments: z.array(DesiredDeploymentSchema),
+  deployments: z.array(LocalDeploymentSchema),
 });
 export type AgentState = z.infer<typeof AgentStateSchema>;
 
-const EMPTY: AgentState = { version: 1, syncedAt: null, deployments: [] };
+const EMPTY: AgentState = { version: 2, syncedAt: null, deployments: [] };
 
 /**
  * The agent's own record of its deployments, in one JSON file. Writes are atomic (temp file,

@@ -21,6 +21,16 @@ export const controlPlaneConfigShape = {
   NULLOPS_LOGIN_WINDOW_SECONDS: intVar(900, 1, 86400),
   NULLOPS_EMBEDDED_AGENT: enumVar(['auto', 'off'], 'auto'),
   NULLOPS_EMBEDDED_AGENT_PORT: intVar(5001, 1, 65535),
+  NULLOPS_INGRESS_DRIVER: enumVar(['builtin', 'caddy'], 'builtin'),
+  NULLOPS_INGRESS_PORT: intVar(8081, 0, 65535),
+  NULLOPS_INGRESS_PUBLIC_PORT: z
+    .string()
+    .regex(/^\d+$/, 'must be a port number')
+    .transform(Number)
+    .optional(),
+  NULLOPS_CADDY_ADMIN_URL: stringVar('http://127.0.0.1:2019'),
+  NULLOPS_CADDY_LISTEN: stringVar(':80'),
+  NULLOPS_SWEEP_INTERVAL_SECONDS: intVar(30, 1, 3600),
   NULLOPS_AGENT_CONNECT_TIMEOUT_MS: intVar(10_000, 100, 120_000),
   NULLOPS_AGENT_RECONNECT_BASE_MS: intVar(500, 10, 60_000),
   NULLOPS_AGENT_RECONNECT_MAX_MS: intVar(30_000, 100, 600_000),

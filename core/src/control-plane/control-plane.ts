@@ -11,6 +11,7 @@ import { buildOpenApi } from '../kernel/http/openapi.js';
 import type { AnyRoute } from '../kernel/http/route.js';
 import { AccessService } from './access/access-service.js';
 import { Authorizer } from './access/authorizer.js';
+import { AgentEvents } from './agents/agent-events.js';
 import { AgentConnectionManager } from './agents/connection-manager.js';
 import { AuditService } from './audit/audit-service.js';
 import { ApiTokenService } from './auth/api-token-service.js';
@@ -18,10 +19,14 @@ import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionService } from './auth/session-service.js';
 import type { ControlPlaneConfig } from './config.js';
 import type { Database } from './database/database.js';
+import { DeploymentService } from './deployments/deployment-service.js';
+import { TagService } from './deployments/tag-service.js';
 import { controlPlaneHooks } from './http/route-hooks.js';
+import { IngressService } from './ingress/ingress-service.js';
 import { Refs } from './refs.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { authRoutes } from './routes/auth-routes.js';
+import { deploymentRoutes } from './routes/deployment-routes.js';
 import { environmentRoutes } from './routes/environment-routes.js';
 import { nodeRoutes } from './routes/node-routes.js';
 import { pipelineRoutes } from './routes/pipeline-routes.js';
@@ -70,7 +75,11 @@ export function createControlPlane(deps: {
   container.registerSingleton(Authorizer);
   container.registerSingleton(AuditService);
   container.registerSingleton(SecretService);
+  container.registerSingleton(AgentEvents);
   container.registerSingleton(AgentConnectionManager);
+  container.registerSingleton(IngressService);
+  container.registerSingleton(TagService);
+  container.registerSingleton(DeploymentService);
 
   let document: ReturnType<typeof buildOpenApi> | undefined;
   const openapi = () => {
@@ -89,6 +98,7 @@ export function createControlPlane(deps: {
       nodeRoutes,
       projectRoutes,
       pipelineRoutes,
+      deploymentRoutes,
       secretRoutes,
       auditRoutes,
     ].flatMap((make) => make(container)),
@@ -114,8 +124,16 @@ export function createControlPlane(deps: {
     container,
     routes,
     openapi,
-    start: () => container.resolve(AgentConnectionManager).start(),
-    stop: () => container.resolve(AgentConnectionManager).stop(),
+    start: async () => {
+      await container.resolve(IngressService).start();
+      container.resolve(DeploymentService).start();
+      await container.resolve(AgentConnectionManager).start();
+    },
+    stop: async () => {
+      container.resolve(DeploymentService).stop();
+      await container.resolve(AgentConnectionManager).stop();
+      await container.resolve(IngressService).stop();
+    },
     listen: (port, host) =>
       new Promise((resolveListen, reject) => {
         const server = app.listen(port, host);

@@ -15,6 +15,7 @@ export interface AccessFixture {
     registry: string;
     node: string;
     secret: string;
+    deployment: string;
     readTeam: string;
     fullTeam: string;
     victim: string;
@@ -93,6 +94,22 @@ export async function seedAccessFixture(t: TestControlPlane): Promise<AccessFixt
   const secret = (
     await admin.expect(201, 'POST', '/api/secrets', { name: 'DB_PASSWORD', value: 'hunter2-but-longer' })
   ).id as string;
+  // A deployment that already failed: its node is offline, so no agent is involved.
+  const deployment = '7d3f1a2b-4c5d-4e6f-8a9b-0c1d2e3f4a5b';
+  const version = await t.database.db('pipeline_versions').where('projectId', project).first('id');
+  await t.database.db('deployments').insert({
+    id: deployment,
+    name: 'demo',
+    projectId: project,
+    environmentId: environment,
+    nodeId: node,
+    pipelineVersionId: version.id,
+    state: 'failed',
+    error: JSON.stringify({ step: 'web', message: 'health check failed' }),
+    tags: JSON.stringify({ web: 'v1' }),
+    cpuMillicores: 1000,
+    memoryMb: 512,
+  });
 
   const tokenFor = async (username: string) => {
     const session = await ApiClient.login(t.url, username, PASSWORD);
@@ -123,8 +140,21 @@ export async function seedAccessFixture(t: TestControlPlane): Promise<AccessFixt
       teamId: readTeam,
       userId: victim,
       tokenId: victimToken.tokenId,
+      deploymentId: deployment,
       version: '1',
     },
-    ids: { environment, project, service, registry, node, secret, readTeam, fullTeam, victim, users },
+    ids: {
+      environment,
+      project,
+      service,
+      registry,
+      node,
+      secret,
+      deployment,
+      readTeam,
+      fullTeam,
+      victim,
+      users,
+    },
   };
 }

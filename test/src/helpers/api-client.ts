@@ -50,6 +50,7 @@ export class ApiClient {
     path: string,
     body?: unknown,
     headers: Record<string, string> = {},
+    options: { headersOnly?: boolean } = {},
   ): Promise<ApiResponse<T>> {
     const h: Record<string, string> = { ...headers };
     if (this.auth.cookie) h.cookie = this.auth.cookie;
@@ -60,7 +61,17 @@ export class ApiClient {
       payload = typeof body === 'string' ? body : JSON.stringify(body);
       h['content-type'] ??= 'application/json';
     }
-    const res = await fetch(`${this.baseUrl}${path}`, { method, headers: h, body: payload });
+    const controller = new AbortController();
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: h,
+      body: payload,
+      signal: controller.signal,
+    });
+    if (options.headersOnly && res.ok) {
+      controller.abort();
+      return { status: res.status, body: undefined as T, headers: res.headers };
+    }
     const text = await res.text();
     let parsed: unknown = text;
     if ((res.headers.get('content-type') ?? '').includes('json') && text) parsed = JSON.parse(text);

@@ -31,7 +31,14 @@ export async function startTestControlPlane(
 ): Promise<TestControlPlane> {
   const database = await createTestDatabase();
   const adminPassword = `admin-${randomBytes(12).toString('hex')}`;
-  const config = loadControlPlaneConfig({ DATABASE_URL: database.url, NULLOPS_LOG_LEVEL: 'debug', ...env });
+  const config = loadControlPlaneConfig({
+    DATABASE_URL: database.url,
+    NULLOPS_LOG_LEVEL: 'debug',
+    // Every test control plane has its own ingress on a free port.
+    NULLOPS_INGRESS_PORT: '0',
+    NULLOPS_LISTEN_HOST: '127.0.0.1',
+    ...env,
+  });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {

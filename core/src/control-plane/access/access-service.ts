@@ -25,6 +25,20 @@ export class AccessService {
     this.registerScope('project', (db, id, userId) => teamLevel(db, 'project', id, userId, 'none'));
     // An environment without team assignments is open to every user; with assignments, only to them.
     this.registerScope('environment', (db, id, userId) => teamLevel(db, 'environment', id, userId, 'full'));
+    // A deployment needs access to both its project and its environment: the lower level counts.
+    this.registerScope('deployment', async (db, id, userId) => {
+      const d: { projectId: string; environmentId: string } | undefined = await db('deployments')
+        .where('id', id)
+        .first('projectId', 'environmentId');
+      if (!d) return undefined;
+      const [project, environment] = await Promise.all([
+        teamLevel(db, 'project', d.projectId, userId, 'none'),
+        teamLevel(db, 'environment', d.environmentId, userId, 'full'),
+      ]);
+      return RANK[project ?? 'none'] < RANK[environment ?? 'none']
+        ? (project ?? 'none')
+        : (environment ?? 'none');
+    });
   }
 
   registerScope(scope: string, resolver: ScopeResolver): void {

@@ -1,15 +1,15 @@
-import { type Heartbeat, PROTOCOL_VERSION } from '@nullops/plugin-sdk';
+import { type DesiredDeployment, type Heartbeat, PROTOCOL_VERSION } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
-import { AgentNode, Deployment, type NodeStatus } from '../models/fleet.js';
+import { AgentNode, type NodeStatus } from '../models/fleet.js';
 import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { revealNodeToken } from '../services/node-tokens.js';
 import { AgentRefusedError, dialAgent, UntrustedCertificateError } from './agent-dialer.js';
+import { AgentEvents } from './agent-events.js';
 import { AgentLink } from './agent-link.js';
-import { desiredStateOf } from './desired-state.js';
 
 /** Delay before reconnect attempt `n` (1-based): capped exponential backoff with full jitter. */
 export function backoffDelay(attempt: number, baseMs: number, capMs: number, random = Math.random): number {
@@ -33,7 +33,11 @@ export class AgentConnectionManager {
     @inject(Refs.secretBox) readonly box: SecretBox,
     @inject(Refs.logger) readonly logger: Logger,
     @inject(Refs.config) readonly config: ControlPlaneConfig,
+    @inject(AgentEvents) readonly events: AgentEvents,
   ) {}
+
+  /** Builds the desired state sent on connect; the deployment service provides it. */
+  desiredState: (nodeId: string) => Promise<DesiredDeployment[]> = async () => [];
 
   async start(): Promise<void> {
     const nodes = await AgentNode.query(this.db).select('id');
@@ -210,9 +214,14 @@ class NodeLink {
   }
 
   private async online(link: AgentLink, node: AgentNode, thumbprint: string, agentVersion: string) {
-    const { db } = this.manager;
+    const { events } = this.manager;
     this.current = link;
     link.on('heartbeat', (beat: Heartbeat) => void this.recordHeartbeat(beat));
+    for (const name of ['pipeline.step', 'deployment.finished', 'log.line', 'log.end'] as const) {
+      link.on(name, (data: unknown) => {
+        (events.emit as (event: string, ...args: unknown[]) => boolean)(name, this.nodeId, data);
+      });
+    }
     // First contact: trust on first use, recorded before anything else happens.
     const pin = node.thumbprint ? {} : { thumbprint };
     await this.setStatus('online', null, {
@@ -222,17 +231,15 @@ class NodeLink {
       lastHeartbeatAt: new Date(),
     });
     try {
-      const { deployments, report } = await link.request('sync', {
-        deployments: await desiredStateOf(db, this.nodeId),
-      });
-      for (const actual of deployments) {
-        await Deployment.query(db).patch({ actual: actual.services }).where('id', actual.id);
-      }
-      // Back online: deployments that were marked offline with the node are running again.
-      await Deployment.query(db)
-        .patch({ state: 'running', stateMessage: null, updatedAt: new Date() })
-        .where({ nodeId: this.nodeId, state: 'offline' });
+      const desired = await this.manager.desiredState(this.nodeId);
+      const { deployments, report } = await link.request('sync', { deployments: desired });
       this.log.info({ report }, 'node reconciled');
+      events.emit(
+        'node.synced',
+        this.nodeId,
+        deployments,
+        desired.filter((d) => d.state === 'deleting').map((d) => d.id),
+      );
       link.emit('synced', report);
     } catch (err) {
       this.log.error({ err }, 'sync with the agent failed');
@@ -259,8 +266,6 @@ class NodeLink {
 
   private async markDeploymentsOffline() {
     if (this.stopped) return;
-    await Deployment.query(this.manager.db)
-      .patch({ state: 'offline', stateMessage: 'node is offline', updatedAt: new Date() })
-      .where({ nodeId: this.nodeId, state: 'running' });
+    this.manager.events.emit('node.offline', this.nodeId);
   }
 }

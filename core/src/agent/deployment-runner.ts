@@ -1,0 +1,242 @@
+import type {
+  ActualDeployment,
+  ComponentDefinition,
+  DesiredDeployment,
+  EventName,
+  ReconcileReport,
+  Runtime,
+  ServiceSpec,
+} from '@nullops/plugin-sdk';
+import type { Logger } from 'pino';
+import { executePipeline } from './pipeline/executor.js';
+import type { LocalDeployment } from './state-store.js';
+
+const MAX_LOG_STREAMS = 50;
+
+/**
+ * The agent's deployments: runs their pipelines, keeps what they started alive, removes them on
+ * request, and reconciles the node with the control plane's desired state. Runs survive a lost
+ * connection: the outcome is reported on the next sync.
+ */
+export class DeploymentRunner {
+  private readonly records = new Map<string, LocalDeployment>();
+  private readonly active = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  private readonly logStreams = new Map<string, AbortController>();
+
+  constructor(
+    private readonly deps: {
+      runtime: Runtime;
+      components: ReadonlyMap<string, ComponentDefinition>;
+      logger: Logger;
+      emit: (event: EventName, data: unknown) => void;
+      persist: (records: LocalDeployment[]) => Promise<void>;
+    },
+  ) {}
+
+  load(records: LocalDeployment[]): void {
+    for (const record of records) this.records.set(record.desired.id, record);
+  }
+
+  private save() {
+    return this.deps.persist([...this.records.values()]);
+  }
+
+  /** Starts the deployment's pipeline unless it is already running. */
+  async deploy(
+    desired: DesiredDeployment & { run: NonNullable<DesiredDeployment['run']> },
+  ): Promise<{ accepted: boolean }> {
+    if (this.active.has(desired.id)) return { accepted: true };
+    const record: LocalDeployment = { desired, phase: 'deploying', specs: [] };
+    this.records.set(desired.id, record);
+    await this.save();
+    this.startRun(record);
+    return { accepted: true };
+  }
+
+  private startRun(record: LocalDeployment) {
+    const { runtime, components, logger, emit } = this.deps;
+    const { desired } = record;
+    const run = desired.run;
+    if (!run) return;
+    const controller = new AbortController();
+    const log = logger.child({ deployment: desired.id });
+    log.info({ steps: run.nodes.length }, 'pipeline started');
+    const done = executePipeline({
+      run,
+      deployment: { id: desired.id, name: desired.name },
+      runtime,
+      components,
+      signal: controller.signal,
+      onStep: (nodeId, status, message) =>
+        emit('pipeline.step', {
+          deploymentId: desired.id,
+          nodeId,
+          status,
+          message,
+          at: new Date().toISOString(),
+        }),
+    })
+      .then(async (result) => {
+        if (result.ok) {
+          record.phase = 'running';
+          record.specs = result.specs;
+          record.error = undefined;
+        } else {
+          // Components rolled back what they know; the labels catch anything else they left.
+          await runtime
+            .removeDeployment(desired.id)
+            .catch((err) => log.error({ err }, 'cleanup after rollback failed'));
+          record.phase = 'failed';
+          record.specs = [];
+          record.error = result.error;
+          if (result.cancelled) return;
+        }
+        log.info({ phase: record.phase, error: record.error }, 'pipeline finished');
+        await this.save();
+        emit('deployment.finished', await this.actual(record));
+      })
+      .catch((err) => log.error({ err }, 'pipeline crashed'))
+      .finally(() => this.active.delete(desired.id));
+    this.active.set(desired.id, { controller, done });
+  }
+
+  /** Aborts (and rolls back) a running pipeline, then removes everything the deployment owns. */
+  async remove(id: string): Promise<{ removed: boolean }> {
+    const active = this.active.get(id);
+    if (active) {
+      active.controller.abort();
+      await active.done;
+    }
+    await this.deps.runtime.removeDeployment(id);
+    const existed = this.records.delete(id);
+    await this.save();
+    return { removed: existed || Boolean(active) };
+  }
+
+  /**
+   * Makes the node match the desired state: removes deployments being deleted and every labelled
+   * resource nobody wants, resumes pipelines that should be running, and brings back services of
+   * live deployments that died. Running services are only inspected.
+   */
+  async sync(
+    desired: DesiredDeployment[],
+  ): Promise<{ deployments: ActualDeployment[]; report: ReconcileReport }> {
+    const { runtime, logger } = this.deps;
+    const report: ReconcileReport = { kept: [], restarted: [], recreated: [], removedDeployments: [] };
+    const live = desired.filter((d) => d.state !== 'deleting');
+    for (const d of desired.filter((x) => x.state === 'deleting')) {
+      await this.remove(d.id);
+      report.removedDeployments.push(d.id);
+    }
+    const wanted = new Set(live.map((d) => d.id));
+    for (const id of await runtime.listDeployments()) {
+      if (!wanted.has(id) && !this.active.has(id)) {
+        logger.info({ deployment: id }, 'removing resources of a deployment the control plane does not want');
+        await runtime.removeDeployment(id);
+        this.records.delete(id);
+        report.removedDeployments.push(id);
+      }
+    }
+    for (const id of [...this.records.keys()])
+      if (!wanted.has(id) && !this.active.has(id)) this.records.delete(id);
+
+    const deployments: ActualDeployment[] = [];
+    for (const d of live) {
+      const record = this.records.get(d.id);
+      if (d.state === 'deploying' || d.state === 'pending') {
+        if (!this.active.has(d.id) && (!record || record.phase === 'deploying') && d.run) {
+          // The agent restarted mid-run (or never got the request): run again; components are idempotent.
+          const fresh: LocalDeployment = { desired: d, phase: 'deploying', specs: [] };
+          this.records.set(d.id, fresh);
+          this.startRun(fresh);
+        }
+      } else {
+        const kept: LocalDeployment = record ?? { desired: d, phase: 'running', specs: [] };
+        kept.desired = d;
+        kept.phase = 'running';
+        if (d.services.length) kept.specs = d.services;
+        this.records.set(d.id, kept);
+        await this.keepAlive(d, kept.specs, report);
+      }
+      deployments.push(await this.actual(this.records.get(d.id) as LocalDeployment));
+    }
+    await this.save();
+    return { deployments, report };
+  }
+
+  private async keepAlive(d: DesiredDeployment, specs: ServiceSpec[], report: ReconcileReport) {
+    const { runtime, logger } = this.deps;
+    for (const spec of specs) {
+      const key = `${d.name}/${spec.name}`;
+      try {
+        const state = await runtime.inspectService(d.id, spec.name);
+        if (state.status === 'stopped') {
+          logger.warn({ deployment: d.id, service: spec.name }, 'service had stopped; restarting it');
+          await runtime.restartService(d.id, spec.name);
+          report.restarted.push(key);
+        } else if (state.status === 'missing') {
+          logger.warn({ deployment: d.id, service: spec.name }, 'service is gone; recreating it');
+          await runtime.startService(d.id, spec);
+          report.recreated.push(key);
+        } else {
+          report.kept.push(key);
+        }
+      } catch (err) {
+        logger.error({ deployment: d.id, service: spec.name, err }, 'could not bring a service back');
+      }
+    }
+  }
+
+  private async actual(record: LocalDeployment): Promise<ActualDeployment> {
+    const services = await Promise.all(
+      record.specs.map((s) => this.deps.runtime.inspectService(record.desired.id, s.name)),
+    );
+    return {
+      id: record.desired.id,
+      phase: record.phase,
+      services,
+      specs: record.specs,
+      ...(record.error ? { error: record.error } : {}),
+    };
+  }
+
+  openLogs(params: {
+    streamId: string;
+    deploymentId: string;
+    service: string;
+    follow: boolean;
+    tail: number;
+  }): { opened: boolean } {
+    if (this.logStreams.size >= MAX_LOG_STREAMS || this.logStreams.has(params.streamId))
+      return { opened: false };
+    const controller = new AbortController();
+    this.logStreams.set(params.streamId, controller);
+    void (async () => {
+      let reason: string | undefined;
+      try {
+        const lines = this.deps.runtime.logs(params.deploymentId, params.service, {
+          follow: params.follow,
+          tail: params.tail,
+          signal: controller.signal,
+        });
+        for await (const line of lines) this.deps.emit('log.line', { streamId: params.streamId, ...line });
+      } catch (err) {
+        reason = (err as Error).message;
+      } finally {
+        this.logStreams.delete(params.streamId);
+        this.deps.emit('log.end', { streamId: params.streamId, ...(reason ? { reason } : {}) });
+      }
+    })();
+    return { opened: true };
+  }
+
+  closeLogs(streamId: string): { closed: boolean } {
+    const stream = this.logStreams.get(streamId);
+    stream?.abort();
+    return { closed: Boolean(stream) };
+  }
+
+  closeAllLogs(): void {
+    for (const stream of this.logStreams.values()) stream.abort();
+  }
+}

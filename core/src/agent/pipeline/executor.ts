@@ -1,0 +1,181 @@
+import type {
+  ComponentContext,
+  ComponentDefinition,
+  DeploymentIdentity,
+  PipelineRun,
+  RunError,
+  Runtime,
+  ServiceSpec,
+} from '@nullops/plugin-sdk';
+
+export type StepStatus = 'started' | 'succeeded' | 'failed' | 'rolling-back' | 'rolled-back' | 'log';
+
+export interface ExecuteOptions {
+  run: PipelineRun;
+  deployment: DeploymentIdentity;
+  runtime: Runtime;
+  components: ReadonlyMap<string, ComponentDefinition>;
+  /** Aborted on cancel: the run stops and rolls back. */
+  signal: AbortSignal;
+  onStep(nodeId: string, status: StepStatus, message?: string): void;
+  /** Default per-component timeout when the component declares none. */
+  defaultTimeoutMs?: number;
+}
+
+export type ExecuteResult =
+  | { ok: true; specs: ServiceSpec[] }
+  | { ok: false; error: RunError; cancelled: boolean };
+
+interface Done {
+  nodeId: string;
+  component: ComponentDefinition;
+  params: unknown;
+  outputs: Record<string, unknown> | undefined;
+}
+
+/**
+ * Runs a pipeline: each node starts once all its predecessors succeeded, so independent branches
+ * run in parallel. The first failure (or a cancel) aborts the other branches; then every step that
+ * ran is rolled back in reverse order of completion (the failed step too, since it may have done
+ * part of its work).
+ *
+ * Containment: components run in this process. A component that throws fails its run; one that
+ * ignores its AbortSignal is abandoned at its timeout (its promise is left behind) and the run
+ * proceeds to roll back. That protects the agent from plugin bugs, not from hostile plugin code.
+ */
+export async function executePipeline(options: ExecuteOptions): Promise<ExecuteResult> {
+  const { run, components } = options;
+  const byId = new Map(run.nodes.map((n) => [n.id, n]));
+  const specs: ServiceSpec[] = [];
+  const outputs: Record<string, Record<string, unknown>> = {};
+
+  // Every node's component and params are checked before anything runs.
+  const resolved = new Map<string, { component: ComponentDefinition; params: unknown }>();
+  for (const node of run.nodes) {
+    const component = components.get(node.type);
+    if (!component) return failed(node.id, `no installed component provides "${node.type}"`);
+    const params = component.params.safeParse(node.params);
+    if (!params.success) {
+      return failed(
+        node.id,
+        `invalid params: ${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    }
+    resolved.set(node.id, { component, params: params.data });
+  }
+
+  const internal = new AbortController();
+  const signal = AbortSignal.any([options.signal, internal.signal]);
+  const waitingOn = new Map(run.nodes.map((n) => [n.id, 0]));
+  const next = new Map<string, string[]>();
+  for (const edge of run.edges) {
+    waitingOn.set(edge.to, (waitingOn.get(edge.to) ?? 0) + 1);
+    next.set(edge.from, [...(next.get(edge.from) ?? []), edge.to]);
+  }
+  const completed: Done[] = [];
+  let firstError: RunError | undefined;
+  const running = new Set<Promise<void>>();
+
+  const context = (nodeId: string, stepSignal: AbortSignal): ComponentContext => ({
+    deployment: options.deployment,
+    nodeId,
+    runtime: options.runtime,
+    signal: stepSignal,
+    log: (line) => options.onStep(nodeId, 'log', line.slice(0, 4000)),
+    outputs: { ...outputs },
+    registryAuth: (image) => run.registryAuth.find((a) => image.startsWith(`${a.serveraddress}/`)),
+    recordService: (spec) => {
+      const at = specs.findIndex((s) => s.name === spec.name);
+      if (at >= 0) specs.splice(at, 1, spec);
+      else specs.push(spec);
+    },
+  });
+
+  const start = (nodeId: string) => {
+    const { component, params } = resolved.get(nodeId) as { component: ComponentDefinition; params: unknown };
+    const timeoutMs = component.timeoutMs ?? options.defaultTimeoutMs ?? 15 * 60_000;
+    const stepSignal = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+    const entry: Done = { nodeId, component, params, outputs: undefined };
+    options.onStep(nodeId, 'started', byId.get(nodeId)?.title ?? component.title);
+    const task = (async () => {
+      try {
+        entry.outputs = await untilAborted(
+          component.run(context(nodeId, stepSignal), params),
+          stepSignal,
+          timeoutMs,
+        );
+        completed.push(entry);
+        outputs[nodeId] = entry.outputs ?? {};
+        options.onStep(nodeId, 'succeeded');
+        for (const child of next.get(nodeId) ?? []) {
+          const left = (waitingOn.get(child) ?? 1) - 1;
+          waitingOn.set(child, left);
+          if (left === 0 && !signal.aborted) start(child);
+        }
+      } catch (err) {
+        completed.push(entry);
+        const message = options.signal.aborted ? 'cancelled' : (err as Error).message || String(err);
+        options.onStep(nodeId, 'failed', message);
+        if (!firstError && !options.signal.aborted) firstError = { step: nodeId, message };
+        internal.abort();
+      }
+    })();
+    running.add(task);
+    void task.finally(() => running.delete(task));
+  };
+
+  for (const [id, count] of waitingOn) if (count === 0) start(id);
+  while (running.size) await Promise.race(running);
+
+  if (!firstError && !options.signal.aborted) return { ok: true, specs };
+
+  // Roll back in reverse order of completion, each with a fresh signal (the run's is aborted).
+  for (const done of completed.reverse()) {
+    if (!done.component.rollback) continue;
+    options.onStep(done.nodeId, 'rolling-back');
+    try {
+      const rollbackSignal = AbortSignal.timeout(5 * 60_000);
+      await untilAborted(
+        done.component.rollback(context(done.nodeId, rollbackSignal), done.params, done.outputs),
+        rollbackSignal,
+        5 * 60_000,
+      );
+      options.onStep(done.nodeId, 'rolled-back');
+    } catch (err) {
+      options.onStep(done.nodeId, 'log', `rollback failed: ${(err as Error).message}`);
+    }
+  }
+  const cancelled = options.signal.aborted;
+  return { ok: false, cancelled, error: firstError ?? { step: null, message: 'cancelled' } };
+
+  function failed(step: string, message: string): ExecuteResult {
+    options.onStep(step, 'failed', message);
+    return { ok: false, cancelled: false, error: { step, message } };
+  }
+}
+
+/** The promise's result, unless the signal aborts first (then a rejection saying why). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T> {
+  if (signal.aborted) return Promise.reject(reason(signal, timeoutMs));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(reason(signal, timeoutMs));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+function reason(signal: AbortSignal, timeoutMs: number): Error {
+  const r = signal.reason as { name?: string } | undefined;
+  return new Error(
+    r?.name === 'TimeoutError' ? `timed out after ${Math.round(timeoutMs / 1000)} s` : 'aborted',
+  );
+}

@@ -1,0 +1,25 @@
+import { EventEmitter } from 'node:events';
+import type { ActualDeployment, EventSchemas } from '@nullops/plugin-sdk';
+import type { z } from 'zod';
+
+type Data<E extends keyof typeof EventSchemas> = z.infer<(typeof EventSchemas)[E]>;
+
+/** What agents tell the control plane, for the services that act on it (deployments, ingress, logs). */
+export interface AgentEventMap {
+  /** A node reconciled on (re)connect; `actual` covers every deployment it was sent. */
+  'node.synced': [nodeId: string, actual: ActualDeployment[], sentDeleting: string[]];
+  'node.offline': [nodeId: string];
+  'pipeline.step': [nodeId: string, step: Data<'pipeline.step'>];
+  'deployment.finished': [nodeId: string, actual: ActualDeployment];
+  'log.line': [nodeId: string, line: Data<'log.line'>];
+  'log.end': [nodeId: string, end: Data<'log.end'>];
+}
+
+/** One bus per control plane; the connection manager publishes, services subscribe. */
+export class AgentEvents extends EventEmitter<AgentEventMap> {
+  constructor() {
+    super();
+    // Every SSE log viewer subscribes; the default warning at 10 listeners would be noise.
+    this.setMaxListeners(0);
+  }
+}

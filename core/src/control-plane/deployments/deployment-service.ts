@@ -1,0 +1,495 @@
+import { randomUUID } from 'node:crypto';
+import { type ActualDeployment, ConflictError, type DesiredDeployment } from '@nullops/plugin-sdk';
+import type { Logger } from 'pino';
+import { inject, injectable } from 'tsyringe';
+import { AgentEvents } from '../agents/agent-events.js';
+import { AgentConnectionManager } from '../agents/connection-manager.js';
+import type { ControlPlaneConfig } from '../config.js';
+import type { Database } from '../database/database.js';
+import { IngressService } from '../ingress/ingress-service.js';
+import { PipelineVersion, Project } from '../models/catalog.js';
+import { Deployment, type DeploymentState, Environment } from '../models/fleet.js';
+import { Refs } from '../refs.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { SecretService } from '../services/secret-service.js';
+import { DeploymentHistory } from './deployment-history.js';
+import { KeyedLock } from './keyed-lock.js';
+import { resolvePipelineRun } from './pipeline-resolver.js';
+import { placeDeployment } from './placement.js';
+import { TagService } from './tag-service.js';
+
+export interface Actor {
+  userId: string | null;
+  username: string;
+}
+
+const SYSTEM: Actor = { userId: null, username: 'system' };
+
+/**
+ * The deployment lifecycle: create (tags, placement, pipeline run on the agent), outcomes reported
+ * by agents, delete/cancel, retry, clone, extend, and auto-cleanup. Everything that changes one
+ * deployment runs under its lock, so a delete during a deploy is ordered, never raced.
+ */
+@injectable()
+export class DeploymentService {
+  readonly history = new DeploymentHistory();
+  private readonly locks = new KeyedLock();
+  private sweeper: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: (() => void)[] = [];
+
+  constructor(
+    @inject(Refs.database) private readonly db: Database,
+    @inject(Refs.secretBox) private readonly box: SecretBox,
+    @inject(Refs.logger) private readonly logger: Logger,
+    @inject(Refs.config) private readonly config: ControlPlaneConfig,
+    @inject(AgentConnectionManager) private readonly agents: AgentConnectionManager,
+    @inject(AgentEvents) private readonly events: AgentEvents,
+    @inject(SecretService) private readonly secrets: SecretService,
+    @inject(TagService) readonly tags: TagService,
+    @inject(IngressService) private readonly ingress: IngressService,
+  ) {}
+
+  start(): void {
+    this.agents.desiredState = (nodeId) => this.desiredStateOf(nodeId);
+    const on = <E extends keyof import('../agents/agent-events.js').AgentEventMap>(
+      event: E,
+      fn: (...args: never[]) => Promise<void>,
+    ) => {
+      const handler = (...args: never[]) =>
+        void fn(...args).catch((err) => this.logger.error({ err, event }, 'handling an agent event failed'));
+      this.events.on(event, handler as never);
+      this.unsubscribe.push(() => this.events.off(event, handler as never));
+    };
+    on('node.synced', (nodeId: string, actual: ActualDeployment[], deleting: string[]) =>
+      this.onSynced(nodeId, actual, deleting),
+    );
+    on('deployment.finished', (_nodeId: string, actual: ActualDeployment) =>
+      this.apply(actual).then(() => this.ingress.refresh()),
+    );
+    on('node.offline', (nodeId: string) => this.onNodeOffline(nodeId));
+    on(
+      'pipeline.step',
+      async (
+        _nodeId: string,
+        step: { deploymentId: string; nodeId: string; status: string; message?: string },
+      ) => {
+        this.history.publish({
+          deploymentId: step.deploymentId,
+          kind: `step.${step.status}`,
+          message: step.message ?? null,
+          details: { step: step.nodeId },
+        });
+        if (step.status !== 'log') {
+          await this.db('deployment_events')
+            .insert({
+              deploymentId: step.deploymentId,
+              kind: `step.${step.status}`,
+              message: step.message ?? null,
+              details: JSON.stringify({ step: step.nodeId }),
+            })
+            .catch(() => {});
+        }
+      },
+    );
+    this.sweeper = setInterval(() => void this.sweep(), this.config.NULLOPS_SWEEP_INTERVAL_SECONDS * 1000);
+    this.sweeper.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.sweeper);
+    for (const off of this.unsubscribe.splice(0)) off();
+  }
+
+  private ttlOf(project: Project, environment: Environment): number {
+    return project.ttlSeconds ?? environment.defaultTtlSeconds;
+  }
+
+  /** Runs `fn` after the transaction `db` commits (at once outside a transaction). */
+  private afterCommit(db: Database, fn: () => Promise<unknown>): void {
+    const committed = db.isTransaction
+      ? (db as unknown as { executionPromise: Promise<unknown> }).executionPromise
+      : Promise.resolve();
+    committed.then(fn).catch((err) => this.logger.error({ err }, 'follow-up of a deployment change failed'));
+  }
+
+  private async latestVersion(db: Database, projectId: string): Promise<PipelineVersion> {
+    const version = await PipelineVersion.query(db)
+      .where('projectId', projectId)
+      .orderBy('version', 'desc')
+      .first();
+    if (!version)
+      throw new ConflictError(
+        'this project has no pipeline yet; an administrator saves one in the pipeline editor',
+      );
+    return version;
+  }
+
+  async create(
+    db: Database,
+    input: {
+      project: Project;
+      environment: Environment;
+      name: string;
+      tags: Record<string, string>;
+      idempotencyKey?: string;
+      actor: Actor;
+    },
+  ): Promise<{ deployment: Deployment; created: boolean }> {
+    const { project, environment, actor } = input;
+    if (input.idempotencyKey && actor.userId) {
+      // The same key from the same user is the same request, retried: answer with what it created.
+      await db.raw('select pg_advisory_xact_lock(hashtext(?))', [
+        `idempotency:${actor.userId}:${input.idempotencyKey}`,
+      ]);
+      const earlier = await Deployment.query(db).findOne({
+        createdBy: actor.userId,
+        idempotencyKey: input.idempotencyKey,
+      });
+      if (earlier) return { deployment: earlier, created: false };
+    }
+    const tags = await this.tags.choose(project, input.tags, db);
+    const version = await this.latestVersion(db, project.id);
+    // Resolved now only to fail fast (unknown service, missing secret…); the run is rebuilt when sent.
+    await resolvePipelineRun(db, { box: this.box, secrets: this.secrets }, { project, version, tags });
+    const node = await placeDeployment(db, environment, {
+      cpuMillicores: project.cpuMillicores,
+      memoryMb: project.memoryMb,
+    });
+    const now = new Date();
+    const deployment = await Deployment.query(db).insertAndFetch({
+      id: randomUUID(),
+      name: input.name,
+      projectId: project.id,
+      environmentId: environment.id,
+      nodeId: node.id,
+      pipelineVersionId: version.id,
+      tags,
+      state: 'deploying',
+      services: [],
+      cpuMillicores: project.cpuMillicores,
+      memoryMb: project.memoryMb,
+      idempotencyKey: input.idempotencyKey ?? null,
+      createdBy: actor.userId,
+      lastActivityAt: now,
+      expiresAt: new Date(now.getTime() + this.ttlOf(project, environment) * 1000),
+    });
+    await this.history.record(db, deployment.id, {
+      kind: 'created',
+      toState: 'deploying',
+      message: `pipeline v${version.version} on node ${node.name}`,
+      actorId: actor.userId,
+      actorName: actor.username,
+      details: { tags },
+    });
+    this.afterCommit(db, () => this.dispatch(deployment.id));
+    return { deployment, created: true };
+  }
+
+  private async runFor(db: Database, d: Deployment) {
+    const project = await Project.query(db).findById(d.projectId).throwIfNotFound();
+    const version = await PipelineVersion.query(db)
+      .findById(d.pipelineVersionId as string)
+      .throwIfNotFound();
+    return resolvePipelineRun(
+      db,
+      { box: this.box, secrets: this.secrets },
+      { project, version, tags: d.tags },
+    );
+  }
+
+  /** Sends a deploying deployment's pipeline to its agent (if connected; otherwise the next sync does). */
+  dispatch(id: string): Promise<void> {
+    return this.locks.run(id, async () => {
+      const d = await Deployment.query(this.db).findById(id);
+      if (!d || d.state !== 'deploying' || !d.nodeId) return;
+      const link = this.agents.linkOf(d.nodeId);
+      if (!link) return;
+      let run: Awaited<ReturnType<DeploymentService['runFor']>>;
+      try {
+        run = await this.runFor(this.db, d);
+      } catch (err) {
+        await this.transition(
+          d,
+          ['deploying'],
+          'failed',
+          { error: { step: null, message: (err as Error).message } },
+          { kind: 'failed', message: (err as Error).message },
+        );
+        return;
+      }
+      await link
+        .request('deployment.deploy', {
+          deployment: { id: d.id, name: d.name, state: 'deploying', services: [], run },
+        })
+        .catch((err) =>
+          this.logger.warn(
+            { err: (err as Error).message, deployment: id },
+            'could not hand the run to the agent; the next sync will',
+          ),
+        );
+    });
+  }
+
+  /** The node's desired state: live deployments with their recorded services, and runs to (re)start. */
+  async desiredStateOf(nodeId: string): Promise<DesiredDeployment[]> {
+    const rows = await Deployment.query(this.db)
+      .where('nodeId', nodeId)
+      .whereIn('state', ['pending', 'deploying', 'running', 'offline', 'deleting'])
+      .orderBy('createdAt');
+    const desired: DesiredDeployment[] = [];
+    for (const d of rows) {
+      const entry: DesiredDeployment = {
+        id: d.id,
+        name: d.name,
+        state: d.state as DesiredDeployment['state'],
+        services: d.services as DesiredDeployment['services'],
+      };
+      if (d.state === 'deploying' || d.state === 'pending') {
+        try {
+          entry.run = await this.runFor(this.db, d);
+        } catch (err) {
+          await this.transition(
+            d,
+            ['deploying', 'pending'],
+            'failed',
+            { error: { step: null, message: (err as Error).message } },
+            { kind: 'failed', message: (err as Error).message },
+          );
+          continue;
+        }
+      }
+      desired.push(entry);
+    }
+    return desired;
+  }
+
+  /**
+   * Moves a deployment from one of `from` to `to` if it is still in one of them (a concurrent
+   * delete wins over a late "running" from the agent), recording history. Returns whether it moved.
+   */
+  private async transition(
+    d: Deployment,
+    from: DeploymentState[],
+    to: DeploymentState,
+    patch: Partial<Deployment>,
+    entry: { kind: string; message?: string | null; actor?: Actor; details?: Record<string, unknown> },
+    db: Database = this.db,
+  ): Promise<boolean> {
+    const changed = await Deployment.query(db)
+      .patch({ ...patch, state: to, updatedAt: new Date() })
+      .where('id', d.id)
+      .whereIn('state', from);
+    if (!changed) return false;
+    await this.history.record(db, d.id, {
+      kind: entry.kind,
+      fromState: d.state,
+      toState: to,
+      message: entry.message ?? null,
+      actorId: entry.actor?.userId ?? null,
+      actorName: entry.actor?.username ?? 'system',
+      details: entry.details ?? null,
+    });
+    return true;
+  }
+
+  /** Applies what an agent reports about one deployment. */
+  private apply(actual: ActualDeployment): Promise<void> {
+    return this.locks.run(actual.id, async () => {
+      const d = await Deployment.query(this.db).findById(actual.id);
+      if (!d) return;
+      if ((d.state === 'deploying' || d.state === 'pending') && actual.phase === 'running') {
+        await this.transition(
+          d,
+          ['deploying', 'pending'],
+          'running',
+          { services: actual.specs, actual: actual.services, error: null, stateMessage: null },
+          { kind: 'running', message: `${actual.services.length} service(s) up` },
+        );
+      } else if ((d.state === 'deploying' || d.state === 'pending') && actual.phase === 'failed') {
+        const error = actual.error ?? { step: null, message: 'the pipeline failed' };
+        await this.transition(
+          d,
+          ['deploying', 'pending'],
+          'failed',
+          { error, services: [], actual: null, stateMessage: error.message },
+          {
+            kind: 'failed',
+            message: error.step ? `step ${error.step}: ${error.message}` : error.message,
+            details: error,
+          },
+        );
+      } else if (d.state === 'offline' && actual.phase === 'running') {
+        await this.transition(
+          d,
+          ['offline'],
+          'running',
+          { actual: actual.services, stateMessage: null },
+          { kind: 'online', message: 'node is back; services verified' },
+        );
+      } else if (d.state === 'running') {
+        await Deployment.query(this.db).patch({ actual: actual.services }).where('id', d.id);
+      }
+    });
+  }
+
+  private async onSynced(_nodeId: string, actual: ActualDeployment[], deleting: string[]) {
+    for (const a of actual) await this.apply(a);
+    for (const id of deleting) await this.locks.run(id, () => this.markDeleted(id));
+    await this.ingress.refresh();
+  }
+
+  private async onNodeOffline(nodeId: string) {
+    const running = await Deployment.query(this.db).where({ nodeId, state: 'running' });
+    for (const d of running) {
+      await this.locks.run(d.id, () =>
+        this.transition(
+          d,
+          ['running'],
+          'offline',
+          { stateMessage: 'node is offline' },
+          { kind: 'offline', message: 'node is offline; routes removed' },
+        ),
+      );
+    }
+    await this.ingress.refresh();
+  }
+
+  /** Delete, or cancel while deploying (the same thing): idempotent. */
+  async delete(db: Database, d: Deployment, actor: Actor, reason = 'deleted'): Promise<Deployment> {
+    if (d.state !== 'deleting' && d.state !== 'deleted') {
+      await this.transition(
+        d,
+        ['pending', 'deploying', 'running', 'failed', 'offline'],
+        'deleting',
+        { stateMessage: reason },
+        { kind: reason, actor },
+        db,
+      );
+    }
+    this.afterCommit(db, () => this.finishDelete(d.id));
+    return Deployment.query(db).findById(d.id).throwIfNotFound();
+  }
+
+  private finishDelete(id: string): Promise<void> {
+    return this.locks.run(id, async () => {
+      const d = await Deployment.query(this.db).findById(id);
+      if (!d || d.state !== 'deleting') return;
+      await this.ingress.refresh();
+      const link = d.nodeId ? this.agents.linkOf(d.nodeId) : undefined;
+      if (!link) return; // the node is offline: it removes the deployment when it reconnects
+      await link.request('deployment.remove', { id }, 10 * 60_000);
+      await this.markDeleted(id);
+    });
+  }
+
+  private async markDeleted(id: string) {
+    const d = await Deployment.query(this.db).findById(id);
+    if (!d || d.state !== 'deleting') return;
+    await this.transition(
+      d,
+      ['deleting'],
+      'deleted',
+      { deletedAt: new Date(), services: [], actual: null, stateMessage: null },
+      { kind: 'removed', message: 'every resource removed from the node' },
+    );
+  }
+
+  /** Runs a failed deployment again with the latest pipeline version and the same tags. */
+  async retry(db: Database, d: Deployment, actor: Actor): Promise<Deployment> {
+    if (d.state !== 'failed')
+      throw new ConflictError(`only a failed deployment can be retried; this one is ${d.state}`);
+    const project = await Project.query(db).findById(d.projectId).throwIfNotFound();
+    const environment = await Environment.query(db).findById(d.environmentId).throwIfNotFound();
+    const version = await this.latestVersion(db, project.id);
+    await resolvePipelineRun(
+      db,
+      { box: this.box, secrets: this.secrets },
+      { project, version, tags: d.tags },
+    );
+    const node = await placeDeployment(db, environment, {
+      cpuMillicores: project.cpuMillicores,
+      memoryMb: project.memoryMb,
+    });
+    const now = new Date();
+    await this.transition(
+      d,
+      ['failed'],
+      'deploying',
+      {
+        nodeId: node.id,
+        pipelineVersionId: version.id,
+        error: null,
+        stateMessage: null,
+        lastActivityAt: now,
+        expiresAt: new Date(now.getTime() + this.ttlOf(project, environment) * 1000),
+      },
+      { kind: 'retried', actor, message: `pipeline v${version.version} on node ${node.name}` },
+      db,
+    );
+    this.afterCommit(db, () => this.dispatch(d.id));
+    return Deployment.query(db).findById(d.id).throwIfNotFound();
+  }
+
+  /** A new deployment like `d` (its tags, optionally changed), with a new name and the latest pipeline. */
+  async clone(
+    db: Database,
+    d: Deployment,
+    input: { name: string; tags?: Record<string, string> },
+    actor: Actor,
+  ): Promise<Deployment> {
+    const project = await Project.query(db).findById(d.projectId).throwIfNotFound();
+    const environment = await Environment.query(db).findById(d.environmentId).throwIfNotFound();
+    const { deployment: created } = await this.create(db, {
+      project,
+      environment,
+      name: input.name,
+      tags: { ...d.tags, ...input.tags },
+      actor,
+    });
+    await this.history.record(db, created.id, {
+      kind: 'cloned',
+      message: `cloned from ${d.name}`,
+      actorId: actor.userId,
+      actorName: actor.username,
+      details: { from: d.id },
+    });
+    return created;
+  }
+
+  /** Resets the auto-cleanup timer. */
+  async extend(db: Database, d: Deployment, actor: Actor): Promise<Deployment> {
+    if (d.state === 'deleting' || d.state === 'deleted')
+      throw new ConflictError(`a ${d.state} deployment cannot be extended`);
+    const project = await Project.query(db).findById(d.projectId).throwIfNotFound();
+    const environment = await Environment.query(db).findById(d.environmentId).throwIfNotFound();
+    const now = new Date();
+    const expiresAt = new Date(now.getTime() + this.ttlOf(project, environment) * 1000);
+    const updated = await Deployment.query(db).patchAndFetchById(d.id, {
+      lastActivityAt: now,
+      expiresAt,
+      updatedAt: now,
+    });
+    await this.history.record(db, d.id, {
+      kind: 'extended',
+      message: `expires ${expiresAt.toISOString()}`,
+      actorId: actor.userId,
+      actorName: actor.username,
+    });
+    return updated;
+  }
+
+  /** Deletes every deployment whose auto-cleanup time has passed. */
+  async sweep(): Promise<number> {
+    const expired = await Deployment.query(this.db)
+      .where('expiresAt', '<', new Date())
+      .whereIn('state', ['pending', 'deploying', 'running', 'failed', 'offline']);
+    for (const d of expired) {
+      await this.db
+        .transaction((trx) => this.delete(trx, d, SYSTEM, 'expired'))
+        .catch((err) => this.logger.error({ err, deployment: d.id }, 'auto-cleanup failed'));
+    }
+    if (expired.length)
+      this.logger.info({ count: expired.length }, 'auto-cleanup removed expired deployments');
+    return expired.length;
+  }
+}

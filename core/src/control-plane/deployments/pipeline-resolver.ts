@@ -1,0 +1,117 @@
+import { ConflictError, InputError, type PipelineRun } from '@nullops/plugin-sdk';
+import type { Database } from '../database/database.js';
+import { ContainerRegistry, type PipelineVersion, type Project, Service } from '../models/catalog.js';
+import { imageReference, registryHost } from '../registry/registry-client.js';
+import { registryPasswordContext } from '../routes/registry-routes.js';
+import type { PipelineGraph } from '../schemas/pipeline.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { SECRET_REFERENCE, SecretService } from '../services/secret-service.js';
+
+/** The component type whose nodes run a project service (the container-service plugin). */
+export const SERVICE_COMPONENT = 'docker.service';
+
+/**
+ * Turns a saved pipeline version into a run for one deployment: service nodes get their image
+ * reference (registry + image + chosen tag) and CPU/memory limits from the project's budget,
+ * `${secret:NAME}` references get their values, and images of private registries get credentials.
+ * The result holds secrets: it is sent to the agent over TLS and never stored.
+ */
+export async function resolvePipelineRun(
+  db: Database,
+  deps: { box: SecretBox; secrets: SecretService },
+  input: { project: Project; version: PipelineVersion; tags: Record<string, string> },
+): Promise<PipelineRun> {
+  const graph = input.version.graph as PipelineGraph;
+  const services = await Service.query(db)
+    .join('project_services as ps', 'ps.serviceId', 'services.id')
+    .where('ps.projectId', input.project.id)
+    .select('services.*');
+  const registries = new Map(
+    (
+      await ContainerRegistry.query(db).whereIn(
+        'id',
+        services.map((s) => s.registryId),
+      )
+    ).map((r) => [r.id, r]),
+  );
+  const serviceNodes = graph.nodes.filter((n) => n.type === SERVICE_COMPONENT);
+
+  // Budget: explicit limits count first; the rest is shared evenly by nodes without limits.
+  const explicit = (key: 'cpuMillicores' | 'memoryMb') =>
+    serviceNodes.reduce(
+      (sum, n) => sum + (typeof n.params[key] === 'number' ? (n.params[key] as number) : 0),
+      0,
+    );
+  const unset = (key: 'cpuMillicores' | 'memoryMb') =>
+    serviceNodes.filter((n) => typeof n.params[key] !== 'number').length;
+  for (const [key, total] of [
+    ['cpuMillicores', input.project.cpuMillicores],
+    ['memoryMb', input.project.memoryMb],
+  ] as const) {
+    if (explicit(key) > total) {
+      throw new ConflictError(
+        `the pipeline's services ask for ${explicit(key)} ${key} but the project's budget is ${total}; an administrator must fix the pipeline or the budget`,
+      );
+    }
+  }
+  const share = (key: 'cpuMillicores' | 'memoryMb', total: number) =>
+    unset(key) ? Math.floor((total - explicit(key)) / unset(key)) : 0;
+  const cpuShare = share('cpuMillicores', input.project.cpuMillicores);
+  const memoryShare = share('memoryMb', input.project.memoryMb);
+
+  const usedRegistries = new Set<string>();
+  const nodes = graph.nodes.map((node) => {
+    const params: Record<string, unknown> = structuredClone(node.params);
+    if (node.type === SERVICE_COMPONENT) {
+      const service = services.find((s) => s.name === params.service);
+      if (!service) {
+        throw new ConflictError(
+          `pipeline node "${node.id}" runs service "${String(params.service)}", which is not a service of this project`,
+        );
+      }
+      const tag = input.tags[service.name];
+      if (!tag) throw InputError.field(`body.tags.${service.name}`, 'is required');
+      const registry = registries.get(service.registryId) as ContainerRegistry;
+      params.image = imageReference(registry.url, service.image, tag);
+      params.cpuMillicores ??= cpuShare;
+      params.memoryMb ??= memoryShare;
+      usedRegistries.add(registry.id);
+    }
+    return {
+      id: node.id,
+      type: node.type,
+      version: node.version,
+      ...(node.title ? { title: node.title } : {}),
+      params,
+    };
+  });
+
+  const names = SecretService.referencedNames(nodes.map((n) => n.params));
+  if (names.length) {
+    let values: Map<string, string>;
+    try {
+      values = await deps.secrets.reveal(names, db);
+    } catch (err) {
+      throw new ConflictError(`the pipeline uses ${(err as Error).message}`);
+    }
+    const substitute = (value: unknown): unknown => {
+      if (typeof value === 'string')
+        return value.replace(SECRET_REFERENCE, (_, name: string) => values.get(name) ?? '');
+      if (Array.isArray(value)) return value.map(substitute);
+      if (value && typeof value === 'object')
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v)]));
+      return value;
+    };
+    for (const node of nodes) node.params = substitute(node.params) as Record<string, unknown>;
+  }
+
+  const registryAuth = [...usedRegistries]
+    .map((id) => registries.get(id) as ContainerRegistry)
+    .filter((r) => r.username && r.passwordEnc)
+    .map((r) => ({
+      serveraddress: registryHost(r.url),
+      username: r.username as string,
+      password: deps.box.decrypt(r.passwordEnc as string, registryPasswordContext(r.id)),
+    }));
+  return { pipelineVersion: input.version.version, nodes, edges: graph.edges, registryAuth };
+}

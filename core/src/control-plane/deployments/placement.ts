@@ -1,0 +1,88 @@
+import { ConflictError } from '@nullops/plugin-sdk';
+import type { Database } from '../database/database.js';
+import { AgentNode, Deployment, type Environment } from '../models/fleet.js';
+
+/** States whose budget is still reserved on their node. */
+export const RESERVING_STATES = ['pending', 'deploying', 'running', 'offline', 'deleting'] as const;
+
+export interface Budget {
+  cpuMillicores: number;
+  memoryMb: number;
+}
+
+interface HostUsage {
+  cpuPercent?: number;
+  memoryUsedMb?: number;
+  memoryTotalMb?: number;
+}
+
+/**
+ * Picks the online, enabled node of the environment with the most free memory that has room for
+ * the budget. Room counts both what is allocated to deployments there and what the OS measures as
+ * used (other workloads, deployments using more than they reserved…). Call inside the creating
+ * transaction: an advisory lock per environment keeps two concurrent creates from both taking the
+ * last slot.
+ */
+export async function placeDeployment(
+  db: Database,
+  environment: Environment,
+  budget: Budget,
+): Promise<AgentNode> {
+  await db.raw('select pg_advisory_xact_lock(hashtext(?))', [`placement:${environment.id}`]);
+  const nodes = await AgentNode.query(db).where({
+    environmentId: environment.id,
+    enabled: true,
+    status: 'online',
+  });
+  if (!nodes.length) {
+    throw new ConflictError(
+      `environment "${environment.name}" has no online node; ask an administrator to check its agents`,
+    );
+  }
+  const allocated: { nodeId: string; cpu: string | number; memory: string | number }[] =
+    (await Deployment.query(db)
+      .whereIn(
+        'nodeId',
+        nodes.map((n) => n.id),
+      )
+      .whereIn('state', [...RESERVING_STATES])
+      .groupBy('nodeId')
+      .select('nodeId', db.raw('sum(cpu_millicores) as cpu'), db.raw('sum(memory_mb) as memory'))) as never;
+  const free = nodes.map((node) => {
+    const capacity = (node.capacity ?? {}) as Partial<Budget>;
+    const host = ((node.usage as { host?: HostUsage } | null)?.host ?? {}) as HostUsage;
+    const used = allocated.find((a) => a.nodeId === node.id);
+    const cpuCapacity = capacity.cpuMillicores ?? 0;
+    const memoryCapacity = capacity.memoryMb ?? 0;
+    const cpu = Math.min(
+      cpuCapacity - Number(used?.cpu ?? 0),
+      cpuCapacity * (1 - (host.cpuPercent ?? 0) / 100),
+    );
+    const memory = Math.min(
+      memoryCapacity - Number(used?.memory ?? 0),
+      (host.memoryTotalMb ?? memoryCapacity) - (host.memoryUsedMb ?? 0),
+    );
+    return { node, cpu: Math.floor(cpu), memory: Math.floor(memory) };
+  });
+  const fitting = free
+    .filter((f) => f.cpu >= budget.cpuMillicores && f.memory >= budget.memoryMb)
+    .sort((a, b) => b.memory - a.memory);
+  const chosen = fitting[0];
+  if (chosen) return chosen.node;
+  const best = [...free].sort((a, b) => b.memory - a.memory)[0];
+  throw new ConflictError(
+    `no node in environment "${environment.name}" has room for ${budget.cpuMillicores}m CPU and ${budget.memoryMb} MiB` +
+      (best
+        ? ` (most free: ${best.node.name} with ${Math.max(0, best.cpu)}m CPU and ${Math.max(0, best.memory)} MiB)`
+        : '') +
+      '; delete a deployment or ask an administrator for capacity',
+    {
+      required: budget,
+      free: free.map((f) => ({
+        node: f.node.name,
+        cpuMillicores: Math.max(0, f.cpu),
+        memoryMb: Math.max(0, f.memory),
+      })),
+    },
+  );
+}

@@ -1,0 +1,111 @@
+import { InputError } from '@nullops/plugin-sdk';
+import { inject, injectable } from 'tsyringe';
+import type { Database } from '../database/database.js';
+import { ContainerRegistry, type Project, Service } from '../models/catalog.js';
+import { Refs } from '../refs.js';
+import { RegistryClient } from '../registry/registry-client.js';
+import { selectTags } from '../registry/tag-order.js';
+import { registryPasswordContext } from '../routes/registry-routes.js';
+import type { SecretBox } from '../security/secret-box.js';
+
+export interface ServiceTags {
+  serviceId: string;
+  name: string;
+  image: string;
+  tagMode: 'pinned' | 'selectable';
+  /** The pinned tag, or the newest selectable one. */
+  defaultTag: string | null;
+  /** Selectable tags, newest first (empty for pinned services). */
+  tags: string[];
+}
+
+/** Which tags a project's services may be deployed with. */
+@injectable()
+export class TagService {
+  readonly client = new RegistryClient();
+
+  constructor(
+    @inject(Refs.database) private readonly db: Database,
+    @inject(Refs.secretBox) private readonly box: SecretBox,
+  ) {}
+
+  async forProject(project: Project, db: Database = this.db): Promise<ServiceTags[]> {
+    const services = await Service.query(db)
+      .join('project_services as ps', 'ps.serviceId', 'services.id')
+      .where('ps.projectId', project.id)
+      .select('services.*')
+      .orderBy('name');
+    return Promise.all(
+      services.map(async (s) => {
+        if (s.tagMode === 'pinned') {
+          return {
+            serviceId: s.id,
+            name: s.name,
+            image: s.image,
+            tagMode: s.tagMode,
+            defaultTag: s.tag,
+            tags: [],
+          };
+        }
+        const registry = await ContainerRegistry.query(db).findById(s.registryId).throwIfNotFound();
+        const all = await this.client.listTags(
+          {
+            id: registry.id,
+            name: registry.name,
+            url: registry.url,
+            username: registry.username,
+            password: registry.passwordEnc
+              ? this.box.decrypt(registry.passwordEnc, registryPasswordContext(registry.id))
+              : null,
+          },
+          s.image,
+        );
+        const tags = selectTags(all, s.tagPattern ?? '*');
+        return {
+          serviceId: s.id,
+          name: s.name,
+          image: s.image,
+          tagMode: s.tagMode,
+          defaultTag: tags[0] ?? null,
+          tags,
+        };
+      }),
+    );
+  }
+
+  /**
+   * The tag of every service for a new deployment: pinned services use their pinned tag; a
+   * selectable one must be chosen from the registry's tags matching its pattern.
+   */
+  async choose(
+    project: Project,
+    requested: Record<string, string>,
+    db: Database = this.db,
+  ): Promise<Record<string, string>> {
+    const services = await this.forProject(project, db);
+    const unknown = Object.keys(requested).filter((name) => !services.some((s) => s.name === name));
+    if (unknown.length) throw InputError.field(`body.tags.${unknown[0]}`, 'is not a service of this project');
+    const chosen: Record<string, string> = {};
+    for (const s of services) {
+      const wanted = requested[s.name];
+      if (s.tagMode === 'pinned') {
+        if (wanted && wanted !== s.defaultTag)
+          throw InputError.field(`body.tags.${s.name}`, `is pinned to ${s.defaultTag}`);
+        chosen[s.name] = s.defaultTag as string;
+      } else if (!wanted) {
+        throw InputError.field(
+          `body.tags.${s.name}`,
+          `is required: choose one of ${s.tags.slice(0, 5).join(', ') || '(no matching tags)'}`,
+        );
+      } else if (!s.tags.includes(wanted)) {
+        throw InputError.field(
+          `body.tags.${s.name}`,
+          `"${wanted}" is not a tag of ${s.image} that may be deployed`,
+        );
+      } else {
+        chosen[s.name] = wanted;
+      }
+    }
+    return chosen;
+  }
+}

@@ -1,0 +1,70 @@
+import { UnavailableError } from '@nullops/plugin-sdk';
+import type { IngressDriver, IngressRoute } from './ingress-driver.js';
+
+/**
+ * Production ingress through Caddy's admin API: every change loads a complete configuration (one
+ * route per host, then a 404 for everything else — Caddy would otherwise answer unknown hosts with
+ * an empty 200). Replacing the whole config avoids drift and duplicate route ids.
+ */
+export class CaddyDriver implements IngressDriver {
+  readonly name = 'caddy';
+
+  constructor(
+    private readonly adminUrl: string,
+    private readonly listen: string,
+  ) {}
+
+  config(routes: IngressRoute[]) {
+    return {
+      admin: { listen: new URL(this.adminUrl).host, config: { persist: false } },
+      apps: {
+        http: {
+          servers: {
+            nullops: {
+              listen: [this.listen],
+              automatic_https: { disable: true },
+              routes: [
+                ...routes.map((r) => ({
+                  match: [{ host: [r.host] }],
+                  handle: [
+                    { handler: 'reverse_proxy', upstreams: [{ dial: `${r.target.host}:${r.target.port}` }] },
+                  ],
+                  terminal: true,
+                })),
+                {
+                  handle: [
+                    {
+                      handler: 'static_response',
+                      status_code: 404,
+                      body: 'no NullOps service at {http.request.host}\n',
+                    },
+                  ],
+                },
+              ],
+            },
+          },
+        },
+      },
+    };
+  }
+
+  async apply(routes: IngressRoute[]): Promise<void> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.adminUrl}/load`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(this.config(routes)),
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch (err) {
+      throw new UnavailableError(
+        `Caddy's admin API at ${this.adminUrl} is unreachable: ${(err as Error).message}`,
+      );
+    }
+    if (!res.ok)
+      throw new UnavailableError(
+        `Caddy refused the configuration (HTTP ${res.status}): ${(await res.text()).slice(0, 300)}`,
+      );
+  }
+}

@@ -1,0 +1,110 @@
+import type { ServiceState } from '@nullops/plugin-sdk';
+import type { Logger } from 'pino';
+import { inject, injectable } from 'tsyringe';
+import type { ControlPlaneConfig } from '../config.js';
+import type { Database } from '../database/database.js';
+import { Refs } from '../refs.js';
+import { BuiltinProxy } from './builtin-proxy.js';
+import { CaddyDriver } from './caddy-driver.js';
+import { serviceHost } from './host-name.js';
+import type { IngressDriver, IngressRoute } from './ingress-driver.js';
+
+/**
+ * Owns the route table `service.deployment.environment.domain → node address:port`, rebuilt from
+ * the database (running deployments on online nodes only) and pushed to the configured driver
+ * whenever deployments start or stop or nodes come and go.
+ */
+@injectable()
+export class IngressService {
+  private readonly builtin: BuiltinProxy;
+  private readonly driver: IngressDriver;
+  private pending: Promise<void> | undefined;
+  private again = false;
+  private current: IngressRoute[] = [];
+  /** Port the built-in proxy listens on (resolved after start when configured as 0). */
+  port = 0;
+
+  constructor(
+    @inject(Refs.database) private readonly db: Database,
+    @inject(Refs.config) private readonly config: ControlPlaneConfig,
+    @inject(Refs.logger) private readonly logger: Logger,
+  ) {
+    this.builtin = new BuiltinProxy(logger);
+    this.driver =
+      config.NULLOPS_INGRESS_DRIVER === 'caddy'
+        ? new CaddyDriver(config.NULLOPS_CADDY_ADMIN_URL, config.NULLOPS_CADDY_LISTEN)
+        : this.builtin;
+  }
+
+  async start(): Promise<void> {
+    if (this.driver === this.builtin) {
+      this.port = await this.builtin.listen(
+        this.config.NULLOPS_INGRESS_PORT,
+        this.config.NULLOPS_LISTEN_HOST,
+      );
+      this.logger.info({ port: this.port }, 'built-in ingress is listening');
+    }
+    await this.refresh();
+  }
+
+  async stop(): Promise<void> {
+    await this.builtin.close();
+  }
+
+  get routes(): readonly IngressRoute[] {
+    return this.current;
+  }
+
+  /** The public URL of a service. */
+  url(host: string): string {
+    const port = this.config.NULLOPS_INGRESS_PUBLIC_PORT ?? this.port;
+    return `http://${host}${port === 80 || !port ? '' : `:${port}`}`;
+  }
+
+  /** Rebuilds and pushes the route table; concurrent calls coalesce into one more run. */
+  refresh(): Promise<void> {
+    if (this.pending) {
+      this.again = true;
+      return this.pending;
+    }
+    this.pending = (async () => {
+      do {
+        this.again = false;
+        try {
+          this.current = await this.compute();
+          await this.driver.apply(this.current);
+        } catch (err) {
+          this.logger.error({ err, driver: this.driver.name }, 'could not update the ingress');
+        }
+      } while (this.again);
+    })().finally(() => {
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+
+  private async compute(): Promise<IngressRoute[]> {
+    const rows: {
+      id: string;
+      name: string;
+      actual: ServiceState[] | null;
+      envName: string;
+      baseDomain: string;
+    }[] = await this.db('deployments as d')
+      .join('environments as e', 'e.id', 'd.environmentId')
+      .join('nodes as n', 'n.id', 'd.nodeId')
+      .where('d.state', 'running')
+      .where('n.status', 'online')
+      .select('d.id', 'd.name', 'd.actual', 'e.name as envName', 'e.baseDomain');
+    return rows.flatMap((d) =>
+      (d.actual ?? [])
+        .filter((s) => s.status === 'running' && s.address)
+        .map((s) => ({
+          host: serviceHost(s.name, d.name, d.envName, d.baseDomain),
+          target: s.address as { host: string; port: number },
+          deploymentId: d.id,
+          service: s.name,
+        })),
+    );
+  }
+}

@@ -1,0 +1,113 @@
+import { defineComponent, type HealthCheck } from '@nullops/plugin-sdk';
+import { z } from 'zod';
+
+const dnsLabel = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label');
+
+export const containerServiceParams = z
+  .object({
+    /** The project service this node runs; also its host name inside the deployment. */
+    service: dnsLabel,
+    /** Filled in by the control plane from the service's registry, image and the chosen tag. */
+    image: z.string().min(1),
+    port: z.number().int().min(1).max(65535).optional(),
+    command: z.array(z.string()).optional(),
+    env: z.record(z.string(), z.string()).default({}),
+    volumes: z.record(dnsLabel, z.string().startsWith('/')).optional(),
+    /** Filled in by the control plane from the project's budget when not set. */
+    cpuMillicores: z.number().int().min(1),
+    memoryMb: z.number().int().min(4),
+    pull: z.enum(['always', 'missing']).default('always'),
+    healthCheck: z
+      .discriminatedUnion('kind', [
+        z.object({
+          kind: z.literal('http'),
+          path: z.string().startsWith('/').default('/'),
+          port: z.number().int().optional(),
+          expectStatus: z.number().int().optional(),
+        }),
+        z.object({ kind: z.literal('tcp'), port: z.number().int().optional() }),
+        z.object({ kind: z.literal('command'), command: z.array(z.string()).min(1) }),
+      ])
+      .optional(),
+    healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
+  })
+  .strict();
+
+/**
+ * `docker.service`: pulls the image (with the registry's credentials, reporting progress), starts
+ * the service with the deployment's limits, and waits until its health check passes. Rollback
+ * removes the service.
+ */
+export const containerService = defineComponent({
+  type: 'docker.service',
+  version: 1,
+  title: 'Container service',
+  category: 'Services',
+  params: containerServiceParams,
+  timeoutMs: 30 * 60_000,
+  async run(ctx, p) {
+    const auth = ctx.registryAuth(p.image);
+    if (p.pull === 'always') {
+      ctx.log(`pulling ${p.image}`);
+      let last = -1;
+      await ctx.runtime.pullImage(
+        p.image,
+        auth,
+        (progress) => {
+          // One line per 10 % is progress enough; a line per layer chunk would flood the UI.
+          const tenth = progress.fraction === undefined ? -1 : Math.floor(progress.fraction * 10);
+          if (tenth > last) {
+            last = tenth;
+            ctx.log(`pull ${p.image}: ${progress.status}${tenth >= 0 ? ` ${tenth * 10}%` : ''}`);
+          }
+        },
+        ctx.signal,
+      );
+    }
+    const spec = {
+      name: p.service,
+      image: p.image,
+      ...(p.command ? { command: p.command } : {}),
+      env: p.env,
+      ...(p.port ? { port: p.port } : {}),
+      cpuMillicores: p.cpuMillicores,
+      memoryMb: p.memoryMb,
+      ...(p.volumes ? { volumes: p.volumes } : {}),
+    };
+    const state = await ctx.runtime.startService(ctx.deployment.id, spec, auth);
+    ctx.recordService(spec);
+    ctx.log(`started ${p.service} (${state.ref.slice(0, 12)})`);
+    if (p.healthCheck) await waitHealthy(ctx, p.service, p.healthCheck, p.healthTimeoutSeconds);
+    return {
+      host: p.service,
+      ...(p.port ? { port: p.port } : {}),
+      ...(state.address ? { address: `${state.address.host}:${state.address.port}` } : {}),
+    };
+  },
+  async rollback(ctx, p) {
+    await ctx.runtime.removeService(ctx.deployment.id, p.service);
+  },
+});
+
+async function waitHealthy(
+  ctx: Parameters<typeof containerService.run>[0],
+  service: string,
+  check: HealthCheck,
+  timeoutSeconds: number,
+) {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  let detail = 'not checked yet';
+  while (Date.now() < deadline) {
+    if (ctx.signal.aborted) throw new Error('cancelled while waiting for the health check');
+    const result = await ctx.runtime.checkHealth(ctx.deployment.id, service, check, 2000);
+    if (result.healthy) {
+      ctx.log(`${service} is healthy (${result.detail})`);
+      return;
+    }
+    detail = result.detail;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(
+    `${service} did not pass its ${check.kind} health check within ${timeoutSeconds} s (last: ${detail})`,
+  );
+}
