@@ -18,6 +18,15 @@ const deployment = () => {
 };
 
 test.before(() => ensureTestImages());
+
+/** httpd needs a moment after the container starts; the pipeline waits the same way. */
+async function waitHealthy(id: string, service: string) {
+  for (let i = 0; i < 100; i++) {
+    if ((await runtime.checkHealth(id, service, { kind: 'http', path: '/' }, 1000)).healthy) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${service} never became healthy`);
+}
 test.after.always(() => removeLabelled(docker, created));
 
 test('a started service is hardened, limited, labelled and answers on its published port', async (t) => {
@@ -62,6 +71,7 @@ test('a started service is hardened, limited, labelled and answers on its publis
 test('health checks (http, tcp, command), exec, jobs and logs', async (t) => {
   const id = deployment();
   await runtime.startService(id, webService('web', 'ok'));
+  await waitHealthy(id, 'web');
   t.true((await runtime.checkHealth(id, 'web', { kind: 'http', path: '/' }, 2000)).healthy);
   const missing = await runtime.checkHealth(id, 'web', { kind: 'http', path: '/nope' }, 2000);
   t.false(missing.healthy);
