@@ -55,7 +55,22 @@ export class DockerRuntime implements Runtime {
     return { cpuMillicores: info.NCPU * 1000, memoryMb: Math.floor(info.MemTotal / 1024 / 1024) };
   }
 
-  async prepareDeployment(deploymentId: string): Promise<void> {
+  private readonly preparing = new Map<string, Promise<void>>();
+
+  /**
+   * Parallel pipeline branches prepare the same deployment at once, and Docker does not make
+   * "create if missing" atomic (two networks with one name would follow), so calls are shared.
+   */
+  prepareDeployment(deploymentId: string): Promise<void> {
+    let pending = this.preparing.get(deploymentId);
+    if (!pending) {
+      pending = this.createNetwork(deploymentId).finally(() => this.preparing.delete(deploymentId));
+      this.preparing.set(deploymentId, pending);
+    }
+    return pending;
+  }
+
+  private async createNetwork(deploymentId: string): Promise<void> {
     const name = dockerNames.network(deploymentId);
     try {
       await this.docker.getNetwork(name).inspect();

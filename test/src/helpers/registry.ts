@@ -10,6 +10,8 @@ export interface TestRegistry {
   credentials?: { username: string; password: string };
   /** Tags `nullops-test/busybox:1` as `host/repo:tag` and pushes it. */
   push(repo: string, tag: string): void;
+  /** Builds (offline, FROM the busybox test image) a web image answering `body`, and pushes it. */
+  pushWeb(repo: string, tag: string, body: string): void;
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,22 @@ export async function startRegistry(options: { auth?: boolean } = {}): Promise<T
     push(repo, tag) {
       const ref = `${host}/${repo}:${tag}`;
       docker(['tag', 'nullops-test/busybox:1', ref]);
+      if (credentials)
+        docker(['login', host, '-u', credentials.username, '--password', credentials.password]);
+      try {
+        docker(['push', ref]);
+      } finally {
+        if (credentials) docker(['logout', host]);
+        docker(['rmi', ref]);
+      }
+    },
+    pushWeb(repo, tag, body) {
+      const ref = `${host}/${repo}:${tag}`;
+      const dockerfile = `FROM nullops-test/busybox:1\nRUN mkdir -p /www && echo "${body}" > /www/index.html\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n`;
+      execFileSync('docker', ['build', '-q', '-t', ref, '-'], {
+        input: dockerfile,
+        stdio: ['pipe', 'ignore', 'pipe'],
+      });
       if (credentials)
         docker(['login', host, '-u', credentials.username, '--password', credentials.password]);
       try {
