@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Runs the test suite against a real PostgreSQL. When NULLOPS_TEST_DATABASE_URL is unset it starts
+// Runs the test suite (or, with --exec, a benchmark script) against a real PostgreSQL. When NULLOPS_TEST_DATABASE_URL is unset it starts
 // a throwaway embedded PostgreSQL (the same binaries `npm start` uses); each test then creates its
-// own randomly named database in it. Arguments are passed on to ava.
+// own randomly named database in it. Arguments are passed on to ava; `--exec file.js` runs that
+// script instead (npm run bench).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
@@ -62,9 +63,12 @@ if (!process.env.NULLOPS_TEST_DATABASE_URL) {
   };
 }
 
+// `--exec file.js args…` runs a script (the benchmark) against the same database instead of ava.
+const args = process.argv.slice(2);
+const command = args[0] === '--exec' ? args.slice(1) : [join('node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...args];
 const ava = spawn(
   process.execPath,
-  [join('node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...process.argv.slice(2)],
+  command,
   {
     stdio: 'inherit',
     env: process.env,
