@@ -12,3 +12,4 @@ export { Refs } from './control-plane/refs.js';
 export { parseSecretKeys, SecretBox, SecretDecryptionError } from './control-plane/security/secret-box.js';
 export { SecretService } from './control-plane/services/secret-service.js';
 export * from './kernel/index.js';
+export { CaddyDriver } from './control-plane/ingress/caddy-driver.js';
