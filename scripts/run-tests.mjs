@@ -65,15 +65,12 @@ if (!process.env.NULLOPS_TEST_DATABASE_URL) {
 
 // `--exec file.js args…` runs a script (the benchmark) against the same database instead of ava.
 const args = process.argv.slice(2);
-const command = args[0] === '--exec' ? args.slice(1) : [join('node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...args];
-const ava = spawn(
-  process.execPath,
-  command,
-  {
-    stdio: 'inherit',
-    env: process.env,
-  },
-);
+const command =
+  args[0] === '--exec' ? args.slice(1) : [join('node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...args];
+const ava = spawn(process.execPath, command, {
+  stdio: 'inherit',
+  env: process.env,
+});
 const forward = (signal) => ava.kill(signal);
 process.on('SIGINT', forward);
 process.on('SIGTERM', forward);

@@ -7,9 +7,9 @@ export { type ControlPlaneConfig, loadControlPlaneConfig } from './control-plane
 export { type ControlPlane, createControlPlane } from './control-plane/control-plane.js';
 export { createDatabase, type Database, migrateLatest } from './control-plane/database/database.js';
 export { DeploymentService } from './control-plane/deployments/deployment-service.js';
+export { CaddyDriver } from './control-plane/ingress/caddy-driver.js';
 export { IngressService } from './control-plane/ingress/ingress-service.js';
 export { Refs } from './control-plane/refs.js';
 export { parseSecretKeys, SecretBox, SecretDecryptionError } from './control-plane/security/secret-box.js';
 export { SecretService } from './control-plane/services/secret-service.js';
 export * from './kernel/index.js';
-export { CaddyDriver } from './control-plane/ingress/caddy-driver.js';

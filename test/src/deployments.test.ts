@@ -268,13 +268,11 @@ test.serial('a second deployment runs side by side, with its own URLs and its ow
     Object.keys((await docker.getContainer(mine?.Id as string).inspect()).NetworkSettings.Networks)[0],
     Object.keys((await docker.getContainer(other?.Id as string).inspect()).NetworkSettings.Networks)[0],
   );
-  const exec = await docker
-    .getContainer(mine?.Id as string)
-    .exec({
-      Cmd: ['sh', '-c', `wget -qO- http://${otherIp}/ || echo unreachable`],
-      AttachStdout: true,
-      AttachStderr: true,
-    });
+  const exec = await docker.getContainer(mine?.Id as string).exec({
+    Cmd: ['sh', '-c', `wget -qO- http://${otherIp}/ || echo unreachable`],
+    AttachStdout: true,
+    AttachStderr: true,
+  });
   const stream = await exec.start({ hijack: true, stdin: false });
   const output = await Promise.race([
     new Promise<string>((resolve) => {

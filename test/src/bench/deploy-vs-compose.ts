@@ -41,34 +41,81 @@ async function main() {
   const reg = await admin.expect(201, 'POST', '/api/registries', { name: 'bench', url: registry.url });
   const serviceIds: string[] = [];
   for (const name of SERVICES) {
-    serviceIds.push((await admin.expect(201, 'POST', '/api/services', { name, registryId: reg.id, image: `bench/${name}`, tagMode: 'pinned', tag: 'v1' })).id);
+    serviceIds.push(
+      (
+        await admin.expect(201, 'POST', '/api/services', {
+          name,
+          registryId: reg.id,
+          image: `bench/${name}`,
+          tagMode: 'pinned',
+          tag: 'v1',
+        })
+      ).id,
+    );
   }
-  const env = await admin.expect(201, 'POST', '/api/environments', { name: 'bench', baseDomain: 'nullops.test', runtime: 'docker', defaultTtlSeconds: 3600 });
+  const env = await admin.expect(201, 'POST', '/api/environments', {
+    name: 'bench',
+    baseDomain: 'nullops.test',
+    runtime: 'docker',
+    defaultTtlSeconds: 3600,
+  });
   const port = await freePort();
-  const node = await admin.expect(201, 'POST', '/api/nodes', { environmentId: env.id, name: 'bench', host: '127.0.0.1', port });
+  const node = await admin.expect(201, 'POST', '/api/nodes', {
+    environmentId: env.id,
+    name: 'bench',
+    host: '127.0.0.1',
+    port,
+  });
   const dataDir = await tempDir('nullops-bench-agent-');
   const agent = await new AgentProcess({ port, dataDir, token: node.token }).start();
-  await eventually('node online', async () => (await admin.get(`/api/nodes/${node.id}`)).body.status === 'online');
+  await eventually(
+    'node online',
+    async () => (await admin.get(`/api/nodes/${node.id}`)).body.status === 'online',
+  );
   await eventually('capacity', async () => (await admin.get(`/api/nodes/${node.id}`)).body.capacity);
-  const ingressPort = (cp.cp.container.resolve((await import('@nullops/core')).IngressService) as { port: number }).port;
+  const ingressPort = (
+    cp.cp.container.resolve((await import('@nullops/core')).IngressService) as { port: number }
+  ).port;
 
-  const serviceNode = (name: string) => ({ id: name, type: 'docker.service', params: { service: name, port: 80, pull: 'missing', healthCheck: { kind: 'http', path: '/' } } });
+  const serviceNode = (name: string) => ({
+    id: name,
+    type: 'docker.service',
+    params: { service: name, port: 80, pull: 'missing', healthCheck: { kind: 'http', path: '/' } },
+  });
   const projects: Record<string, string> = {};
   for (const [shape, edges] of [
     ['parallel', []],
-    ['chain', [{ from: 'api', to: 'web' }, { from: 'web', to: 'docs' }]],
+    [
+      'chain',
+      [
+        { from: 'api', to: 'web' },
+        { from: 'web', to: 'docs' },
+      ],
+    ],
   ] as const) {
-    const project = await admin.expect(201, 'POST', '/api/projects', { name: `bench-${shape}`, cpuMillicores: 300, memoryMb: 192, serviceIds });
-    await admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, { graph: { nodes: SERVICES.map(serviceNode), edges } });
+    const project = await admin.expect(201, 'POST', '/api/projects', {
+      name: `bench-${shape}`,
+      cpuMillicores: 300,
+      memoryMb: 192,
+      serviceIds,
+    });
+    await admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, {
+      graph: { nodes: SERVICES.map(serviceNode), edges },
+    });
     projects[shape] = project.id;
   }
 
   const composeDir = await mkdtemp(join(tmpdir(), 'nullops-bench-compose-'));
   const composeServices = SERVICES.map(
-    (n) => `  ${n}:\n    image: ${images[n]}\n    init: true\n    mem_limit: 64m\n    cpus: 0.1\n    ports: ["127.0.0.1::80"]\n`,
+    (n) =>
+      `  ${n}:\n    image: ${images[n]}\n    init: true\n    mem_limit: 64m\n    cpus: 0.1\n    ports: ["127.0.0.1::80"]\n`,
   ).join('');
   await writeFile(join(composeDir, 'docker-compose.yml'), `version: "2.4"\nservices:\n${composeServices}`);
-  const compose = (...args: string[]) => execFileSync('docker-compose', ['-p', 'nullopsbench', ...args], { cwd: composeDir, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  const compose = (...args: string[]) =>
+    execFileSync('docker-compose', ['-p', 'nullopsbench', ...args], {
+      cwd: composeDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).toString();
 
   async function composeOnce(): Promise<number> {
     const started = performance.now();
@@ -84,13 +131,27 @@ async function main() {
   async function nullopsOnce(shape: string): Promise<number> {
     const name = `b${++counter}`;
     const started = performance.now();
-    const created = await admin.expect(201, 'POST', `/api/projects/${projects[shape]}/deployments`, { environmentId: env.id, name, tags: {} });
+    const created = await admin.expect(201, 'POST', `/api/projects/${projects[shape]}/deployments`, {
+      environmentId: env.id,
+      name,
+      tags: {},
+    });
     await Promise.all(
-      SERVICES.map((n) => eventually(`${n} through the ingress`, async () => (await viaIngress(ingressPort, `${n}.${name}.bench.nullops.test`)).status === 200, 60_000)),
+      SERVICES.map((n) =>
+        eventually(
+          `${n} through the ingress`,
+          async () => (await viaIngress(ingressPort, `${n}.${name}.bench.nullops.test`)).status === 200,
+          60_000,
+        ),
+      ),
     );
     const ms = performance.now() - started;
     await admin.expect(202, 'DELETE', `/api/deployments/${created.id}`);
-    await eventually('deleted', async () => (await admin.get(`/api/deployments/${created.id}`)).body.state === 'deleted', 60_000);
+    await eventually(
+      'deleted',
+      async () => (await admin.get(`/api/deployments/${created.id}`)).body.state === 'deleted',
+      60_000,
+    );
     return ms;
   }
 
@@ -104,7 +165,10 @@ async function main() {
     results.chain?.push(await nullopsOnce('chain'));
   }
 
-  const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)])) as Record<string, number>;
+  const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)])) as Record<
+    string,
+    number
+  >;
   const ratio = (k: string) => ((m[k] as number) / (m.compose as number)).toFixed(2);
   const lines = [
     '# Benchmarks',
@@ -122,7 +186,9 @@ async function main() {
     `| NullOps, 3 independent services (parallel branches) | ${Math.round(m.parallel as number)} ms | ${ratio('parallel')} |`,
     `| NullOps, 3 services in a chain (api → web → docs) | ${Math.round(m.chain as number)} ms | ${ratio('chain')} |`,
     '',
-    `Raw (ms): ${Object.entries(results).map(([k, v]) => `${k} [${v.map(Math.round).join(', ')}]`).join('; ')}.`,
+    `Raw (ms): ${Object.entries(results)
+      .map(([k, v]) => `${k} [${v.map(Math.round).join(', ')}]`)
+      .join('; ')}.`,
     '',
   ];
   const file = resolve('docs/benchmarks.md');
