@@ -13,3 +13,5 @@ export { Refs } from './control-plane/refs.js';
 export { parseSecretKeys, SecretBox, SecretDecryptionError } from './control-plane/security/secret-box.js';
 export { SecretService } from './control-plane/services/secret-service.js';
 export * from './kernel/index.js';
+export { RegistryClient } from './control-plane/registry/registry-client.js';
+export { selectTags, sortTags } from './control-plane/registry/tag-order.js';

@@ -65,6 +65,8 @@ export class RegistryClient {
     for (let page = 0; next && page < 100; page++) {
       let res = await this.get(registry, next, authorization);
       if (res.status === 401) {
+        // Drain the refusal so its connection is free for the retry.
+        await res.body?.cancel();
         authorization = await this.authorize(
           registry,
           repository,

@@ -13,7 +13,7 @@ export function sortTags(tags: string[]): string[] {
       ? new semver.SemVer(tag.replace(/^v/i, ''), { loose: true })
       : semver.coerce(tag.replace(/^v/i, ''), { includePrerelease: true });
     // coerce() finds a version inside any string; only accept tags that are a version as a whole.
-    if (version && /^v?\d+(\.\d+){0,2}([-+][0-9A-Za-z.-]+)?$/i.test(tag)) versioned.push({ tag, version });
+    if (version && /^v?\d+\.\d+(\.\d+)?([-+][0-9A-Za-z.-]+)?$/i.test(tag)) versioned.push({ tag, version });
     else other.push(tag);
   }
   versioned.sort((a, b) => semver.rcompare(a.version, b.version) || b.tag.localeCompare(a.tag));
