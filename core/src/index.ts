@@ -10,8 +10,8 @@ export { DeploymentService } from './control-plane/deployments/deployment-servic
 export { CaddyDriver } from './control-plane/ingress/caddy-driver.js';
 export { IngressService } from './control-plane/ingress/ingress-service.js';
 export { Refs } from './control-plane/refs.js';
+export { RegistryClient } from './control-plane/registry/registry-client.js';
+export { selectTags, sortTags } from './control-plane/registry/tag-order.js';
 export { parseSecretKeys, SecretBox, SecretDecryptionError } from './control-plane/security/secret-box.js';
 export { SecretService } from './control-plane/services/secret-service.js';
 export * from './kernel/index.js';
-export { RegistryClient } from './control-plane/registry/registry-client.js';
-export { selectTags, sortTags } from './control-plane/registry/tag-order.js';

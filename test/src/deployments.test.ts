@@ -398,6 +398,32 @@ test.serial('clone: same tags unless changed, a new name, the latest pipeline', 
   );
 });
 
+test.serial('live progress streams as server-sent events, step by step, until running', async (t) => {
+  const res = await create('watched', { web: 'v1.0' });
+  const cookie = (s.fuller as unknown as { auth: { cookie: string } }).auth.cookie;
+  const controller = new AbortController();
+  const stream = await fetch(`${s.cp.url}/api/deployments/${res.body.id}/events`, {
+    headers: { cookie },
+    signal: controller.signal,
+  });
+  t.is(stream.status, 200);
+  const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+  let text = '';
+  const deadline = Date.now() + 60_000;
+  while (!/"state":"running"/.test(text) && Date.now() < deadline) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += Buffer.from(value).toString();
+  }
+  controller.abort();
+  t.regex(text, /event: state/);
+  t.regex(text, /"kind":"step.started"/);
+  t.regex(text, /"kind":"step.succeeded"/);
+  t.regex(text, /"kind":"running","state":"running"/);
+  await s.fuller.delete(`/api/deployments/${res.body.id}`);
+  await until(res.body.id, 'deleted');
+});
+
 test.serial('the same Idempotency-Key twice creates one deployment', async (t) => {
   const first = await create('idem', { web: 'v1.1' }, s.fuller, 'key-123');
   const second = await create('idem', { web: 'v1.1' }, s.fuller, 'key-123');

@@ -1,9 +1,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { promisify } from 'node:util';
 import { createPrivateKey, randomUUID, sign } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { loadOrCreateCertificate, RegistryClient, selectTags, sortTags } from '@nullops/core';
 import test from 'ava';
 import { eventually, freePort, tempDir } from './helpers/agent-process.js';
@@ -11,8 +11,30 @@ import { ensureTestImages } from './helpers/docker.js';
 import { startRegistry } from './helpers/registry.js';
 
 test('tags sort newest version first (semver-aware), then the rest newest first; globs filter', (t) => {
-  const tags = ['v1.0', 'latest', 'v1.10.0', 'v1.2', 'feature-x', '2.0.0-rc.1', '2.0.0', 'v1.1', '2024-05-01', '2024-06-01'];
-  t.deepEqual(sortTags(tags), ['2.0.0', '2.0.0-rc.1', 'v1.10.0', 'v1.2', 'v1.1', 'v1.0', 'latest', 'feature-x', '2024-06-01', '2024-05-01']);
+  const tags = [
+    'v1.0',
+    'latest',
+    'v1.10.0',
+    'v1.2',
+    'feature-x',
+    '2.0.0-rc.1',
+    '2.0.0',
+    'v1.1',
+    '2024-05-01',
+    '2024-06-01',
+  ];
+  t.deepEqual(sortTags(tags), [
+    '2.0.0',
+    '2.0.0-rc.1',
+    'v1.10.0',
+    'v1.2',
+    'v1.1',
+    'v1.0',
+    'latest',
+    'feature-x',
+    '2024-06-01',
+    '2024-05-01',
+  ]);
   t.deepEqual(selectTags(tags, 'v*'), ['v1.10.0', 'v1.2', 'v1.1', 'v1.0']);
   t.deepEqual(selectTags(tags, 'feature-*'), ['feature-x']);
   t.deepEqual(selectTags(tags, '{latest,2.*}'), ['2.0.0', '2.0.0-rc.1', 'latest']);
@@ -24,11 +46,21 @@ test('Basic auth, paging over Link headers, and a clear error for an unreachable
   t.teardown(() => registry.stop());
   for (const tag of ['v1', 'v2', 'v3']) registry.push('team/paged', tag);
   const client = new RegistryClient({ cacheMs: 0 });
-  const access = { id: 'r', name: 'private', url: registry.url, username: 'ci', password: 'registry-secret-pw' };
+  const access = {
+    id: 'r',
+    name: 'private',
+    url: registry.url,
+    username: 'ci',
+    password: 'registry-secret-pw',
+  };
   t.deepEqual((await client.listTags(access, 'team/paged')).sort(), ['v1', 'v2', 'v3']);
-  await t.throwsAsync(client.listTags({ ...access, password: 'wrong' }, 'team/paged'), { message: /refused access to team\/paged: check its username and password/ });
+  await t.throwsAsync(client.listTags({ ...access, password: 'wrong' }, 'team/paged'), {
+    message: /refused access to team\/paged: check its username and password/,
+  });
   await t.throwsAsync(client.listTags(access, 'team/missing'), { message: /has no image team\/missing/ });
-  await t.throwsAsync(client.listTags({ ...access, url: 'http://127.0.0.1:9' }, 'team/paged'), { message: /is unreachable .*check its URL/ });
+  await t.throwsAsync(client.listTags({ ...access, url: 'http://127.0.0.1:9' }, 'team/paged'), {
+    message: /is unreachable .*check its URL/,
+  });
 
   // Paging: a server that hands out one tag per page with a Link to the next (as Docker Hub does).
   const pages: Server = createServer((req, res) => {
@@ -42,10 +74,16 @@ test('Basic auth, paging over Link headers, and a clear error for an unreachable
   t.teardown(() => pages.close());
   if (!pages.listening) await new Promise((resolve) => pages.once('listening', resolve));
   const port = (pages.address() as { port: number }).port;
-  t.deepEqual(await client.listTags({ id: 'p', name: 'paged', url: `http://127.0.0.1:${port}`, username: null, password: null }, 'team/app'), ['a', 'b', 'c']);
+  t.deepEqual(
+    await client.listTags(
+      { id: 'p', name: 'paged', url: `http://127.0.0.1:${port}`, username: null, password: null },
+      'team/app',
+    ),
+    ['a', 'b', 'c'],
+  );
 });
 
-test("the bearer-token flow Docker Hub uses, against a real registry in token mode", async (t) => {
+test('the bearer-token flow Docker Hub uses, against a real registry in token mode', async (t) => {
   ensureTestImages();
   const dir = await tempDir('nullops-token-registry-');
   const cert = await loadOrCreateCertificate(dir);
@@ -70,8 +108,20 @@ test("the bearer-token flow Docker Hub uses, against a real registry in token mo
     });
     const now = Math.floor(Date.now() / 1000);
     const header = b64({ alg: 'ES256', typ: 'JWT', x5c: [der] });
-    const claims = b64({ iss: 'nullops-test', sub: 'robot', aud: url.searchParams.get('service'), exp: now + 300, nbf: now - 10, iat: now, jti: randomUUID(), access });
-    const signature = sign('sha256', Buffer.from(`${header}.${claims}`), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+    const claims = b64({
+      iss: 'nullops-test',
+      sub: 'robot',
+      aud: url.searchParams.get('service'),
+      exp: now + 300,
+      nbf: now - 10,
+      iat: now,
+      jti: randomUUID(),
+      access,
+    });
+    const signature = sign('sha256', Buffer.from(`${header}.${claims}`), {
+      key,
+      dsaEncoding: 'ieee-p1363',
+    }).toString('base64url');
     issued.push(url.searchParams.get('scope') ?? '');
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ token: `${header}.${claims}.${signature}`, expires_in: 300 }));
@@ -82,13 +132,18 @@ test("the bearer-token flow Docker Hub uses, against a real registry in token mo
     join(dir, 'config.yml'),
     `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:${registryPort}\nauth:\n  token:\n    realm: http://127.0.0.1:${tokenPort}/token\n    service: nullops-registry\n    issuer: nullops-test\n    rootcertbundle: ${join(dir, 'root.crt')}\n`,
   );
-  const registry: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: 'ignore' });
+  const registry: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], {
+    stdio: 'ignore',
+  });
   t.teardown(async () => {
     registry.kill();
     tokens.close();
     await rm(dir, { recursive: true, force: true });
   });
-  await eventually('registry', async () => (await fetch(`http://127.0.0.1:${registryPort}/v2/`).catch(() => undefined))?.status === 401);
+  await eventually(
+    'registry',
+    async () => (await fetch(`http://127.0.0.1:${registryPort}/v2/`).catch(() => undefined))?.status === 401,
+  );
 
   // Push with the docker CLI, which speaks the same flow.
   const host = `127.0.0.1:${registryPort}`;
@@ -104,8 +159,16 @@ test("the bearer-token flow Docker Hub uses, against a real registry in token mo
   }
 
   const client = new RegistryClient({ cacheMs: 0 });
-  const access = { id: 't', name: 'token', url: `http://${host}`, username: 'robot', password: 'token-secret' };
+  const access = {
+    id: 't',
+    name: 'token',
+    url: `http://${host}`,
+    username: 'robot',
+    password: 'token-secret',
+  };
   t.deepEqual(await client.listTags(access, 'team/app'), ['v7']);
   t.true(issued.includes('repository:team/app:pull'), 'a pull-scoped token was requested');
-  await t.throwsAsync(client.listTags({ ...access, password: 'nope' }, 'team/app'), { message: /refused a token \(HTTP 401\)/ });
+  await t.throwsAsync(client.listTags({ ...access, password: 'nope' }, 'team/app'), {
+    message: /refused a token \(HTTP 401\)/,
+  });
 });
