@@ -410,7 +410,7 @@ test.serial('live progress streams as server-sent events, step by step, until ru
   const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
   let text = '';
   const deadline = Date.now() + 60_000;
-  while (!/"state":"running"/.test(text) && Date.now() < deadline) {
+  while (!/"kind":"running","state":"running"/.test(text) && Date.now() < deadline) {
     const { value, done } = await reader.read();
     if (done) break;
     text += Buffer.from(value).toString();

@@ -37,6 +37,7 @@ test('a started service is hardened, limited, labelled and answers on its publis
   );
   t.is(state.status, 'running');
   t.truthy(state.address);
+  await waitHealthy(id, 'web');
   const res = await fetch(`http://${state.address?.host}:${state.address?.port}/`);
   t.is((await res.text()).trim(), 'hello-v1');
 

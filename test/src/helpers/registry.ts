@@ -40,6 +40,16 @@ export async function startRegistry(options: { auth?: boolean } = {}): Promise<T
     return res && (res.status === 200 || res.status === 401);
   });
   const docker = (args: string[]) => execFileSync('docker', args, { stdio: 'pipe' });
+  /** Pushes a local image (logging in when the registry needs it) and drops the local tag. */
+  const publish = (ref: string) => {
+    if (credentials) docker(['login', host, '-u', credentials.username, '--password', credentials.password]);
+    try {
+      docker(['push', ref]);
+    } finally {
+      if (credentials) docker(['logout', host]);
+      docker(['rmi', ref]);
+    }
+  };
   return {
     host,
     url: `http://${host}`,
@@ -47,14 +57,7 @@ export async function startRegistry(options: { auth?: boolean } = {}): Promise<T
     push(repo, tag) {
       const ref = `${host}/${repo}:${tag}`;
       docker(['tag', 'nullops-test/busybox:1', ref]);
-      if (credentials)
-        docker(['login', host, '-u', credentials.username, '--password', credentials.password]);
-      try {
-        docker(['push', ref]);
-      } finally {
-        if (credentials) docker(['logout', host]);
-        docker(['rmi', ref]);
-      }
+      publish(ref);
     },
     pushWeb(repo, tag, body) {
       const ref = `${host}/${repo}:${tag}`;
@@ -63,14 +66,7 @@ export async function startRegistry(options: { auth?: boolean } = {}): Promise<T
         input: dockerfile,
         stdio: ['pipe', 'ignore', 'pipe'],
       });
-      if (credentials)
-        docker(['login', host, '-u', credentials.username, '--password', credentials.password]);
-      try {
-        docker(['push', ref]);
-      } finally {
-        if (credentials) docker(['logout', host]);
-        docker(['rmi', ref]);
-      }
+      publish(ref);
     },
     async stop() {
       child.kill();

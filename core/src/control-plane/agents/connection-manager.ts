@@ -2,7 +2,7 @@ import { type DesiredDeployment, type Heartbeat, PROTOCOL_VERSION } from '@nullo
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import type { ControlPlaneConfig } from '../config.js';
-import type { Database } from '../database/database.js';
+import { afterCommit, type Database } from '../database/database.js';
 import { AgentNode, type NodeStatus } from '../models/fleet.js';
 import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
@@ -66,10 +66,11 @@ export class AgentConnectionManager {
 
   /** Runs `refresh` once the transaction that changed the node has committed. */
   refreshAfterCommit(db: Database, nodeId: string): void {
-    const committed = db.isTransaction
-      ? (db as unknown as { executionPromise: Promise<unknown> }).executionPromise
-      : Promise.resolve();
-    committed.then(() => this.refresh(nodeId)).catch(() => {});
+    afterCommit(
+      db,
+      () => this.refresh(nodeId),
+      (err) => this.logger.error({ err, node: nodeId }, 'node refresh failed'),
+    );
   }
 
   /** The open link to a node, when it is online. */

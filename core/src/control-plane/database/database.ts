@@ -41,3 +41,14 @@ export async function isDatabaseReachable(db: Database, timeoutMs = 2000): Promi
     clearTimeout(timer);
   }
 }
+
+/**
+ * Runs `fn` once the transaction `db` has committed (at once outside a transaction): follow-up
+ * work such as talking to an agent must never act on a change that may still roll back.
+ */
+export function afterCommit(db: Database, fn: () => Promise<unknown>, onError: (err: unknown) => void): void {
+  const committed = db.isTransaction
+    ? (db as unknown as { executionPromise: Promise<unknown> }).executionPromise
+    : Promise.resolve();
+  committed.then(fn).catch(onError);
+}

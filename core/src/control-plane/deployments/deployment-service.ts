@@ -5,7 +5,7 @@ import { inject, injectable } from 'tsyringe';
 import { AgentEvents } from '../agents/agent-events.js';
 import { AgentConnectionManager } from '../agents/connection-manager.js';
 import type { ControlPlaneConfig } from '../config.js';
-import type { Database } from '../database/database.js';
+import { afterCommit, type Database } from '../database/database.js';
 import { IngressService } from '../ingress/ingress-service.js';
 import { PipelineVersion, Project } from '../models/catalog.js';
 import { Deployment, type DeploymentState, Environment } from '../models/fleet.js';
@@ -104,12 +104,8 @@ export class DeploymentService {
     return project.ttlSeconds ?? environment.defaultTtlSeconds;
   }
 
-  /** Runs `fn` after the transaction `db` commits (at once outside a transaction). */
   private afterCommit(db: Database, fn: () => Promise<unknown>): void {
-    const committed = db.isTransaction
-      ? (db as unknown as { executionPromise: Promise<unknown> }).executionPromise
-      : Promise.resolve();
-    committed.then(fn).catch((err) => this.logger.error({ err }, 'follow-up of a deployment change failed'));
+    afterCommit(db, fn, (err) => this.logger.error({ err }, 'follow-up of a deployment change failed'));
   }
 
   private async latestVersion(db: Database, projectId: string): Promise<PipelineVersion> {

@@ -330,6 +330,27 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       handler: async ({ params, db, ctx }) => {
         const d = await findOr404(Deployment, db, params.deploymentId, 'deployment');
         const stream = sse(ctx);
+        // A watcher that arrives late first gets what already happened, then live events.
+        const past = await db('deployment_events')
+          .where('deploymentId', d.id)
+          .orderBy('id')
+          .select('at', 'kind', 'toState', 'message', 'details');
+        for (const row of past as {
+          at: Date;
+          kind: string;
+          toState: string | null;
+          message: string | null;
+          details: unknown;
+        }[]) {
+          stream.send('progress', {
+            deploymentId: d.id,
+            kind: row.kind,
+            state: row.toState,
+            message: row.message,
+            details: row.details,
+            at: iso(row.at),
+          });
+        }
         stream.send('state', { state: d.state, message: d.stateMessage, error: d.error });
         const listener = (event: { deploymentId: string }) => {
           if (event.deploymentId === d.id) stream.send('progress', event);
