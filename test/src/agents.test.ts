@@ -3,7 +3,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServiceSpec } from '@nullops/plugin-sdk';
 import test, { type ExecutionContext } from 'ava';
-import { AgentProcess, eventually, freePort, tempDir } from './helpers/agent-process.js';
+import { AgentProcess, eventually, registerLocalNode } from './helpers/agent-process.js';
 import { docker, ensureTestImages, removeLabelled, webService } from './helpers/docker.js';
 import { startTestControlPlane } from './helpers/test-control-plane.js';
 
@@ -25,15 +25,7 @@ async function setup(t: ExecutionContext) {
     runtime: 'docker',
     defaultTtlSeconds: 3600,
   });
-  const port = await freePort();
-  const node = await admin.expect(201, 'POST', '/api/nodes', {
-    environmentId: env.id,
-    name: 'node-1',
-    host: '127.0.0.1',
-    port,
-  });
-  const dataDir = await tempDir('nullops-agent-');
-  const agent = new AgentProcess({ port, dataDir, token: node.token });
+  const { node, dataDir, agent } = await registerLocalNode(admin, env.id);
   const deployments: string[] = [];
   t.teardown(async () => {
     await agent.kill();

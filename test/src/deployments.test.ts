@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import test from 'ava';
-import { AgentProcess, eventually, freePort, tempDir } from './helpers/agent-process.js';
+import { AgentProcess, eventually, registerLocalNode, waitNodeReady } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
 import { docker, ensureTestImages } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
@@ -104,20 +104,9 @@ test.before(async () => {
     defaultTtlSeconds: 3600,
     teams,
   });
-  const port = await freePort();
-  const node = await admin.expect(201, 'POST', '/api/nodes', {
-    environmentId: env.id,
-    name: 'node-1',
-    host: '127.0.0.1',
-    port,
-  });
-  const dataDir = await tempDir('nullops-e2e-agent-');
-  const agent = await new AgentProcess({ port, dataDir, token: node.token }).start();
-  await eventually(
-    'node online',
-    async () => (await admin.get(`/api/nodes/${node.id}`)).body.status === 'online',
-  );
-  await eventually('capacity reported', async () => (await admin.get(`/api/nodes/${node.id}`)).body.capacity);
+  const { node, dataDir, agent } = await registerLocalNode(admin, env.id);
+  await agent.start();
+  await waitNodeReady(admin, node.id);
   s = {
     cp,
     registry,

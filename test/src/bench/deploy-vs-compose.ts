@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { AgentProcess, eventually, freePort, tempDir } from '../helpers/agent-process.js';
+import { eventually, registerLocalNode, waitNodeReady } from '../helpers/agent-process.js';
 import { ensureTestImages } from '../helpers/docker.js';
 import { viaIngress } from '../helpers/ingress.js';
 import { startRegistry } from '../helpers/registry.js';
@@ -59,20 +59,9 @@ async function main() {
     runtime: 'docker',
     defaultTtlSeconds: 3600,
   });
-  const port = await freePort();
-  const node = await admin.expect(201, 'POST', '/api/nodes', {
-    environmentId: env.id,
-    name: 'bench',
-    host: '127.0.0.1',
-    port,
-  });
-  const dataDir = await tempDir('nullops-bench-agent-');
-  const agent = await new AgentProcess({ port, dataDir, token: node.token }).start();
-  await eventually(
-    'node online',
-    async () => (await admin.get(`/api/nodes/${node.id}`)).body.status === 'online',
-  );
-  await eventually('capacity', async () => (await admin.get(`/api/nodes/${node.id}`)).body.capacity);
+  const { node, dataDir, agent } = await registerLocalNode(admin, env.id, 'bench');
+  await agent.start();
+  await waitNodeReady(admin, node.id);
   const ingressPort = (
     cp.cp.container.resolve((await import('@nullops/core')).IngressService) as { port: number }
   ).port;

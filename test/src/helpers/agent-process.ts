@@ -3,6 +3,7 @@ import { chmod, mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { ApiClient } from './api-client.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
@@ -110,4 +111,28 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/**
+ * Registers a node on a free local port in an environment, and an agent process (not started) for
+ * it with the token the control plane just issued.
+ */
+export async function registerLocalNode(admin: ApiClient, environmentId: string, name = 'node-1') {
+  const port = await freePort();
+  const node = await admin.expect(201, 'POST', '/api/nodes', {
+    environmentId,
+    name,
+    host: '127.0.0.1',
+    port,
+  });
+  const dataDir = await tempDir('nullops-agent-');
+  return { node, dataDir, agent: new AgentProcess({ port, dataDir, token: node.token }) };
+}
+
+/** Waits until the node is online and has reported its capacity (so placement can use it). */
+export async function waitNodeReady(admin: ApiClient, nodeId: string): Promise<void> {
+  await eventually('node online with capacity', async () => {
+    const node = (await admin.get(`/api/nodes/${nodeId}`)).body;
+    return node.status === 'online' && node.capacity;
+  });
 }
