@@ -8,7 +8,6 @@ import {
   startAgentHost,
   stringVar,
 } from '@nullops/core';
-import { components as firstPartyComponents } from '@nullops/plugin-container-service';
 import { z } from 'zod';
 import { DockerRuntime } from './runtime/docker-runtime.js';
 import { AGENT_VERSION } from './version.js';
@@ -57,7 +56,6 @@ async function main() {
     runtime,
     logger,
     agentVersion: AGENT_VERSION,
-    components: firstPartyComponents,
   });
   const stop = async (signal: string) => {
     logger.info({ signal }, 'agent stopping; services keep running');

@@ -15,3 +15,4 @@ export { selectTags, sortTags } from './control-plane/registry/tag-order.js';
 export { parseSecretKeys, SecretBox, SecretDecryptionError } from './control-plane/security/secret-box.js';
 export { SecretService } from './control-plane/services/secret-service.js';
 export * from './kernel/index.js';
+export * from './plugins/index.js';

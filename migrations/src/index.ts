@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as foundation from './20261122000000_foundation.js';
 import * as deployments from './20261122010000_deployments.js';
+import * as plugins from './20261122020000_plugins.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -9,6 +10,7 @@ import * as deployments from './20261122010000_deployments.js';
 const migrations: Record<string, Knex.Migration> = {
   '20261122000000_foundation': foundation,
   '20261122010000_deployments': deployments,
+  '20261122020000_plugins': plugins,
 };
 
 /** A knex migration source over the list above. */

@@ -1,5 +1,6 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { RegistryAuth, Runtime, ServiceSpec } from './runtime.js';
+import { SDK_VERSION } from './version.js';
 
 /** Identity of the deployment a component runs for. */
 export interface DeploymentIdentity {
@@ -17,12 +18,22 @@ export interface ComponentContext {
   signal: AbortSignal;
   /** A log line, streamed live to the UI. */
   log(line: string): void;
-  /** Outputs of the nodes that ran before this one, by node id. */
+  /**
+   * Outputs of the nodes that ran before this one, by node id. Params may also reference them as
+   * `${output:NODE.KEY}`; the agent substitutes those before `run` is called.
+   */
   outputs: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** Credentials for pulling an image, when its registry needs them. */
   registryAuth(image: string): RegistryAuth | undefined;
   /** Records a long-running service, so the agent keeps it alive and the ingress can route to it. */
   recordService(spec: ServiceSpec): void;
+}
+
+/** One output a component promises, shown on the editor node as a slot later nodes can reference. */
+export interface OutputDescription {
+  description: string;
+  /** Holds a credential: hosts never log or display it. */
+  secret?: boolean;
 }
 
 /** A pipeline step: validated params in, outputs out, and how to undo it. */
@@ -31,6 +42,13 @@ export interface ComponentDefinition<
   O extends Record<string, unknown> = Record<string, unknown>,
 > {
   readonly $$type: '@nullops/Component';
+  /** The SDK version the component was defined with. */
+  readonly sdkVersion: string;
+  /**
+   * The params schema as JSON Schema (draft 2020-12, input side): the editor renders it as node
+   * widgets and the control plane shows it in the component catalogue.
+   */
+  readonly paramsJsonSchema: Record<string, unknown>;
   /** Namespaced type, e.g. `docker.service`. */
   type: string;
   /** Bumped when params change incompatibly; saved pipelines record it. */
@@ -39,6 +57,13 @@ export interface ComponentDefinition<
   category: string;
   /** Validates params on the control plane (at save and deploy) and on the agent. */
   params: P;
+  /** Outputs by key, for the editor's slots and for checking `${output:…}` references. */
+  outputs?: Record<string, OutputDescription>;
+  /**
+   * Required params the control plane fills in at deploy time (e.g. an image from the chosen tag);
+   * a saved pipeline may leave them out.
+   */
+  hostFilled?: readonly string[];
   /** Longest a run may take; the executor aborts it then. */
   timeoutMs?: number;
   run(ctx: ComponentContext, params: z.output<P>): Promise<O>;
@@ -46,11 +71,34 @@ export interface ComponentDefinition<
   rollback?(ctx: ComponentContext, params: z.output<P>, outputs: O | undefined): Promise<void>;
 }
 
-/** Declares a component; the tag lets hosts recognise it across copies of the SDK. */
+/**
+ * Declares a component. The returned object is tagged (`$$type`) and carries the SDK version, so a
+ * host recognises it across copies of the SDK; its params schema is also exported as JSON Schema.
+ *
+ * @example
+ * export const hello = defineComponent({
+ *   type: 'acme.hello', version: 1, title: 'Say hello', category: 'Examples',
+ *   params: z.object({ name: z.string() }),
+ *   outputs: { greeting: { description: 'what was said' } },
+ *   async run(ctx, p) { ctx.log(`hello ${p.name}`); return { greeting: `hello ${p.name}` }; },
+ * });
+ */
 export function defineComponent<P extends z.ZodType, O extends Record<string, unknown>>(
-  definition: Omit<ComponentDefinition<P, O>, '$$type'>,
+  definition: Omit<ComponentDefinition<P, O>, '$$type' | 'sdkVersion' | 'paramsJsonSchema'>,
 ): ComponentDefinition<P, O> {
-  return { $$type: '@nullops/Component', ...definition };
+  if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(definition.type))
+    throw new TypeError(`component type "${definition.type}" must be namespaced, e.g. acme.hello`);
+  return {
+    $$type: '@nullops/Component',
+    sdkVersion: SDK_VERSION,
+    paramsJsonSchema: paramsToJsonSchema(definition.params),
+    ...definition,
+  };
+}
+
+function paramsToJsonSchema(schema: z.ZodType): Record<string, unknown> {
+  // Types JSON Schema cannot express (transforms, custom checks) become `{}` instead of throwing.
+  return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 }
 
 /** True for a component from any copy of the SDK. */

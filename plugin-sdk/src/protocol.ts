@@ -39,6 +39,34 @@ export const RegistryAuthSchema = z.object({
 });
 
 /**
+ * One exact plugin release a host must have. Registry plugins are installed from `registry` and
+ * checked against `integrity`; bundled ones ship with the host.
+ */
+export const PluginRefSchema = z
+  .object({
+    name: z.string().min(1).max(214),
+    version: z.string().min(1).max(64),
+    source: z.enum(['bundled', 'registry']),
+    integrity: z.string().max(200).optional(),
+    /** Where to download it; the token travels only over TLS and is never stored by the agent. */
+    registry: z.object({ url: z.string().max(2000), token: z.string().max(4096).optional() }).optional(),
+  })
+  .strict();
+export type PluginRef = z.infer<typeof PluginRefSchema>;
+
+/** How a host's copy of one plugin release is doing. */
+export const PluginStatusSchema = z.object({
+  name: z.string(),
+  version: z.string(),
+  status: z.enum(['loaded', 'failed']),
+  /** Why it failed, in the host's words (download error, SDK mismatch, import error). */
+  error: z.string().optional(),
+  /** Component types it provides, when loaded. */
+  components: z.array(z.string()),
+});
+export type PluginStatus = z.infer<typeof PluginStatusSchema>;
+
+/**
  * A pipeline ready to run: the control plane has resolved tags into image references, secret
  * references into values, and budgets into per-service limits. It travels only over TLS.
  */
@@ -52,12 +80,16 @@ export const PipelineRunSchema = z
           type: z.string().max(128),
           version: z.number().int(),
           title: z.string().max(200).optional(),
+          /** Package name of the plugin that provides `type` (its release is in `plugins`). */
+          plugin: z.string().max(214).optional(),
           params: z.record(z.string(), z.unknown()),
         }),
       )
       .max(500),
     edges: z.array(z.object({ from: z.string(), to: z.string() })).max(5000),
     registryAuth: z.array(RegistryAuthSchema).max(50),
+    /** The plugin releases the pipeline version was saved with: the run uses exactly these. */
+    plugins: z.array(PluginRefSchema).max(100).default([]),
   })
   .strict();
 export type PipelineRun = z.infer<typeof PipelineRunSchema>;
@@ -108,6 +140,14 @@ export const RequestSchemas = {
     result: z.object({ deployments: z.array(ActualDeploymentSchema), report: ReconcileReportSchema }),
   },
   ping: { params: z.object({}).strict(), result: z.object({ at: z.string() }) },
+  /**
+   * The plugin releases this node should have (besides those pinned by pipeline runs): the agent
+   * installs what it lacks and answers with the status of each.
+   */
+  'plugins.sync': {
+    params: z.object({ plugins: z.array(PluginRefSchema).max(200) }).strict(),
+    result: z.object({ plugins: z.array(PluginStatusSchema) }),
+  },
   /** Starts a deployment's pipeline; progress arrives as events, the outcome as `deployment.finished`. */
   'deployment.deploy': {
     params: z.object({ deployment: DesiredDeploymentSchema.extend({ run: PipelineRunSchema }) }).strict(),

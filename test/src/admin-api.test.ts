@@ -146,16 +146,48 @@ test('pipelines: every save is a new immutable version; invalid graphs are refus
   });
   const base = `/api/projects/${project.id}/pipeline`;
   t.is((await admin.get(base)).status, 404);
-  const v1Graph = { nodes: [{ id: 'db', type: 'postgres.database', params: { name: 'shop' } }], edges: [] };
+  const v1Graph = {
+    nodes: [{ id: 'db', type: 'postgres.database', params: { database: 'shop' } }],
+    edges: [],
+  };
   const v1 = await admin.expect(201, 'POST', `${base}/versions`, { graph: v1Graph, comment: 'first' });
   t.is(v1.version, 1);
+  t.deepEqual(v1.plugins, { '@nullops/plugin-postgres': '1.0.0' }, 'the plugin release is pinned');
+  // Checked against the installed plugins: unknown components and bad params are named.
+  const unknown = await admin.post(`${base}/versions`, {
+    graph: { nodes: [{ id: 'x', type: 'acme.nothing', params: {} }], edges: [] },
+  });
+  t.is(unknown.status, 400);
+  t.is(unknown.body.error.details.issues[0].path, 'body.graph.nodes.0.type');
+  t.regex(unknown.body.error.message, /no installed plugin provides "acme\.nothing"/);
+  const badParam = await admin.post(`${base}/versions`, {
+    graph: {
+      nodes: [{ id: 'db', type: 'postgres.database', params: { database: 'Not A Name' } }],
+      edges: [],
+    },
+  });
+  t.is(badParam.body.error.details.issues[0].path, 'body.graph.nodes.0.params.database');
+  const badReference = await admin.post(`${base}/versions`, {
+    graph: {
+      nodes: [
+        { id: 'db', type: 'postgres.database', params: {} },
+        {
+          id: 'sql',
+          type: 'postgres.sql',
+          params: { connectionString: '${output:db.connectionString}', sql: 'select 1' },
+        },
+      ],
+      edges: [],
+    },
+  });
+  t.regex(badReference.body.error.message, /names a node that does not run before sql/);
   const v2Graph = {
     nodes: [
       ...v1Graph.nodes,
       {
         id: 'web',
         type: 'docker.service',
-        params: { env: { DB: '${secret:DB_PASSWORD}' } },
+        params: { service: 'web', env: { DB: '${secret:DB_PASSWORD}' } },
         position: [200, 40],
       },
     ],

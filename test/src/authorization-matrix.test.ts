@@ -97,6 +97,15 @@ test('every route declares a known access rule naming a real path parameter', as
     'deployments.extend': 'deployment:full',
     'deployments.retry': 'deployment:full',
     'deployments.clone': 'deployment:full',
+    'plugins.list': 'authenticated',
+    'plugins.components': 'authenticated',
+    'plugins.get': 'authenticated',
+    // Plugin routes: signed-in users reach the dispatcher; a plugin's admin routes check again inside.
+    'plugins.ext.get': 'authenticated',
+    'plugins.ext.post': 'authenticated',
+    'plugins.ext.put': 'authenticated',
+    'plugins.ext.patch': 'authenticated',
+    'plugins.ext.delete': 'authenticated',
   });
 });
 

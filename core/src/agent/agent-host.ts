@@ -1,14 +1,18 @@
 import { createHash } from 'node:crypto';
 import type { Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import Router from '@koa/router';
-import { AGENT_WS_PATH, type ComponentDefinition, PROTOCOL_VERSION, type Runtime } from '@nullops/plugin-sdk';
+import { AGENT_WS_PATH, PROTOCOL_VERSION, type Runtime } from '@nullops/plugin-sdk';
 import websockify from 'koa-websocket';
 import type { Logger } from 'pino';
+import { container } from 'tsyringe';
 import type WebSocket from 'ws';
 import { constantTimeEqual } from '../control-plane/security/tokens.js';
 import { createHttpApp } from '../kernel/http/http-app.js';
 import { Metrics } from '../kernel/http/metrics.js';
+import { PluginHost } from '../plugins/plugin-host.js';
+import { PluginStore } from '../plugins/plugin-store.js';
 import type { AgentConfig } from './agent-config.js';
 import { AgentSession } from './agent-session.js';
 import { loadOrCreateCertificate } from './certificate.js';
@@ -34,8 +38,8 @@ export async function startAgentHost(deps: {
   agentVersion: string;
   /** The protocol version announced in hello; only compatibility tests set another. */
   protocolVersion?: number;
-  /** Pipeline components this agent can run (from its plugins). */
-  components?: ComponentDefinition[];
+  /** First-party plugins to load from this installation; defaults to all of them. */
+  bundledPlugins?: readonly string[];
 }): Promise<RunningAgent> {
   const { config, runtime, logger } = deps;
   const tokenHash = createHash('sha256').update(config.NULLOPS_AGENT_TOKEN).digest('hex');
@@ -44,10 +48,17 @@ export async function startAgentHost(deps: {
   const store = new StateStore(config.NULLOPS_AGENT_DATA_DIR, logger);
   const state = await store.load();
   const hostMetrics = new HostMetrics();
+  // Plugin releases live in the agent's data volume, so an agent restart does not download them again.
+  const plugins = new PluginHost({
+    store: new PluginStore(join(config.NULLOPS_AGENT_DATA_DIR, 'plugins')),
+    container: container.createChildContainer(),
+    logger: logger.child({ scope: 'plugins' }),
+  });
+  await plugins.loadBundled(deps.bundledPlugins);
   let current: AgentSession | undefined;
   const runner = new DeploymentRunner({
     runtime,
-    components: new Map((deps.components ?? []).map((c) => [c.type, c])),
+    plugins,
     logger,
     // Events go to whichever control plane is connected; a run's outcome is also kept for the next sync.
     emit: (event, data) => current?.emit(event, data),
@@ -126,6 +137,7 @@ export async function startAgentHost(deps: {
             );
             return result;
           }),
+        'plugins.sync': async (params) => ({ plugins: await plugins.sync(params.plugins) }),
         'deployment.deploy': (params) => serialised(() => runner.deploy(params.deployment)),
         // Not serialised behind a sync: cancelling must be able to interrupt a long run.
         'deployment.remove': (params) => runner.remove(params.id),

@@ -1,6 +1,5 @@
 import type {
   ActualDeployment,
-  ComponentDefinition,
   DesiredDeployment,
   EventName,
   ReconcileReport,
@@ -8,6 +7,7 @@ import type {
   ServiceSpec,
 } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
+import type { PluginHost } from '../plugins/plugin-host.js';
 import { executePipeline } from './pipeline/executor.js';
 import type { LocalDeployment } from './state-store.js';
 
@@ -26,7 +26,7 @@ export class DeploymentRunner {
   constructor(
     private readonly deps: {
       runtime: Runtime;
-      components: ReadonlyMap<string, ComponentDefinition>;
+      plugins: PluginHost;
       logger: Logger;
       emit: (event: EventName, data: unknown) => void;
       persist: (records: LocalDeployment[]) => Promise<void>;
@@ -54,28 +54,34 @@ export class DeploymentRunner {
   }
 
   private startRun(record: LocalDeployment) {
-    const { runtime, components, logger, emit } = this.deps;
+    const { runtime, plugins, logger, emit } = this.deps;
     const { desired } = record;
     const run = desired.run;
     if (!run) return;
     const controller = new AbortController();
     const log = logger.child({ deployment: desired.id });
     log.info({ steps: run.nodes.length }, 'pipeline started');
-    const done = executePipeline({
-      run,
-      deployment: { id: desired.id, name: desired.name },
-      runtime,
-      components,
-      signal: controller.signal,
-      onStep: (nodeId, status, message) =>
-        emit('pipeline.step', {
-          deploymentId: desired.id,
-          nodeId,
-          status,
-          message,
-          at: new Date().toISOString(),
+    // The run's plugin releases are fetched first (a pinned release this node lacks is downloaded).
+    const done = plugins
+      .componentsFor(run)
+      .then(({ components, unavailable }) =>
+        executePipeline({
+          run,
+          deployment: { id: desired.id, name: desired.name },
+          runtime,
+          components,
+          unavailable,
+          signal: controller.signal,
+          onStep: (nodeId, status, message) =>
+            emit('pipeline.step', {
+              deploymentId: desired.id,
+              nodeId,
+              status,
+              message,
+              at: new Date().toISOString(),
+            }),
         }),
-    })
+      )
       .then(async (result) => {
         if (result.ok) {
           record.phase = 'running';

@@ -23,6 +23,8 @@ import { DeploymentService } from './deployments/deployment-service.js';
 import { TagService } from './deployments/tag-service.js';
 import { controlPlaneHooks } from './http/route-hooks.js';
 import { IngressService } from './ingress/ingress-service.js';
+import { notifyPlugins } from './plugins/deployment-notifications.js';
+import { PluginService } from './plugins/plugin-service.js';
 import { Refs } from './refs.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { authRoutes } from './routes/auth-routes.js';
@@ -30,6 +32,7 @@ import { deploymentRoutes } from './routes/deployment-routes.js';
 import { environmentRoutes } from './routes/environment-routes.js';
 import { nodeRoutes } from './routes/node-routes.js';
 import { pipelineRoutes } from './routes/pipeline-routes.js';
+import { pluginRoutes } from './routes/plugin-routes.js';
 import { projectRoutes } from './routes/project-routes.js';
 import { registryRoutes } from './routes/registry-routes.js';
 import { secretRoutes } from './routes/secret-routes.js';
@@ -79,6 +82,7 @@ export function createControlPlane(deps: {
   container.registerSingleton(AgentConnectionManager);
   container.registerSingleton(IngressService);
   container.registerSingleton(TagService);
+  container.registerSingleton(PluginService);
   container.registerSingleton(DeploymentService);
 
   let document: ReturnType<typeof buildOpenApi> | undefined;
@@ -98,6 +102,7 @@ export function createControlPlane(deps: {
       nodeRoutes,
       projectRoutes,
       pipelineRoutes,
+      pluginRoutes,
       deploymentRoutes,
       secretRoutes,
       auditRoutes,
@@ -125,6 +130,8 @@ export function createControlPlane(deps: {
     routes,
     openapi,
     start: async () => {
+      await container.resolve(PluginService).start();
+      notifyPlugins(container);
       await container.resolve(IngressService).start();
       container.resolve(DeploymentService).start();
       await container.resolve(AgentConnectionManager).start();

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { ComponentDefinition, Runtime } from '@nullops/plugin-sdk';
+import type { Runtime } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import { loadAgentConfig } from '../agent/agent-config.js';
 import { type RunningAgent, startAgentHost } from '../agent/agent-host.js';
@@ -14,7 +14,6 @@ import { issueNodeToken, revealNodeToken } from './services/node-tokens.js';
 
 // Resolved at run time: the Docker agent package depends on core, so core cannot depend on it.
 const DOCKER_AGENT_PACKAGE = '@nullops/agent-docker';
-const CONTAINER_SERVICE_PACKAGE = '@nullops/plugin-container-service';
 
 /**
  * The one-machine default: when a Docker engine is reachable, `npm start` also runs a Docker agent
@@ -66,10 +65,7 @@ export async function startEmbeddedAgent(deps: {
     logger.info('the embedded node was removed or its token revoked: not starting the local agent');
     return undefined;
   }
-  // First-party components, loaded by name for the same reason as the Docker agent package.
-  const { components } = (await import(CONTAINER_SERVICE_PACKAGE)) as { components: ComponentDefinition[] };
   return startAgentHost({
-    components,
     config: loadAgentConfig({
       NULLOPS_AGENT_TOKEN: token,
       NULLOPS_AGENT_PORT: String(node.port),

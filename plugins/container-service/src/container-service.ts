@@ -1,5 +1,4 @@
-import { defineComponent, type HealthCheck } from '@nullops/plugin-sdk';
-import { z } from 'zod';
+import { defineComponent, type HealthCheck, z } from '@nullops/plugin-sdk';
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label');
 
@@ -44,6 +43,12 @@ export const containerService = defineComponent({
   title: 'Container service',
   category: 'Services',
   params: containerServiceParams,
+  hostFilled: ['image', 'cpuMillicores', 'memoryMb'],
+  outputs: {
+    host: { description: 'host name of the service inside the deployment' },
+    port: { description: 'its port' },
+    address: { description: 'host:port the ingress routes to' },
+  },
   timeoutMs: 30 * 60_000,
   async run(ctx, p) {
     const auth = ctx.registryAuth(p.image);

@@ -1,6 +1,6 @@
-export { containerService, containerServiceParams } from './container-service.js';
-
+import { definePlugin } from '@nullops/plugin-sdk';
 import { containerService } from './container-service.js';
 
-/** The components this plugin contributes. */
-export const components = [containerService];
+export { containerService, containerServiceParams } from './container-service.js';
+
+export default definePlugin({ components: [containerService] });

@@ -142,6 +142,9 @@ export async function seedAccessFixture(t: TestControlPlane): Promise<AccessFixt
       tokenId: victimToken.tokenId,
       deploymentId: deployment,
       version: '1',
+      // A bundled plugin (installing one needs a registry); its name is one URL-encoded segment.
+      name: encodeURIComponent('@nullops/plugin-postgres'),
+      rest: 'no-such-plugin/route',
     },
     ids: {
       environment,

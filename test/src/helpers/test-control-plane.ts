@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import {
   type ControlPlane,
@@ -30,6 +33,8 @@ export async function startTestControlPlane(
   options: { secretKey?: string } = {},
 ): Promise<TestControlPlane> {
   const database = await createTestDatabase();
+  // Installed plugins live in the data directory: one per control plane.
+  const dataDir = await mkdtemp(join(tmpdir(), 'nullops-cp-data-'));
   const adminPassword = `admin-${randomBytes(12).toString('hex')}`;
   const config = loadControlPlaneConfig({
     DATABASE_URL: database.url,
@@ -37,6 +42,7 @@ export async function startTestControlPlane(
     // Every test control plane has its own ingress on a free port.
     NULLOPS_INGRESS_PORT: '0',
     NULLOPS_LISTEN_HOST: '127.0.0.1',
+    NULLOPS_DATA_DIR: dataDir,
     ...env,
   });
   const logs: string[] = [];
@@ -70,6 +76,7 @@ export async function startTestControlPlane(
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
       await database.drop();
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

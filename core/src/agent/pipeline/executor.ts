@@ -1,11 +1,14 @@
-import type {
-  ComponentContext,
-  ComponentDefinition,
-  DeploymentIdentity,
-  PipelineRun,
-  RunError,
-  Runtime,
-  ServiceSpec,
+import {
+  ancestors,
+  type ComponentContext,
+  type ComponentDefinition,
+  type DeploymentIdentity,
+  outputReferences,
+  type PipelineRun,
+  type RunError,
+  type Runtime,
+  type ServiceSpec,
+  substituteOutputs,
 } from '@nullops/plugin-sdk';
 
 export type StepStatus = 'started' | 'succeeded' | 'failed' | 'rolling-back' | 'rolled-back' | 'log';
@@ -15,6 +18,8 @@ export interface ExecuteOptions {
   deployment: DeploymentIdentity;
   runtime: Runtime;
   components: ReadonlyMap<string, ComponentDefinition>;
+  /** Why a component type is not available (its plugin failed to download or load). */
+  unavailable?: ReadonlyMap<string, string>;
   /** Aborted on cancel: the run stops and rolls back. */
   signal: AbortSignal;
   onStep(nodeId: string, status: StepStatus, message?: string): void;
@@ -49,19 +54,38 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
   const specs: ServiceSpec[] = [];
   const outputs: Record<string, Record<string, unknown>> = {};
 
-  // Every node's component and params are checked before anything runs.
-  const resolved = new Map<string, { component: ComponentDefinition; params: unknown }>();
+  // Every node's component, params and output references are checked before anything runs;
+  // params that reference outputs are validated once those outputs exist.
+  const before = ancestors(run.nodes, run.edges);
+  const resolved = new Map<string, { component: ComponentDefinition; params: unknown; deferred: boolean }>();
   for (const node of run.nodes) {
     const component = components.get(node.type);
-    if (!component) return failed(node.id, `no installed component provides "${node.type}"`);
-    const params = component.params.safeParse(node.params);
-    if (!params.success) {
+    if (!component)
       return failed(
         node.id,
-        `invalid params: ${params.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+        options.unavailable?.get(node.type) ?? `no installed component provides "${node.type}"`,
       );
+    const references = outputReferences(node.params);
+    for (const ref of references) {
+      if (!before.get(node.id)?.has(ref.node))
+        return failed(
+          node.id,
+          `\${output:${ref.node}.${ref.key}} names a node that does not run before ${node.id}`,
+        );
+      const source = components.get(byId.get(ref.node)?.type ?? '');
+      if (source?.outputs && !(ref.key in source.outputs))
+        return failed(
+          node.id,
+          `\${output:${ref.node}.${ref.key}}: ${ref.node} outputs only ${Object.keys(source.outputs).join(', ')}`,
+        );
     }
-    resolved.set(node.id, { component, params: params.data });
+    if (references.length) {
+      resolved.set(node.id, { component, params: node.params, deferred: true });
+      continue;
+    }
+    const params = component.params.safeParse(node.params);
+    if (!params.success) return failed(node.id, invalidParams(params.error));
+    resolved.set(node.id, { component, params: params.data, deferred: false });
   }
 
   const internal = new AbortController();
@@ -92,13 +116,27 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
   });
 
   const start = (nodeId: string) => {
-    const { component, params } = resolved.get(nodeId) as { component: ComponentDefinition; params: unknown };
+    const {
+      component,
+      params: raw,
+      deferred,
+    } = resolved.get(nodeId) as {
+      component: ComponentDefinition;
+      params: unknown;
+      deferred: boolean;
+    };
     const timeoutMs = component.timeoutMs ?? options.defaultTimeoutMs ?? 15 * 60_000;
     const stepSignal = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
-    const entry: Done = { nodeId, component, params, outputs: undefined };
+    const entry: Done = { nodeId, component, params: raw, outputs: undefined };
     options.onStep(nodeId, 'started', byId.get(nodeId)?.title ?? component.title);
     const task = (async () => {
       try {
+        let params = raw;
+        if (deferred) {
+          const parsed = component.params.safeParse(substituteOutputs(raw, outputs));
+          if (!parsed.success) throw new Error(invalidParams(parsed.error));
+          params = entry.params = parsed.data;
+        }
         entry.outputs = await untilAborted(
           component.run(context(nodeId, stepSignal), params),
           stepSignal,
@@ -178,4 +216,8 @@ function reason(signal: AbortSignal, timeoutMs: number): Error {
   return new Error(
     r?.name === 'TimeoutError' ? `timed out after ${Math.round(timeoutMs / 1000)} s` : 'aborted',
   );
+}
+
+function invalidParams(error: { issues: { path: PropertyKey[]; message: string }[] }): string {
+  return `invalid params: ${error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
 }

@@ -39,6 +39,9 @@ export class AgentConnectionManager {
   /** Builds the desired state sent on connect; the deployment service provides it. */
   desiredState: (nodeId: string) => Promise<DesiredDeployment[]> = async () => [];
 
+  /** Runs on every connect before the desired state is sent; the plugin service syncs plugins here. */
+  onConnected: (nodeId: string, link: AgentLink) => Promise<void> = async () => {};
+
   async start(): Promise<void> {
     const nodes = await AgentNode.query(this.db).select('id');
     await Promise.all(nodes.map((n) => this.refresh(n.id)));
@@ -232,6 +235,11 @@ class NodeLink {
       lastHeartbeatAt: new Date(),
     });
     try {
+      // Plugins first: the deployments the sync may resume need them. A plugin problem is reported
+      // per plugin and never keeps the node from syncing its deployments.
+      await this.manager
+        .onConnected(this.nodeId, link)
+        .catch((err) => this.log.warn({ err: (err as Error).message }, 'plugin sync with the node failed'));
       const desired = await this.manager.desiredState(this.nodeId);
       const { deployments, report } = await link.request('sync', { deployments: desired });
       this.log.info({ report }, 'node reconciled');

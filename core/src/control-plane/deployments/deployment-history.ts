@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Database } from '../database/database.js';
+import { afterCommit, type Database } from '../database/database.js';
 
 /** One entry of a deployment's history, also pushed live to watchers. */
 export interface HistoryEntry {
@@ -18,6 +18,8 @@ export interface LiveEvent {
   kind: string;
   state?: string | null;
   message?: string | null;
+  /** Who caused it (history entries only). */
+  actor?: string | null;
   details?: Record<string, unknown> | null;
 }
 
@@ -40,13 +42,20 @@ export class DeploymentHistory {
       actorName: entry.actorName ?? null,
       details: entry.details ? JSON.stringify(entry.details) : null,
     });
-    this.publish({
-      deploymentId,
-      kind: entry.kind,
-      state: entry.toState ?? null,
-      message: entry.message ?? null,
-      details: entry.details ?? null,
-    });
+    // Watchers (and plugin notifiers) hear of a change only once it has committed.
+    afterCommit(
+      db,
+      async () =>
+        this.publish({
+          deploymentId,
+          kind: entry.kind,
+          state: entry.toState ?? null,
+          message: entry.message ?? null,
+          actor: entry.actorName ?? null,
+          details: entry.details ?? null,
+        }),
+      () => {},
+    );
   }
 
   /** Live only (pipeline step progress, log lines of steps): not worth a row each. */

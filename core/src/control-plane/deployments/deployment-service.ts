@@ -9,6 +9,7 @@ import { afterCommit, type Database } from '../database/database.js';
 import { IngressService } from '../ingress/ingress-service.js';
 import { PipelineVersion, Project } from '../models/catalog.js';
 import { Deployment, type DeploymentState, Environment } from '../models/fleet.js';
+import { PluginService } from '../plugins/plugin-service.js';
 import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { SecretService } from '../services/secret-service.js';
@@ -47,6 +48,7 @@ export class DeploymentService {
     @inject(SecretService) private readonly secrets: SecretService,
     @inject(TagService) readonly tags: TagService,
     @inject(IngressService) private readonly ingress: IngressService,
+    @inject(PluginService) private readonly plugins: PluginService,
   ) {}
 
   start(): void {
@@ -146,7 +148,11 @@ export class DeploymentService {
     const tags = await this.tags.choose(project, input.tags, db);
     const version = await this.latestVersion(db, project.id);
     // Resolved now only to fail fast (unknown service, missing secret…); the run is rebuilt when sent.
-    await resolvePipelineRun(db, { box: this.box, secrets: this.secrets }, { project, version, tags });
+    await resolvePipelineRun(
+      db,
+      { box: this.box, secrets: this.secrets, plugins: this.plugins },
+      { project, version, tags },
+    );
     const node = await placeDeployment(db, environment, {
       cpuMillicores: project.cpuMillicores,
       memoryMb: project.memoryMb,
@@ -188,7 +194,7 @@ export class DeploymentService {
       .throwIfNotFound();
     return resolvePipelineRun(
       db,
-      { box: this.box, secrets: this.secrets },
+      { box: this.box, secrets: this.secrets, plugins: this.plugins },
       { project, version, tags: d.tags },
     );
   }
@@ -399,7 +405,7 @@ export class DeploymentService {
     const version = await this.latestVersion(db, project.id);
     await resolvePipelineRun(
       db,
-      { box: this.box, secrets: this.secrets },
+      { box: this.box, secrets: this.secrets, plugins: this.plugins },
       { project, version, tags: d.tags },
     );
     const node = await placeDeployment(db, environment, {

@@ -1,11 +1,12 @@
 import { ConflictError, InputError, type PipelineRun } from '@nullops/plugin-sdk';
 import type { Database } from '../database/database.js';
 import { ContainerRegistry, type PipelineVersion, type Project, Service } from '../models/catalog.js';
+import type { PluginService } from '../plugins/plugin-service.js';
 import { imageReference, registryHost } from '../registry/registry-client.js';
 import { registryPasswordContext } from '../routes/registry-routes.js';
 import type { PipelineGraph } from '../schemas/pipeline.js';
 import type { SecretBox } from '../security/secret-box.js';
-import { SECRET_REFERENCE, SecretService } from '../services/secret-service.js';
+import type { SecretService } from '../services/secret-service.js';
 
 /** The component type whose nodes run a project service (the container-service plugin). */
 export const SERVICE_COMPONENT = 'docker.service';
@@ -13,12 +14,13 @@ export const SERVICE_COMPONENT = 'docker.service';
 /**
  * Turns a saved pipeline version into a run for one deployment: service nodes get their image
  * reference (registry + image + chosen tag) and CPU/memory limits from the project's budget,
- * `${secret:NAME}` references get their values, and images of private registries get credentials.
+ * `${secret:NAME}` references get their values, images of private registries get credentials, and
+ * every node names the plugin release the version was saved with.
  * The result holds secrets: it is sent to the agent over TLS and never stored.
  */
 export async function resolvePipelineRun(
   db: Database,
-  deps: { box: SecretBox; secrets: SecretService },
+  deps: { box: SecretBox; secrets: SecretService; plugins: PluginService },
   input: { project: Project; version: PipelineVersion; tags: Record<string, string> },
 ): Promise<PipelineRun> {
   const graph = input.version.graph as PipelineGraph;
@@ -86,23 +88,11 @@ export async function resolvePipelineRun(
     };
   });
 
-  const names = SecretService.referencedNames(nodes.map((n) => n.params));
-  if (names.length) {
-    let values: Map<string, string>;
-    try {
-      values = await deps.secrets.reveal(names, db);
-    } catch (err) {
-      throw new ConflictError(`the pipeline uses ${(err as Error).message}`);
-    }
-    const substitute = (value: unknown): unknown => {
-      if (typeof value === 'string')
-        return value.replace(SECRET_REFERENCE, (_, name: string) => values.get(name) ?? '');
-      if (Array.isArray(value)) return value.map(substitute);
-      if (value && typeof value === 'object')
-        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v)]));
-      return value;
-    };
-    for (const node of nodes) node.params = substitute(node.params) as Record<string, unknown>;
+  try {
+    for (const node of nodes)
+      node.params = (await deps.secrets.substitute(node.params, db)) as Record<string, unknown>;
+  } catch (err) {
+    throw new ConflictError(`the pipeline uses ${(err as Error).message}`);
   }
 
   const registryAuth = [...usedRegistries]
@@ -113,5 +103,12 @@ export async function resolvePipelineRun(
       username: r.username as string,
       password: deps.box.decrypt(r.passwordEnc as string, registryPasswordContext(r.id)),
     }));
-  return { pipelineVersion: input.version.version, nodes, edges: graph.edges, registryAuth };
+  const pinned = input.version.components ?? {};
+  return {
+    pipelineVersion: input.version.version,
+    nodes: nodes.map((n) => (pinned[n.type] ? { ...n, plugin: pinned[n.type]?.name } : n)),
+    edges: graph.edges,
+    registryAuth,
+    plugins: await deps.plugins.refsFor(db, pinned),
+  };
 }

@@ -43,12 +43,13 @@ export class Project extends BaseModel {
 export class PipelineVersion extends BaseModel {
   static override tableName = 'pipeline_versions';
   // jsonb columns: objection serialises these as JSON (a bare array would become a Postgres array).
-  static override jsonAttributes = ['graph', 'plugins'];
+  static override jsonAttributes = ['graph', 'plugins', 'components'];
   id!: string;
   projectId!: string;
   version!: number;
   graph!: unknown;
   plugins!: Record<string, string>;
+  components!: Record<string, PinnedRelease>;
   comment!: string | null;
   createdBy!: string | null;
   createdAt!: Date;
@@ -62,5 +63,44 @@ export class Secret extends BaseModel {
   valueEnc!: string;
   createdBy!: string | null;
   createdAt!: Date;
+  updatedAt!: Date;
+}
+
+/** The plugin release a pipeline version uses for one component type. */
+export interface PinnedRelease {
+  name: string;
+  version: string;
+  source: 'bundled' | 'registry';
+  integrity?: string;
+}
+
+/** A plugin installed from an npm registry (first-party plugins are bundled and not stored). */
+export class Plugin extends BaseModel {
+  static override tableName = 'plugins';
+  static override jsonAttributes = ['settings'];
+  id!: string;
+  name!: string;
+  range!: string;
+  version!: string;
+  integrity!: string;
+  registryUrl!: string;
+  registryTokenEnc!: string | null;
+  settings!: Record<string, unknown>;
+  createdBy!: string | null;
+  createdAt!: Date;
+  updatedAt!: Date;
+}
+
+/** How one host has one plugin release. */
+export class PluginStatusRow extends BaseModel {
+  static override tableName = 'plugin_statuses';
+  static override idColumn = ['host', 'pluginName', 'version'];
+  static override jsonAttributes = ['components'];
+  host!: string;
+  pluginName!: string;
+  version!: string;
+  status!: 'loaded' | 'failed';
+  error!: string | null;
+  components!: string[];
   updatedAt!: Date;
 }

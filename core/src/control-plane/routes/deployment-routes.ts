@@ -16,7 +16,7 @@ import { IngressService } from '../ingress/ingress-service.js';
 import { Project } from '../models/catalog.js';
 import { Deployment, Environment } from '../models/fleet.js';
 import { dnsLabel, idParam, iso, timestamp, uuid } from '../schemas/common.js';
-import { type DeploymentContext, DeploymentView, deploymentView } from '../schemas/deployment.js';
+import { DeploymentView, deploymentViews } from '../schemas/deployment.js';
 import { findOr404 } from './find.js';
 
 const tagsBody = z
@@ -35,44 +35,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
   const full = Access.scoped('deployment', 'deploymentId', 'full');
   const actorOf = (p: Principal | undefined) => ({ userId: caller(p).userId, username: caller(p).username });
 
-  async function views(db: Database, rows: Deployment[]): Promise<DeploymentView[]> {
-    if (!rows.length) return [];
-    const [projects, environments, versions, users, services] = await Promise.all([
-      db('projects')
-        .whereIn('id', [...new Set(rows.map((d) => d.projectId))])
-        .select('id', 'name'),
-      db('environments')
-        .whereIn('id', [...new Set(rows.map((d) => d.environmentId))])
-        .select('id', 'name', 'baseDomain'),
-      db('pipeline_versions')
-        .whereIn('id', rows.map((d) => d.pipelineVersionId).filter(Boolean) as string[])
-        .select('id', 'version'),
-      db('users')
-        .whereIn('id', rows.map((d) => d.createdBy).filter(Boolean) as string[])
-        .select('id', 'username'),
-      db('project_services as ps')
-        .join('services as s', 's.id', 'ps.serviceId')
-        .whereIn(
-          'ps.projectId',
-          rows.map((d) => d.projectId),
-        )
-        .select('ps.projectId', 's.name'),
-    ]);
-    return rows.map((d) => {
-      const env = environments.find((e: { id: string }) => e.id === d.environmentId);
-      const context: DeploymentContext = {
-        projectName: projects.find((p: { id: string }) => p.id === d.projectId)?.name ?? '',
-        environmentName: env?.name ?? '',
-        baseDomain: env?.baseDomain ?? '',
-        pipelineVersion: versions.find((v: { id: string }) => v.id === d.pipelineVersionId)?.version ?? null,
-        createdByName: users.find((u: { id: string }) => u.id === d.createdBy)?.username ?? null,
-        serviceNames: services
-          .filter((s: { projectId: string }) => s.projectId === d.projectId)
-          .map((s: { name: string }) => s.name),
-      };
-      return deploymentView(d, context, (host) => ingress.url(host));
-    });
-  }
+  const views = (db: Database, rows: Deployment[]) => deploymentViews(db, rows, (host) => ingress.url(host));
   const view = async (db: Database, d: Deployment) => (await views(db, [d]))[0] as DeploymentView;
 
   /** Creating in an environment with team assignments needs full access there too. */

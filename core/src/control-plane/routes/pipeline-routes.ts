@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { Access, type AnyRoute } from '../../kernel/http/route.js';
 import { caller, route } from '../http/route-context.js';
 import { PipelineVersion, Project } from '../models/catalog.js';
+import { pinPipeline } from '../plugins/pipeline-pinning.js';
+import { PluginService } from '../plugins/plugin-service.js';
 import { displayText, idParam, iso, timestamp, uuid } from '../schemas/common.js';
 import { PipelineGraph } from '../schemas/pipeline.js';
 import { findOr404 } from './find.js';
@@ -34,7 +36,8 @@ function summary(v: PipelineVersion): z.infer<typeof VersionSummary> {
 const detail = (v: PipelineVersion) => ({ ...summary(v), graph: v.graph as PipelineGraph });
 
 /** A project's pipeline: every save is a new immutable version; old versions stay readable. */
-export function pipelineRoutes(_container: DependencyContainer): AnyRoute[] {
+export function pipelineRoutes(container: DependencyContainer): AnyRoute[] {
+  const plugins = container.resolve(PluginService);
   const params = idParam('projectId');
   const read = Access.scoped('project', 'projectId', 'read');
   return [
@@ -106,6 +109,7 @@ export function pipelineRoutes(_container: DependencyContainer): AnyRoute[] {
       handler: async ({ params, body, db, principal }) => {
         // Locking the project row serialises concurrent saves, so version numbers never clash.
         await findOr404(Project, db, params.projectId, 'project');
+        const pinned = pinPipeline(plugins, body.graph);
         const last = await PipelineVersion.query(db)
           .where('projectId', params.projectId)
           .max('version as max')
@@ -115,7 +119,8 @@ export function pipelineRoutes(_container: DependencyContainer): AnyRoute[] {
           projectId: params.projectId,
           version: ((last as unknown as { max: number | null })?.max ?? 0) + 1,
           graph: body.graph,
-          plugins: {},
+          plugins: pinned.plugins,
+          components: pinned.components,
           comment: body.comment ?? null,
           createdBy: caller(principal).userId,
         });

@@ -1,5 +1,6 @@
 import type { ServiceState } from '@nullops/plugin-sdk';
 import { z } from 'zod';
+import type { Database } from '../database/database.js';
 import { serviceHost } from '../ingress/host-name.js';
 import type { Deployment } from '../models/fleet.js';
 import { iso, timestamp, uuid } from './common.js';
@@ -26,6 +27,9 @@ export const DeploymentView = z.object({
     .describe('why the pipeline failed; visible to everyone with access'),
   tags: z.record(z.string(), z.string()),
   pipelineVersion: z.number().nullable(),
+  plugins: z
+    .record(z.string(), z.string())
+    .describe('plugin releases the deployment runs with (pinned by its pipeline version)'),
   services: z.array(DeploymentServiceView),
   createdBy: z.string().nullable(),
   createdAt: timestamp,
@@ -40,6 +44,7 @@ export interface DeploymentContext {
   environmentName: string;
   baseDomain: string;
   pipelineVersion: number | null;
+  plugins: Record<string, string>;
   createdByName: string | null;
   serviceNames: string[];
 }
@@ -65,6 +70,7 @@ export function deploymentView(
     error: (d.error as DeploymentView['error']) ?? null,
     tags: d.tags ?? {},
     pipelineVersion: c.pipelineVersion,
+    plugins: c.plugins,
     services: names.map((name) => ({
       name,
       url: url(serviceHost(name, d.name, c.environmentName, c.baseDomain)),
@@ -79,4 +85,50 @@ export function deploymentView(
     lastActivityAt: iso(d.lastActivityAt) as string,
     expiresAt: iso(d.expiresAt),
   };
+}
+
+/** API views of many deployments with a handful of queries (not one per row). */
+export async function deploymentViews(
+  db: Database,
+  rows: Deployment[],
+  url: (host: string) => string,
+): Promise<DeploymentView[]> {
+  if (!rows.length) return [];
+  const [projects, environments, versions, users, services] = await Promise.all([
+    db('projects')
+      .whereIn('id', [...new Set(rows.map((d) => d.projectId))])
+      .select('id', 'name'),
+    db('environments')
+      .whereIn('id', [...new Set(rows.map((d) => d.environmentId))])
+      .select('id', 'name', 'baseDomain'),
+    db('pipeline_versions')
+      .whereIn('id', rows.map((d) => d.pipelineVersionId).filter(Boolean) as string[])
+      .select('id', 'version', 'plugins'),
+    db('users')
+      .whereIn('id', rows.map((d) => d.createdBy).filter(Boolean) as string[])
+      .select('id', 'username'),
+    db('project_services as ps')
+      .join('services as s', 's.id', 'ps.serviceId')
+      .whereIn(
+        'ps.projectId',
+        rows.map((d) => d.projectId),
+      )
+      .select('ps.projectId', 's.name'),
+  ]);
+  return rows.map((d) => {
+    const env = environments.find((e: { id: string }) => e.id === d.environmentId);
+    const version = versions.find((v: { id: string }) => v.id === d.pipelineVersionId);
+    const context: DeploymentContext = {
+      projectName: projects.find((p: { id: string }) => p.id === d.projectId)?.name ?? '',
+      environmentName: env?.name ?? '',
+      baseDomain: env?.baseDomain ?? '',
+      pipelineVersion: version?.version ?? null,
+      plugins: version?.plugins ?? {},
+      createdByName: users.find((u: { id: string }) => u.id === d.createdBy)?.username ?? null,
+      serviceNames: services
+        .filter((s: { projectId: string }) => s.projectId === d.projectId)
+        .map((s: { name: string }) => s.name),
+    };
+    return deploymentView(d, context, url);
+  });
 }

@@ -1,4 +1,4 @@
-import { InputError } from '@nullops/plugin-sdk';
+import { InputError, SECRET_REFERENCE, walkStrings } from '@nullops/plugin-sdk';
 import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
 import { Secret } from '../models/catalog.js';
@@ -6,8 +6,7 @@ import { Refs } from '../refs.js';
 import { secretContext } from '../routes/secret-routes.js';
 import type { SecretBox } from '../security/secret-box.js';
 
-/** `${secret:NAME}` inside a pipeline parameter. */
-export const SECRET_REFERENCE = /\$\{secret:([A-Za-z_][A-Za-z0-9_]{0,127})\}/g;
+export { SECRET_REFERENCE };
 
 /**
  * Reads secret values for the control plane's own use (resolving pipeline parameters before they
@@ -41,6 +40,25 @@ export class SecretService {
     };
     visit(value);
     return [...names];
+  }
+
+  /** Replaces every `${secret:NAME}` inside a JSON value with the secret's value. */
+  async substitute(value: unknown, db: Database = this.db): Promise<unknown> {
+    const names = SecretService.referencedNames(value);
+    if (!names.length) return value;
+    const values = await this.reveal(names, db);
+    return walkStrings(value, (s) =>
+      s.replace(SECRET_REFERENCE, (_, name: string) => values.get(name) ?? ''),
+    );
+  }
+
+  /** Fails with an error naming `field` when a value references secrets that do not exist. */
+  async checkReferences(value: unknown, db: Database, field: string): Promise<void> {
+    try {
+      await this.reveal(SecretService.referencedNames(value), db);
+    } catch (err) {
+      throw InputError.field(field, (err as Error).message);
+    }
   }
 
   /** Re-encrypts every secret written with an older key under the current one; returns how many. */

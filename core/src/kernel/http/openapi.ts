@@ -27,7 +27,7 @@ function parameters(schema: z.ZodType | undefined, where: 'path' | 'query') {
 export function buildOpenApi(info: { title: string; version: string }, routes: AnyRoute[]) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
-    const path = route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+    const path = route.path.replace(/[:*]([A-Za-z0-9_]+)/g, '{$1}');
     const responses: Record<string, unknown> = {};
     for (const [status, schema] of Object.entries(route.responses)) {
       responses[status] = {

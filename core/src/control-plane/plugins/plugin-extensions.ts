@@ -1,0 +1,141 @@
+import type {
+  ControlPlaneContext,
+  DeploymentNotification,
+  Notifier,
+  PluginRoute,
+  RegistryProvider,
+} from '@nullops/plugin-sdk';
+import type { Logger } from 'pino';
+import type { HostedPlugin } from '../../plugins/plugin-host.js';
+
+const NOTIFY_TIMEOUT_MS = 10_000;
+
+/**
+ * The extension points the control plane publishes to plugins: routes under
+ * `/api/ext/<plugin>/…`, deployment notifiers, and registry providers. Each contribution is kept
+ * per plugin, so upgrading or removing a plugin withdraws exactly what it added.
+ */
+export class PluginExtensions {
+  private readonly routes = new Map<string, PluginRoute[]>();
+  private readonly notifiers = new Map<string, Notifier[]>();
+  private readonly providers = new Map<string, RegistryProvider[]>();
+
+  constructor(private readonly logger: Logger) {}
+
+  /** Runs a plugin's `controlPlane(ctx)`; a plugin that throws contributes nothing and is reported. */
+  async activate(plugin: HostedPlugin, settings: Record<string, unknown>): Promise<string | undefined> {
+    const hook = plugin.definition?.controlPlane;
+    if (!hook) return undefined;
+    const name = plugin.name;
+    this.deactivate(name);
+    const routes: PluginRoute[] = [];
+    const notifiers: Notifier[] = [];
+    const providers: RegistryProvider[] = [];
+    const log = this.logger.child({ plugin: `${name}@${plugin.version}` });
+    const ctx: ControlPlaneContext = {
+      plugin: { name, version: plugin.version },
+      settings: Object.freeze({ ...settings }),
+      container: plugin.container,
+      log: {
+        info: (message, fields) => log.info(fields ?? {}, message),
+        warn: (message, fields) => log.warn(fields ?? {}, message),
+        error: (message, fields) => log.error(fields ?? {}, message),
+      },
+      routes: {
+        add: (route) => {
+          if (!route.path.startsWith('/')) throw new TypeError(`route path ${route.path} must start with /`);
+          routes.push(route);
+        },
+      },
+      notifiers: { add: (notifier) => void notifiers.push(notifier) },
+      registryProviders: { add: (provider) => void providers.push(provider) },
+    };
+    try {
+      await hook(ctx);
+    } catch (err) {
+      log.error({ err }, 'control-plane extension failed to start; it contributes nothing');
+      return `controlPlane() failed: ${(err as Error)?.message ?? String(err)}`;
+    }
+    this.routes.set(name, routes);
+    this.notifiers.set(name, notifiers);
+    this.providers.set(name, providers);
+    return undefined;
+  }
+
+  deactivate(name: string): void {
+    this.routes.delete(name);
+    this.notifiers.delete(name);
+    this.providers.delete(name);
+  }
+
+  /** The plugin route for `/api/ext/<rest>`: the longest plugin name that prefixes `rest` wins. */
+  findRoute(
+    method: string,
+    rest: string,
+  ): { plugin: string; route: PluginRoute; params: Record<string, string> } | undefined {
+    const names = [...this.routes.keys()].sort((a, b) => b.length - a.length);
+    const plugin = names.find((n) => rest === n || rest.startsWith(`${n}/`));
+    if (!plugin) return undefined;
+    const path = rest.slice(plugin.length) || '/';
+    for (const route of this.routes.get(plugin) ?? []) {
+      if (route.method !== method) continue;
+      const params = matchPath(route.path, path);
+      if (params) return { plugin, route, params };
+    }
+    return undefined;
+  }
+
+  registryProviderFor(url: string): RegistryProvider | undefined {
+    for (const list of this.providers.values()) {
+      const found = list.find((p) => {
+        try {
+          return p.matches(url);
+        } catch {
+          return false;
+        }
+      });
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /** Tells every notifier; each gets a time limit and its failure is only logged. */
+  async notify(notification: DeploymentNotification): Promise<void> {
+    const all = [...this.notifiers.entries()].flatMap(([plugin, list]) => list.map((n) => ({ plugin, n })));
+    await Promise.all(
+      all.map(async ({ plugin, n }) => {
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            n(notification),
+            new Promise((_, reject) => {
+              timer = setTimeout(() => reject(new Error('timed out')), NOTIFY_TIMEOUT_MS);
+            }),
+          ]);
+        } catch (err) {
+          this.logger.warn(
+            { plugin, err: (err as Error)?.message, event: notification.event },
+            'notifier failed',
+          );
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
+  }
+}
+
+/** Matches `/a/:id/b` against a path; returns the params or undefined. */
+function matchPath(pattern: string, path: string): Record<string, string> | undefined {
+  const want = pattern.split('/').filter(Boolean);
+  const got = path.split('/').filter(Boolean);
+  if (want.length !== got.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i] as string;
+    const g = got[i] as string;
+    if (w.startsWith(':')) params[w.slice(1)] = decodeURIComponent(g);
+    else if (w !== g) return undefined;
+  }
+  return params;
+}

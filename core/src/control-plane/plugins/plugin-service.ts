@@ -1,0 +1,391 @@
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import {
+  ConflictError,
+  type DeploymentNotification,
+  InputError,
+  NotFoundError,
+  type PluginRef,
+  type PluginStatus,
+  UnavailableError,
+} from '@nullops/plugin-sdk';
+import npa from 'npm-package-arg';
+import type { Logger } from 'pino';
+import { inject, injectable, container as rootContainer } from 'tsyringe';
+import { describeInstallError, type HostedPlugin, PluginHost, statusOf } from '../../plugins/plugin-host.js';
+import { type NpmRegistry, PluginStore, resolvePackage } from '../../plugins/plugin-store.js';
+import type { AgentLink } from '../agents/agent-link.js';
+import { AgentConnectionManager } from '../agents/connection-manager.js';
+import type { ControlPlaneConfig } from '../config.js';
+import { afterCommit, type Database } from '../database/database.js';
+import { type PinnedRelease, Plugin, PluginStatusRow } from '../models/catalog.js';
+import { AgentNode } from '../models/fleet.js';
+import { Refs } from '../refs.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { SecretService } from '../services/secret-service.js';
+import { PluginExtensions } from './plugin-extensions.js';
+
+/** The host name the control plane uses for its own row in `plugin_statuses`. */
+export const CONTROL_PLANE_HOST = 'control-plane';
+
+export const pluginTokenContext = (id: string) => `plugin:${id}:registry-token`;
+
+/** One component as the editor's palette and the API show it. */
+export interface CatalogEntry {
+  type: string;
+  version: number;
+  title: string;
+  category: string;
+  plugin: { name: string; version: string; source: 'bundled' | 'registry' };
+  paramsSchema: Record<string, unknown>;
+  outputs: Record<string, { description: string; secret?: boolean }>;
+  hostFilled: string[];
+  timeoutMs: number | null;
+}
+
+/**
+ * Plugins on the control plane: installs them from npm registries into the data directory, loads
+ * them (components for the catalogue and validation; control-plane extensions), keeps every
+ * node's copy in step over its WebSocket, and records each host's status.
+ */
+@injectable()
+export class PluginService {
+  readonly host: PluginHost;
+  readonly extensions: PluginExtensions;
+  /** The release in use per plugin name (bundled ones, then installed ones over them). */
+  private current = new Map<string, HostedPlugin>();
+
+  constructor(
+    @inject(Refs.database) private readonly db: Database,
+    @inject(Refs.secretBox) private readonly box: SecretBox,
+    @inject(Refs.logger) private readonly logger: Logger,
+    @inject(Refs.config) private readonly config: ControlPlaneConfig,
+    @inject(AgentConnectionManager) private readonly agents: AgentConnectionManager,
+    @inject(SecretService) private readonly secrets: SecretService,
+  ) {
+    this.host = new PluginHost({
+      store: new PluginStore(this.storeDir),
+      container: rootContainer.createChildContainer(),
+      logger: logger.child({ scope: 'plugins' }),
+    });
+    this.extensions = new PluginExtensions(logger.child({ scope: 'plugin-extensions' }));
+    this.agents.onConnected = (nodeId, link) => this.syncNode(nodeId, link);
+  }
+
+  get storeDir(): string {
+    return join(resolve(this.config.NULLOPS_DATA_DIR), 'plugins');
+  }
+
+  /** Loads bundled and installed plugins and starts their control-plane extensions. */
+  async start(): Promise<void> {
+    for (const plugin of await this.host.loadBundled()) this.current.set(plugin.name, plugin);
+    for (const row of await Plugin.query(this.db)) {
+      const plugin = await this.host.ensure(this.refOf(row));
+      this.current.set(row.name, plugin);
+    }
+    for (const plugin of this.current.values()) await this.activate(plugin);
+    await this.recordStatuses(CONTROL_PLANE_HOST, [...this.current.values()].map(statusOf), this.db);
+  }
+
+  private async activate(plugin: HostedPlugin, db: Database = this.db) {
+    if (plugin.status !== 'loaded') return;
+    const row = await Plugin.query(db).findOne({ name: plugin.name });
+    let settings = row?.settings ?? {};
+    try {
+      settings = (await this.secrets.substitute(settings, db)) as Record<string, unknown>;
+    } catch (err) {
+      this.logger.error(
+        { plugin: plugin.name, err: (err as Error).message },
+        'plugin settings reference a missing secret',
+      );
+      return;
+    }
+    const error = await this.extensions.activate(plugin, settings);
+    if (error) {
+      plugin.status = 'failed';
+      plugin.error = error;
+    }
+  }
+
+  /** Every release a node should have: the bundled ones and the current installed ones. */
+  async desiredRefs(db: Database = this.db): Promise<PluginRef[]> {
+    const rows = await Plugin.query(db);
+    const installed = new Set(rows.map((r) => r.name));
+    const bundled = [...this.current.values()]
+      .filter((p) => p.source === 'bundled' && !installed.has(p.name))
+      .map((p): PluginRef => ({ name: p.name, version: p.version, source: 'bundled' }));
+    return [...bundled, ...rows.map((r) => this.refOf(r))];
+  }
+
+  private refOf(row: Plugin, version = row.version, integrity = row.integrity): PluginRef {
+    return {
+      name: row.name,
+      version,
+      source: 'registry',
+      integrity,
+      registry: this.registryOf(row),
+    };
+  }
+
+  private registryOf(row: Plugin): NpmRegistry {
+    return {
+      url: row.registryUrl,
+      ...(row.registryTokenEnc
+        ? { token: this.box.decrypt(row.registryTokenEnc, pluginTokenContext(row.id)) }
+        : {}),
+    };
+  }
+
+  /** Sends a node its plugin list and records what it reports; on connect and after every change. */
+  async syncNode(nodeId: string, link: AgentLink | undefined = this.agents.linkOf(nodeId)): Promise<void> {
+    if (!link) return;
+    const refs = await this.desiredRefs();
+    // Installing can take a while on a slow registry; a node answers once every release is tried.
+    const { plugins } = await link.request('plugins.sync', { plugins: refs }, 10 * 60_000);
+    await this.recordStatuses(nodeId, plugins, this.db, true);
+  }
+
+  private syncAllNodesAfterCommit(db: Database) {
+    afterCommit(
+      db,
+      async () => {
+        const nodes = await AgentNode.query(this.db).where('status', 'online').select('id');
+        await Promise.all(
+          nodes.map((n) =>
+            this.syncNode(n.id).catch((err) =>
+              this.logger.warn({ node: n.id, err: (err as Error).message }, 'plugin sync with a node failed'),
+            ),
+          ),
+        );
+      },
+      () => {},
+    );
+  }
+
+  private async recordStatuses(host: string, statuses: PluginStatus[], db: Database, replace = false) {
+    if (replace) await PluginStatusRow.query(db).delete().where('host', host);
+    for (const s of statuses) {
+      await PluginStatusRow.query(db)
+        .insert({
+          host,
+          pluginName: s.name,
+          version: s.version,
+          status: s.status,
+          error: s.error ?? null,
+          components: s.components,
+          updatedAt: new Date(),
+        })
+        .onConflict(['host', 'plugin_name', 'version'])
+        .merge();
+    }
+  }
+
+  /** Resolves `name@range` in the registry; registry problems become errors naming the field. */
+  private async resolve(spec: string, registry: NpmRegistry, field: string) {
+    let parsed: ReturnType<typeof npa>;
+    try {
+      parsed = npa(spec);
+    } catch (err) {
+      throw InputError.field(field, (err as Error).message.split('\n')[0] as string);
+    }
+    if (!parsed.name || !['range', 'version', 'tag'].includes(parsed.type))
+      throw InputError.field(field, 'must be a registry package spec such as @acme/nullops-plugin@^1.0.0');
+    try {
+      return await resolvePackage(spec, registry, join(this.storeDir, '.cache'));
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'E404')
+        throw InputError.field(field, `${parsed.name} is not in the registry ${registry.url}`);
+      if (code === 'ETARGET')
+        throw InputError.field(field, `no release of ${parsed.name} matches "${parsed.fetchSpec}"`);
+      if (code === 'E401' || code === 'E403')
+        throw InputError.field(
+          'body.registry.token',
+          `the registry refused access (${code}); check the token`,
+        );
+      throw new UnavailableError(
+        `cannot reach the npm registry ${registry.url}: ${describeInstallError(err)}; check its URL`,
+      );
+    }
+  }
+
+  async install(
+    db: Database,
+    input: { package: string; registry: NpmRegistry; settings: Record<string, unknown> },
+    actorId: string | null,
+  ): Promise<Plugin> {
+    const name = npaName(input.package);
+    if (name && (await Plugin.query(db).findOne({ name })))
+      throw new ConflictError(`${name} is already installed; upgrade it instead (PUT /api/plugins/{name})`);
+    const release = await this.resolve(input.package, input.registry, 'body.package');
+    await this.secrets.checkReferences(input.settings, db, 'body.settings');
+    const id = randomUUID();
+    const plugin = await this.host.ensure({ ...release, source: 'registry', registry: input.registry });
+    this.assertNoTypeClash(plugin);
+    const row = await Plugin.query(db).insertAndFetch({
+      id,
+      name: release.name,
+      range: npa(input.package).rawSpec || '*',
+      version: release.version,
+      integrity: release.integrity,
+      registryUrl: input.registry.url,
+      registryTokenEnc: input.registry.token
+        ? this.box.encrypt(input.registry.token, pluginTokenContext(id))
+        : null,
+      settings: input.settings,
+      createdBy: actorId,
+    });
+    await this.recordStatuses(CONTROL_PLANE_HOST, [statusOf(plugin)], db);
+    this.switchAfterCommit(db, plugin);
+    return row;
+  }
+
+  async upgrade(
+    db: Database,
+    name: string,
+    input: { range?: string; settings?: Record<string, unknown> },
+  ): Promise<Plugin> {
+    const row = await this.find(db, name);
+    const range = input.range ?? row.range;
+    const release = await this.resolve(`${name}@${range}`, this.registryOf(row), 'body.range');
+    if (input.settings) await this.secrets.checkReferences(input.settings, db, 'body.settings');
+    const plugin = await this.host.ensure(this.refOf(row, release.version, release.integrity));
+    this.assertNoTypeClash(plugin);
+    const updated = await Plugin.query(db).patchAndFetchById(row.id, {
+      range,
+      version: release.version,
+      integrity: release.integrity,
+      ...(input.settings ? { settings: input.settings } : {}),
+      updatedAt: new Date(),
+    });
+    await this.recordStatuses(CONTROL_PLANE_HOST, [statusOf(plugin)], db);
+    this.switchAfterCommit(db, plugin);
+    return updated;
+  }
+
+  /**
+   * Uninstalls a plugin. Running deployments are untouched (their services do not need it);
+   * pipelines that use it fail to deploy until it is installed again, with a message saying so.
+   */
+  async remove(db: Database, name: string): Promise<void> {
+    const row = await this.find(db, name);
+    await Plugin.query(db).deleteById(row.id);
+    await PluginStatusRow.query(db).delete().where('pluginName', name);
+    afterCommit(
+      db,
+      async () => {
+        this.extensions.deactivate(name);
+        this.current.delete(name);
+        const bundled = (await this.host.all()).find((p) => p.name === name && p.source === 'bundled');
+        if (bundled) this.current.set(name, bundled);
+      },
+      () => {},
+    );
+    this.syncAllNodesAfterCommit(db);
+  }
+
+  private switchAfterCommit(db: Database, plugin: HostedPlugin) {
+    afterCommit(
+      db,
+      async () => {
+        this.current.set(plugin.name, plugin);
+        if (plugin.status === 'loaded') await this.activate(plugin);
+        else this.extensions.deactivate(plugin.name);
+      },
+      () => {},
+    );
+    this.syncAllNodesAfterCommit(db);
+  }
+
+  private assertNoTypeClash(plugin: HostedPlugin) {
+    for (const type of plugin.components.keys()) {
+      const other = [...this.current.values()].find(
+        (p) => p.name !== plugin.name && p.source === 'registry' && p.components.has(type),
+      );
+      if (other)
+        throw new ConflictError(
+          `component type ${type} is already provided by ${other.name}; remove that plugin first`,
+        );
+    }
+  }
+
+  async find(db: Database, name: string): Promise<Plugin> {
+    const row = await Plugin.query(db).findOne({ name });
+    if (!row) throw new NotFoundError(`plugin ${name} is not installed`);
+    return row;
+  }
+
+  /** The release in use for a plugin name. */
+  currentOf(name: string): HostedPlugin | undefined {
+    return this.current.get(name);
+  }
+
+  /** Loaded releases in use, installed ones first (they override bundled ones with the same types). */
+  private providers(): HostedPlugin[] {
+    const all = [...this.current.values()].filter((p) => p.status === 'loaded');
+    return [...all.filter((p) => p.source === 'registry'), ...all.filter((p) => p.source === 'bundled')];
+  }
+
+  /** The component catalogue for the editor. */
+  catalog(): CatalogEntry[] {
+    const seen = new Set<string>();
+    const entries: CatalogEntry[] = [];
+    for (const plugin of this.providers()) {
+      for (const c of plugin.components.values()) {
+        if (seen.has(c.type)) continue;
+        seen.add(c.type);
+        entries.push({
+          type: c.type,
+          version: c.version,
+          title: c.title,
+          category: c.category,
+          plugin: { name: plugin.name, version: plugin.version, source: plugin.source },
+          paramsSchema: c.paramsJsonSchema,
+          outputs: { ...(c.outputs ?? {}) },
+          hostFilled: [...(c.hostFilled ?? [])],
+          timeoutMs: c.timeoutMs ?? null,
+        });
+      }
+    }
+    return entries.sort((a, b) => a.category.localeCompare(b.category) || a.title.localeCompare(b.title));
+  }
+
+  /** Which release provides a component type now. */
+  providerOf(type: string): HostedPlugin | undefined {
+    return this.providers().find((p) => p.components.has(type));
+  }
+
+  /** The releases a run needs, with where to download them (tokens decrypted: sent over TLS only). */
+  async refsFor(db: Database, pinned: Record<string, PinnedRelease>): Promise<PluginRef[]> {
+    const releases = new Map<string, PinnedRelease>();
+    for (const p of Object.values(pinned)) releases.set(`${p.name}@${p.version}`, p);
+    const rows = new Map(
+      (await Plugin.query(db).whereIn('name', [...new Set([...releases.values()].map((p) => p.name))])).map(
+        (r) => [r.name, r],
+      ),
+    );
+    return [...releases.values()].map((p): PluginRef => {
+      const row = rows.get(p.name);
+      return {
+        name: p.name,
+        version: p.version,
+        source: p.source,
+        ...(p.integrity ? { integrity: p.integrity } : {}),
+        ...(p.source === 'registry' && row ? { registry: this.registryOf(row) } : {}),
+      };
+    });
+  }
+
+  /** Plugin routes see deployment events through this. */
+  notify(notification: DeploymentNotification): Promise<void> {
+    return this.extensions.notify(notification);
+  }
+}
+
+function npaName(spec: string): string | undefined {
+  try {
+    return npa(spec).name ?? undefined;
+  } catch {
+    return undefined;
+  }
+}

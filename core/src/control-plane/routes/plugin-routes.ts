@@ -1,0 +1,251 @@
+import { InputError, NotAllowedError, NotFoundError } from '@nullops/plugin-sdk';
+import type { DependencyContainer } from 'tsyringe';
+import { z } from 'zod';
+import { Access, type AnyRoute } from '../../kernel/http/route.js';
+import type { Database } from '../database/database.js';
+import { caller, route } from '../http/route-context.js';
+import { Plugin, PluginStatusRow } from '../models/catalog.js';
+import { AgentNode } from '../models/fleet.js';
+import { CONTROL_PLANE_HOST, PluginService } from '../plugins/plugin-service.js';
+import { registryUrl } from '../schemas/catalog.js';
+import { iso, timestamp } from '../schemas/common.js';
+
+const HostStatus = z.object({
+  host: z.string().describe('`control-plane` or a node id'),
+  nodeName: z.string().nullable(),
+  version: z.string(),
+  status: z.enum(['loaded', 'failed']),
+  error: z.string().nullable(),
+  updatedAt: timestamp,
+});
+
+const PluginView = z.object({
+  name: z.string(),
+  source: z.enum(['bundled', 'registry']),
+  range: z.string().nullable(),
+  version: z.string(),
+  integrity: z.string().nullable(),
+  registryUrl: z.string().nullable(),
+  hasRegistryToken: z.boolean(),
+  settings: z.record(z.string(), z.unknown()).describe('as saved: secret references stay references'),
+  components: z.array(z.string()),
+  statuses: z.array(HostStatus).describe('how the control plane and every node have this plugin'),
+  createdAt: timestamp.nullable(),
+  updatedAt: timestamp.nullable(),
+});
+
+const CatalogEntry = z.object({
+  type: z.string(),
+  version: z.number(),
+  title: z.string(),
+  category: z.string(),
+  plugin: z.object({ name: z.string(), version: z.string(), source: z.enum(['bundled', 'registry']) }),
+  paramsSchema: z.record(z.string(), z.unknown()).describe('JSON Schema of the params: the node widgets'),
+  outputs: z.record(z.string(), z.object({ description: z.string(), secret: z.boolean().optional() })),
+  hostFilled: z.array(z.string()),
+  timeoutMs: z.number().nullable(),
+});
+
+const packageSpec = z
+  .string()
+  .min(1)
+  .max(300)
+  .regex(
+    /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*(@[^\s]+)?$/,
+    'must be name@range, e.g. @acme/nullops-plugin@^1.0.0',
+  );
+const settings = z.record(z.string().max(100), z.unknown()).refine((s) => JSON.stringify(s).length <= 65536, {
+  message: 'must be at most 64 KiB of JSON',
+});
+const nameParam = z.object({ name: z.string().min(1).max(214) }).strict();
+
+/** Plugins: install from an npm registry, upgrade, remove, per-host status; the component catalogue. */
+export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
+  const plugins = container.resolve(PluginService);
+
+  async function views(db: Database, rows: Plugin[], names: string[]): Promise<z.infer<typeof PluginView>[]> {
+    const statuses = await PluginStatusRow.query(db).whereIn('pluginName', names);
+    const nodes = new Map((await AgentNode.query(db).select('id', 'name')).map((n) => [n.id, n.name]));
+    return names.map((name) => {
+      const row = rows.find((r) => r.name === name);
+      const current = plugins.currentOf(name);
+      return {
+        name,
+        source: row ? 'registry' : 'bundled',
+        range: row?.range ?? null,
+        version: row?.version ?? current?.version ?? '',
+        integrity: row?.integrity ?? null,
+        registryUrl: row?.registryUrl ?? null,
+        hasRegistryToken: Boolean(row?.registryTokenEnc),
+        settings: row?.settings ?? {},
+        components: [...(current?.components.keys() ?? [])],
+        statuses: statuses
+          .filter((s) => s.pluginName === name && (s.host === CONTROL_PLANE_HOST || nodes.has(s.host)))
+          .map((s) => ({
+            host: s.host,
+            nodeName: nodes.get(s.host) ?? null,
+            version: s.version,
+            status: s.status,
+            error: s.error,
+            updatedAt: iso(s.updatedAt) as string,
+          })),
+        createdAt: iso(row?.createdAt),
+        updatedAt: iso(row?.updatedAt),
+      };
+    });
+  }
+  const one = async (db: Database, row: Plugin) => (await views(db, [row], [row.name]))[0];
+
+  const extHandler = (method: 'get' | 'post' | 'put' | 'patch' | 'delete') =>
+    route({
+      method,
+      path: '/api/ext/*rest',
+      operationId: `plugins.ext.${method}`,
+      summary: `Routes contributed by control-plane plugins (${method.toUpperCase()} /api/ext/<plugin>/…)`,
+      tags: ['plugins'],
+      access: Access.authenticated,
+      params: z.object({ rest: z.union([z.string(), z.array(z.string())]) }),
+      query: z.record(z.string(), z.union([z.string(), z.array(z.string())])),
+      body: method === 'get' || method === 'delete' ? undefined : z.unknown(),
+      responses: { 200: z.unknown(), 404: null },
+      handler: async ({ params, query, body, principal }) => {
+        const rest = Array.isArray(params.rest) ? params.rest.join('/') : params.rest;
+        const found = plugins.extensions.findRoute(method, rest);
+        if (!found) throw new NotFoundError(`no plugin route ${method.toUpperCase()} /api/ext/${rest}`);
+        const user = caller(principal);
+        if (found.route.access === 'admin' && user.role !== 'admin')
+          throw new NotAllowedError('this plugin route is for administrators');
+        const result = await found.route.handler({
+          params: found.params,
+          query,
+          body: body ?? null,
+          user: { id: user.userId, username: user.username, isAdmin: user.role === 'admin' },
+        });
+        return { status: result.status, body: result.body ?? null };
+      },
+    });
+
+  return [
+    route({
+      method: 'get',
+      path: '/api/plugins',
+      operationId: 'plugins.list',
+      summary: 'Installed and bundled plugins with their status on the control plane and every node',
+      tags: ['plugins'],
+      access: Access.authenticated,
+      responses: { 200: z.object({ items: z.array(PluginView) }) },
+      handler: async ({ db }) => {
+        const rows = await Plugin.query(db);
+        const names = [
+          ...new Set([
+            ...(await plugins.host.all()).filter((p) => p.source === 'bundled').map((p) => p.name),
+            ...rows.map((r) => r.name),
+          ]),
+        ].sort();
+        return { status: 200, body: { items: await views(db, rows, names) } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/plugins/components',
+      operationId: 'plugins.components',
+      summary: 'The component catalogue: every component the pipeline editor can place',
+      tags: ['plugins'],
+      access: Access.authenticated,
+      responses: { 200: z.object({ items: z.array(CatalogEntry) }) },
+      handler: async () => ({ status: 200, body: { items: plugins.catalog() } }),
+    }),
+    route({
+      method: 'get',
+      path: '/api/plugins/:name',
+      operationId: 'plugins.get',
+      summary: 'One installed plugin and its status per host',
+      tags: ['plugins'],
+      access: Access.authenticated,
+      params: nameParam,
+      responses: { 200: PluginView, 404: null },
+      handler: async ({ params, db }) => ({
+        status: 200,
+        body: await one(db, await plugins.find(db, params.name)),
+      }),
+    }),
+    route({
+      method: 'post',
+      path: '/api/plugins',
+      operationId: 'plugins.install',
+      summary: 'Install a plugin from an npm registry on the control plane and every node',
+      tags: ['plugins'],
+      access: Access.admin,
+      body: z
+        .object({
+          package: packageSpec.describe('name@range, e.g. @acme/nullops-plugin@^1.0.0'),
+          registry: z
+            .object({
+              url: registryUrl,
+              token: z
+                .string()
+                .min(1)
+                .max(4096)
+                .optional()
+                .describe('npm auth token; stored encrypted, never shown'),
+            })
+            .strict(),
+          settings: settings.default({}),
+        })
+        .strict(),
+      responses: { 201: PluginView, 400: null, 409: null, 503: null },
+      handler: async ({ body, db, principal }) => {
+        const row = await plugins.install(
+          db,
+          {
+            package: body.package,
+            registry: {
+              url: body.registry.url,
+              ...(body.registry.token ? { token: body.registry.token } : {}),
+            },
+            settings: body.settings,
+          },
+          caller(principal).userId,
+        );
+        return { status: 201, body: await one(db, row) };
+      },
+    }),
+    route({
+      method: 'put',
+      path: '/api/plugins/:name',
+      operationId: 'plugins.upgrade',
+      summary: 'Upgrade (or pin) a plugin to the newest release matching a range, or change its settings',
+      tags: ['plugins'],
+      access: Access.admin,
+      params: nameParam,
+      body: z
+        .object({
+          range: z.string().min(1).max(100).optional().describe('e.g. ^1.1.0; defaults to the saved range'),
+          settings: settings.optional(),
+        })
+        .strict(),
+      responses: { 200: PluginView, 404: null },
+      handler: async ({ params, body, db }) => {
+        if (body.range !== undefined && !/^[^\s]+$/.test(body.range))
+          throw InputError.field('body.range', 'must be a semver range');
+        const row = await plugins.upgrade(db, params.name, body);
+        return { status: 200, body: await one(db, row) };
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/api/plugins/:name',
+      operationId: 'plugins.remove',
+      summary: 'Remove a plugin; running deployments keep running',
+      tags: ['plugins'],
+      access: Access.admin,
+      params: nameParam,
+      responses: { 204: null, 404: null },
+      handler: async ({ params, db }) => {
+        await plugins.remove(db, params.name);
+        return { status: 204 };
+      },
+    }),
+    ...(['get', 'post', 'put', 'patch', 'delete'] as const).map(extHandler),
+  ];
+}

@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Arborist from '@npmcli/arborist';
+import type { PluginRef } from '@nullops/plugin-sdk';
+import pacote from 'pacote';
+
+/** A registry to download from; the token is an npm auth token (`npm token create`). */
+export interface NpmRegistry {
+  url: string;
+  token?: string;
+}
+
+/** The SDK the host provides to every plugin (plugins declare it as a peer dependency). */
+export const SDK_PACKAGE = '@nullops/plugin-sdk';
+
+/** npm-registry-fetch options for one registry: its URL and, keyed by it, the token. */
+export function registryOptions(registry: NpmRegistry): Record<string, unknown> {
+  const url = new URL(registry.url);
+  const base = `${url.protocol}//${url.host}${url.pathname.endsWith('/') ? url.pathname : `${url.pathname}/`}`;
+  return {
+    registry: base,
+    ...(registry.token ? { [`${base.slice(url.protocol.length)}:_authToken`]: registry.token } : {}),
+  };
+}
+
+/** Resolves `name@range` in a registry to one exact release (version and integrity). */
+export async function resolvePackage(spec: string, registry: NpmRegistry, cache: string) {
+  const manifest = await pacote.manifest(spec, { ...registryOptions(registry), cache, fullMetadata: false });
+  return { name: manifest.name, version: manifest.version, integrity: manifest._integrity };
+}
+
+/**
+ * Plugin releases on disk, one folder per exact release (`<root>/<name>@<version>`), so several
+ * versions of one plugin coexist. A release is downloaded with its integrity checked, its own
+ * dependencies installed beside it without running install scripts, and only then moved into place
+ * (rename), so a half-installed folder is never loaded. `<root>/node_modules` links the host's SDK,
+ * which is how `import '@nullops/plugin-sdk'` inside a plugin resolves to the host's copy.
+ */
+export class PluginStore {
+  constructor(readonly root: string) {}
+
+  dirOf(name: string, version: string): string {
+    return join(this.root, `${name.replace('/', '+')}@${version}`);
+  }
+
+  private get cache() {
+    return join(this.root, '.cache');
+  }
+
+  /** The release's folder: already on disk (same integrity), or downloaded now from `ref.registry`. */
+  async install(ref: PluginRef): Promise<string> {
+    const dir = this.dirOf(ref.name, ref.version);
+    const marker = join(dir, '.nullops-release.json');
+    const existing = await readFile(marker, 'utf8').then(JSON.parse, () => undefined);
+    if (existing && (!ref.integrity || existing.integrity === ref.integrity)) return dir;
+    if (!ref.registry)
+      throw new Error('it is not on this host and no registry was given to download it from');
+
+    await this.linkSdk();
+    const temp = join(this.root, `.installing-${randomBytes(6).toString('hex')}`);
+    try {
+      const options = { ...registryOptions(ref.registry), cache: this.cache };
+      const fetched = await pacote.extract(`${ref.name}@${ref.version}`, temp, {
+        ...options,
+        ...(ref.integrity ? { integrity: ref.integrity } : {}),
+      });
+      const pkg = JSON.parse(await readFile(join(temp, 'package.json'), 'utf8')) as {
+        dependencies?: Record<string, string>;
+      };
+      const deps = Object.keys(pkg.dependencies ?? {}).filter((d) => d !== SDK_PACKAGE);
+      if (deps.length) {
+        // The plugin's own dependencies, from the same registry; never its scripts, never the SDK
+        // (peer dependencies come from the host).
+        await new Arborist({ ...options, path: temp, legacyPeerDeps: true, audit: false, fund: false }).reify(
+          {
+            omit: ['dev', 'peer'],
+            ignoreScripts: true,
+            save: false,
+          },
+        );
+      }
+      await writeFile(
+        join(temp, '.nullops-release.json'),
+        JSON.stringify({ name: ref.name, version: ref.version, integrity: fetched.integrity }),
+      );
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dirname(dir), { recursive: true });
+      await rename(temp, dir);
+      return dir;
+    } catch (err) {
+      await rm(temp, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  async remove(name: string, version: string): Promise<void> {
+    await rm(this.dirOf(name, version), { recursive: true, force: true });
+  }
+
+  private async linkSdk() {
+    const link = join(this.root, 'node_modules', SDK_PACKAGE);
+    const target = packageDirOf(SDK_PACKAGE);
+    await mkdir(dirname(link), { recursive: true });
+    await rm(link, { force: true, recursive: true });
+    await symlink(target, link, 'dir');
+  }
+}
+
+/** The folder of an installed package, found from its main module (exports hide package.json). */
+export function packageDirOf(name: string): string {
+  let dir = dirname(fileURLToPath(import.meta.resolve(name)));
+  for (; dirname(dir) !== dir; dir = dirname(dir)) {
+    const path = join(dir, 'package.json');
+    if (existsSync(path) && (JSON.parse(readFileSync(path, 'utf8')) as { name?: string }).name === name)
+      return dir;
+  }
+  throw new Error(`cannot find the folder of ${name}`);
+}

@@ -1,0 +1,134 @@
+import { type ComponentDefinition, isComponent } from './component.js';
+import { SDK_VERSION } from './version.js';
+
+/** A deployment event as control-plane plugins see it (notifiers get every one). */
+export interface DeploymentNotification {
+  /** What happened, e.g. `created`, `running`, `failed`, `extended`, `deleted`. */
+  event: string;
+  deployment: {
+    id: string;
+    name: string;
+    state: string;
+    projectId: string;
+    projectName: string;
+    environmentName: string;
+    /** `http://svc.deployment.env.<domain>` per service, once the deployment runs. */
+    urls: Record<string, string>;
+    expiresAt: string | null;
+  };
+  /** Who caused it; null for the system (expiry, agent reports). */
+  actor: string | null;
+  message?: string;
+  at: string;
+}
+
+/** Receives deployment events; a failure is logged and never affects the deployment. */
+export type Notifier = (notification: DeploymentNotification) => Promise<void>;
+
+/** An HTTP request as a plugin route sees it. */
+export interface PluginRequest {
+  params: Record<string, string>;
+  query: Record<string, string | string[] | undefined>;
+  body: unknown;
+  /** The signed-in caller (routes are never public). */
+  user: { id: string; username: string; isAdmin: boolean };
+}
+
+/** A route a control-plane plugin adds under `/api/plugins/<package name>/`. */
+export interface PluginRoute {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  /** Relative to the plugin's prefix, koa-router syntax: `/status/:id`. */
+  path: string;
+  /** `authenticated` (any signed-in user) or `admin`; there are no public plugin routes. */
+  access: 'authenticated' | 'admin';
+  handler(request: PluginRequest): Promise<{ status: number; body?: unknown }>;
+}
+
+/** Lists a container registry's tags where the Docker Registry v2 API does not fit. */
+export interface RegistryProvider {
+  /** Short name shown to admins, e.g. `ecr`. */
+  name: string;
+  /** True for the registries this provider serves, by their URL. */
+  matches(registryUrl: string): boolean;
+  listTags(input: {
+    registryUrl: string;
+    image: string;
+    username?: string;
+    password?: string;
+    signal: AbortSignal;
+  }): Promise<string[]>;
+}
+
+/** What a control-plane plugin gets when the control plane loads it. */
+export interface ControlPlaneContext {
+  plugin: { name: string; version: string };
+  /**
+   * The plugin's own settings, set by an admin at install; `${secret:NAME}` references are
+   * already replaced by the secret's value.
+   */
+  settings: Readonly<Record<string, unknown>>;
+  /** A child of the host's DI container, owned by this plugin: register and resolve freely. */
+  container: {
+    register(token: string | symbol, provider: { useValue: unknown }): unknown;
+    resolve<T>(token: string | symbol): T;
+    isRegistered(token: string | symbol, recursive?: boolean): boolean;
+  };
+  log: {
+    info(message: string, fields?: Record<string, unknown>): void;
+    warn(message: string, fields?: Record<string, unknown>): void;
+    error(message: string, fields?: Record<string, unknown>): void;
+  };
+  /** Extension points the core publishes. */
+  routes: { add(route: PluginRoute): void };
+  notifiers: { add(notifier: Notifier): void };
+  registryProviders: { add(provider: RegistryProvider): void };
+}
+
+/** A NullOps plugin: what its package's main module default-exports. */
+export interface PluginDefinition {
+  readonly $$type: '@nullops/Plugin';
+  /** The SDK version the plugin was built with. */
+  readonly sdkVersion: string;
+  /** Pipeline components, run by agents (and described to the editor by the control plane). */
+  components: readonly ComponentDefinition[];
+  /** Optional control-plane extension, called once when the control plane loads the plugin. */
+  controlPlane?(ctx: ControlPlaneContext): void | Promise<void>;
+}
+
+/**
+ * Declares a plugin. Default-export the result from the module named by `nullops.main`:
+ *
+ * @example
+ * export default definePlugin({ components: [hello] });
+ */
+export function definePlugin(
+  definition: Partial<Omit<PluginDefinition, '$$type' | 'sdkVersion'>>,
+): PluginDefinition {
+  const components = definition.components ?? [];
+  const seen = new Set<string>();
+  for (const component of components) {
+    if (!isComponent(component)) throw new TypeError('components must be made with defineComponent');
+    if (seen.has(component.type)) throw new TypeError(`component type ${component.type} is declared twice`);
+    seen.add(component.type);
+  }
+  return { ...definition, $$type: '@nullops/Plugin', sdkVersion: SDK_VERSION, components };
+}
+
+/** True for a plugin from any copy of the SDK. */
+export function isPlugin(value: unknown): value is PluginDefinition {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { $$type?: unknown }).$$type === '@nullops/Plugin'
+  );
+}
+
+/** The `nullops` block of a plugin's package.json. */
+export interface PluginManifest {
+  /** Semver range of SDK versions the plugin works with, e.g. `^1.0.0`. */
+  sdk: string;
+  /** The module that default-exports `definePlugin(...)`, relative to the package root. */
+  main: string;
+  /** Optional ES module for the web UI (custom elements, panels, node widgets). */
+  frontend?: string;
+}
