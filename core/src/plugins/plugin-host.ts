@@ -213,6 +213,7 @@ export function statusOf(plugin: HostedPlugin): PluginStatus {
 /** npm's errors carry a code (E404, ETARGET, EINTEGRITY, …); keep the message short and useful. */
 export function describeInstallError(err: unknown): string {
   const e = err as { code?: string; message?: string };
-  const message = (e.message ?? String(err)).split('\n')[0] as string;
+  // Registry URLs of scoped packages are escaped (@scope%2fname); people read @scope/name.
+  const message = ((e.message ?? String(err)).split('\n')[0] as string).replace(/%2f/gi, '/');
   return e.code && !message.includes(e.code) ? `${e.code}: ${message}` : message;
 }

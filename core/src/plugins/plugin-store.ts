@@ -100,12 +100,23 @@ export class PluginStore {
     await rm(this.dirOf(name, version), { recursive: true, force: true });
   }
 
-  private async linkSdk() {
-    const link = join(this.root, 'node_modules', SDK_PACKAGE);
-    const target = packageDirOf(SDK_PACKAGE);
-    await mkdir(dirname(link), { recursive: true });
-    await rm(link, { force: true, recursive: true });
-    await symlink(target, link, 'dir');
+  private sdkLinked: Promise<void> | undefined;
+
+  /** Points `<root>/node_modules/@nullops/plugin-sdk` at the host's SDK, once per process. */
+  private linkSdk(): Promise<void> {
+    this.sdkLinked ??= (async () => {
+      const link = join(this.root, 'node_modules', SDK_PACKAGE);
+      await mkdir(dirname(link), { recursive: true });
+      // A fresh link renamed over the old one: never a moment without it, and the host's SDK may
+      // have moved since the last start.
+      const temp = `${link}.${randomBytes(4).toString('hex')}`;
+      await symlink(packageDirOf(SDK_PACKAGE), temp, 'dir');
+      await rename(temp, link);
+    })().catch((err) => {
+      this.sdkLinked = undefined;
+      throw err;
+    });
+    return this.sdkLinked;
   }
 }
 

@@ -213,9 +213,7 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, timeoutMs: nu
 
 function reason(signal: AbortSignal, timeoutMs: number): Error {
   const r = signal.reason as { name?: string } | undefined;
-  return new Error(
-    r?.name === 'TimeoutError' ? `timed out after ${Math.round(timeoutMs / 1000)} s` : 'aborted',
-  );
+  return new Error(r?.name === 'TimeoutError' ? `timed out after ${timeoutMs / 1000} s` : 'aborted');
 }
 
 function invalidParams(error: { issues: { path: PropertyKey[]; message: string }[] }): string {

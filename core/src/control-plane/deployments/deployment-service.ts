@@ -24,6 +24,9 @@ export interface Actor {
   username: string;
 }
 
+/** Step log lines stored per pipeline run; later ones are streamed live only. */
+const MAX_STORED_STEP_LOGS = 2000;
+
 const SYSTEM: Actor = { userId: null, username: 'system' };
 
 /**
@@ -37,6 +40,7 @@ export class DeploymentService {
   private readonly locks = new KeyedLock();
   private sweeper: NodeJS.Timeout | undefined;
   private readonly unsubscribe: (() => void)[] = [];
+  private readonly stepLogCounts = new Map<string, number>();
 
   constructor(
     @inject(Refs.database) private readonly db: Database,
@@ -65,9 +69,10 @@ export class DeploymentService {
     on('node.synced', (nodeId: string, actual: ActualDeployment[], deleting: string[]) =>
       this.onSynced(nodeId, actual, deleting),
     );
-    on('deployment.finished', (_nodeId: string, actual: ActualDeployment) =>
-      this.apply(actual).then(() => this.ingress.refresh()),
-    );
+    on('deployment.finished', (_nodeId: string, actual: ActualDeployment) => {
+      this.stepLogCounts.delete(actual.id);
+      return this.apply(actual).then(() => this.ingress.refresh());
+    });
     on('node.offline', (nodeId: string) => this.onNodeOffline(nodeId));
     on(
       'pipeline.step',
@@ -81,16 +86,23 @@ export class DeploymentService {
           message: step.message ?? null,
           details: { step: step.nodeId },
         });
-        if (step.status !== 'log') {
-          await this.db('deployment_events')
-            .insert({
-              deploymentId: step.deploymentId,
-              kind: `step.${step.status}`,
-              message: step.message ?? null,
-              details: JSON.stringify({ step: step.nodeId }),
-            })
-            .catch(() => {});
+        // Step log lines are kept too (what a failed step printed matters after the fact), up to
+        // a bound per run so a chatty component cannot fill the database.
+        let message = step.message ?? null;
+        if (step.status === 'log') {
+          const count = (this.stepLogCounts.get(step.deploymentId) ?? 0) + 1;
+          this.stepLogCounts.set(step.deploymentId, count);
+          if (count > MAX_STORED_STEP_LOGS) return;
+          if (count === MAX_STORED_STEP_LOGS) message = `… more log lines of this run are shown live only`;
         }
+        await this.db('deployment_events')
+          .insert({
+            deploymentId: step.deploymentId,
+            kind: `step.${step.status}`,
+            message,
+            details: JSON.stringify({ step: step.nodeId }),
+          })
+          .catch(() => {});
       },
     );
     this.sweeper = setInterval(() => void this.sweep(), this.config.NULLOPS_SWEEP_INTERVAL_SECONDS * 1000);

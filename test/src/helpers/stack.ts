@@ -1,0 +1,116 @@
+import { rm } from 'node:fs/promises';
+import { AgentProcess, eventually, registerLocalNode, waitNodeReady } from './agent-process.js';
+import type { ApiClient } from './api-client.js';
+import { docker, removeLabelled } from './docker.js';
+import { startRegistry, type TestRegistry } from './registry.js';
+import { startTestControlPlane, type TestControlPlane } from './test-control-plane.js';
+
+/** A whole NullOps on this machine: control plane, a container registry, one Docker agent, a project. */
+export interface Stack {
+  cp: TestControlPlane;
+  admin: ApiClient;
+  registry: TestRegistry;
+  agent: AgentProcess;
+  env: { id: string; name: string };
+  project: { id: string };
+  node: { id: string };
+  ingressPort: number;
+  /** Saves a pipeline version; returns it. */
+  savePipeline(graph: unknown): Promise<{ version: number; plugins: Record<string, string> }>;
+  /** Creates a deployment as admin; returns its id. */
+  deploy(name: string, tags?: Record<string, string>): Promise<string>;
+  get(id: string): Promise<any>;
+  /** Waits for a state; a different terminal state fails fast with the deployment's error. */
+  until(id: string, state: string, timeoutMs?: number): Promise<any>;
+  host(service: string, deployment: string): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the stack with one project whose services are `images` in the registry (pushed by the
+ * caller through `registry` in `prepare`).
+ */
+export async function startStack(options: {
+  prepare(registry: TestRegistry): void;
+  services: { name: string; image: string; tag: string }[];
+}): Promise<Stack> {
+  const registry = await startRegistry();
+  options.prepare(registry);
+  const cp = await startTestControlPlane({
+    NULLOPS_AGENT_RECONNECT_BASE_MS: '100',
+    NULLOPS_AGENT_RECONNECT_MAX_MS: '400',
+  });
+  const { admin } = cp;
+  const reg = await admin.expect(201, 'POST', '/api/registries', { name: 'local', url: registry.url });
+  const serviceIds: string[] = [];
+  for (const s of options.services) {
+    const created = await admin.expect(201, 'POST', '/api/services', {
+      name: s.name,
+      registryId: reg.id,
+      image: s.image,
+      tagMode: 'pinned',
+      tag: s.tag,
+    });
+    serviceIds.push(created.id);
+  }
+  // Placement counts measured host CPU too: a small budget keeps the tests independent of load.
+  const project = await admin.expect(201, 'POST', '/api/projects', {
+    name: 'plugins',
+    cpuMillicores: 100,
+    memoryMb: 512,
+    serviceIds,
+  });
+  const env = await admin.expect(201, 'POST', '/api/environments', {
+    name: 'qa',
+    baseDomain: 'nullops.test',
+    runtime: 'docker',
+    defaultTtlSeconds: 3600,
+  });
+  const { node, dataDir, agent } = await registerLocalNode(admin, env.id);
+  await agent.start();
+  await waitNodeReady(admin, node.id);
+  const { IngressService } = await import('@nullops/core');
+  const ingressPort = (cp.cp.container.resolve(IngressService) as { port: number }).port;
+  const get = async (id: string) => (await admin.get(`/api/deployments/${id}`)).body;
+  return {
+    cp,
+    admin,
+    registry,
+    agent,
+    env,
+    project,
+    node,
+    ingressPort,
+    savePipeline: (graph) =>
+      admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, { graph }),
+    async deploy(name, tags = {}) {
+      const created = await admin.expect(201, 'POST', `/api/projects/${project.id}/deployments`, {
+        environmentId: env.id,
+        name,
+        tags,
+      });
+      return created.id as string;
+    },
+    get,
+    until: (id, state, timeoutMs = 90_000) =>
+      eventually(
+        `deployment ${state}`,
+        async () => {
+          const d = await get(id);
+          if (d.state !== state && (d.state === 'failed' || d.state === 'running'))
+            throw new Error(`${d.state}: ${JSON.stringify(d.error)}`);
+          return d.state === state ? d : undefined;
+        },
+        timeoutMs,
+      ),
+    host: (service, deployment) => `${service}.${deployment}.qa.nullops.test`,
+    async stop() {
+      const ids = (await cp.database.db('deployments').select('id')).map((r: { id: string }) => r.id);
+      await agent.kill();
+      await cp.close();
+      await registry.stop();
+      await rm(dataDir, { recursive: true, force: true });
+      await removeLabelled(docker, ids);
+    },
+  };
+}
