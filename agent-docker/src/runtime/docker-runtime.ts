@@ -258,7 +258,7 @@ export class DockerRuntime implements Runtime {
         : res.status >= 200 && res.status < 400;
       return { healthy: ok, detail: `HTTP ${res.status}` };
     } catch (err) {
-      return { healthy: false, detail: (err as Error).message };
+      return { healthy: false, detail: fetchFailure(err) };
     }
   }
 
@@ -442,4 +442,12 @@ function demuxBuffer(buffer: Buffer): string {
     offset += 8 + size;
   }
   return out;
+}
+
+/** fetch() says only "fetch failed"; the cause says why (refused, reset, a malformed response). */
+function fetchFailure(err: unknown): string {
+  const e = err as { message?: string; cause?: { code?: string; message?: string } };
+  return e.cause
+    ? `${e.message}: ${e.cause.code ?? ''} ${e.cause.message ?? ''}`.trim()
+    : String(e.message ?? err);
 }

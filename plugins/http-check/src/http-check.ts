@@ -79,6 +79,10 @@ async function fetchOnce(url: string, status: number, text: string | undefined, 
       return { ok: false, detail: `HTTP ${response.status} without "${text}"` };
     return { ok: true, detail: `HTTP ${response.status}` };
   } catch (err) {
-    return { ok: false, detail: (err as Error).message };
+    const e = err as { message?: string; cause?: { message?: string } };
+    return {
+      ok: false,
+      detail: e.cause?.message ? `${e.message}: ${e.cause.message}` : String(e.message ?? err),
+    };
   }
 }

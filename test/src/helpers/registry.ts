@@ -12,6 +12,8 @@ export interface TestRegistry {
   push(repo: string, tag: string): void;
   /** Builds (offline, FROM the busybox test image) a web image answering `body`, and pushes it. */
   pushWeb(repo: string, tag: string, body: string): void;
+  /** Builds an image from a Dockerfile (no build context; FROM a local image) and pushes it. */
+  pushBuilt(repo: string, tag: string, dockerfile: string): void;
   stop(): Promise<void>;
 }
 
@@ -50,6 +52,14 @@ export async function startRegistry(options: { auth?: boolean } = {}): Promise<T
       docker(['rmi', ref]);
     }
   };
+  const pushBuilt = (repo: string, tag: string, dockerfile: string) => {
+    const ref = `${host}/${repo}:${tag}`;
+    execFileSync('docker', ['build', '-q', '-t', ref, '-'], {
+      input: dockerfile,
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    publish(ref);
+  };
   return {
     host,
     url: `http://${host}`,
@@ -60,14 +70,13 @@ export async function startRegistry(options: { auth?: boolean } = {}): Promise<T
       publish(ref);
     },
     pushWeb(repo, tag, body) {
-      const ref = `${host}/${repo}:${tag}`;
-      const dockerfile = `FROM nullops-test/busybox:1\nRUN mkdir -p /www && echo "${body}" > /www/index.html\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n`;
-      execFileSync('docker', ['build', '-q', '-t', ref, '-'], {
-        input: dockerfile,
-        stdio: ['pipe', 'ignore', 'pipe'],
-      });
-      publish(ref);
+      pushBuilt(
+        repo,
+        tag,
+        `FROM nullops-test/busybox:1\nRUN mkdir -p /www && echo "${body}" > /www/index.html\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n`,
+      );
     },
+    pushBuilt,
     async stop() {
       child.kill();
       await rm(dir, { recursive: true, force: true });

@@ -92,17 +92,28 @@ export async function startStack(options: {
       return created.id as string;
     },
     get,
-    until: (id, state, timeoutMs = 90_000) =>
-      eventually(
-        `deployment ${state}`,
-        async () => {
-          const d = await get(id);
-          if (d.state !== state && (d.state === 'failed' || d.state === 'running'))
-            throw new Error(`${d.state}: ${JSON.stringify(d.error)}`);
-          return d.state === state ? d : undefined;
-        },
-        timeoutMs,
-      ),
+    async until(id, state, timeoutMs = 60_000) {
+      try {
+        return await eventually(
+          `deployment ${state}`,
+          async () => {
+            const d = await get(id);
+            if (d.state !== state && (d.state === 'failed' || d.state === 'running'))
+              throw new Error(`${d.state}: ${JSON.stringify(d.error)}`);
+            return d.state === state ? d : undefined;
+          },
+          timeoutMs,
+        );
+      } catch (err) {
+        // Say where it got stuck: the last steps of its history.
+        const history = (await admin.get(`/api/deployments/${id}/history`)).body.items as {
+          kind: string;
+          message: string | null;
+        }[];
+        const tail = history.slice(-8).map((h) => `${h.kind}${h.message ? ` ${h.message}` : ''}`);
+        throw new Error(`${(err as Error).message}; last history: ${tail.join(' | ')}`);
+      }
+    },
     host: (service, deployment) => `${service}.${deployment}.qa.nullops.test`,
     async stop() {
       const ids = (await cp.database.db('deployments').select('id')).map((r: { id: string }) => r.id);

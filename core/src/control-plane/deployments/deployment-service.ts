@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { type ActualDeployment, ConflictError, type DesiredDeployment } from '@nullops/plugin-sdk';
+import {
+  type ActualDeployment,
+  ConflictError,
+  type DesiredDeployment,
+  type ServiceSpec,
+} from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import { AgentEvents } from '../agents/agent-events.js';
@@ -26,6 +31,9 @@ export interface Actor {
 
 /** Step log lines stored per pipeline run; later ones are streamed live only. */
 const MAX_STORED_STEP_LOGS = 2000;
+
+/** A service spec as stored: its env sealed. */
+type StoredSpec = Omit<ServiceSpec, 'env'> & { sealedEnv?: string };
 
 const SYSTEM: Actor = { userId: null, username: 'system' };
 
@@ -112,6 +120,24 @@ export class DeploymentService {
   stop(): void {
     clearInterval(this.sweeper);
     for (const off of this.unsubscribe.splice(0)) off();
+  }
+
+  /**
+   * Service specs at rest: environment values can hold secrets (resolved `${secret:…}`, generated
+   * database passwords), so each spec's env is sealed with the deployment id as context.
+   */
+  private sealSpecs(id: string, specs: ServiceSpec[]): StoredSpec[] {
+    return specs.map(({ env, ...rest }) =>
+      env && Object.keys(env).length
+        ? { ...rest, sealedEnv: this.box.encrypt(JSON.stringify(env), `deployment:${id}:env`) }
+        : rest,
+    );
+  }
+
+  private openSpecs(id: string, stored: StoredSpec[]): ServiceSpec[] {
+    return stored.map(({ sealedEnv, ...rest }) =>
+      sealedEnv ? { ...rest, env: JSON.parse(this.box.decrypt(sealedEnv, `deployment:${id}:env`)) } : rest,
+    );
   }
 
   private ttlOf(project: Project, environment: Environment): number {
@@ -256,7 +282,7 @@ export class DeploymentService {
         id: d.id,
         name: d.name,
         state: d.state as DesiredDeployment['state'],
-        services: d.services as DesiredDeployment['services'],
+        services: this.openSpecs(d.id, d.services as StoredSpec[]),
       };
       if (d.state === 'deploying' || d.state === 'pending') {
         try {
@@ -316,7 +342,12 @@ export class DeploymentService {
           d,
           ['deploying', 'pending'],
           'running',
-          { services: actual.specs, actual: actual.services, error: null, stateMessage: null },
+          {
+            services: this.sealSpecs(d.id, actual.specs),
+            actual: actual.services,
+            error: null,
+            stateMessage: null,
+          },
           { kind: 'running', message: `${actual.services.length} service(s) up` },
         );
       } else if ((d.state === 'deploying' || d.state === 'pending') && actual.phase === 'failed') {

@@ -1,0 +1,129 @@
+import test from 'ava';
+import { docker, ensureTestImages } from './helpers/docker.js';
+import { viaIngress } from './helpers/ingress.js';
+import { type Stack, startStack } from './helpers/stack.js';
+
+// First-party plugins together, as a platform engineer would wire them: a PostgreSQL database for
+// the deployment, a SQL script against its connection string (an output reference), a service
+// that reads the rows, and an HTTP check that waits for it.
+
+const POSTGRES_IMAGE = 'nullops-test/postgres:15';
+let s: Stack;
+
+test.before(async () => {
+  ensureTestImages();
+  s = await startStack({
+    // The reader answers /cgi-bin/rows with the rows of `greetings`, read with psql.
+    prepare: (registry) =>
+      registry.pushBuilt(
+        'team/reader',
+        'v1',
+        [
+          `FROM ${POSTGRES_IMAGE}`,
+          // CGI headers end in CRLF (Node's HTTP parser is strict about it).
+          `RUN mkdir -p /www/cgi-bin && printf '#!/bin/sh\\nprintf "Content-Type: text/plain\\\\r\\\\n\\\\r\\\\n"\\npsql "$DATABASE_URL" -At -c "select name from greetings order by id" 2>&1\\n' > /www/cgi-bin/rows && chmod 755 /www/cgi-bin/rows`,
+          'ENTRYPOINT []',
+          'CMD ["busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]',
+          '',
+        ].join('\n'),
+      ),
+    services: [{ name: 'reader', image: 'team/reader', tag: 'v1' }],
+  });
+});
+
+test.after.always(async () => {
+  await s?.stop();
+});
+
+test.serial(
+  'PostgreSQL database + SQL script + container service + HTTP check: the service reads the rows the script inserted',
+  async (t) => {
+    const saved = await s.savePipeline({
+      nodes: [
+        {
+          id: 'db',
+          type: 'postgres.database',
+          params: { image: POSTGRES_IMAGE, database: 'shop', user: 'shop' },
+        },
+        {
+          id: 'schema',
+          type: 'postgres.sql',
+          params: {
+            connectionString: '${output:db.connectionString}',
+            image: POSTGRES_IMAGE,
+            sql: "create table greetings (id serial primary key, name text not null); insert into greetings (name) values ('alpha'), ('beta');",
+          },
+        },
+        {
+          id: 'reader',
+          type: 'docker.service',
+          params: { service: 'reader', port: 8080, env: { DATABASE_URL: '${output:db.connectionString}' } },
+        },
+        { id: 'ready', type: 'http.check', params: { service: 'reader', port: 8080, path: '/cgi-bin/rows' } },
+      ],
+      edges: [
+        { from: 'db', to: 'schema' },
+        { from: 'schema', to: 'reader' },
+        { from: 'reader', to: 'ready' },
+      ],
+    });
+    t.deepEqual(Object.keys(saved.plugins).sort(), [
+      '@nullops/plugin-container-service',
+      '@nullops/plugin-http-check',
+      '@nullops/plugin-postgres',
+      '@nullops/plugin-sql-script',
+    ]);
+    const id = await s.deploy('rows');
+    const running = await s.until(id, 'running', 90_000);
+    t.deepEqual(running.services.map((x: { name: string }) => x.name).sort(), ['db', 'reader']);
+    const rows = await viaIngress(s.ingressPort, s.host('reader', 'rows'), '/cgi-bin/rows');
+    t.is(rows.status, 200);
+    t.deepEqual(rows.body.trim().split('\n'), ['alpha', 'beta']);
+
+    // The generated database password is in no API answer or history entry, and sealed at rest.
+    const dump = JSON.stringify(await s.cp.database.db('deployments').where('id', id).first());
+    t.false(dump.includes('POSTGRES_PASSWORD'), 'service env is sealed in the database');
+    const password = (await dockerEnv(id, 'db')).POSTGRES_PASSWORD as string;
+    t.true(password.length >= 20);
+    const history = JSON.stringify((await s.admin.get(`/api/deployments/${id}/history`)).body);
+    t.false(history.includes(password), 'history never shows the password');
+    t.false(JSON.stringify(running).includes(password));
+  },
+);
+
+test("a failing SQL script fails its step with psql's error and rolls the database back", async (t) => {
+  await s.savePipeline({
+    nodes: [
+      { id: 'db', type: 'postgres.database', params: { image: POSTGRES_IMAGE } },
+      {
+        id: 'schema',
+        type: 'postgres.sql',
+        params: {
+          connectionString: '${output:db.connectionString}',
+          image: POSTGRES_IMAGE,
+          sql: 'select * from missing_table;',
+        },
+      },
+    ],
+    edges: [{ from: 'db', to: 'schema' }],
+  });
+  const id = await s.deploy('bad-sql');
+  const failed = await s.until(id, 'failed', 90_000);
+  t.is(failed.error.step, 'schema');
+  t.regex(failed.error.message, /relation "missing_table" does not exist/);
+  const history = (await s.admin.get(`/api/deployments/${id}/history`)).body.items.map(
+    (h: { kind: string }) => h.kind,
+  );
+  t.true(history.includes('step.rolled-back'));
+});
+
+/** The environment a service container really got (what only the engine knows). */
+async function dockerEnv(deploymentId: string, service: string): Promise<Record<string, string>> {
+  const [found] = await docker.listContainers({
+    filters: { label: [`dev.nullops.deployment=${deploymentId}`, `dev.nullops.service=${service}`] },
+  });
+  const info = await docker.getContainer(found?.Id as string).inspect();
+  return Object.fromEntries(
+    info.Config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+  );
+}
