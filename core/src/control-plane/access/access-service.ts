@@ -31,10 +31,9 @@ export class AccessService {
         .where('id', id)
         .first('projectId', 'environmentId');
       if (!d) return undefined;
-      const [project, environment] = await Promise.all([
-        teamLevel(db, 'project', d.projectId, userId, 'none'),
-        teamLevel(db, 'environment', d.environmentId, userId, 'full'),
-      ]);
+      // One after the other: inside a mutation this runs on the request's transaction.
+      const project = await teamLevel(db, 'project', d.projectId, userId, 'none');
+      const environment = await teamLevel(db, 'environment', d.environmentId, userId, 'full');
       return RANK[project ?? 'none'] < RANK[environment ?? 'none']
         ? (project ?? 'none')
         : (environment ?? 'none');

@@ -52,3 +52,17 @@ export function afterCommit(db: Database, fn: () => Promise<unknown>, onError: (
     : Promise.resolve();
   committed.then(fn).catch(onError);
 }
+
+/**
+ * Awaits several queries: in parallel on the pool, one after another inside a transaction (a
+ * transaction is one connection, and pg refuses overlapping queries on one connection).
+ */
+export async function allQueries<T extends readonly unknown[]>(
+  db: Database,
+  queries: { [K in keyof T]: PromiseLike<T[K]> },
+): Promise<T> {
+  if (!db.isTransaction) return (await Promise.all(queries)) as unknown as T;
+  const results: unknown[] = [];
+  for (const query of queries) results.push(await query);
+  return results as unknown as T;
+}

@@ -1,6 +1,6 @@
 import type { ServiceState } from '@nullops/plugin-sdk';
 import { z } from 'zod';
-import type { Database } from '../database/database.js';
+import { allQueries, type Database } from '../database/database.js';
 import { serviceHost } from '../ingress/host-name.js';
 import type { Deployment } from '../models/fleet.js';
 import { iso, timestamp, uuid } from './common.js';
@@ -94,7 +94,7 @@ export async function deploymentViews(
   url: (host: string) => string,
 ): Promise<DeploymentView[]> {
   if (!rows.length) return [];
-  const [projects, environments, versions, users, services] = await Promise.all([
+  const [projects, environments, versions, users, services] = await allQueries<any[]>(db, [
     db('projects')
       .whereIn('id', [...new Set(rows.map((d) => d.projectId))])
       .select('id', 'name'),
