@@ -1,6 +1,9 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import test from 'ava';
 import { eventually } from './helpers/agent-process.js';
+import { ApiClient } from './helpers/api-client.js';
 import { docker, ensureTestImages } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { type Stack, startStack } from './helpers/stack.js';
@@ -251,5 +254,77 @@ test.serial(
       ).state,
       'running',
     );
+  },
+);
+
+test.serial(
+  'webhook notifier: a control-plane plugin posts Teams cards for deployment events and adds an admin route',
+  async (t) => {
+    const received: any[] = [];
+    const receiver = createServer(async (req, res) => {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      received.push({ path: req.url, body: JSON.parse(body) });
+      res.writeHead(200).end('1');
+    });
+    await new Promise<void>((ok) => receiver.listen(0, '127.0.0.1', ok));
+    t.teardown(() => new Promise<void>((ok) => receiver.close(() => ok())));
+    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook/secret-path`;
+
+    await npm.publish(resolve('plugins/webhook-notifier'));
+    await s.admin.expect(201, 'POST', '/api/secrets', { name: 'TEAMS_WEBHOOK', value: hook });
+    const missing = await install('@nullops/plugin-webhook-notifier@^1', {
+      settings: { url: '${secret:NOPE}' },
+    });
+    t.is(missing.status, 400);
+    t.regex(missing.body.error.message, /body\.settings: unknown secret\(s\): NOPE/);
+    const installed = await install('@nullops/plugin-webhook-notifier@^1', {
+      settings: {
+        url: '${secret:TEAMS_WEBHOOK}',
+        format: 'teams',
+        events: ['created', 'running', 'deleted', 'test'],
+      },
+    });
+    t.is(installed.status, 201, JSON.stringify(installed.body));
+    t.is(
+      installed.body.settings.url,
+      '${secret:TEAMS_WEBHOOK}',
+      'settings keep the reference, never the value',
+    );
+    t.is((await statusOn('@nullops/plugin-webhook-notifier', 'control-plane')).status, 'loaded');
+
+    await s.savePipeline({ nodes: [webNode], edges: [] });
+    const id = await s.deploy('notified');
+    await s.until(id, 'running');
+    const cards = await eventually('created and running cards', async () => {
+      const titles = received.map((r) => r.body.title as string);
+      return (
+        titles.some((x) => x.endsWith('— running')) && titles.some((x) => x.endsWith('— created')) && received
+      );
+    });
+    const running = cards.find((r) => r.body.title.endsWith('— running'));
+    t.is(running.path, '/hook/secret-path');
+    t.like(running.body, { '@type': 'MessageCard', title: 'Deployment notified (plugins) — running' });
+    t.deepEqual(
+      running.body.potentialAction[0].targets[0].uri,
+      `http://${s.host('web', 'notified')}:${s.ingressPort}`,
+    );
+
+    // The plugin's route: admins only, checked by the core before the plugin sees the request.
+    const route = `/api/ext/@nullops/plugin-webhook-notifier/test`;
+    t.is((await s.admin.post(route, {})).status, 200);
+    await eventually('test message', async () => received.some((r) => r.body.title.endsWith('— test')));
+    await s.admin.expect(201, 'POST', '/api/users', {
+      username: 'plain',
+      password: 'a-long-enough-password',
+    });
+    const plain = await ApiClient.login(s.cp.url, 'plain', 'a-long-enough-password');
+    t.is((await plain.post(route, {})).status, 403);
+    t.is((await plain.get('/api/ext/@nullops/plugin-webhook-notifier/nothing')).status, 404);
+    t.is((await ApiClient.anonymous(s.cp.url).post(route, {})).status, 401);
+
+    await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
+    await eventually('deleted card', async () => received.some((r) => r.body.title.endsWith('— deleted')));
+    t.false(s.cp.logs.join('').includes('secret-path'), 'the webhook URL (a secret) is never logged');
   },
 );

@@ -124,6 +124,7 @@ export function createControlPlane(deps: {
   app.use(router.routes());
   app.use(router.allowedMethods());
 
+  let stopNotifying = () => {};
   return {
     app,
     container,
@@ -131,12 +132,13 @@ export function createControlPlane(deps: {
     openapi,
     start: async () => {
       await container.resolve(PluginService).start();
-      notifyPlugins(container);
+      stopNotifying = notifyPlugins(container);
       await container.resolve(IngressService).start();
       container.resolve(DeploymentService).start();
       await container.resolve(AgentConnectionManager).start();
     },
     stop: async () => {
+      stopNotifying();
       container.resolve(DeploymentService).stop();
       await container.resolve(AgentConnectionManager).stop();
       await container.resolve(IngressService).stop();

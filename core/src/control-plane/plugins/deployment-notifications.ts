@@ -1,4 +1,5 @@
 import type { DependencyContainer } from 'tsyringe';
+import type { LiveEvent } from '../deployments/deployment-history.js';
 import { DeploymentService } from '../deployments/deployment-service.js';
 import { IngressService } from '../ingress/ingress-service.js';
 import { Deployment } from '../models/fleet.js';
@@ -22,13 +23,14 @@ const NOTIFIED = new Set([
   'removed',
 ]);
 
-/** Forwards deployment lifecycle events to the notifiers of control-plane plugins. */
-export function notifyPlugins(container: DependencyContainer): void {
+/** Forwards deployment lifecycle events to the notifiers of control-plane plugins; returns how to stop. */
+export function notifyPlugins(container: DependencyContainer): () => void {
   const db = container.resolve(Refs.database);
   const logger = container.resolve(Refs.logger);
   const plugins = container.resolve(PluginService);
   const ingress = container.resolve(IngressService);
-  container.resolve(DeploymentService).history.live.on('event', (event) => {
+  const live = container.resolve(DeploymentService).history.live;
+  const forward = (event: LiveEvent) => {
     if (!NOTIFIED.has(event.kind)) return;
     void (async () => {
       const row = await Deployment.query(db).findById(event.deploymentId);
@@ -52,5 +54,7 @@ export function notifyPlugins(container: DependencyContainer): void {
         at: event.at,
       });
     })().catch((err) => logger.warn({ err }, 'notifying plugins failed'));
-  });
+  };
+  live.on('event', forward);
+  return () => live.off('event', forward);
 }
