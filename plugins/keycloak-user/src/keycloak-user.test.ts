@@ -45,41 +45,30 @@ function fakeKeycloak() {
       return send(401, { error: 'HTTP 401 Unauthorized' });
     if (m[1] !== 'shop') return send(404, { error: 'Realm not found.' });
     const path = m[2] as string;
-    let u: RegExpExecArray | null;
-    if (req.method === 'GET' && path === '/users') {
-      const name = url.searchParams.get('username')?.toLowerCase();
-      return send(
-        200,
-        [...users.values()].filter((x) => x.username === name).map(({ password: _, ...x }) => x),
-      );
-    }
-    if (req.method === 'POST' && path === '/users') {
-      const rep = JSON.parse(await body(req));
-      const username = String(rep.username).toLowerCase();
-      if ([...users.values()].some((x) => x.username === username))
-        return send(409, { errorMessage: 'User exists with same username' });
-      const id = randomUUID();
-      users.set(id, { id, username, email: rep.email, roles: [] });
-      return send(201, undefined, { location: `http://kc/admin/realms/shop/users/${id}` });
-    }
-    if ((u = /^\/users\/([^/]+)\/reset-password$/.exec(path)) && req.method === 'PUT') {
-      const user = users.get(u[1] as string);
+    // The id (or role name) captured from the path, when method and path match.
+    const on = (method: string, pattern: RegExp) =>
+      req.method === method ? (pattern.exec(path)?.[1] as string | undefined) : undefined;
+    const resetId = on('PUT', /^\/users\/([^/]+)\/reset-password$/);
+    if (resetId) {
+      const user = users.get(resetId);
       if (!user) return send(404, { error: 'User not found' });
       user.password = JSON.parse(await body(req)).value;
       return send(204);
     }
-    if ((u = /^\/roles\/([^/]+)$/.exec(path)) && req.method === 'GET') {
-      const role = roles.get(decodeURIComponent(u[1] as string));
+    const roleName = on('GET', /^\/roles\/([^/]+)$/);
+    if (roleName) {
+      const role = roles.get(decodeURIComponent(roleName));
       return role ? send(200, role) : send(404, { error: 'Could not find role' });
     }
-    if ((u = /^\/users\/([^/]+)\/role-mappings\/realm$/.exec(path)) && req.method === 'POST') {
-      const user = users.get(u[1] as string);
+    const mappedId = on('POST', /^\/users\/([^/]+)\/role-mappings\/realm$/);
+    if (mappedId) {
+      const user = users.get(mappedId);
       if (!user) return send(404, { error: 'User not found' });
       user.roles.push(...(JSON.parse(await body(req)) as { name: string }[]).map((r) => r.name));
       return send(204);
     }
-    if ((u = /^\/users\/([^/]+)$/.exec(path)) && req.method === 'DELETE')
-      return users.delete(u[1] as string) ? send(204) : send(404, { error: 'User not found' });
+    const deletedId = on('DELETE', /^\/users\/([^/]+)$/);
+    if (deletedId) return users.delete(deletedId) ? send(204) : send(404, { error: 'User not found' });
     return send(404, { error: 'Not Found' });
   });
   return { server, users };

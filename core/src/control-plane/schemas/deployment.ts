@@ -94,6 +94,7 @@ export async function deploymentViews(
   url: (host: string) => string,
 ): Promise<DeploymentView[]> {
   if (!rows.length) return [];
+  // biome-ignore lint/suspicious/noExplicitAny: knex rows of ad-hoc selects are untyped
   const [projects, environments, versions, users, services] = await allQueries<any[]>(db, [
     db('projects')
       .whereIn('id', [...new Set(rows.map((d) => d.projectId))])
