@@ -1,6 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import test from 'ava';
 import { eventually } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
@@ -137,6 +138,29 @@ test.serial(
       catalog.find((c: { type: string }) => c.type === 'postgres.database'),
       'first-party plugins too',
     );
+
+    // Its control-plane part: a registry provider lists tags for a registry URL it serves.
+    const reg = await s.admin.expect(201, 'POST', '/api/registries', {
+      name: 'provided',
+      url: 'http://tags.fixture.invalid',
+    });
+    const svc = await s.admin.expect(201, 'POST', '/api/services', {
+      name: 'tagged',
+      registryId: reg.id,
+      image: 'team/app',
+      tagMode: 'selectable',
+      tagPattern: 'v*',
+    });
+    const proj = await s.admin.expect(201, 'POST', '/api/projects', {
+      name: 'provided',
+      cpuMillicores: 100,
+      memoryMb: 64,
+      serviceIds: [svc.id],
+    });
+    t.deepEqual((await s.admin.get(`/api/projects/${proj.id}/tags`)).body.services[0].tags, [
+      'v1.10.0',
+      'v1.2.0',
+    ]);
 
     // Both hosts are still up and the node still online.
     t.is((await s.admin.get('/healthz')).status, 200);

@@ -63,7 +63,19 @@ export class StateStore {
     }
   }
 
+  /**
+   * Writes the state (owner-only). A deployment's pipeline run is left out: it carries resolved
+   * secrets and registry credentials, and the control plane sends it again whenever a run must
+   * be resumed.
+   */
   async save(state: AgentState): Promise<void> {
+    state = {
+      ...state,
+      deployments: state.deployments.map(({ desired: { run: _run, ...desired }, ...rest }) => ({
+        ...rest,
+        desired,
+      })),
+    };
     const temp = `${this.file}.${process.pid}.tmp`;
     const handle = await open(temp, 'w', 0o600);
     try {

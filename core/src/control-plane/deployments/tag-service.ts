@@ -1,7 +1,8 @@
-import { InputError } from '@nullops/plugin-sdk';
+import { InputError, UnavailableError } from '@nullops/plugin-sdk';
 import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
 import { ContainerRegistry, type Project, Service } from '../models/catalog.js';
+import { PluginService } from '../plugins/plugin-service.js';
 import { Refs } from '../refs.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import { selectTags } from '../registry/tag-order.js';
@@ -27,7 +28,35 @@ export class TagService {
   constructor(
     @inject(Refs.database) private readonly db: Database,
     @inject(Refs.secretBox) private readonly box: SecretBox,
+    @inject(PluginService) private readonly plugins: PluginService,
   ) {}
+
+  /** Every tag of an image: from a plugin's registry provider when one serves the URL, else Registry v2. */
+  private async listTags(registry: ContainerRegistry, image: string): Promise<string[]> {
+    const password = registry.passwordEnc
+      ? this.box.decrypt(registry.passwordEnc, registryPasswordContext(registry.id))
+      : null;
+    const provider = this.plugins.extensions.registryProviderFor(registry.url);
+    if (!provider) {
+      return this.client.listTags(
+        { id: registry.id, name: registry.name, url: registry.url, username: registry.username, password },
+        image,
+      );
+    }
+    try {
+      return await provider.listTags({
+        registryUrl: registry.url,
+        image,
+        ...(registry.username ? { username: registry.username } : {}),
+        ...(password ? { password } : {}),
+        signal: AbortSignal.timeout(15_000),
+      });
+    } catch (err) {
+      throw new UnavailableError(
+        `the registry provider "${provider.name}" could not list the tags of ${image}: ${(err as Error)?.message ?? String(err)}`,
+      );
+    }
+  }
 
   async forProject(project: Project, db: Database = this.db): Promise<ServiceTags[]> {
     const services = await Service.query(db)
@@ -48,18 +77,7 @@ export class TagService {
           };
         }
         const registry = await ContainerRegistry.query(db).findById(s.registryId).throwIfNotFound();
-        const all = await this.client.listTags(
-          {
-            id: registry.id,
-            name: registry.name,
-            url: registry.url,
-            username: registry.username,
-            password: registry.passwordEnc
-              ? this.box.decrypt(registry.passwordEnc, registryPasswordContext(registry.id))
-              : null,
-          },
-          s.image,
-        );
+        const all = await this.listTags(registry, s.image);
         const tags = selectTags(all, s.tagPattern ?? '*');
         return {
           serviceId: s.id,
