@@ -181,6 +181,8 @@ test.serial(
       (await stepLogs(first)).some((m: string) => m === 'HELLO WORLD! (greeter 1.0.0)'),
       'the dependency ran too',
     );
+    const state = await readFile(join(s.agent.options.dataDir, 'state.json'), 'utf8');
+    t.false(state.includes(npm.token), "the agent's state file keeps no registry token");
 
     const upgraded = await s.admin.request('PUT', `/api/plugins/${enc(GREETER)}`, { range: '^1.1.0' });
     t.is(upgraded.status, 200, JSON.stringify(upgraded.body));
