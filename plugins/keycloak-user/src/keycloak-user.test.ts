@@ -48,6 +48,22 @@ function fakeKeycloak() {
     // The id (or role name) captured from the path, when method and path match.
     const on = (method: string, pattern: RegExp) =>
       req.method === method ? (pattern.exec(path)?.[1] as string | undefined) : undefined;
+    if (req.method === 'GET' && path === '/users') {
+      const name = url.searchParams.get('username')?.toLowerCase();
+      return send(
+        200,
+        [...users.values()].filter((x) => x.username === name).map(({ password: _, ...x }) => x),
+      );
+    }
+    if (req.method === 'POST' && path === '/users') {
+      const rep = JSON.parse(await body(req));
+      const username = String(rep.username).toLowerCase();
+      if ([...users.values()].some((x) => x.username === username))
+        return send(409, { errorMessage: 'User exists with same username' });
+      const id = randomUUID();
+      users.set(id, { id, username, email: rep.email, roles: [] });
+      return send(201, undefined, { location: `http://kc/admin/realms/shop/users/${id}` });
+    }
     const resetId = on('PUT', /^\/users\/([^/]+)\/reset-password$/);
     if (resetId) {
       const user = users.get(resetId);

@@ -150,7 +150,7 @@ class NodeLink {
     let attempt = 0;
     while (!this.stopped) {
       const node = await AgentNode.query(db).findById(this.nodeId);
-      if (!node || !node.enabled) {
+      if (!node?.enabled) {
         if (node) await this.markOffline('disabled', 'node is disabled');
         return;
       }

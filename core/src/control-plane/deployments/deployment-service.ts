@@ -241,7 +241,7 @@ export class DeploymentService {
   dispatch(id: string): Promise<void> {
     return this.locks.run(id, async () => {
       const d = await Deployment.query(this.db).findById(id);
-      if (!d || d.state !== 'deploying' || !d.nodeId) return;
+      if (d?.state !== 'deploying' || !d.nodeId) return;
       const link = this.agents.linkOf(d.nodeId);
       if (!link) return;
       let run: Awaited<ReturnType<DeploymentService['runFor']>>;
@@ -418,7 +418,7 @@ export class DeploymentService {
   private finishDelete(id: string): Promise<void> {
     return this.locks.run(id, async () => {
       const d = await Deployment.query(this.db).findById(id);
-      if (!d || d.state !== 'deleting') return;
+      if (d?.state !== 'deleting') return;
       await this.ingress.refresh();
       const link = d.nodeId ? this.agents.linkOf(d.nodeId) : undefined;
       if (!link) return; // the node is offline: it removes the deployment when it reconnects
@@ -429,7 +429,7 @@ export class DeploymentService {
 
   private async markDeleted(id: string) {
     const d = await Deployment.query(this.db).findById(id);
-    if (!d || d.state !== 'deleting') return;
+    if (d?.state !== 'deleting') return;
     await this.transition(
       d,
       ['deleting'],
