@@ -73,6 +73,7 @@ test('every route declares a known access rule naming a real path parameter', as
     'system.metrics': 'public',
     'system.openapi': 'public',
     'auth.me': 'authenticated',
+    'auth.access': 'authenticated',
     'auth.logout': 'authenticated',
     'auth.change-password': 'authenticated',
     'auth.tokens.list': 'authenticated',

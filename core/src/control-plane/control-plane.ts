@@ -42,6 +42,7 @@ import { teamRoutes } from './routes/team-routes.js';
 import { userRoutes } from './routes/user-routes.js';
 import { SecretBox, type SecretKey } from './security/secret-box.js';
 import { SecretService } from './services/secret-service.js';
+import { mountWebUi } from './web/web-ui.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -123,6 +124,7 @@ export function createControlPlane(deps: {
   );
   app.use(router.routes());
   app.use(router.allowedMethods());
+  mountWebUi(app, deps.logger);
 
   let stopNotifying = () => {};
   return {

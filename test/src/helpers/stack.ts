@@ -5,6 +5,9 @@ import { docker, removeLabelled } from './docker.js';
 import { startRegistry, type TestRegistry } from './registry.js';
 import { startTestControlPlane, type TestControlPlane } from './test-control-plane.js';
 
+/** The password of every user `startStack` creates. */
+export const STACK_PASSWORD = 'a-long-enough-password';
+
 /** A whole NullOps on this machine: control plane, a container registry, one Docker agent, a project. */
 export interface Stack {
   cp: TestControlPlane;
@@ -32,7 +35,13 @@ export interface Stack {
  */
 export async function startStack(options: {
   prepare(registry: TestRegistry): void;
-  services: { name: string; image: string; tag: string }[];
+  /** Pinned to `tag`, or selectable from the registry's tags matching `pattern`. */
+  services: (
+    | { name: string; image: string; tag: string }
+    | { name: string; image: string; pattern: string }
+  )[];
+  /** Users with a team of their own holding this access to the project. */
+  users?: { name: string; access: 'read' | 'full' }[];
 }): Promise<Stack> {
   const registry = await startRegistry();
   options.prepare(registry);
@@ -48,10 +57,19 @@ export async function startStack(options: {
       name: s.name,
       registryId: reg.id,
       image: s.image,
-      tagMode: 'pinned',
-      tag: s.tag,
+      ...('tag' in s ? { tagMode: 'pinned', tag: s.tag } : { tagMode: 'selectable', tagPattern: s.pattern }),
     });
     serviceIds.push(created.id);
+  }
+  const teams: { teamId: string; access: 'read' | 'full' }[] = [];
+  for (const user of options.users ?? []) {
+    const created = await admin.expect(201, 'POST', '/api/users', {
+      username: user.name,
+      password: STACK_PASSWORD,
+    });
+    const team = await admin.expect(201, 'POST', '/api/teams', { name: `${user.name}-team` });
+    await admin.expect(204, 'PUT', `/api/teams/${team.id}/members/${created.id}`);
+    teams.push({ teamId: team.id, access: user.access });
   }
   // Placement counts measured host CPU too: a small budget keeps the tests independent of load.
   const project = await admin.expect(201, 'POST', '/api/projects', {
@@ -59,6 +77,7 @@ export async function startStack(options: {
     cpuMillicores: 100,
     memoryMb: 512,
     serviceIds,
+    teams,
   });
   const env = await admin.expect(201, 'POST', '/api/environments', {
     name: 'qa',
@@ -117,8 +136,9 @@ export async function startStack(options: {
     host: (service, deployment) => `${service}.${deployment}.qa.nullops.test`,
     async stop() {
       const ids = (await cp.database.db('deployments').select('id')).map((r: { id: string }) => r.id);
-      await agent.kill();
+      // The control plane first: a killed agent would otherwise trigger offline handling mid-close.
       await cp.close();
+      await agent.kill();
       await registry.stop();
       await rm(dataDir, { recursive: true, force: true });
       await removeLabelled(docker, ids);

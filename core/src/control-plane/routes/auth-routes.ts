@@ -3,6 +3,7 @@ import type Koa from 'koa';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { Access, type AnyRoute } from '../../kernel/http/route.js';
+import { AccessService } from '../access/access-service.js';
 import { ApiTokenService } from '../auth/api-token-service.js';
 import { LoginThrottle } from '../auth/login-throttle.js';
 import { SESSION_COOKIE, SessionService } from '../auth/session-service.js';
@@ -26,6 +27,7 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
   const tokens = container.resolve(ApiTokenService);
   const throttle = container.resolve(LoginThrottle);
   const config = container.resolve(Refs.config);
+  const access = container.resolve(AccessService);
 
   return [
     route({
@@ -94,6 +96,45 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
         return {
           status: 200,
           body: { user: userView(user), csrfToken: me.csrfToken ?? null, authenticatedVia: me.via },
+        };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/auth/access',
+      operationId: 'auth.access',
+      summary: 'Your access level on every project and environment you can see (the UI shows actions by it)',
+      tags: ['auth'],
+      access: Access.authenticated,
+      responses: {
+        200: z.object({
+          admin: z.boolean(),
+          projects: z.record(z.string(), z.enum(['read', 'full'])),
+          environments: z.record(z.string(), z.enum(['read', 'full'])),
+        }),
+      },
+      handler: async ({ db, principal }) => {
+        const me = caller(principal);
+        const levels = async (scope: 'project' | 'environment') => {
+          const table = `${scope}s`;
+          const ids: string[] =
+            me.role === 'admin'
+              ? (await db(table).select('id')).map((r: { id: string }) => r.id)
+              : await access.readableIds(scope, me.userId, db);
+          const out: Record<string, 'read' | 'full'> = {};
+          for (const id of ids) {
+            const level = me.role === 'admin' ? 'full' : await access.levelOf(scope, id, me.userId, db);
+            if (level === 'read' || level === 'full') out[id] = level;
+          }
+          return out;
+        };
+        return {
+          status: 200,
+          body: {
+            admin: me.role === 'admin',
+            projects: await levels('project'),
+            environments: await levels('environment'),
+          },
         };
       },
     }),

@@ -1,0 +1,67 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type Koa from 'koa';
+import serve from 'koa-static';
+import type { Logger } from 'pino';
+import { packageDirOf } from '../../plugins/plugin-store.js';
+
+/** Where the built web UI is: `@nullops/frontend`'s `dist/public`, when the package is present. */
+export function webUiDir(): string | undefined {
+  try {
+    const dir = join(packageDirOf('@nullops/frontend'), 'dist', 'public');
+    return existsSync(join(dir, 'index.html')) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// The UI loads only its own scripts and talks only to this origin (plugin UIs are served from here too).
+const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+].join('; ');
+
+/**
+ * Serves the web UI at `/`: its static files (hashed chunks cached for a year), and `index.html`
+ * for every other browser navigation outside `/api`, so client-side routes survive a reload.
+ */
+export function mountWebUi(app: Koa, logger: Logger): void {
+  const dir = webUiDir();
+  if (!dir) {
+    logger.warn('the web UI is not built (npm run build); serving the API only');
+    return;
+  }
+  let index: string | undefined;
+  app.use(async (ctx, next) => {
+    if (ctx.path.startsWith('/api/') || ctx.path === '/api') return next();
+    ctx.set('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    ctx.set('Referrer-Policy', 'same-origin');
+    await next();
+    const isPage = ctx.method === 'GET' && ctx.status === 404 && ctx.accepts('html') === 'html' && !ctx.body;
+    if (isPage) {
+      index ??= await readFile(join(dir, 'index.html'), 'utf8');
+      ctx.status = 200;
+      ctx.type = 'html';
+      ctx.set('Cache-Control', 'no-cache');
+      ctx.body = index;
+    }
+  });
+  app.use(
+    serve(dir, {
+      index: 'index.html',
+      setHeaders: (res, path) => {
+        res.setHeader(
+          'Cache-Control',
+          /\/chunks\//.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache',
+        );
+      },
+    }),
+  );
+}

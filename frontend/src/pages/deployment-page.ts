@@ -1,0 +1,249 @@
+import { consume } from '@lit/context';
+import { css, html, LitElement, nothing, type PropertyValues } from 'lit';
+import { customElement, property, query, state } from 'lit/decorators.js';
+import type { Api } from '../api.js';
+import { apiContext, deploymentLevel, type Session, sessionContext } from '../context.js';
+import { shared } from '../theme.js';
+import '../components/countdown.js';
+import type { Deployment } from './types.js';
+
+interface Progress {
+  kind: string;
+  message?: string | null;
+  state?: string | null;
+  details?: { step?: string } | null;
+  at: string;
+}
+
+interface LogLine {
+  service: string;
+  stream: string;
+  time: string;
+  line: string;
+}
+
+const MAX_LOG_LINES = 5000;
+
+/** One deployment: services and URLs, live pipeline progress, live logs, history, actions. */
+@customElement('nullops-deployment-page')
+export class DeploymentPage extends LitElement {
+  static override styles = [
+    shared,
+    css`
+      :host {
+        display: grid;
+        gap: 1rem;
+      }
+      h1 {
+        margin: 0;
+        font-size: 1.4rem;
+      }
+      .cols {
+        display: grid;
+        gap: 1rem;
+        grid-template-columns: repeat(auto-fit, minmax(320px, 1fr));
+      }
+      ol.progress {
+        margin: 0;
+        padding-left: 1.2rem;
+        max-height: 320px;
+        overflow: auto;
+        font-size: 0.9em;
+      }
+      pre.logs {
+        margin: 0;
+        height: 320px;
+        overflow: auto;
+        background: var(--bg);
+        border: 1px solid var(--border);
+        border-radius: var(--radius);
+        padding: 0.5rem;
+        font-size: 0.85em;
+        white-space: pre-wrap;
+        word-break: break-all;
+      }
+      .stderr {
+        color: var(--bad);
+      }
+      dl {
+        display: grid;
+        grid-template-columns: max-content 1fr;
+        gap: 0.3rem 1rem;
+        margin: 0;
+      }
+      dt {
+        color: var(--muted);
+      }
+    `,
+  ];
+
+  @property() deploymentId = '';
+  @consume({ context: apiContext }) private api!: Api;
+  @consume({ context: sessionContext, subscribe: true }) private session?: Session;
+  @state() private deployment: Deployment | undefined;
+  @state() private error = '';
+  @state() private progress: Progress[] = [];
+  @state() private logService = '';
+  @state() private logs: LogLine[] = [];
+  @state() private follow = true;
+  @state() private search = '';
+  @state() private history: { kind: string; message: string | null; actorName: string | null; at: string }[] =
+    [];
+  @query('pre.logs') private logBox?: HTMLPreElement;
+  private events: EventSource | undefined;
+  private logStream: EventSource | undefined;
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.events?.close();
+    this.logStream?.close();
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (changed.has('deploymentId') && this.deploymentId) void this.open();
+  }
+
+  protected override updated(): void {
+    if (this.follow && this.logBox) this.logBox.scrollTop = this.logBox.scrollHeight;
+  }
+
+  private async open() {
+    this.events?.close();
+    this.progress = [];
+    await this.reload();
+    // Live progress: the recorded history first, then every step as it happens.
+    this.events = this.api.events(`/api/deployments/${this.deploymentId}/events`);
+    this.events.addEventListener('progress', (e) => {
+      const event = JSON.parse((e as MessageEvent).data) as Progress;
+      this.progress = [...this.progress, event].slice(-500);
+      // A state change (running, failed, extended…) changes what the page shows: fetch it again.
+      if (event.state || !event.kind.startsWith('step.')) void this.reload();
+    });
+    this.events.addEventListener('state', () => void this.reload());
+  }
+
+  private async reload() {
+    try {
+      this.deployment = await this.api.get<Deployment>(`/api/deployments/${this.deploymentId}`);
+      this.history = (
+        await this.api.get<{ items: DeploymentPage['history'] }>(
+          `/api/deployments/${this.deploymentId}/history`,
+        )
+      ).items;
+      if (!this.logService && this.deployment.services[0]) this.openLogs(this.deployment.services[0].name);
+      this.error = '';
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  private openLogs(service: string) {
+    this.logStream?.close();
+    this.logService = service;
+    this.logs = [];
+    this.logStream = this.api.events(
+      `/api/deployments/${this.deploymentId}/logs?service=${encodeURIComponent(service)}`,
+    );
+    this.logStream.addEventListener('log', (e) => {
+      this.logs = [...this.logs, JSON.parse((e as MessageEvent).data) as LogLine].slice(-MAX_LOG_LINES);
+    });
+  }
+
+  private async act(action: 'extend' | 'retry' | 'delete') {
+    const d = this.deployment;
+    if (!d) return;
+    try {
+      if (action === 'delete') {
+        if (!confirm(`Delete deployment ${d.name}?`)) return;
+        await this.api.delete(`/api/deployments/${d.id}`);
+      } else {
+        await this.api.post(`/api/deployments/${d.id}/${action}`);
+      }
+      await this.reload();
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  private renderProgress() {
+    return html`<ol class="progress" aria-live="polite">
+      ${this.progress.map(
+        (p) => html`<li data-kind=${p.kind}>
+          <span class="muted">${new Date(p.at).toLocaleTimeString()}</span>
+          ${p.details?.step ? html`<strong>${p.details.step}</strong>` : nothing}
+          ${p.kind.replace(/^step\./, '')}${p.message ? html` — ${p.message}` : nothing}
+        </li>`,
+      )}
+    </ol>`;
+  }
+
+  override render() {
+    const d = this.deployment;
+    if (!d)
+      return html`${this.error ? html`<p class="error" role="alert">${this.error}</p>` : html`<p class="muted">Loading…</p>`}`;
+    const full = deploymentLevel(this.session, d) === 'full';
+    const needle = this.search.toLowerCase();
+    const shown = needle ? this.logs.filter((l) => l.line.toLowerCase().includes(needle)) : this.logs;
+    return html`
+      <div class="row" style="justify-content: space-between">
+        <h1>${d.name} <span class="state ${d.state}">${d.state}</span></h1>
+        ${
+          full
+            ? html`<div class="row" role="group" aria-label="Actions">
+                ${d.state === 'running' || d.state === 'offline' ? html`<button @click=${() => this.act('extend')}>Extend</button>` : nothing}
+                ${d.state === 'failed' ? html`<button @click=${() => this.act('retry')}>Retry</button>` : nothing}
+                ${d.state !== 'deleting' && d.state !== 'deleted' ? html`<button class="danger" @click=${() => this.act('delete')}>${d.state === 'deploying' ? 'Cancel' : 'Delete'}</button>` : nothing}
+              </div>`
+            : nothing
+        }
+      </div>
+      ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
+      ${d.error ? html`<p class="error panel" role="alert">Failed at <strong>${d.error.step ?? 'start'}</strong>: ${d.error.message}</p>` : nothing}
+      <div class="cols">
+        <section class="panel" aria-label="Overview">
+          <dl>
+            <dt>Project</dt><dd>${d.projectName}</dd>
+            <dt>Environment</dt><dd>${d.environmentName}</dd>
+            <dt>Cleanup in</dt><dd><nullops-countdown .until=${d.expiresAt}></nullops-countdown></dd>
+            <dt>Tags</dt><dd>${Object.entries(d.tags).map(([s, t]) => html`${s}: <code>${t}</code> `)}</dd>
+            <dt>Pipeline</dt><dd>v${d.pipelineVersion ?? '?'}</dd>
+            <dt>Created by</dt><dd>${d.createdBy ?? 'system'}</dd>
+          </dl>
+          <h2>Services</h2>
+          <ul class="services">
+            ${d.services.map(
+              (s) =>
+                html`<li data-service=${s.name}><a href=${s.url} target="_blank" rel="noopener">${s.url}</a> <span class="state ${s.status}">${s.status}</span></li>`,
+            )}
+          </ul>
+        </section>
+        <section class="panel" aria-label="Pipeline progress"><h2>Progress</h2>${this.renderProgress()}</section>
+      </div>
+      <section class="panel" aria-label="Logs">
+        <div class="row">
+          <h2 style="margin:0">Logs</h2>
+          <select aria-label="Service" @change=${(e: Event) => this.openLogs((e.target as HTMLSelectElement).value)}>
+            ${d.services.map((s) => html`<option ?selected=${s.name === this.logService}>${s.name}</option>`)}
+          </select>
+          <input type="search" placeholder="Search" aria-label="Search logs" @input=${(e: Event) => (this.search = (e.target as HTMLInputElement).value)} />
+          <label><input type="checkbox" .checked=${this.follow} @change=${(e: Event) => (this.follow = (e.target as HTMLInputElement).checked)} /> Follow</label>
+        </div>
+        <pre class="logs" role="log">${shown.map((l) => html`<span class=${l.stream}>${l.line}\n</span>`)}</pre>
+      </section>
+      <section class="panel" aria-label="History">
+        <h2>History</h2>
+        <table>
+          <thead><tr><th>When</th><th>What</th><th>Who</th></tr></thead>
+          <tbody>
+            ${this.history
+              .filter((h) => !h.kind.startsWith('step.'))
+              .map(
+                (h) =>
+                  html`<tr><td>${new Date(h.at).toLocaleString()}</td><td>${h.kind}${h.message ? ` — ${h.message}` : ''}</td><td>${h.actorName ?? 'system'}</td></tr>`,
+              )}
+          </tbody>
+        </table>
+      </section>
+    `;
+  }
+}

@@ -1,0 +1,129 @@
+import { consume } from '@lit/context';
+import { css, html, LitElement, nothing } from 'lit';
+import { customElement, state } from 'lit/decorators.js';
+import type { Api } from '../api.js';
+import { apiContext, deploymentLevel, type Session, sessionContext } from '../context.js';
+import { shared } from '../theme.js';
+import '../components/countdown.js';
+import './create-deployment.js';
+import type { Deployment } from './types.js';
+
+/** Every deployment the user can see, with state, time left and the actions their access allows. */
+@customElement('nullops-deployments-page')
+export class DeploymentsPage extends LitElement {
+  static override styles = [
+    shared,
+    css`
+      .head {
+        justify-content: space-between;
+        margin-bottom: 1rem;
+      }
+      h1 {
+        margin: 0;
+        font-size: 1.4rem;
+      }
+      .links a {
+        margin-right: 0.5rem;
+      }
+      .empty {
+        text-align: center;
+        padding: 2rem;
+      }
+    `,
+  ];
+
+  @consume({ context: apiContext }) private api!: Api;
+  @consume({ context: sessionContext, subscribe: true }) private session?: Session;
+  @state() private items: Deployment[] | undefined;
+  @state() private error = '';
+  @state() private creating = false;
+  private poll: number | undefined;
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    void this.load();
+    // States change on the agents; a light poll keeps the list honest without a stream per row.
+    this.poll = window.setInterval(() => void this.load(), 3000);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    clearInterval(this.poll);
+  }
+
+  private async load() {
+    try {
+      this.items = (await this.api.get<{ items: Deployment[] }>('/api/deployments')).items;
+      this.error = '';
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  private async act(d: Deployment, action: 'extend' | 'retry' | 'delete') {
+    try {
+      if (action === 'delete') {
+        if (!confirm(`Delete deployment ${d.name}? Its containers and data are removed.`)) return;
+        await this.api.delete(`/api/deployments/${d.id}`);
+      } else {
+        await this.api.post(`/api/deployments/${d.id}/${action}`);
+      }
+      await this.load();
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  private get canCreate() {
+    return Boolean(
+      this.session &&
+        (this.session.access.admin || Object.values(this.session.access.projects).includes('full')),
+    );
+  }
+
+  private row(d: Deployment) {
+    const full = deploymentLevel(this.session, d) === 'full';
+    return html`<tr data-deployment=${d.name}>
+      <td><a href="/deployments/${d.id}">${d.name}</a></td>
+      <td class="hide-narrow">${d.projectName}</td>
+      <td class="hide-narrow">${d.environmentName}</td>
+      <td><span class="state ${d.state}">${d.state}</span></td>
+      <td><nullops-countdown .until=${d.expiresAt}></nullops-countdown></td>
+      <td class="links hide-narrow">
+        ${d.state === 'running' ? d.services.map((s) => html`<a href=${s.url} target="_blank" rel="noopener">${s.name}</a>`) : nothing}
+      </td>
+      <td>
+        ${
+          full
+            ? html`<div class="row">
+                ${d.state === 'running' || d.state === 'offline' ? html`<button @click=${() => this.act(d, 'extend')}>Extend</button>` : nothing}
+                ${d.state === 'failed' ? html`<button @click=${() => this.act(d, 'retry')}>Retry</button>` : nothing}
+                ${d.state !== 'deleting' ? html`<button class="danger" @click=${() => this.act(d, 'delete')}>${d.state === 'deploying' ? 'Cancel' : 'Delete'}</button>` : nothing}
+              </div>`
+            : html`<span class="muted">read only</span>`
+        }
+      </td>
+    </tr>`;
+  }
+
+  override render() {
+    return html`
+      <div class="row head">
+        <h1>Deployments</h1>
+        ${this.canCreate ? html`<button class="primary" @click=${() => (this.creating = !this.creating)}>New deployment</button>` : nothing}
+      </div>
+      ${this.creating ? html`<nullops-create-deployment @created=${() => (this.creating = false)}></nullops-create-deployment>` : nothing}
+      ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
+      ${
+        this.items === undefined
+          ? html`<p class="muted">Loading…</p>`
+          : this.items.length === 0
+            ? html`<div class="panel empty"><p>No deployments yet.</p>${this.canCreate ? html`<p class="muted">Create one with <em>New deployment</em>.</p>` : html`<p class="muted">Ask someone with full access to a project to create one.</p>`}</div>`
+            : html`<div class="panel"><table>
+                <thead><tr><th>Name</th><th class="hide-narrow">Project</th><th class="hide-narrow">Environment</th><th>State</th><th>Cleanup in</th><th class="hide-narrow">Services</th><th>Actions</th></tr></thead>
+                <tbody>${this.items.map((d) => this.row(d))}</tbody>
+              </table></div>`
+      }
+    `;
+  }
+}

@@ -1,0 +1,143 @@
+import test from 'ava';
+import type { Browser } from 'playwright-core';
+import { launchBrowser, screenshot, signIn } from './helpers/browser.js';
+import { ensureTestImages } from './helpers/docker.js';
+import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
+
+// The web UI in a real Chromium against a running stack (control plane serving the built UI,
+// a Docker agent, a registry).
+
+let s: Stack;
+let browser: Browser;
+
+test.before(async () => {
+  ensureTestImages();
+  s = await startStack({
+    prepare: (registry) => {
+      // A web service that logs every request (httpd -v), so the page has live log lines to show.
+      for (const tag of ['v1.0', 'v1.1'])
+        registry.pushBuilt(
+          'team/web',
+          tag,
+          `FROM nullops-test/busybox:1\nRUN mkdir -p /www && echo "web ${tag}" > /www/index.html\nCMD ["sh", "-c", "echo web ${tag} starting; exec httpd -f -v -p 80 -h /www"]\n`,
+        );
+    },
+    services: [{ name: 'web', image: 'team/web', pattern: 'v*' }],
+    users: [
+      { name: 'fuller', access: 'full' },
+      { name: 'reader', access: 'read' },
+    ],
+  });
+  await s.savePipeline({
+    nodes: [
+      {
+        id: 'web',
+        type: 'docker.service',
+        params: { service: 'web', port: 80, healthCheck: { kind: 'http', path: '/' } },
+      },
+    ],
+    edges: [],
+  });
+  browser = await launchBrowser();
+});
+
+test.after.always(async () => {
+  await browser?.close();
+  await s?.stop();
+});
+
+test.serial(
+  'a full-access user creates a deployment, watches it run, opens it, reads its logs, extends and deletes it',
+  async (t) => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    page.on('dialog', (dialog) => void dialog.accept());
+    await page.goto(s.cp.url);
+    await page.getByRole('heading', { name: 'Sign in to NullOps' }).waitFor();
+    await screenshot(page, '01-login');
+    await signIn(page, s.cp.url, 'fuller', STACK_PASSWORD);
+    await page.getByText('No deployments yet.').waitFor();
+
+    await page.getByRole('button', { name: 'New deployment' }).click();
+    const tag = page.getByLabel('web');
+    await tag.locator('option', { hasText: 'v1.0' }).waitFor({ state: 'attached' });
+    t.deepEqual(await tag.locator('option').allTextContents(), ['v1.1', 'v1.0'], 'newest tag first');
+    await tag.selectOption('v1.0');
+    await page.getByLabel('Name').fill('ui-demo');
+    await screenshot(page, '02-create');
+    await page.getByRole('button', { name: 'Create' }).click();
+
+    // The deployment page: live progress until running.
+    await page.getByRole('heading', { name: /ui-demo/ }).waitFor();
+    await page.locator('h1 .state.running').waitFor({ timeout: 60_000 });
+    const steps = await page.locator('ol.progress li').allTextContents();
+    t.true(
+      steps.some((x) => /web\s+started/.test(x)),
+      steps.join(' | '),
+    );
+    t.true(
+      steps.some((x) => /web\s+succeeded/.test(x)),
+      steps.join(' | '),
+    );
+    t.regex(await page.locator('nullops-countdown time').first().innerText(), /^(\d+h \d{2}m|\d+m \d{2}s)$/);
+
+    // Open the service URL shown on the page.
+    const link = page.locator('li[data-service="web"] a');
+    const url = await link.getAttribute('href');
+    t.is(url, `http://web.ui-demo.qa.nullops.test:${s.ingressPort}`);
+    const service = await context.newPage();
+    await service.goto(url as string);
+    t.is((await service.textContent('body'))?.trim(), 'web v1.0');
+    await service.close();
+    // Live logs: the request just made shows up (httpd -v logs it).
+    await page.locator('pre.logs', { hasText: 'web v1.0 starting' }).waitFor();
+    await page.locator('pre.logs', { hasText: 'response:200' }).waitFor({ timeout: 15_000 });
+    await page.getByLabel('Search logs').fill('starting');
+    t.false((await page.locator('pre.logs').innerText()).includes('response:200'), 'search filters the lines');
+    await screenshot(page, '03-deployment');
+
+    await page.getByRole('button', { name: 'Extend' }).click();
+    await page.locator('td', { hasText: /^extended/ }).waitFor();
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.locator('h1 .state', { hasText: /deleting|deleted/ }).waitFor();
+    await page.goto(s.cp.url);
+    await context.close();
+  },
+);
+
+test.serial('a read-access user sees deployments but no create, extend or delete controls', async (t) => {
+  const id = await s.deploy('shared', { web: 'v1.1' });
+  await s.until(id, 'running');
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  await signIn(page, s.cp.url, 'reader', STACK_PASSWORD);
+  await page.locator('tr[data-deployment="shared"]').waitFor();
+  t.is(await page.getByRole('button', { name: 'New deployment' }).count(), 0);
+  t.is(await page.locator('tr[data-deployment="shared"] button').count(), 0);
+  t.is(await page.locator('tr[data-deployment="shared"]').getByText('read only').count(), 1);
+  await screenshot(page, '04-reader-phone');
+  await page.locator('tr[data-deployment="shared"] a', { hasText: 'shared' }).click();
+  await page.locator('h1 .state.running').waitFor();
+  t.is(await page.getByRole('group', { name: 'Actions' }).count(), 0);
+  t.is(await page.getByRole('button', { name: /Extend|Delete|Cancel/ }).count(), 0);
+  await context.close();
+});
+
+test.serial('dark theme, deep links and unknown pages', async (t) => {
+  const context = await browser.newContext({ colorScheme: 'dark', viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await signIn(page, s.cp.url, 'fuller', STACK_PASSWORD);
+  // (evaluated in the page: the test itself has no DOM types)
+  const background = await page.evaluate(
+    'getComputedStyle(document.querySelector("nullops-app")).backgroundColor',
+  );
+  t.is(background, 'rgb(15, 18, 22)', 'the dark palette follows the system');
+  await screenshot(page, '05-dark');
+  await page.goto(`${s.cp.url}/no/such/page`);
+  await page.getByRole('heading', { name: 'Not found' }).waitFor();
+  // The API keeps answering JSON errors, never the page.
+  const api = await page.request.get(`${s.cp.url}/api/nothing`);
+  t.is(api.status(), 404);
+  t.regex(api.headers()['content-type'] ?? '', /json/);
+  await context.close();
+});
