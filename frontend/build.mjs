@@ -24,6 +24,21 @@ const result = await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
+// The embeddable elements: one self-contained module other origins load (no shared chunks).
+const embed = await build({
+  entryPoints: { embed: join(here, 'src', 'embed.ts') },
+  bundle: true,
+  format: 'esm',
+  target: 'es2022',
+  minify: true,
+  sourcemap: true,
+  outdir: out,
+  metafile: true,
+  tsconfig: join(here, 'tsconfig.json'),
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+Object.assign(result.metafile.outputs, embed.metafile.outputs);
 await copyFile(join(here, 'src', 'index.html'), join(out, 'index.html'));
 if (process.env.NULLOPS_UI_SIZES) {
   for (const [file, info] of Object.entries(result.metafile.outputs)) console.log(file, info.bytes);

@@ -1,5 +1,10 @@
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { resolve } from 'node:path';
 import test from 'ava';
 import type { Browser } from 'playwright-core';
+import { freePort } from './helpers/agent-process.js';
+import { ApiClient } from './helpers/api-client.js';
 import { launchBrowser, screenshot, signIn } from './helpers/browser.js';
 import { ensureTestImages } from './helpers/docker.js';
 import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
@@ -9,10 +14,27 @@ import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
 
 let s: Stack;
 let browser: Browser;
+let portal: { url: string; close(): Promise<void> };
+let stranger: { url: string; close(): Promise<void> };
+
+/** A web server on another origin serving the embed demo page (frontend/demo/embed.html). */
+async function servePortal(port: number) {
+  const page = await readFile(resolve('frontend/demo/embed.html'));
+  const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(page));
+  await new Promise<void>((ok) => server.listen(port, '127.0.0.1', ok));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((ok) => server.close(() => ok())),
+  };
+}
 
 test.before(async () => {
   ensureTestImages();
+  const portalPort = await freePort();
+  portal = await servePortal(portalPort);
+  stranger = await servePortal(await freePort());
   s = await startStack({
+    env: { NULLOPS_CORS_ORIGINS: `http://127.0.0.1:${portalPort}` },
     prepare: (registry) => {
       // A web service that logs every request (httpd -v), so the page has live log lines to show.
       for (const tag of ['v1.0', 'v1.1'])
@@ -42,6 +64,8 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
+  await portal?.close();
+  await stranger?.close();
   await browser?.close();
   await s?.stop();
 });
@@ -93,7 +117,10 @@ test.serial(
     await page.locator('pre.logs', { hasText: 'web v1.0 starting' }).waitFor();
     await page.locator('pre.logs', { hasText: 'response:200' }).waitFor({ timeout: 15_000 });
     await page.getByLabel('Search logs').fill('starting');
-    t.false((await page.locator('pre.logs').innerText()).includes('response:200'), 'search filters the lines');
+    t.false(
+      (await page.locator('pre.logs').innerText()).includes('response:200'),
+      'search filters the lines',
+    );
     await screenshot(page, '03-deployment');
 
     await page.getByRole('button', { name: 'Extend' }).click();
@@ -141,3 +168,36 @@ test.serial('dark theme, deep links and unknown pages', async (t) => {
   t.regex(api.headers()['content-type'] ?? '', /json/);
   await context.close();
 });
+
+test.serial(
+  'embedded elements on another origin list deployments and create one with an API token',
+  async (t) => {
+    const fuller = await ApiClient.login(s.cp.url, 'fuller', STACK_PASSWORD);
+    const { token } = await fuller.expect(201, 'POST', '/api/auth/tokens', { name: 'portal' });
+    const query = new URLSearchParams({ api: s.cp.url, project: s.project.id, token }).toString();
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${portal.url}/?${query}`);
+    await page.locator('nullops-deployments tr[data-deployment="shared"]').waitFor();
+    await page.getByRole('button', { name: 'Deploy' }).click();
+    await page
+      .locator('nullops-deploy-button select[name="tag-web"] option', { hasText: 'v1.1' })
+      .waitFor({ state: 'attached' });
+    await page.locator('nullops-deploy-button input[name="name"]').fill('from-portal');
+    await page.locator('nullops-deploy-button').getByRole('button', { name: 'Create' }).click();
+    await page.getByRole('status').filter({ hasText: 'Created from-portal' }).waitFor();
+    await page.locator('nullops-deployments tr[data-deployment="from-portal"]').waitFor();
+    await screenshot(page, '06-embedded-portal');
+    const created = (await fuller.get('/api/deployments')).body.items.find(
+      (d: { name: string }) => d.name === 'from-portal',
+    );
+    t.is(created?.createdBy, 'fuller', "created with the token owner's identity");
+
+    // A page on an origin that is not configured gets no CORS grant: the browser refuses the answer.
+    const other = await context.newPage();
+    await other.goto(`${stranger.url}/?${query}`);
+    await other.locator('nullops-deployments p.error').waitFor();
+    t.is(await other.locator('nullops-deployments tr').count(), 0);
+    await context.close();
+  },
+);

@@ -34,6 +34,19 @@ export const controlPlaneConfigShape = {
   NULLOPS_AGENT_CONNECT_TIMEOUT_MS: intVar(10_000, 100, 120_000),
   NULLOPS_AGENT_RECONNECT_BASE_MS: intVar(500, 10, 60_000),
   NULLOPS_AGENT_RECONNECT_MAX_MS: intVar(30_000, 100, 600_000),
+  /** Origins (scheme://host[:port], comma-separated) whose pages may call the API with a token. */
+  NULLOPS_CORS_ORIGINS: z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
+    .pipe(
+      z.array(z.url({ protocol: /^https?$/, error: 'must list origins such as https://portal.example.com' })),
+    ),
 };
 
 export type ControlPlaneConfig = ReturnType<typeof loadControlPlaneConfig>;

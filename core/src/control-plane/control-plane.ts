@@ -42,6 +42,7 @@ import { teamRoutes } from './routes/team-routes.js';
 import { userRoutes } from './routes/user-routes.js';
 import { SecretBox, type SecretKey } from './security/secret-box.js';
 import { SecretService } from './services/secret-service.js';
+import { corsMiddleware } from './web/cors.js';
 import { mountWebUi } from './web/web-ui.js';
 
 export const API_VERSION = '0.1.0';
@@ -111,6 +112,7 @@ export function createControlPlane(deps: {
   ];
 
   const app = createHttpApp({ logger: deps.logger, metrics, trustProxy: deps.config.NULLOPS_TRUST_PROXY });
+  app.use(corsMiddleware(deps.config.NULLOPS_CORS_ORIGINS));
   const router = new Router();
   mountRoutes(
     router,

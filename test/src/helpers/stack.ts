@@ -42,12 +42,15 @@ export async function startStack(options: {
   )[];
   /** Users with a team of their own holding this access to the project. */
   users?: { name: string; access: 'read' | 'full' }[];
+  /** Extra control-plane environment. */
+  env?: Record<string, string>;
 }): Promise<Stack> {
   const registry = await startRegistry();
   options.prepare(registry);
   const cp = await startTestControlPlane({
     NULLOPS_AGENT_RECONNECT_BASE_MS: '100',
     NULLOPS_AGENT_RECONNECT_MAX_MS: '400',
+    ...options.env,
   });
   const { admin } = cp;
   const reg = await admin.expect(201, 'POST', '/api/registries', { name: 'local', url: registry.url });

@@ -61,6 +61,8 @@ export function mountWebUi(app: Koa, logger: Logger): void {
           'Cache-Control',
           /\/chunks\//.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache',
         );
+        // The embed script is public code that other origins load as a module (a CORS fetch).
+        if (path.endsWith('/embed.js')) res.setHeader('Access-Control-Allow-Origin', '*');
       },
     }),
   );
