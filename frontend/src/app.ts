@@ -8,6 +8,7 @@ import { shared, tokens } from './theme.js';
 import './pages/login-page.js';
 import './pages/deployments-page.js';
 import './pages/deployment-page.js';
+import './pages/projects-page.js';
 
 type Theme = 'light' | 'dark' | 'system';
 
@@ -130,13 +131,23 @@ export class NullOpsApp extends LitElement {
           path: '/deployments/:id',
           render: (p) => html`<nullops-deployment-page .deploymentId=${p.id}></nullops-deployment-page>`,
         },
+        { path: '/projects', render: () => html`<nullops-projects-page></nullops-projects-page>` },
+        {
+          path: '/projects/:id/pipeline',
+          render: (p) => {
+            // The editor (and LiteGraph) load only when this page opens.
+            void import('./pages/pipeline-editor.js');
+            const version = new URLSearchParams(location.search).get('version');
+            return html`<nullops-pipeline-editor .projectId=${p.id} .version=${version ? Number(version) : undefined}></nullops-pipeline-editor>`;
+          },
+        },
       ],
       html`<div class="panel"><h2>Not found</h2><p>There is no page at ${location.pathname}. <a href="/">Back to deployments</a></p></div>`,
     );
     return html`
       <header>
         <strong>NullOps</strong>
-        <nav aria-label="Main">${this.link('/', 'Deployments')}</nav>
+        <nav aria-label="Main">${this.link('/', 'Deployments')} ${this.link('/projects', 'Projects')}</nav>
         <button @click=${this.cycleTheme} title="Colour theme" aria-label="Colour theme: ${this.theme}">
           Theme: ${this.theme}
         </button>

@@ -201,3 +201,59 @@ test.serial(
     await context.close();
   },
 );
+
+test.serial(
+  'an admin builds a two-node pipeline in the editor, saves it as version 2, and views version 1 read-only',
+  async (t) => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    const page = await context.newPage();
+    await signIn(page, s.cp.url, 'admin', s.cp.adminPassword);
+    await page.getByRole('link', { name: 'Projects' }).click();
+    await page.getByRole('link', { name: 'Edit pipeline' }).click();
+    await page.getByRole('heading', { name: /Pipeline/ }).waitFor();
+    await page.locator('tr[data-version="1"]').waitFor();
+    // Start from scratch: remove the saved node, then add two from the palette and connect them.
+    await page.getByRole('link', { name: 'web', exact: true }).click();
+    await page.getByRole('button', { name: 'Remove node' }).click();
+    await page.getByRole('button', { name: 'Container service' }).click();
+    const form = page.getByRole('form', { name: 'Node service' });
+    await form.getByLabel('service *').fill('web');
+    await form.getByLabel('service *').press('Tab');
+    await form.getByLabel('port').fill('80');
+    await form.getByLabel('port').press('Tab');
+    await page.getByRole('button', { name: 'HTTP check' }).click();
+    const check = page.getByRole('form', { name: 'Node check' });
+    await check.getByLabel('service', { exact: true }).fill('web');
+    await check.getByLabel('service', { exact: true }).press('Tab');
+    // Connecting is validated: an unconnected reference would be refused.
+    await page.getByLabel('From', { exact: true }).selectOption('service');
+    await page.getByLabel('To', { exact: true }).selectOption('check');
+    await page.getByRole('button', { name: 'Connect' }).click();
+    t.deepEqual(await page.getByRole('list', { name: 'Edges' }).locator('li').allTextContents(), [
+      'service → check ×',
+    ]);
+    await page.getByLabel('Comment').fill('web with a readiness check');
+    await screenshot(page, '07-pipeline-editor');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved as version 2' }).waitFor();
+    await page.locator('tr[data-version="2"]', { hasText: 'web with a readiness check' }).waitFor();
+
+    const saved = (await s.admin.get(`/api/projects/${s.project.id}/pipeline`)).body;
+    t.is(saved.version, 2);
+    t.deepEqual(saved.graph.edges, [{ from: 'service', to: 'check' }]);
+    t.deepEqual(
+      saved.graph.nodes.map((n: { id: string; type: string; params: unknown }) => [n.id, n.type, n.params]),
+      [
+        ['service', 'docker.service', { service: 'web', port: 80 }],
+        ['check', 'http.check', { service: 'web' }],
+      ],
+    );
+
+    // Old versions open read-only.
+    await page.locator('tr[data-version="1"] a').click();
+    await page.getByText('(read-only)').waitFor();
+    t.is(await page.getByRole('button', { name: 'Save' }).count(), 0);
+    t.is(await page.getByRole('button', { name: 'Container service' }).count(), 0);
+    await context.close();
+  },
+);

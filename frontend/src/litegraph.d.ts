@@ -1,0 +1,51 @@
+// The parts of litegraph.js (core build) the pipeline editor uses; the package's own typings do
+// not cover the core build's path.
+declare module 'litegraph.js/build/litegraph.core.js' {
+  export class LGraphNode {
+    id: number;
+    title: string;
+    type: string;
+    pos: [number, number];
+    size: [number, number];
+    properties: Record<string, unknown>;
+    inputs: { name: string; link: number | null }[];
+    outputs: { name: string; links: number[] | null }[];
+    widgets?: { name: string; value: unknown }[];
+    addInput(name: string, type: string): void;
+    addOutput(name: string, type: string): void;
+    addWidget(
+      type: string,
+      name: string,
+      value: unknown,
+      callback: (v: unknown) => void,
+      options?: Record<string, unknown>,
+    ): unknown;
+    connect(slot: number, target: LGraphNode, targetSlot: number): unknown;
+    computeSize(): [number, number];
+    onConnectionsChange?: (type: number, slot: number, connected: boolean) => void;
+  }
+  export class LGraph {
+    links: Record<number, { origin_id: number; target_id: number }>;
+    add(node: LGraphNode): void;
+    clear(): void;
+    getNodeById(id: number): LGraphNode | undefined;
+    start(): void;
+    stop(): void;
+    onNodeRemoved?: (node: LGraphNode) => void;
+    _nodes: LGraphNode[];
+  }
+  export class LGraphCanvas {
+    constructor(canvas: HTMLCanvasElement, graph: LGraph, options?: Record<string, unknown>);
+    resize(width?: number, height?: number): void;
+    setDirty(fg: boolean, bg?: boolean): void;
+    read_only: boolean;
+    allow_dragnodes: boolean;
+  }
+  export const LiteGraph: {
+    registerNodeType(type: string, base: unknown): void;
+    createNode(type: string): LGraphNode;
+    registered_node_types: Record<string, unknown>;
+    INPUT: number;
+    OUTPUT: number;
+  };
+}

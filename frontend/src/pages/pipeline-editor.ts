@@ -1,0 +1,407 @@
+import { consume } from '@lit/context';
+import { css, html, LitElement, nothing, type PropertyValues } from 'lit';
+import { customElement, property, query, state } from 'lit/decorators.js';
+import { LGraph, LGraphCanvas, type LGraphNode, LiteGraph } from 'litegraph.js/build/litegraph.core.js';
+import { type Api, ApiError } from '../api.js';
+import { apiContext } from '../context.js';
+import { shared } from '../theme.js';
+import {
+  type CatalogEntry,
+  freshId,
+  type Graph,
+  type GraphNode,
+  type JsonSchema,
+  validateGraph,
+} from './pipeline-graph.js';
+
+interface VersionSummary {
+  version: number;
+  comment: string | null;
+  createdAt: string;
+  plugins: Record<string, string>;
+}
+
+const primitive = (s: JsonSchema | undefined) => {
+  const t = Array.isArray(s?.type) ? s?.type[0] : s?.type;
+  if (s?.enum) return 'enum';
+  return t === 'string' || t === 'number' || t === 'integer' || t === 'boolean' ? t : 'json';
+};
+
+/**
+ * The pipeline editor (admins): a LiteGraph canvas of the project's pipeline, a palette of the
+ * installed plugins' components, node params as widgets and as an accessible form, connect and
+ * remove, validation before save, and the version history with read-only old versions.
+ * Loaded only when opened: LiteGraph is most of its weight.
+ */
+@customElement('nullops-pipeline-editor')
+export class PipelineEditor extends LitElement {
+  static override styles = [
+    shared,
+    css`
+      :host {
+        display: grid;
+        gap: 1rem;
+      }
+      .layout {
+        display: grid;
+        gap: 1rem;
+        grid-template-columns: minmax(260px, 320px) 1fr;
+      }
+      @media (max-width: 800px) {
+        .layout {
+          grid-template-columns: 1fr;
+        }
+      }
+      canvas {
+        width: 100%;
+        height: 480px;
+        display: block;
+        border-radius: var(--radius);
+      }
+      .palette button {
+        margin: 0 0.3rem 0.3rem 0;
+      }
+      label {
+        display: grid;
+        gap: 0.2rem;
+        margin-bottom: 0.5rem;
+      }
+      textarea {
+        font: inherit;
+        min-height: 4rem;
+      }
+      ul {
+        padding-left: 1.2rem;
+      }
+    `,
+  ];
+
+  @property() projectId = '';
+  /** A version to show read-only; the latest (editable) when unset. */
+  @property({ type: Number }) version: number | undefined;
+  @consume({ context: apiContext }) private api!: Api;
+  @state() private graph: Graph = { nodes: [], edges: [] };
+  @state() private catalog: CatalogEntry[] = [];
+  @state() private versions: VersionSummary[] = [];
+  @state() private selected = '';
+  @state() private error = '';
+  @state() private saved = '';
+  @state() private connectFrom = '';
+  @state() private connectTo = '';
+  @query('canvas') private canvas?: HTMLCanvasElement;
+  private lgraph = new LGraph();
+  private lcanvas: LGraphCanvas | undefined;
+  private readonly lnodes = new Map<string, LGraphNode>();
+
+  private get readOnly() {
+    return this.version !== undefined;
+  }
+
+  protected override willUpdate(changed: PropertyValues<this>): void {
+    if (changed.has('projectId') || changed.has('version')) void this.load();
+  }
+
+  private async load() {
+    try {
+      this.catalog = (await this.api.get<{ items: CatalogEntry[] }>('/api/plugins/components')).items;
+      for (const entry of this.catalog) this.registerType(entry);
+      const base = `/api/projects/${this.projectId}/pipeline`;
+      this.versions = (await this.api.get<{ items: VersionSummary[] }>(`${base}/versions`)).items;
+      const path = this.version ? `${base}/versions/${this.version}` : base;
+      this.graph = await this.api
+        .get<{ graph: Graph }>(path)
+        .then((v) => v.graph)
+        .catch((err) => {
+          if (err instanceof ApiError && err.status === 404 && !this.version) return { nodes: [], edges: [] };
+          throw err;
+        });
+      this.error = '';
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  private registerType(entry: CatalogEntry) {
+    if (LiteGraph.registered_node_types[entry.type]) return;
+    const editor = this;
+    function ComponentNode(this: LGraphNode) {
+      this.addInput('after', 'step');
+      this.addOutput('then', 'step');
+      this.properties = { nodeId: '' };
+      for (const [key, schema] of Object.entries(entry.paramsSchema.properties ?? {})) {
+        const kind = primitive(schema);
+        if (kind === 'json' || entry.hostFilled.includes(key)) continue;
+        const widget =
+          kind === 'boolean' ? 'toggle' : kind === 'enum' ? 'combo' : kind === 'string' ? 'text' : 'number';
+        this.addWidget(
+          widget,
+          key,
+          schema.default ?? (kind === 'boolean' ? false : kind === 'string' ? '' : 0),
+          (value) => editor.setParam(String(this.properties.nodeId), key, value),
+          kind === 'enum' ? { values: schema.enum } : kind === 'integer' ? { precision: 0, step: 10 } : {},
+        );
+      }
+    }
+    (ComponentNode as unknown as { title: string }).title = entry.title;
+    LiteGraph.registerNodeType(entry.type, ComponentNode);
+  }
+
+  protected override updated(): void {
+    if (this.canvas && !this.lcanvas) {
+      this.lcanvas = new LGraphCanvas(this.canvas, this.lgraph, { autoresize: true });
+      this.canvas.addEventListener('mouseup', () => setTimeout(() => this.readCanvas(), 0));
+    }
+    if (this.lcanvas) {
+      this.lcanvas.read_only = this.readOnly;
+      this.renderCanvas();
+    }
+  }
+
+  /** Draws the state onto the canvas (state is the source of truth). */
+  private renderCanvas() {
+    const canvas = this.canvas as HTMLCanvasElement;
+    this.lcanvas?.resize(canvas.clientWidth || 800, canvas.clientHeight || 480);
+    this.lgraph.clear();
+    this.lnodes.clear();
+    this.graph.nodes.forEach((node, i) => {
+      if (!LiteGraph.registered_node_types[node.type]) return;
+      const l = LiteGraph.createNode(node.type);
+      l.title = node.id;
+      l.properties.nodeId = node.id;
+      l.pos = node.position ?? [40 + (i % 3) * 260, 40 + Math.floor(i / 3) * 160];
+      const incoming = this.graph.edges.filter((e) => e.to === node.id).length;
+      for (let k = 1; k <= incoming; k++) l.addInput('after', 'step');
+      for (const w of l.widgets ?? []) if (node.params[w.name] !== undefined) w.value = node.params[w.name];
+      l.size = l.computeSize();
+      this.lgraph.add(l);
+      this.lnodes.set(node.id, l);
+    });
+    const used = new Map<string, number>();
+    for (const e of this.graph.edges) {
+      const from = this.lnodes.get(e.from);
+      const to = this.lnodes.get(e.to);
+      if (!from || !to) continue;
+      const slot = used.get(e.to) ?? 0;
+      used.set(e.to, slot + 1);
+      from.connect(0, to, slot);
+    }
+    this.lcanvas?.setDirty(true, true);
+  }
+
+  /** Takes edges drawn and nodes moved on the canvas back into the state. */
+  private readCanvas() {
+    if (this.readOnly) return;
+    const idOf = (lid: number) => String(this.lgraph.getNodeById(lid)?.properties.nodeId ?? '');
+    const edges = Object.values(this.lgraph.links ?? {})
+      .filter(Boolean)
+      .map((l) => ({ from: idOf(l.origin_id), to: idOf(l.target_id) }))
+      .filter((e) => e.from && e.to);
+    const nodes = this.graph.nodes.map((n) => {
+      const l = this.lnodes.get(n.id);
+      return l ? { ...n, position: [Math.round(l.pos[0]), Math.round(l.pos[1])] as [number, number] } : n;
+    });
+    const key = (g: { from: string; to: string }[]) =>
+      g
+        .map((e) => `${e.from}>${e.to}`)
+        .sort()
+        .join();
+    if (key(edges) !== key(this.graph.edges) || JSON.stringify(nodes) !== JSON.stringify(this.graph.nodes))
+      this.graph = { nodes, edges };
+  }
+
+  private setParam(nodeId: string, key: string, value: unknown) {
+    this.graph = {
+      ...this.graph,
+      nodes: this.graph.nodes.map((n) => {
+        if (n.id !== nodeId) return n;
+        const params = { ...n.params };
+        if (value === '' || value === undefined) delete params[key];
+        else params[key] = value;
+        return { ...n, params };
+      }),
+    };
+  }
+
+  private add(entry: CatalogEntry) {
+    const id = freshId(this.graph, entry.type);
+    this.graph = { ...this.graph, nodes: [...this.graph.nodes, { id, type: entry.type, params: {} }] };
+    this.selected = id;
+    this.saved = '';
+  }
+
+  private removeNode(id: string) {
+    this.graph = {
+      nodes: this.graph.nodes.filter((n) => n.id !== id),
+      edges: this.graph.edges.filter((e) => e.from !== id && e.to !== id),
+    };
+    if (this.selected === id) this.selected = '';
+  }
+
+  private rename(from: string, to: string) {
+    if (!to || from === to) return;
+    this.graph = {
+      nodes: this.graph.nodes.map((n) => (n.id === from ? { ...n, id: to } : n)),
+      edges: this.graph.edges.map((e) => ({
+        from: e.from === from ? to : e.from,
+        to: e.to === from ? to : e.to,
+      })),
+    };
+    this.selected = to;
+  }
+
+  private connect() {
+    const { connectFrom: from, connectTo: to } = this;
+    if (!from || !to || from === to || this.graph.edges.some((e) => e.from === from && e.to === to)) return;
+    this.graph = { ...this.graph, edges: [...this.graph.edges, { from, to }] };
+  }
+
+  private async save() {
+    const problems = validateGraph(this.graph, this.catalog);
+    if (problems.length) {
+      this.error = `Fix these first: ${problems.join('; ')}`;
+      return;
+    }
+    try {
+      const comment = (this.renderRoot.querySelector('input[name="comment"]') as HTMLInputElement | null)
+        ?.value;
+      const saved = await this.api.post<VersionSummary>(`/api/projects/${this.projectId}/pipeline/versions`, {
+        graph: this.graph,
+        ...(comment ? { comment } : {}),
+      });
+      this.saved = `Saved as version ${saved.version}`;
+      this.error = '';
+      await this.load();
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  private paramField(node: GraphNode, key: string, schema: JsonSchema, required: boolean) {
+    const kind = primitive(schema);
+    const value = node.params[key];
+    const label = html`${key}${required ? ' *' : ''}`;
+    const set = (v: unknown) => this.setParam(node.id, key, v);
+    if (kind === 'boolean')
+      return html`<label><span><input type="checkbox" name=${key} .checked=${Boolean(value ?? schema.default)} ?disabled=${this.readOnly} @change=${(e: Event) => set((e.target as HTMLInputElement).checked)} /> ${label}</span></label>`;
+    if (kind === 'enum')
+      return html`<label>${label}<select name=${key} ?disabled=${this.readOnly} @change=${(e: Event) => set((e.target as HTMLSelectElement).value)}>
+        ${(schema.enum ?? []).map((o) => html`<option ?selected=${(value ?? schema.default) === o}>${String(o)}</option>`)}
+      </select></label>`;
+    if (kind === 'json')
+      return html`<label>${label} (JSON)<textarea name=${key} ?readonly=${this.readOnly} @change=${(
+        e: Event,
+      ) => {
+        const text = (e.target as HTMLTextAreaElement).value.trim();
+        try {
+          set(text ? JSON.parse(text) : undefined);
+          this.error = '';
+        } catch {
+          this.error = `${node.id}.${key}: not valid JSON`;
+        }
+      }}>${value === undefined ? '' : JSON.stringify(value)}</textarea></label>`;
+    return html`<label>${label}<input name=${key} type=${kind === 'string' ? 'text' : 'number'} .value=${value === undefined ? '' : String(value)}
+      placeholder=${schema.default !== undefined ? String(schema.default) : ''} ?readonly=${this.readOnly}
+      @change=${(e: Event) => {
+        const raw = (e.target as HTMLInputElement).value;
+        set(kind === 'string' || raw === '' ? raw : Number(raw));
+      }} /></label>`;
+  }
+
+  private renderSelected() {
+    const node = this.graph.nodes.find((n) => n.id === this.selected);
+    if (!node) return html`<p class="muted">Select a node to edit its params.</p>`;
+    const entry = this.catalog.find((c) => c.type === node.type);
+    const props = entry?.paramsSchema.properties ?? {};
+    const required = new Set(entry?.paramsSchema.required ?? []);
+    return html`<form aria-label="Node ${node.id}" @submit=${(e: Event) => e.preventDefault()}>
+      <label>Node id<input name="node-id" .value=${node.id} ?readonly=${this.readOnly} @change=${(e: Event) => this.rename(node.id, (e.target as HTMLInputElement).value)} /></label>
+      <p class="muted">${entry?.title ?? node.type} · outputs: ${Object.keys(entry?.outputs ?? {}).join(', ') || 'none'}</p>
+      ${Object.entries(props)
+        .filter(([key]) => !entry?.hostFilled.includes(key))
+        .map(([key, schema]) => this.paramField(node, key, schema, required.has(key)))}
+      ${this.readOnly ? nothing : html`<button class="danger" type="button" @click=${() => this.removeNode(node.id)}>Remove node</button>`}
+    </form>`;
+  }
+
+  override render() {
+    const categories = [...new Set(this.catalog.map((c) => c.category))];
+    const problems = validateGraph(this.graph, this.catalog);
+    return html`
+      <div class="row" style="justify-content: space-between">
+        <h1 style="margin:0;font-size:1.4rem">Pipeline ${this.readOnly ? html`v${this.version} <span class="muted">(read-only)</span>` : html`<span class="muted">(editing latest)</span>`}</h1>
+        ${
+          this.readOnly
+            ? html`<a href="/projects/${this.projectId}/pipeline">Back to the latest</a>`
+            : html`<div class="row"><input name="comment" placeholder="What changed?" aria-label="Comment" /><button class="primary" @click=${this.save}>Save</button></div>`
+        }
+      </div>
+      ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
+      ${this.saved ? html`<p role="status">${this.saved}</p>` : nothing}
+      <div class="layout">
+        <div class="panel">
+          ${
+            this.readOnly
+              ? nothing
+              : html`<h2>Add</h2>
+                <div class="palette">
+                  ${categories.map(
+                    (cat) =>
+                      html`<p class="muted">${cat}</p>${this.catalog
+                        .filter((c) => c.category === cat)
+                        .map(
+                          (c) =>
+                            html`<button title=${`${c.type} from ${c.plugin.name}@${c.plugin.version}`} @click=${() => this.add(c)}>${c.title}</button>`,
+                        )}`,
+                  )}
+                </div>`
+          }
+          <h2>Nodes</h2>
+          <ul>${this.graph.nodes.map(
+            (n) =>
+              html`<li><a href="#" @click=${(e: Event) => {
+                e.preventDefault();
+                this.selected = n.id;
+              }}>${n.id}</a> <span class="muted">${n.type}</span></li>`,
+          )}</ul>
+          ${
+            this.readOnly
+              ? nothing
+              : html`<h2>Connect</h2>
+                <div class="row">
+                  <select aria-label="From" @change=${(e: Event) => (this.connectFrom = (e.target as HTMLSelectElement).value)}>
+                    <option value="">from…</option>${this.graph.nodes.map((n) => html`<option>${n.id}</option>`)}
+                  </select>
+                  <select aria-label="To" @change=${(e: Event) => (this.connectTo = (e.target as HTMLSelectElement).value)}>
+                    <option value="">to…</option>${this.graph.nodes.map((n) => html`<option>${n.id}</option>`)}
+                  </select>
+                  <button @click=${this.connect}>Connect</button>
+                </div>`
+          }
+          <ul aria-label="Edges">${this.graph.edges.map(
+            (e) =>
+              html`<li>${e.from} → ${e.to} ${this.readOnly ? nothing : html`<button aria-label="Disconnect ${e.from} from ${e.to}" @click=${() => (this.graph = { ...this.graph, edges: this.graph.edges.filter((x) => x !== e) })}>×</button>`}</li>`,
+          )}</ul>
+          ${problems.length ? html`<h2>Problems</h2><ul class="error">${problems.map((p) => html`<li>${p}</li>`)}</ul>` : nothing}
+        </div>
+        <div class="panel">
+          <canvas aria-label="Pipeline graph (drag nodes; drag from an output to an input to connect)"></canvas>
+          ${this.renderSelected()}
+        </div>
+      </div>
+      <section class="panel" aria-label="Version history">
+        <h2>History</h2>
+        <table>
+          <thead><tr><th>Version</th><th>Saved</th><th>Comment</th><th>Plugins</th></tr></thead>
+          <tbody>${this.versions.map(
+            (v) =>
+              html`<tr data-version=${v.version}><td><a href="/projects/${this.projectId}/pipeline?version=${v.version}">v${v.version}</a></td><td>${new Date(v.createdAt).toLocaleString()}</td><td>${v.comment ?? ''}</td><td class="muted">${Object.entries(
+                v.plugins,
+              )
+                .map(([n, ver]) => `${n}@${ver}`)
+                .join(', ')}</td></tr>`,
+          )}</tbody>
+        </table>
+      </section>
+    `;
+  }
+}
