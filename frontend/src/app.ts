@@ -3,12 +3,14 @@ import { css, html, LitElement, type TemplateResult } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
 import { type Access, Api } from './api.js';
 import { apiContext, type Session, sessionContext } from './context.js';
+import { PluginUis, pluginUiContext } from './plugin-ui.js';
 import { Router } from './router.js';
 import { shared, tokens } from './theme.js';
 import './pages/login-page.js';
 import './pages/deployments-page.js';
 import './pages/deployment-page.js';
 import './pages/projects-page.js';
+import './pages/plugins-page.js';
 
 type Theme = 'light' | 'dark' | 'system';
 
@@ -63,6 +65,11 @@ export class NullOpsApp extends LitElement {
   private readonly api = new Api();
   private readonly apiProvider = new ContextProvider(this, { context: apiContext, initialValue: this.api });
   private readonly sessionProvider = new ContextProvider(this, { context: sessionContext });
+  private readonly pluginUis = new PluginUis();
+  private readonly pluginUiProvider = new ContextProvider(this, {
+    context: pluginUiContext,
+    initialValue: this.pluginUis,
+  });
   private readonly router = new Router(() => this.requestUpdate());
 
   @state() private session: Session | undefined;
@@ -88,6 +95,11 @@ export class NullOpsApp extends LitElement {
   private async signedIn(user: Session['user']) {
     const access = await this.api.get<Access>('/api/auth/access');
     this.setSession({ user, access });
+    // Plugin UIs load after sign-in; one that fails is logged and the rest still load.
+    this.pluginUis.refresh(this.api).then(
+      (errors) => errors.forEach((e) => console.warn(`plugin UI failed to load: ${e}`)),
+      () => {},
+    );
   }
 
   private setSession(session: Session | undefined) {
@@ -132,6 +144,7 @@ export class NullOpsApp extends LitElement {
           render: (p) => html`<nullops-deployment-page .deploymentId=${p.id}></nullops-deployment-page>`,
         },
         { path: '/projects', render: () => html`<nullops-projects-page></nullops-projects-page>` },
+        { path: '/admin/plugins', render: () => html`<nullops-plugins-page></nullops-plugins-page>` },
         {
           path: '/projects/:id/pipeline',
           render: (p) => {
@@ -147,7 +160,8 @@ export class NullOpsApp extends LitElement {
     return html`
       <header>
         <strong>NullOps</strong>
-        <nav aria-label="Main">${this.link('/', 'Deployments')} ${this.link('/projects', 'Projects')}</nav>
+        <nav aria-label="Main">${this.link('/', 'Deployments')} ${this.link('/projects', 'Projects')}
+          ${this.session.access.admin ? this.link('/admin/plugins', 'Plugins') : ''}</nav>
         <button @click=${this.cycleTheme} title="Colour theme" aria-label="Colour theme: ${this.theme}">
           Theme: ${this.theme}
         </button>

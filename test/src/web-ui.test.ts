@@ -8,6 +8,7 @@ import { ApiClient } from './helpers/api-client.js';
 import { launchBrowser, screenshot, signIn } from './helpers/browser.js';
 import { ensureTestImages } from './helpers/docker.js';
 import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
+import { startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
 // The web UI in a real Chromium against a running stack (control plane serving the built UI,
 // a Docker agent, a registry).
@@ -16,6 +17,7 @@ let s: Stack;
 let browser: Browser;
 let portal: { url: string; close(): Promise<void> };
 let stranger: { url: string; close(): Promise<void> };
+let npm: TestNpmRegistry;
 
 /** A web server on another origin serving the embed demo page (frontend/demo/embed.html). */
 async function servePortal(port: number) {
@@ -30,6 +32,9 @@ async function servePortal(port: number) {
 
 test.before(async () => {
   ensureTestImages();
+  npm = await startVerdaccio();
+  await npm.publish(resolve('test/fixtures/plugins/shout'));
+  await npm.publish(resolve('test/fixtures/plugins/greeter'));
   const portalPort = await freePort();
   portal = await servePortal(portalPort);
   stranger = await servePortal(await freePort());
@@ -64,6 +69,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
+  await npm?.stop();
   await portal?.close();
   await stranger?.close();
   await browser?.close();
@@ -254,6 +260,38 @@ test.serial(
     await page.getByText('(read-only)').waitFor();
     t.is(await page.getByRole('button', { name: 'Save' }).count(), 0);
     t.is(await page.getByRole('button', { name: 'Container service' }).count(), 0);
+    await context.close();
+  },
+);
+
+test.serial(
+  'an admin installs a plugin in the UI; its panel appears on the deployment page without a rebuild',
+  async (t) => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await signIn(page, s.cp.url, 'admin', s.cp.adminPassword);
+    const shared = (await s.admin.get('/api/deployments')).body.items.find(
+      (d: { name: string }) => d.name === 'shared',
+    );
+    await page.goto(`${s.cp.url}/deployments/${shared.id}`);
+    await page.locator('h1 .state.running').waitFor();
+    t.is(await page.locator('section[data-plugin]').count(), 0, 'no plugin panel before the install');
+
+    await page.getByRole('link', { name: 'Plugins' }).click();
+    await page.getByLabel('Package').fill('@fixtures/nullops-greeter@^1');
+    await page.getByLabel('Registry URL').fill(npm.url);
+    await page.getByLabel('Token (optional)').fill(npm.token);
+    await page.getByRole('button', { name: 'Install' }).click();
+    const row = page.locator('tr[data-plugin="@fixtures/nullops-greeter"]');
+    await row.locator('li.loaded[data-host="control-plane"]').waitFor();
+    await row.locator('li.loaded[data-host="node-1"]').waitFor();
+    await screenshot(page, '08-plugins');
+
+    await page.goto(`${s.cp.url}/deployments/${shared.id}`);
+    const panel = page.locator('section[data-plugin="@fixtures/nullops-greeter"]');
+    await panel.getByText('Greetings to shared from greeter 1.0.0').waitFor();
+    await screenshot(page, '09-plugin-panel');
+    t.pass();
     await context.close();
   },
 );

@@ -126,7 +126,8 @@ export function createControlPlane(deps: {
   );
   app.use(router.routes());
   app.use(router.allowedMethods());
-  mountWebUi(app, deps.logger);
+  const pluginService = container.resolve(PluginService);
+  mountWebUi(app, deps.logger, (name, version) => pluginService.frontendFile(name, version));
 
   let stopNotifying = () => {};
   return {

@@ -5,6 +5,7 @@ import type { Api } from '../api.js';
 import { apiContext, deploymentLevel, type Session, sessionContext } from '../context.js';
 import { shared } from '../theme.js';
 import '../components/countdown.js';
+import { type PluginUis, pluginUiContext } from '../plugin-ui.js';
 import type { Deployment } from './types.js';
 
 interface Progress {
@@ -80,6 +81,7 @@ export class DeploymentPage extends LitElement {
   @property() deploymentId = '';
   @consume({ context: apiContext }) private api!: Api;
   @consume({ context: sessionContext, subscribe: true }) private session?: Session;
+  @consume({ context: pluginUiContext }) private pluginUis?: PluginUis;
   @state() private deployment: Deployment | undefined;
   @state() private error = '';
   @state() private progress: Progress[] = [];
@@ -93,8 +95,17 @@ export class DeploymentPage extends LitElement {
   private events: EventSource | undefined;
   private logStream: EventSource | undefined;
 
+  private readonly pluginsChanged = () => this.requestUpdate();
+  private readonly panelElements = new Map<string, HTMLElement & Record<string, unknown>>();
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.pluginUis?.addEventListener('change', this.pluginsChanged);
+  }
+
   override disconnectedCallback(): void {
     super.disconnectedCallback();
+    this.pluginUis?.removeEventListener('change', this.pluginsChanged);
     this.events?.close();
     this.logStream?.close();
   }
@@ -230,6 +241,18 @@ export class DeploymentPage extends LitElement {
         </div>
         <pre class="logs" role="log">${shown.map((l) => html`<span class=${l.stream}>${l.line}\n</span>`)}</pre>
       </section>
+      ${(this.pluginUis?.inSlot('deployment') ?? []).map((p) => {
+        // A plugin panel: its element gets the API client, the deployment and the caller's level.
+        let el = this.panelElements.get(p.element);
+        if (!el) {
+          el = document.createElement(p.element) as HTMLElement & Record<string, unknown>;
+          this.panelElements.set(p.element, el);
+        }
+        el.api = this.api;
+        el.deployment = d;
+        el.access = full ? 'full' : 'read';
+        return html`<section class="panel" aria-label=${p.title} data-plugin=${p.plugin}><h2>${p.title}</h2>${el}</section>`;
+      })}
       <section class="panel" aria-label="History">
         <h2>History</h2>
         <table>

@@ -315,6 +315,23 @@ export class PluginService {
     return row;
   }
 
+  /** The file of a plugin release's frontend module, if the release in use has one. */
+  frontendFile(name: string, version: string): string | undefined {
+    const plugin = this.current.get(name);
+    if (!plugin?.dir || !plugin.frontend || plugin.version !== version || plugin.status !== 'loaded')
+      return undefined;
+    const file = resolve(plugin.dir, plugin.frontend);
+    return file.startsWith(`${resolve(plugin.dir)}/`) ? file : undefined;
+  }
+
+  /** Where the browser loads a plugin's frontend module from (same origin, so the CSP allows it). */
+  frontendUrl(name: string): string | null {
+    const plugin = this.current.get(name);
+    return plugin?.frontend && plugin.status === 'loaded'
+      ? `/plugin-ui/${encodeURIComponent(name)}/${plugin.version}/frontend.js`
+      : null;
+  }
+
   /** The release in use for a plugin name. */
   currentOf(name: string): HostedPlugin | undefined {
     return this.current.get(name);

@@ -29,6 +29,7 @@ const PluginView = z.object({
   hasRegistryToken: z.boolean(),
   settings: z.record(z.string(), z.unknown()).describe('as saved: secret references stay references'),
   components: z.array(z.string()),
+  frontendUrl: z.string().nullable().describe('the plugin UI module the web UI loads, if it has one'),
   statuses: z.array(HostStatus).describe('how the control plane and every node have this plugin'),
   createdAt: timestamp.nullable(),
   updatedAt: timestamp.nullable(),
@@ -79,6 +80,7 @@ export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
         hasRegistryToken: Boolean(row?.registryTokenEnc),
         settings: row?.settings ?? {},
         components: [...(current?.components.keys() ?? [])],
+        frontendUrl: plugins.frontendUrl(name),
         statuses: statuses
           .filter((s) => s.pluginName === name && (s.host === CONTROL_PLANE_HOST || nodes.has(s.host)))
           .map((s) => ({

@@ -32,7 +32,27 @@ const CONTENT_SECURITY_POLICY = [
  * Serves the web UI at `/`: its static files (hashed chunks cached for a year), and `index.html`
  * for every other browser navigation outside `/api`, so client-side routes survive a reload.
  */
-export function mountWebUi(app: Koa, logger: Logger): void {
+export function mountWebUi(
+  app: Koa,
+  logger: Logger,
+  /** The frontend module file of a plugin release, if it has one. */
+  pluginFrontend: (name: string, version: string) => string | undefined,
+): void {
+  // Plugin UI modules: served from the plugin's installed folder, so installing a plugin makes its
+  // UI appear without rebuilding the web UI. The version in the path makes them cacheable.
+  app.use(async (ctx, next) => {
+    const m = /^\/plugin-ui\/([^/]+)\/([^/]+)\/frontend\.js$/.exec(ctx.path);
+    if (!m) return next();
+    const file = pluginFrontend(decodeURIComponent(m[1] as string), decodeURIComponent(m[2] as string));
+    if (!file) {
+      ctx.status = 404;
+      ctx.body = { error: { code: 'not_found', message: 'no such plugin UI' } };
+      return;
+    }
+    ctx.type = 'text/javascript';
+    ctx.set('Cache-Control', 'public, max-age=31536000, immutable');
+    ctx.body = await readFile(file);
+  });
   const dir = webUiDir();
   if (!dir) {
     logger.warn('the web UI is not built (npm run build); serving the API only');
