@@ -11,6 +11,7 @@ import './pages/deployments-page.js';
 import './pages/deployment-page.js';
 import './pages/projects-page.js';
 import './pages/plugins-page.js';
+import './pages/admin-pages.js';
 
 type Theme = 'light' | 'dark' | 'system';
 
@@ -63,9 +64,11 @@ export class NullOpsApp extends LitElement {
   ];
 
   private readonly api = new Api();
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: a ContextProvider serves descendants by existing
   private readonly apiProvider = new ContextProvider(this, { context: apiContext, initialValue: this.api });
   private readonly sessionProvider = new ContextProvider(this, { context: sessionContext });
   private readonly pluginUis = new PluginUis();
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: a ContextProvider serves descendants by existing
   private readonly pluginUiProvider = new ContextProvider(this, {
     context: pluginUiContext,
     initialValue: this.pluginUis,
@@ -97,7 +100,9 @@ export class NullOpsApp extends LitElement {
     this.setSession({ user, access });
     // Plugin UIs load after sign-in; one that fails is logged and the rest still load.
     this.pluginUis.refresh(this.api).then(
-      (errors) => errors.forEach((e) => console.warn(`plugin UI failed to load: ${e}`)),
+      (errors) => {
+        for (const e of errors) console.warn(`plugin UI failed to load: ${e}`);
+      },
       () => {},
     );
   }
@@ -146,6 +151,10 @@ export class NullOpsApp extends LitElement {
         { path: '/projects', render: () => html`<nullops-projects-page></nullops-projects-page>` },
         { path: '/admin/plugins', render: () => html`<nullops-plugins-page></nullops-plugins-page>` },
         {
+          path: '/admin/:resource',
+          render: (p) => html`<nullops-admin-page .resource=${p.resource}></nullops-admin-page>`,
+        },
+        {
           path: '/projects/:id/pipeline',
           render: (p) => {
             // The editor (and LiteGraph) load only when this page opens.
@@ -161,7 +170,7 @@ export class NullOpsApp extends LitElement {
       <header>
         <strong>NullOps</strong>
         <nav aria-label="Main">${this.link('/', 'Deployments')} ${this.link('/projects', 'Projects')}
-          ${this.session.access.admin ? this.link('/admin/plugins', 'Plugins') : ''}</nav>
+          ${this.session.access.admin ? html`${this.link('/admin/plugins', 'Plugins')} ${this.link('/admin/registries', 'Admin')}` : ''}</nav>
         <button @click=${this.cycleTheme} title="Colour theme" aria-label="Colour theme: ${this.theme}">
           Theme: ${this.theme}
         </button>

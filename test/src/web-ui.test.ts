@@ -295,3 +295,59 @@ test.serial(
     await context.close();
   },
 );
+
+test.serial(
+  'admin pages: create a registry, an environment and a node (token shown once), a secret (value never shown); the audit log lists it',
+  async (t) => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    const page = await context.newPage();
+    await signIn(page, s.cp.url, 'admin', s.cp.adminPassword);
+    await page.getByRole('link', { name: 'Admin' }).click();
+    const form = page.getByRole('form', { name: 'New Registries' });
+    await form.getByLabel('Name').fill('acme');
+    await form.getByLabel('URL').fill('https://registry.acme.test');
+    await form.getByLabel('User (optional)').fill('ci');
+    await form.getByLabel('Password (write-only)').fill('registry-password-123');
+    await form.getByRole('button', { name: 'Create' }).click();
+    await page.locator('tr[data-row="acme"]', { hasText: 'ci / ••••' }).waitFor();
+    t.false((await page.content()).includes('registry-password-123'));
+
+    await page.getByRole('link', { name: 'Environments' }).click();
+    const env = page.getByRole('form', { name: 'New Environments' });
+    await env.getByLabel('Name (DNS label)').fill('staging');
+    await env.getByLabel('Base domain').fill('staging.acme.test');
+    await env.getByLabel('Auto-cleanup after (seconds)').fill('7200');
+    await env.getByRole('button', { name: 'Create' }).click();
+    await page.locator('tr[data-row="staging"]').waitFor();
+
+    await page.getByRole('link', { name: 'Nodes' }).click();
+    const node = page.getByRole('form', { name: 'New Nodes' });
+    await node.getByLabel('Name').fill('edge-1');
+    await node.getByLabel('Environment').selectOption({ label: 'staging' });
+    await node.getByLabel('Agent host').fill('127.0.0.1');
+    await node.getByLabel('Agent port').fill('9');
+    await node.getByRole('button', { name: 'Create' }).click();
+    const notice = await page.getByRole('status').filter({ hasText: 'shown only now' }).innerText();
+    t.regex(notice, /NULLOPS_AGENT_TOKEN=\S{20,}/);
+    await page.locator('tr[data-row="edge-1"]').waitFor();
+    await page.reload();
+    await page.locator('tr[data-row="edge-1"]').waitFor();
+    t.false(
+      (await page.content()).includes(notice.split('=')[1]?.split(' ')[0] ?? 'x'),
+      'the token is not shown again',
+    );
+
+    await page.getByRole('link', { name: 'Secrets' }).click();
+    const secret = page.getByRole('form', { name: 'New Secrets' });
+    await secret.getByLabel('Name').fill('API_KEY');
+    await secret.getByLabel('Value (write-only)').fill('super-secret-value-42');
+    await secret.getByRole('button', { name: 'Create' }).click();
+    await page.locator('tr[data-row="API_KEY"]', { hasText: '${secret:API_KEY}' }).waitFor();
+    t.false((await page.content()).includes('super-secret-value-42'));
+    await screenshot(page, '10-admin-secrets');
+
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await page.locator('td', { hasText: 'secrets.create' }).first().waitFor();
+    await context.close();
+  },
+);

@@ -1,0 +1,278 @@
+import { html, LitElement, nothing } from 'lit';
+import { customElement, property } from 'lit/decorators.js';
+import type { Api } from '../api.js';
+import { shared } from '../theme.js';
+import './admin-resource.js';
+import type { AdminResourcePage, Resource } from './admin-resource.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: rows of many API resources, rendered generically by column functions
+type Row = Record<string, any>;
+const list = (path: string, label: (r: Row) => string) => async (api: Api) =>
+  (await api.get<{ items: Row[] }>(path)).items.map((r) => ({ value: String(r.id), label: label(r) }));
+const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : '—');
+
+/** The admin pages, each a resource description rendered by <nullops-admin-resource>. */
+export const RESOURCES: Resource[] = [
+  {
+    key: 'registries',
+    title: 'Registries',
+    path: '/api/registries',
+    deletable: true,
+    fields: [
+      { key: 'name', label: 'Name', kind: 'text', required: true },
+      { key: 'url', label: 'URL', kind: 'url', required: true, placeholder: 'https://registry.example.com' },
+      { key: 'username', label: 'User (optional)', kind: 'text' },
+      { key: 'password', label: 'Password (write-only)', kind: 'password' },
+    ],
+    columns: [
+      { label: 'Name', value: (r) => r.name },
+      { label: 'URL', value: (r) => r.url },
+      { label: 'Credentials', value: (r) => (r.hasPassword ? `${r.username} / ••••` : 'none') },
+    ],
+  },
+  {
+    key: 'services',
+    title: 'Services',
+    path: '/api/services',
+    deletable: true,
+    fields: [
+      { key: 'name', label: 'Name (DNS label)', kind: 'text', required: true },
+      {
+        key: 'registryId',
+        label: 'Registry',
+        kind: 'select',
+        required: true,
+        options: list('/api/registries', (r) => r.name),
+      },
+      { key: 'image', label: 'Image', kind: 'text', required: true, placeholder: 'team/web' },
+      { key: 'tag', label: 'Pinned tag (or leave empty)', kind: 'text' },
+      { key: 'tagPattern', label: 'Selectable tags (glob)', kind: 'text', placeholder: 'v*' },
+    ],
+    body: (v) => ({
+      ...v,
+      tagMode: v.tag ? 'pinned' : 'selectable',
+      ...(v.tag ? {} : { tagPattern: v.tagPattern ?? '*' }),
+    }),
+    columns: [
+      { label: 'Name', value: (r) => r.name },
+      { label: 'Image', value: (r) => r.image },
+      {
+        label: 'Tags',
+        value: (r) => (r.tagMode === 'pinned' ? `pinned ${r.tag}` : `selectable ${r.tagPattern}`),
+      },
+    ],
+  },
+  {
+    key: 'projects',
+    title: 'Projects',
+    path: '/api/projects',
+    deletable: true,
+    fields: [
+      { key: 'name', label: 'Name', kind: 'text', required: true },
+      { key: 'cpuMillicores', label: 'CPU budget (millicores)', kind: 'number', required: true },
+      { key: 'memoryMb', label: 'Memory budget (MiB)', kind: 'number', required: true },
+      { key: 'serviceIds', label: 'Services', kind: 'multi', options: list('/api/services', (r) => r.name) },
+      {
+        key: 'full',
+        label: 'Teams with full access',
+        kind: 'multi',
+        options: list('/api/teams', (r) => r.name),
+      },
+      {
+        key: 'read',
+        label: 'Teams with read access',
+        kind: 'multi',
+        options: list('/api/teams', (r) => r.name),
+      },
+    ],
+    body: ({ full, read, ...v }) => ({
+      ...v,
+      teams: [
+        ...((full as string[]) ?? []).map((teamId) => ({ teamId, access: 'full' })),
+        ...((read as string[]) ?? []).map((teamId) => ({ teamId, access: 'read' })),
+      ],
+    }),
+    columns: [
+      { label: 'Name', value: (r) => r.name },
+      { label: 'Budget', value: (r) => `${r.cpuMillicores}m CPU, ${r.memoryMb} MiB` },
+      { label: 'Pipeline', value: (r) => html`<a href="/projects/${r.id}/pipeline">edit</a>` },
+    ],
+  },
+  {
+    key: 'environments',
+    title: 'Environments',
+    path: '/api/environments',
+    deletable: true,
+    fields: [
+      { key: 'name', label: 'Name (DNS label)', kind: 'text', required: true },
+      {
+        key: 'baseDomain',
+        label: 'Base domain',
+        kind: 'text',
+        required: true,
+        placeholder: 'qa.example.com',
+      },
+      {
+        key: 'runtime',
+        label: 'Runtime',
+        kind: 'select',
+        options: async () => [
+          { value: 'docker', label: 'Docker' },
+          { value: 'kubernetes', label: 'Kubernetes' },
+        ],
+      },
+      {
+        key: 'defaultTtlSeconds',
+        label: 'Auto-cleanup after (seconds)',
+        kind: 'number',
+        required: true,
+        placeholder: '86400',
+      },
+    ],
+    columns: [
+      { label: 'Name', value: (r) => r.name },
+      { label: 'Domain', value: (r) => r.baseDomain },
+      { label: 'Runtime', value: (r) => r.runtime },
+      { label: 'TTL', value: (r) => `${Math.round(r.defaultTtlSeconds / 3600)} h` },
+    ],
+  },
+  {
+    key: 'nodes',
+    title: 'Nodes',
+    path: '/api/nodes',
+    deletable: true,
+    fields: [
+      { key: 'name', label: 'Name', kind: 'text', required: true },
+      {
+        key: 'environmentId',
+        label: 'Environment',
+        kind: 'select',
+        required: true,
+        options: list('/api/environments', (r) => r.name),
+      },
+      { key: 'host', label: 'Agent host', kind: 'text', required: true },
+      { key: 'port', label: 'Agent port', kind: 'number', required: true, placeholder: '5001' },
+    ],
+    afterCreate: (n) =>
+      `Node ${n.name} created. Start its agent with NULLOPS_AGENT_TOKEN=${n.token} — this token is shown only now.`,
+    columns: [
+      { label: 'Name', value: (r) => r.name },
+      { label: 'Address', value: (r) => `${r.host}:${r.port}` },
+      {
+        label: 'Status',
+        value: (r) =>
+          html`<span class="state ${r.status === 'online' ? 'running' : 'failed'}">${r.status}</span> ${r.statusMessage ?? ''}`,
+      },
+      {
+        label: 'Usage',
+        value: (r) =>
+          r.usage?.host
+            ? `CPU ${Math.round(r.usage.host.cpuPercent)}%, RAM ${r.usage.host.memoryUsedMb}/${r.usage.host.memoryTotalMb} MiB`
+            : '—',
+      },
+      { label: 'Agent', value: (r) => r.agentVersion ?? '—' },
+      { label: 'Last heartbeat', value: (r) => when(r.lastHeartbeatAt) },
+    ],
+    rowActions: (r, page: AdminResourcePage) => html`
+      <button @click=${() => page.act(async () => `New token for ${r.name} (shown once): ${(await page.api.post<{ token: string }>(`/api/nodes/${r.id}/token`)).token}`)}>Rotate token</button>
+      ${r.hasToken ? html`<button @click=${() => page.act(() => page.api.delete(`/api/nodes/${r.id}/token`))}>Revoke token</button>` : nothing}
+      ${r.pendingThumbprint ? html`<button title=${r.pendingThumbprint} @click=${() => page.act(() => page.api.post(`/api/nodes/${r.id}/thumbprint/approve`, { thumbprint: r.pendingThumbprint }))}>Approve new certificate</button>` : nothing}
+      <button @click=${() => page.act(() => page.api.request('PATCH', `/api/nodes/${r.id}`, { enabled: !r.enabled }))}>${r.enabled ? 'Disable' : 'Enable'}</button>`,
+  },
+  {
+    key: 'teams',
+    title: 'Teams',
+    path: '/api/teams',
+    deletable: true,
+    fields: [{ key: 'name', label: 'Name', kind: 'text', required: true }],
+    columns: [
+      { label: 'Name', value: (r) => r.name },
+      { label: 'Description', value: (r) => r.description ?? '' },
+    ],
+    rowActions: (r, page: AdminResourcePage) => html`<button
+      @click=${() => {
+        const username = prompt(`Add which user to ${r.name}?`);
+        if (!username) return;
+        void page.act(async () => {
+          const users = (await page.api.get<{ items: Row[] }>(`/api/users?q=${encodeURIComponent(username)}`))
+            .items;
+          const user = users.find((u) => u.username === username);
+          if (!user) throw new Error(`no user named ${username}`);
+          await page.api.request('PUT', `/api/teams/${r.id}/members/${user.id}`);
+          return `${username} is now a member of ${r.name}`;
+        });
+      }}
+    >Add member</button>`,
+  },
+  {
+    key: 'users',
+    title: 'Users',
+    path: '/api/users',
+    deletable: true,
+    fields: [
+      { key: 'username', label: 'User name', kind: 'text', required: true },
+      { key: 'password', label: 'Initial password', kind: 'password', required: true },
+      {
+        key: 'role',
+        label: 'Role',
+        kind: 'select',
+        options: async () => [
+          { value: 'user', label: 'user' },
+          { value: 'admin', label: 'admin' },
+        ],
+      },
+    ],
+    columns: [
+      { label: 'User', value: (r) => r.username },
+      { label: 'Role', value: (r) => r.role },
+      { label: 'State', value: (r) => (r.disabled ? 'disabled' : 'active') },
+    ],
+  },
+  {
+    key: 'secrets',
+    title: 'Secrets',
+    path: '/api/secrets',
+    deletable: true,
+    fields: [
+      { key: 'name', label: 'Name', kind: 'text', required: true, placeholder: 'DB_PASSWORD' },
+      { key: 'value', label: 'Value (write-only)', kind: 'password', required: true },
+    ],
+    columns: [
+      { label: 'Name', value: (r) => html`<code>${r.name}</code>` },
+      { label: 'Use as', value: (r) => html`<code>\${secret:${r.name}}</code>` },
+      { label: 'Updated', value: (r) => when(r.updatedAt) },
+    ],
+  },
+  {
+    key: 'audit',
+    title: 'Audit log',
+    path: '/api/audit',
+    fields: [],
+    columns: [
+      { label: 'When', value: (r) => when(r.at) },
+      { label: 'Who', value: (r) => r.actorName ?? 'system' },
+      { label: 'What', value: (r) => r.action },
+      { label: 'Target', value: (r) => [r.targetType, r.targetId].filter(Boolean).join(' ') },
+      { label: 'Outcome', value: (r) => r.outcome },
+    ],
+  },
+];
+
+/** `/admin/:resource`: tabs over the admin resources. */
+@customElement('nullops-admin-page')
+export class AdminPage extends LitElement {
+  static override styles = [shared];
+  @property() resource = 'registries';
+
+  override render() {
+    const current = RESOURCES.find((r) => r.key === this.resource);
+    return html`
+      <h1 style="font-size:1.4rem">Administration</h1>
+      <nav class="row" aria-label="Administration" style="margin-bottom:1rem">
+        ${RESOURCES.map((r) => html`<a href="/admin/${r.key}" aria-current=${r.key === this.resource ? 'page' : 'false'}>${r.title}</a>`)}
+        <a href="/admin/plugins">Plugins</a>
+      </nav>
+      ${current ? html`<nullops-admin-resource .resource=${current}></nullops-admin-resource>` : html`<p>No such admin page.</p>`}
+    `;
+  }
+}

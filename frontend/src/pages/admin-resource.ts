@@ -1,0 +1,173 @@
+import { consume } from '@lit/context';
+import { css, html, LitElement, nothing, type TemplateResult } from 'lit';
+import { customElement, property, state } from 'lit/decorators.js';
+import type { Api } from '../api.js';
+import { apiContext } from '../context.js';
+import { shared } from '../theme.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: rows of many API resources, rendered generically by column functions
+type Row = Record<string, any>;
+
+export interface Field {
+  key: string;
+  label: string;
+  kind: 'text' | 'number' | 'password' | 'url' | 'select' | 'multi' | 'checkbox';
+  required?: boolean;
+  placeholder?: string;
+  /** Choices of select/multi fields, loaded when the form opens. */
+  options?: (api: Api) => Promise<{ value: string; label: string }[]>;
+}
+
+/** What an admin page manages: its API collection, create form, table and row actions. */
+export interface Resource {
+  key: string;
+  title: string;
+  /** The collection, e.g. /api/registries; rows are deleted at `${path}/${row.id}`. */
+  path: string;
+  fields: Field[];
+  columns: { label: string; value: (row: Row) => unknown }[];
+  /** Turns the form's values into the create request body. */
+  body?: (values: Record<string, unknown>) => unknown;
+  deletable?: boolean;
+  rowActions?: (row: Row, page: AdminResourcePage) => TemplateResult | typeof nothing;
+  /** Shown after create, e.g. a node's one-time token. */
+  afterCreate?: (created: Row) => string | undefined;
+}
+
+/** One admin page: a table of a resource, a create form built from field descriptions, row actions. */
+@customElement('nullops-admin-resource')
+export class AdminResourcePage extends LitElement {
+  static override styles = [
+    shared,
+    css`
+      form {
+        display: grid;
+        gap: 0.6rem;
+        grid-template-columns: repeat(auto-fit, minmax(200px, 1fr));
+        align-items: end;
+        margin-bottom: 1rem;
+      }
+      label {
+        display: grid;
+        gap: 0.2rem;
+      }
+      .notice {
+        border-color: var(--warn);
+        word-break: break-all;
+      }
+    `,
+  ];
+
+  @property({ attribute: false }) resource!: Resource;
+  @consume({ context: apiContext }) api!: Api;
+  @state() private rows: Row[] | undefined;
+  @state() private options: Record<string, { value: string; label: string }[]> = {};
+  @state() error = '';
+  @state() notice = '';
+
+  override updated(changed: Map<string, unknown>): void {
+    if (changed.has('resource')) {
+      this.rows = undefined;
+      this.notice = '';
+      this.error = '';
+      void this.load();
+    }
+  }
+
+  async load(): Promise<void> {
+    try {
+      const body = await this.api.get<{ items: Row[] }>(this.resource.path);
+      this.rows = body.items;
+      for (const f of this.resource.fields)
+        if (f.options) this.options = { ...this.options, [f.key]: await f.options(this.api) };
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  /** Runs an action, shows its error or notice, and reloads the table. */
+  async act(work: () => Promise<unknown>): Promise<void> {
+    try {
+      const notice = await work();
+      this.notice = typeof notice === 'string' ? notice : '';
+      this.error = '';
+      await this.load();
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  private create(event: SubmitEvent) {
+    event.preventDefault();
+    const form = event.target as HTMLFormElement;
+    const data = new FormData(form);
+    const values: Record<string, unknown> = {};
+    for (const f of this.resource.fields) {
+      if (f.kind === 'multi') values[f.key] = data.getAll(f.key).map(String);
+      else if (f.kind === 'checkbox') values[f.key] = data.get(f.key) === 'on';
+      else {
+        const raw = String(data.get(f.key) ?? '');
+        if (raw === '') continue;
+        values[f.key] = f.kind === 'number' ? Number(raw) : raw;
+      }
+    }
+    void this.act(async () => {
+      const created = await this.api.post<Row>(
+        this.resource.path,
+        this.resource.body ? this.resource.body(values) : values,
+      );
+      form.reset();
+      return this.resource.afterCreate?.(created);
+    });
+  }
+
+  private field(f: Field) {
+    const opts = this.options[f.key] ?? [];
+    if (f.kind === 'select')
+      return html`<label>${f.label}<select name=${f.key} ?required=${f.required}>${opts.map((o) => html`<option value=${o.value}>${o.label}</option>`)}</select></label>`;
+    if (f.kind === 'multi')
+      return html`<label>${f.label}<select name=${f.key} multiple>${opts.map((o) => html`<option value=${o.value}>${o.label}</option>`)}</select></label>`;
+    if (f.kind === 'checkbox')
+      return html`<label><span><input type="checkbox" name=${f.key} /> ${f.label}</span></label>`;
+    return html`<label>${f.label}<input name=${f.key} type=${f.kind} ?required=${f.required} placeholder=${f.placeholder ?? ''} autocomplete=${f.kind === 'password' ? 'new-password' : 'off'} /></label>`;
+  }
+
+  override render() {
+    const r = this.resource;
+    return html`
+      ${
+        r.fields.length
+          ? html`<form class="panel" @submit=${this.create} aria-label="New ${r.title}">
+              ${r.fields.map((f) => this.field(f))}
+              <button class="primary" type="submit">Create</button>
+            </form>`
+          : nothing
+      }
+      ${this.notice ? html`<p class="panel notice" role="status">${this.notice}</p>` : nothing}
+      ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
+      ${
+        !this.rows
+          ? html`<p class="muted">Loading…</p>`
+          : !this.rows.length
+            ? html`<div class="panel"><p class="muted">Nothing here yet.</p></div>`
+            : html`<div class="panel"><table>
+                <thead><tr>${r.columns.map((c) => html`<th>${c.label}</th>`)}<th></th></tr></thead>
+                <tbody>${this.rows.map(
+                  (row) => html`<tr data-row=${String(row.name ?? row.username ?? row.id)}>
+                    ${r.columns.map((c) => html`<td>${c.value(row)}</td>`)}
+                    <td><div class="row">
+                      ${r.rowActions?.(row, this) ?? nothing}
+                      ${
+                        r.deletable
+                          ? html`<button class="danger" @click=${() => {
+                              if (confirm(`Delete ${row.name ?? row.username ?? row.id}?`))
+                                void this.act(() => this.api.delete(`${r.path}/${row.id}`));
+                            }}>Delete</button>`
+                          : nothing
+                      }
+                    </div></td>
+                  </tr>`,
+                )}</tbody></table></div>`
+      }`;
+  }
+}
