@@ -91,6 +91,7 @@ test('every route declares a known access rule naming a real path parameter', as
     'deployments.create': 'project:full',
     'deployments.get': 'deployment:read',
     'deployments.history': 'deployment:read',
+    'deployments.metrics': 'deployment:read',
     'deployments.events': 'deployment:read',
     'deployments.logs': 'deployment:read',
     'deployments.delete': 'deployment:full',

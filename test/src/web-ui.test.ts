@@ -122,6 +122,11 @@ test.serial(
     // Live logs: the request just made shows up (httpd -v logs it).
     await page.locator('pre.logs', { hasText: 'web v1.0 starting' }).waitFor();
     await page.locator('pre.logs', { hasText: 'response:200' }).waitFor({ timeout: 15_000 });
+    // Real usage from the node's heartbeats.
+    await page
+      .locator('li[data-service="web"] .metrics')
+      .filter({ hasText: /CPU [\d.]+% · RAM [\d.]+ \/ \d+ MiB/ })
+      .waitFor();
     await page.getByLabel('Search logs').fill('starting');
     t.false(
       (await page.locator('pre.logs').innerText()).includes('response:200'),

@@ -91,7 +91,14 @@ export class DeploymentPage extends LitElement {
   @state() private search = '';
   @state() private history: { kind: string; message: string | null; actorName: string | null; at: string }[] =
     [];
+  @state() private metrics: {
+    service: string;
+    cpuPercent: number;
+    memoryBytes: number;
+    memoryLimitBytes: number;
+  }[] = [];
   @query('pre.logs') private logBox?: HTMLPreElement;
+  private metricsTimer: number | undefined;
   private events: EventSource | undefined;
   private logStream: EventSource | undefined;
 
@@ -106,6 +113,7 @@ export class DeploymentPage extends LitElement {
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     this.pluginUis?.removeEventListener('change', this.pluginsChanged);
+    clearInterval(this.metricsTimer);
     this.events?.close();
     this.logStream?.close();
   }
@@ -131,6 +139,35 @@ export class DeploymentPage extends LitElement {
       if (event.state || !event.kind.startsWith('step.')) void this.reload();
     });
     this.events.addEventListener('state', () => void this.reload());
+    // Usage comes with the node's heartbeats; a few seconds of staleness is fine here.
+    clearInterval(this.metricsTimer);
+    void this.loadMetrics();
+    this.metricsTimer = window.setInterval(() => void this.loadMetrics(), 5000);
+  }
+
+  private async loadMetrics() {
+    try {
+      this.metrics = (
+        await this.api.get<{ services: DeploymentPage['metrics'] }>(
+          `/api/deployments/${this.deploymentId}/metrics`,
+        )
+      ).services;
+    } catch {
+      // metrics are best effort; the rest of the page stays useful
+    }
+  }
+
+  private async clone() {
+    const d = this.deployment;
+    const name = d && prompt(`Name of the copy of ${d.name}:`, `${d.name}-copy`);
+    if (!d || !name) return;
+    try {
+      const copy = await this.api.post<Deployment>(`/api/deployments/${d.id}/clone`, { name });
+      history.pushState(null, '', `/deployments/${copy.id}`);
+      window.dispatchEvent(new PopStateEvent('popstate'));
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
   }
 
   private async reload() {
@@ -203,6 +240,7 @@ export class DeploymentPage extends LitElement {
             ? html`<div class="row" role="group" aria-label="Actions">
                 ${d.state === 'running' || d.state === 'offline' ? html`<button @click=${() => this.act('extend')}>Extend</button>` : nothing}
                 ${d.state === 'failed' ? html`<button @click=${() => this.act('retry')}>Retry</button>` : nothing}
+                <button @click=${this.clone}>Clone</button>
                 ${d.state !== 'deleting' && d.state !== 'deleted' ? html`<button class="danger" @click=${() => this.act('delete')}>${d.state === 'deploying' ? 'Cancel' : 'Delete'}</button>` : nothing}
               </div>`
             : nothing
@@ -222,10 +260,11 @@ export class DeploymentPage extends LitElement {
           </dl>
           <h2>Services</h2>
           <ul class="services">
-            ${d.services.map(
-              (s) =>
-                html`<li data-service=${s.name}><a href=${s.url} target="_blank" rel="noopener">${s.url}</a> <span class="state ${s.status}">${s.status}</span></li>`,
-            )}
+            ${d.services.map((s) => {
+              const m = this.metrics.find((x) => x.service === s.name);
+              return html`<li data-service=${s.name}><a href=${s.url} target="_blank" rel="noopener">${s.url}</a> <span class="state ${s.status}">${s.status}</span>
+                ${m ? html`<span class="muted metrics">CPU ${m.cpuPercent.toFixed(1)}% · RAM ${(m.memoryBytes / 1048576).toFixed(1)} / ${(m.memoryLimitBytes / 1048576).toFixed(0)} MiB</span>` : nothing}</li>`;
+            })}
           </ul>
         </section>
         <section class="panel" aria-label="Pipeline progress"><h2>Progress</h2>${this.renderProgress()}</section>

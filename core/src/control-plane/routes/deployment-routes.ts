@@ -14,7 +14,7 @@ import { DeploymentService } from '../deployments/deployment-service.js';
 import { caller, route } from '../http/route-context.js';
 import { IngressService } from '../ingress/ingress-service.js';
 import { Project } from '../models/catalog.js';
-import { Deployment, Environment } from '../models/fleet.js';
+import { AgentNode, Deployment, Environment } from '../models/fleet.js';
 import { dnsLabel, idParam, iso, timestamp, uuid } from '../schemas/common.js';
 import { DeploymentView, deploymentViews } from '../schemas/deployment.js';
 import { findOr404 } from './find.js';
@@ -152,6 +152,46 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
         status: 200,
         body: await view(db, await findOr404(Deployment, db, params.deploymentId, 'deployment')),
       }),
+    }),
+    route({
+      method: 'get',
+      path: '/api/deployments/:deploymentId/metrics',
+      operationId: 'deployments.metrics',
+      summary: "Real CPU and memory of the deployment's services, from its node's latest heartbeat",
+      tags: ['deployments'],
+      access: read,
+      params,
+      responses: {
+        200: z.object({
+          at: timestamp.nullable().describe('when the node measured them'),
+          services: z.array(
+            z.object({
+              service: z.string(),
+              cpuPercent: z.number(),
+              memoryBytes: z.number(),
+              memoryLimitBytes: z.number(),
+            }),
+          ),
+        }),
+      },
+      handler: async ({ params, db }) => {
+        const d = await findOr404(Deployment, db, params.deploymentId, 'deployment');
+        const node = d.nodeId ? await AgentNode.query(db).findById(d.nodeId) : undefined;
+        const usage = (node?.usage ?? null) as {
+          at?: string;
+          services?: {
+            deploymentId: string;
+            service: string;
+            cpuPercent: number;
+            memoryBytes: number;
+            memoryLimitBytes: number;
+          }[];
+        } | null;
+        const services = (usage?.services ?? [])
+          .filter((x) => x.deploymentId === d.id)
+          .map(({ deploymentId: _, ...x }) => x);
+        return { status: 200, body: { at: usage?.at ?? null, services } };
+      },
     }),
     route({
       method: 'get',
