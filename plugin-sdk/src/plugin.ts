@@ -59,6 +59,17 @@ export interface RegistryProvider {
   }): Promise<string[]>;
 }
 
+/** A deployment as a control-plane plugin may read it, for one user. */
+export interface DeploymentForPlugin {
+  id: string;
+  name: string;
+  state: string;
+  /** The user's access: plugins must not show `services[].env` to users without `full`. */
+  access: 'read' | 'full';
+  /** The services the pipeline started, with their environment (it may hold credentials). */
+  services: { name: string; image: string; port?: number; env: Record<string, string> }[];
+}
+
 /** What a control-plane plugin gets when the control plane loads it. */
 export interface ControlPlaneContext {
   plugin: { name: string; version: string };
@@ -78,6 +89,11 @@ export interface ControlPlaneContext {
     warn(message: string, fields?: Record<string, unknown>): void;
     error(message: string, fields?: Record<string, unknown>): void;
   };
+  /**
+   * Reads a deployment for a signed-in user: undefined when it does not exist or the user has no
+   * access at all. Check `access` before revealing anything secret.
+   */
+  deployments: { get(id: string, userId: string): Promise<DeploymentForPlugin | undefined> };
   /** Extension points the core publishes. */
   routes: { add(route: PluginRoute): void };
   notifiers: { add(notifier: Notifier): void };

@@ -1,7 +1,9 @@
 import test from 'ava';
+import { ApiClient } from './helpers/api-client.js';
+import { launchBrowser, screenshot, signIn } from './helpers/browser.js';
 import { docker, ensureTestImages } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
-import { type Stack, startStack } from './helpers/stack.js';
+import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
 
 // First-party plugins together, as a platform engineer would wire them: a PostgreSQL database for
 // the deployment, a SQL script against its connection string (an output reference), a service
@@ -28,6 +30,7 @@ test.before(async () => {
         ].join('\n'),
       ),
     services: [{ name: 'reader', image: 'team/reader', tag: 'v1' }],
+    users: [{ name: 'viewer', access: 'read' }],
   });
 });
 
@@ -88,6 +91,35 @@ test.serial(
     const history = JSON.stringify((await s.admin.get(`/api/deployments/${id}/history`)).body);
     t.false(history.includes(password), 'history never shows the password');
     t.false(JSON.stringify(running).includes(password));
+
+    // The PostgreSQL plugin's control-plane route (behind its deployment-page panel): connection
+    // details for full access only.
+    const route = `/api/ext/@nullops/plugin-postgres/deployments/${id}/connection`;
+    const details = await s.admin.expect(200, 'GET', route);
+    t.like(details.databases[0], {
+      service: 'db',
+      host: 'db',
+      port: 5432,
+      database: 'shop',
+      user: 'shop',
+      password,
+    });
+    const viewer = await ApiClient.login(s.cp.url, 'viewer', STACK_PASSWORD);
+    t.is((await viewer.get(route)).status, 403);
+    t.false(JSON.stringify((await viewer.get(route)).body).includes(password));
+
+    // And the panel itself, in a real browser.
+    const browser = await launchBrowser();
+    t.teardown(() => browser.close());
+    const page = await browser.newPage();
+    await signIn(page, s.cp.url, 'admin', s.cp.adminPassword);
+    await page.goto(`${s.cp.url}/deployments/${id}`);
+    const panel = page.locator('section[data-plugin="@nullops/plugin-postgres"]');
+    await panel.getByText('db:5432', { exact: true }).waitFor();
+    t.false((await panel.innerText()).includes(password), 'hidden until asked');
+    await panel.getByRole('button', { name: 'Show password' }).click();
+    await panel.getByText(password, { exact: true }).waitFor();
+    await screenshot(page, '11-postgres-panel');
   },
 );
 

@@ -136,7 +136,10 @@ export function createControlPlane(deps: {
     routes,
     openapi,
     start: async () => {
-      await container.resolve(PluginService).start();
+      const plugins = container.resolve(PluginService);
+      const deployments = container.resolve(DeploymentService);
+      plugins.extensions.readDeployment = (id, userId) => deployments.forPlugin(id, userId);
+      await plugins.start();
       stopNotifying = notifyPlugins(container);
       await container.resolve(IngressService).start();
       container.resolve(DeploymentService).start();

@@ -46,7 +46,7 @@ export class DeploymentPage extends LitElement {
       }
       ol.progress {
         margin: 0;
-        padding-left: 1.2rem;
+        padding-left: 2.2rem;
         max-height: 320px;
         overflow: auto;
         font-size: 0.9em;
@@ -287,9 +287,10 @@ export class DeploymentPage extends LitElement {
           el = document.createElement(p.element) as HTMLElement & Record<string, unknown>;
           this.panelElements.set(p.element, el);
         }
+        // Access first: setting the deployment is what makes a panel load.
         el.api = this.api;
-        el.deployment = d;
         el.access = full ? 'full' : 'read';
+        el.deployment = d;
         return html`<section class="panel" aria-label=${p.title} data-plugin=${p.plugin}><h2>${p.title}</h2>${el}</section>`;
       })}
       <section class="panel" aria-label="History">

@@ -31,6 +31,7 @@ function activate(settings: Record<string, unknown>) {
     routes: { add: (r: PluginRoute) => routes.push(r) },
     notifiers: { add: (n: Notifier) => notifiers.push(n) },
     registryProviders: { add: () => {} },
+    deployments: { get: async () => undefined },
   } satisfies ControlPlaneContext;
   plugin.controlPlane?.(ctx);
   return { notifiers, routes };

@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import {
   type ActualDeployment,
   ConflictError,
+  type DeploymentForPlugin,
   type DesiredDeployment,
   type ServiceSpec,
 } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
+import { AccessService } from '../access/access-service.js';
 import { AgentEvents } from '../agents/agent-events.js';
 import { AgentConnectionManager } from '../agents/connection-manager.js';
 import type { ControlPlaneConfig } from '../config.js';
@@ -14,6 +16,7 @@ import { afterCommit, type Database } from '../database/database.js';
 import { IngressService } from '../ingress/ingress-service.js';
 import { PipelineVersion, Project } from '../models/catalog.js';
 import { Deployment, type DeploymentState, Environment } from '../models/fleet.js';
+import { User } from '../models/identity.js';
 import { PluginService } from '../plugins/plugin-service.js';
 import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
@@ -61,7 +64,29 @@ export class DeploymentService {
     @inject(TagService) readonly tags: TagService,
     @inject(IngressService) private readonly ingress: IngressService,
     @inject(PluginService) private readonly plugins: PluginService,
+    @inject(AccessService) private readonly access: AccessService,
   ) {}
+
+  /** A deployment with its services' env, for control-plane plugins (which must check `access`). */
+  async forPlugin(id: string, userId: string): Promise<DeploymentForPlugin | undefined> {
+    const d = await Deployment.query(this.db).findById(id);
+    if (!d) return undefined;
+    const user = await User.query(this.db).findById(userId);
+    const level = user?.role === 'admin' ? 'full' : await this.access.levelOf('deployment', id, userId);
+    if (level !== 'read' && level !== 'full') return undefined;
+    return {
+      id: d.id,
+      name: d.name,
+      state: d.state,
+      access: level,
+      services: this.openSpecs(d.id, d.services as StoredSpec[]).map((s) => ({
+        name: s.name,
+        image: s.image,
+        ...(s.port ? { port: s.port } : {}),
+        env: s.env ?? {},
+      })),
+    };
+  }
 
   start(): void {
     this.agents.desiredState = (nodeId) => this.desiredStateOf(nodeId);

@@ -1,5 +1,6 @@
 import type {
   ControlPlaneContext,
+  DeploymentForPlugin,
   DeploymentNotification,
   Notifier,
   PluginRoute,
@@ -21,6 +22,10 @@ export class PluginExtensions {
   private readonly providers = new Map<string, RegistryProvider[]>();
 
   constructor(private readonly logger: Logger) {}
+
+  /** Set by the control plane once its deployment service exists (it depends on the plugins). */
+  readDeployment: (id: string, userId: string) => Promise<DeploymentForPlugin | undefined> = async () =>
+    undefined;
 
   /** Runs a plugin's `controlPlane(ctx)`; a plugin that throws contributes nothing and is reported. */
   async activate(plugin: HostedPlugin, settings: Record<string, unknown>): Promise<string | undefined> {
@@ -47,6 +52,7 @@ export class PluginExtensions {
           routes.push(route);
         },
       },
+      deployments: { get: (id, userId) => this.readDeployment(id, userId) },
       notifiers: { add: (notifier) => void notifiers.push(notifier) },
       registryProviders: { add: (provider) => void providers.push(provider) },
     };
