@@ -11,6 +11,17 @@ export interface PanelContribution {
 }
 
 /**
+ * A custom editor for the params of one component type, shown in the pipeline editor instead of
+ * the generic form fields: the element gets `params` and `readOnly`, and fires `params-change`
+ * (detail: the new params).
+ */
+export interface NodeWidgetContribution {
+  plugin: string;
+  type: string;
+  element: string;
+}
+
+/**
  * What a plugin's frontend module receives: its default export is called with this once.
  *
  * @example
@@ -21,11 +32,13 @@ export interface PanelContribution {
  */
 export interface PluginUiHost {
   addPanel(panel: Omit<PanelContribution, 'plugin'>): void;
+  addNodeWidget(widget: Omit<NodeWidgetContribution, 'plugin'>): void;
 }
 
 /** Plugin UIs loaded at run time from the control plane (no rebuild of the web UI). */
 export class PluginUis extends EventTarget {
   readonly panels: PanelContribution[] = [];
+  readonly widgets: NodeWidgetContribution[] = [];
   private readonly loaded = new Set<string>();
 
   /** Loads every plugin UI module not loaded yet; a broken one is reported and skipped. */
@@ -43,6 +56,7 @@ export class PluginUis extends EventTarget {
         };
         module.default?.({
           addPanel: (panel) => this.panels.push({ ...panel, plugin: plugin.name }),
+          addNodeWidget: (widget) => this.widgets.push({ ...widget, plugin: plugin.name }),
         });
       } catch (err) {
         errors.push(`${plugin.name}: ${(err as Error).message}`);
@@ -50,6 +64,10 @@ export class PluginUis extends EventTarget {
     }
     this.dispatchEvent(new Event('change'));
     return errors;
+  }
+
+  widgetFor(type: string): NodeWidgetContribution | undefined {
+    return this.widgets.find((w) => w.type === type);
   }
 
   inSlot(slot: string): PanelContribution[] {

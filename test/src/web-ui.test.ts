@@ -69,11 +69,12 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
+  // The browser first: its open connections (event streams, keep-alive) would hold servers open.
+  await browser?.close();
+  await s?.stop();
   await npm?.stop();
   await portal?.close();
   await stranger?.close();
-  await browser?.close();
-  await s?.stop();
 });
 
 test.serial(
@@ -89,6 +90,16 @@ test.serial(
     await page.getByText('No deployments yet.').waitFor();
 
     await page.getByRole('button', { name: 'New deployment' }).click();
+    // A budget no node can hold: the form says so at once, and nothing is created.
+    await s.admin.expect(200, 'PATCH', `/api/projects/${s.project.id}`, { cpuMillicores: 900_000 });
+    await page.getByLabel('Name').fill('too-big');
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /no node in environment "qa" has room for 900000m CPU/ })
+      .waitFor();
+    await s.admin.expect(200, 'PATCH', `/api/projects/${s.project.id}`, { cpuMillicores: 100 });
+    t.is((await s.admin.get('/api/deployments')).body.items.length, 0);
     const tag = page.getByLabel('web');
     await tag.locator('option', { hasText: 'v1.0' }).waitFor({ state: 'attached' });
     t.deepEqual(await tag.locator('option').allTextContents(), ['v1.1', 'v1.0'], 'newest tag first');
@@ -280,7 +291,11 @@ test.serial(
     );
     await page.goto(`${s.cp.url}/deployments/${shared.id}`);
     await page.locator('h1 .state.running').waitFor();
-    t.is(await page.locator('section[data-plugin]').count(), 0, 'no plugin panel before the install');
+    t.is(
+      await page.locator('section[data-plugin="@fixtures/nullops-greeter"]').count(),
+      0,
+      'no greeter panel before the install',
+    );
 
     await page.getByRole('link', { name: 'Plugins' }).click();
     await page.getByLabel('Package').fill('@fixtures/nullops-greeter@^1');
@@ -356,3 +371,25 @@ test.serial(
     await context.close();
   },
 );
+
+test.serial("a plugin's node widget edits its component's params in the pipeline editor", async (t) => {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const page = await context.newPage();
+  await signIn(page, s.cp.url, 'admin', s.cp.adminPassword);
+  await page.goto(`${s.cp.url}/projects/${s.project.id}/pipeline`);
+  await page.getByRole('button', { name: 'Greet' }).click();
+  const widget = page.locator('[data-widget="@fixtures/nullops-greeter"]');
+  await widget.getByLabel('Who to greet').fill('Ada');
+  await widget.getByLabel('Who to greet').press('Tab');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page
+    .getByRole('status')
+    .filter({ hasText: /Saved as version \d+/ })
+    .waitFor();
+  const saved = (await s.admin.get(`/api/projects/${s.project.id}/pipeline`)).body;
+  t.deepEqual(saved.graph.nodes.find((n: { type: string }) => n.type === 'fixture.greet')?.params, {
+    name: 'Ada',
+  });
+  t.is(saved.plugins['@fixtures/nullops-greeter'], '1.0.0');
+  await context.close();
+});

@@ -37,6 +37,8 @@ export class DeploymentsPage extends LitElement {
   @state() private items: Deployment[] | undefined;
   @state() private error = '';
   @state() private creating = false;
+  @state() private project = '';
+  @state() private environment = '';
   private poll: number | undefined;
 
   override connectedCallback(): void {
@@ -106,7 +108,27 @@ export class DeploymentsPage extends LitElement {
     </tr>`;
   }
 
+  private filters() {
+    const unique = (pick: (d: Deployment) => [string, string]) =>
+      [...new Map((this.items ?? []).map(pick)).entries()].sort((a, b) => a[1].localeCompare(b[1]));
+    return html`<div class="row" role="group" aria-label="Filters" style="margin-bottom: 0.8rem">
+      <select aria-label="Project" @change=${(e: Event) => (this.project = (e.target as HTMLSelectElement).value)}>
+        <option value="">All projects</option>
+        ${unique((d) => [d.projectId, d.projectName]).map(([id, name]) => html`<option value=${id}>${name}</option>`)}
+      </select>
+      <select aria-label="Environment" @change=${(e: Event) => (this.environment = (e.target as HTMLSelectElement).value)}>
+        <option value="">All environments</option>
+        ${unique((d) => [d.environmentId, d.environmentName]).map(([id, name]) => html`<option value=${id}>${name}</option>`)}
+      </select>
+    </div>`;
+  }
+
   override render() {
+    const shown = (this.items ?? []).filter(
+      (d) =>
+        (!this.project || d.projectId === this.project) &&
+        (!this.environment || d.environmentId === this.environment),
+    );
     return html`
       <div class="row head">
         <h1>Deployments</h1>
@@ -119,9 +141,9 @@ export class DeploymentsPage extends LitElement {
           ? html`<p class="muted">Loading…</p>`
           : this.items.length === 0
             ? html`<div class="panel empty"><p>No deployments yet.</p>${this.canCreate ? html`<p class="muted">Create one with <em>New deployment</em>.</p>` : html`<p class="muted">Ask someone with full access to a project to create one.</p>`}</div>`
-            : html`<div class="panel"><table>
+            : html`${this.filters()}<div class="panel"><table>
                 <thead><tr><th>Name</th><th class="hide-narrow">Project</th><th class="hide-narrow">Environment</th><th>State</th><th>Cleanup in</th><th class="hide-narrow">Services</th><th>Actions</th></tr></thead>
-                <tbody>${this.items.map((d) => this.row(d))}</tbody>
+                <tbody>${shown.map((d) => this.row(d))}</tbody>
               </table></div>`
       }
     `;

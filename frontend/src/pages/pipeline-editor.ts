@@ -4,6 +4,7 @@ import { customElement, property, query, state } from 'lit/decorators.js';
 import { LGraph, LGraphCanvas, type LGraphNode, LiteGraph } from 'litegraph.js/build/litegraph.core.js';
 import { type Api, ApiError } from '../api.js';
 import { apiContext } from '../context.js';
+import { type PluginUis, pluginUiContext } from '../plugin-ui.js';
 import { shared } from '../theme.js';
 import {
   type CatalogEntry,
@@ -80,6 +81,8 @@ export class PipelineEditor extends LitElement {
   /** A version to show read-only; the latest (editable) when unset. */
   @property({ type: Number }) version: number | undefined;
   @consume({ context: apiContext }) private api!: Api;
+  @consume({ context: pluginUiContext }) private pluginUis?: PluginUis;
+  private readonly widgetElements = new Map<string, HTMLElement & Record<string, unknown>>();
   @state() private graph: Graph = { nodes: [], edges: [] };
   @state() private catalog: CatalogEntry[] = [];
   @state() private versions: VersionSummary[] = [];
@@ -307,6 +310,30 @@ export class PipelineEditor extends LitElement {
       }} /></label>`;
   }
 
+  /** The plugin's own editor for this node type, if its UI contributed one. */
+  private pluginWidget(node: GraphNode) {
+    const widget = this.pluginUis?.widgetFor(node.type);
+    if (!widget) return nothing;
+    let el = this.widgetElements.get(node.id);
+    if (!el) {
+      el = document.createElement(widget.element) as HTMLElement & Record<string, unknown>;
+      el.addEventListener('params-change', (e) => {
+        const params = (e as CustomEvent<Record<string, unknown>>).detail;
+        this.graph = {
+          ...this.graph,
+          nodes: this.graph.nodes.map((n) =>
+            n.id === el?.dataset.node ? { ...n, params: { ...n.params, ...params } } : n,
+          ),
+        };
+      });
+      this.widgetElements.set(node.id, el);
+    }
+    el.dataset.node = node.id;
+    el.readOnly = this.readOnly;
+    el.params = node.params;
+    return html`<div class="panel" data-widget=${widget.plugin}>${el}</div>`;
+  }
+
   private renderSelected() {
     const node = this.graph.nodes.find((n) => n.id === this.selected);
     if (!node) return html`<p class="muted">Select a node to edit its params.</p>`;
@@ -316,6 +343,7 @@ export class PipelineEditor extends LitElement {
     return html`<form aria-label="Node ${node.id}" @submit=${(e: Event) => e.preventDefault()}>
       <label>Node id<input name="node-id" .value=${node.id} ?readonly=${this.readOnly} @change=${(e: Event) => this.rename(node.id, (e.target as HTMLInputElement).value)} /></label>
       <p class="muted">${entry?.title ?? node.type} · outputs: ${Object.keys(entry?.outputs ?? {}).join(', ') || 'none'}</p>
+      ${this.pluginWidget(node)}
       ${Object.entries(props)
         .filter(([key]) => !entry?.hostFilled.includes(key))
         .map(([key, schema]) => this.paramField(node, key, schema, required.has(key)))}

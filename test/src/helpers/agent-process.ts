@@ -89,7 +89,10 @@ export class AgentProcess {
   async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (!this.child || this.child.exitCode !== null) return;
     this.child.kill(signal);
+    // An agent that does not stop within 10 s is killed outright: a teardown must never hang.
+    const forced = setTimeout(() => this.child?.kill('SIGKILL'), 10_000);
     await this.exited;
+    clearTimeout(forced);
   }
 }
 

@@ -97,6 +97,7 @@ class NodeLink {
   private wakeUp: (() => void) | undefined;
   private reconnectNow = false;
   private lastStatus: string | undefined;
+  private cpuAverage: number | undefined;
 
   constructor(
     private readonly nodeId: string,
@@ -258,11 +259,19 @@ class NodeLink {
 
   private async recordHeartbeat(beat: Heartbeat) {
     if (this.stopped) return;
+    // Placement uses a moving average of host CPU: one busy instant must not refuse a deployment
+    // that fits, while sustained load still counts.
+    this.cpuAverage =
+      this.cpuAverage === undefined ? beat.host.cpuPercent : 0.8 * this.cpuAverage + 0.2 * beat.host.cpuPercent;
     await AgentNode.query(this.manager.db)
       .patch({
         lastHeartbeatAt: new Date(),
         capacity: beat.capacity,
-        usage: { host: beat.host, services: beat.services, at: beat.at },
+        usage: {
+          host: { ...beat.host, cpuPercentAverage: Math.round(this.cpuAverage * 10) / 10 },
+          services: beat.services,
+          at: beat.at,
+        },
       })
       .where('id', this.nodeId)
       .catch((err) => this.log.warn({ err }, 'could not record heartbeat'));

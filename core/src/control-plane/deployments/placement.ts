@@ -12,6 +12,8 @@ export interface Budget {
 
 interface HostUsage {
   cpuPercent?: number;
+  /** Moving average over recent heartbeats (what placement uses). */
+  cpuPercentAverage?: number;
   memoryUsedMb?: number;
   memoryTotalMb?: number;
 }
@@ -56,7 +58,7 @@ export async function placeDeployment(
     const memoryCapacity = capacity.memoryMb ?? 0;
     const cpu = Math.min(
       cpuCapacity - Number(used?.cpu ?? 0),
-      cpuCapacity * (1 - (host.cpuPercent ?? 0) / 100),
+      cpuCapacity * (1 - (host.cpuPercentAverage ?? host.cpuPercent ?? 0) / 100),
     );
     const memory = Math.min(
       memoryCapacity - Number(used?.memory ?? 0),
