@@ -262,7 +262,9 @@ class NodeLink {
     // Placement uses a moving average of host CPU: one busy instant must not refuse a deployment
     // that fits, while sustained load still counts.
     this.cpuAverage =
-      this.cpuAverage === undefined ? beat.host.cpuPercent : 0.8 * this.cpuAverage + 0.2 * beat.host.cpuPercent;
+      this.cpuAverage === undefined
+        ? beat.host.cpuPercent
+        : 0.8 * this.cpuAverage + 0.2 * beat.host.cpuPercent;
     await AgentNode.query(this.manager.db)
       .patch({
         lastHeartbeatAt: new Date(),
