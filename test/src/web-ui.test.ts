@@ -311,6 +311,13 @@ test.serial(
     const panel = page.locator('section[data-plugin="@fixtures/nullops-greeter"]');
     await panel.getByText('Greetings to shared from greeter 1.0.0').waitFor();
     await screenshot(page, '09-plugin-panel');
+    // Its admin page too (slot `admin`).
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page
+      .getByRole('navigation', { name: 'Administration' })
+      .getByRole('link', { name: 'Greeter' })
+      .click();
+    await page.getByText('Greeter 1.0.0 administration').waitFor();
     t.pass();
     await context.close();
   },

@@ -3,6 +3,9 @@ import { customElement, property } from 'lit/decorators.js';
 import type { Api } from '../api.js';
 import { shared } from '../theme.js';
 import './admin-resource.js';
+import { consume } from '@lit/context';
+import { apiContext } from '../context.js';
+import { type PluginUis, pluginUiContext } from '../plugin-ui.js';
 import type { AdminResourcePage, Resource } from './admin-resource.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: rows of many API resources, rendered generically by column functions
@@ -258,21 +261,43 @@ export const RESOURCES: Resource[] = [
   },
 ];
 
-/** `/admin/:resource`: tabs over the admin resources. */
+function createPluginElement(tag: string, api: Api): HTMLElement {
+  const el = document.createElement(tag) as HTMLElement & { api?: Api };
+  el.api = api;
+  return el;
+}
+
+/** `/admin/:resource`: tabs over the admin resources (and pages plugins add). */
 @customElement('nullops-admin-page')
 export class AdminPage extends LitElement {
   static override styles = [shared];
   @property() resource = 'registries';
+  @consume({ context: apiContext }) private api!: Api;
+  @consume({ context: pluginUiContext }) private pluginUis?: PluginUis;
+
+  private pluginElement(tag: string) {
+    return html`<div class="panel">${createPluginElement(tag, this.api)}</div>`;
+  }
 
   override render() {
     const current = RESOURCES.find((r) => r.key === this.resource);
+    // Plugins may add admin pages (slot `admin`): one tab each, at /admin/plugin:<element>.
+    const pluginPages = this.pluginUis?.inSlot('admin') ?? [];
+    const pluginPage = pluginPages.find((p) => `plugin:${p.element}` === this.resource);
     return html`
       <h1 style="font-size:1.4rem">Administration</h1>
       <nav class="row" aria-label="Administration" style="margin-bottom:1rem">
         ${RESOURCES.map((r) => html`<a href="/admin/${r.key}" aria-current=${r.key === this.resource ? 'page' : 'false'}>${r.title}</a>`)}
         <a href="/admin/plugins">Plugins</a>
+        ${pluginPages.map((p) => html`<a href="/admin/plugin:${p.element}" aria-current=${`plugin:${p.element}` === this.resource ? 'page' : 'false'}>${p.title}</a>`)}
       </nav>
-      ${current ? html`<nullops-admin-resource .resource=${current}></nullops-admin-resource>` : html`<p>No such admin page.</p>`}
+      ${
+        current
+          ? html`<nullops-admin-resource .resource=${current}></nullops-admin-resource>`
+          : pluginPage
+            ? this.pluginElement(pluginPage.element)
+            : html`<p>No such admin page.</p>`
+      }
     `;
   }
 }

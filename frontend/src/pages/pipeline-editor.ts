@@ -130,6 +130,9 @@ export class PipelineEditor extends LitElement {
     function ComponentNode(this: LGraphNode) {
       this.addInput('after', 'step');
       this.addOutput('then', 'step');
+      // The component's outputs as slots: a link from one also means "runs before", and shows
+      // what later nodes can reference as ${output:<node>.<key>}.
+      for (const key of Object.keys(entry.outputs)) this.addOutput(key, 'step');
       this.properties = { nodeId: '' };
       for (const [key, schema] of Object.entries(entry.paramsSchema.properties ?? {})) {
         const kind = primitive(schema);

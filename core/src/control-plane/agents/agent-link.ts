@@ -45,6 +45,12 @@ export class AgentLink extends EventEmitter {
   request<M extends RequestMethod>(method: M, params: Params<M>, timeoutMs = 120_000): Promise<Result<M>> {
     const id = randomUUID();
     return new Promise((resolve, reject) => {
+      // A request on a socket that already closed would never be answered: fail it now, not at
+      // its timeout (the close handler only rejects requests that were waiting when it fired).
+      if (this.ws.readyState !== this.ws.OPEN) {
+        reject(new Error('the agent connection closed'));
+        return;
+      }
       const timer = setTimeout(() => {
         this.waiting.delete(id);
         reject(new Error(`the agent did not answer ${method} within ${timeoutMs} ms`));
@@ -58,7 +64,12 @@ export class AgentLink extends EventEmitter {
           else reject(new Error(`the agent's answer to ${method} is malformed`));
         },
       });
-      this.ws.send(JSON.stringify({ type: 'request', id, method, params }));
+      this.ws.send(JSON.stringify({ type: 'request', id, method, params }), (err) => {
+        if (!err) return;
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        reject(new Error(`could not send ${method} to the agent: ${err.message}`));
+      });
     });
   }
 
