@@ -345,7 +345,14 @@ test.serial(
     await env.getByLabel('Base domain').fill('staging.acme.test');
     await env.getByLabel('Auto-cleanup after (seconds)').fill('7200');
     await env.getByRole('button', { name: 'Create' }).click();
-    await page.locator('tr[data-row="staging"]').waitFor();
+    await page.locator('tr[data-row="staging"]', { hasText: '2 h' }).waitFor();
+    // Edit in place: the form fills with the row, Save sends a PATCH.
+    await page.locator('tr[data-row="staging"]').getByRole('button', { name: 'Edit' }).click();
+    const edit = page.getByRole('form', { name: 'Edit staging' });
+    t.is(await edit.getByLabel('Base domain').inputValue(), 'staging.acme.test');
+    await edit.getByLabel('Auto-cleanup after (seconds)').fill('14400');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await page.locator('tr[data-row="staging"]', { hasText: '4 h' }).waitFor();
 
     await page.getByRole('link', { name: 'Nodes' }).click();
     const node = page.getByRole('form', { name: 'New Nodes' });

@@ -88,13 +88,16 @@ export const RESOURCES: Resource[] = [
         options: list('/api/teams', (r) => r.name),
       },
     ],
-    body: ({ full, read, ...v }) => ({
-      ...v,
-      teams: [
-        ...((full as string[]) ?? []).map((teamId) => ({ teamId, access: 'full' })),
-        ...((read as string[]) ?? []).map((teamId) => ({ teamId, access: 'read' })),
-      ],
-    }),
+    body: ({ full, read, ...v }) =>
+      full || read
+        ? {
+            ...v,
+            teams: [
+              ...((full as string[]) ?? []).map((teamId) => ({ teamId, access: 'full' })),
+              ...((read as string[]) ?? []).map((teamId) => ({ teamId, access: 'read' })),
+            ],
+          }
+        : v,
     columns: [
       { label: 'Name', value: (r) => r.name },
       { label: 'Budget', value: (r) => `${r.cpuMillicores}m CPU, ${r.memoryMb} MiB` },

@@ -64,6 +64,8 @@ export class AdminResourcePage extends LitElement {
   @state() private options: Record<string, { value: string; label: string }[]> = {};
   @state() error = '';
   @state() notice = '';
+  /** The row being edited in the form (PATCH), or undefined when the form creates. */
+  @state() private editing: Row | undefined;
 
   override updated(changed: Map<string, unknown>): void {
     if (changed.has('resource')) {
@@ -103,19 +105,26 @@ export class AdminResourcePage extends LitElement {
     const data = new FormData(form);
     const values: Record<string, unknown> = {};
     for (const f of this.resource.fields) {
-      if (f.kind === 'multi') values[f.key] = data.getAll(f.key).map(String);
-      else if (f.kind === 'checkbox') values[f.key] = data.get(f.key) === 'on';
+      if (f.kind === 'multi') {
+        // Not shown while editing: leaving them out keeps what the object has.
+        if (!this.editing) values[f.key] = data.getAll(f.key).map(String);
+      } else if (f.kind === 'checkbox') values[f.key] = data.get(f.key) === 'on';
       else {
         const raw = String(data.get(f.key) ?? '');
         if (raw === '') continue;
         values[f.key] = f.kind === 'number' ? Number(raw) : raw;
       }
     }
+    const editing = this.editing;
     void this.act(async () => {
-      const created = await this.api.post<Row>(
-        this.resource.path,
-        this.resource.body ? this.resource.body(values) : values,
-      );
+      const body = this.resource.body ? this.resource.body(values) : values;
+      if (editing) {
+        await this.api.request('PATCH', `${this.resource.path}/${editing.id}`, body);
+        this.editing = undefined;
+        form.reset();
+        return `Saved ${editing.name ?? editing.username ?? ''}`.trim();
+      }
+      const created = await this.api.post<Row>(this.resource.path, body);
       form.reset();
       return this.resource.afterCreate?.(created);
     });
@@ -123,6 +132,17 @@ export class AdminResourcePage extends LitElement {
 
   private field(f: Field) {
     const opts = this.options[f.key] ?? [];
+    const current = this.editing?.[f.key];
+    if (this.editing) {
+      // Edits change what the table shows; list fields and write-only values stay as they are
+      // unless typed again.
+      if (f.kind === 'multi') return nothing;
+      if (f.kind === 'select')
+        return html`<label>${f.label}<select name=${f.key}>${opts.map((o) => html`<option value=${o.value} ?selected=${o.value === String(current)}>${o.label}</option>`)}</select></label>`;
+      if (f.kind === 'checkbox')
+        return html`<label><span><input type="checkbox" name=${f.key} .checked=${Boolean(current)} /> ${f.label}</span></label>`;
+      return html`<label>${f.label}<input name=${f.key} type=${f.kind} .value=${f.kind === 'password' || current == null ? '' : String(current)} placeholder=${f.kind === 'password' ? 'unchanged' : ''} autocomplete="off" /></label>`;
+    }
     if (f.kind === 'select')
       return html`<label>${f.label}<select name=${f.key} ?required=${f.required}>${opts.map((o) => html`<option value=${o.value}>${o.label}</option>`)}</select></label>`;
     if (f.kind === 'multi')
@@ -137,9 +157,12 @@ export class AdminResourcePage extends LitElement {
     return html`
       ${
         r.fields.length
-          ? html`<form class="panel" @submit=${this.create} aria-label="New ${r.title}">
+          ? html`<form class="panel" @submit=${this.create} aria-label=${this.editing ? `Edit ${this.editing.name ?? this.editing.username}` : `New ${r.title}`}>
               ${r.fields.map((f) => this.field(f))}
-              <button class="primary" type="submit">Create</button>
+              <div class="row">
+                <button class="primary" type="submit">${this.editing ? 'Save' : 'Create'}</button>
+                ${this.editing ? html`<button type="button" @click=${() => (this.editing = undefined)}>Cancel</button>` : nothing}
+              </div>
             </form>`
           : nothing
       }
@@ -156,6 +179,7 @@ export class AdminResourcePage extends LitElement {
                   (row) => html`<tr data-row=${String(row.name ?? row.username ?? row.id)}>
                     ${r.columns.map((c) => html`<td>${c.value(row)}</td>`)}
                     <td><div class="row">
+                      ${r.fields.length ? html`<button @click=${() => (this.editing = row)}>Edit</button>` : nothing}
                       ${r.rowActions?.(row, this) ?? nothing}
                       ${
                         r.deletable
