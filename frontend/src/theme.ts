@@ -1,8 +1,22 @@
 import { css } from 'lit';
 
+/** The dark palette, used when the system prefers dark (and the user did not pick light) or the user picked dark. */
+const darkPalette = css`
+  --bg: #0f1216;
+  --panel: #171b21;
+  --text: #e6e9ee;
+  --muted: #9aa4b1;
+  --border: #2a313a;
+  --accent: #6c9bff;
+  --accent-text: #0b0d10;
+  --ok: #4cc17a;
+  --warn: #e0a640;
+  --bad: #ff7b72;
+`;
+
 /**
  * Design tokens as CSS custom properties (inherited through shadow roots). Light by default, dark
- * when the system prefers it or the user chose it (`data-theme` on <html>).
+ * when the system prefers it or the user chose it (the `theme` attribute of <nullops-app>).
  */
 export const tokens = css`
   :host {
@@ -23,29 +37,11 @@ export const tokens = css`
   }
   @media (prefers-color-scheme: dark) {
     :host(:not([theme='light'])) {
-      --bg: #0f1216;
-      --panel: #171b21;
-      --text: #e6e9ee;
-      --muted: #9aa4b1;
-      --border: #2a313a;
-      --accent: #6c9bff;
-      --accent-text: #0b0d10;
-      --ok: #4cc17a;
-      --warn: #e0a640;
-      --bad: #ff7b72;
+      ${darkPalette}
     }
   }
   :host([theme='dark']) {
-    --bg: #0f1216;
-    --panel: #171b21;
-    --text: #e6e9ee;
-    --muted: #9aa4b1;
-    --border: #2a313a;
-    --accent: #6c9bff;
-    --accent-text: #0b0d10;
-    --ok: #4cc17a;
-    --warn: #e0a640;
-    --bad: #ff7b72;
+    ${darkPalette}
   }
 `;
 

@@ -6,6 +6,7 @@ import { apiContext, deploymentLevel, type Session, sessionContext } from '../co
 import { shared } from '../theme.js';
 import '../components/countdown.js';
 import { type PluginUis, pluginUiContext } from '../plugin-ui.js';
+import { actionButtons, type DeploymentAction, runDeploymentAction } from './deployment-actions.js';
 import type { Deployment } from './types.js';
 
 interface Progress {
@@ -197,17 +198,11 @@ export class DeploymentPage extends LitElement {
     });
   }
 
-  private async act(action: 'extend' | 'retry' | 'delete') {
+  private async act(action: DeploymentAction) {
     const d = this.deployment;
     if (!d) return;
     try {
-      if (action === 'delete') {
-        if (!confirm(`Delete deployment ${d.name}?`)) return;
-        await this.api.delete(`/api/deployments/${d.id}`);
-      } else {
-        await this.api.post(`/api/deployments/${d.id}/${action}`);
-      }
-      await this.reload();
+      if (await runDeploymentAction(this.api, d, action)) await this.reload();
     } catch (err) {
       this.error = (err as Error).message;
     }
@@ -238,10 +233,7 @@ export class DeploymentPage extends LitElement {
         ${
           full
             ? html`<div class="row" role="group" aria-label="Actions">
-                ${d.state === 'running' || d.state === 'offline' ? html`<button @click=${() => this.act('extend')}>Extend</button>` : nothing}
-                ${d.state === 'failed' ? html`<button @click=${() => this.act('retry')}>Retry</button>` : nothing}
-                <button @click=${this.clone}>Clone</button>
-                ${d.state !== 'deleting' && d.state !== 'deleted' ? html`<button class="danger" @click=${() => this.act('delete')}>${d.state === 'deploying' ? 'Cancel' : 'Delete'}</button>` : nothing}
+                ${actionButtons(d, (action) => this.act(action), html`<button @click=${this.clone}>Clone</button>`)}
               </div>`
             : nothing
         }

@@ -6,6 +6,7 @@ import { apiContext, deploymentLevel, type Session, sessionContext } from '../co
 import { shared } from '../theme.js';
 import '../components/countdown.js';
 import './create-deployment.js';
+import { actionButtons, type DeploymentAction, runDeploymentAction } from './deployment-actions.js';
 import type { Deployment } from './types.js';
 
 /** Every deployment the user can see, with state, time left and the actions their access allows. */
@@ -62,15 +63,9 @@ export class DeploymentsPage extends LitElement {
     }
   }
 
-  private async act(d: Deployment, action: 'extend' | 'retry' | 'delete') {
+  private async act(d: Deployment, action: DeploymentAction) {
     try {
-      if (action === 'delete') {
-        if (!confirm(`Delete deployment ${d.name}? Its containers and data are removed.`)) return;
-        await this.api.delete(`/api/deployments/${d.id}`);
-      } else {
-        await this.api.post(`/api/deployments/${d.id}/${action}`);
-      }
-      await this.load();
+      if (await runDeploymentAction(this.api, d, action)) await this.load();
     } catch (err) {
       this.error = (err as Error).message;
     }
@@ -97,11 +92,7 @@ export class DeploymentsPage extends LitElement {
       <td>
         ${
           full
-            ? html`<div class="row">
-                ${d.state === 'running' || d.state === 'offline' ? html`<button @click=${() => this.act(d, 'extend')}>Extend</button>` : nothing}
-                ${d.state === 'failed' ? html`<button @click=${() => this.act(d, 'retry')}>Retry</button>` : nothing}
-                ${d.state !== 'deleting' ? html`<button class="danger" @click=${() => this.act(d, 'delete')}>${d.state === 'deploying' ? 'Cancel' : 'Delete'}</button>` : nothing}
-              </div>`
+            ? html`<div class="row">${actionButtons(d, (action) => this.act(d, action))}</div>`
             : html`<span class="muted">read only</span>`
         }
       </td>

@@ -6,6 +6,7 @@ import type {
   PluginRoute,
   RegistryProvider,
 } from '@nullops/plugin-sdk';
+import { match } from 'path-to-regexp';
 import type { Logger } from 'pino';
 import type { HostedPlugin } from '../../plugins/plugin-host.js';
 
@@ -85,8 +86,9 @@ export class PluginExtensions {
     const path = rest.slice(plugin.length) || '/';
     for (const route of this.routes.get(plugin) ?? []) {
       if (route.method !== method) continue;
-      const params = matchPath(route.path, path);
-      if (params) return { plugin, route, params };
+      // The same path syntax (and matcher) as the core's own routes.
+      const matched = match(route.path, { decode: decodeURIComponent })(path);
+      if (matched) return { plugin, route, params: matched.params as Record<string, string> };
     }
     return undefined;
   }
@@ -129,19 +131,4 @@ export class PluginExtensions {
       }),
     );
   }
-}
-
-/** Matches `/a/:id/b` against a path; returns the params or undefined. */
-function matchPath(pattern: string, path: string): Record<string, string> | undefined {
-  const want = pattern.split('/').filter(Boolean);
-  const got = path.split('/').filter(Boolean);
-  if (want.length !== got.length) return undefined;
-  const params: Record<string, string> = {};
-  for (let i = 0; i < want.length; i++) {
-    const w = want[i] as string;
-    const g = got[i] as string;
-    if (w.startsWith(':')) params[w.slice(1)] = decodeURIComponent(g);
-    else if (w !== g) return undefined;
-  }
-  return params;
 }

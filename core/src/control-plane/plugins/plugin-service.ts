@@ -393,7 +393,7 @@ export class PluginService {
     });
   }
 
-  /** Plugin routes see deployment events through this. */
+  /** Hands a deployment event to every notifier plugins added. */
   notify(notification: DeploymentNotification): Promise<void> {
     return this.extensions.notify(notification);
   }
