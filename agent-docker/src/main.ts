@@ -1,34 +1,11 @@
 #!/usr/bin/env node
-import 'reflect-metadata';
-import {
-  agentConfigShape,
-  ConfigError,
-  createLogger,
-  loadConfig,
-  startAgentHost,
-  stringVar,
-} from '@nullops/core';
-import { z } from 'zod';
-import { DockerRuntime } from './runtime/docker-runtime.js';
-import { AGENT_VERSION } from './version.js';
+import { ConfigError, createLogger } from '@nullops/agent-host';
+import { type DockerAgentConfig, loadDockerAgentConfig, startDockerAgent } from './docker-agent.js';
 
 async function main() {
-  let config: ReturnType<typeof loadConfig<typeof shape>>;
-  const shape = {
-    ...agentConfigShape,
-    /** Interface published service ports bind to (the ingress must reach it). */
-    NULLOPS_AGENT_PUBLISH_HOST: stringVar('127.0.0.1'),
-    /** Host name the ingress uses for published ports, when it differs from the publish host. */
-    NULLOPS_AGENT_ADVERTISE_HOST: stringVar(''),
-    /** Names this agent's resources; give each agent sharing one Docker engine its own. */
-    NULLOPS_AGENT_ID: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'must be lowercase letters, digits, _ . -')
-      .optional()
-      .transform((v) => v ?? 'default'),
-  };
+  let config: DockerAgentConfig;
   try {
-    config = loadConfig(shape);
+    config = loadDockerAgentConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`NullOps agent cannot start: ${err.message}\n`);
@@ -39,24 +16,7 @@ async function main() {
   // Only the hash is kept (by the host); nothing else in this process may read the token again.
   delete process.env.NULLOPS_AGENT_TOKEN;
   const logger = createLogger({ level: config.NULLOPS_LOG_LEVEL, name: 'nullops-agent' });
-  const runtime = new DockerRuntime({
-    publishHost: config.NULLOPS_AGENT_PUBLISH_HOST,
-    agentId: config.NULLOPS_AGENT_ID,
-    ...(config.NULLOPS_AGENT_ADVERTISE_HOST ? { advertiseHost: config.NULLOPS_AGENT_ADVERTISE_HOST } : {}),
-  });
-  try {
-    await runtime.capacity();
-  } catch (err) {
-    throw new Error(
-      `cannot reach the Docker engine (${(err as Error).message}); is dockerd running and DOCKER_HOST right?`,
-    );
-  }
-  const agent = await startAgentHost({
-    config,
-    runtime,
-    logger,
-    agentVersion: AGENT_VERSION,
-  });
+  const agent = await startDockerAgent({ config, logger });
   const stop = async (signal: string) => {
     logger.info({ signal }, 'agent stopping; services keep running');
     await agent.close();

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { executePipeline } from '@nullops/core';
+import { executePipeline } from '@nullops/agent-host';
 import type { ComponentDefinition, PipelineRun } from '@nullops/plugin-sdk';
 import { DockerRuntime } from './runtime/docker-runtime.js';
 

@@ -1,7 +1,7 @@
 // tsyringe (ours, and @peculiar/x509's) needs the Reflect polyfill before anything imports it.
 import 'reflect-metadata';
 
-export * from './agent/index.js';
+export * from '@nullops/agent-host/kernel';
 export { ensureFirstAdmin, loadSecretKeys } from './control-plane/bootstrap.js';
 export { type ControlPlaneConfig, loadControlPlaneConfig } from './control-plane/config.js';
 export { type ControlPlane, createControlPlane } from './control-plane/control-plane.js';
@@ -14,5 +14,3 @@ export { RegistryClient } from './control-plane/registry/registry-client.js';
 export { selectTags, sortTags } from './control-plane/registry/tag-order.js';
 export { parseSecretKeys, SecretBox, SecretDecryptionError } from './control-plane/security/secret-box.js';
 export { SecretService } from './control-plane/services/secret-service.js';
-export * from './kernel/index.js';
-export * from './plugins/index.js';

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
+import { ConfigError, createLogger } from '@nullops/agent-host/kernel';
 import { ensureFirstAdmin, loadSecretKeys } from './control-plane/bootstrap.js';
 import { loadControlPlaneConfig } from './control-plane/config.js';
 import { createControlPlane } from './control-plane/control-plane.js';
@@ -7,8 +8,6 @@ import { createDatabase, migrateLatest } from './control-plane/database/database
 import { startEmbeddedPostgres } from './control-plane/database/embedded-postgres.js';
 import { startEmbeddedAgent } from './control-plane/embedded-agent.js';
 import { Refs } from './control-plane/refs.js';
-import { ConfigError } from './kernel/config.js';
-import { createLogger } from './kernel/logger.js';
 
 async function main() {
   let config: ReturnType<typeof loadControlPlaneConfig>;

@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { DockerRuntime } from '@nullops/agent-docker';
-import { createLogger, loadAgentConfig, startAgentHost } from '@nullops/core';
+import { createLogger, loadAgentConfig, startAgentHost } from '@nullops/agent-host';
 import test from 'ava';
 import WebSocket from 'ws';
 import { AgentProcess, eventually, freePort, tempDir } from './helpers/agent-process.js';
@@ -133,6 +133,7 @@ test('an agent speaking another protocol version is marked incompatible', async 
     logger: createLogger({ level: 'silent' }),
     agentVersion: '0.0.1',
     protocolVersion: 999,
+    bundledPlugins: [],
   });
   t.teardown(async () => {
     await agent.close();

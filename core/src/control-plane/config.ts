@@ -1,5 +1,5 @@
+import { boolVar, enumVar, intVar, loadConfig, stringVar } from '@nullops/agent-host/kernel';
 import { z } from 'zod';
-import { boolVar, enumVar, intVar, loadConfig, stringVar } from '../kernel/config.js';
 
 /** Every environment variable the control plane reads; README.md documents each. */
 export const controlPlaneConfigShape = {

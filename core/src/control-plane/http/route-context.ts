@@ -1,5 +1,5 @@
+import { routeFactory } from '@nullops/agent-host/kernel';
 import { AuthenticationError } from '@nullops/plugin-sdk';
-import { routeFactory } from '../../kernel/http/route.js';
 import type { Principal } from '../auth/principal.js';
 import type { Database } from '../database/database.js';
 

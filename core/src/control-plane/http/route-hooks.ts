@@ -1,8 +1,7 @@
+import type { AnyRoute, RouteHooks } from '@nullops/agent-host/kernel';
 import { isNullOpsError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
-import type { RouteHooks } from '../../kernel/http/mount-routes.js';
-import type { AnyRoute } from '../../kernel/http/route.js';
 import type { Authorizer } from '../access/authorizer.js';
 import type { AuditService } from '../audit/audit-service.js';
 import type { Principal } from '../auth/principal.js';

@@ -1,3 +1,4 @@
+import type { HostedPlugin } from '@nullops/agent-host/plugins';
 import type {
   ControlPlaneContext,
   DeploymentForPlugin,
@@ -8,7 +9,6 @@ import type {
 } from '@nullops/plugin-sdk';
 import { match } from 'path-to-regexp';
 import type { Logger } from 'pino';
-import type { HostedPlugin } from '../../plugins/plugin-host.js';
 
 const NOTIFY_TIMEOUT_MS = 10_000;
 

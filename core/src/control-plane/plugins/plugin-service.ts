@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import {
+  bundledPluginsOf,
+  describeInstallError,
+  type HostedPlugin,
+  type NpmRegistry,
+  PluginHost,
+  PluginStore,
+  resolvePackage,
+  statusOf,
+} from '@nullops/agent-host/plugins';
+import {
   ConflictError,
   type DeploymentNotification,
   InputError,
@@ -12,8 +22,6 @@ import {
 import npa from 'npm-package-arg';
 import type { Logger } from 'pino';
 import { inject, injectable, container as rootContainer } from 'tsyringe';
-import { describeInstallError, type HostedPlugin, PluginHost, statusOf } from '../../plugins/plugin-host.js';
-import { type NpmRegistry, PluginStore, resolvePackage } from '../../plugins/plugin-store.js';
 import type { AgentLink } from '../agents/agent-link.js';
 import { AgentConnectionManager } from '../agents/connection-manager.js';
 import type { ControlPlaneConfig } from '../config.js';
@@ -78,7 +86,8 @@ export class PluginService {
 
   /** Loads bundled and installed plugins and starts their control-plane extensions. */
   async start(): Promise<void> {
-    for (const plugin of await this.host.loadBundled()) this.current.set(plugin.name, plugin);
+    for (const plugin of await this.host.loadBundled(bundledPluginsOf(import.meta.url)))
+      this.current.set(plugin.name, plugin);
     for (const row of await Plugin.query(this.db)) {
       const plugin = await this.host.ensure(this.refOf(row));
       this.current.set(row.name, plugin);

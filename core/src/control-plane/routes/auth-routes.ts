@@ -1,8 +1,8 @@
+import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
 import { AuthenticationError, InputError, NotFoundError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
-import { Access, type AnyRoute } from '../../kernel/http/route.js';
 import { AccessService } from '../access/access-service.js';
 import { ApiTokenService } from '../auth/api-token-service.js';
 import { LoginThrottle } from '../auth/login-throttle.js';

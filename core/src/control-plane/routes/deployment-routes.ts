@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
+import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
 import { InputError, NotAllowedError, NotFoundError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
-import { Access, type AnyRoute } from '../../kernel/http/route.js';
 import { AccessService, atLeast } from '../access/access-service.js';
 import { AgentEvents } from '../agents/agent-events.js';
 import { AgentConnectionManager } from '../agents/connection-manager.js';

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
 import { NotFoundError } from '@nullops/plugin-sdk';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
-import { Access, type AnyRoute } from '../../kernel/http/route.js';
 import { caller, route } from '../http/route-context.js';
 import { PipelineVersion, Project } from '../models/catalog.js';
 import { pinPipeline } from '../plugins/pipeline-pinning.js';

@@ -1,7 +1,7 @@
+import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
 import { InputError, NotAllowedError, NotFoundError } from '@nullops/plugin-sdk';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
-import { Access, type AnyRoute } from '../../kernel/http/route.js';
 import type { Database } from '../database/database.js';
 import { caller, route } from '../http/route-context.js';
 import { Plugin, PluginStatusRow } from '../models/catalog.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
-import { Access, type AnyRoute } from '../../kernel/http/route.js';
 import { route } from '../http/route-context.js';
 import { ContainerRegistry } from '../models/catalog.js';
 import { Refs } from '../refs.js';

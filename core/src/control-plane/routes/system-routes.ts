@@ -1,7 +1,7 @@
+import type { Metrics } from '@nullops/agent-host/kernel';
+import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
 import { UnavailableError } from '@nullops/plugin-sdk';
 import { z } from 'zod';
-import type { Metrics } from '../../kernel/http/metrics.js';
-import { Access, type AnyRoute } from '../../kernel/http/route.js';
 import { type Database, isDatabaseReachable } from '../database/database.js';
 import { route } from '../http/route-context.js';
 

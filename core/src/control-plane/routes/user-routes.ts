@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
 import { ConflictError, InputError } from '@nullops/plugin-sdk';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
-import { Access, type AnyRoute } from '../../kernel/http/route.js';
 import { ApiTokenService } from '../auth/api-token-service.js';
 import { SessionService } from '../auth/session-service.js';
 import type { Database } from '../database/database.js';

@@ -1,4 +1,6 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+
+export { constantTimeEqual } from '@nullops/agent-host/kernel';
 
 /** A random token with 256 bits of entropy and a readable prefix saying what it is. */
 export function generateToken(prefix: string): string {
@@ -11,11 +13,4 @@ export function generateToken(prefix: string): string {
  */
 export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
-}
-
-/** Compares two strings in time independent of where they differ. */
-export function constantTimeEqual(a: string, b: string): boolean {
-  const left = createHash('sha256').update(a).digest();
-  const right = createHash('sha256').update(b).digest();
-  return timingSafeEqual(left, right) && a.length === b.length;
 }

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { packageDirOf } from '@nullops/agent-host/plugins';
 import type Koa from 'koa';
 import serve from 'koa-static';
 import type { Logger } from 'pino';
-import { packageDirOf } from '../../plugins/plugin-store.js';
 
 /** Where the built web UI is: `@nullops/frontend`'s `dist/public`, when the package is present. */
 export function webUiDir(): string | undefined {

@@ -11,6 +11,14 @@ export const agentConfigShape = {
   NULLOPS_AGENT_DATA_DIR: stringVar('./.nullops-agent'),
   NULLOPS_AGENT_HEARTBEAT_SECONDS: intVar(5, 1, 300),
   NULLOPS_AGENT_MAX_FRAME_BYTES: intVar(1024 * 1024, 1024, 64 * 1024 * 1024),
+  /** Labels this agent's resources; agents sharing one engine or cluster each need their own. */
+  NULLOPS_AGENT_ID: z
+    .string()
+    .regex(
+      /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/,
+      'must be lowercase letters, digits, . and - (a label value)',
+    )
+    .default('default'),
   NULLOPS_LOG_LEVEL: enumVar(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
 };
 

@@ -7,17 +7,9 @@ import type {
 } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import type { DependencyContainer } from 'tsyringe';
+import type { BundledPlugin } from './bundled-plugins.js';
 import { loadPluginModule } from './plugin-loader.js';
-import { type PluginStore, packageDirOf } from './plugin-store.js';
-
-/** Plugins that ship with every host (the `plugins/` workspace packages). */
-export const FIRST_PARTY_PLUGINS = [
-  '@nullops/plugin-container-service',
-  '@nullops/plugin-postgres',
-  '@nullops/plugin-sql-script',
-  '@nullops/plugin-http-check',
-  '@nullops/plugin-keycloak-user',
-] as const;
+import type { PluginStore } from './plugin-store.js';
 
 /** One plugin release as a host has it. */
 export interface HostedPlugin {
@@ -60,16 +52,10 @@ export class PluginHost {
     },
   ) {}
 
-  /** Loads the first-party plugins present in this installation (missing ones are skipped). */
-  async loadBundled(names: readonly string[] = FIRST_PARTY_PLUGINS): Promise<HostedPlugin[]> {
+  /** Loads the first-party plugins the host program ships with (see `bundledPluginsOf`). */
+  async loadBundled(plugins: readonly BundledPlugin[]): Promise<HostedPlugin[]> {
     const loaded: HostedPlugin[] = [];
-    for (const name of names) {
-      let dir: string;
-      try {
-        dir = packageDirOf(name);
-      } catch {
-        continue;
-      }
+    for (const { dir } of plugins) {
       const plugin = await this.load(dir, 'bundled');
       this.releases.set(key(plugin.name, plugin.version), Promise.resolve(plugin));
       loaded.push(plugin);

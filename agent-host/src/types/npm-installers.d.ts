@@ -23,14 +23,3 @@ declare module '@npmcli/arborist' {
     reify(options?: Record<string, unknown>): Promise<unknown>;
   }
 }
-
-declare module 'npm-package-arg' {
-  interface Result {
-    name: string | null;
-    type: 'git' | 'tag' | 'version' | 'range' | 'file' | 'directory' | 'remote' | 'alias';
-    rawSpec: string;
-    fetchSpec: string | null;
-  }
-  function npa(spec: string): Result;
-  export default npa;
-}

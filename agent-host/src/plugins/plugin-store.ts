@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Arborist from '@npmcli/arborist';
 import type { PluginRef } from '@nullops/plugin-sdk';
 import pacote from 'pacote';
+import { packageDirOf } from './bundled-plugins.js';
 
 /** A registry to download from; the token is an npm auth token (`npm token create`). */
 export interface NpmRegistry {
@@ -118,15 +117,4 @@ export class PluginStore {
     });
     return this.sdkLinked;
   }
-}
-
-/** The folder of an installed package, found from its main module (exports hide package.json). */
-export function packageDirOf(name: string): string {
-  let dir = dirname(fileURLToPath(import.meta.resolve(name)));
-  for (; dirname(dir) !== dir; dir = dirname(dir)) {
-    const path = join(dir, 'package.json');
-    if (existsSync(path) && (JSON.parse(readFileSync(path, 'utf8')) as { name?: string }).name === name)
-      return dir;
-  }
-  throw new Error(`cannot find the folder of ${name}`);
 }

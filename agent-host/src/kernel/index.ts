@@ -7,3 +7,4 @@ export * from './http/mount-routes.js';
 export * from './http/openapi.js';
 export * from './http/route.js';
 export * from './logger.js';
+export * from './security/constant-time.js';

@@ -8,9 +8,10 @@ import websockify from 'koa-websocket';
 import type { Logger } from 'pino';
 import { container } from 'tsyringe';
 import type WebSocket from 'ws';
-import { constantTimeEqual } from '../control-plane/security/tokens.js';
 import { createHttpApp } from '../kernel/http/http-app.js';
 import { Metrics } from '../kernel/http/metrics.js';
+import { constantTimeEqual } from '../kernel/security/constant-time.js';
+import type { BundledPlugin } from '../plugins/bundled-plugins.js';
 import { PluginHost } from '../plugins/plugin-host.js';
 import { PluginStore } from '../plugins/plugin-store.js';
 import type { AgentConfig } from './agent-config.js';
@@ -27,20 +28,22 @@ export interface RunningAgent {
   close(): Promise<void>;
 }
 
-/**
- * The agent host shared by every runtime: a TLS WebSocket server the control plane dials. The
- * token is checked on the HTTP upgrade, before any WebSocket exists; the agent keeps only its hash.
- */
-export async function startAgentHost(deps: {
+export interface AgentHostOptions {
   config: AgentConfig;
   runtime: Runtime;
   logger: Logger;
   agentVersion: string;
   /** The protocol version announced in hello; only compatibility tests set another. */
   protocolVersion?: number;
-  /** First-party plugins to load from this installation; defaults to all of them. */
-  bundledPlugins?: readonly string[];
-}): Promise<RunningAgent> {
+  /** The first-party plugins the agent program ships with (`bundledPluginsOf(import.meta.url)`). */
+  bundledPlugins: readonly BundledPlugin[];
+}
+
+/**
+ * The agent host shared by every runtime: a TLS WebSocket server the control plane dials. The
+ * token is checked on the HTTP upgrade, before any WebSocket exists; the agent keeps only its hash.
+ */
+export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAgent> {
   const { config, runtime, logger } = deps;
   const tokenHash = createHash('sha256').update(config.NULLOPS_AGENT_TOKEN).digest('hex');
   const certificate = await loadOrCreateCertificate(config.NULLOPS_AGENT_DATA_DIR);

@@ -7,6 +7,7 @@ import test from 'ava';
 import { pino } from 'pino';
 import { container } from 'tsyringe';
 import { executePipeline } from '../agent/pipeline/executor.js';
+import { packageDirOf } from './bundled-plugins.js';
 import { PluginHost } from './plugin-host.js';
 import { loadPluginModule } from './plugin-loader.js';
 import { PluginStore } from './plugin-store.js';
@@ -77,7 +78,9 @@ test('a release that cannot be downloaded fails only the components that need it
   const root = await mkdtemp(join(tmpdir(), 'nullops-plugin-store-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
   const host = new PluginHost({ store: new PluginStore(root), container, logger });
-  const bundled = await host.loadBundled();
+  const bundled = await host.loadBundled([
+    { name: '@nullops/plugin-container-service', dir: packageDirOf('@nullops/plugin-container-service') },
+  ]);
   t.true(bundled.some((p) => p.name === '@nullops/plugin-container-service' && p.status === 'loaded'));
 
   const ref = {

@@ -1,0 +1,60 @@
+import {
+  agentConfigShape,
+  bundledPluginsOf,
+  loadConfig,
+  type RunningAgent,
+  startAgentHost,
+  stringVar,
+} from '@nullops/agent-host';
+import type { Logger } from 'pino';
+import { DockerRuntime } from './runtime/docker-runtime.js';
+import { AGENT_VERSION } from './version.js';
+
+/** The Docker agent's environment variables: the shared ones and the Docker runtime's own. */
+export const dockerAgentConfigShape = {
+  ...agentConfigShape,
+  /** Interface published service ports bind to (the ingress must reach it). */
+  NULLOPS_AGENT_PUBLISH_HOST: stringVar('127.0.0.1'),
+  /** Host name the ingress uses for published ports, when it differs from the publish host. */
+  NULLOPS_AGENT_ADVERTISE_HOST: stringVar(''),
+};
+
+export type DockerAgentConfig = ReturnType<typeof loadConfig<typeof dockerAgentConfigShape>>;
+
+export function loadDockerAgentConfig(env: NodeJS.ProcessEnv = process.env): DockerAgentConfig {
+  return loadConfig(dockerAgentConfigShape, env);
+}
+
+/**
+ * Starts a Docker agent: the shared agent host on a Docker runtime, with the first-party plugins
+ * this package depends on. Fails with a plain message when the engine cannot be reached.
+ */
+export async function startDockerAgent(options: {
+  config: DockerAgentConfig;
+  logger: Logger;
+  /** Only compatibility tests announce another protocol version. */
+  protocolVersion?: number;
+}): Promise<RunningAgent & { runtime: DockerRuntime }> {
+  const { config } = options;
+  const runtime = new DockerRuntime({
+    publishHost: config.NULLOPS_AGENT_PUBLISH_HOST,
+    agentId: config.NULLOPS_AGENT_ID,
+    ...(config.NULLOPS_AGENT_ADVERTISE_HOST ? { advertiseHost: config.NULLOPS_AGENT_ADVERTISE_HOST } : {}),
+  });
+  try {
+    await runtime.capacity();
+  } catch (err) {
+    throw new Error(
+      `cannot reach the Docker engine (${(err as Error).message}); is dockerd running and DOCKER_HOST right?`,
+    );
+  }
+  const agent = await startAgentHost({
+    config,
+    runtime,
+    logger: options.logger,
+    agentVersion: AGENT_VERSION,
+    bundledPlugins: bundledPluginsOf(import.meta.url),
+    ...(options.protocolVersion ? { protocolVersion: options.protocolVersion } : {}),
+  });
+  return { ...agent, runtime };
+}
