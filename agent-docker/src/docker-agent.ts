@@ -4,19 +4,14 @@ import {
   loadConfig,
   type RunningAgent,
   startAgentHost,
-  stringVar,
 } from '@nullops/agent-host';
 import type { Logger } from 'pino';
 import { DockerRuntime } from './runtime/docker-runtime.js';
 import { AGENT_VERSION } from './version.js';
 
-/** The Docker agent's environment variables: the shared ones and the Docker runtime's own. */
+/** The Docker agent's environment variables (services publish no ports: the edge reaches them). */
 export const dockerAgentConfigShape = {
   ...agentConfigShape,
-  /** Interface published service ports bind to (the ingress must reach it). */
-  NULLOPS_AGENT_PUBLISH_HOST: stringVar('127.0.0.1'),
-  /** Host name the ingress uses for published ports, when it differs from the publish host. */
-  NULLOPS_AGENT_ADVERTISE_HOST: stringVar(''),
 };
 
 export type DockerAgentConfig = ReturnType<typeof loadConfig<typeof dockerAgentConfigShape>>;
@@ -36,11 +31,7 @@ export async function startDockerAgent(options: {
   protocolVersion?: number;
 }): Promise<RunningAgent & { runtime: DockerRuntime }> {
   const { config } = options;
-  const runtime = new DockerRuntime({
-    publishHost: config.NULLOPS_AGENT_PUBLISH_HOST,
-    agentId: config.NULLOPS_AGENT_ID,
-    ...(config.NULLOPS_AGENT_ADVERTISE_HOST ? { advertiseHost: config.NULLOPS_AGENT_ADVERTISE_HOST } : {}),
-  });
+  const runtime = new DockerRuntime({ agentId: config.NULLOPS_AGENT_ID });
   try {
     await runtime.capacity();
   } catch (err) {

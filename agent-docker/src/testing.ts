@@ -24,7 +24,7 @@ export async function runOnDocker(input: {
   edges?: { from: string; to: string }[];
   signal?: AbortSignal;
 }): Promise<DockerRunReport> {
-  const runtime = new DockerRuntime({ agentId: 'plugin-tests', publishHost: '127.0.0.1' });
+  const runtime = new DockerRuntime({ agentId: 'plugin-tests' });
   const deploymentId = randomUUID();
   const lines: string[] = [];
   const run: PipelineRun = {

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as foundation from './20261122000000_foundation.js';
 import * as deployments from './20261122010000_deployments.js';
 import * as plugins from './20261122020000_plugins.js';
+import * as agentEdge from './20261201000000_agent_edge.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -11,6 +12,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261122000000_foundation': foundation,
   '20261122010000_deployments': deployments,
   '20261122020000_plugins': plugins,
+  '20261201000000_agent_edge': agentEdge,
 };
 
 /** A knex migration source over the list above. */

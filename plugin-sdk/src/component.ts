@@ -49,8 +49,19 @@ export interface ComponentDefinition<
    * widgets and the control plane shows it in the component catalogue.
    */
   readonly paramsJsonSchema: Record<string, unknown>;
-  /** Namespaced type, e.g. `docker.service`. */
+  /** Namespaced type, e.g. `container.service`. */
   type: string;
+  /**
+   * Former type names of this component: saved pipelines that use them keep working (hosts resolve
+   * them to this component); editors offer only `type`.
+   */
+  aliases?: readonly string[];
+  /**
+   * Declares that the component runs one of the project's services, named by its `service`
+   * param: the control plane then fills `image` (registry, image and the deployment's chosen tag)
+   * and, unless the pipeline sets them, `cpuMillicores` and `memoryMb` from the project's budget.
+   */
+  projectService?: boolean;
   /** Bumped when params change incompatibly; saved pipelines record it. */
   version: number;
   title: string;
@@ -86,8 +97,9 @@ export interface ComponentDefinition<
 export function defineComponent<P extends z.ZodType, O extends Record<string, unknown>>(
   definition: Omit<ComponentDefinition<P, O>, '$$type' | 'sdkVersion' | 'paramsJsonSchema'>,
 ): ComponentDefinition<P, O> {
-  if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(definition.type))
-    throw new TypeError(`component type "${definition.type}" must be namespaced, e.g. acme.hello`);
+  for (const type of [definition.type, ...(definition.aliases ?? [])])
+    if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(type))
+      throw new TypeError(`component type "${type}" must be namespaced, e.g. acme.hello`);
   return {
     $$type: '@nullops/Component',
     sdkVersion: SDK_VERSION,

@@ -9,6 +9,27 @@ export const PROTOCOL_VERSION = 1;
 /** Path of the agent's WebSocket endpoint. */
 export const AGENT_WS_PATH = '/ws';
 
+/**
+ * Headers of a request for the agent edge (the agent's HTTPS port): which service it is for
+ * (`<deployment id>/<service>`) and the edge key that proves it comes from the control plane's
+ * ingress. The agent removes both before forwarding the request to the service.
+ */
+export const AGENT_EDGE_HEADERS = {
+  target: 'x-nullops-edge-target',
+  key: 'x-nullops-edge-key',
+} as const;
+
+const healthCheckSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('http'),
+    path: z.string().startsWith('/').max(2000),
+    port: z.number().int().min(1).max(65535).optional(),
+    expectStatus: z.number().int().optional(),
+  }),
+  z.object({ kind: z.literal('tcp'), port: z.number().int().min(1).max(65535).optional() }),
+  z.object({ kind: z.literal('command'), command: z.array(z.string().max(4096)).min(1).max(100) }),
+]);
+
 const dnsLabel = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
 
 export const ServiceSpecSchema = z
@@ -21,6 +42,7 @@ export const ServiceSpecSchema = z
     cpuMillicores: z.number().int().min(1).max(1_000_000),
     memoryMb: z.number().int().min(4).max(4_194_304),
     volumes: z.record(dnsLabel, z.string().startsWith('/').max(1024)).optional(),
+    healthCheck: healthCheckSchema.optional(),
   })
   .strict();
 
@@ -28,8 +50,8 @@ export const ServiceStateSchema = z.object({
   name: z.string(),
   ref: z.string(),
   status: z.enum(['running', 'stopped', 'missing']),
-  address: z.object({ host: z.string(), port: z.number() }).optional(),
   startedAt: z.string().optional(),
+  reason: z.string().max(4000).optional(),
 });
 
 export const RegistryAuthSchema = z.object({
@@ -102,6 +124,10 @@ export const DesiredDeploymentSchema = z
     state: z.enum(['pending', 'deploying', 'running', 'offline', 'deleting']),
     /** Services that must be running (recorded when the pipeline ran). */
     services: z.array(ServiceSpecSchema).max(200),
+    /** What the deployment may use on the node (its project's budget). */
+    budget: z
+      .object({ cpuMillicores: z.number().int().min(1), memoryMb: z.number().int().min(1) })
+      .optional(),
     /** The pipeline to run while the deployment is deploying. */
     run: PipelineRunSchema.optional(),
   })

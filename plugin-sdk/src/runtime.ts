@@ -6,13 +6,14 @@
  * | method | Docker | Kubernetes |
  * |---|---|---|
  * | `capacity` | CPUs and memory of the engine's host (`docker info`) | allocatable CPU and memory of the node |
- * | `prepareDeployment` | a user-defined bridge network per deployment | a namespace per deployment with a default-deny NetworkPolicy allowing in-namespace and ingress traffic |
+ * | `prepareDeployment` | a user-defined bridge network per deployment | a namespace per deployment with a default-deny NetworkPolicy allowing in-namespace traffic and traffic from the agent, and a ResourceQuota of the budget |
  * | `pullImage` | `docker pull` with registry credentials, progress per layer | nothing to do ahead (kubelet pulls); an `imagePullSecret` in the namespace carries credentials |
- * | `startService` | a container with limits, labels, `Init`, no-new-privileges, dropped capabilities, a published port | a Deployment (1 replica) + Service with resource limits and labels |
- * | `inspectService` | container inspect | Deployment status + Service |
+ * | `startService` | a container with limits, labels, `Init`, no-new-privileges, dropped capabilities, no published port; returns once it runs | a Deployment (1 replica) + ClusterIP Service, requests = limits, hardened securityContext, the health check as readinessProbe; returns once the container runs, or fails in plain words (image not found, crash loop, OOM, unschedulable) |
+ * | `inspectService` | container inspect | Deployment status + its Pod |
  * | `restartService` | `docker start` of the stopped container | delete the failed Pod (the Deployment recreates it) |
  * | `removeService` | remove the container | delete the Deployment and Service |
- * | `checkHealth` | HTTP/TCP from the agent to the published port; `command` via exec | same through the Service; `command` via the exec subresource |
+ * | `serviceEndpoint` | the container's address on its deployment network | a ready endpoint of the Service (EndpointSlice) |
+ * | `checkHealth` | HTTP/TCP from the agent to the container's address; `command` via exec | the Pod's readiness (Kubernetes runs the probe), watched |
  * | `exec` | `docker exec` | the Pod `exec` subresource |
  * | `runJob` | a one-off container on the deployment network, removed after | a Job in the namespace |
  * | `logs` | container logs (follow) | Pod logs (`follow=true`) |
@@ -61,12 +62,23 @@ export interface ServiceSpec {
   memoryMb: number;
   /** Named volumes mounted into the service: volume name → path. Removed with the deployment. */
   volumes?: Record<string, string>;
+  /**
+   * How to tell the service is ready. Runtimes that check readiness themselves (Kubernetes'
+   * readinessProbe) take it from here; `checkHealth` then reports that readiness.
+   */
+  healthCheck?: HealthCheck;
 }
 
-export interface ServiceAddress {
-  /** Where the ingress reaches the service from outside the node's runtime. */
+/** Where the agent reaches a service from inside the node (the agent edge forwards there). */
+export interface ServiceEndpoint {
   host: string;
   port: number;
+}
+
+/** What a deployment may use on its node, in total. */
+export interface DeploymentBudget {
+  cpuMillicores: number;
+  memoryMb: number;
 }
 
 export interface ServiceState {
@@ -74,8 +86,14 @@ export interface ServiceState {
   /** Runtime-specific id (container id, Deployment uid): stable while the service is not recreated. */
   ref: string;
   status: 'running' | 'stopped' | 'missing';
-  address?: ServiceAddress;
   startedAt?: string;
+  /** Why it is not running, in plain words (exit code, OOM, crash loop, image not found…). */
+  reason?: string;
+  /**
+   * @deprecated since 1.2: services are reached through the agent edge and publish nothing on
+   * the node; runtimes no longer set it. Use `Runtime.serviceEndpoint` from inside the agent.
+   */
+  address?: { host: string; port: number };
 }
 
 export interface HealthResult {
@@ -126,20 +144,38 @@ export interface Runtime {
   readonly kind: 'docker' | 'kubernetes';
   /** CPU and memory this node offers to deployments. */
   capacity(): Promise<{ cpuMillicores: number; memoryMb: number }>;
-  /** Creates the deployment's isolation boundary (network / namespace); idempotent. */
-  prepareDeployment(deploymentId: string): Promise<void>;
+  /**
+   * Creates the deployment's isolation boundary (network / namespace), capped at `budget` where
+   * the runtime can enforce one; idempotent.
+   */
+  prepareDeployment(deploymentId: string, options?: { budget?: DeploymentBudget }): Promise<void>;
   pullImage(
     image: string,
     auth?: RegistryAuth,
     onProgress?: (p: PullProgress) => void,
     signal?: AbortSignal,
   ): Promise<void>;
-  /** Starts a service, or returns it unchanged when it already runs with this spec; idempotent. */
-  startService(deploymentId: string, spec: ServiceSpec, auth?: RegistryAuth): Promise<ServiceState>;
+  /**
+   * Starts a service, or returns it unchanged when it already runs with this spec; idempotent.
+   * Resolves once the service runs; rejects with a plain reason when it cannot (the image does not
+   * exist, the container exits at once, it cannot be scheduled), or when `signal` aborts.
+   */
+  startService(
+    deploymentId: string,
+    spec: ServiceSpec,
+    auth?: RegistryAuth,
+    signal?: AbortSignal,
+  ): Promise<ServiceState>;
   inspectService(deploymentId: string, name: string): Promise<ServiceState>;
   /** Starts a stopped service again, keeping its identity. */
   restartService(deploymentId: string, name: string): Promise<ServiceState>;
   removeService(deploymentId: string, name: string): Promise<void>;
+  /** Where a running service answers on `port` from the agent's side, or undefined when nowhere yet. */
+  serviceEndpoint(deploymentId: string, name: string, port: number): Promise<ServiceEndpoint | undefined>;
+  /**
+   * Whether the service passes its check now. Rejects (instead of answering unhealthy) when the
+   * service has failed for good — crashed, OOM-killed, its image missing — so callers stop waiting.
+   */
   checkHealth(
     deploymentId: string,
     name: string,

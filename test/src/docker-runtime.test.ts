@@ -29,16 +29,17 @@ async function waitHealthy(id: string, service: string) {
 }
 test.after.always(() => removeLabelled(docker, created));
 
-test('a started service is hardened, limited, labelled and answers on its published port', async (t) => {
+test('a started service is hardened, limited, labelled, publishes no port and answers at its endpoint', async (t) => {
   const id = deployment();
   const state = await runtime.startService(
     id,
     webService('web', 'hello-v1', { cpuMillicores: 500, memoryMb: 96, volumes: { data: '/data' } }),
   );
   t.is(state.status, 'running');
-  t.truthy(state.address);
   await waitHealthy(id, 'web');
-  const res = await fetch(`http://${state.address?.host}:${state.address?.port}/`);
+  const endpoint = await runtime.serviceEndpoint(id, 'web', 80);
+  t.truthy(endpoint, 'a running service has an endpoint on its deployment network');
+  const res = await fetch(`http://${endpoint?.host}:${endpoint?.port}/`);
   t.is((await res.text()).trim(), 'hello-v1');
 
   const info = await docker.getContainer(state.ref).inspect();
@@ -49,6 +50,8 @@ test('a started service is hardened, limited, labelled and answers on its publis
   t.is(info.HostConfig.Memory, 96 * 1024 * 1024);
   t.is(info.HostConfig.NanoCpus, 500_000_000);
   t.is(info.HostConfig.NetworkMode, `nullops-${id}`);
+  t.deepEqual(info.HostConfig.PortBindings ?? {}, {}, 'nothing is published on the host');
+  t.deepEqual(Object.values(info.NetworkSettings.Ports ?? {}).filter(Boolean), []);
   t.false(JSON.stringify(info.Mounts).includes('docker.sock'));
   t.deepEqual(
     info.Mounts.map((m) => [m.Type, m.Destination]),

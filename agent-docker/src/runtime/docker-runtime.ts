@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import {
+  type DeploymentBudget,
   type ExecResult,
   type HealthCheck,
   type HealthResult,
@@ -10,6 +11,7 @@ import {
   type RegistryAuth,
   RUNTIME_LABELS,
   type Runtime,
+  type ServiceEndpoint,
   type ServiceSpec,
   type ServiceState,
   type ServiceUsage,
@@ -20,10 +22,6 @@ import { collectOutput, demuxLines } from './docker-streams.js';
 
 export interface DockerRuntimeOptions {
   docker?: Docker;
-  /** Host interface published service ports bind to; 127.0.0.1 keeps them off the network. */
-  publishHost?: string;
-  /** The host name the ingress uses to reach published ports (defaults to publishHost). */
-  advertiseHost?: string;
   /** Labels every resource; this runtime lists and cleans up only resources with its own id. */
   agentId?: string;
 }
@@ -37,16 +35,11 @@ const isNotFound = (err: unknown) => (err as { statusCode?: number }).statusCode
 export class DockerRuntime implements Runtime {
   readonly kind = 'docker' as const;
   readonly docker: Docker;
-  private readonly publishHost: string;
-  private readonly advertiseHost: string;
   readonly agentId: string;
 
   constructor(options: DockerRuntimeOptions = {}) {
     this.docker = options.docker ?? new Docker();
     this.agentId = options.agentId ?? 'default';
-    this.publishHost = options.publishHost ?? '127.0.0.1';
-    this.advertiseHost =
-      options.advertiseHost ?? (this.publishHost === '0.0.0.0' ? '127.0.0.1' : this.publishHost);
   }
 
   /** CPU and memory of the engine's host. */
@@ -61,7 +54,7 @@ export class DockerRuntime implements Runtime {
    * Parallel pipeline branches prepare the same deployment at once, and Docker does not make
    * "create if missing" atomic (two networks with one name would follow), so calls are shared.
    */
-  prepareDeployment(deploymentId: string): Promise<void> {
+  prepareDeployment(deploymentId: string, _options?: { budget?: DeploymentBudget }): Promise<void> {
     let pending = this.preparing.get(deploymentId);
     if (!pending) {
       pending = this.createNetwork(deploymentId).finally(() => this.preparing.delete(deploymentId));
@@ -128,16 +121,21 @@ export class DockerRuntime implements Runtime {
     });
   }
 
-  private async ensureImage(image: string, auth?: RegistryAuth) {
+  private async ensureImage(image: string, auth?: RegistryAuth, signal?: AbortSignal) {
     try {
       await this.docker.getImage(image).inspect();
     } catch (err) {
       if (!isNotFound(err)) throw err;
-      await this.pullImage(image, auth);
+      await this.pullImage(image, auth, undefined, signal);
     }
   }
 
-  async startService(deploymentId: string, spec: ServiceSpec, auth?: RegistryAuth): Promise<ServiceState> {
+  async startService(
+    deploymentId: string,
+    spec: ServiceSpec,
+    auth?: RegistryAuth,
+    signal?: AbortSignal,
+  ): Promise<ServiceState> {
     const name = dockerNames.container(deploymentId, spec.name);
     const hash = specHash(spec);
     const existing = await this.docker
@@ -153,7 +151,8 @@ export class DockerRuntime implements Runtime {
     }
     if (existing) await this.docker.getContainer(name).remove({ force: true });
     await this.prepareDeployment(deploymentId);
-    await this.ensureImage(spec.image, auth);
+    await this.ensureImage(spec.image, auth, signal);
+    signal?.throwIfAborted();
     for (const volume of Object.keys(spec.volumes ?? {})) {
       await this.docker.createVolume({
         Name: dockerNames.volume(deploymentId, volume),
@@ -187,7 +186,6 @@ export class DockerRuntime implements Runtime {
         PidsLimit: 1024,
         RestartPolicy: { Name: 'unless-stopped' },
         LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
-        ...(portKey ? { PortBindings: { [portKey]: [{ HostIp: this.publishHost, HostPort: '' }] } } : {}),
         // Only named volumes of this deployment: never host paths, never the Docker socket.
         Mounts: Object.entries(spec.volumes ?? {}).map(([volume, target]) => ({
           Type: 'volume' as const,
@@ -209,14 +207,53 @@ export class DockerRuntime implements Runtime {
       if (isNotFound(err)) return { name, ref: '', status: 'missing' };
       throw err;
     }
-    const binding = Object.values(info.NetworkSettings.Ports ?? {}).find((b) => b?.length)?.[0];
+    const reason = info.State.Running && !info.State.Restarting ? undefined : await this.failureOf(info);
     return {
       name,
       ref: info.Id,
-      status: info.State.Running ? 'running' : 'stopped',
-      ...(binding ? { address: { host: this.advertiseHost, port: Number(binding.HostPort) } } : {}),
+      status: info.State.Running && !info.State.Restarting ? 'running' : 'stopped',
       startedAt: info.State.StartedAt,
+      ...(reason ? { reason } : {}),
     };
+  }
+
+  /**
+   * Why a container is not (steadily) running, in plain words with its last lines, or undefined
+   * while it runs as it should. A container restarting after exits is crash-looping.
+   */
+  private async failureOf(info: Docker.ContainerInspectInfo): Promise<string | undefined> {
+    const state = info.State;
+    const name = info.Config.Labels?.[RUNTIME_LABELS.service] ?? info.Name.replace(/^\//, '');
+    if (state.Running && !state.Restarting && !info.RestartCount) return undefined;
+    if (state.Running && !state.Restarting && state.ExitCode === 0) return undefined;
+    const limit = Math.round((info.HostConfig.Memory ?? 0) / 1024 / 1024);
+    const what = state.OOMKilled
+      ? `${name} was killed for using more memory than its limit${limit ? ` (${limit} MiB)` : ''} (OOMKilled)`
+      : `${name} exited with code ${state.ExitCode}${info.RestartCount ? ` and keeps crashing (restarted ${info.RestartCount}×)` : ''}`;
+    const last = await this.lastLines(info.Id, 10);
+    return last ? `${what}; last lines: ${last}` : what;
+  }
+
+  private async lastLines(id: string, count: number): Promise<string> {
+    const logs = (await this.docker
+      .getContainer(id)
+      .logs({ stdout: true, stderr: true, follow: false, tail: count })
+      .catch(() => Buffer.alloc(0))) as unknown as Buffer;
+    return demuxBuffer(logs).trim().split('\n').slice(-count).join(' | ').slice(-1500);
+  }
+
+  async serviceEndpoint(
+    deploymentId: string,
+    name: string,
+    port: number,
+  ): Promise<ServiceEndpoint | undefined> {
+    const info = await this.docker
+      .getContainer(dockerNames.container(deploymentId, name))
+      .inspect()
+      .catch(() => undefined);
+    if (!info?.State.Running) return undefined;
+    const host = info.NetworkSettings.Networks?.[dockerNames.network(deploymentId)]?.IPAddress;
+    return host ? { host, port } : undefined;
   }
 
   async restartService(deploymentId: string, name: string): Promise<ServiceState> {
@@ -239,14 +276,26 @@ export class DockerRuntime implements Runtime {
     check: HealthCheck,
     timeoutMs: number,
   ): Promise<HealthResult> {
+    const info = await this.docker
+      .getContainer(dockerNames.container(deploymentId, name))
+      .inspect()
+      .catch((err) => {
+        if (isNotFound(err)) throw new Error(`${name} is gone (its container was removed)`);
+        throw err;
+      });
+    // A service that died (or crash-loops) will not become healthy: say why now, not at the timeout.
+    const failure = await this.failureOf(info);
+    if (failure && (!info.State.Running || info.State.Restarting || info.State.OOMKilled))
+      throw new Error(failure);
     if (check.kind === 'command') {
       const result = await this.exec(deploymentId, name, check.command, timeoutMs);
       return { healthy: result.exitCode === 0, detail: `exit code ${result.exitCode}` };
     }
-    const state = await this.inspectService(deploymentId, name);
-    if (state.status !== 'running') return { healthy: false, detail: `service is ${state.status}` };
-    const address = state.address;
-    if (!address) return { healthy: false, detail: 'service publishes no port' };
+    const exposed = Object.keys(info.Config.ExposedPorts ?? {})[0];
+    const port = check.port ?? (exposed ? Number.parseInt(exposed, 10) : undefined);
+    if (!port) return { healthy: false, detail: `${name} declares no port to check` };
+    const address = await this.serviceEndpoint(deploymentId, name, port);
+    if (!address) return { healthy: false, detail: `${name} has no address on its network yet` };
     if (check.kind === 'tcp') return tcpCheck(address.host, address.port, timeoutMs);
     try {
       const res = await fetch(`http://${address.host}:${address.port}${check.path}`, {

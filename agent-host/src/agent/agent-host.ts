@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import type { Server } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Router from '@koa/router';
@@ -11,10 +11,12 @@ import type WebSocket from 'ws';
 import { createHttpApp } from '../kernel/http/http-app.js';
 import { Metrics } from '../kernel/http/metrics.js';
 import { constantTimeEqual } from '../kernel/security/constant-time.js';
+import { edgeKey, nodeTokenHash } from '../kernel/security/edge-key.js';
 import type { BundledPlugin } from '../plugins/bundled-plugins.js';
 import { PluginHost } from '../plugins/plugin-host.js';
 import { PluginStore } from '../plugins/plugin-store.js';
 import type { AgentConfig } from './agent-config.js';
+import { AgentEdge } from './agent-edge.js';
 import { AgentSession } from './agent-session.js';
 import { loadOrCreateCertificate } from './certificate.js';
 import { DeploymentRunner } from './deployment-runner.js';
@@ -40,12 +42,13 @@ export interface AgentHostOptions {
 }
 
 /**
- * The agent host shared by every runtime: a TLS WebSocket server the control plane dials. The
- * token is checked on the HTTP upgrade, before any WebSocket exists; the agent keeps only its hash.
+ * The agent host shared by every runtime: one TLS port the control plane dials, serving the
+ * WebSocket control channel (the token is checked on the HTTP upgrade, before any WebSocket exists;
+ * the agent keeps only its hash) and the edge the ingress forwards service traffic to.
  */
 export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAgent> {
   const { config, runtime, logger } = deps;
-  const tokenHash = createHash('sha256').update(config.NULLOPS_AGENT_TOKEN).digest('hex');
+  const tokenHash = nodeTokenHash(config.NULLOPS_AGENT_TOKEN);
   const certificate = await loadOrCreateCertificate(config.NULLOPS_AGENT_DATA_DIR);
   logger.info({ thumbprint: certificate.thumbprint, created: certificate.created }, 'agent certificate');
   const store = new StateStore(config.NULLOPS_AGENT_DATA_DIR, logger);
@@ -77,36 +80,32 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
     return next;
   };
 
-  const app = websockify(
-    createHttpApp({ logger, metrics: new Metrics({ prefix: 'nullops_agent_' }) }),
-    {
-      maxPayload: config.NULLOPS_AGENT_MAX_FRAME_BYTES,
-      perMessageDeflate: false,
-      verifyClient: (
-        info: { req: import('node:http').IncomingMessage },
-        done: (ok: boolean, code?: number, message?: string) => void,
-      ) => {
-        const path = new URL(info.req.url ?? '/', 'https://agent').pathname;
-        const header = info.req.headers.authorization ?? '';
-        const presented = /^Bearer (\S+)$/.exec(header)?.[1];
-        const address = info.req.socket.remoteAddress;
-        if (path !== AGENT_WS_PATH) return done(false, 404, 'Not Found');
-        if (
-          !presented ||
-          !constantTimeEqual(createHash('sha256').update(presented).digest('hex'), tokenHash)
-        ) {
-          logger.warn(
-            { address, tokenPresented: Boolean(presented) },
-            'refused a control-plane connection: wrong or missing token',
-          );
-          return done(false, 401, 'Unauthorized');
-        }
-        logger.info({ address }, 'control plane authenticated');
-        done(true);
-      },
+  // The control channel; the server below hands it the upgrades that are not for the edge.
+  const wsOptions = {
+    maxPayload: config.NULLOPS_AGENT_MAX_FRAME_BYTES,
+    perMessageDeflate: false,
+    noServer: true,
+    verifyClient: (
+      info: { req: IncomingMessage },
+      done: (ok: boolean, code?: number, message?: string) => void,
+    ) => {
+      const path = new URL(info.req.url ?? '/', 'https://agent').pathname;
+      const header = info.req.headers.authorization ?? '';
+      const presented = /^Bearer (\S+)$/.exec(header)?.[1];
+      const address = info.req.socket.remoteAddress;
+      if (path !== AGENT_WS_PATH) return done(false, 404, 'Not Found');
+      if (!presented || !constantTimeEqual(nodeTokenHash(presented), tokenHash)) {
+        logger.warn(
+          { address, tokenPresented: Boolean(presented) },
+          'refused a control-plane connection: wrong or missing token',
+        );
+        return done(false, 401, 'Unauthorized');
+      }
+      logger.info({ address }, 'control plane authenticated');
+      done(true);
     },
-    { cert: certificate.cert, key: certificate.key, minVersion: 'TLSv1.2' },
-  );
+  };
+  const app = websockify(createHttpApp({ logger, metrics: new Metrics({ prefix: 'nullops_agent_' }) }));
 
   const router = new Router();
   router.get('/healthz', (ctx) => {
@@ -151,7 +150,27 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
     current.start();
   });
 
-  const server = app.listen(config.NULLOPS_AGENT_PORT, config.NULLOPS_AGENT_LISTEN_HOST) as unknown as Server;
+  const edge = new AgentEdge({
+    key: edgeKey(tokenHash),
+    runtime,
+    ports: (deploymentId, service) => runner.servicePort(deploymentId, service),
+    logger: logger.child({ scope: 'edge' }),
+  });
+  const koa = app.callback();
+  const server: Server = createServer(
+    { cert: certificate.cert, key: certificate.key, minVersion: 'TLSv1.2' },
+    (req, res) => void (AgentEdge.isEdgeRequest(req) ? edge.handle(req, res) : koa(req, res)),
+  );
+  app.ws.listen(wsOptions);
+  server.on('upgrade', (req, socket, head) => {
+    if (AgentEdge.isEdgeRequest(req)) {
+      void edge.upgrade(req, socket, head);
+      return;
+    }
+    const wss = app.ws.server;
+    wss?.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+  server.listen(config.NULLOPS_AGENT_PORT, config.NULLOPS_AGENT_LISTEN_HOST);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
     server.once('error', reject);
@@ -167,6 +186,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
       runner.closeAllLogs();
       for (const client of app.ws.server?.clients ?? []) client.terminate();
       app.ws.server?.close();
+      edge.close();
       server.closeAllConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -50,6 +50,8 @@ export async function loadOrCreateCertificate(
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      // A fixed name TLS clients that verify names (Caddy) can check, trusting only this pinned cert.
+      new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: 'nullops-agent' }]),
     ],
   });
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);

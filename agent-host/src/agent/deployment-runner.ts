@@ -8,7 +8,7 @@ import type {
 } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import type { PluginHost } from '../plugins/plugin-host.js';
-import { executePipeline } from './pipeline/executor.js';
+import { type ExecuteResult, executePipeline } from './pipeline/executor.js';
 import type { LocalDeployment } from './state-store.js';
 
 const MAX_LOG_STREAMS = 50;
@@ -32,6 +32,13 @@ export class DeploymentRunner {
       persist: (records: LocalDeployment[]) => Promise<void>;
     },
   ) {}
+
+  /** The port of a service of one of this node's live deployments (the edge serves only those). */
+  servicePort(deploymentId: string, service: string): number | undefined {
+    const record = this.records.get(deploymentId);
+    if (!record || record.phase === 'failed') return undefined;
+    return record.specs.find((s) => s.name === service)?.port;
+  }
 
   load(records: LocalDeployment[]): void {
     for (const record of records) this.records.set(record.desired.id, record);
@@ -61,27 +68,34 @@ export class DeploymentRunner {
     const controller = new AbortController();
     const log = logger.child({ deployment: desired.id });
     log.info({ steps: run.nodes.length }, 'pipeline started');
-    // The run's plugin releases are fetched first (a pinned release this node lacks is downloaded).
-    const done = plugins
-      .componentsFor(run)
-      .then(({ components, unavailable }) =>
-        executePipeline({
-          run,
-          deployment: { id: desired.id, name: desired.name },
-          runtime,
-          components,
-          unavailable,
-          signal: controller.signal,
-          onStep: (nodeId, status, message) =>
-            emit('pipeline.step', {
-              deploymentId: desired.id,
-              nodeId,
-              status,
-              message,
-              at: new Date().toISOString(),
-            }),
-        }),
-      )
+    const execute = async (): Promise<ExecuteResult> => {
+      // The deployment's boundary (capped at its budget) first, then the run's plugin releases (a
+      // pinned release this node lacks is downloaded). Either failing fails the run, in plain words.
+      try {
+        await runtime.prepareDeployment(desired.id, desired.budget ? { budget: desired.budget } : {});
+      } catch (err) {
+        const message = `could not prepare the deployment on this node: ${(err as Error).message}`;
+        return { ok: false, cancelled: controller.signal.aborted, error: { step: null, message } };
+      }
+      const { components, unavailable } = await plugins.componentsFor(run);
+      return executePipeline({
+        run,
+        deployment: { id: desired.id, name: desired.name },
+        runtime,
+        components,
+        unavailable,
+        signal: controller.signal,
+        onStep: (nodeId, status, message) =>
+          emit('pipeline.step', {
+            deploymentId: desired.id,
+            nodeId,
+            status,
+            message,
+            at: new Date().toISOString(),
+          }),
+      });
+    };
+    const done = execute()
       .then(async (result) => {
         if (result.ok) {
           record.phase = 'running';

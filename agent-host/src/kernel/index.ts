@@ -8,3 +8,4 @@ export * from './http/openapi.js';
 export * from './http/route.js';
 export * from './logger.js';
 export * from './security/constant-time.js';
+export * from './security/edge-key.js';

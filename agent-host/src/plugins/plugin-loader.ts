@@ -87,6 +87,9 @@ export async function loadPluginModule(
     version,
     ...(manifest.data.frontend ? { frontend: manifest.data.frontend } : {}),
     definition: exported,
-    components: new Map(exported.components.map((c) => [c.type, c])),
+    // Former names (aliases) resolve to the same component, so saved pipelines keep working.
+    components: new Map(
+      exported.components.flatMap((c) => [c.type, ...(c.aliases ?? [])].map((t) => [t, c] as const)),
+    ),
   };
 }

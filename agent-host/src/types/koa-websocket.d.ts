@@ -12,6 +12,8 @@ declare module 'koa-websocket' {
   }
   interface KoaWebSocketServer {
     server?: WebSocketServer;
+    /** Creates the WebSocket server (e.g. with `noServer: true`, fed through `handleUpgrade`). */
+    listen(options: ServerOptions): void;
     use(middleware: (ctx: WebSocketContext, next: () => Promise<void>) => unknown): KoaWebSocketServer;
   }
   type WebSocketApp = Koa & { ws: KoaWebSocketServer };

@@ -60,7 +60,6 @@ export async function startEmbeddedAgent(deps: {
       NULLOPS_AGENT_LISTEN_HOST: '127.0.0.1',
       NULLOPS_AGENT_DATA_DIR: join(dataDir, 'agent'),
       NULLOPS_AGENT_ID: 'embedded',
-      NULLOPS_AGENT_PUBLISH_HOST: '127.0.0.1',
     }),
     logger,
   });

@@ -33,12 +33,16 @@ export const containerServiceParams = z
   .strict();
 
 /**
- * `docker.service`: pulls the image (with the registry's credentials, reporting progress), starts
- * the service with the deployment's limits, and waits until its health check passes. Rollback
- * removes the service.
+ * `container.service`: pulls the image (with the registry's credentials, reporting progress),
+ * starts the service with the deployment's limits, and waits until its health check passes — on
+ * any runtime (a container on Docker, a Deployment and Service on Kubernetes, where the health
+ * check is the readiness probe). Rollback removes the service. Its former name `docker.service`
+ * still resolves to it.
  */
 export const containerService = defineComponent({
-  type: 'docker.service',
+  type: 'container.service',
+  aliases: ['docker.service'],
+  projectService: true,
   version: 1,
   title: 'Container service',
   category: 'Services',
@@ -47,7 +51,7 @@ export const containerService = defineComponent({
   outputs: {
     host: { description: 'host name of the service inside the deployment' },
     port: { description: 'its port' },
-    address: { description: 'host:port the ingress routes to' },
+    address: { description: 'host:port other services of the deployment reach it at' },
   },
   timeoutMs: 30 * 60_000,
   async run(ctx, p) {
@@ -78,15 +82,15 @@ export const containerService = defineComponent({
       cpuMillicores: p.cpuMillicores,
       memoryMb: p.memoryMb,
       ...(p.volumes ? { volumes: p.volumes } : {}),
+      ...(p.healthCheck ? { healthCheck: p.healthCheck } : {}),
     };
-    const state = await ctx.runtime.startService(ctx.deployment.id, spec, auth);
+    const state = await ctx.runtime.startService(ctx.deployment.id, spec, auth, ctx.signal);
     ctx.recordService(spec);
     ctx.log(`started ${p.service} (${state.ref.slice(0, 12)})`);
     if (p.healthCheck) await waitHealthy(ctx, p.service, p.healthCheck, p.healthTimeoutSeconds);
     return {
       host: p.service,
-      ...(p.port ? { port: p.port } : {}),
-      ...(state.address ? { address: `${state.address.host}:${state.address.port}` } : {}),
+      ...(p.port ? { port: p.port, address: `${p.service}:${p.port}` } : {}),
     };
   },
   async rollback(ctx, p) {

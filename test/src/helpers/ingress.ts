@@ -7,11 +7,15 @@ export function viaIngress(
   path = '/',
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { host }, timeout: 5000 }, (res) => {
-      let body = '';
-      res.on('data', (chunk) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    // A fresh connection each time: a reused keep-alive socket may have been closed by a reload.
+    const req = request(
+      { host: '127.0.0.1', port, path, headers: { host }, timeout: 5000, agent: false },
+      (res) => {
+        let body = '';
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('ingress request timed out')));
     req.on('error', reject);
     req.end();

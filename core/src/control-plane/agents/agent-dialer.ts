@@ -38,7 +38,9 @@ export interface DialOptions {
  * certificate thumbprint is compared with the pinned one — on a mismatch the connection is closed
  * with nothing sent — and only then the HTTP upgrade that carries the token.
  */
-export async function dialAgent(options: DialOptions): Promise<{ ws: WebSocket; thumbprint: string }> {
+export async function dialAgent(
+  options: DialOptions,
+): Promise<{ ws: WebSocket; thumbprint: string; certificate: string }> {
   const socket = await new Promise<TLSSocket>((resolve, reject) => {
     const s = connect({
       host: options.host,
@@ -63,7 +65,14 @@ export async function dialAgent(options: DialOptions): Promise<{ ws: WebSocket; 
       reject(new Error(`cannot reach the agent at ${options.host}:${options.port}: ${err.message}`));
     });
   });
-  const thumbprint = socket.getPeerCertificate().fingerprint256;
+  const peer = socket.getPeerCertificate();
+  const thumbprint = peer.fingerprint256;
+  const certificate = peer.raw
+    ? `-----BEGIN CERTIFICATE-----\n${peer.raw
+        .toString('base64')
+        .match(/.{1,64}/g)
+        ?.join('\n')}\n-----END CERTIFICATE-----\n`
+    : '';
   if (!thumbprint || (options.pinned && thumbprint !== options.pinned)) {
     socket.destroy();
     throw new UntrustedCertificateError(thumbprint ?? 'none');
@@ -84,5 +93,5 @@ export async function dialAgent(options: DialOptions): Promise<{ ws: WebSocket; 
     });
     ws.once('error', (err) => reject(err));
   });
-  return { ws, thumbprint };
+  return { ws, thumbprint, certificate };
 }

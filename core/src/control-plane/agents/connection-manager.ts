@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import type { ControlPlaneConfig } from '../config.js';
 import { afterCommit, type Database } from '../database/database.js';
-import { AgentNode, type NodeStatus } from '../models/fleet.js';
+import { AgentNode, Environment, type NodeStatus, type RuntimeKind } from '../models/fleet.js';
 import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { revealNodeToken } from '../services/node-tokens.js';
@@ -166,7 +166,7 @@ class NodeLink {
         continue;
       }
       try {
-        const { ws, thumbprint } = await dialAgent({
+        const { ws, thumbprint, certificate } = await dialAgent({
           host: node.host,
           port: node.port,
           token: revealNodeToken(box, node) as string,
@@ -176,7 +176,16 @@ class NodeLink {
         });
         const link = new AgentLink(ws, this.log);
         const hello = await link.next('hello', config.NULLOPS_AGENT_CONNECT_TIMEOUT_MS);
-        if (hello.protocolVersion !== PROTOCOL_VERSION) {
+        const environment = await Environment.query(db).findById(node.environmentId);
+        if (environment && hello.runtime !== environment.runtime) {
+          link.close(4004, 'wrong runtime');
+          await this.setStatus(
+            'incompatible',
+            `this agent drives ${hello.runtime === 'kubernetes' ? 'Kubernetes' : 'Docker'}, but environment "${environment.name}" is a ${environment.runtime === 'kubernetes' ? 'Kubernetes' : 'Docker'} environment: run the ${environment.runtime === 'kubernetes' ? 'nullops-agent-k8s' : 'nullops-agent-docker'} agent on this node, or add it to a ${hello.runtime} environment`,
+            { agentVersion: hello.agentVersion, runtime: hello.runtime },
+          );
+          await this.markDeploymentsOffline();
+        } else if (hello.protocolVersion !== PROTOCOL_VERSION) {
           link.close(4002, 'incompatible protocol');
           await this.setStatus(
             'incompatible',
@@ -186,7 +195,12 @@ class NodeLink {
           await this.markDeploymentsOffline();
         } else {
           attempt = 0;
-          await this.online(link, node, thumbprint, hello.agentVersion);
+          await this.online(link, node, {
+            thumbprint,
+            certificate,
+            agentVersion: hello.agentVersion,
+            runtime: hello.runtime,
+          });
           const closed = await link.closed;
           this.current = undefined;
           if (this.reconnectNow) {
@@ -218,7 +232,11 @@ class NodeLink {
     }
   }
 
-  private async online(link: AgentLink, node: AgentNode, thumbprint: string, agentVersion: string) {
+  private async online(
+    link: AgentLink,
+    node: AgentNode,
+    agent: { thumbprint: string; certificate: string; agentVersion: string; runtime: RuntimeKind },
+  ) {
     const { events } = this.manager;
     this.current = link;
     link.on('heartbeat', (beat: Heartbeat) => void this.recordHeartbeat(beat));
@@ -228,10 +246,12 @@ class NodeLink {
       });
     }
     // First contact: trust on first use, recorded before anything else happens.
-    const pin = node.thumbprint ? {} : { thumbprint };
+    const pin = node.thumbprint ? {} : { thumbprint: agent.thumbprint };
     await this.setStatus('online', null, {
       ...pin,
-      agentVersion,
+      certificate: agent.certificate || null,
+      runtime: agent.runtime,
+      agentVersion: agent.agentVersion,
       pendingThumbprint: null,
       lastHeartbeatAt: new Date(),
     });

@@ -8,11 +8,9 @@ import type { PipelineGraph } from '../schemas/pipeline.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { SecretService } from '../services/secret-service.js';
 
-/** The component type whose nodes run a project service (the container-service plugin). */
-export const SERVICE_COMPONENT = 'docker.service';
-
 /**
- * Turns a saved pipeline version into a run for one deployment: service nodes get their image
+ * Turns a saved pipeline version into a run for one deployment: nodes of components that run a
+ * project service (`projectService` in their definition) get their image
  * reference (registry + image + chosen tag) and CPU/memory limits from the project's budget,
  * `${secret:NAME}` references get their values, images of private registries get credentials, and
  * every node names the plugin release the version was saved with.
@@ -36,7 +34,10 @@ export async function resolvePipelineRun(
       )
     ).map((r) => [r.id, r]),
   );
-  const serviceNodes = graph.nodes.filter((n) => n.type === SERVICE_COMPONENT);
+  // Nodes whose component declares that it runs a project service get image and budget filled in.
+  const runsService = (type: string) =>
+    Boolean(deps.plugins.providerOf(type)?.components.get(type)?.projectService);
+  const serviceNodes = graph.nodes.filter((n) => runsService(n.type));
 
   // Budget: explicit limits count first; the rest is shared evenly by nodes without limits.
   const explicit = (key: 'cpuMillicores' | 'memoryMb') =>
@@ -64,7 +65,7 @@ export async function resolvePipelineRun(
   const usedRegistries = new Set<string>();
   const nodes = graph.nodes.map((node) => {
     const params: Record<string, unknown> = structuredClone(node.params);
-    if (node.type === SERVICE_COMPONENT) {
+    if (runsService(node.type)) {
       const service = services.find((s) => s.name === params.service);
       if (!service) {
         throw new ConflictError(

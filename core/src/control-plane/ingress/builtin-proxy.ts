@@ -1,40 +1,78 @@
-import { createServer, type IncomingMessage, request, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { connect } from 'node:net';
+import { AGENT_EDGE_HEADERS } from '@nullops/plugin-sdk';
+import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from 'pino';
 import { canonicalHost } from './host-name.js';
 import type { IngressDriver, IngressRoute } from './ingress-driver.js';
-
-// Hop-by-hop headers are about one connection and must not be forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-];
+import { PinnedAgent } from './pinned-agent.js';
 
 /**
- * The built-in ingress: a small reverse proxy that routes by Host header alone. A host that is not
- * exactly a known `service.deployment.environment.domain` — other case and a trailing dot aside —
- * gets 404; there is no wildcard, suffix or default route. WebSocket upgrades are tunnelled.
+ * The built-in ingress: a reverse proxy (http-proxy-3, which frames requests and tunnels WebSocket
+ * upgrades) that routes by Host header alone to the node's agent edge, over TLS to the pinned
+ * certificate, with the edge headers. A host that is not exactly a known
+ * `service.deployment.environment.domain` — other case and a trailing dot aside — gets 404; there is
+ * no wildcard, suffix or default route; a request with more than one Host header gets 400.
  */
 export class BuiltinProxy implements IngressDriver {
   readonly name = 'builtin';
   private routes = new Map<string, IngressRoute>();
+  private readonly agents = new Map<string, PinnedAgent>();
   private server: Server | undefined;
+  private readonly proxy = createProxyServer({ xfwd: true, secure: false, proxyTimeout: 300_000 });
 
-  constructor(private readonly logger: Logger) {}
+  constructor(private readonly logger: Logger) {
+    this.proxy.on('error', (err, req, res) => {
+      const route = this.route(req);
+      this.logger.debug({ host: route?.host, err: err.message }, 'ingress upstream error');
+      if ('writeHead' in res && !res.headersSent)
+        res
+          .writeHead(502, { 'content-type': 'text/plain; charset=utf-8' })
+          .end(`service ${route?.service ?? ''} is not answering (${err.message})\n`);
+      else res.destroy();
+    });
+  }
 
   async apply(routes: IngressRoute[]): Promise<void> {
     this.routes = new Map(routes.map((r) => [r.host, r]));
+    // One pooled, pinned agent per node; a node whose certificate changed gets a new one.
+    const wanted = new Map(routes.map((r) => [r.edge.nodeId, r.edge.thumbprint]));
+    for (const [nodeId, agent] of this.agents)
+      if (wanted.get(nodeId) !== agent.thumbprint) {
+        agent.destroy();
+        this.agents.delete(nodeId);
+      }
+  }
+
+  private agentFor(route: IngressRoute): PinnedAgent {
+    let agent = this.agents.get(route.edge.nodeId);
+    if (!agent) {
+      agent = new PinnedAgent(route.edge.thumbprint);
+      this.agents.set(route.edge.nodeId, agent);
+    }
+    return agent;
+  }
+
+  private options(route: IngressRoute) {
+    return {
+      target: `https://${route.edge.host}:${route.edge.port}`,
+      agent: this.agentFor(route),
+      headers: {
+        [AGENT_EDGE_HEADERS.target]: `${route.deploymentId}/${route.service}`,
+        [AGENT_EDGE_HEADERS.key]: route.edge.key,
+      },
+    };
   }
 
   /** Starts listening; returns the port (useful when asked for port 0). */
   async listen(port: number, host: string): Promise<number> {
     const server = createServer((req, res) => {
+      if (hasDuplicateHost(req)) {
+        res
+          .writeHead(400, { 'content-type': 'text/plain; charset=utf-8' })
+          .end('more than one Host header\n');
+        return;
+      }
       const route = this.route(req);
       if (!route) {
         res
@@ -42,46 +80,21 @@ export class BuiltinProxy implements IngressDriver {
           .end(`no NullOps service at ${req.headers.host ?? '(no host)'}\n`);
         return;
       }
-      const headers = this.forwardHeaders(req);
-      const upstream = request(
-        { host: route.target.host, port: route.target.port, method: req.method, path: req.url, headers },
-        (answer) => {
-          const out = { ...answer.headers };
-          for (const h of HOP_BY_HOP) delete out[h];
-          res.writeHead(answer.statusCode ?? 502, out);
-          answer.pipe(res);
-        },
-      );
-      upstream.on('error', (err) => {
-        this.logger.debug({ host: route.host, err: err.message }, 'ingress upstream error');
-        if (!res.headersSent) {
-          res
-            .writeHead(502, { 'content-type': 'text/plain; charset=utf-8' })
-            .end(`service ${route.service} is not answering (${err.message})\n`);
-        } else res.destroy();
-      });
-      req.pipe(upstream);
+      stripEdgeHeaders(req);
+      this.proxy.web(req, res, this.options(route));
     });
     server.on('upgrade', (req, socket, head) => {
-      const route = this.route(req);
+      const route = hasDuplicateHost(req) ? undefined : this.route(req);
       if (!route) {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
         return;
       }
-      const upstream = connect(route.target.port, route.target.host, () => {
-        const lines = [`${req.method} ${req.url} HTTP/1.1`];
-        for (let i = 0; i < req.rawHeaders.length; i += 2)
-          lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-        upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
-        if (head.length) upstream.write(head);
-        upstream.pipe(socket).pipe(upstream);
+      stripEdgeHeaders(req);
+      socket.on('error', () => socket.destroy());
+      this.proxy.ws(req, socket, head, {
+        ...this.options(route),
+        target: `wss://${route.edge.host}:${route.edge.port}`,
       });
-      const close = () => {
-        upstream.destroy();
-        socket.destroy();
-      };
-      upstream.on('error', close);
-      socket.on('error', close);
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
@@ -96,21 +109,25 @@ export class BuiltinProxy implements IngressDriver {
     return host ? this.routes.get(host) : undefined;
   }
 
-  private forwardHeaders(req: IncomingMessage) {
-    const headers: Record<string, string | string[] | undefined> = { ...req.headers };
-    for (const h of HOP_BY_HOP) delete headers[h];
-    headers['x-forwarded-host'] = req.headers.host;
-    headers['x-forwarded-proto'] = 'http';
-    headers['x-forwarded-for'] = [req.headers['x-forwarded-for'], req.socket.remoteAddress]
-      .filter(Boolean)
-      .join(', ');
-    return headers;
-  }
-
   async close(): Promise<void> {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
     const server = this.server;
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+/** Two Host headers make the route ambiguous (and a classic request-smuggling lever): refuse. */
+function hasDuplicateHost(req: IncomingMessage): boolean {
+  let count = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]?.toLowerCase() === 'host') count++;
+  return count > 1;
+}
+
+/** A client must not be able to speak to the agent edge in the ingress's name. */
+function stripEdgeHeaders(req: IncomingMessage) {
+  delete req.headers[AGENT_EDGE_HEADERS.target];
+  delete req.headers[AGENT_EDGE_HEADERS.key];
 }

@@ -1,10 +1,15 @@
-import { UnavailableError } from '@nullops/plugin-sdk';
+import { AGENT_EDGE_HEADERS, UnavailableError } from '@nullops/plugin-sdk';
 import type { IngressDriver, IngressRoute } from './ingress-driver.js';
+
+/** The name every agent certificate carries (SAN), so a TLS client can verify it by pinning. */
+export const AGENT_TLS_NAME = 'nullops-agent';
 
 /**
  * Production ingress through Caddy's admin API: every change loads a complete configuration (one
  * route per host, then a 404 for everything else — Caddy would otherwise answer unknown hosts with
- * an empty 200). Replacing the whole config avoids drift and duplicate route ids.
+ * an empty 200). Replacing the whole config avoids drift and duplicate route ids. Each route goes
+ * to the node's agent edge over TLS trusting only the node's pinned certificate, with the edge
+ * headers (set, so a client cannot supply its own).
  */
 export class CaddyDriver implements IngressDriver {
   readonly name = 'caddy';
@@ -24,13 +29,33 @@ export class CaddyDriver implements IngressDriver {
               listen: [this.listen],
               automatic_https: { disable: true },
               routes: [
-                ...routes.map((r) => ({
-                  match: [{ host: [r.host] }],
-                  handle: [
-                    { handler: 'reverse_proxy', upstreams: [{ dial: `${r.target.host}:${r.target.port}` }] },
-                  ],
-                  terminal: true,
-                })),
+                ...routes
+                  .filter((r) => r.edge.certificate)
+                  .map((r) => ({
+                    match: [{ host: [r.host] }],
+                    handle: [
+                      {
+                        handler: 'reverse_proxy',
+                        upstreams: [{ dial: `${r.edge.host}:${r.edge.port}` }],
+                        headers: {
+                          request: {
+                            set: {
+                              [AGENT_EDGE_HEADERS.target]: [`${r.deploymentId}/${r.service}`],
+                              [AGENT_EDGE_HEADERS.key]: [r.edge.key],
+                            },
+                          },
+                        },
+                        transport: {
+                          protocol: 'http',
+                          tls: {
+                            root_ca_pool: [derOf(r.edge.certificate as string)],
+                            server_name: AGENT_TLS_NAME,
+                          },
+                        },
+                      },
+                    ],
+                    terminal: true,
+                  })),
                 {
                   handle: [
                     {
@@ -67,4 +92,9 @@ export class CaddyDriver implements IngressDriver {
         `Caddy refused the configuration (HTTP ${res.status}): ${(await res.text()).slice(0, 300)}`,
       );
   }
+}
+
+/** A PEM certificate's DER bytes, base64 (the form Caddy's `root_ca_pool` takes). */
+function derOf(pem: string): string {
+  return pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
 }

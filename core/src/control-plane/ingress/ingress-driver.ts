@@ -1,9 +1,22 @@
-/** One route: requests for `host` go to `target`. */
+/** Where the ingress sends a service's traffic: the agent edge of the node that runs it. */
+export interface EdgeTarget {
+  nodeId: string;
+  host: string;
+  port: number;
+  /** SHA-256 thumbprint of the node's pinned certificate: the ingress verifies it on every connection. */
+  thumbprint: string;
+  /** The pinned certificate (PEM), for drivers that verify TLS themselves (Caddy). */
+  certificate: string | null;
+  /** Proves to the agent that a request comes from this control plane's ingress. */
+  key: string;
+}
+
+/** One route: requests for `host` go to `service` of `deploymentId` through its node's edge. */
 export interface IngressRoute {
   host: string;
-  target: { host: string; port: number };
   deploymentId: string;
   service: string;
+  edge: EdgeTarget;
 }
 
 /** Something that routes traffic: the built-in proxy, Caddy through its admin API, … */

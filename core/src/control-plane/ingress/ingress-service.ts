@@ -1,18 +1,23 @@
+import { edgeKey, nodeTokenHash } from '@nullops/agent-host/kernel';
 import type { ServiceState } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
 import { Refs } from '../refs.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { revealNodeToken } from '../services/node-tokens.js';
 import { BuiltinProxy } from './builtin-proxy.js';
 import { CaddyDriver } from './caddy-driver.js';
 import { serviceHost } from './host-name.js';
 import type { IngressDriver, IngressRoute } from './ingress-driver.js';
 
 /**
- * Owns the route table `service.deployment.environment.domain → node address:port`, rebuilt from
- * the database (running deployments on online nodes only) and pushed to the configured driver
- * whenever deployments start or stop or nodes come and go.
+ * Owns the route table `service.deployment.environment.domain → (node, deployment, service)`,
+ * rebuilt from the database (running deployments on online nodes only) and pushed to the
+ * configured driver whenever deployments start or stop or nodes come and go. Traffic goes to the
+ * node's agent edge; no address an agent reports is ever used, so a node can only serve its own
+ * deployments.
  */
 @injectable()
 export class IngressService {
@@ -28,6 +33,7 @@ export class IngressService {
     @inject(Refs.database) private readonly db: Database,
     @inject(Refs.config) private readonly config: ControlPlaneConfig,
     @inject(Refs.logger) private readonly logger: Logger,
+    @inject(Refs.secretBox) private readonly box: SecretBox,
   ) {
     this.builtin = new BuiltinProxy(logger);
     this.driver =
@@ -90,21 +96,56 @@ export class IngressService {
       actual: ServiceState[] | null;
       envName: string;
       baseDomain: string;
+      nodeId: string;
+      nodeHost: string;
+      nodePort: number;
+      thumbprint: string | null;
+      certificate: string | null;
+      tokenEnc: string | null;
     }[] = await this.db('deployments as d')
       .join('environments as e', 'e.id', 'd.environmentId')
       .join('nodes as n', 'n.id', 'd.nodeId')
       .where('d.state', 'running')
       .where('n.status', 'online')
-      .select('d.id', 'd.name', 'd.actual', 'e.name as envName', 'e.baseDomain');
-    return rows.flatMap((d) =>
-      (d.actual ?? [])
-        .filter((s) => s.status === 'running' && s.address)
+      .select(
+        'd.id',
+        'd.name',
+        'd.actual',
+        'e.name as envName',
+        'e.baseDomain',
+        'n.id as nodeId',
+        'n.host as nodeHost',
+        'n.port as nodePort',
+        'n.thumbprint',
+        'n.certificate',
+        'n.tokenEnc',
+      );
+    const keys = new Map<string, string | undefined>();
+    const keyOf = (row: (typeof rows)[number]) => {
+      if (!keys.has(row.nodeId)) {
+        const token = revealNodeToken(this.box, { id: row.nodeId, tokenEnc: row.tokenEnc });
+        keys.set(row.nodeId, token ? edgeKey(nodeTokenHash(token)) : undefined);
+      }
+      return keys.get(row.nodeId);
+    };
+    return rows.flatMap((d) => {
+      const key = keyOf(d);
+      if (!key || !d.thumbprint) return [];
+      return (d.actual ?? [])
+        .filter((s) => s.status === 'running')
         .map((s) => ({
           host: serviceHost(s.name, d.name, d.envName, d.baseDomain),
-          target: s.address as { host: string; port: number },
           deploymentId: d.id,
           service: s.name,
-        })),
-    );
+          edge: {
+            nodeId: d.nodeId,
+            host: d.nodeHost,
+            port: d.nodePort,
+            thumbprint: d.thumbprint as string,
+            certificate: d.certificate,
+            key,
+          },
+        }));
+    });
   }
 }

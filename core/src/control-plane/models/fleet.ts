@@ -11,6 +11,8 @@ export class Environment extends BaseModel {
   baseDomain!: string;
   runtime!: RuntimeKind;
   defaultTtlSeconds!: number;
+  /** Kubernetes environments: write Ingress objects of this class instead of using the agent edge. */
+  ingressClass!: string | null;
   createdAt!: Date;
   updatedAt!: Date;
 }
@@ -36,6 +38,10 @@ export class AgentNode extends BaseModel {
   capacity!: Record<string, unknown> | null;
   usage!: Record<string, unknown> | null;
   agentVersion!: string | null;
+  /** The certificate (PEM) whose thumbprint is pinned, for drivers that verify TLS themselves. */
+  certificate!: string | null;
+  /** The runtime the agent reported in its hello. */
+  runtime!: RuntimeKind | null;
   createdAt!: Date;
   updatedAt!: Date;
 }

@@ -16,7 +16,7 @@ export const PipelineGraph = z
               .max(128)
               .regex(
                 /^[a-z0-9-]+(\.[a-z0-9-]+)+$/,
-                'must be a namespaced component type such as docker.service',
+                'must be a namespaced component type such as container.service',
               ),
             version: z.number().int().min(1).default(1),
             title: z.string().max(200).optional(),
