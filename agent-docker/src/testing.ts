@@ -38,7 +38,9 @@ export async function runOnDocker(input: {
     run,
     deployment: { id: deploymentId, name: 'plugin-test' },
     runtime,
-    components: new Map(input.components.map((c) => [c.type, c])),
+    components: new Map(
+      input.components.flatMap((c) => [c.type, ...(c.aliases ?? [])].map((t) => [t, c] as const)),
+    ),
     signal: input.signal ?? new AbortController().signal,
     onStep: (node, status, message) => lines.push(`${node} ${status}${message ? ` ${message}` : ''}`),
   });

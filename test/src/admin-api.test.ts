@@ -186,7 +186,7 @@ test('pipelines: every save is a new immutable version; invalid graphs are refus
       ...v1Graph.nodes,
       {
         id: 'web',
-        type: 'docker.service',
+        type: 'container.service',
         params: { service: 'web', env: { DB: '${secret:DB_PASSWORD}' } },
         position: [200, 40],
       },

@@ -28,12 +28,12 @@ const pipeline = (webHealthPath = '/', healthTimeoutSeconds = 30) => ({
   nodes: [
     {
       id: 'api',
-      type: 'docker.service',
+      type: 'container.service',
       params: { service: 'api', port: 80, healthCheck: { kind: 'http', path: '/' } },
     },
     {
       id: 'web',
-      type: 'docker.service',
+      type: 'container.service',
       params: {
         service: 'web',
         port: 80,

@@ -59,7 +59,7 @@ test.serial(
         },
         {
           id: 'reader',
-          type: 'docker.service',
+          type: 'docker.service', // the former name still resolves to container.service
           params: { service: 'reader', port: 8080, env: { DATABASE_URL: '${output:db.connectionString}' } },
         },
         { id: 'ready', type: 'http.check', params: { service: 'reader', port: 8080, path: '/cgi-bin/rows' } },

@@ -53,7 +53,7 @@ const statusOn = (name: string, host: string, version?: string) =>
 
 const webNode = {
   id: 'web',
-  type: 'docker.service',
+  type: 'container.service',
   params: { service: 'web', port: 80, healthCheck: { kind: 'http', path: '/' } },
 };
 const greetPipeline = (name: string) => ({

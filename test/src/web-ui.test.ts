@@ -59,7 +59,7 @@ test.before(async () => {
     nodes: [
       {
         id: 'web',
-        type: 'docker.service',
+        type: 'container.service',
         params: { service: 'web', port: 80, healthCheck: { kind: 'http', path: '/' } },
       },
     ],
@@ -266,7 +266,7 @@ test.serial(
     t.deepEqual(
       saved.graph.nodes.map((n: { id: string; type: string; params: unknown }) => [n.id, n.type, n.params]),
       [
-        ['service', 'docker.service', { service: 'web', port: 80 }],
+        ['service', 'container.service', { service: 'web', port: 80 }],
         ['check', 'http.check', { service: 'web' }],
       ],
     );

@@ -85,16 +85,21 @@ export class DockerRuntime implements Runtime {
     onProgress?: (p: PullProgress) => void,
     signal?: AbortSignal,
   ) {
-    const stream = (await this.docker.pull(
-      image,
-      auth ? { authconfig: auth, abortSignal: signal } : { abortSignal: signal },
-    )) as NodeJS.ReadableStream;
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = (await this.docker.pull(
+        image,
+        auth ? { authconfig: auth, abortSignal: signal } : { abortSignal: signal },
+      )) as NodeJS.ReadableStream;
+    } catch (err) {
+      throw new Error(`cannot pull the image ${image}: ${engineMessage(err)}`);
+    }
     const layers = new Map<string, { current: number; total: number }>();
     await new Promise<void>((resolve, reject) => {
       this.docker.modem.followProgress(
         stream,
         (err: Error | null) =>
-          err ? reject(new Error(`pulling ${image} failed: ${err.message}`)) : resolve(),
+          err ? reject(new Error(`cannot pull the image ${image}: ${engineMessage(err)}`)) : resolve(),
         (event: {
           status?: string;
           id?: string;
@@ -218,20 +223,54 @@ export class DockerRuntime implements Runtime {
   }
 
   /**
-   * Why a container is not (steadily) running, in plain words with its last lines, or undefined
-   * while it runs as it should. A container restarting after exits is crash-looping.
+   * Why a container is not steadily running, in plain words with its last lines, or undefined
+   * while it runs as it should. Docker restarts a crashed container by itself (its restart policy)
+   * and a restart wipes the crash from the container's state, so the engine's events since the
+   * container was created tell whether it died and whether the kernel's OOM killer did it.
    */
   private async failureOf(info: Docker.ContainerInspectInfo): Promise<string | undefined> {
     const state = info.State;
+    const restarts = info.RestartCount ?? 0;
+    if (state.Running && !state.Restarting && !restarts) return undefined;
     const name = info.Config.Labels?.[RUNTIME_LABELS.service] ?? info.Name.replace(/^\//, '');
-    if (state.Running && !state.Restarting && !info.RestartCount) return undefined;
-    if (state.Running && !state.Restarting && state.ExitCode === 0) return undefined;
+    const events = await this.eventsOf(info.Id, info.Created);
+    const oom = state.OOMKilled || events.some((e) => e.Action === 'oom');
+    const died = events.filter((e) => e.Action === 'die').at(-1);
+    const exitCode = died?.Actor?.Attributes?.exitCode ?? String(state.ExitCode);
     const limit = Math.round((info.HostConfig.Memory ?? 0) / 1024 / 1024);
-    const what = state.OOMKilled
-      ? `${name} was killed for using more memory than its limit${limit ? ` (${limit} MiB)` : ''} (OOMKilled)`
-      : `${name} exited with code ${state.ExitCode}${info.RestartCount ? ` and keeps crashing (restarted ${info.RestartCount}×)` : ''}`;
+    const again = restarts ? ` and keeps crashing (restarted ${restarts}×)` : '';
+    const what = oom
+      ? `${name} was killed for using more memory than its limit${limit ? ` (${limit} MiB)` : ''} (OOMKilled)${again}`
+      : `${name} exited with code ${exitCode}${again}`;
     const last = await this.lastLines(info.Id, 10);
     return last ? `${what}; last lines: ${last}` : what;
+  }
+
+  /** The engine's `die` and `oom` events of a container since it was created. */
+  private async eventsOf(
+    id: string,
+    created: string,
+  ): Promise<{ Action: string; Actor?: { Attributes?: Record<string, string> } }[]> {
+    const since = Math.floor(Date.parse(created) / 1000) - 1;
+    const raw = (await this.docker
+      .getEvents({
+        since,
+        until: Math.ceil(Date.now() / 1000) + 1,
+        filters: { container: [id], event: ['die', 'oom'] },
+      })
+      .catch(() => undefined)) as unknown as NodeJS.ReadableStream | Buffer | undefined;
+    if (!raw) return [];
+    const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : await streamText(raw);
+    return text
+      .split('\n')
+      .filter((l) => l.trim())
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l)];
+        } catch {
+          return [];
+        }
+      });
   }
 
   private async lastLines(id: string, count: number): Promise<string> {
@@ -256,8 +295,9 @@ export class DockerRuntime implements Runtime {
     return host ? { host, port } : undefined;
   }
 
+  /** Restarts the container (stopped or running), keeping it: same id, same volumes. */
   async restartService(deploymentId: string, name: string): Promise<ServiceState> {
-    await this.docker.getContainer(dockerNames.container(deploymentId, name)).start();
+    await this.docker.getContainer(dockerNames.container(deploymentId, name)).restart({ t: 5 });
     return this.inspectService(deploymentId, name);
   }
 
@@ -381,7 +421,7 @@ export class DockerRuntime implements Runtime {
       stderr: true,
       timestamps: true,
       tail: options.tail ?? 200,
-    })) as NodeJS.ReadableStream;
+    })) as unknown as NodeJS.ReadableStream | Buffer;
     yield* demuxLines(this.docker, stream, name, options.signal);
   }
 
@@ -400,11 +440,12 @@ export class DockerRuntime implements Runtime {
           .getContainer(c.Id)
           .stats({ stream: false })
           .catch(() => undefined)) as Docker.ContainerStats | undefined;
-        if (!stats) return undefined;
+        // A container that stopped or vanished while being read has no numbers: skip it alone.
+        if (!stats?.cpu_stats?.cpu_usage || !stats.memory_stats) return undefined;
         const cpuDelta =
-          stats.cpu_stats.cpu_usage.total_usage - (stats.precpu_stats.cpu_usage?.total_usage ?? 0);
+          stats.cpu_stats.cpu_usage.total_usage - (stats.precpu_stats?.cpu_usage?.total_usage ?? 0);
         const systemDelta =
-          (stats.cpu_stats.system_cpu_usage ?? 0) - (stats.precpu_stats.system_cpu_usage ?? 0);
+          (stats.cpu_stats.system_cpu_usage ?? 0) - (stats.precpu_stats?.system_cpu_usage ?? 0);
         const cpus = stats.cpu_stats.online_cpus ?? 1;
         const cache = (stats.memory_stats.stats as { cache?: number } | undefined)?.cache ?? 0;
         return {
@@ -499,4 +540,19 @@ function fetchFailure(err: unknown): string {
   return e.cause
     ? `${e.message}: ${e.cause.code ?? ''} ${e.cause.message ?? ''}`.trim()
     : String(e.message ?? err);
+}
+
+/** The engine's own words from a dockerode error, without the HTTP wrapper. */
+function engineMessage(err: unknown): string {
+  const e = err as { json?: { message?: string }; message?: string };
+  return (e.json?.message ?? e.message ?? String(err)).replace(/^\(HTTP code \d+\) [a-z ]+- /, '').trim();
+}
+
+function streamText(stream: NodeJS.ReadableStream): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    stream.on('data', (c: Buffer) => (text += c.toString('utf8')));
+    stream.on('end', () => resolve(text));
+    stream.on('error', () => resolve(text));
+  });
 }

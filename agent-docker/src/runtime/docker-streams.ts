@@ -8,10 +8,15 @@ import type Docker from 'dockerode';
  */
 export async function* demuxLines(
   docker: Docker,
-  stream: NodeJS.ReadableStream,
+  stream: NodeJS.ReadableStream | Buffer,
   service: string,
   signal?: AbortSignal,
 ): AsyncIterable<LogLine> {
+  // Without `follow`, the engine answers with the whole log at once (dockerode gives a Buffer).
+  if (Buffer.isBuffer(stream)) {
+    yield* framesOf(stream).map(({ kind, text }) => parseLine(service, kind, text));
+    return;
+  }
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   docker.modem.demuxStream(stream, stdout, stderr);
@@ -82,4 +87,23 @@ export function collectOutput(
     stream.on('close', done);
     stream.on('error', done);
   });
+}
+
+/** Docker's non-TTY log frames (8-byte header: stream, size) of a whole log, as lines. */
+function framesOf(buffer: Buffer): { kind: 'stdout' | 'stderr'; text: string }[] {
+  const partial = { stdout: '', stderr: '' };
+  const lines: { kind: 'stdout' | 'stderr'; text: string }[] = [];
+  for (let offset = 0; offset + 8 <= buffer.length; ) {
+    const kind = buffer[offset] === 2 ? 'stderr' : 'stdout';
+    const size = buffer.readUInt32BE(offset + 4);
+    const parts = (partial[kind] + buffer.subarray(offset + 8, offset + 8 + size).toString('utf8')).split(
+      '\n',
+    );
+    partial[kind] = parts.pop() ?? '';
+    for (const text of parts) lines.push({ kind, text });
+    offset += 8 + size;
+  }
+  for (const kind of ['stdout', 'stderr'] as const)
+    if (partial[kind]) lines.push({ kind, text: partial[kind] });
+  return lines;
 }

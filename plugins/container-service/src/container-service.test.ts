@@ -7,7 +7,7 @@ import plugin from './index.js';
 const IMAGE = 'nullops-test/busybox:1';
 const web = (healthPath: string, extra: Record<string, unknown> = {}) => ({
   id: 'web',
-  type: 'docker.service',
+  type: 'container.service',
   params: {
     service: 'web',
     image: IMAGE,

@@ -68,7 +68,7 @@ async function main() {
 
   const serviceNode = (name: string) => ({
     id: name,
-    type: 'docker.service',
+    type: 'container.service',
     params: { service: name, port: 80, pull: 'missing', healthCheck: { kind: 'http', path: '/' } },
   });
   const projects: Record<string, string> = {};

@@ -89,6 +89,7 @@ export async function seedAccessFixture(t: TestControlPlane): Promise<AccessFixt
     })
   ).id as string;
   await admin.expect(201, 'POST', `/api/projects/${project}/pipeline/versions`, {
+    // Saved under the container service's former name: such pipelines must keep working.
     graph: { nodes: [{ id: 'web', type: 'docker.service', params: { service: 'web' } }], edges: [] },
   });
   const secret = (

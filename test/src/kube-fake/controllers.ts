@@ -232,6 +232,8 @@ export class Controllers {
         this.schedule(`job/${ns}/${name}`, () => this.job(ns, name));
         break;
       case 'Pod':
+        if (o.metadata.finalizers?.includes('batch.kubernetes.io/job-tracking') && e.type !== 'DELETED')
+          this.schedule(`job-orphan/${o.metadata.uid}`, () => this.releaseOrphan(ns, name));
         for (const ref of o.metadata.ownerReferences ?? []) {
           if (ref.kind === 'ReplicaSet')
             this.schedule(`rs/${ns}/${ref.name}`, () => this.replicaSet(ns, ref.name));
@@ -540,6 +542,21 @@ export class Controllers {
       };
     });
     this.releasePods(job);
+  }
+
+  /** A job pod whose Job is gone (deleted, or never was) is released by the job controller too. */
+  private releaseOrphan(ns: string, name: string) {
+    const pod = this.store.get(R.pods, ns, name);
+    if (!pod?.metadata.finalizers?.includes('batch.kubernetes.io/job-tracking')) return;
+    const owner = pod.metadata.ownerReferences?.find((r) => r.kind === 'Job');
+    const job = owner && this.store.get(R.jobs, ns, owner.name);
+    if (job && job.metadata.uid === owner?.uid && !job.metadata.deletionTimestamp) return;
+    this.update(R.pods, pod, (o) => {
+      o.metadata.finalizers = (o.metadata.finalizers ?? []).filter(
+        (f) => f !== 'batch.kubernetes.io/job-tracking',
+      );
+      if (!o.metadata.finalizers.length) delete o.metadata.finalizers;
+    });
   }
 
   /** The job-tracking finalizer comes off pods once the Job has counted them. */

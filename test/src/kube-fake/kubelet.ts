@@ -136,6 +136,10 @@ export class DockerKubelet implements NodeAgent {
 
   private observe(e: StoreEvent) {
     if (this.stopped) return;
+    if (e.resource.kind === 'Namespace' && e.type === 'DELETED') {
+      void this.dropNetwork(e.object.metadata.name as string).catch(() => {});
+      return;
+    }
     if (e.resource.kind === 'Service' && e.type === 'ADDED') {
       void this.aliasService(e.object).catch(() => {});
       return;
@@ -297,6 +301,14 @@ export class DockerKubelet implements NodeAgent {
       this.networks.set(namespace, pending);
     }
     return pending;
+  }
+
+  /** A namespace's network goes with the namespace (its pods are gone by then). */
+  private async dropNetwork(namespace: string) {
+    const pending = this.networks.get(namespace);
+    if (!pending) return;
+    this.networks.delete(namespace);
+    await this.docker.getNetwork(await pending).remove();
   }
 
   /** Names of the Services in the pod's namespace that select it: its DNS names there. */
@@ -810,14 +822,14 @@ export class DockerKubelet implements NodeAgent {
           .getContainer(state.id)
           .stats({ stream: false })
           .catch(() => undefined)) as Docker.ContainerStats | undefined;
-        if (!stats) continue;
+        if (!stats?.cpu_stats?.cpu_usage) continue;
         const cpuNanos =
           stats.cpu_stats.cpu_usage.total_usage - (stats.precpu_stats.cpu_usage?.total_usage ?? 0);
         containers.push({
           name,
           usage: {
             cpu: `${Math.max(0, Math.round(cpuNanos))}n`,
-            memory: `${Math.round((stats.memory_stats.usage ?? 0) / 1024)}Ki`,
+            memory: `${Math.round((stats.memory_stats?.usage ?? 0) / 1024)}Ki`,
           },
         });
       }

@@ -1,0 +1,602 @@
+import { randomBytes } from 'node:crypto';
+import { PassThrough, Writable } from 'node:stream';
+import { Exec, type KubeConfig, Log, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import {
+  type DeploymentBudget,
+  type ExecResult,
+  type HealthCheck,
+  type HealthResult,
+  type JobSpec,
+  type LogLine,
+  type PullProgress,
+  type RegistryAuth,
+  RUNTIME_LABELS,
+  type Runtime,
+  type ServiceEndpoint,
+  type ServiceSpec,
+  type ServiceState,
+  type ServiceUsage,
+} from '@nullops/plugin-sdk';
+import { ignoreNotFound, KubeApi, kubeError, orUndefined } from './kube-api.js';
+import {
+  type AgentIdentity,
+  deploymentObject,
+  jobObject,
+  kubeNames,
+  namespaceObject,
+  networkPolicies,
+  pullSecretObject,
+  quotaObject,
+  SPEC_HASH_LABEL,
+  selectorOf,
+  serviceObject,
+  specHash,
+} from './kube-objects.js';
+import { currentPod, podVerdict } from './pod-state.js';
+import { untilPods } from './pod-watch.js';
+
+export interface KubernetesRuntimeOptions {
+  kubeConfig: KubeConfig;
+  /** Labels every object; this runtime lists and removes only objects with its own id. */
+  agentId: string;
+  /** The agent's own namespace and pod labels (in-cluster), let in by every deployment's NetworkPolicy. */
+  agentNamespace?: string;
+  agentPodLabels?: Record<string, string>;
+  /** StorageClass for named volumes (PersistentVolumeClaims); unset, volumes are emptyDir. */
+  storageClass?: string;
+  /** Size of each PersistentVolumeClaim. */
+  volumeSize?: string;
+  /** How long a pod may stay unschedulable before its step fails (a cluster autoscaler may add a node). */
+  unschedulableGraceMs?: number;
+  /** Longest wait for a started service's container to run (image pulls included). */
+  startTimeoutMs?: number;
+  /** Longest wait for a deleted namespace to disappear. */
+  removeTimeoutMs?: number;
+}
+
+const LOG_LINE = /^(\d{4}-\d{2}-\d{2}T[^ ]+) (.*)$/;
+
+/**
+ * The Runtime on a Kubernetes cluster, through @kubernetes/client-node. A deployment is a
+ * namespace (labelled, default-deny NetworkPolicy, ResourceQuota of its budget); a service is a
+ * Deployment of one replica and a ClusterIP Service; one-off tasks are Jobs. Everything is applied
+ * server-side (idempotent), and pod state is watched, never polled. See the SDK's Runtime docs.
+ */
+export class KubernetesRuntime implements Runtime {
+  readonly kind = 'kubernetes' as const;
+  readonly api: KubeApi;
+  private readonly agent: AgentIdentity;
+  private readonly graceMs: number;
+  private metricsServed: boolean | undefined;
+  private capacityCache: { at: number; value: { cpuMillicores: number; memoryMb: number } } | undefined;
+
+  constructor(private readonly options: KubernetesRuntimeOptions) {
+    this.api = new KubeApi(options.kubeConfig);
+    this.agent = {
+      agentId: options.agentId,
+      ...(options.agentNamespace ? { namespace: options.agentNamespace } : {}),
+      ...(options.agentPodLabels ? { podLabels: options.agentPodLabels } : {}),
+    };
+    this.graceMs = options.unschedulableGraceMs ?? 30_000;
+  }
+
+  /** Allocatable CPU and memory of the ready nodes, minus what pods that are not ours request. */
+  async capacity(): Promise<{ cpuMillicores: number; memoryMb: number }> {
+    if (this.capacityCache && Date.now() - this.capacityCache.at < 30_000) return this.capacityCache.value;
+    const [nodes, pods] = await Promise.all([
+      this.api.core.listNode(),
+      this.api.core.listPodForAllNamespaces({
+        fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed',
+      }),
+    ]);
+    let cpu = 0;
+    let memory = 0;
+    for (const node of nodes.items) {
+      const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      if (!ready || node.spec?.unschedulable) continue;
+      cpu += quantity(node.status?.allocatable?.cpu);
+      memory += quantity(node.status?.allocatable?.memory);
+    }
+    for (const pod of pods.items) {
+      if (pod.metadata?.labels?.[RUNTIME_LABELS.agent] === this.options.agentId) continue;
+      for (const c of pod.spec?.containers ?? []) {
+        cpu -= quantity(c.resources?.requests?.cpu);
+        memory -= quantity(c.resources?.requests?.memory);
+      }
+    }
+    const value = {
+      cpuMillicores: Math.max(0, Math.floor(cpu * 1000)),
+      memoryMb: Math.max(0, Math.floor(memory / 1024 / 1024)),
+    };
+    this.capacityCache = { at: Date.now(), value };
+    return value;
+  }
+
+  private readonly preparing = new Map<string, Promise<void>>();
+
+  /** The namespace, its NetworkPolicies and its ResourceQuota; shared by parallel branches. */
+  prepareDeployment(deploymentId: string, options: { budget?: DeploymentBudget } = {}): Promise<void> {
+    let pending = this.preparing.get(deploymentId);
+    if (!pending) {
+      pending = this.prepare(deploymentId, options.budget).finally(() => this.preparing.delete(deploymentId));
+      this.preparing.set(deploymentId, pending);
+    }
+    return pending;
+  }
+
+  private async prepare(deploymentId: string, budget: DeploymentBudget | undefined) {
+    const name = kubeNames.namespace(deploymentId);
+    const existing = await orUndefined(this.api.core.readNamespace({ name }));
+    if (existing?.metadata?.deletionTimestamp) await this.waitGone(name);
+    if (!existing || existing.metadata?.deletionTimestamp)
+      await this.api.apply(namespaceObject(this.options.agentId, deploymentId));
+    await Promise.all([
+      ...networkPolicies(this.agent, deploymentId).map((p) => this.api.apply(p)),
+      ...(budget ? [this.api.apply(quotaObject(this.options.agentId, deploymentId, budget))] : []),
+    ]);
+  }
+
+  /** The kubelet pulls images itself (with the namespace's pull secret); nothing to do ahead. */
+  async pullImage(
+    image: string,
+    _auth?: RegistryAuth,
+    onProgress?: (p: PullProgress) => void,
+  ): Promise<void> {
+    onProgress?.({ image, status: 'the node pulls the image when the service starts' });
+  }
+
+  async startService(
+    deploymentId: string,
+    spec: ServiceSpec,
+    auth?: RegistryAuth,
+    signal?: AbortSignal,
+  ): Promise<ServiceState> {
+    await this.prepareDeployment(deploymentId);
+    const namespace = kubeNames.namespace(deploymentId);
+    let pullSecret: string | undefined;
+    if (auth) {
+      const secret = pullSecretObject(this.options.agentId, deploymentId, auth);
+      await this.api.apply(secret);
+      pullSecret = secret.metadata?.name;
+    }
+    if (this.options.storageClass)
+      for (const volume of Object.keys(spec.volumes ?? {}))
+        await this.api.apply({
+          apiVersion: 'v1',
+          kind: 'PersistentVolumeClaim',
+          metadata: {
+            name: `${spec.name}-${volume}`,
+            namespace,
+            labels: {
+              [RUNTIME_LABELS.managed]: 'true',
+              [RUNTIME_LABELS.agent]: this.options.agentId,
+              [RUNTIME_LABELS.deployment]: deploymentId,
+            },
+          },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            storageClassName: this.options.storageClass,
+            resources: { requests: { storage: this.options.volumeSize ?? '1Gi' } },
+          },
+        });
+    const service = serviceObject(this.options.agentId, deploymentId, spec);
+    await Promise.all([
+      this.api.apply(
+        deploymentObject(this.options.agentId, deploymentId, spec, pullSecret, this.options.storageClass),
+      ),
+      ...(service ? [this.api.apply(service)] : []),
+    ]);
+    // Returns once the container of the current spec runs; a pod that cannot run says why.
+    const hash = specHash(spec);
+    const verdict = await untilPods(
+      this.api,
+      namespace,
+      `${selectorOf(this.options.agentId, deploymentId, spec.name)},${SPEC_HASH_LABEL}=${hash}`,
+      (pods) => {
+        const pod = currentPod(pods);
+        if (!pod) return undefined;
+        const v = podVerdict(pod, spec.name, { unschedulableGraceMs: this.graceMs });
+        return v.kind === 'running' || v.kind === 'failed' ? { v, pod } : undefined;
+      },
+      { timeoutMs: this.options.startTimeoutMs ?? 30 * 60_000, signal },
+    );
+    if (!verdict)
+      throw new Error(
+        `${spec.name} did not start within ${Math.round((this.options.startTimeoutMs ?? 1_800_000) / 1000)} s`,
+      );
+    if (verdict.v.kind === 'failed')
+      throw new Error(await this.withLastLines(verdict.v, verdict.pod, spec.name));
+    return this.inspectService(deploymentId, spec.name);
+  }
+
+  /** A crash reads better with what the container printed last. */
+  private async withLastLines(verdict: { message: string; crashed?: boolean }, pod: V1Pod, service: string) {
+    if (!verdict.crashed) return verdict.message;
+    const lines =
+      (await this.podLog(pod, { previous: true, tail: 10 }).catch(() => '')) ||
+      (await this.podLog(pod, { previous: false, tail: 10 }).catch(() => ''));
+    const last = lines.trim().split('\n').slice(-10).join(' | ').slice(-1500);
+    return last ? `${verdict.message}; last lines of ${service}: ${last}` : verdict.message;
+  }
+
+  private async podLog(pod: V1Pod, options: { previous: boolean; tail: number }): Promise<string> {
+    return this.api.core.readNamespacedPodLog({
+      name: pod.metadata?.name as string,
+      namespace: pod.metadata?.namespace as string,
+      previous: options.previous,
+      tailLines: options.tail,
+    });
+  }
+
+  private async podsOf(deploymentId: string, name: string): Promise<V1Pod[]> {
+    const list = await this.api.core.listNamespacedPod({
+      namespace: kubeNames.namespace(deploymentId),
+      labelSelector: selectorOf(this.options.agentId, deploymentId, name),
+    });
+    return list.items;
+  }
+
+  async inspectService(deploymentId: string, name: string): Promise<ServiceState> {
+    const namespace = kubeNames.namespace(deploymentId);
+    const deployment = await orUndefined(this.api.apps.readNamespacedDeployment({ name, namespace }));
+    if (!deployment) return { name, ref: '', status: 'missing' };
+    const pod = currentPod(await this.podsOf(deploymentId, name));
+    const verdict = pod ? podVerdict(pod, name, { unschedulableGraceMs: this.graceMs }) : undefined;
+    const ref = deployment.metadata?.uid ?? '';
+    if (verdict?.kind === 'running')
+      return { name, ref, status: 'running', ...(verdict.startedAt ? { startedAt: verdict.startedAt } : {}) };
+    const reason = verdict
+      ? 'message' in verdict
+        ? verdict.message
+        : 'detail' in verdict
+          ? verdict.detail
+          : undefined
+      : `${name} has no pod`;
+    return { name, ref, status: 'stopped', ...(reason ? { reason } : {}) };
+  }
+
+  /** Deletes the service's pods; its Deployment makes a new one. */
+  async restartService(deploymentId: string, name: string): Promise<ServiceState> {
+    const namespace = kubeNames.namespace(deploymentId);
+    for (const pod of await this.podsOf(deploymentId, name))
+      await ignoreNotFound(
+        this.api.core.deleteNamespacedPod({ name: pod.metadata?.name as string, namespace }),
+      );
+    return this.inspectService(deploymentId, name);
+  }
+
+  async removeService(deploymentId: string, name: string): Promise<void> {
+    const namespace = kubeNames.namespace(deploymentId);
+    await Promise.all([
+      ignoreNotFound(
+        this.api.apps.deleteNamespacedDeployment({ name, namespace, propagationPolicy: 'Background' }),
+      ),
+      ignoreNotFound(this.api.core.deleteNamespacedService({ name, namespace })),
+    ]);
+  }
+
+  /** A ready endpoint of the service's Service (from its EndpointSlices). */
+  async serviceEndpoint(
+    deploymentId: string,
+    name: string,
+    port: number,
+  ): Promise<ServiceEndpoint | undefined> {
+    const slices = await this.api.discovery.listNamespacedEndpointSlice({
+      namespace: kubeNames.namespace(deploymentId),
+      labelSelector: `kubernetes.io/service-name=${name}`,
+    });
+    for (const slice of slices.items) {
+      const target = slice.ports?.find((p) => p.port === port)?.port ?? slice.ports?.[0]?.port ?? port;
+      for (const endpoint of slice.endpoints ?? [])
+        if (endpoint.conditions?.ready && endpoint.addresses[0])
+          return { host: endpoint.addresses[0], port: target };
+    }
+    return undefined;
+  }
+
+  /**
+   * Readiness is Kubernetes' own (the health check is the pod's readinessProbe): waits up to
+   * `timeoutMs` for the pod to be Ready, and fails at once when it cannot run.
+   */
+  async checkHealth(
+    deploymentId: string,
+    name: string,
+    check: HealthCheck,
+    timeoutMs: number,
+  ): Promise<HealthResult> {
+    let last = 'not ready yet';
+    const result = await untilPods(
+      this.api,
+      kubeNames.namespace(deploymentId),
+      selectorOf(this.options.agentId, deploymentId, name),
+      (pods) => {
+        const pod = currentPod(pods);
+        if (!pod) return undefined;
+        const v = podVerdict(pod, name, { unschedulableGraceMs: this.graceMs });
+        if (v.kind === 'failed') return { v, pod };
+        if (v.kind === 'running' && v.ready) return { v, pod };
+        last = v.kind === 'waiting' ? v.detail : `${name} runs but is not ready (${check.kind} check)`;
+        return undefined;
+      },
+      { timeoutMs },
+    );
+    if (!result) return { healthy: false, detail: last };
+    if (result.v.kind === 'failed') throw new Error(await this.withLastLines(result.v, result.pod, name));
+    return { healthy: true, detail: `Kubernetes reports ${name} ready (${check.kind} readiness probe)` };
+  }
+
+  async exec(deploymentId: string, name: string, command: string[], timeoutMs: number): Promise<ExecResult> {
+    const pod = currentPod(await this.podsOf(deploymentId, name));
+    if (!pod || podVerdict(pod, name, { unschedulableGraceMs: this.graceMs }).kind !== 'running')
+      throw new Error(`${name} is not running, so nothing can run in it`);
+    let output = '';
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        output += chunk.toString();
+        done();
+      },
+    });
+    const status = await new Promise<V1Status>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`exec in ${name} did not finish within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      new Exec(this.options.kubeConfig)
+        .exec(
+          pod.metadata?.namespace as string,
+          pod.metadata?.name as string,
+          name,
+          command,
+          sink,
+          sink,
+          null,
+          false,
+          (s) => {
+            clearTimeout(timer);
+            resolve(s);
+          },
+        )
+        .then((ws) =>
+          ws.on('close', () =>
+            setTimeout(
+              () => resolve({ status: 'Failure', message: 'the exec stream closed without a status' }),
+              50,
+            ),
+          ),
+        )
+        .catch((err) => {
+          clearTimeout(timer);
+          reject(new Error(`exec in ${name} failed: ${kubeError(err).message}`));
+        });
+    });
+    if (status.status === 'Success') return { exitCode: 0, output };
+    const code = status.details?.causes?.find((c) => c.reason === 'ExitCode')?.message;
+    return { exitCode: code ? Number(code) : 1, output: output || (status.message ?? '') };
+  }
+
+  /** A Job run once (no retries), awaited to completion or failure, its logs as the output. */
+  async runJob(deploymentId: string, spec: JobSpec, signal?: AbortSignal): Promise<ExecResult> {
+    await this.prepareDeployment(deploymentId);
+    const namespace = kubeNames.namespace(deploymentId);
+    const name = `${spec.name}-${randomBytes(3).toString('hex')}`.slice(0, 63);
+    await this.api.batch.createNamespacedJob({
+      namespace,
+      body: jobObject(this.options.agentId, deploymentId, name, spec),
+    });
+    try {
+      const finished = await untilPods(
+        this.api,
+        namespace,
+        `job-name=${name}`,
+        (pods) => {
+          const pod = currentPod(pods) ?? pods[0];
+          if (!pod) return undefined;
+          const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
+          if (terminated) return { pod, exitCode: terminated.exitCode };
+          const v = podVerdict(pod, `job ${spec.name}`, { unschedulableGraceMs: this.graceMs });
+          return v.kind === 'failed' && !v.crashed ? { pod, failure: v.message } : undefined;
+        },
+        { timeoutMs: (spec.timeoutMs ?? 600_000) + 5000, signal },
+      );
+      if (!finished)
+        throw new Error(
+          `job ${spec.name} did not finish within ${Math.round((spec.timeoutMs ?? 600_000) / 1000)} s`,
+        );
+      if ('failure' in finished) throw new Error(finished.failure as string);
+      const output = await this.podLog(finished.pod, { previous: false, tail: 2000 }).catch(() => '');
+      return { exitCode: finished.exitCode ?? 1, output };
+    } finally {
+      await ignoreNotFound(
+        this.api.batch.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }),
+      );
+    }
+  }
+
+  async *logs(
+    deploymentId: string,
+    name: string,
+    options: { follow: boolean; tail?: number; signal?: AbortSignal },
+  ): AsyncIterable<LogLine> {
+    const pod = currentPod(await this.podsOf(deploymentId, name));
+    if (!pod) throw new Error(`${name} has no pod to read logs from`);
+    const verdict = podVerdict(pod, name, { unschedulableGraceMs: this.graceMs });
+    const started = pod.status?.containerStatuses?.[0]?.state;
+    if (!started?.running && !started?.terminated)
+      throw new Error(
+        'message' in verdict
+          ? verdict.message
+          : 'detail' in verdict
+            ? verdict.detail
+            : `${name} has not started yet`,
+      );
+    const stream = new PassThrough();
+    const controller = await new Log(this.options.kubeConfig).log(
+      pod.metadata?.namespace as string,
+      pod.metadata?.name as string,
+      name,
+      stream,
+      { follow: options.follow, tailLines: options.tail ?? 200, timestamps: true },
+    );
+    const abort = () => {
+      controller.abort();
+      stream.end();
+    };
+    options.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      let buffer = '';
+      for await (const chunk of stream) {
+        buffer += chunk.toString('utf8');
+        const lines = buffer.split('\n');
+        buffer = lines.pop() ?? '';
+        for (const raw of lines) {
+          const m = LOG_LINE.exec(raw);
+          yield {
+            service: name,
+            stream: 'stdout',
+            time: m?.[1] ?? new Date().toISOString(),
+            line: m?.[2] ?? raw,
+          };
+        }
+      }
+      if (buffer) yield { service: name, stream: 'stdout', time: new Date().toISOString(), line: buffer };
+    } finally {
+      options.signal?.removeEventListener('abort', abort);
+      controller.abort();
+    }
+  }
+
+  /** From metrics.k8s.io when the cluster serves it; no metrics (an empty list) when it does not. */
+  async usage(): Promise<ServiceUsage[]> {
+    if (this.metricsServed === false) return [];
+    const selector = selectorOf(this.options.agentId);
+    let metrics: {
+      items: {
+        metadata: { name: string; namespace: string; labels?: Record<string, string> };
+        containers: { usage: { cpu: string; memory: string } }[];
+      }[];
+    };
+    try {
+      metrics = await this.api.custom.listClusterCustomObject({
+        group: 'metrics.k8s.io',
+        version: 'v1beta1',
+        plural: 'pods',
+        labelSelector: selector,
+      });
+      this.metricsServed = true;
+    } catch (err) {
+      // A cluster without metrics-server: usage is simply not known (asked again after a while).
+      if (kubeError(err).code === 404 || kubeError(err).code === 503) {
+        this.metricsServed = false;
+        setTimeout(() => {
+          this.metricsServed = undefined;
+        }, 60_000).unref();
+        return [];
+      }
+      throw err;
+    }
+    const pods = await this.api.core.listPodForAllNamespaces({ labelSelector: selector });
+    const limits = new Map(
+      pods.items.map((p) => [
+        `${p.metadata?.namespace}/${p.metadata?.name}`,
+        quantity(p.spec?.containers?.[0]?.resources?.limits?.memory),
+      ]),
+    );
+    return metrics.items.flatMap((m) => {
+      const labels = m.metadata.labels ?? {};
+      const service = labels[RUNTIME_LABELS.service] ?? labels[RUNTIME_LABELS.job];
+      const deploymentId = labels[RUNTIME_LABELS.deployment];
+      if (!service || !deploymentId) return [];
+      const cpu = m.containers.reduce((s, c) => s + quantity(c.usage.cpu), 0);
+      const memory = m.containers.reduce((s, c) => s + quantity(c.usage.memory), 0);
+      return [
+        {
+          deploymentId,
+          service,
+          cpuPercent: cpu * 100,
+          memoryBytes: memory,
+          memoryLimitBytes: limits.get(`${m.metadata.namespace}/${m.metadata.name}`) ?? 0,
+        },
+      ];
+    });
+  }
+
+  async listDeployments(): Promise<string[]> {
+    const namespaces = await this.api.core.listNamespace({ labelSelector: selectorOf(this.options.agentId) });
+    return [
+      ...new Set(
+        namespaces.items
+          .map((n) => n.metadata?.labels?.[RUNTIME_LABELS.deployment])
+          .filter((id): id is string => Boolean(id)),
+      ),
+    ];
+  }
+
+  /** Deletes the namespace (everything in it goes with it) and waits until it is gone. */
+  async removeDeployment(deploymentId: string): Promise<void> {
+    const name = kubeNames.namespace(deploymentId);
+    this.preparing.delete(deploymentId);
+    await ignoreNotFound(this.api.core.deleteNamespace({ name }));
+    await this.waitGone(name);
+  }
+
+  private async waitGone(name: string): Promise<void> {
+    const deadline = Date.now() + (this.options.removeTimeoutMs ?? 5 * 60_000);
+    while (Date.now() < deadline) {
+      const ns = await orUndefined(this.api.core.readNamespace({ name }));
+      if (!ns) return;
+      // Terminating takes seconds (the namespace controller empties it first): wait for the DELETED event.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(10_000, Math.max(0, deadline - Date.now())));
+        let controller: AbortController | undefined;
+        this.api.watcher
+          .watch(
+            '/api/v1/namespaces',
+            { fieldSelector: `metadata.name=${name}`, resourceVersion: ns.metadata?.resourceVersion },
+            (type) => {
+              if (type === 'DELETED' || type === 'ERROR') {
+                clearTimeout(timer);
+                controller?.abort();
+                resolve();
+              }
+            },
+            () => {
+              clearTimeout(timer);
+              resolve();
+            },
+          )
+          .then(
+            (c) => {
+              controller = c;
+            },
+            () => resolve(),
+          );
+      });
+    }
+    throw new Error(
+      `namespace ${name} was not gone within ${Math.round((this.options.removeTimeoutMs ?? 300_000) / 1000)} s`,
+    );
+  }
+}
+
+/** A Kubernetes quantity as a number: CPU in cores, memory in bytes. */
+export function quantity(q: string | number | undefined): number {
+  if (q === undefined || q === null) return 0;
+  if (typeof q === 'number') return q;
+  const m = /^([0-9.]+)([a-zA-Z]*)$/.exec(q);
+  if (!m) return 0;
+  const factor: Record<string, number> = {
+    '': 1,
+    n: 1e-9,
+    u: 1e-6,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    Ki: 1024,
+    Mi: 1024 ** 2,
+    Gi: 1024 ** 3,
+    Ti: 1024 ** 4,
+  };
+  return Number(m[1]) * (factor[m[2] as string] ?? 1);
+}
