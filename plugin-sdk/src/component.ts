@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RegistryAuth, Runtime, ServiceSpec } from './runtime.js';
+import type { DeploymentBudget, RegistryAuth, Runtime, ServiceSpec } from './runtime.js';
 import { SDK_VERSION } from './version.js';
 
 /** Identity of the deployment a component runs for. */
@@ -77,6 +77,11 @@ export interface ComponentDefinition<
   hostFilled?: readonly string[];
   /** Longest a run may take; the executor aborts it then. */
   timeoutMs?: number;
+  /**
+   * What the component's run starts besides the project's services — a database server, a
+   * one-off job — so the deployment's budget (and the node's placement) count it.
+   */
+  reserves?(params: z.output<P>): DeploymentBudget;
   run(ctx: ComponentContext, params: z.output<P>): Promise<O>;
   /** Undoes what `run` did; called in reverse order when a later step fails or on cancel. */
   rollback?(ctx: ComponentContext, params: z.output<P>, outputs: O | undefined): Promise<void>;

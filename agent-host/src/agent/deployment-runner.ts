@@ -72,7 +72,7 @@ export class DeploymentRunner {
       // The deployment's boundary (capped at its budget) first, then the run's plugin releases (a
       // pinned release this node lacks is downloaded). Either failing fails the run, in plain words.
       try {
-        await runtime.prepareDeployment(desired.id, desired.budget ? { budget: desired.budget } : {});
+        await runtime.prepareDeployment(desired.id, run.budget ? { budget: run.budget } : {});
       } catch (err) {
         const message = `could not prepare the deployment on this node: ${(err as Error).message}`;
         return { ok: false, cancelled: controller.signal.aborted, error: { step: null, message } };

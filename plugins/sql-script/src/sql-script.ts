@@ -9,6 +9,9 @@ export const sqlScriptParams = z
     /** An image with `psql` (any official postgres image has it). */
     image: z.string().min(1).default('postgres:16-alpine'),
     timeoutSeconds: z.number().int().min(1).max(3600).default(300),
+    /** Limits of the one-off psql container. */
+    cpuMillicores: z.number().int().min(10).default(250),
+    memoryMb: z.number().int().min(16).default(128),
   })
   .strict();
 
@@ -26,6 +29,7 @@ export const sqlScript = defineComponent({
   params: sqlScriptParams,
   outputs: { output: { description: "psql's output (the script's last lines)" } },
   timeoutMs: 60 * 60_000,
+  reserves: (p) => ({ cpuMillicores: p.cpuMillicores, memoryMb: p.memoryMb }),
   async run(ctx, p) {
     ctx.log(`running a SQL script (${p.sql.length} characters) with ${p.image}`);
     const result = await ctx.runtime.runJob(
@@ -39,6 +43,8 @@ export const sqlScript = defineComponent({
           'exec psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$NULLOPS_DATABASE_URL" -c "$NULLOPS_SQL"',
         ],
         env: { NULLOPS_DATABASE_URL: p.connectionString, NULLOPS_SQL: p.sql },
+        cpuMillicores: p.cpuMillicores,
+        memoryMb: p.memoryMb,
         timeoutMs: p.timeoutSeconds * 1000,
       },
       ctx.signal,

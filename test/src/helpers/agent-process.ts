@@ -21,14 +21,26 @@ export async function tempDir(prefix: string): Promise<string> {
   return dir;
 }
 
-/** A `nullops-agent-docker` process, as an operator would run it. */
+/** The agents' programs, as an operator runs them. */
+export const AGENT_PROGRAMS = {
+  docker: 'agent-docker/dist/main.js',
+  kubernetes: 'agent-k8s/dist/main.js',
+} as const;
+
+/** A `nullops-agent-docker` (or `-k8s`) process, as an operator would run it. */
 export class AgentProcess {
   readonly lines: Record<string, any>[] = [];
   private child: ChildProcess | undefined;
   private exited: Promise<number | null> = Promise.resolve(null);
 
   constructor(
-    readonly options: { port: number; dataDir: string; token: string; env?: Record<string, string> },
+    readonly options: {
+      port: number;
+      dataDir: string;
+      token: string;
+      env?: Record<string, string>;
+      program?: keyof typeof AGENT_PROGRAMS;
+    },
   ) {}
 
   get pid(): number | undefined {
@@ -42,7 +54,7 @@ export class AgentProcess {
 
   async start(): Promise<this> {
     const listeningBefore = this.logged(/agent is listening/).length;
-    const child = spawn(process.execPath, [resolve('agent-docker/dist/main.js')], {
+    const child = spawn(process.execPath, [resolve(AGENT_PROGRAMS[this.options.program ?? 'docker'])], {
       env: {
         PATH: process.env.PATH,
         NULLOPS_AGENT_PORT: String(this.options.port),
@@ -120,7 +132,12 @@ export async function eventually<T>(
  * Registers a node on a free local port in an environment, and an agent process (not started) for
  * it with the token the control plane just issued.
  */
-export async function registerLocalNode(admin: ApiClient, environmentId: string, name = 'node-1') {
+export async function registerLocalNode(
+  admin: ApiClient,
+  environmentId: string,
+  name = 'node-1',
+  agent: { program?: keyof typeof AGENT_PROGRAMS; env?: Record<string, string> } = {},
+) {
   const port = await freePort();
   const node = await admin.expect(201, 'POST', '/api/nodes', {
     environmentId,
@@ -129,7 +146,7 @@ export async function registerLocalNode(admin: ApiClient, environmentId: string,
     port,
   });
   const dataDir = await tempDir('nullops-agent-');
-  return { node, dataDir, agent: new AgentProcess({ port, dataDir, token: node.token }) };
+  return { node, dataDir, agent: new AgentProcess({ port, dataDir, token: node.token, ...agent }) };
 }
 
 /** Waits until the node is online and has reported its capacity (so placement can use it). */

@@ -104,8 +104,20 @@ export async function resolvePipelineRun(
       username: r.username as string,
       password: deps.box.decrypt(r.passwordEnc as string, registryPasswordContext(r.id)),
     }));
+  // The deployment's budget: the project's, plus what other components reserve for what they start.
+  const budget = { cpuMillicores: input.project.cpuMillicores, memoryMb: input.project.memoryMb };
+  for (const node of nodes) {
+    if (runsService(node.type)) continue;
+    const component = deps.plugins.providerOf(node.type)?.components.get(node.type);
+    const parsed = component?.reserves ? component.params.safeParse(node.params) : undefined;
+    if (!parsed?.success || !component?.reserves) continue;
+    const reserved = component.reserves(parsed.data);
+    budget.cpuMillicores += reserved.cpuMillicores;
+    budget.memoryMb += reserved.memoryMb;
+  }
   const pinned = input.version.components ?? {};
   return {
+    budget,
     pipelineVersion: input.version.version,
     nodes: nodes.map((n) => (pinned[n.type] ? { ...n, plugin: pinned[n.type]?.name } : n)),
     edges: graph.edges,

@@ -1,0 +1,229 @@
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import test from 'ava';
+import { parseAllDocuments } from 'yaml';
+import { eventually, registerLocalNode, tempDir, waitNodeReady } from './helpers/agent-process.js';
+import { docker } from './helpers/docker.js';
+import { viaIngress } from './helpers/ingress.js';
+import { type Stack, startStack } from './helpers/stack.js';
+import { type KubeFake, type PolicyRule, startKubeFake } from './kube-fake/index.js';
+import { resourceOfKind } from './kube-fake/resources.js';
+
+/**
+ * The Kubernetes agent end to end: the `nullops-agent-k8s` program, with exactly the ClusterRole
+ * that `agent-k8s/deploy/nullops-agent.yaml` grants (the fake enforces it), serves deployments of
+ * the same project, from the same pipeline, as a Docker node: running, URLs through the ingress,
+ * logs, failure in plain words with rollback, delete leaving no namespace.
+ */
+
+let s: Stack;
+let fake: KubeFake;
+let k8sEnv: { id: string };
+let agentUser = '';
+
+/** The rules the shipped manifest gives the agent. */
+function manifestRules(): PolicyRule[] {
+  const docs = parseAllDocuments(readFileSync(resolve('agent-k8s/deploy/nullops-agent.yaml'), 'utf8')).map(
+    (d) => d.toJS(),
+  );
+  const role = docs.find((d) => d?.kind === 'ClusterRole' && d.metadata.name === 'nullops-agent');
+  return role.rules;
+}
+
+const pipeline = {
+  nodes: [
+    {
+      id: 'api',
+      type: 'container.service',
+      params: { service: 'api', port: 80, healthCheck: { kind: 'http', path: '/' } },
+    },
+    {
+      id: 'web',
+      type: 'container.service',
+      params: { service: 'web', port: 80, healthCheck: { kind: 'http', path: '/' } },
+    },
+  ],
+  edges: [{ from: 'api', to: 'web' }],
+};
+
+test.before(async () => {
+  fake = await startKubeFake({ metrics: true, crashBackoffMs: 300, imagePullBackoffMs: 300 });
+  s = await startStack({
+    prepare: (registry) => {
+      registry.pushWeb('team/web', 'v1', 'web on any runtime');
+      registry.pushWeb('team/api', 'v1', 'api on any runtime');
+    },
+    services: [
+      { name: 'web', image: 'team/web', pattern: 'v*' },
+      { name: 'api', image: 'team/api', tag: 'v1' },
+    ],
+  });
+  await s.savePipeline(pipeline);
+  agentUser = 'system:serviceaccount:nullops-system:nullops-agent';
+  const token = fake.addUser({ name: agentUser, rules: manifestRules() });
+  const dir = await tempDir('nullops-kubeconfig-');
+  const kubeconfig = join(dir, 'kubeconfig');
+  await writeFile(kubeconfig, fake.kubeconfig(token));
+  k8sEnv = await s.admin.expect(201, 'POST', '/api/environments', {
+    name: 'kube',
+    baseDomain: 'nullops.test',
+    runtime: 'kubernetes',
+    defaultTtlSeconds: 3600,
+  });
+  const { node, agent } = await registerLocalNode(s.admin, k8sEnv.id, 'cluster', {
+    program: 'kubernetes',
+    env: { NULLOPS_AGENT_KUBECONFIG: kubeconfig, NULLOPS_AGENT_UNSCHEDULABLE_GRACE_SECONDS: '1' },
+  });
+  await agent.start();
+  await waitNodeReady(s.admin, node.id);
+  kubeAgent = agent;
+});
+
+let kubeAgent: { kill(): Promise<void> } | undefined;
+
+test.after.always(async () => {
+  await kubeAgent?.kill();
+  await s?.stop();
+  await fake?.stop();
+});
+
+async function deployTo(environmentId: string, name: string) {
+  const created = await s.admin.expect(201, 'POST', `/api/projects/${s.project.id}/deployments`, {
+    environmentId,
+    name,
+    tags: { web: 'v1' },
+  });
+  return created.id as string;
+}
+
+const namespaces = () => fake.store.list(resourceOfKind('Namespace')).map((n) => n.metadata.name as string);
+
+test.serial(
+  'the same project deploys to a Docker and a Kubernetes environment: running, same URL shape, both answer',
+  async (t) => {
+    const before = fake.requests.length;
+    const onDocker = await deployTo(s.env.id, 'demo');
+    const onKube = await deployTo(k8sEnv.id, 'demo');
+    const [docked, kubed] = await Promise.all([
+      s.until(onDocker, 'running'),
+      s.until(onKube, 'running', 120_000),
+    ]);
+    const agentCalls = fake.requests.slice(before).filter((r) => r.user === agentUser);
+    t.log(
+      `API calls by the agent from create to running (one deployment, two services): ${agentCalls.length}`,
+    );
+
+    const urls = (d: { services: { name: string; url: string }[] }) => d.services.map((x) => x.url).sort();
+    t.deepEqual(
+      urls(docked).map((u) => u.replace('.qa.', '.ENV.')),
+      urls(kubed).map((u) => u.replace('.kube.', '.ENV.')),
+    );
+    for (const env of ['qa', 'kube']) {
+      const answer = await eventually(`web in ${env} answers`, async () => {
+        const a = await viaIngress(s.ingressPort, `web.demo.${env}.nullops.test`);
+        return a.status === 200 ? a : undefined;
+      });
+      t.is(answer.body.trim(), 'web on any runtime');
+    }
+    t.true(namespaces().includes(`nullops-${onKube}`), 'the Kubernetes deployment is a namespace');
+    t.is(
+      agentCalls.filter((r) => r.status === 403).length,
+      0,
+      'the manifest grants every verb the agent uses',
+    );
+
+    // Logs of a service on Kubernetes arrive through the API like those on Docker.
+    const logs = await fetch(`${s.cp.url}/api/deployments/${onKube}/logs?service=web&follow=false`, {
+      headers: { cookie: (s.admin as unknown as { auth: { cookie: string } }).auth.cookie },
+    });
+    t.is(logs.status, 200);
+    t.regex(await logs.text(), /event: end/);
+
+    // Metrics from metrics.k8s.io reach the deployment's page.
+    const metrics = await eventually(
+      'metrics of the kubernetes deployment',
+      async () => {
+        const m = (await s.admin.get(`/api/deployments/${onKube}/metrics`)).body;
+        return m.services?.some((x: { service: string }) => x.service === 'web') ? m : undefined;
+      },
+      30_000,
+    );
+    t.truthy(metrics);
+
+    for (const id of [onDocker, onKube]) await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
+    await Promise.all([s.until(onDocker, 'deleted'), s.until(onKube, 'deleted', 60_000)]);
+    t.false(namespaces().includes(`nullops-${onKube}`), 'delete leaves no namespace');
+    const left = await docker.listContainers({
+      all: true,
+      filters: { label: [`dev.nullops.deployment=${onDocker}`] },
+    });
+    t.deepEqual(left, [], 'delete leaves no container');
+    t.is((await viaIngress(s.ingressPort, 'web.demo.kube.nullops.test')).status, 404);
+  },
+);
+
+test.serial(
+  'on Kubernetes, an image that cannot be pulled fails the step in plain words and rolls back',
+  async (t) => {
+    // A pinned tag the registry does not have: nothing checks it before the node pulls.
+    const registry = (await s.admin.get('/api/registries')).body.items[0];
+    const ghost = await s.admin.expect(201, 'POST', '/api/services', {
+      name: 'ghost',
+      registryId: registry.id,
+      image: 'team/web',
+      tagMode: 'pinned',
+      tag: 'no-such-tag',
+    });
+    const project = await s.admin.expect(201, 'POST', '/api/projects', {
+      name: 'ghosts',
+      cpuMillicores: 100,
+      memoryMb: 256,
+      serviceIds: [ghost.id],
+    });
+    await s.admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, {
+      graph: {
+        nodes: [{ id: 'ghost', type: 'container.service', params: { service: 'ghost', port: 80 } }],
+        edges: [],
+      },
+    });
+    const created = await s.admin.expect(201, 'POST', `/api/projects/${project.id}/deployments`, {
+      environmentId: k8sEnv.id,
+      name: 'haunted',
+      tags: {},
+    });
+    const failed = await eventually(
+      'failed',
+      async () => {
+        const d = (await s.admin.get(`/api/deployments/${created.id}`)).body;
+        return d.state === 'failed' ? d : undefined;
+      },
+      60_000,
+    );
+    t.is(failed.error.step, 'ghost');
+    t.regex(
+      failed.error.message,
+      /the image .*team\/web:no-such-tag of ghost cannot be pulled \((ErrImagePull|ImagePullBackOff)\)/,
+    );
+    await eventually('rolled back', async () => !namespaces().includes(`nullops-${created.id}`));
+    t.pass();
+  },
+);
+
+test.serial(
+  'an agent whose runtime differs from its environment is incompatible, with the reason',
+  async (t) => {
+    const { node, agent } = await registerLocalNode(s.admin, s.env.id, 'wrong-kind', {
+      program: 'kubernetes',
+      env: { NULLOPS_AGENT_KUBECONFIG: join(await tempDir('nullops-kc-'), 'kubeconfig') },
+    });
+    await writeFile(agent.options.env?.NULLOPS_AGENT_KUBECONFIG as string, fake.kubeconfig());
+    await agent.start();
+    t.teardown(() => agent.kill());
+    const incompatible = await eventually('incompatible', async () => {
+      const n = (await s.admin.get(`/api/nodes/${node.id}`)).body;
+      return n.status === 'incompatible' ? n : undefined;
+    });
+    t.regex(incompatible.statusMessage, /drives Kubernetes, but environment "qa" is a Docker environment/);
+  },
+);
