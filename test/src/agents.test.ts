@@ -202,6 +202,8 @@ test.serial(
         ? ['web', 'api'].map((n) => list.find((c) => c.Labels['dev.nullops.service'] === n))
         : undefined;
     });
+    // The containers exist before the first reconcile has reported: wait for its report too.
+    await eventually('the first reconcile', async () => s.syncs() > 0);
     await docker.getContainer(web?.Id as string).stop({ t: 1 });
     await docker.getContainer(api?.Id as string).remove({ force: true });
 
