@@ -7,6 +7,7 @@ export { type ControlPlaneConfig, loadControlPlaneConfig } from './control-plane
 export { type ControlPlane, createControlPlane } from './control-plane/control-plane.js';
 export { createDatabase, type Database, migrateLatest } from './control-plane/database/database.js';
 export { DeploymentService } from './control-plane/deployments/deployment-service.js';
+export { placeDeployment } from './control-plane/deployments/placement.js';
 export { CaddyDriver } from './control-plane/ingress/caddy-driver.js';
 export { IngressService } from './control-plane/ingress/ingress-service.js';
 export { Refs } from './control-plane/refs.js';

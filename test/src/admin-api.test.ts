@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import test from 'ava';
 import { seedAccessFixture } from './helpers/access-fixture.js';
 import { ApiClient } from './helpers/api-client.js';
@@ -152,7 +154,10 @@ test('pipelines: every save is a new immutable version; invalid graphs are refus
   };
   const v1 = await admin.expect(201, 'POST', `${base}/versions`, { graph: v1Graph, comment: 'first' });
   t.is(v1.version, 1);
-  t.deepEqual(v1.plugins, { '@nullops/plugin-postgres': '1.0.0' }, 'the plugin release is pinned');
+  const postgres = JSON.parse(readFileSync(resolve('plugins/postgres/package.json'), 'utf8')) as {
+    version: string;
+  };
+  t.deepEqual(v1.plugins, { '@nullops/plugin-postgres': postgres.version }, 'the plugin release is pinned');
   // Checked against the installed plugins: unknown components and bad params are named.
   const unknown = await admin.post(`${base}/versions`, {
     graph: { nodes: [{ id: 'x', type: 'acme.nothing', params: {} }], edges: [] },

@@ -19,11 +19,13 @@ interface HostUsage {
 }
 
 /**
- * Picks the online, enabled node of the environment with the most free memory that has room for
- * the budget. Room counts both what is allocated to deployments there and what the OS measures as
- * used (other workloads, deployments using more than they reserved…). Call inside the creating
- * transaction: an advisory lock per environment keeps two concurrent creates from both taking the
- * last slot.
+ * Picks the online, enabled node of the environment that has room for the budget. Memory is not
+ * compressible: what is allocated to deployments there and what the OS measures as used (other
+ * workloads, deployments using more than they reserved…) are both hard limits. CPU is: allocated
+ * budgets are a hard limit, while measured CPU (a moving average) only ranks the nodes — a busy
+ * neighbour on a shared host must not refuse a deployment whose budget fits. Call inside the
+ * creating transaction: an advisory lock per environment keeps two concurrent creates from both
+ * taking the last slot.
  */
 export async function placeDeployment(
   db: Database,
@@ -56,19 +58,18 @@ export async function placeDeployment(
     const used = allocated.find((a) => a.nodeId === node.id);
     const cpuCapacity = capacity.cpuMillicores ?? 0;
     const memoryCapacity = capacity.memoryMb ?? 0;
-    const cpu = Math.min(
-      cpuCapacity - Number(used?.cpu ?? 0),
-      cpuCapacity * (1 - (host.cpuPercentAverage ?? host.cpuPercent ?? 0) / 100),
-    );
+    const cpu = cpuCapacity - Number(used?.cpu ?? 0);
+    const idleCpu = cpuCapacity * (1 - (host.cpuPercentAverage ?? host.cpuPercent ?? 0) / 100);
     const memory = Math.min(
       memoryCapacity - Number(used?.memory ?? 0),
       (host.memoryTotalMb ?? memoryCapacity) - (host.memoryUsedMb ?? 0),
     );
-    return { node, cpu: Math.floor(cpu), memory: Math.floor(memory) };
+    return { node, cpu: Math.floor(cpu), idleCpu, memory: Math.floor(memory) };
   });
+  // Among the nodes that fit, the least busy (measured CPU), then the one with most free memory.
   const fitting = free
     .filter((f) => f.cpu >= budget.cpuMillicores && f.memory >= budget.memoryMb)
-    .sort((a, b) => b.memory - a.memory);
+    .sort((a, b) => Math.min(b.idleCpu, b.cpu) - Math.min(a.idleCpu, a.cpu) || b.memory - a.memory);
   const chosen = fitting[0];
   if (chosen) return chosen.node;
   const best = [...free].sort((a, b) => b.memory - a.memory)[0];
