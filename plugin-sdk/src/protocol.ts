@@ -138,6 +138,14 @@ export const DesiredDeploymentSchema = z
       .optional(),
     /** The pipeline to run while the deployment is deploying. */
     run: PipelineRunSchema.optional(),
+    /**
+     * Kubernetes environments with an ingress controller: the agent writes Ingress objects of
+     * this class for `<service>.<deployment name>.<domain>` instead of serving them at its edge.
+     */
+    ingress: z
+      .object({ className: dnsLabel, domain: z.string().max(253) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type DesiredDeployment = z.infer<typeof DesiredDeploymentSchema>;

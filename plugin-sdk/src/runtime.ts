@@ -196,4 +196,16 @@ export interface Runtime {
   listDeployments(): Promise<string[]>;
   /** Removes everything labelled with the deployment (services, jobs, network, volumes); idempotent. */
   removeDeployment(deploymentId: string): Promise<void>;
+  /**
+   * Runtimes that can hand service traffic to an ingress controller of their own (Kubernetes
+   * Ingress objects of `className`) make `routes` the deployment's whole set of routes; idempotent.
+   */
+  publishRoutes?(deploymentId: string, routes: ServiceRoute[], className: string): Promise<void>;
+}
+
+/** One service URL host, for runtimes that write routes to an ingress controller of their own. */
+export interface ServiceRoute {
+  service: string;
+  host: string;
+  port: number;
 }

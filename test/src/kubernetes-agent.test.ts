@@ -211,6 +211,50 @@ test.serial(
 );
 
 test.serial(
+  'a Kubernetes environment with an ingress class gets Ingress objects instead of the edge',
+  async (t) => {
+    await s.admin.expect(200, 'PATCH', `/api/environments/${k8sEnv.id}`, { ingressClass: 'nginx' });
+    t.teardown(() => s.admin.expect(200, 'PATCH', `/api/environments/${k8sEnv.id}`, { ingressClass: null }));
+    const refused = await s.admin.request('PATCH', `/api/environments/${s.env.id}`, {
+      ingressClass: 'nginx',
+    });
+    t.is(refused.status, 400);
+    t.regex(refused.body.error.message, /body\.ingressClass: only a Kubernetes environment/);
+
+    const id = await deployTo(k8sEnv.id, 'routed');
+    const running = await s.until(id, 'running', 120_000);
+    const ingresses = fake.store.list(resourceOfKind('Ingress'), `nullops-${id}`);
+    t.is(ingresses.length, 1);
+    t.is(ingresses[0]?.spec.ingressClassName, 'nginx');
+    t.deepEqual(
+      ingresses[0]?.spec.rules
+        .map((r: any) => [
+          r.host,
+          r.http.paths[0].backend.service.name,
+          r.http.paths[0].backend.service.port.number,
+        ])
+        .sort(),
+      [
+        ['api.routed.kube.nullops.test', 'api', 80],
+        ['web.routed.kube.nullops.test', 'web', 80],
+      ],
+    );
+    t.deepEqual(
+      running.services.map((x: { url: string }) => x.url).sort(),
+      ['http://api.routed.kube.nullops.test', 'http://web.routed.kube.nullops.test'],
+      "the URLs are the same, on the cluster controller's port",
+    );
+    t.is(
+      (await viaIngress(s.ingressPort, 'web.routed.kube.nullops.test')).status,
+      404,
+      'the built-in ingress does not serve them',
+    );
+    await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
+    await s.until(id, 'deleted', 60_000);
+  },
+);
+
+test.serial(
   'an agent whose runtime differs from its environment is incompatible, with the reason',
   async (t) => {
     const { node, agent } = await registerLocalNode(s.admin, s.env.id, 'wrong-kind', {

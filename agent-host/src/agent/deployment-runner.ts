@@ -101,6 +101,9 @@ export class DeploymentRunner {
           record.phase = 'running';
           record.specs = result.specs;
           record.error = undefined;
+          await this.publishRoutes(record).catch((err) =>
+            log.error({ err }, 'could not write the Ingress of the deployment'),
+          );
         } else {
           // Components rolled back what they know; the labels catch anything else they left.
           await runtime
@@ -184,8 +187,23 @@ export class DeploymentRunner {
     return { deployments, report };
   }
 
+  /** Ingress objects for clusters with an ingress controller (the environment asks for them). */
+  private async publishRoutes(record: LocalDeployment) {
+    const { ingress, id, name } = record.desired;
+    if (!ingress || !this.deps.runtime.publishRoutes) return;
+    const routes = record.specs
+      .filter((s) => s.port)
+      .map((s) => ({ service: s.name, host: `${s.name}.${name}.${ingress.domain}`, port: s.port as number }));
+    await this.deps.runtime.publishRoutes(id, routes, ingress.className);
+  }
+
   private async keepAlive(d: DesiredDeployment, specs: ServiceSpec[], report: ReconcileReport) {
     const { runtime, logger } = this.deps;
+    const record = this.records.get(d.id);
+    if (record)
+      await this.publishRoutes(record).catch((err) =>
+        logger.error({ deployment: d.id, err }, 'could not write the Ingress'),
+      );
     for (const spec of specs) {
       const key = `${d.name}/${spec.name}`;
       try {

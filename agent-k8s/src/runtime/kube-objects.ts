@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type {
   V1Deployment,
+  V1Ingress,
   V1Job,
   V1Namespace,
   V1NetworkPolicy,
@@ -15,6 +16,7 @@ import {
   type JobSpec,
   type RegistryAuth,
   RUNTIME_LABELS,
+  type ServiceRoute,
   type ServiceSpec,
 } from '@nullops/plugin-sdk';
 
@@ -24,6 +26,7 @@ export const kubeNames = {
   pullSecret: (server: string) =>
     `nullops-registry-${createHash('sha256').update(server).digest('hex').slice(0, 12)}`,
   quota: 'nullops-budget',
+  ingress: 'nullops-routes',
   denyAll: 'nullops-default-deny',
   allowOwn: 'nullops-allow-namespace-and-agent',
 };
@@ -297,6 +300,39 @@ export function jobObject(agentId: string, deploymentId: string, name: string, s
           ],
         },
       },
+    },
+  };
+}
+
+/** The deployment's service URLs as one Ingress of the cluster's controller class. */
+export function ingressObject(
+  agentId: string,
+  deploymentId: string,
+  routes: ServiceRoute[],
+  className: string,
+): V1Ingress {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: {
+      name: kubeNames.ingress,
+      namespace: kubeNames.namespace(deploymentId),
+      labels: labelsOf(agentId, deploymentId),
+    },
+    spec: {
+      ingressClassName: className,
+      rules: routes.map((r) => ({
+        host: r.host,
+        http: {
+          paths: [
+            {
+              path: '/',
+              pathType: 'Prefix',
+              backend: { service: { name: r.service, port: { number: r.port } } },
+            },
+          ],
+        },
+      })),
     },
   };
 }

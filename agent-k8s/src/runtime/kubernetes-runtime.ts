@@ -13,6 +13,7 @@ import {
   RUNTIME_LABELS,
   type Runtime,
   type ServiceEndpoint,
+  type ServiceRoute,
   type ServiceSpec,
   type ServiceState,
   type ServiceUsage,
@@ -21,6 +22,7 @@ import { ignoreNotFound, KubeApi, kubeError, orUndefined } from './kube-api.js';
 import {
   type AgentIdentity,
   deploymentObject,
+  ingressObject,
   jobObject,
   kubeNames,
   namespaceObject,
@@ -518,6 +520,22 @@ export class KubernetesRuntime implements Runtime {
         },
       ];
     });
+  }
+
+  /** The deployment's routes as an Ingress for the cluster's controller (none: no Ingress). */
+  async publishRoutes(deploymentId: string, routes: ServiceRoute[], className: string): Promise<void> {
+    const namespace = kubeNames.namespace(deploymentId);
+    if (!routes.length) {
+      await ignoreNotFound(
+        this.api.objects.delete({
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'Ingress',
+          metadata: { name: kubeNames.ingress, namespace },
+        }),
+      );
+      return;
+    }
+    await this.api.apply(ingressObject(this.options.agentId, deploymentId, routes, className));
   }
 
   async listDeployments(): Promise<string[]> {

@@ -284,7 +284,14 @@ export class DeploymentService {
       }
       await link
         .request('deployment.deploy', {
-          deployment: { id: d.id, name: d.name, state: 'deploying', services: [], run },
+          deployment: {
+            id: d.id,
+            name: d.name,
+            state: 'deploying',
+            services: [],
+            run,
+            ...(await this.ingressOf(d.environmentId)),
+          },
         })
         .catch((err) =>
           this.logger.warn(
@@ -293,6 +300,14 @@ export class DeploymentService {
           ),
         );
     });
+  }
+
+  /** For environments that route through the cluster's ingress controller: its class and domain. */
+  private async ingressOf(environmentId: string): Promise<Pick<DesiredDeployment, 'ingress'>> {
+    const env = await Environment.query(this.db).findById(environmentId);
+    return env?.ingressClass
+      ? { ingress: { className: env.ingressClass, domain: `${env.name}.${env.baseDomain}`.toLowerCase() } }
+      : {};
   }
 
   /** The node's desired state: live deployments with their recorded services, and runs to (re)start. */
@@ -308,6 +323,7 @@ export class DeploymentService {
         name: d.name,
         state: d.state as DesiredDeployment['state'],
         services: this.openSpecs(d.id, d.services as StoredSpec[]),
+        ...(await this.ingressOf(d.environmentId)),
       };
       if (d.state === 'deploying' || d.state === 'pending') {
         try {

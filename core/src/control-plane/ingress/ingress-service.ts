@@ -107,6 +107,8 @@ export class IngressService {
       .join('nodes as n', 'n.id', 'd.nodeId')
       .where('d.state', 'running')
       .where('n.status', 'online')
+      // Environments with an ingress class are served by their cluster's own controller.
+      .whereNull('e.ingressClass')
       .select(
         'd.id',
         'd.name',

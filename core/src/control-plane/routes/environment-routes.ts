@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
+import { InputError } from '@nullops/plugin-sdk';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { AccessService } from '../access/access-service.js';
@@ -26,6 +27,8 @@ const EnvironmentView = z.object({
   baseDomain: z.string(),
   runtime: z.enum(['docker', 'kubernetes']),
   defaultTtlSeconds: z.number(),
+  /** Kubernetes: the IngressClass the agent writes Ingress objects with; null: the agent edge serves the URLs. */
+  ingressClass: z.string().nullable(),
   createdAt: timestamp,
 });
 const EnvironmentDetail = EnvironmentView.extend({ teams: z.array(TeamAssignmentView) });
@@ -38,6 +41,7 @@ function environmentView(e: Environment): z.infer<typeof EnvironmentView> {
     baseDomain: e.baseDomain,
     runtime: e.runtime,
     defaultTtlSeconds: e.defaultTtlSeconds,
+    ingressClass: e.ingressClass,
     createdAt: iso(e.createdAt) as string,
   };
 }
@@ -52,7 +56,16 @@ export function environmentRoutes(container: DependencyContainer): AnyRoute[] {
     baseDomain: dnsName,
     runtime: z.enum(['docker', 'kubernetes'], { error: 'must be docker or kubernetes' }),
     defaultTtlSeconds: ttlSeconds,
+    ingressClass: dnsLabel.nullable(),
     teams: teamAssignments,
+  };
+  /** Ingress objects are a Kubernetes thing: a Docker environment is always served by the edge. */
+  const checkIngressClass = (runtime: string, ingressClass: string | null | undefined) => {
+    if (ingressClass && runtime !== 'kubernetes')
+      throw InputError.field(
+        'body.ingressClass',
+        'only a Kubernetes environment can route through Ingress objects',
+      );
   };
   return [
     route({
@@ -78,11 +91,17 @@ export function environmentRoutes(container: DependencyContainer): AnyRoute[] {
       tags: ['environments'],
       access: Access.admin,
       body: z
-        .object({ ...fields, description: fields.description.optional(), teams: fields.teams.default([]) })
+        .object({
+          ...fields,
+          description: fields.description.optional(),
+          ingressClass: fields.ingressClass.optional(),
+          teams: fields.teams.default([]),
+        })
         .strict(),
       responses: { 201: EnvironmentDetail, 409: null },
       handler: async ({ body, db }) => {
         const { teams, ...rest } = body;
+        checkIngressClass(rest.runtime, rest.ingressClass);
         const row = await Environment.query(db).insertAndFetch({
           id: randomUUID(),
           ...rest,
@@ -123,8 +142,12 @@ export function environmentRoutes(container: DependencyContainer): AnyRoute[] {
       body: z.object(fields).partial().strict(),
       responses: { 200: EnvironmentDetail },
       handler: async ({ params, body, db }) => {
-        await findOr404(Environment, db, params.environmentId, 'environment');
+        const current = await findOr404(Environment, db, params.environmentId, 'environment');
         const { teams, ...rest } = body;
+        checkIngressClass(
+          rest.runtime ?? current.runtime,
+          rest.ingressClass === undefined ? current.ingressClass : rest.ingressClass,
+        );
         const row = await Environment.query(db).patchAndFetchById(params.environmentId, {
           ...rest,
           updatedAt: new Date(),

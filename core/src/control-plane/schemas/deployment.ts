@@ -43,6 +43,8 @@ export interface DeploymentContext {
   projectName: string;
   environmentName: string;
   baseDomain: string;
+  /** Set when the environment's cluster serves the URLs with its own ingress controller (port 80). */
+  ingressClass: string | null;
   pipelineVersion: number | null;
   plugins: Record<string, string>;
   createdByName: string | null;
@@ -73,7 +75,9 @@ export function deploymentView(
     plugins: c.plugins,
     services: names.map((name) => ({
       name,
-      url: url(serviceHost(name, d.name, c.environmentName, c.baseDomain)),
+      url: c.ingressClass
+        ? `http://${serviceHost(name, d.name, c.environmentName, c.baseDomain)}`
+        : url(serviceHost(name, d.name, c.environmentName, c.baseDomain)),
       status:
         d.state === 'running' || d.state === 'offline'
           ? (actual.find((s) => s.name === name)?.status ?? 'pending')
@@ -101,7 +105,7 @@ export async function deploymentViews(
       .select('id', 'name'),
     db('environments')
       .whereIn('id', [...new Set(rows.map((d) => d.environmentId))])
-      .select('id', 'name', 'baseDomain'),
+      .select('id', 'name', 'baseDomain', 'ingressClass'),
     db('pipeline_versions')
       .whereIn('id', rows.map((d) => d.pipelineVersionId).filter(Boolean) as string[])
       .select('id', 'version', 'plugins'),
@@ -123,6 +127,7 @@ export async function deploymentViews(
       projectName: projects.find((p: { id: string }) => p.id === d.projectId)?.name ?? '',
       environmentName: env?.name ?? '',
       baseDomain: env?.baseDomain ?? '',
+      ingressClass: env?.ingressClass ?? null,
       pipelineVersion: version?.version ?? null,
       plugins: version?.plugins ?? {},
       createdByName: users.find((u: { id: string }) => u.id === d.createdBy)?.username ?? null,
