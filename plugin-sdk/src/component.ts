@@ -79,9 +79,11 @@ export interface ComponentDefinition<
   timeoutMs?: number;
   /**
    * What the component's run starts besides the project's services — a database server, a
-   * one-off job — so the deployment's budget (and the node's placement) count it.
+   * one-off job — so the deployment's budget (and the node's placement) count it. It gets the
+   * params as saved (before defaults; `${output:…}` references unresolved): read only what sizes
+   * the run, with the same defaults as the params schema.
    */
-  reserves?(params: z.output<P>): DeploymentBudget;
+  reserves?(params: Readonly<Record<string, unknown>>): DeploymentBudget;
   run(ctx: ComponentContext, params: z.output<P>): Promise<O>;
   /** Undoes what `run` did; called in reverse order when a later step fails or on cancel. */
   rollback?(ctx: ComponentContext, params: z.output<P>, outputs: O | undefined): Promise<void>;

@@ -79,6 +79,9 @@ test.serial(
     const id = await s.deploy('rows');
     const running = await s.until(id, 'running', 90_000);
     t.deepEqual(running.services.map((x: { name: string }) => x.name).sort(), ['db', 'reader']);
+    // The deployment reserves what the whole pipeline starts: the project's budget (100m, 512 MiB)
+    // plus the PostgreSQL server (500m, 256 MiB) and the SQL job (250m, 128 MiB).
+    t.deepEqual(running.budget, { cpuMillicores: 850, memoryMb: 896 });
     const rows = await viaIngress(s.ingressPort, s.host('reader', 'rows'), '/cgi-bin/rows');
     t.is(rows.status, 200);
     t.deepEqual(rows.body.trim().split('\n'), ['alpha', 'beta']);

@@ -70,3 +70,32 @@ test('measured memory is a hard limit', async (t) => {
   const error = await t.throwsAsync(() => place(env));
   t.regex(error?.message ?? '', /no node in environment .* has room for 500m CPU and 256 MiB/);
 });
+
+test('deployments spread over equal nodes: the least allocated is chosen', async (t) => {
+  const env = await environment([
+    { name: 'left', cpuPercentAverage: 40 },
+    { name: 'right', cpuPercentAverage: 32 },
+  ]);
+  const chosen: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const node = await place(env);
+    chosen.push(node.name);
+    const project = randomUUID();
+    await t0
+      .db('projects')
+      .insert({ id: project, name: `p-${project.slice(0, 8)}`, cpuMillicores: 500, memoryMb: 256 });
+    await t0.db('deployments').insert({
+      id: randomUUID(),
+      name: `d${i}`,
+      projectId: project,
+      environmentId: (env as unknown as { id: string }).id,
+      nodeId: node.id,
+      state: 'running',
+      tags: '{}',
+      services: '[]',
+      cpuMillicores: 500,
+      memoryMb: 256,
+    });
+  }
+  t.deepEqual(chosen.sort(), ['left', 'left', 'right', 'right']);
+});

@@ -41,7 +41,7 @@ export const postgresDatabase = defineComponent({
     password: { description: 'password', secret: true },
   },
   timeoutMs: 20 * 60_000,
-  reserves: (p) => ({ cpuMillicores: p.cpuMillicores, memoryMb: p.memoryMb }),
+  reserves: (p) => ({ cpuMillicores: Number(p.cpuMillicores ?? 500), memoryMb: Number(p.memoryMb ?? 256) }),
   async run(ctx, p) {
     const password = p.password || randomBytes(18).toString('base64url');
     const auth = ctx.registryAuth(p.image);

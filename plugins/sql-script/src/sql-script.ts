@@ -29,7 +29,7 @@ export const sqlScript = defineComponent({
   params: sqlScriptParams,
   outputs: { output: { description: "psql's output (the script's last lines)" } },
   timeoutMs: 60 * 60_000,
-  reserves: (p) => ({ cpuMillicores: p.cpuMillicores, memoryMb: p.memoryMb }),
+  reserves: (p) => ({ cpuMillicores: Number(p.cpuMillicores ?? 250), memoryMb: Number(p.memoryMb ?? 128) }),
   async run(ctx, p) {
     ctx.log(`running a SQL script (${p.sql.length} characters) with ${p.image}`);
     const result = await ctx.runtime.runJob(

@@ -210,16 +210,15 @@ export class DeploymentService {
     }
     const tags = await this.tags.choose(project, input.tags, db);
     const version = await this.latestVersion(db, project.id);
-    // Resolved now only to fail fast (unknown service, missing secret…); the run is rebuilt when sent.
-    await resolvePipelineRun(
+    // Resolved now to fail fast (unknown service, missing secret…) and for what the whole pipeline
+    // can start (its budget, components' reservations included), which placement reserves.
+    const { budget } = await resolvePipelineRun(
       db,
       { box: this.box, secrets: this.secrets, plugins: this.plugins },
       { project, version, tags },
     );
-    const node = await placeDeployment(db, environment, {
-      cpuMillicores: project.cpuMillicores,
-      memoryMb: project.memoryMb,
-    });
+    const reserved = budget ?? { cpuMillicores: project.cpuMillicores, memoryMb: project.memoryMb };
+    const node = await placeDeployment(db, environment, reserved);
     const now = new Date();
     const deployment = await Deployment.query(db).insertAndFetch({
       id: randomUUID(),
@@ -231,8 +230,8 @@ export class DeploymentService {
       tags,
       state: 'deploying',
       services: [],
-      cpuMillicores: project.cpuMillicores,
-      memoryMb: project.memoryMb,
+      cpuMillicores: reserved.cpuMillicores,
+      memoryMb: reserved.memoryMb,
       idempotencyKey: input.idempotencyKey ?? null,
       createdBy: actor.userId,
       lastActivityAt: now,
@@ -487,15 +486,13 @@ export class DeploymentService {
     const project = await Project.query(db).findById(d.projectId).throwIfNotFound();
     const environment = await Environment.query(db).findById(d.environmentId).throwIfNotFound();
     const version = await this.latestVersion(db, project.id);
-    await resolvePipelineRun(
+    const { budget } = await resolvePipelineRun(
       db,
       { box: this.box, secrets: this.secrets, plugins: this.plugins },
       { project, version, tags: d.tags },
     );
-    const node = await placeDeployment(db, environment, {
-      cpuMillicores: project.cpuMillicores,
-      memoryMb: project.memoryMb,
-    });
+    const reserved = budget ?? { cpuMillicores: project.cpuMillicores, memoryMb: project.memoryMb };
+    const node = await placeDeployment(db, environment, reserved);
     const now = new Date();
     await this.transition(
       d,
@@ -504,6 +501,8 @@ export class DeploymentService {
       {
         nodeId: node.id,
         pipelineVersionId: version.id,
+        cpuMillicores: reserved.cpuMillicores,
+        memoryMb: reserved.memoryMb,
         error: null,
         stateMessage: null,
         lastActivityAt: now,

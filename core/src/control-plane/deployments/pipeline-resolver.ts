@@ -108,10 +108,8 @@ export async function resolvePipelineRun(
   const budget = { cpuMillicores: input.project.cpuMillicores, memoryMb: input.project.memoryMb };
   for (const node of nodes) {
     if (runsService(node.type)) continue;
-    const component = deps.plugins.providerOf(node.type)?.components.get(node.type);
-    const parsed = component?.reserves ? component.params.safeParse(node.params) : undefined;
-    if (!parsed?.success || !component?.reserves) continue;
-    const reserved = component.reserves(parsed.data);
+    const reserved = deps.plugins.providerOf(node.type)?.components.get(node.type)?.reserves?.(node.params);
+    if (!reserved) continue;
     budget.cpuMillicores += reserved.cpuMillicores;
     budget.memoryMb += reserved.memoryMb;
   }

@@ -59,17 +59,21 @@ export async function placeDeployment(
     const cpuCapacity = capacity.cpuMillicores ?? 0;
     const memoryCapacity = capacity.memoryMb ?? 0;
     const cpu = cpuCapacity - Number(used?.cpu ?? 0);
-    const idleCpu = cpuCapacity * (1 - (host.cpuPercentAverage ?? host.cpuPercent ?? 0) / 100);
+    const load = (host.cpuPercentAverage ?? host.cpuPercent ?? 0) / 100;
     const memory = Math.min(
       memoryCapacity - Number(used?.memory ?? 0),
       (host.memoryTotalMb ?? memoryCapacity) - (host.memoryUsedMb ?? 0),
     );
-    return { node, cpu: Math.floor(cpu), idleCpu, memory: Math.floor(memory) };
+    // Least allocated first (deployments spread over the nodes), a busy host ranking lower.
+    const score =
+      (cpuCapacity ? cpu / cpuCapacity : 0) / 2 +
+      (memoryCapacity ? memory / memoryCapacity : 0) / 2 -
+      load / 2;
+    return { node, cpu: Math.floor(cpu), memory: Math.floor(memory), score };
   });
-  // Among the nodes that fit, the least busy (measured CPU), then the one with most free memory.
   const fitting = free
     .filter((f) => f.cpu >= budget.cpuMillicores && f.memory >= budget.memoryMb)
-    .sort((a, b) => Math.min(b.idleCpu, b.cpu) - Math.min(a.idleCpu, a.cpu) || b.memory - a.memory);
+    .sort((a, b) => b.score - a.score);
   const chosen = fitting[0];
   if (chosen) return chosen.node;
   const best = [...free].sort((a, b) => b.memory - a.memory)[0];

@@ -31,6 +31,11 @@ export const DeploymentView = z.object({
     .record(z.string(), z.string())
     .describe('plugin releases the deployment runs with (pinned by its pipeline version)'),
   services: z.array(DeploymentServiceView),
+  budget: z
+    .object({ cpuMillicores: z.number(), memoryMb: z.number() })
+    .describe(
+      "what it reserves on its node: the project's budget plus what components start (databases, jobs)",
+    ),
   createdBy: z.string().nullable(),
   createdAt: timestamp,
   updatedAt: timestamp,
@@ -83,6 +88,7 @@ export function deploymentView(
           ? (actual.find((s) => s.name === name)?.status ?? 'pending')
           : 'pending',
     })),
+    budget: { cpuMillicores: d.cpuMillicores, memoryMb: d.memoryMb },
     createdBy: c.createdByName,
     createdAt: iso(d.createdAt) as string,
     updatedAt: iso(d.updatedAt) as string,

@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// Stages one agent for its image: `node scripts/stage-agent.mjs <agent-docker|agent-k8s> <out>`.
+// The output holds exactly what the agent runs with — its production dependencies (installed from
+// the lockfile with `npm ci --omit=dev --workspace <agent>`: no database driver, no control plane)
+// and the built code of the workspaces it uses (the agent host, the SDK, the bundled plugins).
+// Run it after the build (`tsc -b`); the agent Dockerfiles run it in their build stage.
+import { execFileSync } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+
+const [agent, outArg] = process.argv.slice(2);
+if (!agent || !outArg || !existsSync(join(agent, 'package.json'))) {
+  console.error('usage: node scripts/stage-agent.mjs <agent-docker|agent-k8s> <output folder>');
+  process.exit(2);
+}
+const out = resolve(outArg);
+const root = process.cwd();
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+
+// The workspace layout (package.json files only) and the lockfile: npm ci resolves exactly these.
+const manifest = JSON.parse(readFileSync('package.json', 'utf8'));
+const workspaces = manifest.workspaces.flatMap((w) =>
+  w.endsWith('/*')
+    ? readdirSync(w.slice(0, -2))
+        .map((d) => `${w.slice(0, -1)}${d}`)
+        .filter((d) => existsSync(join(d, 'package.json')))
+    : [w],
+);
+for (const w of workspaces) {
+  mkdirSync(join(out, w), { recursive: true });
+  cpSync(join(w, 'package.json'), join(out, w, 'package.json'));
+}
+delete manifest.devDependencies;
+delete manifest.scripts;
+writeFileSync(join(out, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+cpSync('package-lock.json', join(out, 'package-lock.json'));
+if (existsSync('.npmrc')) cpSync('.npmrc', join(out, '.npmrc'));
+execFileSync(
+  'npm',
+  ['ci', '--omit=dev', '--workspace', agent, '--ignore-scripts', '--no-audit', '--no-fund'],
+  {
+    cwd: out,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  },
+);
+
+// Built code of every workspace the agent links; the other workspace folders go.
+const linked = new Set();
+const scope = join(out, 'node_modules', '@nullops');
+for (const name of readdirSync(scope)) {
+  const target = resolve(scope, readlinkSync(join(scope, name)));
+  linked.add(relative(out, target));
+}
+for (const w of workspaces) {
+  if (!linked.has(w)) {
+    rmSync(join(out, w), { recursive: true, force: true });
+    continue;
+  }
+  for (const extra of ['dist', 'bin', 'deploy', 'frontend'])
+    if (existsSync(join(root, w, extra)))
+      cpSync(join(root, w, extra), join(out, w, extra), {
+        recursive: true,
+        // Tests, source maps and build info are not part of what runs.
+        filter: (src) => !/\.test\.(js|d\.ts)(\.map)?$|\.map$|tsbuildinfo$/.test(src),
+      });
+  if (!existsSync(join(out, w, 'dist')) && existsSync(join(root, w, 'src')))
+    throw new Error(`${w} is not built: run the build first`);
+}
+// Empty folders left by removed workspaces.
+for (const dir of ['plugins'])
+  if (existsSync(join(out, dir)) && !readdirSync(join(out, dir)).length)
+    rmSync(join(out, dir), { recursive: true });
+console.log(`staged ${agent} in ${relative(root, out) || out} (${[...linked].sort().join(', ')})`);
