@@ -363,11 +363,18 @@ test.serial(
     await node.getByRole('button', { name: 'Create' }).click();
     const notice = await page.getByRole('status').filter({ hasText: 'shown only now' }).innerText();
     t.regex(notice, /NULLOPS_AGENT_TOKEN=\S{20,}/);
+    // The exact command that installs the agent, as README.md gives it, with the token filled in.
+    const command = await page.getByLabel('install command').innerText();
+    t.regex(command, /^docker run -d --name nullops-agent --restart unless-stopped --network host/);
+    t.regex(command, /-e NULLOPS_AGENT_PORT=9 /);
+    t.regex(command, /-v \/var\/lib\/nullops-agent:\/data/);
+    t.regex(command, /nullops\/agent-docker:latest$/);
+    t.regex(notice, /DNS: point \*\.staging\.staging\.acme\.test at the ingress/);
     await page.locator('tr[data-row="edge-1"]').waitFor();
     await page.reload();
     await page.locator('tr[data-row="edge-1"]').waitFor();
     t.false(
-      (await page.content()).includes(notice.split('=')[1]?.split(' ')[0] ?? 'x'),
+      (await page.content()).includes(/NULLOPS_AGENT_TOKEN=(\S+)/.exec(notice)?.[1] ?? 'x'),
       'the token is not shown again',
     );
 

@@ -159,8 +159,13 @@ export const RESOURCES: Resource[] = [
       { key: 'host', label: 'Agent host', kind: 'text', required: true },
       { key: 'port', label: 'Agent port', kind: 'number', required: true, placeholder: '5001' },
     ],
-    afterCreate: (n) =>
-      `Node ${n.name} created. Start its agent with NULLOPS_AGENT_TOKEN=${n.token} — this token is shown only now.`,
+    afterCreate: async (n, page) => {
+      const env = await page.api.get<Row>(`/api/environments/${n.environmentId}`);
+      return html`<strong>Node ${n.name} created.</strong> Its token is shown only now: start the agent on
+        ${n.host} with it.
+        <pre class="command" aria-label="install command">${installCommand(n, env)}</pre>
+        DNS: point <code>*.${env.name}.${env.baseDomain}</code> at the ingress.`;
+    },
     columns: [
       { label: 'Name', value: (r) => r.name },
       { label: 'Address', value: (r) => `${r.host}:${r.port}` },
@@ -303,4 +308,22 @@ export class AdminPage extends LitElement {
       }
     `;
   }
+}
+
+/** The command that starts a new node's agent, its token filled in, as README.md documents it. */
+function installCommand(node: Row, env: Row): string {
+  if (env.runtime === 'kubernetes')
+    return [
+      'kubectl apply -f agent-k8s/deploy/nullops-agent.yaml   # from the NullOps repository',
+      `kubectl -n nullops-system create secret generic nullops-agent-token --from-literal=token=${node.token}`,
+      `# then register the agent's address (a node IP and NodePort 30500) as this node's host and port`,
+    ].join('\n');
+  return [
+    'docker run -d --name nullops-agent --restart unless-stopped --network host \\',
+    `  -e NULLOPS_AGENT_TOKEN=${node.token} \\`,
+    `  -e NULLOPS_AGENT_PORT=${node.port} \\`,
+    '  -v /var/run/docker.sock:/var/run/docker.sock \\',
+    '  -v /var/lib/nullops-agent:/data \\',
+    '  nullops/agent-docker:latest',
+  ].join('\n');
 }

@@ -30,9 +30,15 @@ export interface Resource {
   body?: (values: Record<string, unknown>) => unknown;
   deletable?: boolean;
   rowActions?: (row: Row, page: AdminResourcePage) => TemplateResult | typeof nothing;
-  /** Shown after create, e.g. a node's one-time token. */
-  afterCreate?: (created: Row) => string | undefined;
+  /** Shown after create, e.g. a node's one-time token and the command that installs its agent. */
+  afterCreate?: (
+    created: Row,
+    page: AdminResourcePage,
+  ) => string | TemplateResult | undefined | Promise<string | TemplateResult | undefined>;
 }
+
+const isTemplate = (value: unknown): value is TemplateResult =>
+  typeof value === 'object' && value !== null && '_$litType$' in value;
 
 /** One admin page: a table of a resource, a create form built from field descriptions, row actions. */
 @customElement('nullops-admin-resource')
@@ -51,6 +57,13 @@ export class AdminResourcePage extends LitElement {
         display: grid;
         gap: 0.2rem;
       }
+      pre.command {
+        overflow-x: auto;
+        padding: 0.6rem;
+        border-radius: 4px;
+        background: var(--nullops-code-bg, rgba(127, 127, 127, 0.12));
+        font-size: 0.85rem;
+      }
       .notice {
         border-color: var(--warn);
         word-break: break-all;
@@ -63,7 +76,7 @@ export class AdminResourcePage extends LitElement {
   @state() private rows: Row[] | undefined;
   @state() private options: Record<string, { value: string; label: string }[]> = {};
   @state() error = '';
-  @state() notice = '';
+  @state() notice: string | TemplateResult = '';
   /** The row being edited in the form (PATCH), or undefined when the form creates. */
   @state() private editing: Row | undefined;
 
@@ -91,7 +104,8 @@ export class AdminResourcePage extends LitElement {
   async act(work: () => Promise<unknown>): Promise<void> {
     try {
       const notice = await work();
-      this.notice = typeof notice === 'string' ? notice : '';
+      this.notice =
+        typeof notice === 'string' || isTemplate(notice) ? (notice as string | TemplateResult) : '';
       this.error = '';
       await this.load();
     } catch (err) {
@@ -126,7 +140,7 @@ export class AdminResourcePage extends LitElement {
       }
       const created = await this.api.post<Row>(this.resource.path, body);
       form.reset();
-      return this.resource.afterCreate?.(created);
+      return this.resource.afterCreate?.(created, this);
     });
   }
 
