@@ -3,6 +3,7 @@ import * as foundation from './20261122000000_foundation.js';
 import * as deployments from './20261122010000_deployments.js';
 import * as plugins from './20261122020000_plugins.js';
 import * as agentEdge from './20261201000000_agent_edge.js';
+import * as outbox from './20261201010000_outbox.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -13,6 +14,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261122010000_deployments': deployments,
   '20261122020000_plugins': plugins,
   '20261201000000_agent_edge': agentEdge,
+  '20261201010000_outbox': outbox,
 };
 
 /** A knex migration source over the list above. */

@@ -5,6 +5,7 @@
 export { z } from 'zod';
 export * from './component.js';
 export * from './errors.js';
+export * from './pipeline-graph.js';
 export * from './plugin.js';
 export * from './protocol.js';
 export * from './references.js';

@@ -2,7 +2,7 @@ import test from 'ava';
 import { defineComponent, isComponent } from './component.js';
 import { z } from './index.js';
 import { definePlugin, isPlugin } from './plugin.js';
-import { ancestors, outputReferences, substituteOutputs } from './references.js';
+import { outputReferences, substituteOutputs } from './references.js';
 import { SDK_VERSION } from './version.js';
 
 const component = (type: string) =>
@@ -57,17 +57,4 @@ test('output references: found deeply, substituted, and a missing output is an e
   t.throws(() => substituteOutputs(params, { db: { port: 1 } }), {
     message: '${output:db.connectionString} has no value: node db did not output "connectionString"',
   });
-});
-
-test('ancestors are transitive', (t) => {
-  const before = ancestors(
-    [{ id: 'a' }, { id: 'b' }, { id: 'c' }, { id: 'd' }],
-    [
-      { from: 'a', to: 'b' },
-      { from: 'b', to: 'c' },
-      { from: 'd', to: 'c' },
-    ],
-  );
-  t.deepEqual([...(before.get('c') ?? [])].sort(), ['a', 'b', 'd']);
-  t.deepEqual([...(before.get('a') ?? [])], []);
 });

@@ -42,25 +42,3 @@ export function walkStrings(value: unknown, map: (s: string) => string): unknown
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walkStrings(v, map)]));
   return value;
 }
-
-/** For each node, every node that must finish before it (transitively), from the graph's edges. */
-export function ancestors(
-  nodes: readonly { id: string }[],
-  edges: readonly { from: string; to: string }[],
-): Map<string, Set<string>> {
-  const parents = new Map<string, string[]>();
-  for (const e of edges) parents.set(e.to, [...(parents.get(e.to) ?? []), e.from]);
-  const result = new Map<string, Set<string>>();
-  for (const node of nodes) {
-    const seen = new Set<string>();
-    const stack = [...(parents.get(node.id) ?? [])];
-    while (stack.length) {
-      const id = stack.pop() as string;
-      if (seen.has(id)) continue;
-      seen.add(id);
-      stack.push(...(parents.get(id) ?? []));
-    }
-    result.set(node.id, seen);
-  }
-  return result;
-}

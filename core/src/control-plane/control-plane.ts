@@ -15,17 +15,26 @@ import { AccessService } from './access/access-service.js';
 import { Authorizer } from './access/authorizer.js';
 import { AgentEvents } from './agents/agent-events.js';
 import { AgentConnectionManager } from './agents/connection-manager.js';
+import { LogStreams } from './agents/log-streams.js';
+import { NodeSync } from './agents/node-sync.js';
 import { AuditService } from './audit/audit-service.js';
 import { ApiTokenService } from './auth/api-token-service.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionService } from './auth/session-service.js';
 import type { ControlPlaneConfig } from './config.js';
 import type { Database } from './database/database.js';
-import { DeploymentService } from './deployments/deployment-service.js';
+import { AgentReports } from './deployments/agent-reports.js';
+import { DeploymentCommands } from './deployments/commands.js';
+import { DesiredState } from './deployments/desired-state.js';
+import { DeploymentHistory } from './deployments/history.js';
+import { DeploymentReadModel } from './deployments/read-model.js';
+import { Sweeper } from './deployments/sweeper.js';
 import { TagService } from './deployments/tag-service.js';
+import { Transitions } from './deployments/transitions.js';
 import { controlPlaneHooks } from './http/route-hooks.js';
 import { IngressService } from './ingress/ingress-service.js';
-import { notifyPlugins } from './plugins/deployment-notifications.js';
+import { Outbox } from './outbox/outbox.js';
+import { DeploymentNotifications } from './plugins/deployment-notifications.js';
 import { PluginService } from './plugins/plugin-service.js';
 import { Refs } from './refs.js';
 import { auditRoutes } from './routes/audit-routes.js';
@@ -82,12 +91,22 @@ export function createControlPlane(deps: {
   container.registerSingleton(Authorizer);
   container.registerSingleton(AuditService);
   container.registerSingleton(SecretService);
+  container.registerSingleton(Outbox);
   container.registerSingleton(AgentEvents);
   container.registerSingleton(AgentConnectionManager);
+  container.registerSingleton(LogStreams);
   container.registerSingleton(IngressService);
   container.registerSingleton(TagService);
   container.registerSingleton(PluginService);
-  container.registerSingleton(DeploymentService);
+  container.registerSingleton(DeploymentNotifications);
+  container.registerSingleton(DeploymentHistory);
+  container.registerSingleton(Transitions);
+  container.registerSingleton(DeploymentReadModel);
+  container.registerSingleton(DeploymentCommands);
+  container.registerSingleton(DesiredState);
+  container.registerSingleton(AgentReports);
+  container.registerSingleton(NodeSync);
+  container.registerSingleton(Sweeper);
 
   let document: ReturnType<typeof buildOpenApi> | undefined;
   const openapi = () => {
@@ -123,6 +142,7 @@ export function createControlPlane(deps: {
       db: deps.db,
       authorizer: container.resolve(Authorizer),
       audit: container.resolve(AuditService),
+      outbox: container.resolve(Outbox),
       logger: deps.logger,
     }),
   );
@@ -131,27 +151,35 @@ export function createControlPlane(deps: {
   const pluginService = container.resolve(PluginService);
   mountWebUi(app, deps.logger, (name, version) => pluginService.frontendFile(name, version));
 
-  let stopNotifying = () => {};
+  const get = <T>(token: new (...args: never[]) => T): T => container.resolve(token as never);
   return {
     app,
     container,
     routes,
     openapi,
+    // Each part registers its outbox effects as it starts; the outbox runs them (leftovers of an
+    // earlier run included) once every handler is there, and before any node connects.
     start: async () => {
-      const plugins = container.resolve(PluginService);
-      const deployments = container.resolve(DeploymentService);
-      plugins.extensions.readDeployment = (id, userId) => deployments.forPlugin(id, userId);
-      await plugins.start();
-      stopNotifying = notifyPlugins(container);
-      await container.resolve(IngressService).start();
-      container.resolve(DeploymentService).start();
-      await container.resolve(AgentConnectionManager).start();
+      await get(PluginService).start();
+      await get(IngressService).start();
+      get(DeploymentHistory).start();
+      get(DeploymentNotifications).start();
+      get(DesiredState).start();
+      get(AgentReports).start();
+      get(NodeSync).start();
+      get(Sweeper).start();
+      await get(AgentConnectionManager).start();
+      get(Outbox).start();
     },
     stop: async () => {
-      stopNotifying();
-      container.resolve(DeploymentService).stop();
-      await container.resolve(AgentConnectionManager).stop();
-      await container.resolve(IngressService).stop();
+      get(Sweeper).stop();
+      get(NodeSync).stop();
+      get(AgentReports).stop();
+      // No new effects start; those in flight end once the agent links close under them.
+      const outboxStopped = get(Outbox).stop();
+      await get(AgentConnectionManager).stop();
+      await outboxStopped;
+      await get(IngressService).stop();
     },
     listen: (port, host) =>
       new Promise((resolveListen, reject) => {

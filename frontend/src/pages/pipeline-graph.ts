@@ -1,3 +1,5 @@
+import { type GraphProblem, referenceProblems, structureProblems } from '@nullops/plugin-sdk/pipeline-graph';
+
 /** The pipeline graph as the API stores it, and the checks the editor runs before saving. */
 export interface GraphNode {
   id: string;
@@ -32,42 +34,23 @@ export interface JsonSchema {
   anyOf?: JsonSchema[];
 }
 
-const OUTPUT_REFERENCE = /\$\{output:([A-Za-z0-9_-]{1,64})\.([A-Za-z0-9_]{1,64})\}/g;
-
-/** Every problem that would make the server refuse the graph, in words an admin can act on. */
+/**
+ * Every problem that would make the server refuse the graph, in words an admin can act on: the
+ * SDK's graph rules (the ones the server and the agent apply) and the required params.
+ */
 export function validateGraph(graph: Graph, catalog: CatalogEntry[]): string[] {
-  const problems: string[] = [];
-  const ids = new Set<string>();
-  for (const node of graph.nodes) {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(node.id))
-      problems.push(`node id "${node.id}" must be 1-64 letters, digits, _ or -`);
-    if (ids.has(node.id)) problems.push(`node id "${node.id}" is used twice`);
-    ids.add(node.id);
-  }
-  const parents = new Map<string, string[]>();
-  for (const e of graph.edges) {
-    if (!ids.has(e.from) || !ids.has(e.to))
-      problems.push(`the edge ${e.from} → ${e.to} names a missing node`);
-    parents.set(e.to, [...(parents.get(e.to) ?? []), e.from]);
-  }
-  const ancestors = (id: string) => {
-    const seen = new Set<string>();
-    const stack = [...(parents.get(id) ?? [])];
-    while (stack.length) {
-      const next = stack.pop() as string;
-      if (seen.has(next)) continue;
-      seen.add(next);
-      stack.push(...(parents.get(next) ?? []));
-    }
-    return seen;
-  };
-  for (const node of graph.nodes)
-    if (ancestors(node.id).has(node.id)) problems.push(`node ${node.id} is part of a cycle`);
-  for (const node of graph.nodes) {
+  const problems = [
+    ...structureProblems(graph),
+    ...referenceProblems(graph, (type) => {
+      const entry = catalog.find((c) => c.type === type);
+      return entry ? Object.keys(entry.outputs) : undefined;
+    }),
+  ].map((p) => describe(graph, p));
+  graph.nodes.forEach((node) => {
     const entry = catalog.find((c) => c.type === node.type);
     if (!entry) {
       problems.push(`node ${node.id}: no installed plugin provides "${node.type}"`);
-      continue;
+      return;
     }
     for (const key of entry.paramsSchema.required ?? []) {
       const value = node.params[key];
@@ -75,21 +58,20 @@ export function validateGraph(graph: Graph, catalog: CatalogEntry[]): string[] {
       if ((value === undefined || value === '') && !entry.hostFilled.includes(key) && !hasDefault)
         problems.push(`node ${node.id}: "${key}" is required`);
     }
-    const before = ancestors(node.id);
-    for (const m of JSON.stringify(node.params).matchAll(OUTPUT_REFERENCE)) {
-      const [, from, key] = m as unknown as [string, string, string];
-      if (!before.has(from))
-        problems.push(
-          `node ${node.id}: \${output:${from}.${key}} needs ${from} to run before it (connect them)`,
-        );
-      else {
-        const source = catalog.find((c) => c.type === graph.nodes.find((n) => n.id === from)?.type);
-        if (source && !(key in source.outputs))
-          problems.push(`node ${node.id}: ${from} has no output "${key}"`);
-      }
-    }
-  }
+  });
   return problems;
+}
+
+/** A problem named by its node (`node db: …`) rather than by its path, as the editor shows nodes. */
+function describe(graph: Graph, problem: GraphProblem): string {
+  const [kind, index] = problem.path;
+  if (kind === 'nodes' && typeof index === 'number')
+    return `node ${graph.nodes[index]?.id}: ${problem.message}`;
+  if (kind === 'edges' && typeof index === 'number') {
+    const edge = graph.edges[index];
+    return `the edge ${edge?.from} → ${edge?.to} ${problem.message}`;
+  }
+  return `the edges ${problem.message}`;
 }
 
 /** A fresh node id for a type: `db`, `db-2`, … */

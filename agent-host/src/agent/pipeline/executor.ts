@@ -1,13 +1,15 @@
 import {
-  ancestors,
   type ComponentContext,
   type ComponentDefinition,
   type DeploymentIdentity,
+  describeProblem,
   outputReferences,
   type PipelineRun,
   type RunError,
   type Runtime,
+  referenceProblems,
   type ServiceSpec,
+  structureProblems,
   substituteOutputs,
 } from '@nullops/plugin-sdk';
 
@@ -54,32 +56,28 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
   const specs: ServiceSpec[] = [];
   const outputs: Record<string, Record<string, unknown>> = {};
 
-  // Every node's component, params and output references are checked before anything runs;
+  // The graph (its shape, its output references) and every node's component and params are
+  // checked before anything runs — the same rules the editor and the control plane applied;
   // params that reference outputs are validated once those outputs exist.
-  const before = ancestors(run.nodes, run.edges);
-  const resolved = new Map<string, { component: ComponentDefinition; params: unknown; deferred: boolean }>();
-  for (const node of run.nodes) {
-    const component = components.get(node.type);
-    if (!component)
+  const outputsOf = (type: string) => {
+    const declared = components.get(type)?.outputs;
+    return declared ? Object.keys(declared) : undefined;
+  };
+  for (const node of run.nodes)
+    if (!components.has(node.type))
       return failed(
         node.id,
         options.unavailable?.get(node.type) ?? `no installed component provides "${node.type}"`,
       );
-    const references = outputReferences(node.params);
-    for (const ref of references) {
-      if (!before.get(node.id)?.has(ref.node))
-        return failed(
-          node.id,
-          `\${output:${ref.node}.${ref.key}} names a node that does not run before ${node.id}`,
-        );
-      const source = components.get(byId.get(ref.node)?.type ?? '');
-      if (source?.outputs && !(ref.key in source.outputs))
-        return failed(
-          node.id,
-          `\${output:${ref.node}.${ref.key}}: ${ref.node} outputs only ${Object.keys(source.outputs).join(', ')}`,
-        );
-    }
-    if (references.length) {
+  const problem = [...structureProblems(run), ...referenceProblems(run, outputsOf)][0];
+  if (problem) {
+    const at = problem.path[0] === 'nodes' ? run.nodes[problem.path[1] as number]?.id : undefined;
+    return failed(at ?? null, at ? problem.message : describeProblem(problem));
+  }
+  const resolved = new Map<string, { component: ComponentDefinition; params: unknown; deferred: boolean }>();
+  for (const node of run.nodes) {
+    const component = components.get(node.type) as ComponentDefinition;
+    if (outputReferences(node.params).length) {
       resolved.set(node.id, { component, params: node.params, deferred: true });
       continue;
     }
@@ -186,8 +184,8 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
   const cancelled = options.signal.aborted;
   return { ok: false, cancelled, error: firstError ?? { step: null, message: 'cancelled' } };
 
-  function failed(step: string, message: string): ExecuteResult {
-    options.onStep(step, 'failed', message);
+  function failed(step: string | null, message: string): ExecuteResult {
+    if (step) options.onStep(step, 'failed', message);
     return { ok: false, cancelled: false, error: { step, message } };
   }
 }

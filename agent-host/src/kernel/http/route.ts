@@ -70,6 +70,11 @@ export interface RouteSpec<
   responses: Record<number, Schema | null>;
   /** Raw (non-JSON) response, e.g. Prometheus text. */
   produces?: string;
+  /**
+   * False for a mutation whose handler opens its own, short transactions: one that first talks to
+   * the network (a registry), which must never happen while a transaction holds a connection.
+   */
+  transaction?: false;
   handler: (req: RouteRequest<Out<PS>, Out<QS>, Out<BS>, E>) => Promise<RouteResult>;
 }
 

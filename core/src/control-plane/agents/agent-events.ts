@@ -1,14 +1,16 @@
 import { EventEmitter } from 'node:events';
 import type { ActualDeployment, EventSchemas } from '@nullops/plugin-sdk';
 import type { z } from 'zod';
+import type { AgentLink } from './agent-link.js';
 
 type Data<E extends keyof typeof EventSchemas> = z.infer<(typeof EventSchemas)[E]>;
 
 /** What agents tell the control plane, for the services that act on it (deployments, ingress, logs). */
 export interface AgentEventMap {
+  /** A node's agent connected and passed the checks (trust, runtime, protocol). */
+  'node.connected': [nodeId: string, link: AgentLink];
   /** A node reconciled on (re)connect; `actual` covers every deployment it was sent. */
   'node.synced': [nodeId: string, actual: ActualDeployment[], sentDeleting: string[]];
-  'node.offline': [nodeId: string];
   'pipeline.step': [nodeId: string, step: Data<'pipeline.step'>];
   'deployment.finished': [nodeId: string, actual: ActualDeployment];
   'log.line': [nodeId: string, line: Data<'log.line'>];

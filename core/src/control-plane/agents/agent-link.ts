@@ -42,12 +42,16 @@ export class AgentLink extends EventEmitter {
     ws.on('message', (data) => this.receive(String(data)));
   }
 
+  get isOpen(): boolean {
+    return this.ws.readyState === this.ws.OPEN;
+  }
+
   request<M extends RequestMethod>(method: M, params: Params<M>, timeoutMs = 120_000): Promise<Result<M>> {
     const id = randomUUID();
     return new Promise((resolve, reject) => {
       // A request on a socket that already closed would never be answered: fail it now, not at
       // its timeout (the close handler only rejects requests that were waiting when it fired).
-      if (this.ws.readyState !== this.ws.OPEN) {
+      if (!this.isOpen) {
         reject(new Error('the agent connection closed'));
         return;
       }

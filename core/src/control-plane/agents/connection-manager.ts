@@ -1,9 +1,11 @@
-import { type DesiredDeployment, type Heartbeat, PROTOCOL_VERSION } from '@nullops/plugin-sdk';
+import { type Heartbeat, PROTOCOL_VERSION } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import type { ControlPlaneConfig } from '../config.js';
-import { afterCommit, type Database } from '../database/database.js';
-import { AgentNode, Environment, type NodeStatus, type RuntimeKind } from '../models/fleet.js';
+import type { Database } from '../database/database.js';
+import { Transitions } from '../deployments/transitions.js';
+import { AgentNode, Deployment, Environment, type NodeStatus, type RuntimeKind } from '../models/fleet.js';
+import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { revealNodeToken } from '../services/node-tokens.js';
@@ -11,7 +13,13 @@ import { AgentRefusedError, dialAgent, UntrustedCertificateError } from './agent
 import { AgentEvents } from './agent-events.js';
 import { AgentLink } from './agent-link.js';
 
-/** Delay before reconnect attempt `n` (1-based): capped exponential backoff with full jitter. */
+/** Outbox topic: re-read a node after a committed change of its settings. */
+const REFRESH_TOPIC = 'node.refresh';
+
+/**
+ * Delay before reconnect attempt `n` (1-based): capped exponential backoff with "equal jitter" —
+ * half the ceiling fixed, half random — so retries spread out but never come back at once.
+ */
 export function backoffDelay(attempt: number, baseMs: number, capMs: number, random = Math.random): number {
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(attempt - 1, 30));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
@@ -19,9 +27,9 @@ export function backoffDelay(attempt: number, baseMs: number, capMs: number, ran
 
 /**
  * Keeps one connection to every enabled node. The control plane dials the agents (they are the
- * servers), pins their certificate on first contact, checks the protocol version, sends the full
- * desired state on every connect, records heartbeats, and retries lost connections forever with
- * backoff until the node is disabled.
+ * servers), pins their certificate on first contact, checks the protocol version, announces every
+ * connect (`node.connected`, on which the node is sent its plugins and desired state), records
+ * heartbeats, and retries lost connections forever with backoff until the node is disabled.
  */
 @injectable()
 export class AgentConnectionManager {
@@ -34,15 +42,12 @@ export class AgentConnectionManager {
     @inject(Refs.logger) readonly logger: Logger,
     @inject(Refs.config) readonly config: ControlPlaneConfig,
     @inject(AgentEvents) readonly events: AgentEvents,
+    @inject(Outbox) readonly outbox: Outbox,
+    @inject(Transitions) readonly transitions: Transitions,
   ) {}
 
-  /** Builds the desired state sent on connect; the deployment service provides it. */
-  desiredState: (nodeId: string) => Promise<DesiredDeployment[]> = async () => [];
-
-  /** Runs on every connect before the desired state is sent; the plugin service syncs plugins here. */
-  onConnected: (nodeId: string, link: AgentLink) => Promise<void> = async () => {};
-
   async start(): Promise<void> {
+    this.outbox.handle(REFRESH_TOPIC, (payload) => this.refresh(payload.nodeId as string));
     const nodes = await AgentNode.query(this.db).select('id');
     await Promise.all(nodes.map((n) => this.refresh(n.id)));
   }
@@ -67,13 +72,9 @@ export class AgentConnectionManager {
     link.wake(true);
   }
 
-  /** Runs `refresh` once the transaction that changed the node has committed. */
-  refreshAfterCommit(db: Database, nodeId: string): void {
-    afterCommit(
-      db,
-      () => this.refresh(nodeId),
-      (err) => this.logger.error({ err, node: nodeId }, 'node refresh failed'),
-    );
+  /** Queues `refresh` in the transaction that changes the node: it runs once that has committed. */
+  refreshLater(db: Database, nodeId: string): Promise<void> {
+    return this.outbox.add(db, REFRESH_TOPIC, `node:${nodeId}`, { nodeId });
   }
 
   /** The open link to a node, when it is online. */
@@ -135,14 +136,19 @@ class NodeLink {
     });
   }
 
-  private async setStatus(status: NodeStatus, message: string | null, extra: Partial<AgentNode> = {}) {
+  private async setStatus(
+    status: NodeStatus,
+    message: string | null,
+    extra: Partial<AgentNode> = {},
+    db: Database = this.manager.db,
+  ) {
     if (this.stopped) return;
     const key = `${status}|${message}`;
     if (key === this.lastStatus && !Object.keys(extra).length) return;
-    this.lastStatus = key;
-    await AgentNode.query(this.manager.db)
+    await AgentNode.query(db)
       .patch({ status, statusMessage: message, ...extra, updatedAt: new Date() })
       .where('id', this.nodeId);
+    this.lastStatus = key;
     this.log.info({ status, message }, 'node status');
   }
 
@@ -179,20 +185,18 @@ class NodeLink {
         const environment = await Environment.query(db).findById(node.environmentId);
         if (environment && hello.runtime !== environment.runtime) {
           link.close(4004, 'wrong runtime');
-          await this.setStatus(
+          await this.markOffline(
             'incompatible',
             `this agent drives ${hello.runtime === 'kubernetes' ? 'Kubernetes' : 'Docker'}, but environment "${environment.name}" is a ${environment.runtime === 'kubernetes' ? 'Kubernetes' : 'Docker'} environment: run the ${environment.runtime === 'kubernetes' ? 'nullops-agent-k8s' : 'nullops-agent-docker'} agent on this node, or add it to a ${hello.runtime} environment`,
             { agentVersion: hello.agentVersion, runtime: hello.runtime },
           );
-          await this.markDeploymentsOffline();
         } else if (hello.protocolVersion !== PROTOCOL_VERSION) {
           link.close(4002, 'incompatible protocol');
-          await this.setStatus(
+          await this.markOffline(
             'incompatible',
             `agent speaks protocol ${hello.protocolVersion}, this control plane ${PROTOCOL_VERSION}: upgrade them together`,
             { agentVersion: hello.agentVersion },
           );
-          await this.markDeploymentsOffline();
         } else {
           attempt = 0;
           await this.online(link, node, {
@@ -215,8 +219,7 @@ class NodeLink {
       } catch (err) {
         this.current = undefined;
         if (err instanceof UntrustedCertificateError) {
-          await this.setStatus('untrusted', err.message, { pendingThumbprint: err.thumbprint });
-          await this.markDeploymentsOffline();
+          await this.markOffline('untrusted', err.message, { pendingThumbprint: err.thumbprint });
           continue;
         }
         await this.markOffline(
@@ -255,26 +258,8 @@ class NodeLink {
       pendingThumbprint: null,
       lastHeartbeatAt: new Date(),
     });
-    try {
-      // Plugins first: the deployments the sync may resume need them. A plugin problem is reported
-      // per plugin and never keeps the node from syncing its deployments.
-      await this.manager
-        .onConnected(this.nodeId, link)
-        .catch((err) => this.log.warn({ err: (err as Error).message }, 'plugin sync with the node failed'));
-      const desired = await this.manager.desiredState(this.nodeId);
-      const { deployments, report } = await link.request('sync', { deployments: desired });
-      this.log.info({ report }, 'node reconciled');
-      events.emit(
-        'node.synced',
-        this.nodeId,
-        deployments,
-        desired.filter((d) => d.state === 'deleting').map((d) => d.id),
-      );
-      link.emit('synced', report);
-    } catch (err) {
-      this.log.error({ err }, 'sync with the agent failed');
-      link.close(4003, 'sync failed');
-    }
+    // What the node must run is sent by whoever listens (NodeSync); this loop only keeps the link.
+    events.emit('node.connected', this.nodeId, link);
   }
 
   private async recordHeartbeat(beat: Heartbeat) {
@@ -299,13 +284,27 @@ class NodeLink {
       .catch((err) => this.log.warn({ err }, 'could not record heartbeat'));
   }
 
-  private async markOffline(status: NodeStatus, message: string) {
-    await this.setStatus(status, message);
-    await this.markDeploymentsOffline();
-  }
-
-  private async markDeploymentsOffline() {
+  /**
+   * The node is not usable (lost, disabled, untrusted, incompatible): its status, and its running
+   * deployments going offline (their routes removed), are one change, so nobody ever sees an
+   * offline node still serving.
+   */
+  private async markOffline(status: NodeStatus, message: string, extra: Partial<AgentNode> = {}) {
     if (this.stopped) return;
-    this.manager.events.emit('node.offline', this.nodeId);
+    const { db, outbox, transitions } = this.manager;
+    await db.transaction(async (trx) => {
+      for (const d of await Deployment.query(trx).where({ nodeId: this.nodeId, state: 'running' }))
+        await transitions.apply(
+          trx,
+          d,
+          'node-lost',
+          { stateMessage: 'node is offline' },
+          {
+            message: `node is ${status}; routes removed`,
+          },
+        );
+      await this.setStatus(status, message, extra, trx);
+    });
+    outbox.wake();
   }
 }

@@ -43,17 +43,6 @@ export async function isDatabaseReachable(db: Database, timeoutMs = 2000): Promi
 }
 
 /**
- * Runs `fn` once the transaction `db` has committed (at once outside a transaction): follow-up
- * work such as talking to an agent must never act on a change that may still roll back.
- */
-export function afterCommit(db: Database, fn: () => Promise<unknown>, onError: (err: unknown) => void): void {
-  const committed = db.isTransaction
-    ? (db as unknown as { executionPromise: Promise<unknown> }).executionPromise
-    : Promise.resolve();
-  committed.then(fn).catch(onError);
-}
-
-/**
  * Awaits several queries: in parallel on the pool, one after another inside a transaction (a
  * transaction is one connection, and pg refuses overlapping queries on one connection).
  */

@@ -3,8 +3,8 @@ import type { Database } from '../database/database.js';
 import { ContainerRegistry, type PipelineVersion, type Project, Service } from '../models/catalog.js';
 import type { PluginService } from '../plugins/plugin-service.js';
 import { imageReference, registryHost } from '../registry/registry-client.js';
-import { registryPasswordContext } from '../routes/registry-routes.js';
 import type { PipelineGraph } from '../schemas/pipeline.js';
+import { sealedContexts } from '../security/sealed-contexts.js';
 import type { SecretBox } from '../security/secret-box.js';
 import type { SecretService } from '../services/secret-service.js';
 
@@ -73,7 +73,7 @@ export async function resolvePipelineRun(
         );
       }
       const tag = input.tags[service.name];
-      if (!tag) throw InputError.field(`body.tags.${service.name}`, 'is required');
+      if (!tag) throw InputError.field(`tags.${service.name}`, 'is required');
       const registry = registries.get(service.registryId) as ContainerRegistry;
       params.image = imageReference(registry.url, service.image, tag);
       params.cpuMillicores ??= cpuShare;
@@ -102,7 +102,7 @@ export async function resolvePipelineRun(
     .map((r) => ({
       serveraddress: registryHost(r.url),
       username: r.username as string,
-      password: deps.box.decrypt(r.passwordEnc as string, registryPasswordContext(r.id)),
+      password: deps.box.decrypt(r.passwordEnc as string, sealedContexts.registryPassword(r.id)),
     }));
   // The deployment's budget: the project's, plus what other components reserve for what they start.
   const budget = { cpuMillicores: input.project.cpuMillicores, memoryMb: input.project.memoryMb };

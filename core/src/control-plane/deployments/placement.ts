@@ -1,9 +1,7 @@
 import { ConflictError } from '@nullops/plugin-sdk';
 import type { Database } from '../database/database.js';
 import { AgentNode, Deployment, type Environment } from '../models/fleet.js';
-
-/** States whose budget is still reserved on their node. */
-export const RESERVING_STATES = ['pending', 'deploying', 'running', 'offline', 'deleting'] as const;
+import { RESERVING_STATES } from './lifecycle.js';
 
 export interface Budget {
   cpuMillicores: number;

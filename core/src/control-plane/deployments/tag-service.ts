@@ -6,7 +6,7 @@ import { PluginService } from '../plugins/plugin-service.js';
 import { Refs } from '../refs.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import { selectTags } from '../registry/tag-order.js';
-import { registryPasswordContext } from '../routes/registry-routes.js';
+import { sealedContexts } from '../security/sealed-contexts.js';
 import type { SecretBox } from '../security/secret-box.js';
 
 export interface ServiceTags {
@@ -34,7 +34,7 @@ export class TagService {
   /** Every tag of an image: from a plugin's registry provider when one serves the URL, else Registry v2. */
   private async listTags(registry: ContainerRegistry, image: string): Promise<string[]> {
     const password = registry.passwordEnc
-      ? this.box.decrypt(registry.passwordEnc, registryPasswordContext(registry.id))
+      ? this.box.decrypt(registry.passwordEnc, sealedContexts.registryPassword(registry.id))
       : null;
     const provider = this.plugins.extensions.registryProviderFor(registry.url);
     if (!provider) {
@@ -102,22 +102,22 @@ export class TagService {
   ): Promise<Record<string, string>> {
     const services = await this.forProject(project, db);
     const unknown = Object.keys(requested).filter((name) => !services.some((s) => s.name === name));
-    if (unknown.length) throw InputError.field(`body.tags.${unknown[0]}`, 'is not a service of this project');
+    if (unknown.length) throw InputError.field(`tags.${unknown[0]}`, 'is not a service of this project');
     const chosen: Record<string, string> = {};
     for (const s of services) {
       const wanted = requested[s.name];
       if (s.tagMode === 'pinned') {
         if (wanted && wanted !== s.defaultTag)
-          throw InputError.field(`body.tags.${s.name}`, `is pinned to ${s.defaultTag}`);
+          throw InputError.field(`tags.${s.name}`, `is pinned to ${s.defaultTag}`);
         chosen[s.name] = s.defaultTag as string;
       } else if (!wanted) {
         throw InputError.field(
-          `body.tags.${s.name}`,
+          `tags.${s.name}`,
           `is required: choose one of ${s.tags.slice(0, 5).join(', ') || '(no matching tags)'}`,
         );
       } else if (!s.tags.includes(wanted)) {
         throw InputError.field(
-          `body.tags.${s.name}`,
+          `tags.${s.name}`,
           `"${wanted}" is not a tag of ${s.image} that may be deployed`,
         );
       } else {

@@ -1,5 +1,5 @@
 import { routeFactory } from '@nullops/agent-host/kernel';
-import { AuthenticationError } from '@nullops/plugin-sdk';
+import { AuthenticationError, type FieldIssue, InputError } from '@nullops/plugin-sdk';
 import type { Principal } from '../auth/principal.js';
 import type { Database } from '../database/database.js';
 
@@ -18,4 +18,30 @@ export const route = routeFactory<ControlPlaneExtras>();
 export function caller(principal: Principal | undefined): Principal {
   if (!principal) throw new AuthenticationError();
   return principal;
+}
+
+/**
+ * Runs a domain call whose input is the request body: domain code names fields as it knows them
+ * (`tags.web`), and the API names them where the client sent them (`body.tags.web`).
+ */
+export async function inBody<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+    const issues = ((err.details as { issues?: FieldIssue[] } | undefined)?.issues ?? []).map((i) => ({
+      ...i,
+      path: `body.${i.path}`,
+    }));
+    let message = err.message;
+    const paths = [...new Set(issues.map((i) => i.path.slice('body.'.length)))].sort(
+      (a, b) => b.length - a.length,
+    );
+    for (const path of paths)
+      message = message.replace(
+        new RegExp(`(?<![\\w.])${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:`, 'g'),
+        `body.${path}:`,
+      );
+    throw new InputError(message, issues, { cause: err });
+  }
 }

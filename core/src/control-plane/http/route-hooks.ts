@@ -7,16 +7,19 @@ import type { AuditService } from '../audit/audit-service.js';
 import type { Principal } from '../auth/principal.js';
 import type { Database } from '../database/database.js';
 import type { AuditOutcome } from '../models/audit-event.js';
+import type { Outbox } from '../outbox/outbox.js';
 import type { ControlPlaneExtras } from './route-context.js';
 
 /**
  * The control plane's steps around every handler: authorize by the route's rule, run mutations in
- * a transaction, and audit every mutation (successful, refused or failed).
+ * a transaction (then start the effects it queued in the outbox), and audit every mutation
+ * (successful, refused or failed).
  */
 export function controlPlaneHooks(deps: {
   db: Database;
   authorizer: Authorizer;
   audit: AuditService;
+  outbox: Outbox;
   logger: Logger;
 }): RouteHooks<ControlPlaneExtras> {
   return {
@@ -26,7 +29,12 @@ export function controlPlaneHooks(deps: {
     async run(ctx, route, handler) {
       const principal = ctx.state.principal as Principal | undefined;
       if (route.method === 'get') return handler({ db: deps.db, principal });
-      return deps.db.transaction((trx) => handler({ db: trx, principal }));
+      try {
+        if (route.transaction === false) return await handler({ db: deps.db, principal });
+        return await deps.db.transaction((trx) => handler({ db: trx, principal }));
+      } finally {
+        deps.outbox.wake();
+      }
     },
     async after(ctx, route, outcome) {
       if (route.method === 'get') return;

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
+import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { revealNodeToken } from '../services/node-tokens.js';
@@ -19,6 +20,13 @@ import type { IngressDriver, IngressRoute } from './ingress-driver.js';
  * node's agent edge; no address an agent reports is ever used, so a node can only serve its own
  * deployments.
  */
+/** Outbox topic: rebuild the route table (queued with the change that moved a route). */
+export const INGRESS_REFRESH_TOPIC = 'ingress.refresh';
+
+/** Queues a rebuild of the route table in the caller's transaction. */
+export const refreshRoutesLater = (outbox: Outbox, db: Database) =>
+  outbox.add(db, INGRESS_REFRESH_TOPIC, 'ingress');
+
 @injectable()
 export class IngressService {
   private readonly builtin: BuiltinProxy;
@@ -26,6 +34,7 @@ export class IngressService {
   private pending: Promise<void> | undefined;
   private again = false;
   private current: IngressRoute[] = [];
+  private lastError: unknown;
   /** Port the built-in proxy listens on (resolved after start when configured as 0). */
   port = 0;
 
@@ -34,6 +43,7 @@ export class IngressService {
     @inject(Refs.config) private readonly config: ControlPlaneConfig,
     @inject(Refs.logger) private readonly logger: Logger,
     @inject(Refs.secretBox) private readonly box: SecretBox,
+    @inject(Outbox) private readonly outbox: Outbox,
   ) {
     this.builtin = new BuiltinProxy(logger);
     this.driver =
@@ -43,6 +53,12 @@ export class IngressService {
   }
 
   async start(): Promise<void> {
+    // The effect of deployments starting and stopping and nodes coming and going; a driver that
+    // cannot take the table (Caddy restarting) is retried with the outbox's backoff.
+    this.outbox.handle(INGRESS_REFRESH_TOPIC, async () => {
+      await this.refresh();
+      if (this.lastError) throw this.lastError;
+    });
     if (this.driver === this.builtin) {
       this.port = await this.builtin.listen(
         this.config.NULLOPS_INGRESS_PORT,
@@ -79,7 +95,9 @@ export class IngressService {
         try {
           this.current = await this.compute();
           await this.driver.apply(this.current);
+          this.lastError = undefined;
         } catch (err) {
+          this.lastError = err;
           this.logger.error({ err, driver: this.driver.name }, 'could not update the ingress');
         }
       } while (this.again);

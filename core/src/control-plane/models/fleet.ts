@@ -46,14 +46,8 @@ export class AgentNode extends BaseModel {
   updatedAt!: Date;
 }
 
-export type DeploymentState =
-  | 'pending'
-  | 'deploying'
-  | 'running'
-  | 'failed'
-  | 'offline'
-  | 'deleting'
-  | 'deleted';
+/** See deployments/lifecycle.ts for how a deployment moves between them. */
+export type DeploymentState = 'deploying' | 'running' | 'failed' | 'offline' | 'deleting' | 'deleted';
 
 export class Deployment extends BaseModel {
   static override tableName = 'deployments';

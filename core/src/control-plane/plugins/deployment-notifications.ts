@@ -1,60 +1,50 @@
-import type { DependencyContainer } from 'tsyringe';
-import type { LiveEvent } from '../deployments/deployment-history.js';
-import { DeploymentService } from '../deployments/deployment-service.js';
-import { IngressService } from '../ingress/ingress-service.js';
+import { inject, injectable } from 'tsyringe';
+import type { Database } from '../database/database.js';
+import { type LiveEvent, NOTIFY_TOPIC } from '../deployments/history.js';
+import { DeploymentReadModel } from '../deployments/read-model.js';
 import { Deployment } from '../models/fleet.js';
+import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
-import { deploymentViews } from '../schemas/deployment.js';
 import { PluginService } from './plugin-service.js';
 
-/** History kinds worth a notification (steps and log lines are not). */
-const NOTIFIED = new Set([
-  'created',
-  'running',
-  'failed',
-  'extended',
-  'retried',
-  'cloned',
-  'offline',
-  'online',
-  'deleted',
-  'cancelled',
-  'expired',
-  'removed',
-]);
+/**
+ * Tells control-plane plugins' notifiers about every entry of a deployment's history (created,
+ * running, failed, extended, deleted…), once it has committed — through the outbox, so a
+ * notification survives a crash of the control plane (and may, rarely, come twice).
+ */
+@injectable()
+export class DeploymentNotifications {
+  constructor(
+    @inject(Refs.database) private readonly db: Database,
+    @inject(Outbox) private readonly outbox: Outbox,
+    @inject(PluginService) private readonly plugins: PluginService,
+    @inject(DeploymentReadModel) private readonly read: DeploymentReadModel,
+  ) {}
 
-/** Forwards deployment lifecycle events to the notifiers of control-plane plugins; returns how to stop. */
-export function notifyPlugins(container: DependencyContainer): () => void {
-  const db = container.resolve(Refs.database);
-  const logger = container.resolve(Refs.logger);
-  const plugins = container.resolve(PluginService);
-  const ingress = container.resolve(IngressService);
-  const live = container.resolve(DeploymentService).history.live;
-  const forward = (event: LiveEvent) => {
-    if (!NOTIFIED.has(event.kind)) return;
-    void (async () => {
-      const row = await Deployment.query(db).findById(event.deploymentId);
-      if (!row) return;
-      const [view] = await deploymentViews(db, [row], (host) => ingress.url(host));
-      if (!view) return;
-      await plugins.notify({
-        event: event.kind,
-        deployment: {
-          id: view.id,
-          name: view.name,
-          state: view.state,
-          projectId: view.projectId,
-          projectName: view.projectName,
-          environmentName: view.environmentName,
-          urls: Object.fromEntries(view.services.map((s) => [s.name, s.url])),
-          expiresAt: view.expiresAt,
-        },
-        actor: event.actor ?? null,
-        ...(event.message ? { message: event.message } : {}),
-        at: event.at,
-      });
-    })().catch((err) => logger.warn({ err }, 'notifying plugins failed'));
-  };
-  live.on('event', forward);
-  return () => live.off('event', forward);
+  start(): void {
+    this.outbox.handle(NOTIFY_TOPIC, (event) => this.notify(event as unknown as LiveEvent));
+  }
+
+  private async notify(event: LiveEvent): Promise<void> {
+    if (!this.plugins.hasNotifiers()) return;
+    const row = await Deployment.query(this.db).findById(event.deploymentId);
+    if (!row) return;
+    const view = await this.read.view(this.db, row);
+    await this.plugins.notify({
+      event: event.kind,
+      deployment: {
+        id: view.id,
+        name: view.name,
+        state: view.state,
+        projectId: view.projectId,
+        projectName: view.projectName,
+        environmentName: view.environmentName,
+        urls: Object.fromEntries(view.services.map((s) => [s.name, s.url])),
+        expiresAt: view.expiresAt,
+      },
+      actor: event.actor ?? null,
+      ...(event.message ? { message: event.message } : {}),
+      at: event.at,
+    });
+  }
 }

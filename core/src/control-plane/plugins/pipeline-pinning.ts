@@ -1,9 +1,8 @@
 import {
-  ancestors,
   type FieldIssue,
   InputError,
   OUTPUT_REFERENCE,
-  outputReferences,
+  referenceProblems,
   SECRET_REFERENCE,
 } from '@nullops/plugin-sdk';
 import type { PinnedRelease } from '../models/catalog.js';
@@ -15,7 +14,8 @@ import type { PluginService } from './plugin-service.js';
  * type, the plugin release that provides it now. Every problem is reported with its field path:
  * unknown component types, params the component's schema rejects (leaving out params the control
  * plane fills in at deploy time, and values that are `${secret:…}`/`${output:…}` references), and
- * output references to nodes that do not run earlier or outputs they do not have.
+ * output references to nodes that do not run earlier or outputs they do not have (the SDK's
+ * graph rules, which the editor and the agent apply too).
  */
 export function pinPipeline(
   plugins: PluginService,
@@ -23,10 +23,8 @@ export function pinPipeline(
 ): { components: Record<string, PinnedRelease>; plugins: Record<string, string> } {
   const issues: FieldIssue[] = [];
   const components: Record<string, PinnedRelease> = {};
-  const before = ancestors(graph.nodes, graph.edges);
-  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
   graph.nodes.forEach((node, i) => {
-    const at = `body.graph.nodes.${i}`;
+    const at = `graph.nodes.${i}`;
     const provider = plugins.providerOf(node.type);
     const component = provider?.components.get(node.type);
     if (!provider || !component) {
@@ -42,23 +40,6 @@ export function pinPipeline(
       source: provider.source,
       ...(provider.integrity ? { integrity: provider.integrity } : {}),
     };
-    for (const ref of outputReferences(node.params)) {
-      if (!before.get(node.id)?.has(ref.node)) {
-        issues.push({
-          path: `${at}.params`,
-          message: `\${output:${ref.node}.${ref.key}} names a node that does not run before ${node.id}`,
-        });
-        continue;
-      }
-      const source = plugins
-        .providerOf(byId.get(ref.node)?.type ?? '')
-        ?.components.get(byId.get(ref.node)?.type ?? '');
-      if (source?.outputs && !(ref.key in source.outputs))
-        issues.push({
-          path: `${at}.params`,
-          message: `\${output:${ref.node}.${ref.key}}: ${ref.node} outputs only ${Object.keys(source.outputs).join(', ')}`,
-        });
-    }
     const parsed = component.params.safeParse(node.params);
     if (parsed.success) return;
     const hostFilled = new Set(component.hostFilled ?? []);
@@ -69,6 +50,12 @@ export function pinPipeline(
       issues.push({ path: [`${at}.params`, ...issue.path].join('.'), message: issue.message });
     }
   });
+  const outputsOf = (type: string) => {
+    const outputs = plugins.providerOf(type)?.components.get(type)?.outputs;
+    return outputs ? Object.keys(outputs) : undefined;
+  };
+  for (const problem of referenceProblems(graph, outputsOf))
+    issues.push({ path: ['graph', ...problem.path].join('.'), message: problem.message });
   if (issues.length)
     throw new InputError(
       `the pipeline does not fit the installed plugins: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,

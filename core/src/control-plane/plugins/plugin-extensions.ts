@@ -22,11 +22,11 @@ export class PluginExtensions {
   private readonly notifiers = new Map<string, Notifier[]>();
   private readonly providers = new Map<string, RegistryProvider[]>();
 
-  constructor(private readonly logger: Logger) {}
-
-  /** Set by the control plane once its deployment service exists (it depends on the plugins). */
-  readDeployment: (id: string, userId: string) => Promise<DeploymentForPlugin | undefined> = async () =>
-    undefined;
+  constructor(
+    private readonly logger: Logger,
+    /** How plugins read a deployment (`ctx.deployments.get`), checked against the user's access. */
+    private readonly readDeployment: (id: string, userId: string) => Promise<DeploymentForPlugin | undefined>,
+  ) {}
 
   /** Runs a plugin's `controlPlane(ctx)`; a plugin that throws contributes nothing and is reported. */
   async activate(plugin: HostedPlugin, settings: Record<string, unknown>): Promise<string | undefined> {
@@ -105,6 +105,10 @@ export class PluginExtensions {
       if (found) return found;
     }
     return undefined;
+  }
+
+  hasNotifiers(): boolean {
+    return [...this.notifiers.values()].some((list) => list.length > 0);
   }
 
   /** Tells every notifier; each gets a time limit and its failure is only logged. */

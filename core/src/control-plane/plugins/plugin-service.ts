@@ -25,10 +25,13 @@ import { inject, injectable, container as rootContainer } from 'tsyringe';
 import type { AgentLink } from '../agents/agent-link.js';
 import { AgentConnectionManager } from '../agents/connection-manager.js';
 import type { ControlPlaneConfig } from '../config.js';
-import { afterCommit, type Database } from '../database/database.js';
+import type { Database } from '../database/database.js';
+import { DeploymentReadModel } from '../deployments/read-model.js';
 import { type PinnedRelease, Plugin, PluginStatusRow } from '../models/catalog.js';
 import { AgentNode } from '../models/fleet.js';
+import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
+import { sealedContexts } from '../security/sealed-contexts.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { SecretService } from '../services/secret-service.js';
 import { PluginExtensions } from './plugin-extensions.js';
@@ -36,7 +39,8 @@ import { PluginExtensions } from './plugin-extensions.js';
 /** The host name the control plane uses for its own row in `plugin_statuses`. */
 export const CONTROL_PLANE_HOST = 'control-plane';
 
-export const pluginTokenContext = (id: string) => `plugin:${id}:registry-token`;
+/** Outbox topic: every online node syncs its plugin list (after an install, upgrade or removal). */
+const SYNC_TOPIC = 'plugins.sync';
 
 /** One component as the editor's palette and the API show it. */
 export interface CatalogEntry {
@@ -70,14 +74,17 @@ export class PluginService {
     @inject(Refs.config) private readonly config: ControlPlaneConfig,
     @inject(AgentConnectionManager) private readonly agents: AgentConnectionManager,
     @inject(SecretService) private readonly secrets: SecretService,
+    @inject(Outbox) private readonly outbox: Outbox,
+    @inject(DeploymentReadModel) deployments: DeploymentReadModel,
   ) {
     this.host = new PluginHost({
       store: new PluginStore(this.storeDir),
       container: rootContainer.createChildContainer(),
       logger: logger.child({ scope: 'plugins' }),
     });
-    this.extensions = new PluginExtensions(logger.child({ scope: 'plugin-extensions' }));
-    this.agents.onConnected = (nodeId, link) => this.syncNode(nodeId, link);
+    this.extensions = new PluginExtensions(logger.child({ scope: 'plugin-extensions' }), (id, userId) =>
+      deployments.forPlugin(id, userId),
+    );
   }
 
   get storeDir(): string {
@@ -86,6 +93,7 @@ export class PluginService {
 
   /** Loads bundled and installed plugins and starts their control-plane extensions. */
   async start(): Promise<void> {
+    this.outbox.handle(SYNC_TOPIC, () => this.syncAllNodes());
     for (const plugin of await this.host.loadBundled(bundledPluginsOf(import.meta.url)))
       this.current.set(plugin.name, plugin);
     for (const row of await Plugin.query(this.db)) {
@@ -140,7 +148,7 @@ export class PluginService {
     return {
       url: row.registryUrl,
       ...(row.registryTokenEnc
-        ? { token: this.box.decrypt(row.registryTokenEnc, pluginTokenContext(row.id)) }
+        ? { token: this.box.decrypt(row.registryTokenEnc, sealedContexts.pluginRegistryToken(row.id)) }
         : {}),
     };
   }
@@ -154,20 +162,15 @@ export class PluginService {
     await this.recordStatuses(nodeId, plugins, this.db, true);
   }
 
-  private syncAllNodesAfterCommit(db: Database) {
-    afterCommit(
-      db,
-      async () => {
-        const nodes = await AgentNode.query(this.db).where('status', 'online').select('id');
-        await Promise.all(
-          nodes.map((n) =>
-            this.syncNode(n.id).catch((err) =>
-              this.logger.warn({ node: n.id, err: (err as Error).message }, 'plugin sync with a node failed'),
-            ),
-          ),
-        );
-      },
-      () => {},
+  /** Effect `plugins.sync`: every online node gets the new plugin list. */
+  private async syncAllNodes(): Promise<void> {
+    const nodes = await AgentNode.query(this.db).where('status', 'online').select('id');
+    await Promise.all(
+      nodes.map((n) =>
+        this.syncNode(n.id).catch((err) =>
+          this.logger.warn({ node: n.id, err: (err as Error).message }, 'plugin sync with a node failed'),
+        ),
+      ),
     );
   }
 
@@ -208,67 +211,82 @@ export class PluginService {
       if (code === 'ETARGET')
         throw InputError.field(field, `no release of ${parsed.name} matches "${parsed.fetchSpec}"`);
       if (code === 'E401' || code === 'E403')
-        throw InputError.field(
-          'body.registry.token',
-          `the registry refused access (${code}); check the token`,
-        );
+        throw InputError.field('registry.token', `the registry refused access (${code}); check the token`);
       throw new UnavailableError(
         `cannot reach the npm registry ${registry.url}: ${describeInstallError(err)}; check its URL`,
       );
     }
   }
 
+  /**
+   * Installs a plugin: the registry is asked and the release downloaded first, then the row is
+   * written in a short transaction (no network call holds one open), then the control plane
+   * switches to it and every node is told.
+   */
   async install(
-    db: Database,
     input: { package: string; registry: NpmRegistry; settings: Record<string, unknown> },
     actorId: string | null,
   ): Promise<Plugin> {
     const name = npaName(input.package);
-    if (name && (await Plugin.query(db).findOne({ name })))
-      throw new ConflictError(`${name} is already installed; upgrade it instead (PUT /api/plugins/{name})`);
-    const release = await this.resolve(input.package, input.registry, 'body.package');
-    await this.secrets.checkReferences(input.settings, db, 'body.settings');
-    const id = randomUUID();
+    const alreadyInstalled = async (db: Database) => {
+      if (name && (await Plugin.query(db).findOne({ name })))
+        throw new ConflictError(`${name} is already installed; upgrade it instead (PUT /api/plugins/{name})`);
+    };
+    await alreadyInstalled(this.db);
+    const release = await this.resolve(input.package, input.registry, 'package');
+    await this.secrets.checkReferences(input.settings, this.db, 'settings');
     const plugin = await this.host.ensure({ ...release, source: 'registry', registry: input.registry });
     this.assertNoTypeClash(plugin);
-    const row = await Plugin.query(db).insertAndFetch({
-      id,
-      name: release.name,
-      range: npa(input.package).rawSpec || '*',
-      version: release.version,
-      integrity: release.integrity,
-      registryUrl: input.registry.url,
-      registryTokenEnc: input.registry.token
-        ? this.box.encrypt(input.registry.token, pluginTokenContext(id))
-        : null,
-      settings: input.settings,
-      createdBy: actorId,
+    const id = randomUUID();
+    const row = await this.db.transaction(async (db) => {
+      await db.raw('select pg_advisory_xact_lock(hashtext(?))', [`plugin:${release.name}`]);
+      await alreadyInstalled(db);
+      const created = await Plugin.query(db).insertAndFetch({
+        id,
+        name: release.name,
+        range: npa(input.package).rawSpec || '*',
+        version: release.version,
+        integrity: release.integrity,
+        registryUrl: input.registry.url,
+        registryTokenEnc: input.registry.token
+          ? this.box.encrypt(input.registry.token, sealedContexts.pluginRegistryToken(id))
+          : null,
+        settings: input.settings,
+        createdBy: actorId,
+      });
+      await this.recordStatuses(CONTROL_PLANE_HOST, [statusOf(plugin)], db);
+      await this.outbox.add(db, SYNC_TOPIC, 'plugins');
+      return created;
     });
-    await this.recordStatuses(CONTROL_PLANE_HOST, [statusOf(plugin)], db);
-    this.switchAfterCommit(db, plugin);
+    await this.use(plugin);
     return row;
   }
 
+  /** Upgrades (or pins) a plugin, or changes its settings; network first, then a short transaction. */
   async upgrade(
-    db: Database,
     name: string,
     input: { range?: string; settings?: Record<string, unknown> },
   ): Promise<Plugin> {
-    const row = await this.find(db, name);
+    const row = await this.find(this.db, name);
     const range = input.range ?? row.range;
-    const release = await this.resolve(`${name}@${range}`, this.registryOf(row), 'body.range');
-    if (input.settings) await this.secrets.checkReferences(input.settings, db, 'body.settings');
+    const release = await this.resolve(`${name}@${range}`, this.registryOf(row), 'range');
+    if (input.settings) await this.secrets.checkReferences(input.settings, this.db, 'settings');
     const plugin = await this.host.ensure(this.refOf(row, release.version, release.integrity));
     this.assertNoTypeClash(plugin);
-    const updated = await Plugin.query(db).patchAndFetchById(row.id, {
-      range,
-      version: release.version,
-      integrity: release.integrity,
-      ...(input.settings ? { settings: input.settings } : {}),
-      updatedAt: new Date(),
+    const updated = await this.db.transaction(async (db) => {
+      const patched = await Plugin.query(db).patchAndFetchById(row.id, {
+        range,
+        version: release.version,
+        integrity: release.integrity,
+        ...(input.settings ? { settings: input.settings } : {}),
+        updatedAt: new Date(),
+      });
+      if (!patched) throw new NotFoundError(`plugin ${name} is not installed`);
+      await this.recordStatuses(CONTROL_PLANE_HOST, [statusOf(plugin)], db);
+      await this.outbox.add(db, SYNC_TOPIC, 'plugins');
+      return patched;
     });
-    await this.recordStatuses(CONTROL_PLANE_HOST, [statusOf(plugin)], db);
-    this.switchAfterCommit(db, plugin);
+    await this.use(plugin);
     return updated;
   }
 
@@ -276,34 +294,26 @@ export class PluginService {
    * Uninstalls a plugin. Running deployments are untouched (their services do not need it);
    * pipelines that use it fail to deploy until it is installed again, with a message saying so.
    */
-  async remove(db: Database, name: string): Promise<void> {
-    const row = await this.find(db, name);
-    await Plugin.query(db).deleteById(row.id);
-    await PluginStatusRow.query(db).delete().where('pluginName', name);
-    afterCommit(
-      db,
-      async () => {
-        this.extensions.deactivate(name);
-        this.current.delete(name);
-        const bundled = (await this.host.all()).find((p) => p.name === name && p.source === 'bundled');
-        if (bundled) this.current.set(name, bundled);
-      },
-      () => {},
-    );
-    this.syncAllNodesAfterCommit(db);
+  async remove(name: string): Promise<void> {
+    await this.db.transaction(async (db) => {
+      const row = await this.find(db, name);
+      await Plugin.query(db).deleteById(row.id);
+      await PluginStatusRow.query(db).delete().where('pluginName', name);
+      await this.outbox.add(db, SYNC_TOPIC, 'plugins');
+    });
+    this.extensions.deactivate(name);
+    this.current.delete(name);
+    const bundled = (await this.host.all()).find((p) => p.name === name && p.source === 'bundled');
+    if (bundled) this.current.set(name, bundled);
+    this.outbox.wake();
   }
 
-  private switchAfterCommit(db: Database, plugin: HostedPlugin) {
-    afterCommit(
-      db,
-      async () => {
-        this.current.set(plugin.name, plugin);
-        if (plugin.status === 'loaded') await this.activate(plugin);
-        else this.extensions.deactivate(plugin.name);
-      },
-      () => {},
-    );
-    this.syncAllNodesAfterCommit(db);
+  /** Switches the control plane to a committed release, then lets the nodes hear of it. */
+  private async use(plugin: HostedPlugin) {
+    this.current.set(plugin.name, plugin);
+    if (plugin.status === 'loaded') await this.activate(plugin);
+    else this.extensions.deactivate(plugin.name);
+    this.outbox.wake();
   }
 
   private assertNoTypeClash(plugin: HostedPlugin) {
@@ -400,6 +410,10 @@ export class PluginService {
         ...(p.source === 'registry' && row ? { registry: this.registryOf(row) } : {}),
       };
     });
+  }
+
+  hasNotifiers(): boolean {
+    return this.extensions.hasNotifiers();
   }
 
   /** Hands a deployment event to every notifier plugins added. */

@@ -120,7 +120,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
         const id = randomUUID();
         const { token, ...stored } = issue(id);
         const row = await AgentNode.query(db).insertAndFetch({ id, ...body, ...stored });
-        agents.refreshAfterCommit(db, id);
+        await agents.refreshLater(db, id);
         return { status: 201, body: { ...nodeView(row), token } };
       },
     }),
@@ -154,7 +154,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
           ...body,
           updatedAt: new Date(),
         });
-        agents.refreshAfterCommit(db, params.nodeId);
+        await agents.refreshLater(db, params.nodeId);
         return { status: 200, body: nodeView(row) };
       },
     }),
@@ -170,7 +170,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
       handler: async ({ params, db }) => {
         await findOr404(AgentNode, db, params.nodeId, 'node');
         await AgentNode.query(db).deleteById(params.nodeId);
-        agents.refreshAfterCommit(db, params.nodeId);
+        await agents.refreshLater(db, params.nodeId);
         return { status: 204 };
       },
     }),
@@ -187,7 +187,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
         await findOr404(AgentNode, db, params.nodeId, 'node');
         const { token, ...stored } = issue(params.nodeId);
         await AgentNode.query(db).patchAndFetchById(params.nodeId, { ...stored, updatedAt: new Date() });
-        agents.refreshAfterCommit(db, params.nodeId);
+        await agents.refreshLater(db, params.nodeId);
         return { status: 200, body: { token } };
       },
     }),
@@ -207,7 +207,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
           tokenIssuedAt: null,
           updatedAt: new Date(),
         });
-        agents.refreshAfterCommit(db, params.nodeId);
+        await agents.refreshLater(db, params.nodeId);
         return { status: 204 };
       },
     }),
@@ -242,7 +242,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
           statusMessage: 'new certificate approved; reconnecting',
           updatedAt: new Date(),
         });
-        agents.refreshAfterCommit(db, node.id);
+        await agents.refreshLater(db, node.id);
         return { status: 200, body: nodeView(row) };
       },
     }),

@@ -3,7 +3,7 @@ import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
 import { NotFoundError } from '@nullops/plugin-sdk';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
-import { caller, route } from '../http/route-context.js';
+import { caller, inBody, route } from '../http/route-context.js';
 import { PipelineVersion, Project } from '../models/catalog.js';
 import { pinPipeline } from '../plugins/pipeline-pinning.js';
 import { PluginService } from '../plugins/plugin-service.js';
@@ -109,7 +109,7 @@ export function pipelineRoutes(container: DependencyContainer): AnyRoute[] {
       handler: async ({ params, body, db, principal }) => {
         // Locking the project row serialises concurrent saves, so version numbers never clash.
         await findOr404(Project, db, params.projectId, 'project');
-        const pinned = pinPipeline(plugins, body.graph);
+        const pinned = await inBody(async () => pinPipeline(plugins, body.graph));
         const last = await PipelineVersion.query(db)
           .where('projectId', params.projectId)
           .max('version as max')

@@ -3,7 +3,7 @@ import { InputError, NotAllowedError, NotFoundError } from '@nullops/plugin-sdk'
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import type { Database } from '../database/database.js';
-import { caller, route } from '../http/route-context.js';
+import { caller, inBody, route } from '../http/route-context.js';
 import { Plugin, PluginStatusRow } from '../models/catalog.js';
 import { AgentNode } from '../models/fleet.js';
 import { CONTROL_PLANE_HOST, PluginService } from '../plugins/plugin-service.js';
@@ -196,18 +196,21 @@ export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
         })
         .strict(),
       responses: { 201: PluginView, 400: null, 409: null, 503: null },
+      // The registry is asked and the release downloaded before the short transaction that records it.
+      transaction: false,
       handler: async ({ body, db, principal }) => {
-        const row = await plugins.install(
-          db,
-          {
-            package: body.package,
-            registry: {
-              url: body.registry.url,
-              ...(body.registry.token ? { token: body.registry.token } : {}),
+        const row = await inBody(() =>
+          plugins.install(
+            {
+              package: body.package,
+              registry: {
+                url: body.registry.url,
+                ...(body.registry.token ? { token: body.registry.token } : {}),
+              },
+              settings: body.settings,
             },
-            settings: body.settings,
-          },
-          caller(principal).userId,
+            caller(principal).userId,
+          ),
         );
         return { status: 201, body: await one(db, row) };
       },
@@ -227,10 +230,11 @@ export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
         })
         .strict(),
       responses: { 200: PluginView, 404: null },
+      transaction: false,
       handler: async ({ params, body, db }) => {
         if (body.range !== undefined && !/^[^\s]+$/.test(body.range))
           throw InputError.field('body.range', 'must be a semver range');
-        const row = await plugins.upgrade(db, params.name, body);
+        const row = await inBody(() => plugins.upgrade(params.name, body));
         return { status: 200, body: await one(db, row) };
       },
     }),
@@ -243,8 +247,9 @@ export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
       access: Access.admin,
       params: nameParam,
       responses: { 204: null, 404: null },
-      handler: async ({ params, db }) => {
-        await plugins.remove(db, params.name);
+      transaction: false,
+      handler: async ({ params }) => {
+        await plugins.remove(params.name);
         return { status: 204 };
       },
     }),

@@ -7,11 +7,10 @@ import { ContainerRegistry } from '../models/catalog.js';
 import { Refs } from '../refs.js';
 import { RegistryView, registryUrl, registryView } from '../schemas/catalog.js';
 import { displayText, idParam } from '../schemas/common.js';
+import { sealedContexts } from '../security/sealed-contexts.js';
 import { findOr404 } from './find.js';
 
 /** Where a registry's password is bound: a ciphertext only opens in its own row. */
-export const registryPasswordContext = (id: string) => `registry:${id}:password`;
-
 /** Container registries (Docker Hub by default; private ones with encrypted credentials). */
 export function registryRoutes(container: DependencyContainer): AnyRoute[] {
   const box = container.resolve(Refs.secretBox);
@@ -54,7 +53,7 @@ export function registryRoutes(container: DependencyContainer): AnyRoute[] {
           name: body.name,
           url: body.url.replace(/\/+$/, ''),
           username: body.username ?? null,
-          passwordEnc: body.password ? box.encrypt(body.password, registryPasswordContext(id)) : null,
+          passwordEnc: body.password ? box.encrypt(body.password, sealedContexts.registryPassword(id)) : null,
         });
         return { status: 201, body: registryView(row) };
       },
@@ -90,7 +89,9 @@ export function registryRoutes(container: DependencyContainer): AnyRoute[] {
         if (url) patch.url = url.replace(/\/+$/, '');
         if (password !== undefined) {
           patch.passwordEnc =
-            password === null ? null : box.encrypt(password, registryPasswordContext(params.registryId));
+            password === null
+              ? null
+              : box.encrypt(password, sealedContexts.registryPassword(params.registryId));
         }
         const row = await ContainerRegistry.query(db).patchAndFetchById(params.registryId, patch);
         return { status: 200, body: registryView(row) };

@@ -6,10 +6,8 @@ import { caller, route } from '../http/route-context.js';
 import { Secret } from '../models/catalog.js';
 import { Refs } from '../refs.js';
 import { displayText, idParam, iso, timestamp, uuid } from '../schemas/common.js';
+import { sealedContexts } from '../security/sealed-contexts.js';
 import { findOr404 } from './find.js';
-
-/** Where a secret's value is bound: a ciphertext only opens in its own row. */
-export const secretContext = (id: string) => `secret:${id}`;
 
 const SecretView = z.object({
   id: uuid,
@@ -66,7 +64,7 @@ export function secretRoutes(container: DependencyContainer): AnyRoute[] {
           id,
           name: body.name,
           description: body.description ?? null,
-          valueEnc: box.encrypt(body.value, secretContext(id)),
+          valueEnc: box.encrypt(body.value, sealedContexts.secret(id)),
           createdBy: caller(principal).userId,
         });
         return { status: 201, body: secretView(row) };
@@ -103,7 +101,7 @@ export function secretRoutes(container: DependencyContainer): AnyRoute[] {
         await findOr404(Secret, db, params.secretId, 'secret');
         const patch: Partial<Secret> = { updatedAt: new Date() };
         if (body.value !== undefined)
-          patch.valueEnc = box.encrypt(body.value, secretContext(params.secretId));
+          patch.valueEnc = box.encrypt(body.value, sealedContexts.secret(params.secretId));
         if (body.description !== undefined) patch.description = body.description;
         return {
           status: 200,

@@ -1,6 +1,6 @@
 import type { ServiceState } from '@nullops/plugin-sdk';
 import { z } from 'zod';
-import { allQueries, type Database } from '../database/database.js';
+import { DEPLOYMENT_STATES } from '../deployments/lifecycle.js';
 import { serviceHost } from '../ingress/host-name.js';
 import type { Deployment } from '../models/fleet.js';
 import { iso, timestamp, uuid } from './common.js';
@@ -19,7 +19,7 @@ export const DeploymentView = z.object({
   environmentId: uuid,
   environmentName: z.string(),
   nodeId: uuid.nullable(),
-  state: z.enum(['pending', 'deploying', 'running', 'failed', 'offline', 'deleting', 'deleted']),
+  state: z.enum(DEPLOYMENT_STATES),
   stateMessage: z.string().nullable(),
   error: z
     .object({ step: z.string().nullable(), message: z.string() })
@@ -95,52 +95,4 @@ export function deploymentView(
     lastActivityAt: iso(d.lastActivityAt) as string,
     expiresAt: iso(d.expiresAt),
   };
-}
-
-/** API views of many deployments with a handful of queries (not one per row). */
-export async function deploymentViews(
-  db: Database,
-  rows: Deployment[],
-  url: (host: string) => string,
-): Promise<DeploymentView[]> {
-  if (!rows.length) return [];
-  // biome-ignore lint/suspicious/noExplicitAny: knex rows of ad-hoc selects are untyped
-  const [projects, environments, versions, users, services] = await allQueries<any[]>(db, [
-    db('projects')
-      .whereIn('id', [...new Set(rows.map((d) => d.projectId))])
-      .select('id', 'name'),
-    db('environments')
-      .whereIn('id', [...new Set(rows.map((d) => d.environmentId))])
-      .select('id', 'name', 'baseDomain', 'ingressClass'),
-    db('pipeline_versions')
-      .whereIn('id', rows.map((d) => d.pipelineVersionId).filter(Boolean) as string[])
-      .select('id', 'version', 'plugins'),
-    db('users')
-      .whereIn('id', rows.map((d) => d.createdBy).filter(Boolean) as string[])
-      .select('id', 'username'),
-    db('project_services as ps')
-      .join('services as s', 's.id', 'ps.serviceId')
-      .whereIn(
-        'ps.projectId',
-        rows.map((d) => d.projectId),
-      )
-      .select('ps.projectId', 's.name'),
-  ]);
-  return rows.map((d) => {
-    const env = environments.find((e: { id: string }) => e.id === d.environmentId);
-    const version = versions.find((v: { id: string }) => v.id === d.pipelineVersionId);
-    const context: DeploymentContext = {
-      projectName: projects.find((p: { id: string }) => p.id === d.projectId)?.name ?? '',
-      environmentName: env?.name ?? '',
-      baseDomain: env?.baseDomain ?? '',
-      ingressClass: env?.ingressClass ?? null,
-      pipelineVersion: version?.version ?? null,
-      plugins: version?.plugins ?? {},
-      createdByName: users.find((u: { id: string }) => u.id === d.createdBy)?.username ?? null,
-      serviceNames: services
-        .filter((s: { projectId: string }) => s.projectId === d.projectId)
-        .map((s: { name: string }) => s.name),
-    };
-    return deploymentView(d, context, url);
-  });
 }

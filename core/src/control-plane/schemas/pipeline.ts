@@ -1,3 +1,4 @@
+import { NODE_ID_RULE, structureProblems } from '@nullops/plugin-sdk';
 import { z } from 'zod';
 
 /**
@@ -10,7 +11,7 @@ export const PipelineGraph = z
       .array(
         z
           .object({
-            id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -'),
+            id: z.string().max(64).describe(`the node's name in references and step events; ${NODE_ID_RULE}`),
             type: z
               .string()
               .max(128)
@@ -33,55 +34,7 @@ export const PipelineGraph = z
   })
   .strict()
   .superRefine((graph, ctx) => {
-    const ids = new Set<string>();
-    graph.nodes.forEach((node, i) => {
-      if (ids.has(node.id))
-        ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicates node id ${node.id}` });
-      ids.add(node.id);
-    });
-    const next = new Map<string, string[]>();
-    graph.edges.forEach((edge, i) => {
-      for (const end of ['from', 'to'] as const) {
-        if (!ids.has(edge[end])) {
-          ctx.addIssue({ code: 'custom', path: ['edges', i, end], message: `names no node (${edge[end]})` });
-        }
-      }
-      if (edge.from === edge.to)
-        ctx.addIssue({ code: 'custom', path: ['edges', i], message: 'joins a node to itself' });
-      next.set(edge.from, [...(next.get(edge.from) ?? []), edge.to]);
-    });
-    const cycle = findCycle([...ids], next);
-    if (cycle)
-      ctx.addIssue({ code: 'custom', path: ['edges'], message: `form a cycle: ${cycle.join(' → ')}` });
+    for (const problem of structureProblems(graph)) ctx.addIssue({ code: 'custom', ...problem });
   });
 
 export type PipelineGraph = z.infer<typeof PipelineGraph>;
-
-/** A cycle in the graph as a list of node ids, or undefined (iterative DFS: no recursion limit). */
-function findCycle(ids: string[], next: Map<string, string[]>): string[] | undefined {
-  const state = new Map<string, 'open' | 'done'>();
-  for (const start of ids) {
-    if (state.has(start)) continue;
-    const stack: { id: string; i: number }[] = [{ id: start, i: 0 }];
-    state.set(start, 'open');
-    while (stack.length) {
-      const top = stack[stack.length - 1] as { id: string; i: number };
-      const children = next.get(top.id) ?? [];
-      if (top.i >= children.length) {
-        state.set(top.id, 'done');
-        stack.pop();
-        continue;
-      }
-      const child = children[top.i++] as string;
-      if (state.get(child) === 'open') {
-        const from = stack.findIndex((f) => f.id === child);
-        return [...stack.slice(from).map((f) => f.id), child];
-      }
-      if (!state.has(child)) {
-        state.set(child, 'open');
-        stack.push({ id: child, i: 0 });
-      }
-    }
-  }
-  return undefined;
-}

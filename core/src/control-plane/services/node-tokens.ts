@@ -1,8 +1,6 @@
+import { sealedContexts } from '../security/sealed-contexts.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { generateToken } from '../security/tokens.js';
-
-/** Where a node's agent token is bound: a ciphertext only opens in its own row. */
-export const nodeTokenContext = (id: string) => `node:${id}:token`;
 
 /**
  * A new agent token for a node: the plaintext (shown once) and what the row stores. The control
@@ -10,12 +8,12 @@ export const nodeTokenContext = (id: string) => `node:${id}:token`;
  */
 export function issueNodeToken(box: SecretBox, nodeId: string) {
   const token = generateToken('noa');
-  return { token, tokenEnc: box.encrypt(token, nodeTokenContext(nodeId)), tokenIssuedAt: new Date() };
+  return { token, tokenEnc: box.encrypt(token, sealedContexts.nodeToken(nodeId)), tokenIssuedAt: new Date() };
 }
 
 export function revealNodeToken(
   box: SecretBox,
   node: { id: string; tokenEnc: string | null },
 ): string | undefined {
-  return node.tokenEnc ? box.decrypt(node.tokenEnc, nodeTokenContext(node.id)) : undefined;
+  return node.tokenEnc ? box.decrypt(node.tokenEnc, sealedContexts.nodeToken(node.id)) : undefined;
 }

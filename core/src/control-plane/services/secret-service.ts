@@ -3,7 +3,7 @@ import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
 import { Secret } from '../models/catalog.js';
 import { Refs } from '../refs.js';
-import { secretContext } from '../routes/secret-routes.js';
+import { sealedContexts } from '../security/sealed-contexts.js';
 import type { SecretBox } from '../security/secret-box.js';
 
 export { SECRET_REFERENCE };
@@ -23,7 +23,9 @@ export class SecretService {
   async reveal(names: string[], db: Database = this.db): Promise<Map<string, string>> {
     const unique = [...new Set(names)];
     const rows = await Secret.query(db).whereIn('name', unique);
-    const found = new Map(rows.map((r) => [r.name, this.box.decrypt(r.valueEnc, secretContext(r.id))]));
+    const found = new Map(
+      rows.map((r) => [r.name, this.box.decrypt(r.valueEnc, sealedContexts.secret(r.id))]),
+    );
     const missing = unique.filter((n) => !found.has(n));
     if (missing.length)
       throw new InputError(`unknown secret(s): ${missing.join(', ')}; create them under Secrets first`);
@@ -66,9 +68,9 @@ export class SecretService {
     let rotated = 0;
     for (const row of await Secret.query(db)) {
       if (!this.box.needsRotation(row.valueEnc)) continue;
-      const plain = this.box.decrypt(row.valueEnc, secretContext(row.id));
+      const plain = this.box.decrypt(row.valueEnc, sealedContexts.secret(row.id));
       await Secret.query(db)
-        .patch({ valueEnc: this.box.encrypt(plain, secretContext(row.id)) })
+        .patch({ valueEnc: this.box.encrypt(plain, sealedContexts.secret(row.id)) })
         .where('id', row.id);
       rotated++;
     }

@@ -1,0 +1,146 @@
+import type { ActualDeployment } from '@nullops/plugin-sdk';
+import type { Logger } from 'pino';
+import { inject, injectable } from 'tsyringe';
+import { type AgentEventMap, AgentEvents } from '../agents/agent-events.js';
+import type { Database } from '../database/database.js';
+import { refreshRoutesLater } from '../ingress/ingress-service.js';
+import { Deployment } from '../models/fleet.js';
+import { Outbox } from '../outbox/outbox.js';
+import { Refs } from '../refs.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { DesiredState } from './desired-state.js';
+import { DeploymentHistory } from './history.js';
+import { sealSpecs } from './spec-seal.js';
+import { Transitions } from './transitions.js';
+
+/**
+ * What agents report about deployments, applied to the control plane's record — and only from
+ * the node a deployment is placed on: a node speaks for its own deployments, and a report about
+ * another node's deployment is dropped and logged.
+ */
+@injectable()
+export class AgentReports {
+  private readonly unsubscribe: (() => void)[] = [];
+  /** Which node each deployment is on, for the pipeline steps that stream in (checked per event). */
+  private readonly owners = new Map<string, { nodeId: string | null; at: number }>();
+
+  constructor(
+    @inject(Refs.database) private readonly db: Database,
+    @inject(Refs.secretBox) private readonly box: SecretBox,
+    @inject(Refs.logger) private readonly logger: Logger,
+    @inject(AgentEvents) private readonly events: AgentEvents,
+    @inject(Transitions) private readonly transitions: Transitions,
+    @inject(DesiredState) private readonly desired: DesiredState,
+    @inject(DeploymentHistory) private readonly history: DeploymentHistory,
+    @inject(Outbox) private readonly outbox: Outbox,
+  ) {}
+
+  start(): void {
+    this.on('node.synced', (nodeId, actual, deleting) => this.synced(nodeId, actual, deleting));
+    this.on('deployment.finished', async (nodeId, actual) => {
+      this.history.runEnded(actual.id);
+      await this.apply(nodeId, actual);
+    });
+    this.on('pipeline.step', async (nodeId, step) => {
+      if (!(await this.ownedBy(nodeId, step.deploymentId))) return;
+      await this.history.recordStep(this.db, step);
+    });
+  }
+
+  stop(): void {
+    for (const off of this.unsubscribe.splice(0)) off();
+  }
+
+  private on<E extends 'node.synced' | 'deployment.finished' | 'pipeline.step'>(
+    event: E,
+    fn: (...args: AgentEventMap[E]) => Promise<void>,
+  ) {
+    const handler = (...args: AgentEventMap[E]) =>
+      void fn(...args).catch((err) => this.logger.error({ err, event }, 'handling an agent report failed'));
+    this.events.on(event, handler as never);
+    this.unsubscribe.push(() => this.events.off(event, handler as never));
+  }
+
+  /** True when `deploymentId` is placed on `nodeId`; otherwise the report is logged and dropped. */
+  private async ownedBy(nodeId: string, deploymentId: string): Promise<boolean> {
+    let owner = this.owners.get(deploymentId);
+    if (!owner || Date.now() - owner.at > 30_000) {
+      const row = await Deployment.query(this.db).findById(deploymentId).select('nodeId');
+      owner = { nodeId: row?.nodeId ?? null, at: Date.now() };
+      this.owners.set(deploymentId, owner);
+      if (this.owners.size > 10_000) this.owners.clear();
+    }
+    if (owner.nodeId === nodeId) return true;
+    this.logger.warn(
+      { node: nodeId, deployment: deploymentId },
+      'dropped a report of a node about a deployment that is not its own',
+    );
+    return false;
+  }
+
+  private async synced(nodeId: string, actual: ActualDeployment[], deleting: string[]) {
+    for (const a of actual) await this.apply(nodeId, a);
+    for (const id of deleting) {
+      const d = await Deployment.query(this.db).findById(id);
+      if (d?.nodeId === nodeId && d.state === 'deleting')
+        await this.desired.serialised(id, () => this.desired.markRemoved(d));
+    }
+    await refreshRoutesLater(this.outbox, this.db);
+    this.outbox.wake();
+  }
+
+  /** Applies what a node reports about one of its deployments. */
+  private apply(nodeId: string, actual: ActualDeployment): Promise<void> {
+    return this.desired.serialised(actual.id, async () => {
+      const d = await Deployment.query(this.db).findById(actual.id);
+      if (!d) return;
+      if (d.nodeId !== nodeId) {
+        this.logger.warn(
+          { node: nodeId, deployment: d.id },
+          'dropped a report of a node about a deployment that is not its own',
+        );
+        return;
+      }
+      await this.db.transaction(async (trx) => {
+        if (actual.phase === 'running' && d.state === 'deploying')
+          await this.transitions.apply(
+            trx,
+            d,
+            'succeeded',
+            {
+              services: sealSpecs(this.box, d.id, actual.specs),
+              actual: actual.services,
+              error: null,
+              stateMessage: null,
+            },
+            { message: `${actual.services.length} service(s) up` },
+          );
+        else if (actual.phase === 'failed' && d.state === 'deploying') {
+          const error = actual.error ?? { step: null, message: 'the pipeline failed' };
+          await this.transitions.apply(
+            trx,
+            d,
+            'failed',
+            { error, services: [], actual: null, stateMessage: error.message },
+            { message: error.step ? `step ${error.step}: ${error.message}` : error.message, details: error },
+          );
+        } else if (actual.phase === 'running' && d.state === 'offline')
+          await this.transitions.apply(
+            trx,
+            d,
+            'node-back',
+            { actual: actual.services, stateMessage: null },
+            {
+              message: 'node is back; services verified',
+            },
+          );
+        else if (d.state === 'running') {
+          // Still running: what it runs now (a service stopped or came back) may move routes.
+          await Deployment.query(trx).patch({ actual: actual.services }).where('id', d.id);
+          await refreshRoutesLater(this.outbox, trx);
+        }
+      });
+      this.outbox.wake();
+    });
+  }
+}

@@ -1,0 +1,221 @@
+import { randomUUID } from 'node:crypto';
+import { ConflictError } from '@nullops/plugin-sdk';
+import { inject, injectable } from 'tsyringe';
+import type { Database } from '../database/database.js';
+import { PipelineVersion, Project } from '../models/catalog.js';
+import { Deployment, Environment } from '../models/fleet.js';
+import { Outbox } from '../outbox/outbox.js';
+import { PluginService } from '../plugins/plugin-service.js';
+import { Refs } from '../refs.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { SecretService } from '../services/secret-service.js';
+import { DeploymentHistory } from './history.js';
+import { resolvePipelineRun } from './pipeline-resolver.js';
+import { placeDeployment } from './placement.js';
+import { TagService } from './tag-service.js';
+import { type Actor, Transitions } from './transitions.js';
+
+/**
+ * What users do to deployments: create, delete (cancel), retry, clone, extend. Create and clone
+ * ask the registry for tags first and open their own transaction after: no network call happens
+ * inside a database transaction. The others run in the caller's transaction.
+ */
+@injectable()
+export class DeploymentCommands {
+  constructor(
+    @inject(Refs.database) private readonly db: Database,
+    @inject(Refs.secretBox) private readonly box: SecretBox,
+    @inject(TagService) private readonly tags: TagService,
+    @inject(Outbox) private readonly outbox: Outbox,
+    @inject(SecretService) private readonly secrets: SecretService,
+    @inject(PluginService) private readonly plugins: PluginService,
+    @inject(Transitions) private readonly transitions: Transitions,
+    @inject(DeploymentHistory) private readonly history: DeploymentHistory,
+  ) {}
+
+  private ttlOf(project: Project, environment: Environment): number {
+    return project.ttlSeconds ?? environment.defaultTtlSeconds;
+  }
+
+  private async latestVersion(db: Database, projectId: string): Promise<PipelineVersion> {
+    const version = await PipelineVersion.query(db)
+      .where('projectId', projectId)
+      .orderBy('version', 'desc')
+      .first();
+    if (!version)
+      throw new ConflictError(
+        'this project has no pipeline yet; an administrator saves one in the pipeline editor',
+      );
+    return version;
+  }
+
+  /**
+   * What a run of the latest pipeline needs, and the node that has room for it. The run is built
+   * now to fail fast (an unknown service, a missing secret…) and for its budget — everything it
+   * can start, components' reservations included — which placement reserves.
+   */
+  private async plan(db: Database, project: Project, environment: Environment, tags: Record<string, string>) {
+    const version = await this.latestVersion(db, project.id);
+    const { budget } = await resolvePipelineRun(
+      db,
+      { box: this.box, secrets: this.secrets, plugins: this.plugins },
+      { project, version, tags },
+    );
+    const reserved = budget ?? { cpuMillicores: project.cpuMillicores, memoryMb: project.memoryMb };
+    const node = await placeDeployment(db, environment, reserved);
+    const now = new Date();
+    return {
+      version,
+      node,
+      reserved,
+      now,
+      expiresAt: new Date(now.getTime() + this.ttlOf(project, environment) * 1000),
+    };
+  }
+
+  /**
+   * Creates a deployment: the tags are checked against the registry, then — in one transaction —
+   * it is placed on a node and recorded, its pipeline handed to the node once that commits. With
+   * an idempotency key, the same key from the same user is the same request retried: the answer is
+   * what it created.
+   */
+  async create(input: {
+    project: Project;
+    environment: Environment;
+    name: string;
+    tags: Record<string, string>;
+    idempotencyKey?: string;
+    actor: Actor;
+    clonedFrom?: Deployment;
+  }): Promise<{ deployment: Deployment; created: boolean }> {
+    const { project, environment, actor } = input;
+    const earlier = (db: Database) =>
+      input.idempotencyKey && actor.userId
+        ? Deployment.query(db).findOne({ createdBy: actor.userId, idempotencyKey: input.idempotencyKey })
+        : undefined;
+    // A retried request is answered without asking the registry again.
+    const retried = await earlier(this.db);
+    if (retried) return { deployment: retried, created: false };
+    const tags = await this.tags.choose(project, input.tags, this.db);
+    const result = await this.db.transaction(async (db) => {
+      if (input.idempotencyKey && actor.userId) {
+        // Two copies of one request racing: the second waits here and answers with the first's.
+        await db.raw('select pg_advisory_xact_lock(hashtext(?))', [
+          `idempotency:${actor.userId}:${input.idempotencyKey}`,
+        ]);
+        const first = await earlier(db);
+        if (first) return { deployment: first, created: false };
+      }
+      const plan = await this.plan(db, project, environment, tags);
+      const deployment = await this.transitions.create(
+        db,
+        {
+          id: randomUUID(),
+          name: input.name,
+          projectId: project.id,
+          environmentId: environment.id,
+          nodeId: plan.node.id,
+          pipelineVersionId: plan.version.id,
+          tags,
+          services: [],
+          cpuMillicores: plan.reserved.cpuMillicores,
+          memoryMb: plan.reserved.memoryMb,
+          idempotencyKey: input.idempotencyKey ?? null,
+          createdBy: actor.userId,
+          lastActivityAt: plan.now,
+          expiresAt: plan.expiresAt,
+        },
+        { message: `pipeline v${plan.version.version} on node ${plan.node.name}`, actor, details: { tags } },
+      );
+      if (input.clonedFrom)
+        await this.history.record(db, deployment.id, {
+          kind: 'cloned',
+          message: `cloned from ${input.clonedFrom.name}`,
+          actorId: actor.userId,
+          actorName: actor.username,
+          details: { from: input.clonedFrom.id },
+        });
+      return { deployment, created: true };
+    });
+    this.outbox.wake();
+    return result;
+  }
+
+  /** Delete, cancel (while deploying: roll back) or expire: idempotent. */
+  async delete(
+    db: Database,
+    d: Deployment,
+    actor: Actor,
+    reason: 'deleted' | 'cancelled' | 'expired' = 'deleted',
+  ): Promise<Deployment> {
+    await this.transitions.apply(db, d, reason, { stateMessage: reason }, { actor });
+    return Deployment.query(db).findById(d.id).throwIfNotFound();
+  }
+
+  /** Runs a failed deployment again with the latest pipeline version and the same tags. */
+  async retry(db: Database, d: Deployment, actor: Actor): Promise<Deployment> {
+    if (d.state !== 'failed')
+      throw new ConflictError(`only a failed deployment can be retried; this one is ${d.state}`);
+    const project = await Project.query(db).findById(d.projectId).throwIfNotFound();
+    const environment = await Environment.query(db).findById(d.environmentId).throwIfNotFound();
+    const plan = await this.plan(db, project, environment, d.tags);
+    await this.transitions.apply(
+      db,
+      d,
+      'retried',
+      {
+        nodeId: plan.node.id,
+        pipelineVersionId: plan.version.id,
+        cpuMillicores: plan.reserved.cpuMillicores,
+        memoryMb: plan.reserved.memoryMb,
+        error: null,
+        stateMessage: null,
+        lastActivityAt: plan.now,
+        expiresAt: plan.expiresAt,
+      },
+      { actor, message: `pipeline v${plan.version.version} on node ${plan.node.name}` },
+    );
+    return Deployment.query(db).findById(d.id).throwIfNotFound();
+  }
+
+  /** A new deployment like `d` (its tags, optionally changed), with a new name and the latest pipeline. */
+  async clone(
+    d: Deployment,
+    input: { name: string; tags?: Record<string, string> },
+    actor: Actor,
+  ): Promise<Deployment> {
+    const project = await Project.query(this.db).findById(d.projectId).throwIfNotFound();
+    const environment = await Environment.query(this.db).findById(d.environmentId).throwIfNotFound();
+    const { deployment } = await this.create({
+      project,
+      environment,
+      name: input.name,
+      tags: { ...d.tags, ...input.tags },
+      actor,
+      clonedFrom: d,
+    });
+    return deployment;
+  }
+
+  /** Resets the auto-cleanup timer. */
+  async extend(db: Database, d: Deployment, actor: Actor): Promise<Deployment> {
+    if (d.state === 'deleting' || d.state === 'deleted')
+      throw new ConflictError(`a ${d.state} deployment cannot be extended`);
+    const project = await Project.query(db).findById(d.projectId).throwIfNotFound();
+    const environment = await Environment.query(db).findById(d.environmentId).throwIfNotFound();
+    const now = new Date();
+    const expiresAt = new Date(now.getTime() + this.ttlOf(project, environment) * 1000);
+    const updated = await Deployment.query(db).patchAndFetchById(d.id, {
+      lastActivityAt: now,
+      expiresAt,
+      updatedAt: now,
+    });
+    await this.history.record(db, d.id, {
+      kind: 'extended',
+      message: `expires ${expiresAt.toISOString()}`,
+      actorId: actor.userId,
+      actorName: actor.username,
+    });
+    return updated;
+  }
+}

@@ -1,0 +1,172 @@
+import type { DesiredDeployment, PipelineRun } from '@nullops/plugin-sdk';
+import type { Logger } from 'pino';
+import { inject, injectable } from 'tsyringe';
+import { AgentConnectionManager } from '../agents/connection-manager.js';
+import type { Database } from '../database/database.js';
+import { PipelineVersion, Project } from '../models/catalog.js';
+import { Deployment, Environment } from '../models/fleet.js';
+import { Outbox } from '../outbox/outbox.js';
+import { PluginService } from '../plugins/plugin-service.js';
+import { Refs } from '../refs.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { SecretService } from '../services/secret-service.js';
+import { KeyedLock } from './keyed-lock.js';
+import { DESIRED_STATES } from './lifecycle.js';
+import { resolvePipelineRun } from './pipeline-resolver.js';
+import { openSpecs, type StoredSpec } from './spec-seal.js';
+import { EFFECT_TOPICS, Transitions } from './transitions.js';
+
+/**
+ * What nodes must do about deployments: the desired state sent on every (re)connect, and the two
+ * effects that reach a node after a change commits — hand a pending deployment's pipeline to it,
+ * and have it remove a deleting one. Runs are built here and never stored (they carry secrets).
+ */
+@injectable()
+export class DesiredState {
+  private readonly locks = new KeyedLock();
+
+  constructor(
+    @inject(Refs.database) private readonly db: Database,
+    @inject(Refs.secretBox) private readonly box: SecretBox,
+    @inject(Refs.logger) private readonly logger: Logger,
+    @inject(AgentConnectionManager) private readonly agents: AgentConnectionManager,
+    @inject(SecretService) private readonly secrets: SecretService,
+    @inject(PluginService) private readonly plugins: PluginService,
+    @inject(Transitions) private readonly transitions: Transitions,
+    @inject(Outbox) private readonly outbox: Outbox,
+  ) {}
+
+  start(): void {
+    this.outbox.handle(EFFECT_TOPICS.dispatch, (p) => this.dispatch(p.deploymentId as string));
+    this.outbox.handle(EFFECT_TOPICS.remove, (p) => this.remove(p.deploymentId as string));
+  }
+
+  /** The run of a deployment: its pipeline version resolved for its tags (secrets included). */
+  private async runFor(d: Deployment): Promise<PipelineRun> {
+    const project = await Project.query(this.db).findById(d.projectId).throwIfNotFound();
+    const version = await PipelineVersion.query(this.db)
+      .findById(d.pipelineVersionId as string)
+      .throwIfNotFound();
+    return resolvePipelineRun(
+      this.db,
+      { box: this.box, secrets: this.secrets, plugins: this.plugins },
+      { project, version, tags: d.tags },
+    );
+  }
+
+  /** For environments that route through the cluster's ingress controller: its class and domain. */
+  private async ingressOf(environmentId: string): Promise<Pick<DesiredDeployment, 'ingress'>> {
+    const env = await Environment.query(this.db).findById(environmentId);
+    return env?.ingressClass
+      ? { ingress: { className: env.ingressClass, domain: `${env.name}.${env.baseDomain}`.toLowerCase() } }
+      : {};
+  }
+
+  /** A run that cannot be built (a secret deleted, a service removed) fails the deployment. */
+  private async runOrFail(d: Deployment): Promise<PipelineRun | undefined> {
+    try {
+      return await this.runFor(d);
+    } catch (err) {
+      const message = (err as Error).message;
+      await this.db.transaction((trx) =>
+        this.transitions.apply(
+          trx,
+          d,
+          'failed',
+          { error: { step: null, message }, stateMessage: message },
+          { message },
+        ),
+      );
+      this.outbox.wake();
+      return undefined;
+    }
+  }
+
+  /** The node's desired state: live deployments with their recorded services, and runs to (re)start. */
+  async of(nodeId: string): Promise<DesiredDeployment[]> {
+    const rows = await Deployment.query(this.db)
+      .where('nodeId', nodeId)
+      .whereIn('state', [...DESIRED_STATES])
+      .orderBy('createdAt');
+    const desired: DesiredDeployment[] = [];
+    for (const d of rows) {
+      // Being deleted: the node needs only to know which, not how it was made.
+      if (d.state === 'deleting') {
+        desired.push({ id: d.id, name: d.name, state: 'deleting', services: [] });
+        continue;
+      }
+      const entry: DesiredDeployment = {
+        id: d.id,
+        name: d.name,
+        state: d.state as DesiredDeployment['state'],
+        services: openSpecs(this.box, d.id, d.services as StoredSpec[]),
+        ...(await this.ingressOf(d.environmentId)),
+      };
+      if (d.state === 'deploying') {
+        const run = await this.runOrFail(d);
+        if (!run) continue;
+        entry.run = run;
+      }
+      desired.push(entry);
+    }
+    return desired;
+  }
+
+  /**
+   * Effect `dispatch`: a deploying deployment's pipeline goes to its node. When the node is not
+   * connected, its next sync carries the run; an agent that already runs it says so and goes on.
+   */
+  private dispatch(id: string): Promise<void> {
+    return this.locks.run(id, async () => {
+      const d = await Deployment.query(this.db).findById(id);
+      if (d?.state !== 'deploying' || !d.nodeId) return;
+      const link = this.agents.linkOf(d.nodeId);
+      if (!link) return;
+      const run = await this.runOrFail(d);
+      if (!run) return;
+      await link.request('deployment.deploy', {
+        deployment: {
+          id: d.id,
+          name: d.name,
+          state: 'deploying',
+          services: [],
+          run,
+          ...(await this.ingressOf(d.environmentId)),
+        },
+      });
+    });
+  }
+
+  /** Effect `remove`: the node removes everything of a deleting deployment (when offline: on reconnect). */
+  private remove(id: string): Promise<void> {
+    return this.locks.run(id, async () => {
+      const d = await Deployment.query(this.db).findById(id);
+      if (d?.state !== 'deleting') return;
+      if (d.nodeId) {
+        const link = this.agents.linkOf(d.nodeId);
+        if (!link) return;
+        await link.request('deployment.remove', { id }, 10 * 60_000);
+      }
+      await this.markRemoved(d);
+    });
+  }
+
+  /** The node reported the deployment gone. */
+  async markRemoved(d: Deployment): Promise<void> {
+    await this.db.transaction((trx) =>
+      this.transitions.apply(
+        trx,
+        d,
+        'removed',
+        { deletedAt: new Date(), services: [], actual: null, stateMessage: null },
+        { message: 'every resource removed from the node' },
+      ),
+    );
+    this.outbox.wake();
+  }
+
+  /** For callers that must not overlap with this deployment's effects. */
+  serialised<T>(id: string, work: () => Promise<T>): Promise<T> {
+    return this.locks.run(id, work);
+  }
+}

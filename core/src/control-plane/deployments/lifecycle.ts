@@ -1,0 +1,75 @@
+import type { DeploymentState } from '../models/fleet.js';
+
+/**
+ * The deployment lifecycle, as one table: every event, the states it may happen in (its guard), the
+ * state it leads to, and the effects that follow it. Every change of a deployment's state goes
+ * through `Transitions.apply` with an event of this table, so a transition the table does not list
+ * cannot be written.
+ *
+ *   created ──► deploying ──succeeded──► running ──node-lost──► offline
+ *                   │                       ▲                       │
+ *                   └──failed──► failed     └──────node-back────────┘
+ *   any live state ──deleted / cancelled / expired──► deleting ──removed──► deleted
+ *   failed ──retried──► deploying
+ */
+/** States a user can still delete from (everything before `deleting`). */
+const LIVE = ['deploying', 'running', 'failed', 'offline'] as const;
+
+export const LIFECYCLE = {
+  /** A new deployment, placed on a node: its pipeline goes to the node (now, or when it connects). */
+  created: { from: [], to: 'deploying', effects: ['dispatch'] },
+  /** The pipeline finished and every service runs. */
+  succeeded: { from: ['deploying'], to: 'running', effects: ['routes'] },
+  /** The pipeline failed (and was rolled back), or could not even be built. */
+  failed: { from: ['deploying'], to: 'failed', effects: [] },
+  /** Its node was lost: routes go, services may still run there. */
+  'node-lost': { from: ['running'], to: 'offline', effects: ['routes'] },
+  /** Its node is back and verified the services. */
+  'node-back': { from: ['offline'], to: 'running', effects: ['routes'] },
+  /** Deleted by a user (a deploying one is cancelled: rolled back). */
+  deleted: { from: LIVE, to: 'deleting', effects: ['routes', 'remove'] },
+  cancelled: { from: LIVE, to: 'deleting', effects: ['routes', 'remove'] },
+  /** Its auto-cleanup time passed. */
+  expired: { from: LIVE, to: 'deleting', effects: ['routes', 'remove'] },
+  /** Its node removed everything it had. */
+  removed: { from: ['deleting'], to: 'deleted', effects: [] },
+  /** A failed deployment runs again, with the latest pipeline. */
+  retried: { from: ['failed'], to: 'deploying', effects: ['dispatch'] },
+} as const satisfies Record<
+  string,
+  { from: readonly DeploymentState[]; to: DeploymentState; effects: readonly LifecycleEffect[] }
+>;
+
+/**
+ * What follows a transition once it commits: `dispatch` hands the pipeline to the node, `remove`
+ * tells the node to remove everything, `routes` rebuilds the ingress.
+ */
+export type LifecycleEffect = 'dispatch' | 'remove' | 'routes';
+
+export type LifecycleEvent = keyof typeof LIFECYCLE;
+
+export const DEPLOYMENT_STATES = [
+  'deploying',
+  'running',
+  'failed',
+  'offline',
+  'deleting',
+  'deleted',
+] as const satisfies readonly DeploymentState[];
+
+/** States whose deployment still holds its budget on its node. */
+export const RESERVING_STATES = ['deploying', 'running', 'offline', 'deleting'] as const;
+
+/** States an agent must know about (the node's desired state). */
+export const DESIRED_STATES = ['deploying', 'running', 'offline', 'deleting'] as const;
+
+/** The states `event` may happen in. */
+export function statesFor(event: LifecycleEvent): readonly DeploymentState[] {
+  return LIFECYCLE[event].from;
+}
+
+/** Where `event` leads from `state`, or undefined when the table does not allow it there. */
+export function nextState(state: DeploymentState, event: LifecycleEvent): DeploymentState | undefined {
+  const rule = LIFECYCLE[event];
+  return (rule.from as readonly DeploymentState[]).includes(state) ? rule.to : undefined;
+}

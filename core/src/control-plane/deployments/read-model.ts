@@ -1,0 +1,133 @@
+import type { DeploymentForPlugin } from '@nullops/plugin-sdk';
+import { inject, injectable } from 'tsyringe';
+import { AccessService } from '../access/access-service.js';
+import type { Principal } from '../auth/principal.js';
+import { allQueries, type Database } from '../database/database.js';
+import { IngressService } from '../ingress/ingress-service.js';
+import { AgentNode, Deployment, type DeploymentState } from '../models/fleet.js';
+import { User } from '../models/identity.js';
+import { Refs } from '../refs.js';
+import { type DeploymentContext, type DeploymentView, deploymentView } from '../schemas/deployment.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { openSpecs, type StoredSpec } from './spec-seal.js';
+
+export interface DeploymentFilter {
+  projectId?: string | undefined;
+  environmentId?: string | undefined;
+  state?: DeploymentState | undefined;
+  includeDeleted?: boolean;
+}
+
+/** One service's measured use, from its node's latest heartbeat. */
+interface ServiceUsage {
+  deploymentId: string;
+  service: string;
+  cpuPercent: number;
+  memoryBytes: number;
+  memoryLimitBytes: number;
+}
+
+/** How deployments are read: the API's views (a handful of queries for many rows), metrics, and plugins' view. */
+@injectable()
+export class DeploymentReadModel {
+  constructor(
+    @inject(Refs.database) private readonly db: Database,
+    @inject(Refs.secretBox) private readonly box: SecretBox,
+    @inject(AccessService) private readonly access: AccessService,
+    @inject(IngressService) private readonly ingress: IngressService,
+  ) {}
+
+  /** Deployments `me` can see, newest first. */
+  async list(db: Database, filter: DeploymentFilter, me: Principal): Promise<DeploymentView[]> {
+    const q = Deployment.query(db).orderBy('createdAt', 'desc').limit(500);
+    if (filter.projectId) q.where('projectId', filter.projectId);
+    if (filter.environmentId) q.where('environmentId', filter.environmentId);
+    if (filter.state) q.where('state', filter.state);
+    else if (!filter.includeDeleted) q.whereNot('state', 'deleted');
+    if (me.role !== 'admin') {
+      q.whereIn('projectId', await this.access.readableIds('project', me.userId, db));
+      q.whereIn('environmentId', await this.access.readableIds('environment', me.userId, db));
+    }
+    return this.views(db, await q);
+  }
+
+  async view(db: Database, d: Deployment): Promise<DeploymentView> {
+    return (await this.views(db, [d]))[0] as DeploymentView;
+  }
+
+  /** API views of many deployments with a handful of queries (not one per row). */
+  async views(db: Database, rows: Deployment[]): Promise<DeploymentView[]> {
+    if (!rows.length) return [];
+    // biome-ignore lint/suspicious/noExplicitAny: knex rows of ad-hoc selects are untyped
+    const [projects, environments, versions, users, services] = await allQueries<any[]>(db, [
+      db('projects')
+        .whereIn('id', [...new Set(rows.map((d) => d.projectId))])
+        .select('id', 'name'),
+      db('environments')
+        .whereIn('id', [...new Set(rows.map((d) => d.environmentId))])
+        .select('id', 'name', 'baseDomain', 'ingressClass'),
+      db('pipeline_versions')
+        .whereIn('id', rows.map((d) => d.pipelineVersionId).filter(Boolean) as string[])
+        .select('id', 'version', 'plugins'),
+      db('users')
+        .whereIn('id', rows.map((d) => d.createdBy).filter(Boolean) as string[])
+        .select('id', 'username'),
+      db('project_services as ps')
+        .join('services as s', 's.id', 'ps.serviceId')
+        .whereIn(
+          'ps.projectId',
+          rows.map((d) => d.projectId),
+        )
+        .select('ps.projectId', 's.name'),
+    ]);
+    const url = (host: string) => this.ingress.url(host);
+    return rows.map((d) => {
+      const env = environments.find((e: { id: string }) => e.id === d.environmentId);
+      const version = versions.find((v: { id: string }) => v.id === d.pipelineVersionId);
+      const context: DeploymentContext = {
+        projectName: projects.find((p: { id: string }) => p.id === d.projectId)?.name ?? '',
+        environmentName: env?.name ?? '',
+        baseDomain: env?.baseDomain ?? '',
+        ingressClass: env?.ingressClass ?? null,
+        pipelineVersion: version?.version ?? null,
+        plugins: version?.plugins ?? {},
+        createdByName: users.find((u: { id: string }) => u.id === d.createdBy)?.username ?? null,
+        serviceNames: services
+          .filter((s: { projectId: string }) => s.projectId === d.projectId)
+          .map((s: { name: string }) => s.name),
+      };
+      return deploymentView(d, context, url);
+    });
+  }
+
+  /** Real CPU and memory of a deployment's services, from its node's latest heartbeat. */
+  async metrics(db: Database, d: Deployment) {
+    const node = d.nodeId ? await AgentNode.query(db).findById(d.nodeId) : undefined;
+    const usage = (node?.usage ?? null) as { at?: string; services?: ServiceUsage[] } | null;
+    const services = (usage?.services ?? [])
+      .filter((x) => x.deploymentId === d.id)
+      .map(({ deploymentId: _, ...x }) => x);
+    return { at: usage?.at ?? null, services };
+  }
+
+  /** A deployment with its services' env, for control-plane plugins (which must check `access`). */
+  async forPlugin(id: string, userId: string): Promise<DeploymentForPlugin | undefined> {
+    const d = await Deployment.query(this.db).findById(id);
+    if (!d) return undefined;
+    const user = await User.query(this.db).findById(userId);
+    const level = user?.role === 'admin' ? 'full' : await this.access.levelOf('deployment', id, userId);
+    if (level !== 'read' && level !== 'full') return undefined;
+    return {
+      id: d.id,
+      name: d.name,
+      state: d.state,
+      access: level,
+      services: openSpecs(this.box, d.id, d.services as StoredSpec[]).map((s) => ({
+        name: s.name,
+        image: s.image,
+        ...(s.port ? { port: s.port } : {}),
+        env: s.env ?? {},
+      })),
+    };
+  }
+}

@@ -1,0 +1,49 @@
+import type { Logger } from 'pino';
+import { inject, injectable } from 'tsyringe';
+import type { ControlPlaneConfig } from '../config.js';
+import type { Database } from '../database/database.js';
+import { Deployment } from '../models/fleet.js';
+import { Outbox } from '../outbox/outbox.js';
+import { Refs } from '../refs.js';
+import { DeploymentCommands } from './commands.js';
+import { statesFor } from './lifecycle.js';
+import { SYSTEM } from './transitions.js';
+
+/** Auto-cleanup: deployments whose time is up are deleted, every sweep interval. */
+@injectable()
+export class Sweeper {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    @inject(Refs.database) private readonly db: Database,
+    @inject(Refs.logger) private readonly logger: Logger,
+    @inject(Refs.config) private readonly config: ControlPlaneConfig,
+    @inject(DeploymentCommands) private readonly commands: DeploymentCommands,
+    @inject(Outbox) private readonly outbox: Outbox,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.sweep(), this.config.NULLOPS_SWEEP_INTERVAL_SECONDS * 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Deletes every deployment whose auto-cleanup time has passed; returns how many. */
+  async sweep(): Promise<number> {
+    const expired = await Deployment.query(this.db)
+      .where('expiresAt', '<', new Date())
+      .whereIn('state', [...statesFor('expired')]);
+    for (const d of expired) {
+      await this.db
+        .transaction((trx) => this.commands.delete(trx, d, SYSTEM, 'expired'))
+        .catch((err) => this.logger.error({ err, deployment: d.id }, 'auto-cleanup failed'));
+    }
+    this.outbox.wake();
+    if (expired.length)
+      this.logger.info({ count: expired.length }, 'auto-cleanup removed expired deployments');
+    return expired.length;
+  }
+}

@@ -1,0 +1,37 @@
+import type { Knex } from 'knex';
+
+/**
+ * The transactional outbox: work to do after a change commits (tell an agent, refresh the ingress,
+ * notify plugins) is written in the same transaction as the change, then carried out by a worker.
+ * It happens only if the change committed, and still happens after a control-plane crash.
+ * Also drops the deployment state "pending", which nothing ever entered.
+ */
+export async function up(knex: Knex): Promise<void> {
+  // "pending" was never entered: a deployment is deploying from the moment it is created.
+  await knex.raw(`update deployments set state = 'deploying' where state = 'pending'`);
+  await knex.raw('alter table deployments drop constraint deployments_state_check');
+  await knex.raw(
+    `alter table deployments add constraint deployments_state_check check (state in ('deploying', 'running', 'failed', 'offline', 'deleting', 'deleted'))`,
+  );
+  await knex.schema.createTable('outbox', (t) => {
+    t.bigIncrements('id').primary();
+    t.text('topic').notNullable();
+    /** Effects with the same key run one after another, in order; others run side by side. */
+    t.text('key').notNullable();
+    t.jsonb('payload').notNullable().defaultTo('{}');
+    t.integer('attempts').notNullable().defaultTo(0);
+    /** When it may run (next); a claimed entry is leased until then. */
+    t.timestamp('available_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    t.text('last_error');
+    t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    t.index(['available_at', 'id']);
+  });
+}
+
+export async function down(knex: Knex): Promise<void> {
+  await knex.schema.dropTable('outbox');
+  await knex.raw('alter table deployments drop constraint deployments_state_check');
+  await knex.raw(
+    `alter table deployments add constraint deployments_state_check check (state in ('pending', 'deploying', 'running', 'failed', 'offline', 'deleting', 'deleted'))`,
+  );
+}
