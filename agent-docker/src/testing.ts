@@ -23,9 +23,11 @@ export async function runOnDocker(input: {
   nodes: { id: string; type: string; params: Record<string, unknown> }[];
   edges?: { from: string; to: string }[];
   signal?: AbortSignal;
+  /** Runs in the deployment of an earlier report (its network, its services) instead of a new one. */
+  in?: Pick<DockerRunReport, 'deploymentId' | 'runtime'>;
 }): Promise<DockerRunReport> {
-  const runtime = new DockerRuntime({ agentId: 'plugin-tests' });
-  const deploymentId = randomUUID();
+  const runtime = input.in?.runtime ?? new DockerRuntime({ agentId: 'plugin-tests' });
+  const deploymentId = input.in?.deploymentId ?? randomUUID();
   const lines: string[] = [];
   const run: PipelineRun = {
     pipelineVersion: 1,

@@ -22,6 +22,8 @@ export async function up(knex: Knex): Promise<void> {
     t.integer('attempts').notNullable().defaultTo(0);
     /** When it may run (next); a claimed entry is leased until then. */
     t.timestamp('available_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    /** The control-plane process that holds the lease (a restarted one frees its predecessor's). */
+    t.text('claimed_by');
     t.text('last_error');
     t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.index(['available_at', 'id']);

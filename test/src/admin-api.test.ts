@@ -363,7 +363,11 @@ test('audit log: every mutation with actor, target and outcome; filters and pagi
     ['success', 'success'],
   );
   const denied = await admin.get('/api/audit?outcome=denied');
-  t.true(denied.body.items.every((e: any) => e.outcome === 'denied'));
+  t.deepEqual(
+    denied.body.items.map((e: any) => [e.action, e.outcome, e.actorName]),
+    [['teams.create', 'denied', 'frank']],
+    'exactly the one refused request, and nothing else',
+  );
   t.is((await admin.get('/api/audit?from=not-a-date')).status, 400);
 });
 

@@ -89,6 +89,15 @@ test('protocol fuzz: malformed JSON, unknown types, oversize frames and floods l
     async () => c.received.find((m) => m.id === 'after-flood'),
     30_000,
   );
+  const answers = c.received.filter((m) => typeof m.id === 'string' && m.id.startsWith('f'));
+  const busy = answers.filter((m) => m.ok === false && m.error?.code === 'busy');
+  t.log(`${answers.length} flood pings answered, ${busy.length} of them "busy"`);
+  t.true(busy.length > 0, 'requests beyond the in-flight limit are refused as busy, not queued');
+  t.true(
+    answers.some((m) => m.ok === true),
+    'and the others are served',
+  );
+  t.true(answers.every((m) => m.ok === true || m.error?.code === 'busy'));
   const after = await rssMb(agent.pid as number);
   t.log(`agent RSS ${before.toFixed(1)} MiB before, ${after.toFixed(1)} MiB after 20,000 flood messages`);
   t.true(after - before < 64, `RSS grew ${Math.round(after - before)} MiB during the flood`);

@@ -157,6 +157,35 @@ const until = (id: string, state: string, timeoutMs = 60_000) =>
     timeoutMs,
   );
 const host = (service: string, deployment: string) => `${service}.${deployment}.qa.nullops.test`;
+/** Saves a pipeline version for the rest of a test; the standard one is saved back after it. */
+const usePipeline = async (
+  t: { teardown(fn: () => Promise<void>): void },
+  graph: ReturnType<typeof pipeline>,
+) => {
+  t.teardown(async () => {
+    await s.cp.admin.expect(201, 'POST', `/api/projects/${s.project.id}/pipeline/versions`, {
+      graph: pipeline(),
+    });
+  });
+  return s.cp.admin.expect(201, 'POST', `/api/projects/${s.project.id}/pipeline/versions`, { graph });
+};
+/**
+ * A running deployment that tests share, made by whichever test needs it first: no test depends
+ * on another having run before it (each can run alone with --match).
+ */
+const sharedDeployments = new Map<string, Promise<any>>();
+const shared = (name: 'demo' | 'other') => {
+  let made = sharedDeployments.get(name);
+  if (!made) {
+    made = (async () => {
+      const res = await create(name, { web: name === 'demo' ? 'v1.1' : 'v1.0' });
+      if (res.status !== 201) throw new Error(`creating ${name}: ${res.status} ${JSON.stringify(res.body)}`);
+      return until(res.body.id, 'running');
+    })();
+    sharedDeployments.set(name, made);
+  }
+  return made;
+};
 const containersOf = (id: string) =>
   docker.listContainers({ all: true, filters: { label: [`dev.nullops.deployment=${id}`] } });
 const networksOf = (id: string) =>
@@ -179,7 +208,7 @@ test.serial(
 );
 
 test.serial('create → pipeline runs on the agent → every service answers through the ingress', async (t) => {
-  const res = await create('demo');
+  const res = await create('first');
   t.is(res.status, 201, JSON.stringify(res.body));
   t.is(res.body.state, 'deploying');
   const running = await until(res.body.id, 'running');
@@ -188,17 +217,14 @@ test.serial('create → pipeline runs on the agent → every service answers thr
     ['api', 'running'],
     ['web', 'running'],
   ]);
-  t.true(
-    running.services.every((x: { url: string }) =>
-      x.url.startsWith(`http://${x.url.split('//')[1]?.split(':')[0]}`),
-    ),
-  );
-  t.is(
-    running.services.find((x: { name: string }) => x.name === 'web').url,
-    `http://${host('web', 'demo')}:${s.ingressPort}`,
-  );
-  t.is((await viaIngress(s.ingressPort, host('web', 'demo'))).body.trim(), 'web v1.1');
-  t.is((await viaIngress(s.ingressPort, host('api', 'demo'))).body.trim(), 'api stable');
+  for (const service of running.services as { name: string; url: string }[])
+    t.is(
+      service.url,
+      `http://${host(service.name, 'first')}:${s.ingressPort}`,
+      `${service.name}'s stable URL`,
+    );
+  t.is((await viaIngress(s.ingressPort, host('web', 'first'))).body.trim(), 'web v1.1');
+  t.is((await viaIngress(s.ingressPort, host('api', 'first'))).body.trim(), 'api stable');
   t.truthy(running.expiresAt);
 
   const history = (await s.fuller.get(`/api/deployments/${res.body.id}/history`)).body.items.map(
@@ -214,9 +240,8 @@ test.serial('create → pipeline runs on the agent → every service answers thr
 });
 
 test.serial('read access: sees deployments and logs, cannot create, extend, cancel or delete', async (t) => {
-  const d = (await s.reader.get('/api/deployments')).body.items.find(
-    (x: { name: string }) => x.name === 'demo',
-  );
+  const demo = await shared('demo');
+  const d = (await s.reader.get('/api/deployments')).body.items.find((x: { id: string }) => x.id === demo.id);
   t.truthy(d, 'the reader sees it');
   t.is((await s.reader.get(`/api/deployments/${d.id}`)).status, 200);
   t.is((await create('sneaky', { web: 'v1.0' }, s.reader)).status, 403);
@@ -234,23 +259,20 @@ test.serial('read access: sees deployments and logs, cannot create, extend, canc
   t.is(res.status, 200);
   t.regex(res.headers.get('content-type') ?? '', /text\/event-stream/);
   const text = await res.text();
+  t.regex(text, /event: log\ndata: .*serving web v1\.1/, 'the line the service printed on start');
   t.regex(text, /event: end/);
 });
 
 test.serial('a second deployment runs side by side, with its own URLs and its own network', async (t) => {
-  const first = (await s.fuller.get('/api/deployments')).body.items.find(
-    (x: { name: string }) => x.name === 'demo',
-  );
-  const res = await create('other', { web: 'v1.0' });
-  t.is(res.status, 201);
-  await until(res.body.id, 'running');
+  const first = await shared('demo');
+  const second = await shared('other');
   t.is((await viaIngress(s.ingressPort, host('web', 'other'))).body.trim(), 'web v1.0');
   t.is(
     (await viaIngress(s.ingressPort, host('web', 'demo'))).body.trim(),
     'web v1.1',
     'the first one is untouched',
   );
-  const [other] = (await containersOf(res.body.id)).filter((c) => c.Labels['dev.nullops.service'] === 'web');
+  const [other] = (await containersOf(second.id)).filter((c) => c.Labels['dev.nullops.service'] === 'web');
   const [mine] = (await containersOf(first.id)).filter((c) => c.Labels['dev.nullops.service'] === 'web');
   const otherIp = Object.values(
     (await docker.getContainer(other?.Id as string).inspect()).NetworkSettings.Networks,
@@ -286,6 +308,7 @@ test.serial('a second deployment runs side by side, with its own URLs and its ow
 test.serial(
   'the ingress routes only exact hosts: case and a trailing dot are fine, anything else is 404',
   async (t) => {
+    await Promise.all([shared('demo'), shared('other')]);
     t.is((await viaIngress(s.ingressPort, host('web', 'demo').toUpperCase())).body.trim(), 'web v1.1');
     t.is((await viaIngress(s.ingressPort, `${host('web', 'demo')}.`)).body.trim(), 'web v1.1');
     t.is(
@@ -319,9 +342,7 @@ test.serial('a budget no node can hold fails at once, creating nothing', async (
 test.serial(
   'a health check that never passes: failed with the step and error shown, nothing left behind; retry uses the latest pipeline',
   async (t) => {
-    await s.cp.admin.expect(201, 'POST', `/api/projects/${s.project.id}/pipeline/versions`, {
-      graph: pipeline('/nope', 2),
-    });
+    await usePipeline(t, pipeline('/nope', 2));
     const res = await create('broken');
     const failed = await until(res.body.id, 'failed');
     t.is(failed.error.step, 'web');
@@ -338,13 +359,13 @@ test.serial(
     );
     t.true(history.includes('step.rolled-back'), 'started services were rolled back');
 
-    await s.cp.admin.expect(201, 'POST', `/api/projects/${s.project.id}/pipeline/versions`, {
+    const fixed = await s.cp.admin.expect(201, 'POST', `/api/projects/${s.project.id}/pipeline/versions`, {
       graph: pipeline(),
     });
     const retried = await s.fuller.post(`/api/deployments/${res.body.id}/retry`);
     t.is(retried.status, 202);
     const running = await until(res.body.id, 'running');
-    t.is(running.pipelineVersion, 3, 'the retry ran the latest pipeline version');
+    t.is(running.pipelineVersion, fixed.version, 'the retry ran the latest pipeline version');
     t.is(
       (await s.fuller.post(`/api/deployments/${res.body.id}/retry`)).status,
       409,
@@ -354,9 +375,7 @@ test.serial(
 );
 
 test.serial('cancel during the run removes everything; a second cancel is a harmless no-op', async (t) => {
-  await s.cp.admin.expect(201, 'POST', `/api/projects/${s.project.id}/pipeline/versions`, {
-    graph: pipeline('/nope', 120),
-  });
+  await usePipeline(t, pipeline('/nope', 120));
   const res = await create('cancel-me');
   await eventually('the web step running', async () => (await containersOf(res.body.id)).length >= 1);
   const cancelled = await s.fuller.post(`/api/deployments/${res.body.id}/cancel`);
@@ -367,9 +386,6 @@ test.serial('cancel during the run removes everything; a second cancel is a harm
   const again = await s.fuller.post(`/api/deployments/${res.body.id}/cancel`);
   t.is(again.status, 202);
   t.is(again.body.state, 'deleted');
-  await s.cp.admin.expect(201, 'POST', `/api/projects/${s.project.id}/pipeline/versions`, {
-    graph: pipeline(),
-  });
   const history = (await s.fuller.get(`/api/deployments/${res.body.id}/history`)).body.items.map(
     (h: { kind: string }) => h.kind,
   );
@@ -377,9 +393,9 @@ test.serial('cancel during the run removes everything; a second cancel is a harm
 });
 
 test.serial('clone: same tags unless changed, a new name, the latest pipeline', async (t) => {
-  const demo = (await s.fuller.get('/api/deployments')).body.items.find(
-    (x: { name: string }) => x.name === 'demo',
-  );
+  const demo = await shared('demo');
+  const versions = (await s.cp.admin.get(`/api/projects/${s.project.id}/pipeline/versions`)).body.items;
+  const latest = Math.max(...versions.map((v: { version: number }) => v.version));
   const res = await s.fuller.post(`/api/deployments/${demo.id}/clone`, {
     name: 'demo-copy',
     tags: { web: 'v1.0' },
@@ -387,7 +403,7 @@ test.serial('clone: same tags unless changed, a new name, the latest pipeline', 
   t.is(res.status, 201, JSON.stringify(res.body));
   const running = await until(res.body.id, 'running');
   t.deepEqual(running.tags, { web: 'v1.0', api: 'stable' });
-  t.is(running.pipelineVersion, 5);
+  t.is(running.pipelineVersion, latest);
   t.is((await viaIngress(s.ingressPort, host('web', 'demo-copy'))).body.trim(), 'web v1.0');
   t.is(
     (await s.fuller.post(`/api/deployments/${demo.id}/clone`, { name: 'demo' })).status,
@@ -433,9 +449,8 @@ test.serial('the same Idempotency-Key twice creates one deployment', async (t) =
 });
 
 test.serial('extend postpones auto-cleanup; an expired deployment is removed', async (t) => {
-  const d = (await s.fuller.get('/api/deployments')).body.items.find(
-    (x: { name: string }) => x.name === 'idem',
-  );
+  const created = await create('short-lived', { web: 'v1.0' });
+  const d = await until(created.body.id, 'running');
   await s.cp.database
     .db('deployments')
     .where('id', d.id)
@@ -455,7 +470,7 @@ test.serial('extend postpones auto-cleanup; an expired deployment is removed', a
     .update({ expiresAt: new Date(Date.now() - 1000) });
   await until(d.id, 'deleted', 30_000);
   t.is((await containersOf(d.id)).length, 0);
-  t.is((await viaIngress(s.ingressPort, host('web', 'idem'))).status, 404);
+  t.is((await viaIngress(s.ingressPort, host('web', 'short-lived'))).status, 404);
   const history = (await s.fuller.get(`/api/deployments/${d.id}/history`)).body.items.map(
     (h: { kind: string }) => h.kind,
   );
@@ -465,9 +480,7 @@ test.serial('extend postpones auto-cleanup; an expired deployment is removed', a
 test.serial(
   'node offline: deployments offline and routes removed; node back: running and routes restored',
   async (t) => {
-    const demo = (await s.fuller.get('/api/deployments')).body.items.find(
-      (x: { name: string }) => x.name === 'demo',
-    );
+    const demo = await shared('demo');
     await s.agent.kill('SIGKILL');
     await eventually('offline', async () => (await get(demo.id)).state === 'offline');
     await eventually(
@@ -485,16 +498,17 @@ test.serial(
 );
 
 test.serial('delete removes every container and network; the URL then answers 404', async (t) => {
-  const other = (await s.fuller.get('/api/deployments')).body.items.find(
-    (x: { name: string }) => x.name === 'other',
-  );
+  const created = await create('doomed', { web: 'v1.0' });
+  const other = await until(created.body.id, 'running');
+  t.true((await containersOf(other.id)).length > 0 && (await networksOf(other.id)).length > 0);
+  t.is((await viaIngress(s.ingressPort, host('web', 'doomed'))).status, 200);
   t.is((await s.fuller.delete(`/api/deployments/${other.id}`)).status, 202);
   await until(other.id, 'deleted');
   t.is((await containersOf(other.id)).length, 0);
   t.is((await networksOf(other.id)).length, 0);
-  t.is((await viaIngress(s.ingressPort, host('web', 'other'))).status, 404);
+  t.is((await viaIngress(s.ingressPort, host('web', 'doomed'))).status, 404);
   t.false(
-    (await s.fuller.get('/api/deployments')).body.items.some((x: { name: string }) => x.name === 'other'),
+    (await s.fuller.get('/api/deployments')).body.items.some((x: { name: string }) => x.name === 'doomed'),
     'deleted ones are hidden by default',
   );
 });

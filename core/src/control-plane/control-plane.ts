@@ -169,7 +169,7 @@ export function createControlPlane(deps: {
       get(NodeSync).start();
       get(Sweeper).start();
       await get(AgentConnectionManager).start();
-      get(Outbox).start();
+      await get(Outbox).start();
     },
     stop: async () => {
       get(Sweeper).stop();

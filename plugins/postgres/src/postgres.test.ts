@@ -27,5 +27,9 @@ test('starts PostgreSQL for the deployment and outputs a connection string that 
     10_000,
   );
   t.is(check.output.trim(), 'shop');
-  t.false(run.lines.join('\n').includes('POSTGRES_PASSWORD='), 'the password is never logged');
+  const password = (
+    await run.runtime.exec(run.deploymentId, 'db', ['printenv', 'POSTGRES_PASSWORD'], 10_000)
+  ).output.trim();
+  t.true(password.length >= 16, 'a generated password, not a default');
+  t.false(run.lines.join('\n').includes(password), 'the password is never logged');
 });

@@ -73,7 +73,8 @@ export async function startRegistry(options: { auth?: boolean } = {}): Promise<T
       pushBuilt(
         repo,
         tag,
-        `FROM nullops-test/busybox:1\nRUN mkdir -p /www && echo "${body}" > /www/index.html\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n`,
+        // It says what it serves on start (a log line to read back), then logs every request.
+        `FROM nullops-test/busybox:1\nRUN mkdir -p /www && echo "${body}" > /www/index.html\nCMD ["sh", "-c", "echo 'serving ${body}'; exec httpd -f -v -p 80 -h /www"]\n`,
       );
     },
     pushBuilt,

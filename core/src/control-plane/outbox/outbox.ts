@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
@@ -14,7 +15,10 @@ interface Entry {
   attempts: number;
 }
 
-/** How long a claimed entry is leased to this worker (a crash frees it for the next run). */
+/**
+ * How long a claimed entry is leased to this process. Longer than any effect runs (removing a
+ * deployment may take minutes); a control plane that starts frees its predecessor's leases at once.
+ */
 const LEASE_MS = 15 * 60_000;
 const BATCH = 200;
 
@@ -34,6 +38,8 @@ export class Outbox {
   private stopped = true;
   /** Keys with effects in progress, so a key's effects never overlap across drains. */
   private readonly busy = new Map<string, Promise<void>>();
+  /** Who this process is in `claimed_by`. */
+  private readonly instance = randomUUID();
 
   constructor(
     @inject(Refs.database) private readonly db: Database,
@@ -67,7 +73,15 @@ export class Outbox {
     });
   }
 
-  start(pollMs = 1000): void {
+  /**
+   * Starts the worker. One control plane runs per database, so what an earlier process had
+   * claimed — it crashed or was killed mid-effect — is due again now, not when its lease ends.
+   */
+  async start(pollMs = 1000): Promise<void> {
+    await this.db('outbox')
+      .whereNotNull('claimedBy')
+      .whereNot('claimedBy', this.instance)
+      .update({ availableAt: this.db.fn.now(), claimedBy: null });
     this.stopped = false;
     this.timer = setInterval(() => this.wake(), pollMs);
     this.timer.unref();
@@ -123,10 +137,10 @@ export class Outbox {
   private async claim(): Promise<Entry[]> {
     const leasedUntil = new Date(Date.now() + LEASE_MS);
     const result = await this.db.raw(
-      `update outbox set available_at = ?, attempts = attempts + 1
+      `update outbox set available_at = ?, claimed_by = ?, attempts = attempts + 1
        where id in (select id from outbox where available_at <= now() order by id limit ? for update skip locked)
        returning id, topic, key, payload, attempts`,
-      [leasedUntil, BATCH],
+      [leasedUntil, this.instance, BATCH],
     );
     return (result.rows as Entry[]).sort((a, b) => Number(a.id) - Number(b.id));
   }
