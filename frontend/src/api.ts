@@ -1,3 +1,7 @@
+import type { AccessLevels, SignedIn, User } from '@nullops/core/api-types';
+
+export type { AccessLevels as Access, User };
+
 /** An error answer of the API: `{error: {code, message, details}}`. */
 export class ApiError extends Error {
   constructor(
@@ -8,18 +12,6 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
-}
-
-export interface User {
-  id: string;
-  username: string;
-  role: 'admin' | 'user';
-}
-
-export interface Access {
-  admin: boolean;
-  projects: Record<string, 'read' | 'full'>;
-  environments: Record<string, 'read' | 'full'>;
 }
 
 /**
@@ -82,7 +74,7 @@ export class Api {
   /** The signed-in user, or undefined. */
   async me(): Promise<User | undefined> {
     try {
-      const me = await this.get<{ user: User; csrfToken: string | null }>('/api/auth/me');
+      const me = await this.get<SignedIn>('/api/auth/me');
       this.csrfToken = me.csrfToken;
       return me.user;
     } catch (err) {

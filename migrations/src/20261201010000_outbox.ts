@@ -4,15 +4,8 @@ import type { Knex } from 'knex';
  * The transactional outbox: work to do after a change commits (tell an agent, refresh the ingress,
  * notify plugins) is written in the same transaction as the change, then carried out by a worker.
  * It happens only if the change committed, and still happens after a control-plane crash.
- * Also drops the deployment state "pending", which nothing ever entered.
  */
 export async function up(knex: Knex): Promise<void> {
-  // "pending" was never entered: a deployment is deploying from the moment it is created.
-  await knex.raw(`update deployments set state = 'deploying' where state = 'pending'`);
-  await knex.raw('alter table deployments drop constraint deployments_state_check');
-  await knex.raw(
-    `alter table deployments add constraint deployments_state_check check (state in ('deploying', 'running', 'failed', 'offline', 'deleting', 'deleted'))`,
-  );
   await knex.schema.createTable('outbox', (t) => {
     t.bigIncrements('id').primary();
     t.text('topic').notNullable();
@@ -32,8 +25,4 @@ export async function up(knex: Knex): Promise<void> {
 
 export async function down(knex: Knex): Promise<void> {
   await knex.schema.dropTable('outbox');
-  await knex.raw('alter table deployments drop constraint deployments_state_check');
-  await knex.raw(
-    `alter table deployments add constraint deployments_state_check check (state in ('pending', 'deploying', 'running', 'failed', 'offline', 'deleting', 'deleted'))`,
-  );
 }

@@ -34,7 +34,7 @@ export interface PluginRequest {
   user: { id: string; username: string; isAdmin: boolean };
 }
 
-/** A route a control-plane plugin adds under `/api/plugins/<package name>/`. */
+/** A route a control-plane plugin adds under `/api/ext/<package name>/`. */
 export interface PluginRoute {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** Relative to the plugin's prefix, koa-router syntax: `/status/:id`. */

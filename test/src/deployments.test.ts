@@ -210,7 +210,7 @@ test.serial(
 test.serial('create → pipeline runs on the agent → every service answers through the ingress', async (t) => {
   const res = await create('first');
   t.is(res.status, 201, JSON.stringify(res.body));
-  t.is(res.body.state, 'deploying');
+  t.is(res.body.state, 'pending', 'placed; its node has not taken the pipeline yet');
   const running = await until(res.body.id, 'running');
   t.deepEqual(running.tags, { web: 'v1.1', api: 'stable' });
   t.deepEqual(running.services.map((x: { name: string; status: string }) => [x.name, x.status]).sort(), [
@@ -232,7 +232,7 @@ test.serial('create → pipeline runs on the agent → every service answers thr
   );
   t.deepEqual(
     history.filter((k: string) => !k.startsWith('step.')),
-    ['created', 'running'],
+    ['created', 'deploying', 'running'],
   );
   t.true(history.includes('step.started') && history.includes('step.succeeded'));
   const audit = (await s.cp.admin.get('/api/audit?action=deployments.create&outcome=success')).body.items;

@@ -96,6 +96,13 @@ test('a release that cannot be downloaded fails only the components that need it
     (await host.all()).some((p) => p.name === '@acme/gone'),
     'a failed download is not remembered: the next run tries again',
   );
+  // Neither is a release that has no registry to come from (a node told of it before its plugin list).
+  const unsourced = { name: '@acme/unsourced', version: '1.0.0', source: 'registry' as const };
+  t.is((await host.ensure(unsourced)).status, 'failed');
+  t.false(
+    (await host.all()).some((p) => p.name === '@acme/unsourced'),
+    'not remembered either',
+  );
 
   const run: PipelineRun = {
     pipelineVersion: 1,

@@ -63,36 +63,39 @@ export class PluginHost {
     return loaded;
   }
 
-  /** The release `ref` names: already loaded, or downloaded and loaded now. Never throws. */
+  /**
+   * The release `ref` names: already loaded, or downloaded and loaded now. Never throws. Concurrent
+   * callers share one download; a release that could not be had (the registry down, no registry
+   * given) is not remembered, so the next call tries again.
+   */
   ensure(ref: PluginRef): Promise<HostedPlugin> {
     const k = key(ref.name, ref.version);
     const known = this.releases.get(k);
     if (known) return known;
-    const pending = this.install(ref);
+    const pending = this.install(ref).then(({ plugin, remember }) => {
+      if (!remember && this.releases.get(k) === pending) this.releases.delete(k);
+      return plugin;
+    });
     this.releases.set(k, pending);
     return pending;
   }
 
-  private async install(ref: PluginRef): Promise<HostedPlugin> {
+  private async install(ref: PluginRef): Promise<{ plugin: HostedPlugin; remember: boolean }> {
     const k = key(ref.name, ref.version);
     if (ref.source === 'bundled' || !ref.registry) {
-      this.releases.delete(k);
-      return this.failed(
-        ref,
-        ref.source,
-        `${k} is not bundled with this host and has no registry to download it from`,
-      );
+      const reason = `${k} is not bundled with this host and has no registry to download it from`;
+      return { plugin: this.failed(ref, ref.source, reason), remember: false };
     }
     let dir: string;
     try {
       dir = await this.deps.store.install({ ...ref, registry: ref.registry });
     } catch (err) {
-      // Not cached: the registry may be back next time.
-      this.releases.delete(k);
-      return this.failed(ref, 'registry', `download failed: ${describeInstallError(err)}`);
+      const reason = `download failed: ${describeInstallError(err)}`;
+      return { plugin: this.failed(ref, 'registry', reason), remember: false };
     }
+    // A release that downloaded but does not load stays failed: the same bytes fail the same way.
     const plugin = await this.load(dir, 'registry');
-    return { ...plugin, ...(ref.integrity ? { integrity: ref.integrity } : {}) };
+    return { plugin: { ...plugin, ...(ref.integrity ? { integrity: ref.integrity } : {}) }, remember: true };
   }
 
   private async load(dir: string, source: HostedPlugin['source']): Promise<HostedPlugin> {

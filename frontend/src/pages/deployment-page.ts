@@ -7,7 +7,7 @@ import { shared } from '../theme.js';
 import '../components/countdown.js';
 import { type PluginUis, pluginUiContext } from '../plugin-ui.js';
 import { actionButtons, type DeploymentAction, runDeploymentAction } from './deployment-actions.js';
-import type { Deployment } from './types.js';
+import type { Deployment, DeploymentHistoryItem, DeploymentMetrics } from './types.js';
 
 interface Progress {
   kind: string;
@@ -90,14 +90,8 @@ export class DeploymentPage extends LitElement {
   @state() private logs: LogLine[] = [];
   @state() private follow = true;
   @state() private search = '';
-  @state() private history: { kind: string; message: string | null; actorName: string | null; at: string }[] =
-    [];
-  @state() private metrics: {
-    service: string;
-    cpuPercent: number;
-    memoryBytes: number;
-    memoryLimitBytes: number;
-  }[] = [];
+  @state() private history: DeploymentHistoryItem[] = [];
+  @state() private metrics: DeploymentMetrics['services'] = [];
   @query('pre.logs') private logBox?: HTMLPreElement;
   private metricsTimer: number | undefined;
   private events: EventSource | undefined;
@@ -149,9 +143,7 @@ export class DeploymentPage extends LitElement {
   private async loadMetrics() {
     try {
       this.metrics = (
-        await this.api.get<{ services: DeploymentPage['metrics'] }>(
-          `/api/deployments/${this.deploymentId}/metrics`,
-        )
+        await this.api.get<DeploymentMetrics>(`/api/deployments/${this.deploymentId}/metrics`)
       ).services;
     } catch {
       // metrics are best effort; the rest of the page stays useful
@@ -175,7 +167,7 @@ export class DeploymentPage extends LitElement {
     try {
       this.deployment = await this.api.get<Deployment>(`/api/deployments/${this.deploymentId}`);
       this.history = (
-        await this.api.get<{ items: DeploymentPage['history'] }>(
+        await this.api.get<{ items: DeploymentHistoryItem[] }>(
           `/api/deployments/${this.deploymentId}/history`,
         )
       ).items;

@@ -10,6 +10,7 @@ import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { DesiredState } from './desired-state.js';
 import { DeploymentHistory } from './history.js';
+import { RUNNING_PIPELINE_STATES } from './lifecycle.js';
 import { sealSpecs } from './spec-seal.js';
 import { Transitions } from './transitions.js';
 
@@ -102,7 +103,8 @@ export class AgentReports {
         return;
       }
       await this.db.transaction(async (trx) => {
-        if (actual.phase === 'running' && d.state === 'deploying')
+        const pipelineRuns = (RUNNING_PIPELINE_STATES as readonly string[]).includes(d.state);
+        if (actual.phase === 'running' && pipelineRuns)
           await this.transitions.apply(
             trx,
             d,
@@ -115,7 +117,7 @@ export class AgentReports {
             },
             { message: `${actual.services.length} service(s) up` },
           );
-        else if (actual.phase === 'failed' && d.state === 'deploying') {
+        else if (actual.phase === 'failed' && pipelineRuns) {
           const error = actual.error ?? { step: null, message: 'the pipeline failed' };
           await this.transitions.apply(
             trx,
@@ -124,7 +126,9 @@ export class AgentReports {
             { error, services: [], actual: null, stateMessage: error.message },
             { message: error.step ? `step ${error.step}: ${error.message}` : error.message, details: error },
           );
-        } else if (actual.phase === 'running' && d.state === 'offline')
+        } else if (actual.phase === 'deploying' && d.state === 'pending')
+          await this.transitions.apply(trx, d, 'accepted', {}, { message: 'the node runs the pipeline' });
+        else if (actual.phase === 'running' && d.state === 'offline')
           await this.transitions.apply(
             trx,
             d,

@@ -11,7 +11,7 @@ import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { SecretService } from '../services/secret-service.js';
 import { KeyedLock } from './keyed-lock.js';
-import { DESIRED_STATES } from './lifecycle.js';
+import { DESIRED_STATES, RUNNING_PIPELINE_STATES } from './lifecycle.js';
 import { resolvePipelineRun } from './pipeline-resolver.js';
 import { openSpecs, type StoredSpec } from './spec-seal.js';
 import { EFFECT_TOPICS, Transitions } from './transitions.js';
@@ -102,7 +102,7 @@ export class DesiredState {
         services: openSpecs(this.box, d.id, d.services as StoredSpec[]),
         ...(await this.ingressOf(d.environmentId)),
       };
-      if (d.state === 'deploying') {
+      if ((RUNNING_PIPELINE_STATES as readonly string[]).includes(d.state)) {
         const run = await this.runOrFail(d);
         if (!run) continue;
         entry.run = run;
@@ -113,18 +113,19 @@ export class DesiredState {
   }
 
   /**
-   * Effect `dispatch`: a deploying deployment's pipeline goes to its node. When the node is not
-   * connected, its next sync carries the run; an agent that already runs it says so and goes on.
+   * Effect `dispatch`: a pending deployment's pipeline goes to its node, which accepts it (it is
+   * then deploying). When the node is not connected, its next sync carries the run; an agent that
+   * already runs it says so and goes on.
    */
   private dispatch(id: string): Promise<void> {
     return this.locks.run(id, async () => {
       const d = await Deployment.query(this.db).findById(id);
-      if (d?.state !== 'deploying' || !d.nodeId) return;
+      if (!d?.nodeId || !(RUNNING_PIPELINE_STATES as readonly string[]).includes(d.state)) return;
       const link = this.agents.linkOf(d.nodeId);
       if (!link) return;
       const run = await this.runOrFail(d);
       if (!run) return;
-      await link.request('deployment.deploy', {
+      const { accepted } = await link.request('deployment.deploy', {
         deployment: {
           id: d.id,
           name: d.name,
@@ -134,6 +135,10 @@ export class DesiredState {
           ...(await this.ingressOf(d.environmentId)),
         },
       });
+      if (accepted && d.state === 'pending')
+        await this.db.transaction((trx) =>
+          this.transitions.apply(trx, d, 'accepted', {}, { message: 'the node runs the pipeline' }),
+        );
     });
   }
 

@@ -17,14 +17,17 @@ const EVENTS = Object.keys(LIFECYCLE) as LifecycleEvent[];
  * this list fails the walk below.
  */
 const ALLOWED: Record<string, DeploymentState> = {
+  'pending × accepted': 'deploying',
+  'pending × succeeded': 'running',
+  'pending × failed': 'failed',
   'deploying × succeeded': 'running',
   'deploying × failed': 'failed',
   'running × node-lost': 'offline',
   'offline × node-back': 'running',
-  'failed × retried': 'deploying',
+  'failed × retried': 'pending',
   'deleting × removed': 'deleted',
   ...Object.fromEntries(
-    ['deploying', 'running', 'failed', 'offline'].flatMap((state) =>
+    ['pending', 'deploying', 'running', 'failed', 'offline'].flatMap((state) =>
       ['deleted', 'cancelled', 'expired'].map((event) => [`${state} × ${event}`, 'deleting']),
     ),
   ),
@@ -38,11 +41,11 @@ test('every (state, event) pair: the listed ones move the deployment there, all 
       t.is(nextState(state, event), ALLOWED[`${state} × ${event}`], `${state} × ${event}`);
     }
   t.is(walked, DEPLOYMENT_STATES.length * EVENTS.length);
-  t.is(Object.keys(ALLOWED).length, 18);
+  t.is(Object.keys(ALLOWED).length, 24);
 });
 
-test('a deployment is born deploying, and its pipeline is sent to its node', (t) => {
-  t.is(LIFECYCLE.created.to, 'deploying');
+test('a deployment is born pending, and its pipeline is sent to its node', (t) => {
+  t.is(LIFECYCLE.created.to, 'pending');
   t.deepEqual([...LIFECYCLE.created.from], []);
   t.true((LIFECYCLE.created.effects as readonly string[]).includes('dispatch'));
   t.true((LIFECYCLE.retried.effects as readonly string[]).includes('dispatch'));
@@ -84,6 +87,6 @@ test('every event that takes routes away or brings them back refreshes the ingre
 });
 
 test('the node is told about, and budgets are held by, exactly the states before deleted (and not failed)', (t) => {
-  t.deepEqual([...DESIRED_STATES].sort(), ['deleting', 'deploying', 'offline', 'running']);
+  t.deepEqual([...DESIRED_STATES].sort(), ['deleting', 'deploying', 'offline', 'pending', 'running']);
   t.deepEqual([...RESERVING_STATES].sort(), [...DESIRED_STATES].sort());
 });

@@ -6,22 +6,24 @@ import type { DeploymentState } from '../models/fleet.js';
  * through `Transitions.apply` with an event of this table, so a transition the table does not list
  * cannot be written.
  *
- *   created ──► deploying ──succeeded──► running ──node-lost──► offline
- *                   │                       ▲                       │
- *                   └──failed──► failed     └──────node-back────────┘
+ *   created ──► pending ──accepted──► deploying ──succeeded──► running ──node-lost──► offline
+ *                  │                      │                       ▲                       │
+ *                  └───────failed─────────┴──failed──► failed     └──────node-back────────┘
  *   any live state ──deleted / cancelled / expired──► deleting ──removed──► deleted
- *   failed ──retried──► deploying
+ *   failed ──retried──► pending
  */
 /** States a user can still delete from (everything before `deleting`). */
-const LIVE = ['deploying', 'running', 'failed', 'offline'] as const;
+const LIVE = ['pending', 'deploying', 'running', 'failed', 'offline'] as const;
 
 export const LIFECYCLE = {
   /** A new deployment, placed on a node: its pipeline goes to the node (now, or when it connects). */
-  created: { from: [], to: 'deploying', effects: ['dispatch'] },
-  /** The pipeline finished and every service runs. */
-  succeeded: { from: ['deploying'], to: 'running', effects: ['routes'] },
+  created: { from: [], to: 'pending', effects: ['dispatch'] },
+  /** The node took the pipeline and runs it. */
+  accepted: { from: ['pending'], to: 'deploying', effects: [] },
+  /** The pipeline finished and every service runs (a node may report it before `accepted` arrives). */
+  succeeded: { from: ['pending', 'deploying'], to: 'running', effects: ['routes'] },
   /** The pipeline failed (and was rolled back), or could not even be built. */
-  failed: { from: ['deploying'], to: 'failed', effects: [] },
+  failed: { from: ['pending', 'deploying'], to: 'failed', effects: [] },
   /** Its node was lost: routes go, services may still run there. */
   'node-lost': { from: ['running'], to: 'offline', effects: ['routes'] },
   /** Its node is back and verified the services. */
@@ -34,7 +36,7 @@ export const LIFECYCLE = {
   /** Its node removed everything it had. */
   removed: { from: ['deleting'], to: 'deleted', effects: [] },
   /** A failed deployment runs again, with the latest pipeline. */
-  retried: { from: ['failed'], to: 'deploying', effects: ['dispatch'] },
+  retried: { from: ['failed'], to: 'pending', effects: ['dispatch'] },
 } as const satisfies Record<
   string,
   { from: readonly DeploymentState[]; to: DeploymentState; effects: readonly LifecycleEffect[] }
@@ -49,6 +51,7 @@ export type LifecycleEffect = 'dispatch' | 'remove' | 'routes';
 export type LifecycleEvent = keyof typeof LIFECYCLE;
 
 export const DEPLOYMENT_STATES = [
+  'pending',
   'deploying',
   'running',
   'failed',
@@ -58,10 +61,13 @@ export const DEPLOYMENT_STATES = [
 ] as const satisfies readonly DeploymentState[];
 
 /** States whose deployment still holds its budget on its node. */
-export const RESERVING_STATES = ['deploying', 'running', 'offline', 'deleting'] as const;
+export const RESERVING_STATES = ['pending', 'deploying', 'running', 'offline', 'deleting'] as const;
 
 /** States an agent must know about (the node's desired state). */
-export const DESIRED_STATES = ['deploying', 'running', 'offline', 'deleting'] as const;
+export const DESIRED_STATES = ['pending', 'deploying', 'running', 'offline', 'deleting'] as const;
+
+/** States whose pipeline should run on the node (a node that lost the run starts it again). */
+export const RUNNING_PIPELINE_STATES = ['pending', 'deploying'] as const;
 
 /** The states `event` may happen in. */
 export function statesFor(event: LifecycleEvent): readonly DeploymentState[] {

@@ -6,19 +6,9 @@ import { PluginService } from '../plugins/plugin-service.js';
 import { Refs } from '../refs.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import { selectTags } from '../registry/tag-order.js';
+import type { ServiceTags } from '../schemas/deployment.js';
 import { sealedContexts } from '../security/sealed-contexts.js';
 import type { SecretBox } from '../security/secret-box.js';
-
-export interface ServiceTags {
-  serviceId: string;
-  name: string;
-  image: string;
-  tagMode: 'pinned' | 'selectable';
-  /** The pinned tag, or the newest selectable one. */
-  defaultTag: string | null;
-  /** Selectable tags, newest first (empty for pinned services). */
-  tags: string[];
-}
 
 /** Which tags a project's services may be deployed with. */
 @injectable()

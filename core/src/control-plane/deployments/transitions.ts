@@ -16,6 +16,7 @@ export const SYSTEM: Actor = { userId: null, username: 'system' };
 /** The name an event has in a deployment's history (what users, the UI and notifiers read). */
 const HISTORY_KIND: Record<LifecycleEvent, string> = {
   created: 'created',
+  accepted: 'deploying',
   succeeded: 'running',
   failed: 'failed',
   'node-lost': 'offline',

@@ -47,7 +47,14 @@ export class AgentNode extends BaseModel {
 }
 
 /** See deployments/lifecycle.ts for how a deployment moves between them. */
-export type DeploymentState = 'deploying' | 'running' | 'failed' | 'offline' | 'deleting' | 'deleted';
+export type DeploymentState =
+  | 'pending'
+  | 'deploying'
+  | 'running'
+  | 'failed'
+  | 'offline'
+  | 'deleting'
+  | 'deleted';
 
 export class Deployment extends BaseModel {
   static override tableName = 'deployments';

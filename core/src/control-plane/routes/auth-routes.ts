@@ -12,14 +12,8 @@ import { caller, route } from '../http/route-context.js';
 import { ApiToken, User } from '../models/identity.js';
 import { Refs } from '../refs.js';
 import { displayText, idParam, timestamp } from '../schemas/common.js';
-import { ApiTokenView, apiTokenView, password, UserView, userView } from '../schemas/identity.js';
+import { AccessView, ApiTokenView, apiTokenView, Me, password, userView } from '../schemas/identity.js';
 import { hashPassword, verifyAgainstDummy, verifyPassword } from '../security/passwords.js';
-
-const Me = z.object({
-  user: UserView,
-  csrfToken: z.string().nullable().describe('send as X-CSRF-Token on cookie-authenticated mutations'),
-  authenticatedVia: z.enum(['session', 'token']),
-});
 
 /** Sign in and out, the caller's own profile, password and personal API tokens. */
 export function authRoutes(container: DependencyContainer): AnyRoute[] {
@@ -107,11 +101,7 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
       tags: ['auth'],
       access: Access.authenticated,
       responses: {
-        200: z.object({
-          admin: z.boolean(),
-          projects: z.record(z.string(), z.enum(['read', 'full'])),
-          environments: z.record(z.string(), z.enum(['read', 'full'])),
-        }),
+        200: AccessView,
       },
       handler: async ({ db, principal }) => {
         const me = caller(principal);

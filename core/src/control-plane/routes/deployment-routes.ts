@@ -15,24 +15,18 @@ import { caller, inBody, route } from '../http/route-context.js';
 import { SSE_HEADERS, sse } from '../http/sse.js';
 import { Project } from '../models/catalog.js';
 import { Deployment, Environment } from '../models/fleet.js';
-import { dnsLabel, idParam, timestamp, uuid } from '../schemas/common.js';
-import { DeploymentView } from '../schemas/deployment.js';
+import { dnsLabel, idParam, uuid } from '../schemas/common.js';
+import {
+  DeploymentMetricsView,
+  DeploymentView,
+  HistoryItem,
+  ServiceTagsView,
+} from '../schemas/deployment.js';
 import { findOr404 } from './find.js';
 
 const tagsBody = z
   .record(z.string().max(63), z.string().min(1).max(128))
   .refine((t) => Object.keys(t).length <= 100, 'at most 100 services');
-
-const HistoryItem = z.object({
-  seq: z.number().describe('its place in the history'),
-  at: timestamp,
-  kind: z.string(),
-  fromState: z.string().nullable(),
-  toState: z.string().nullable(),
-  message: z.string().nullable(),
-  actorName: z.string().nullable(),
-  details: z.unknown(),
-});
 
 /** Deployments: create with chosen tags, watch, extend, retry, clone, cancel/delete; live progress and logs. */
 export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
@@ -75,18 +69,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       access: Access.scoped('project', 'projectId', 'read'),
       params: idParam('projectId'),
       responses: {
-        200: z.object({
-          services: z.array(
-            z.object({
-              serviceId: uuid,
-              name: z.string(),
-              image: z.string(),
-              tagMode: z.enum(['pinned', 'selectable']),
-              defaultTag: z.string().nullable(),
-              tags: z.array(z.string()),
-            }),
-          ),
-        }),
+        200: z.object({ services: z.array(ServiceTagsView) }),
       },
       handler: async ({ params, db }) => {
         const project = await findOr404(Project, db, params.projectId, 'project');
@@ -172,17 +155,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       access: readable,
       params,
       responses: {
-        200: z.object({
-          at: timestamp.nullable().describe('when the node measured them'),
-          services: z.array(
-            z.object({
-              service: z.string(),
-              cpuPercent: z.number(),
-              memoryBytes: z.number(),
-              memoryLimitBytes: z.number(),
-            }),
-          ),
-        }),
+        200: DeploymentMetricsView,
       },
       handler: async ({ params, db }) => ({
         status: 200,
@@ -214,7 +187,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 202: DeploymentView },
       handler: async ({ params, db, principal }) => {
         const d = await find(db, params.deploymentId);
-        const reason = d.state === 'deploying' ? 'cancelled' : 'deleted';
+        const reason = d.state === 'pending' || d.state === 'deploying' ? 'cancelled' : 'deleted';
         return {
           status: 202,
           body: await view(db, await commands.delete(db, d, actorOf(principal), reason)),

@@ -7,44 +7,12 @@ import { AccessService } from '../access/access-service.js';
 import { caller, route } from '../http/route-context.js';
 import { Environment } from '../models/fleet.js';
 import { TeamAssignmentView, teamAssignments } from '../schemas/catalog.js';
-import {
-  displayText,
-  dnsLabel,
-  dnsName,
-  idParam,
-  iso,
-  timestamp,
-  ttlSeconds,
-  uuid,
-} from '../schemas/common.js';
+import { displayText, dnsLabel, dnsName, idParam, ttlSeconds } from '../schemas/common.js';
+import { EnvironmentView, environmentView } from '../schemas/environment.js';
 import { replaceTeamAccess, teamAccessOf } from '../services/team-access.js';
 import { findOr404 } from './find.js';
 
-const EnvironmentView = z.object({
-  id: uuid,
-  name: z.string(),
-  description: z.string().nullable(),
-  baseDomain: z.string(),
-  runtime: z.enum(['docker', 'kubernetes']),
-  defaultTtlSeconds: z.number(),
-  /** Kubernetes: the IngressClass the agent writes Ingress objects with; null: the agent edge serves the URLs. */
-  ingressClass: z.string().nullable(),
-  createdAt: timestamp,
-});
 const EnvironmentDetail = EnvironmentView.extend({ teams: z.array(TeamAssignmentView) });
-
-function environmentView(e: Environment): z.infer<typeof EnvironmentView> {
-  return {
-    id: e.id,
-    name: e.name,
-    description: e.description,
-    baseDomain: e.baseDomain,
-    runtime: e.runtime,
-    defaultTtlSeconds: e.defaultTtlSeconds,
-    ingressClass: e.ingressClass,
-    createdAt: iso(e.createdAt) as string,
-  };
-}
 
 /** Environments: a set of nodes of one runtime kind, a base domain and a default auto-cleanup TTL. */
 export function environmentRoutes(container: DependencyContainer): AnyRoute[] {

@@ -6,38 +6,24 @@ import { AccessService } from '../access/access-service.js';
 import type { Database } from '../database/database.js';
 import { caller, route } from '../http/route-context.js';
 import { Project, Service } from '../models/catalog.js';
-import { ServiceView, serviceView, TeamAssignmentView, teamAssignments } from '../schemas/catalog.js';
-import { displayText, dnsLabel, idParam, iso, timestamp, ttlSeconds, uuid } from '../schemas/common.js';
+import {
+  ProjectView,
+  projectView,
+  ServiceView,
+  serviceView,
+  TeamAssignmentView,
+  teamAssignments,
+} from '../schemas/catalog.js';
+import { displayText, dnsLabel, idParam, ttlSeconds, uuid } from '../schemas/common.js';
 import { accessLevel } from '../schemas/identity.js';
 import { replaceTeamAccess, teamAccessOf } from '../services/team-access.js';
 import { findOr404 } from './find.js';
 
-const ProjectView = z.object({
-  id: uuid,
-  name: z.string(),
-  description: z.string().nullable(),
-  cpuMillicores: z.number().describe('CPU budget of one deployment, in thousandths of a core'),
-  memoryMb: z.number().describe('memory budget of one deployment, in MiB'),
-  ttlSeconds: z.number().nullable().describe("overrides the environment's auto-cleanup TTL"),
-  createdAt: timestamp,
-});
 const ProjectDetail = ProjectView.extend({
   services: z.array(ServiceView),
   teams: z.array(TeamAssignmentView),
   myAccess: accessLevel.or(z.literal('none')),
 });
-
-function projectView(p: Project): z.infer<typeof ProjectView> {
-  return {
-    id: p.id,
-    name: p.name,
-    description: p.description,
-    cpuMillicores: p.cpuMillicores,
-    memoryMb: p.memoryMb,
-    ttlSeconds: p.ttlSeconds,
-    createdAt: iso(p.createdAt) as string,
-  };
-}
 
 async function replaceServices(db: Database, projectId: string, serviceIds: string[]) {
   await db('project_services').where({ projectId }).delete();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ContainerRegistry, Service } from '../models/catalog.js';
+import type { ContainerRegistry, Project, Service } from '../models/catalog.js';
 import { displayText, dnsLabel, iso, timestamp, uuid } from './common.js';
 import { accessLevel } from './identity.js';
 
@@ -98,3 +98,25 @@ export const teamAssignments = z
   .refine((list) => new Set(list.map((a) => a.teamId)).size === list.length, 'must name each team once');
 
 export const TeamAssignmentView = z.object({ teamId: uuid, teamName: z.string(), access: accessLevel });
+
+export const ProjectView = z.object({
+  id: uuid,
+  name: z.string(),
+  description: z.string().nullable(),
+  cpuMillicores: z.number().describe('CPU budget of one deployment, in thousandths of a core'),
+  memoryMb: z.number().describe('memory budget of one deployment, in MiB'),
+  ttlSeconds: z.number().nullable().describe("overrides the environment's auto-cleanup TTL"),
+  createdAt: timestamp,
+});
+
+export function projectView(p: Project): z.infer<typeof ProjectView> {
+  return {
+    id: p.id,
+    name: p.name,
+    description: p.description,
+    cpuMillicores: p.cpuMillicores,
+    memoryMb: p.memoryMb,
+    ttlSeconds: p.ttlSeconds,
+    createdAt: iso(p.createdAt) as string,
+  };
+}

@@ -11,6 +11,17 @@ export const DeploymentServiceView = z.object({
   status: z.enum(['running', 'stopped', 'missing', 'pending']),
 });
 
+/** The tags one service of a project may be deployed with. */
+export const ServiceTagsView = z.object({
+  serviceId: uuid,
+  name: z.string(),
+  image: z.string(),
+  tagMode: z.enum(['pinned', 'selectable']),
+  defaultTag: z.string().nullable().describe('the pinned tag, or the newest selectable one'),
+  tags: z.array(z.string()).describe('selectable tags, newest first (empty for pinned services)'),
+});
+export type ServiceTags = z.infer<typeof ServiceTagsView>;
+
 export const DeploymentView = z.object({
   id: uuid,
   name: z.string(),
@@ -96,3 +107,27 @@ export function deploymentView(
     expiresAt: iso(d.expiresAt),
   };
 }
+
+/** One entry of a deployment's history: a transition, an action or a pipeline step. */
+export const HistoryItem = z.object({
+  seq: z.number().describe('its place in the history'),
+  at: timestamp,
+  kind: z.string(),
+  fromState: z.string().nullable(),
+  toState: z.string().nullable(),
+  message: z.string().nullable(),
+  actorName: z.string().nullable(),
+  details: z.unknown(),
+});
+
+export const DeploymentMetricsView = z.object({
+  at: timestamp.nullable().describe('when the node measured them'),
+  services: z.array(
+    z.object({
+      service: z.string(),
+      cpuPercent: z.number(),
+      memoryBytes: z.number(),
+      memoryLimitBytes: z.number(),
+    }),
+  ),
+});

@@ -75,3 +75,17 @@ export function apiTokenView(t: ApiToken): z.infer<typeof ApiTokenView> {
     revokedAt: iso(t.revokedAt),
   };
 }
+
+/** The signed-in caller. */
+export const Me = z.object({
+  user: UserView,
+  csrfToken: z.string().nullable().describe('send as X-CSRF-Token on cookie-authenticated mutations'),
+  authenticatedVia: z.enum(['session', 'token']),
+});
+
+/** The caller's access level on every project and environment it can see. */
+export const AccessView = z.object({
+  admin: z.boolean(),
+  projects: z.record(z.string(), accessLevel),
+  environments: z.record(z.string(), accessLevel),
+});
