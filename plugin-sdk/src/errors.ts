@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'forbidden'
   | 'not_found'
   | 'conflict'
+  | 'unprocessable'
   | 'payload_too_large'
   | 'rate_limited'
   | 'unavailable'
@@ -74,6 +75,13 @@ export class NotFoundError extends NullOpsError {
 export class ConflictError extends NullOpsError {
   constructor(message: string, details?: Record<string, unknown>, options?: { cause?: unknown }) {
     super('conflict', message, details, options);
+  }
+}
+
+/** The request is well formed but cannot be carried out as sent (e.g. a reused Idempotency-Key). */
+export class UnprocessableError extends NullOpsError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('unprocessable', message, details);
   }
 }
 

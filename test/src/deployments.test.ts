@@ -438,15 +438,25 @@ test.serial('live progress streams as server-sent events, step by step, until ru
   await until(res.body.id, 'deleted');
 });
 
-test.serial('the same Idempotency-Key twice creates one deployment', async (t) => {
-  const first = await create('idem', { web: 'v1.1' }, s.fuller, 'key-123');
-  const second = await create('idem', { web: 'v1.1' }, s.fuller, 'key-123');
-  t.is(first.status, 201);
-  t.is(second.status, 200);
-  t.is(second.body.id, first.body.id);
-  t.is((await s.cp.database.db('deployments').where('name', 'idem')).length, 1);
-  await until(first.body.id, 'running');
-});
+test.serial(
+  'the same Idempotency-Key twice creates one deployment; with another body it is refused',
+  async (t) => {
+    const first = await create('idem', { web: 'v1.1' }, s.fuller, 'key-123');
+    const second = await create('idem', { web: 'v1.1' }, s.fuller, 'key-123');
+    t.is(first.status, 201);
+    t.is(second.status, 200);
+    t.is(second.body.id, first.body.id);
+    const other = await create('idem', { web: 'v1.0' }, s.fuller, 'key-123');
+    t.is(other.status, 422);
+    t.regex(other.body.error.message, /Idempotency-Key was used for another request .*tags/);
+    t.deepEqual(
+      other.body.error.details.issues.map((i: { path: string }) => i.path),
+      ['body.tags'],
+    );
+    t.is((await s.cp.database.db('deployments').where('name', 'idem')).length, 1);
+    await until(first.body.id, 'running');
+  },
+);
 
 test.serial('extend postpones auto-cleanup; an expired deployment is removed', async (t) => {
   const created = await create('short-lived', { web: 'v1.0' });

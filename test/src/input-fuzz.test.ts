@@ -155,5 +155,15 @@ test('malformed bodies on every create/update route: never a 5xx, never a partia
   );
   const huge = await client.request('POST', target.path, { name: 'x'.repeat(2_000_000) });
   t.is(huge.status, 413);
+  // Nesting thousands deep (an 18 KB body) in the first field of every route: 400 naming the body.
+  const deep = `${'['.repeat(3000)}${']'.repeat(3000)}`;
+  for (const route of routes) {
+    const field = route.properties[0] ?? 'x';
+    const raw = `{"${field}":${deep}}`;
+    await check(cp.logs, db, route, () => client.request(route.method, route.path, raw), state);
+    const res = await client.request(route.method, route.path, raw);
+    t.is(res.status, 400, route.operationId);
+    t.regex(res.body.error.message, /^body: is nested deeper than 64 levels/, route.operationId);
+  }
   t.log(`${requests} requests over ${routes.length} routes`);
 });

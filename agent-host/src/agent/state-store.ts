@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -35,6 +36,8 @@ const EMPTY: AgentState = { version: 2, syncedAt: null, deployments: [] };
  */
 export class StateStore {
   private readonly file: string;
+  /** Saves run one after another, so an older state never lands after a newer one. */
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(
     dataDir: string,
@@ -68,7 +71,13 @@ export class StateStore {
    * secrets and registry credentials, and the control plane sends it again whenever a run must
    * be resumed.
    */
-  async save(state: AgentState): Promise<void> {
+  save(state: AgentState): Promise<void> {
+    const next = this.saving.then(() => this.write(state));
+    this.saving = next.catch(() => {});
+    return next;
+  }
+
+  private async write(state: AgentState): Promise<void> {
     state = {
       ...state,
       deployments: state.deployments.map(({ desired: { run: _run, ...desired }, ...rest }) => ({
@@ -76,14 +85,18 @@ export class StateStore {
         desired,
       })),
     };
-    const temp = `${this.file}.${process.pid}.tmp`;
-    const handle = await open(temp, 'w', 0o600);
+    // A name of its own per write: a leftover of a crashed write is never another write's file.
+    const temp = `${this.file}.${randomUUID()}.tmp`;
+    const handle = await open(temp, 'wx', 0o600);
     try {
       await handle.writeFile(JSON.stringify(state));
       await handle.sync();
     } finally {
       await handle.close();
     }
-    await rename(temp, this.file);
+    await rename(temp, this.file).catch(async (err) => {
+      await unlink(temp).catch(() => {});
+      throw err;
+    });
   }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { bodyParser } from '@koa/bodyparser';
+import { InputError } from '@nullops/plugin-sdk';
 import Koa from 'koa';
 import type { Logger } from '../logger.js';
 import { errorMiddleware } from './error-middleware.js';
@@ -59,5 +60,28 @@ export function createHttpApp(options: HttpAppOptions): Koa {
       jsonStrict: true,
     }),
   );
+  app.use(async (ctx, next) => {
+    // Validators and error formatters recurse: a body nested thousands deep would overflow the
+    // stack there. No request of ours nests anywhere near this.
+    if (depthOf(ctx.request.body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH)
+      throw InputError.field('body', `is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    await next();
+  });
   return app;
+}
+
+export const MAX_JSON_DEPTH = 64;
+
+/** How deep `value` nests (objects and arrays), counted without recursion and only up to `cap + 1`. */
+export function depthOf(value: unknown, cap: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (node === null || typeof node !== 'object') continue;
+    if (depth + 1 > deepest) deepest = depth + 1;
+    if (deepest > cap) return deepest;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ConflictError } from '@nullops/plugin-sdk';
+import { ConflictError, UnprocessableError } from '@nullops/plugin-sdk';
 import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
 import { PipelineVersion, Project } from '../models/catalog.js';
@@ -95,7 +95,7 @@ export class DeploymentCommands {
         : undefined;
     // A retried request is answered without asking the registry again.
     const retried = await earlier(this.db);
-    if (retried) return { deployment: retried, created: false };
+    if (retried) return { deployment: sameRequest(retried, input), created: false };
     const tags = await this.tags.choose(project, input.tags, this.db);
     const result = await this.db.transaction(async (db) => {
       if (input.idempotencyKey && actor.userId) {
@@ -104,7 +104,7 @@ export class DeploymentCommands {
           `idempotency:${actor.userId}:${input.idempotencyKey}`,
         ]);
         const first = await earlier(db);
-        if (first) return { deployment: first, created: false };
+        if (first) return { deployment: sameRequest(first, input), created: false };
       }
       const plan = await this.plan(db, project, environment, tags);
       const deployment = await this.transitions.create(
@@ -218,4 +218,31 @@ export class DeploymentCommands {
     });
     return updated;
   }
+}
+
+/**
+ * An Idempotency-Key names one request: sent again with another body it is a client bug (or two
+ * clients sharing a key), answered 422 rather than with a deployment the caller did not ask for.
+ */
+function sameRequest(
+  earlier: Deployment,
+  input: { environment: Environment; name: string; tags: Record<string, string> },
+): Deployment {
+  const tags = earlier.tags as Record<string, string>;
+  const differs = [
+    earlier.environmentId !== input.environment.id && 'environmentId',
+    earlier.name !== input.name && 'name',
+    Object.entries(input.tags).some(([service, tag]) => tags[service] !== tag) && 'tags',
+  ].filter((field): field is string => Boolean(field));
+  if (differs.length)
+    throw new UnprocessableError(
+      `this Idempotency-Key was used for another request (it differs in ${differs.join(', ')}): use a new key for a new request`,
+      {
+        issues: differs.map((f) => ({
+          path: `body.${f}`,
+          message: 'differs from the first request with this key',
+        })),
+      },
+    );
+  return earlier;
 }

@@ -1,0 +1,31 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { pino } from 'pino';
+import { type AgentState, StateStore } from './state-store.js';
+
+const logger = pino({ level: 'silent' });
+
+function state(n: number): AgentState {
+  return { version: 2, syncedAt: new Date(n).toISOString(), deployments: [] };
+}
+
+test('concurrent saves never collide, land in call order, and leave no temp file', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'nullops-state-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = new StateStore(dir, logger);
+  await Promise.all(Array.from({ length: 50 }, (_, i) => store.save(state(i))));
+  t.deepEqual(await readdir(dir), ['state.json']);
+  t.is((await store.load()).syncedAt, state(49).syncedAt);
+});
+
+test('a corrupt file is discarded, and a save after it works', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'nullops-state-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'state.json'), '{"version": 2, "deploy');
+  const store = new StateStore(dir, logger);
+  t.deepEqual(await store.load(), { version: 2, syncedAt: null, deployments: [] });
+  await store.save(state(7));
+  t.is(JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')).syncedAt, state(7).syncedAt);
+});
