@@ -10,6 +10,7 @@ import { container } from 'tsyringe';
 import type WebSocket from 'ws';
 import { createHttpApp } from '../kernel/http/http-app.js';
 import { Metrics } from '../kernel/http/metrics.js';
+import { watchLiveness } from '../kernel/net/liveness.js';
 import { constantTimeEqual } from '../kernel/security/constant-time.js';
 import { edgeKey, nodeTokenHash } from '../kernel/security/edge-key.js';
 import type { BundledPlugin } from '../plugins/bundled-plugins.js';
@@ -120,6 +121,12 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
     if (currentSocket && currentSocket !== socket) currentSocket.close(4000, 'replaced by a new connection');
     current?.stop();
     currentSocket = socket;
+    watchLiveness(socket, {
+      intervalMs: config.NULLOPS_AGENT_LIVENESS_TIMEOUT_MS / 3,
+      timeoutMs: config.NULLOPS_AGENT_LIVENESS_TIMEOUT_MS,
+      onSilent: (ms) =>
+        logger.warn({ silentMs: ms }, 'the control plane went silent; dropping its connection'),
+    });
     current = new AgentSession(socket, {
       runtime,
       metrics: hostMetrics,

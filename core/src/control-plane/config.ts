@@ -32,6 +32,8 @@ export const controlPlaneConfigShape = {
   NULLOPS_CADDY_LISTEN: stringVar(':80'),
   NULLOPS_SWEEP_INTERVAL_SECONDS: intVar(30, 1, 3600),
   NULLOPS_AGENT_CONNECT_TIMEOUT_MS: intVar(10_000, 100, 120_000),
+  /** Silence from an agent (no message, no pong) after which its node is offline. */
+  NULLOPS_AGENT_LIVENESS_TIMEOUT_MS: intVar(15_000, 300, 600_000),
   NULLOPS_AGENT_RECONNECT_BASE_MS: intVar(500, 10, 60_000),
   NULLOPS_AGENT_RECONNECT_MAX_MS: intVar(30_000, 100, 600_000),
   /** Origins (scheme://host[:port], comma-separated) whose pages may call the API with a token. */

@@ -40,6 +40,8 @@ export class AgentProcess {
       token: string;
       env?: Record<string, string>;
       program?: keyof typeof AGENT_PROGRAMS;
+      /** Run inside this network namespace (listening on all its addresses). */
+      netns?: string;
     },
   ) {}
 
@@ -54,11 +56,16 @@ export class AgentProcess {
 
   async start(): Promise<this> {
     const listeningBefore = this.logged(/agent is listening/).length;
-    const child = spawn(process.execPath, [resolve(AGENT_PROGRAMS[this.options.program ?? 'docker'])], {
+    const program = [process.execPath, resolve(AGENT_PROGRAMS[this.options.program ?? 'docker'])];
+    // `ip netns exec` execs the program: the child's pid is the agent's own, for signals.
+    const [command, ...args] = this.options.netns
+      ? ['ip', 'netns', 'exec', this.options.netns, ...program]
+      : program;
+    const child = spawn(command as string, args, {
       env: {
         PATH: process.env.PATH,
         NULLOPS_AGENT_PORT: String(this.options.port),
-        NULLOPS_AGENT_LISTEN_HOST: '127.0.0.1',
+        NULLOPS_AGENT_LISTEN_HOST: this.options.netns ? '0.0.0.0' : '127.0.0.1',
         NULLOPS_AGENT_DATA_DIR: this.options.dataDir,
         NULLOPS_AGENT_TOKEN: this.options.token,
         NULLOPS_AGENT_HEARTBEAT_SECONDS: '1',
@@ -98,8 +105,15 @@ export class AgentProcess {
     return this.logged(/agent is listening/).at(-1)?.thumbprint;
   }
 
+  /** Sends a signal and returns at once (SIGSTOP freezes the agent: sockets open, nothing answered). */
+  signal(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
+  }
+
   async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     if (!this.child || this.child.exitCode !== null) return;
+    // A stopped process would hold the signal until continued.
+    this.child.kill('SIGCONT');
     this.child.kill(signal);
     // An agent that does not stop within 10 s is killed outright: a teardown must never hang.
     const forced = setTimeout(() => this.child?.kill('SIGKILL'), 10_000);
@@ -136,17 +150,24 @@ export async function registerLocalNode(
   admin: ApiClient,
   environmentId: string,
   name = 'node-1',
-  agent: { program?: keyof typeof AGENT_PROGRAMS; env?: Record<string, string> } = {},
+  agent: {
+    program?: keyof typeof AGENT_PROGRAMS;
+    env?: Record<string, string>;
+    /** Where the control plane dials it (default 127.0.0.1), e.g. an address in a network namespace. */
+    host?: string;
+    netns?: string;
+  } = {},
 ) {
   const port = await freePort();
+  const { host = '127.0.0.1', ...spawnOptions } = agent;
   const node = await admin.expect(201, 'POST', '/api/nodes', {
     environmentId,
     name,
-    host: '127.0.0.1',
+    host,
     port,
   });
   const dataDir = await tempDir('nullops-agent-');
-  return { node, dataDir, agent: new AgentProcess({ port, dataDir, token: node.token, ...agent }) };
+  return { node, dataDir, agent: new AgentProcess({ port, dataDir, token: node.token, ...spawnOptions }) };
 }
 
 /** Waits until the node is online and has reported its capacity (so placement can use it). */

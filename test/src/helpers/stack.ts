@@ -44,6 +44,8 @@ export async function startStack(options: {
   users?: { name: string; access: 'read' | 'full' }[];
   /** Extra control-plane environment. */
   env?: Record<string, string>;
+  /** How the agent runs (see registerLocalNode). */
+  agent?: Parameters<typeof registerLocalNode>[3];
 }): Promise<Stack> {
   const registry = await startRegistry();
   options.prepare(registry);
@@ -88,7 +90,7 @@ export async function startStack(options: {
     runtime: 'docker',
     defaultTtlSeconds: 3600,
   });
-  const { node, dataDir, agent } = await registerLocalNode(admin, env.id);
+  const { node, dataDir, agent } = await registerLocalNode(admin, env.id, 'node-1', options.agent);
   await agent.start();
   await waitNodeReady(admin, node.id);
   const { IngressService } = await import('@nullops/core');

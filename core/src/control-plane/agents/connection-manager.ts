@@ -1,3 +1,4 @@
+import { watchLiveness } from '@nullops/agent-host/kernel';
 import { type Heartbeat, PROTOCOL_VERSION } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
@@ -180,6 +181,14 @@ class NodeLink {
           timeoutMs: config.NULLOPS_AGENT_CONNECT_TIMEOUT_MS,
           maxPayload: 16 * 1024 * 1024,
         });
+        let silentMs: number | undefined;
+        watchLiveness(ws, {
+          intervalMs: config.NULLOPS_AGENT_LIVENESS_TIMEOUT_MS / 3,
+          timeoutMs: config.NULLOPS_AGENT_LIVENESS_TIMEOUT_MS,
+          onSilent: (ms) => {
+            silentMs = ms;
+          },
+        });
         const link = new AgentLink(ws, this.log);
         const hello = await link.next('hello', config.NULLOPS_AGENT_CONNECT_TIMEOUT_MS);
         const environment = await Environment.query(db).findById(node.environmentId);
@@ -213,7 +222,9 @@ class NodeLink {
           }
           await this.markOffline(
             'offline',
-            `connection lost (${closed.code}${closed.reason ? `: ${closed.reason}` : ''})`,
+            silentMs !== undefined
+              ? `the agent went silent (no answer for ${Math.round(silentMs / 1000)} s): a network partition, or its process is stopped`
+              : `connection lost (${closed.code}${closed.reason ? `: ${closed.reason}` : ''})`,
           );
         }
       } catch (err) {
