@@ -1,8 +1,8 @@
 import { readFile, rm } from 'node:fs/promises';
 import { DockerRuntime } from '@nullops/agent-docker';
 import { createLogger, loadAgentConfig, startAgentHost } from '@nullops/agent-host';
+import { dialAgent } from '@nullops/core';
 import test from 'ava';
-import WebSocket from 'ws';
 import { AgentProcess, eventually, freePort, tempDir } from './helpers/agent-process.js';
 import { ensureTestImages } from './helpers/docker.js';
 import { startTestControlPlane } from './helpers/test-control-plane.js';
@@ -13,17 +13,18 @@ const TOKEN = 'noa_protocol-fuzz-token-0123456789';
 
 /** A raw client of the agent's WebSocket, collecting every message it receives. */
 async function client(port: number) {
-  const ws = new WebSocket(`wss://127.0.0.1:${port}/ws`, {
-    rejectUnauthorized: false,
-    headers: { authorization: `Bearer ${TOKEN}` },
+  // Authenticated as the control plane is: a proof of the token bound to this TLS connection.
+  const { ws } = await dialAgent({
+    host: '127.0.0.1',
+    port,
+    token: TOKEN,
+    pinned: null,
+    timeoutMs: 5000,
+    maxPayload: 16 * 1024 * 1024,
   });
   const received: any[] = [];
   ws.on('message', (data) => received.push(JSON.parse(String(data))));
   const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
   return { ws, received, closed };
 }
 

@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadOrCreateCertificate } from '@nullops/agent-host';
 import type { ServiceSpec } from '@nullops/plugin-sdk';
 import test, { type ExecutionContext } from 'ava';
+import { WebSocketServer } from 'ws';
 import { AgentProcess, eventually, registerLocalNode } from './helpers/agent-process.js';
 import { docker, ensureTestImages, removeLabelled, webService } from './helpers/docker.js';
 import { startTestControlPlane } from './helpers/test-control-plane.js';
@@ -104,9 +108,47 @@ test.serial('a wrong token is refused and logged', async (t) => {
   });
   t.is(refused.status, 'offline');
   t.true(impostor.logged(/refused a control-plane connection/).length > 0);
-  t.true(impostor.logged(/refused a control-plane connection/).every((l) => l.tokenPresented === true));
+  t.true(impostor.logged(/refused a control-plane connection/).every((l) => l.proofPresented === true));
   t.false(JSON.stringify(impostor.lines).includes(s.node.token), 'the agent never logs the token');
 });
+
+test.serial(
+  "first contact: an impostor answering at a new node's address is not pinned and never sees the token",
+  async (t) => {
+    const s = await setup(t);
+    // Something else listens where the agent should be, and accepts any upgrade.
+    const certDir = await mkdtemp(join(tmpdir(), 'nullops-impostor-'));
+    const cert = await loadOrCreateCertificate(certDir);
+    const seen: string[] = [];
+    const server = createHttpsServer({ cert: cert.cert, key: cert.key });
+    const wss = new WebSocketServer({ server });
+    wss.on('connection', (ws, req) => {
+      seen.push(JSON.stringify(req.headers));
+      ws.send(JSON.stringify({ type: 'event', event: 'hello', data: { protocolVersion: 1 } }));
+    });
+    await new Promise<void>((ok) => server.listen(s.agent.options.port, '127.0.0.1', ok));
+    t.teardown(async () => {
+      server.closeAllConnections();
+      await new Promise((ok) => server.close(ok));
+      await rm(certDir, { recursive: true, force: true });
+    });
+
+    const refused = await s.status('untrusted');
+    t.regex(refused.statusMessage, /could not prove it holds this node's token/);
+    t.is(refused.thumbprint, null, 'nothing pinned');
+    t.is(refused.pendingThumbprint, null, 'nothing offered for approval either');
+    t.true(seen.length > 0, 'the impostor was reached');
+    t.false(seen.join('\n').includes(s.node.token), 'the token never crossed the wire');
+
+    // The real agent takes the address: it proves itself, and its certificate is pinned.
+    server.closeAllConnections();
+    await new Promise((ok) => server.close(ok));
+    await s.agent.start();
+    const online = await s.status('online');
+    t.is(online.thumbprint, s.agent.thumbprint);
+    t.not(online.thumbprint, cert.thumbprint);
+  },
+);
 
 test.serial(
   'a regenerated agent certificate makes the node untrusted without sending the token; approval brings it back',

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import Router from '@koa/router';
 import { AGENT_WS_PATH, PROTOCOL_VERSION, type Runtime } from '@nullops/plugin-sdk';
 import websockify from 'koa-websocket';
@@ -11,6 +12,7 @@ import type WebSocket from 'ws';
 import { createHttpApp } from '../kernel/http/http-app.js';
 import { Metrics } from '../kernel/http/metrics.js';
 import { watchLiveness } from '../kernel/net/liveness.js';
+import { AGENT_PROOF_HEADER, channelProof, PROOF_SCHEME } from '../kernel/security/channel-proof.js';
 import { constantTimeEqual } from '../kernel/security/constant-time.js';
 import { edgeKey, nodeTokenHash } from '../kernel/security/edge-key.js';
 import type { BundledPlugin } from '../plugins/bundled-plugins.js';
@@ -44,7 +46,7 @@ export interface AgentHostOptions {
 
 /**
  * The agent host shared by every runtime: one TLS port the control plane dials, serving the
- * WebSocket control channel (the token is checked on the HTTP upgrade, before any WebSocket exists;
+ * WebSocket control channel (proof of the token is checked on the HTTP upgrade, before any WebSocket exists;
  * the agent keeps only its hash) and the edge the ingress forwards service traffic to.
  */
 export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAgent> {
@@ -92,13 +94,14 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
     ) => {
       const path = new URL(info.req.url ?? '/', 'https://agent').pathname;
       const header = info.req.headers.authorization ?? '';
-      const presented = /^Bearer (\S+)$/.exec(header)?.[1];
+      const presented = new RegExp(`^${PROOF_SCHEME} (\\S+)$`).exec(header)?.[1];
       const address = info.req.socket.remoteAddress;
       if (path !== AGENT_WS_PATH) return done(false, 404, 'Not Found');
-      if (!presented || !constantTimeEqual(nodeTokenHash(presented), tokenHash)) {
+      const expected = channelProof(tokenHash, info.req.socket as TLSSocket, 'control-plane');
+      if (!presented || !constantTimeEqual(presented, expected)) {
         logger.warn(
-          { address, tokenPresented: Boolean(presented) },
-          'refused a control-plane connection: wrong or missing token',
+          { address, proofPresented: Boolean(presented) },
+          'refused a control-plane connection: no proof of the node token',
         );
         return done(false, 401, 'Unauthorized');
       }
@@ -169,6 +172,11 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
     (req, res) => void (AgentEdge.isEdgeRequest(req) ? edge.handle(req, res) : koa(req, res)),
   );
   app.ws.listen(wsOptions);
+  // The agent proves in turn that it holds the token, on this same TLS connection: only then does
+  // the control plane trust (and, on first contact, pin) this certificate.
+  app.ws.server?.on('headers', (headers, req) =>
+    headers.push(`${AGENT_PROOF_HEADER}: ${channelProof(tokenHash, req.socket as TLSSocket, 'agent')}`),
+  );
   server.on('upgrade', (req, socket, head) => {
     if (AgentEdge.isEdgeRequest(req)) {
       void edge.upgrade(req, socket, head);

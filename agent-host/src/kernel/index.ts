@@ -8,5 +8,6 @@ export * from './http/openapi.js';
 export * from './http/route.js';
 export * from './logger.js';
 export * from './net/liveness.js';
+export * from './security/channel-proof.js';
 export * from './security/constant-time.js';
 export * from './security/edge-key.js';

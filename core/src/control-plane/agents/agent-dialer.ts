@@ -1,5 +1,12 @@
 import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
+import {
+  AGENT_PROOF_HEADER,
+  channelProof,
+  constantTimeEqual,
+  nodeTokenHash,
+  PROOF_SCHEME,
+} from '@nullops/agent-host/kernel';
 import { AGENT_WS_PATH, PROTOCOL_VERSION } from '@nullops/plugin-sdk';
 import WebSocket from 'ws';
 
@@ -8,6 +15,19 @@ export class UntrustedCertificateError extends Error {
   constructor(readonly thumbprint: string) {
     super(`the agent's certificate changed (SHA-256 ${thumbprint}); approve it if this was expected`);
     this.name = 'UntrustedCertificateError';
+  }
+}
+
+/** The peer took the connection but could not prove it holds the node's token: not our agent. */
+export class UnprovenAgentError extends Error {
+  constructor(
+    readonly address: string,
+    readonly thumbprint: string,
+  ) {
+    super(
+      `the peer at ${address} (certificate SHA-256 ${thumbprint}) could not prove it holds this node's token: it is not the agent this node was registered for (check what listens there), or an agent older than this control plane; nothing was sent to it but a proof it cannot reuse`,
+    );
+    this.name = 'UnprovenAgentError';
   }
 }
 
@@ -36,7 +56,9 @@ export interface DialOptions {
 /**
  * Opens the WebSocket to an agent in two steps over one TLS connection: first the handshake, whose
  * certificate thumbprint is compared with the pinned one — on a mismatch the connection is closed
- * with nothing sent — and only then the HTTP upgrade that carries the token.
+ * with nothing sent — and only then the HTTP upgrade. The token never crosses the wire: the
+ * upgrade carries a proof of it bound to this TLS session, and the agent answers with its own
+ * (channel-proof.ts), so an unpinned certificate is trusted only when its holder knows the token.
  */
 export async function dialAgent(
   options: DialOptions,
@@ -48,7 +70,8 @@ export async function dialAgent(
       ...(isIP(options.host) ? {} : { servername: options.host }),
       // The agent's certificate is self-signed: trust comes from the pinned thumbprint, checked below.
       rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
+      // TLS 1.3: its exported keying material is what the token proof is bound to.
+      minVersion: 'TLSv1.3',
     });
     const timer = setTimeout(() => {
       s.destroy();
@@ -77,13 +100,21 @@ export async function dialAgent(
     socket.destroy();
     throw new UntrustedCertificateError(thumbprint ?? 'none');
   }
+  const tokenHash = nodeTokenHash(options.token);
   const host = isIP(options.host) === 6 ? `[${options.host}]` : options.host;
   const ws = new WebSocket(`wss://${host}:${options.port}${AGENT_WS_PATH}`, {
     createConnection: () => socket,
-    headers: { authorization: `Bearer ${options.token}`, 'x-nullops-protocol': String(PROTOCOL_VERSION) },
+    headers: {
+      authorization: `${PROOF_SCHEME} ${channelProof(tokenHash, socket, 'control-plane')}`,
+      'x-nullops-protocol': String(PROTOCOL_VERSION),
+    },
     handshakeTimeout: options.timeoutMs,
     maxPayload: options.maxPayload,
     perMessageDeflate: false,
+  });
+  let agentProof: string | undefined;
+  ws.once('upgrade', (res) => {
+    agentProof = String(res.headers[AGENT_PROOF_HEADER] ?? '');
   });
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
@@ -93,5 +124,9 @@ export async function dialAgent(
     });
     ws.once('error', (err) => reject(err));
   });
+  if (!agentProof || !constantTimeEqual(agentProof, channelProof(tokenHash, socket, 'agent'))) {
+    ws.terminate();
+    throw new UnprovenAgentError(`${options.host}:${options.port}`, thumbprint);
+  }
   return { ws, thumbprint, certificate };
 }

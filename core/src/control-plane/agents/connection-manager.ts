@@ -10,7 +10,12 @@ import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { revealNodeToken } from '../services/node-tokens.js';
-import { AgentRefusedError, dialAgent, UntrustedCertificateError } from './agent-dialer.js';
+import {
+  AgentRefusedError,
+  dialAgent,
+  UnprovenAgentError,
+  UntrustedCertificateError,
+} from './agent-dialer.js';
 import { AgentEvents } from './agent-events.js';
 import { AgentLink } from './agent-link.js';
 
@@ -233,10 +238,15 @@ class NodeLink {
           await this.markOffline('untrusted', err.message, { pendingThumbprint: err.thumbprint });
           continue;
         }
-        await this.markOffline(
-          'offline',
-          err instanceof AgentRefusedError ? err.message : (err as Error).message,
-        );
+        if (err instanceof UnprovenAgentError) {
+          // Nothing is pinned: the real agent may still come up there; keep trying, with backoff.
+          this.log.warn({ thumbprint: err.thumbprint }, 'a peer without the node token answered');
+          await this.markOffline('untrusted', err.message);
+        } else
+          await this.markOffline(
+            'offline',
+            err instanceof AgentRefusedError ? err.message : (err as Error).message,
+          );
       }
       if (this.stopped) return;
       attempt++;
@@ -259,7 +269,8 @@ class NodeLink {
         (events.emit as (event: string, ...args: unknown[]) => boolean)(name, this.nodeId, data);
       });
     }
-    // First contact: trust on first use, recorded before anything else happens.
+    // First contact: the agent proved it holds the token (agent-dialer), so its certificate is pinned
+    // before anything else happens.
     const pin = node.thumbprint ? {} : { thumbprint: agent.thumbprint };
     await this.setStatus('online', null, {
       ...pin,
