@@ -10,6 +10,21 @@ export const PROTOCOL_VERSION = 1;
 export const AGENT_WS_PATH = '/ws';
 
 /**
+ * A service's environment and command as the protocol carries them. Components that start
+ * services validate their params with these, so what a pipeline may hold when it is saved, and what
+ * its references resolve to when it runs, is exactly what reaches the agent and comes back.
+ */
+export const ServiceEnvSchema = z
+  .record(
+    z.string().min(1).max(256, 'names are at most 256 characters'),
+    z.string().max(65536, 'must be at most 64 KiB'),
+  )
+  .refine((env) => Object.keys(env).length <= 500, 'at most 500 variables');
+export const ServiceCommandSchema = z
+  .array(z.string().max(4096, 'must be at most 4096 characters'))
+  .max(100, 'at most 100 arguments');
+
+/**
  * Headers of a request for the agent edge (the agent's HTTPS port): which service it is for
  * (`<deployment id>/<service>`) and the edge key that proves it comes from the control plane's
  * ingress. The agent removes both before forwarding the request to the service.
@@ -36,8 +51,8 @@ export const ServiceSpecSchema = z
   .object({
     name: dnsLabel,
     image: z.string().min(1).max(500),
-    command: z.array(z.string().max(4096)).max(100).optional(),
-    env: z.record(z.string().max(256), z.string().max(65536)).optional(),
+    command: ServiceCommandSchema.optional(),
+    env: ServiceEnvSchema.optional(),
     port: z.number().int().min(1).max(65535).optional(),
     cpuMillicores: z.number().int().min(1).max(1_000_000),
     memoryMb: z.number().int().min(4).max(4_194_304),
@@ -178,8 +193,22 @@ export type ReconcileReport = z.infer<typeof ReconcileReportSchema>;
 export const RequestSchemas = {
   /** The full desired state of the node; the agent reconciles and answers with the actual state. */
   sync: {
-    params: z.object({ deployments: z.array(DesiredDeploymentSchema).max(5000) }).strict(),
+    params: z
+      .object({
+        deployments: z.array(DesiredDeploymentSchema).max(5000),
+        /** The pages sent before as `sync.part` with this id come first. */
+        syncId: z.uuid().optional(),
+      })
+      .strict(),
     result: z.object({ deployments: z.array(ActualDeploymentSchema), report: ReconcileReportSchema }),
+  },
+  /**
+   * One page of a desired state too large for one message: the agent keeps the pages of the
+   * latest `syncId` (a new id drops older ones) until the `sync` with that id completes them.
+   */
+  'sync.part': {
+    params: z.object({ syncId: z.uuid(), deployments: z.array(DesiredDeploymentSchema).max(5000) }).strict(),
+    result: z.object({ received: z.number().int() }),
   },
   ping: { params: z.object({}).strict(), result: z.object({ at: z.string() }) },
   /**
@@ -243,6 +272,8 @@ export const HelloSchema = z.object({
   protocolVersion: z.number().int(),
   agentVersion: z.string(),
   runtime: z.enum(['docker', 'kubernetes']),
+  /** The largest message it accepts: the control plane pages what it sends to fit. */
+  maxMessageBytes: z.number().int().min(1024).optional(),
 });
 export type Hello = z.infer<typeof HelloSchema>;
 

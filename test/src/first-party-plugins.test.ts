@@ -162,3 +162,22 @@ async function dockerEnv(deploymentId: string, service: string): Promise<Record<
     info.Config.Env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
   );
 }
+
+test('a service env value over what the agent protocol carries is refused when the pipeline is saved, naming it', async (t) => {
+  const before = await s.cp.database.db('pipeline_versions').count('* as n').first();
+  const saved = await s.admin.request('POST', `/api/projects/${s.project.id}/pipeline/versions`, {
+    graph: {
+      nodes: [
+        {
+          id: 'reader',
+          type: 'container.service',
+          params: { service: 'reader', port: 8080, env: { SMALL: 'ok', HUGE: 'x'.repeat(70_000) } },
+        },
+      ],
+      edges: [],
+    },
+  });
+  t.is(saved.status, 400);
+  t.regex(saved.body.error.message, /body\.graph\.nodes\.0\.params\.env\.HUGE: must be at most 64 KiB/);
+  t.deepEqual(await s.cp.database.db('pipeline_versions').count('* as n').first(), before, 'nothing saved');
+});

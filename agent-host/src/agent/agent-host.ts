@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import Router from '@koa/router';
-import { AGENT_WS_PATH, PROTOCOL_VERSION, type Runtime } from '@nullops/plugin-sdk';
+import { AGENT_WS_PATH, type DesiredDeployment, PROTOCOL_VERSION, type Runtime } from '@nullops/plugin-sdk';
 import websockify from 'koa-websocket';
 import type { Logger } from 'pino';
 import { container } from 'tsyringe';
@@ -118,6 +118,8 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
   app.use(router.routes());
 
   let currentSocket: WebSocket | undefined;
+  /** Pages of a desired state that did not fit one message (`sync.part`), until its `sync`. */
+  let syncParts: { id: string; deployments: DesiredDeployment[] } | undefined;
   app.ws.use(async (ctx) => {
     const socket = ctx.websocket as WebSocket;
     // One control plane at a time: a new connection (say, after a network split) replaces the old.
@@ -137,12 +139,29 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
       agentVersion: deps.agentVersion,
       protocolVersion: deps.protocolVersion ?? PROTOCOL_VERSION,
       heartbeatSeconds: config.NULLOPS_AGENT_HEARTBEAT_SECONDS,
+      maxMessageBytes: config.NULLOPS_AGENT_MAX_FRAME_BYTES,
       handlers: {
         ping: async () => ({ at: new Date().toISOString() }),
+        'sync.part': async (params) => {
+          if (syncParts?.id !== params.syncId) syncParts = { id: params.syncId, deployments: [] };
+          syncParts.deployments.push(...params.deployments);
+          if (syncParts.deployments.length > 5000) {
+            syncParts = undefined;
+            throw new Error('a desired state of more than 5000 deployments');
+          }
+          return { received: syncParts.deployments.length };
+        },
         sync: (params) =>
           serialised(async () => {
+            let desired = params.deployments;
+            if (params.syncId) {
+              if (syncParts?.id !== params.syncId)
+                throw new Error('the earlier pages of this sync are missing');
+              desired = [...syncParts.deployments, ...desired];
+              syncParts = undefined;
+            }
             state.syncedAt = new Date().toISOString();
-            const result = await runner.sync(params.deployments);
+            const result = await runner.sync(desired);
             logger.info(
               { deployments: result.deployments.length, report: result.report },
               'reconciled with the control plane',

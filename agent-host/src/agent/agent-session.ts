@@ -37,6 +37,7 @@ export class AgentSession {
       agentVersion: string;
       protocolVersion: number;
       heartbeatSeconds: number;
+      maxMessageBytes: number;
     },
   ) {}
 
@@ -45,6 +46,7 @@ export class AgentSession {
       protocolVersion: this.deps.protocolVersion,
       agentVersion: this.deps.agentVersion,
       runtime: this.deps.runtime.kind,
+      maxMessageBytes: this.deps.maxMessageBytes,
     });
     this.socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
     this.socket.on('close', () => this.stop());

@@ -1,4 +1,10 @@
-import { defineComponent, type HealthCheck, z } from '@nullops/plugin-sdk';
+import {
+  defineComponent,
+  type HealthCheck,
+  ServiceCommandSchema,
+  ServiceEnvSchema,
+  z,
+} from '@nullops/plugin-sdk';
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label');
 
@@ -9,8 +15,8 @@ export const containerServiceParams = z
     /** Filled in by the control plane from the service's registry, image and the chosen tag. */
     image: z.string().min(1),
     port: z.number().int().min(1).max(65535).optional(),
-    command: z.array(z.string()).optional(),
-    env: z.record(z.string(), z.string()).default({}),
+    command: ServiceCommandSchema.optional(),
+    env: ServiceEnvSchema.default({}),
     volumes: z.record(dnsLabel, z.string().startsWith('/')).optional(),
     /** Filled in by the control plane from the project's budget when not set. */
     cpuMillicores: z.number().int().min(1),

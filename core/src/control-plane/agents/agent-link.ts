@@ -22,6 +22,8 @@ export class AgentLink extends EventEmitter {
     { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
   >();
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** The largest message the agent accepts (from its hello; 1 MiB for agents that do not say). */
+  maxMessageBytes = 1024 * 1024;
 
   constructor(
     readonly ws: WebSocket,

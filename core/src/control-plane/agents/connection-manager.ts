@@ -196,6 +196,7 @@ class NodeLink {
         });
         const link = new AgentLink(ws, this.log);
         const hello = await link.next('hello', config.NULLOPS_AGENT_CONNECT_TIMEOUT_MS);
+        if (hello.maxMessageBytes) link.maxMessageBytes = hello.maxMessageBytes;
         const environment = await Environment.query(db).findById(node.environmentId);
         if (environment && hello.runtime !== environment.runtime) {
           link.close(4004, 'wrong runtime');

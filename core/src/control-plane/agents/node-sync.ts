@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { DesiredDeployment } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import { DesiredState } from '../deployments/desired-state.js';
@@ -38,7 +40,15 @@ export class NodeSync {
       .catch((err) => log.warn({ err: (err as Error).message }, 'plugin sync with the node failed'));
     try {
       const desired = await this.desired.of(nodeId);
-      const { deployments, report } = await link.request('sync', { deployments: desired });
+      // However large the desired state, every message fits what the agent accepts.
+      const pages = pagesOf(desired, link.maxMessageBytes - ENVELOPE_BYTES);
+      const syncId = randomUUID();
+      for (const page of pages.slice(0, -1)) await link.request('sync.part', { syncId, deployments: page });
+      const { deployments, report } = await link.request('sync', {
+        deployments: pages.at(-1) ?? [],
+        ...(pages.length > 1 ? { syncId } : {}),
+      });
+      if (pages.length > 1) log.info({ pages: pages.length }, 'desired state sent in pages');
       log.info({ report }, 'node reconciled');
       this.events.emit(
         'node.synced',
@@ -51,4 +61,30 @@ export class NodeSync {
       link.close(4003, 'sync failed');
     }
   }
+}
+
+/** Room for the request around its deployments (id, method, syncId). */
+const ENVELOPE_BYTES = 1024;
+
+/** Splits deployments into pages whose JSON fits `maxBytes`; one that alone does not is an error. */
+export function pagesOf(deployments: DesiredDeployment[], maxBytes: number): DesiredDeployment[][] {
+  const pages: DesiredDeployment[][] = [];
+  let page: DesiredDeployment[] = [];
+  let size = 2;
+  for (const d of deployments) {
+    const bytes = Buffer.byteLength(JSON.stringify(d)) + 1;
+    if (bytes + 2 > maxBytes)
+      throw new Error(
+        `deployment ${d.name} (${d.id}) alone is ${bytes} bytes, more than the agent accepts in one message (${maxBytes}): raise its NULLOPS_AGENT_MAX_FRAME_BYTES`,
+      );
+    if (size + bytes > maxBytes && page.length) {
+      pages.push(page);
+      page = [];
+      size = 2;
+    }
+    page.push(d);
+    size += bytes;
+  }
+  if (page.length || !pages.length) pages.push(page);
+  return pages;
 }
