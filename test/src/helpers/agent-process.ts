@@ -30,6 +30,8 @@ export const AGENT_PROGRAMS = {
 /** A `nullops-agent-docker` (or `-k8s`) process, as an operator would run it. */
 export class AgentProcess {
   readonly lines: Record<string, any>[] = [];
+  /** What the agent wrote to stderr (a crash's stack). */
+  stderr = '';
   private child: ChildProcess | undefined;
   private exited: Promise<number | null> = Promise.resolve(null);
 
@@ -77,7 +79,7 @@ export class AgentProcess {
     });
     this.child = child;
     let buffer = '';
-    let stderr = '';
+    this.stderr = '';
     child.stdout?.on('data', (chunk) => {
       buffer += chunk;
       const parts = buffer.split('\n');
@@ -90,12 +92,12 @@ export class AgentProcess {
         }
       }
     });
-    child.stderr?.on('data', (chunk) => (stderr += chunk));
+    child.stderr?.on('data', (chunk) => (this.stderr += chunk));
     this.exited = new Promise((ok) => child.once('exit', (code) => ok(code)));
     const started = Date.now();
     while (this.logged(/agent is listening/).length === listeningBefore) {
-      if (child.exitCode !== null) throw new Error(`agent exited (${child.exitCode}): ${stderr}`);
-      if (Date.now() - started > 20_000) throw new Error(`agent did not start: ${stderr}`);
+      if (child.exitCode !== null) throw new Error(`agent exited (${child.exitCode}): ${this.stderr}`);
+      if (Date.now() - started > 20_000) throw new Error(`agent did not start: ${this.stderr}`);
       await new Promise((r) => setTimeout(r, 25));
     }
     return this;

@@ -233,3 +233,12 @@ test('a graph the rules refuse runs nothing: a cycle, a reference to a later nod
   });
   t.deepEqual(probe.events, [], 'no component ran');
 });
+
+test('a run cancelled before it began (during preparation) starts nothing', async (t) => {
+  const probe: Probe = { events: [] };
+  const controller = new AbortController();
+  controller.abort();
+  const { result } = await execute(probe, run([{ id: 'a' }]), { signal: controller.signal });
+  t.true(!result.ok && result.cancelled);
+  t.deepEqual(probe.events, []);
+});

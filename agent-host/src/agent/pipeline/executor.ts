@@ -12,6 +12,7 @@ import {
   structureProblems,
   substituteOutputs,
 } from '@nullops/plugin-sdk';
+import { fencedRuntime } from './fenced-runtime.js';
 
 export type StepStatus = 'started' | 'succeeded' | 'failed' | 'rolling-back' | 'rolled-back' | 'log';
 
@@ -95,13 +96,16 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
     next.set(edge.from, [...(next.get(edge.from) ?? []), edge.to]);
   }
   const completed: Done[] = [];
+  // Components run against a runtime that refuses (and undoes) new resources once the run aborts;
+  // rollbacks use the plain one.
+  const fenced = fencedRuntime(options.runtime, options.deployment.id, signal);
   let firstError: RunError | undefined;
   const running = new Set<Promise<void>>();
 
-  const context = (nodeId: string, stepSignal: AbortSignal): ComponentContext => ({
+  const context = (nodeId: string, stepSignal: AbortSignal, runtime = fenced): ComponentContext => ({
     deployment: options.deployment,
     nodeId,
-    runtime: options.runtime,
+    runtime,
     signal: stepSignal,
     log: (line) => options.onStep(nodeId, 'log', line.slice(0, 4000)),
     outputs: { ...outputs },
@@ -160,7 +164,8 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
     void task.finally(() => running.delete(task));
   };
 
-  for (const [id, count] of waitingOn) if (count === 0) start(id);
+  // Cancelled before it began (during preparation): nothing starts.
+  for (const [id, count] of waitingOn) if (count === 0 && !signal.aborted) start(id);
   while (running.size) await Promise.race(running);
 
   if (!firstError && !options.signal.aborted) return { ok: true, specs };
@@ -172,7 +177,11 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
     try {
       const rollbackSignal = AbortSignal.timeout(5 * 60_000);
       await untilAborted(
-        done.component.rollback(context(done.nodeId, rollbackSignal), done.params, done.outputs),
+        done.component.rollback(
+          context(done.nodeId, rollbackSignal, options.runtime),
+          done.params,
+          done.outputs,
+        ),
         rollbackSignal,
         5 * 60_000,
       );
@@ -192,6 +201,9 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
 
 /** The promise's result, unless the signal aborts first (then a rejection saying why). */
 function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T> {
+  // An abandoned promise may still reject later: that must not be an unhandled rejection (which
+  // would crash the agent).
+  promise.catch(() => {});
   if (signal.aborted) return Promise.reject(reason(signal, timeoutMs));
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(reason(signal, timeoutMs));

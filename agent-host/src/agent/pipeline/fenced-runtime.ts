@@ -1,0 +1,50 @@
+import type { Runtime } from '@nullops/plugin-sdk';
+
+/**
+ * The runtime as a run's components see it, fenced by the run's signal. Once the run is aborted
+ * (cancelled, or another branch failed) nothing new may appear: a call that would create something
+ * is refused, and one that was already under way when the abort came — a pull finishing, then the
+ * container starting, after the rollback already removed everything — has its result removed as
+ * soon as it returns. Without this, a cancel at the wrong instant leaves a running container behind
+ * a deployment the control plane calls deleted.
+ */
+export function fencedRuntime(runtime: Runtime, deploymentId: string, signal: AbortSignal): Runtime {
+  const refuse = () => {
+    if (signal.aborted) throw new Error('the run was cancelled: nothing new is started');
+  };
+  /** Runs a creating call; if the run was aborted meanwhile, undoes it (all of the deployment's). */
+  const creating = async <T>(work: () => Promise<T>): Promise<T> => {
+    refuse();
+    let result: T;
+    try {
+      result = await work();
+    } finally {
+      if (signal.aborted) await runtime.removeDeployment(deploymentId).catch(() => {});
+    }
+    refuse();
+    return result;
+  };
+  return {
+    get kind() {
+      return runtime.kind;
+    },
+    capacity: () => runtime.capacity(),
+    prepareDeployment: (id, options) => creating(() => runtime.prepareDeployment(id, options)),
+    pullImage: (image, auth, onProgress, pullSignal) =>
+      runtime.pullImage(image, auth, onProgress, pullSignal),
+    startService: (id, spec, auth, startSignal) =>
+      creating(() => runtime.startService(id, spec, auth, startSignal)),
+    inspectService: (id, name) => runtime.inspectService(id, name),
+    restartService: (id, name) => creating(() => runtime.restartService(id, name)),
+    removeService: (id, name) => runtime.removeService(id, name),
+    serviceEndpoint: (id, name, port) => runtime.serviceEndpoint(id, name, port),
+    checkHealth: (id, name, check, timeoutMs) => runtime.checkHealth(id, name, check, timeoutMs),
+    exec: (id, name, command, timeoutMs) => runtime.exec(id, name, command, timeoutMs),
+    runJob: (id, spec, jobSignal) => creating(() => runtime.runJob(id, spec, jobSignal)),
+    logs: (id, name, options) => runtime.logs(id, name, options),
+    usage: () => runtime.usage(),
+    listDeployments: () => runtime.listDeployments(),
+    removeDeployment: (id) => runtime.removeDeployment(id),
+    // publishRoutes is the agent's, after a run: components never publish routes.
+  };
+}
