@@ -4,6 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadOrCreateCertificate } from '@nullops/agent-host';
+import { placeDeployment } from '@nullops/core';
 import type { ServiceSpec } from '@nullops/plugin-sdk';
 import test, { type ExecutionContext } from 'ava';
 import { WebSocketServer } from 'ws';
@@ -376,7 +377,69 @@ test.serial('token rotation and revocation take effect at once', async (t) => {
   t.regex(revoked.statusMessage, /no agent token/);
   await new Promise((r) => setTimeout(r, 500));
   t.is((await s.nodeView()).status, 'offline', 'and it stays down');
-
-  await s.admin.expect(200, 'PATCH', `/api/nodes/${s.node.id}`, { enabled: false });
-  t.is((await s.nodeView()).status, 'disabled');
 });
+
+test.serial(
+  'decommission: a disabled node keeps serving and finishes deletes; emptied, it can be removed, and history keeps its name',
+  async (t) => {
+    const s = await setup(t);
+    const kept = await s.deployment([webService('web', 'kept')]);
+    const doomed = await s.deployment([webService('web', 'doomed')]);
+    await s.cp.database.db('deployments').whereIn('id', [kept, doomed]).update({ nodeName: 'node-1' });
+    await s.agent.start();
+    await s.status('online');
+    await eventually(
+      'both running',
+      async () => (await s.containers(kept)).length === 1 && (await s.containers(doomed)).length === 1,
+    );
+
+    const disabled = await s.admin.expect(200, 'PATCH', `/api/nodes/${s.node.id}`, { enabled: false });
+    t.false(disabled.enabled);
+    await new Promise((r) => setTimeout(r, 1000));
+    t.is((await s.nodeView()).status, 'online', 'still connected');
+    t.is(
+      (await s.admin.get(`/api/deployments/${kept}`)).body.state,
+      'running',
+      'its deployments keep running',
+    );
+    t.is((await s.containers(kept))[0]?.State, 'running');
+    const project = (await s.cp.database.db('deployments').where('id', kept).first()).projectId;
+    const environment = await s.cp.database.db('environments').where('id', s.env.id).first();
+    await t.throwsAsync(
+      placeDeployment(s.cp.database.db, environment, { cpuMillicores: 10, memoryMb: 16 }),
+      {
+        message: /has no online node that takes new deployments \(1 disabled\)/,
+      },
+      'no new placements',
+    );
+
+    await s.admin.expect(202, 'DELETE', `/api/deployments/${doomed}`);
+    await eventually(
+      'the delete on the disabled node finished',
+      async () => (await s.admin.get(`/api/deployments/${doomed}`)).body.state === 'deleted',
+    );
+    t.deepEqual(await s.containers(doomed), []);
+
+    const busy = await s.admin.request('DELETE', `/api/nodes/${s.node.id}`);
+    t.is(busy.status, 409);
+    t.regex(busy.body.error.message, new RegExp(`1 deployment\\(s\\): d-${kept.slice(0, 8)} \\(running\\)`));
+    const busyProject = await s.admin.request('DELETE', `/api/projects/${project}`);
+    t.is(busyProject.status, 409, 'nor its project');
+
+    await s.admin.expect(202, 'DELETE', `/api/deployments/${kept}`);
+    await eventually(
+      'emptied',
+      async () => (await s.admin.get(`/api/deployments/${kept}`)).body.state === 'deleted',
+    );
+    await s.admin.expect(204, 'DELETE', `/api/nodes/${s.node.id}`);
+    const history = await s.admin.get(`/api/deployments/${doomed}`);
+    t.like(history.body, { state: 'deleted', nodeId: null, nodeName: 'node-1' });
+    t.is((await s.admin.get(`/api/deployments/${doomed}/history`)).status, 200);
+    await s.admin.expect(204, 'DELETE', `/api/projects/${project}`);
+    t.is(
+      (await s.admin.get(`/api/deployments/${kept}`)).status,
+      404,
+      'deleted deployments go with their project',
+    );
+  },
+);

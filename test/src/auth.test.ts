@@ -177,3 +177,50 @@ test('the stored password is an argon2id hash', async (t) => {
   t.regex(row.passwordHash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
   t.false(row.passwordHash.includes(cp.adminPassword));
 });
+
+test('a burst of parallel guesses is charged before any password is checked', async (t) => {
+  const cp = await startTestControlPlane({ NULLOPS_LOGIN_MAX_FAILURES: '5' });
+  t.teardown(cp.close);
+  await cp.admin.expect(201, 'POST', '/api/users', { username: 'carol', password: PASSWORD });
+  const anon = ApiClient.anonymous(cp.url);
+  const statuses = await Promise.all(
+    Array.from({ length: 40 }, async (_, i) => {
+      const res = await anon.post('/api/auth/login', { username: 'carol', password: `guess-${i}` });
+      return res.status;
+    }),
+  );
+  t.is(statuses.filter((s) => s === 401).length, 5, 'only the budget was checked');
+  t.is(statuses.filter((s) => s === 429).length, 35);
+});
+
+test('behind N trusted proxies, the address is the one the outermost saw: a forged X-Forwarded-For dodges nothing', async (t) => {
+  const cp = await startTestControlPlane({ NULLOPS_LOGIN_MAX_FAILURES: '1', NULLOPS_TRUST_PROXY_HOPS: '1' });
+  t.teardown(cp.close);
+  const anon = ApiClient.anonymous(cp.url);
+  const login = (i: number, forwardedFor: string) =>
+    anon.request(
+      'POST',
+      '/api/auth/login',
+      { username: `user${i}`, password: 'x' },
+      { 'x-forwarded-for': forwardedFor },
+    );
+  // The same client (10.0.0.7, as our proxy appends it) forging a new left-hand address each time.
+  const statuses: number[] = [];
+  for (let i = 0; i < 5; i++) statuses.push((await login(i, `203.0.113.${i}, 10.0.0.7`)).status);
+  t.deepEqual(statuses, [401, 401, 401, 401, 429]);
+  // Another client behind the same proxy has its own budget.
+  t.is((await login(9, '10.0.0.8')).status, 401);
+});
+
+test('changing the password is throttled like a login', async (t) => {
+  const cp = await startTestControlPlane({ NULLOPS_LOGIN_MAX_FAILURES: '2' });
+  t.teardown(cp.close);
+  await cp.admin.expect(201, 'POST', '/api/users', { username: 'dave', password: PASSWORD });
+  const dave = await ApiClient.login(cp.url, 'dave', PASSWORD);
+  const attempt = (currentPassword: string) =>
+    dave.post('/api/auth/password', { currentPassword, newPassword: 'another-long-password' });
+  t.is((await attempt('wrong-1')).status, 400);
+  t.is((await attempt('wrong-2')).status, 400);
+  const blocked = await attempt(PASSWORD);
+  t.is(blocked.status, 429, 'even the right one, while the budget is spent');
+});

@@ -164,7 +164,6 @@ async function dockerEnv(deploymentId: string, service: string): Promise<Record<
 }
 
 test('a service env value over what the agent protocol carries is refused when the pipeline is saved, naming it', async (t) => {
-  const before = await s.cp.database.db('pipeline_versions').count('* as n').first();
   const saved = await s.admin.request('POST', `/api/projects/${s.project.id}/pipeline/versions`, {
     graph: {
       nodes: [
@@ -179,5 +178,6 @@ test('a service env value over what the agent protocol carries is refused when t
   });
   t.is(saved.status, 400);
   t.regex(saved.body.error.message, /body\.graph\.nodes\.0\.params\.env\.HUGE: must be at most 64 KiB/);
-  t.deepEqual(await s.cp.database.db('pipeline_versions').count('* as n').first(), before, 'nothing saved');
+  const saved70k = await s.cp.database.db('pipeline_versions').whereRaw("graph::text like '%HUGE%'");
+  t.deepEqual(saved70k, [], 'nothing saved');
 });

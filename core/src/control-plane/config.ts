@@ -16,6 +16,9 @@ export const controlPlaneConfigShape = {
   NULLOPS_LOG_LEVEL: enumVar(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
   NULLOPS_COOKIE_SECURE: enumVar(['auto', 'true', 'false'], 'auto'),
   NULLOPS_SESSION_TTL_HOURS: intVar(12, 1, 24 * 30),
+  /** Reverse proxies you control in front of NullOps (0: trust no X-Forwarded-* header). */
+  NULLOPS_TRUST_PROXY_HOPS: intVar(0, 0, 10),
+  /** Older spelling of NULLOPS_TRUST_PROXY_HOPS=1. */
   NULLOPS_TRUST_PROXY: boolVar(false),
   NULLOPS_LOGIN_MAX_FAILURES: intVar(5, 1, 1000),
   NULLOPS_LOGIN_WINDOW_SECONDS: intVar(900, 1, 86400),

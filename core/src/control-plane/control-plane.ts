@@ -132,7 +132,11 @@ export function createControlPlane(deps: {
     ].flatMap((make) => make(container)),
   ];
 
-  const app = createHttpApp({ logger: deps.logger, metrics, trustProxy: deps.config.NULLOPS_TRUST_PROXY });
+  const app = createHttpApp({
+    logger: deps.logger,
+    metrics,
+    proxyHops: deps.config.NULLOPS_TRUST_PROXY_HOPS || (deps.config.NULLOPS_TRUST_PROXY ? 1 : 0),
+  });
   app.use(corsMiddleware(deps.config.NULLOPS_CORS_ORIGINS));
   const router = new Router();
   mountRoutes(

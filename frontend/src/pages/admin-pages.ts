@@ -172,7 +172,7 @@ export const RESOURCES: Resource[] = [
       {
         label: 'Status',
         value: (r) =>
-          html`<span class="state ${r.status === 'online' ? 'running' : 'failed'}">${r.status}</span> ${r.statusMessage ?? ''}`,
+          html`<span class="state ${r.status === 'online' ? 'running' : 'failed'}">${r.status}</span>${r.enabled ? '' : html` <span class="state">disabled: no new deployments</span>`} ${r.statusMessage ?? ''}`,
       },
       {
         label: 'Usage',

@@ -9,8 +9,12 @@ import type { Metrics } from './metrics.js';
 export interface HttpAppOptions {
   logger: Logger;
   metrics: Metrics;
-  /** Trust X-Forwarded-* headers (only behind a reverse proxy you control). */
-  trustProxy?: boolean;
+  /**
+   * How many reverse proxies you control stand in front (0: none, X-Forwarded-* ignored). The
+   * client address is the one the outermost of them saw: X-Forwarded-For entries further left are
+   * whatever the client wrote, and are never trusted.
+   */
+  proxyHops?: number;
   /** Largest accepted JSON body. */
   jsonLimit?: string;
 }
@@ -20,7 +24,8 @@ export interface HttpAppOptions {
  * HTTP metrics, the error middleware and a strict JSON body parser.
  */
 export function createHttpApp(options: HttpAppOptions): Koa {
-  const app = new Koa({ proxy: options.trustProxy ?? false });
+  const hops = options.proxyHops ?? 0;
+  const app = new Koa({ proxy: hops > 0, maxIpsCount: hops });
   // Koa would print every error itself; ours are logged once, by the error middleware.
   app.silent = true;
   const { logger, metrics } = options;

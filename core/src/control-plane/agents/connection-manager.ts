@@ -163,10 +163,9 @@ class NodeLink {
     let attempt = 0;
     while (!this.stopped) {
       const node = await AgentNode.query(db).findById(this.nodeId);
-      if (!node?.enabled) {
-        if (node) await this.markOffline('disabled', 'node is disabled');
-        return;
-      }
+      // Removed. (A disabled node stays connected: disabled means no new deployments there, while
+      // those it has keep running, and deletes on it finish.)
+      if (!node) return;
       if (!node.tokenEnc) {
         await this.markOffline('offline', 'no agent token: issue one and configure the agent with it');
         await this.sleep(60_000);

@@ -1,13 +1,15 @@
 import { RateLimitError } from '@nullops/plugin-sdk';
-import { RateLimiterMemory, type RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { inject, injectable } from 'tsyringe';
 import type { ControlPlaneConfig } from '../config.js';
 import { Refs } from '../refs.js';
 
 /**
- * Counts failed logins per username and per client address. Once either budget is spent, further
- * attempts are refused *before* the password is checked, until the window passes. A successful
- * login clears the username's count (not the address's: one address may be guessing many users).
+ * Throttles password checks per username and per client address. Every attempt is charged
+ * *before* the password is checked — counters read first and charged after would let a burst of
+ * parallel guesses all through, each an argon2 hash — and a correct password refunds it: the
+ * username's count is cleared, the address gets its point back (not more: one address may be
+ * guessing many users).
  */
 @injectable()
 export class LoginThrottle {
@@ -20,24 +22,20 @@ export class LoginThrottle {
     this.byAddress = new RateLimiterMemory({ points: config.NULLOPS_LOGIN_MAX_FAILURES * 4, duration });
   }
 
-  async check(username: string, address: string): Promise<void> {
-    const [user, ip] = await Promise.all([this.byUser.get(userKey(username)), this.byAddress.get(address)]);
-    const blocked = [
-      [user, this.byUser.points],
-      [ip, this.byAddress.points],
-    ].find(([res, points]) => res && (res as RateLimiterRes).consumedPoints >= (points as number));
-    if (blocked) {
-      const seconds = Math.max(1, Math.ceil((blocked[0] as RateLimiterRes).msBeforeNext / 1000));
+  /** Charges one attempt; refuses (429) when the username's or the address's budget is spent. */
+  async charge(username: string, address: string): Promise<void> {
+    try {
+      await Promise.all([this.byUser.consume(userKey(username)), this.byAddress.consume(address)]);
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      const seconds = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
       throw new RateLimitError(`too many failed login attempts; try again in ${seconds} seconds`, seconds);
     }
   }
 
-  async recordFailure(username: string, address: string): Promise<void> {
-    await Promise.all([this.byUser.penalty(userKey(username), 1), this.byAddress.penalty(address, 1)]);
-  }
-
-  async recordSuccess(username: string): Promise<void> {
-    await this.byUser.delete(userKey(username));
+  /** The password was right: the attempt is refunded. */
+  async succeeded(username: string, address: string): Promise<void> {
+    await Promise.all([this.byUser.delete(userKey(username)), this.byAddress.reward(address, 1)]);
   }
 }
 

@@ -115,6 +115,7 @@ export class DeploymentCommands {
           projectId: project.id,
           environmentId: environment.id,
           nodeId: plan.node.id,
+          nodeName: plan.node.name,
           pipelineVersionId: plan.version.id,
           tags,
           services: [],
@@ -165,6 +166,7 @@ export class DeploymentCommands {
       'retried',
       {
         nodeId: plan.node.id,
+        nodeName: plan.node.name,
         pipelineVersionId: plan.version.id,
         cpuMillicores: plan.reserved.cpuMillicores,
         memoryMb: plan.reserved.memoryMb,

@@ -37,8 +37,11 @@ export async function placeDeployment(
     status: 'online',
   });
   if (!nodes.length) {
+    const disabled = await AgentNode.query(db)
+      .where({ environmentId: environment.id, enabled: false })
+      .resultSize();
     throw new ConflictError(
-      `environment "${environment.name}" has no online node; ask an administrator to check its agents`,
+      `environment "${environment.name}" has no online node${disabled ? ` that takes new deployments (${disabled} disabled)` : ''}; ask an administrator to check its agents`,
     );
   }
   const allocated: { nodeId: string; cpu: string | number; memory: string | number }[] =

@@ -65,6 +65,8 @@ export class Deployment extends BaseModel {
   projectId!: string;
   environmentId!: string;
   nodeId!: string | null;
+  /** The node's name, kept when the node is removed (history reads it). */
+  nodeName!: string | null;
   pipelineVersionId!: string | null;
   tags!: Record<string, string>;
   state!: DeploymentState;

@@ -35,17 +35,14 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 200: Me.extend({ expiresAt: timestamp }), 401: null, 429: null },
       handler: async ({ body, ctx, db }) => {
         ctx.state.auditActorName = body.username;
-        await throttle.check(body.username, ctx.ip);
+        await throttle.charge(body.username, ctx.ip);
         const user = await User.query(db).whereRaw('lower(username) = lower(?)', [body.username]).first();
         const ok = user
           ? await verifyPassword(user.passwordHash, body.password)
           : await verifyAgainstDummy(body.password);
-        if (!user || !ok) {
-          await throttle.recordFailure(body.username, ctx.ip);
-          throw new AuthenticationError('wrong username or password');
-        }
+        if (!user || !ok) throw new AuthenticationError('wrong username or password');
         if (user.disabled) throw new AuthenticationError('this account is disabled; ask an administrator');
-        await throttle.recordSuccess(body.username);
+        await throttle.succeeded(body.username, ctx.ip);
         const session = await sessions.create(user.id, { ip: ctx.ip, userAgent: ctx.get('user-agent') }, db);
         await User.query(db).patch({ lastLoginAt: new Date() }).where('id', user.id);
         setSessionCookie(ctx, config, session.token, session.expiresAt);
@@ -137,12 +134,15 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
       access: Access.authenticated,
       body: z.object({ currentPassword: z.string().min(1).max(256), newPassword: password }).strict(),
       responses: { 204: null },
-      handler: async ({ body, db, principal }) => {
+      handler: async ({ body, db, principal, ctx }) => {
         const me = caller(principal);
         const user = await User.query(db).findById(me.userId).throwIfNotFound();
+        // A stolen session must not become an oracle for the password: throttled like a login.
+        await throttle.charge(user.username, ctx.ip);
         if (!(await verifyPassword(user.passwordHash, body.currentPassword))) {
           throw InputError.field('body.currentPassword', 'is wrong');
         }
+        await throttle.succeeded(user.username, ctx.ip);
         await User.query(db)
           .patch({ passwordHash: await hashPassword(body.newPassword), updatedAt: new Date() })
           .where('id', user.id);

@@ -4,6 +4,7 @@ import { InputError } from '@nullops/plugin-sdk';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { AccessService } from '../access/access-service.js';
+import { ensureNoLiveDeployments } from '../deployments/decommission.js';
 import { caller, route } from '../http/route-context.js';
 import { Environment } from '../models/fleet.js';
 import { TeamAssignmentView, teamAssignments } from '../schemas/catalog.js';
@@ -138,6 +139,7 @@ export function environmentRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 204: null, 409: null },
       handler: async ({ params, db }) => {
         await findOr404(Environment, db, params.environmentId, 'environment');
+        await ensureNoLiveDeployments(db, { environmentId: params.environmentId }, 'environment');
         await Environment.query(db).deleteById(params.environmentId);
         return { status: 204 };
       },

@@ -4,6 +4,7 @@ import { ConflictError } from '@nullops/plugin-sdk';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { AgentConnectionManager } from '../agents/connection-manager.js';
+import { ensureNoLiveDeployments } from '../deployments/decommission.js';
 import { route } from '../http/route-context.js';
 import { AgentNode } from '../models/fleet.js';
 import { Refs } from '../refs.js';
@@ -61,7 +62,8 @@ function nodeView(n: AgentNode): z.infer<typeof NodeView> {
     tokenIssuedAt: iso(n.tokenIssuedAt),
     thumbprint: n.thumbprint,
     pendingThumbprint: n.pendingThumbprint,
-    status: n.enabled ? n.status : 'disabled',
+    // The connection's own status: a disabled node stays connected (it only takes no new deployments).
+    status: n.status,
     statusMessage: n.statusMessage,
     lastHeartbeatAt: iso(n.lastHeartbeatAt),
     capacity: n.capacity,
@@ -162,13 +164,14 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
       method: 'delete',
       path: '/api/nodes/:nodeId',
       operationId: 'nodes.delete',
-      summary: 'Remove a node',
+      summary: 'Remove a node that has no deployment left (deleted ones keep its name)',
       tags: ['nodes'],
       access: Access.admin,
       params,
       responses: { 204: null, 409: null },
       handler: async ({ params, db }) => {
         await findOr404(AgentNode, db, params.nodeId, 'node');
+        await ensureNoLiveDeployments(db, { nodeId: params.nodeId }, 'node');
         await AgentNode.query(db).deleteById(params.nodeId);
         await agents.refreshLater(db, params.nodeId);
         return { status: 204 };

@@ -4,6 +4,7 @@ import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { AccessService } from '../access/access-service.js';
 import type { Database } from '../database/database.js';
+import { ensureNoLiveDeployments } from '../deployments/decommission.js';
 import { caller, route } from '../http/route-context.js';
 import { Project, Service } from '../models/catalog.js';
 import {
@@ -155,6 +156,7 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 204: null, 409: null },
       handler: async ({ params, db }) => {
         await findOr404(Project, db, params.projectId, 'project');
+        await ensureNoLiveDeployments(db, { projectId: params.projectId }, 'project');
         await Project.query(db).deleteById(params.projectId);
         return { status: 204 };
       },

@@ -30,6 +30,7 @@ export const DeploymentView = z.object({
   environmentId: uuid,
   environmentName: z.string(),
   nodeId: uuid.nullable(),
+  nodeName: z.string().nullable().describe('the node it was placed on (kept when the node is removed)'),
   state: z.enum(DEPLOYMENT_STATES),
   stateMessage: z.string().nullable(),
   error: z
@@ -83,6 +84,7 @@ export function deploymentView(
     environmentId: d.environmentId,
     environmentName: c.environmentName,
     nodeId: d.nodeId,
+    nodeName: d.nodeName ?? null,
     state: d.state,
     stateMessage: d.stateMessage,
     error: (d.error as DeploymentView['error']) ?? null,
