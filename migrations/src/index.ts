@@ -4,6 +4,7 @@ import * as deployments from './20261122010000_deployments.js';
 import * as plugins from './20261122020000_plugins.js';
 import * as agentEdge from './20261201000000_agent_edge.js';
 import * as outbox from './20261201010000_outbox.js';
+import * as scopedTokens from './20261201030000_scoped_tokens.js';
 import * as decommission from './20261201020000_decommission.js';
 
 /**
@@ -17,6 +18,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261201000000_agent_edge': agentEdge,
   '20261201010000_outbox': outbox,
   '20261201020000_decommission': decommission,
+  '20261201030000_scoped_tokens': scopedTokens,
 };
 
 /** A knex migration source over the list above. */

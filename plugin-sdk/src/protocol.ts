@@ -125,6 +125,11 @@ export const PipelineRunSchema = z
       .max(500),
     edges: z.array(z.object({ from: z.string(), to: z.string() })).max(5000),
     registryAuth: z.array(RegistryAuthSchema).max(50),
+    /**
+     * Values the agent never lets out — resolved `${secret:…}` values and registry passwords:
+     * masked in step messages, errors and log lines before they leave it, and kept out of its state.
+     */
+    secretValues: z.array(z.string().max(65536)).max(1000).optional(),
     /** The plugin releases the pipeline version was saved with: the run uses exactly these. */
     plugins: z.array(PluginRefSchema).max(100).default([]),
     /**

@@ -224,3 +224,70 @@ test('changing the password is throttled like a login', async (t) => {
   const blocked = await attempt(PASSWORD);
   t.is(blocked.status, 429, 'even the right one, while the budget is spent');
 });
+
+test('scoped API tokens: read-only, limited to projects, always expiring, and unable to mint tokens', async (t) => {
+  const cp = await startTestControlPlane();
+  t.teardown(cp.close);
+  const { admin } = cp;
+  const a = await admin.expect(201, 'POST', '/api/projects', {
+    name: 'alpha',
+    cpuMillicores: 100,
+    memoryMb: 64,
+  });
+  const b = await admin.expect(201, 'POST', '/api/projects', {
+    name: 'beta',
+    cpuMillicores: 100,
+    memoryMb: 64,
+  });
+
+  const embed = await admin.expect(201, 'POST', '/api/auth/tokens', {
+    name: 'portal',
+    access: 'read',
+    projectIds: [a.id],
+  });
+  t.like(embed, { access: 'read', projectIds: [a.id] });
+  t.truthy(embed.expiresAt, 'every token expires (90 days unless asked)');
+  const reader = ApiClient.withToken(cp.url, embed.token);
+  t.deepEqual(
+    (await reader.get('/api/projects')).body.items.map((p: { name: string }) => p.name),
+    ['alpha'],
+  );
+  t.is((await reader.get(`/api/projects/${a.id}`)).status, 200);
+  t.is((await reader.get(`/api/projects/${b.id}`)).status, 404, 'another project does not exist for it');
+  const write = await reader.request('PATCH', `/api/projects/${a.id}`, { description: 'changed' });
+  t.is(write.status, 403);
+  t.regex(write.body.error.message, /read-only/);
+  t.is(
+    (await reader.get('/api/users')).status,
+    403,
+    'no administrative actions, though its owner is an admin',
+  );
+  t.like((await reader.get('/api/auth/access')).body, { admin: false, projects: { [a.id]: 'read' } });
+
+  // Even a full token cannot mint another (a leaked one must not outlive its revocation).
+  const ci = await admin.expect(201, 'POST', '/api/auth/tokens', { name: 'ci', projectIds: [a.id] });
+  const minted = await ApiClient.withToken(cp.url, ci.token).request('POST', '/api/auth/tokens', {
+    name: 'more',
+  });
+  t.is(minted.status, 403);
+  t.regex(minted.body.error.message, /API tokens cannot create tokens/);
+  const administrative = await ApiClient.withToken(cp.url, ci.token).request(
+    'PATCH',
+    `/api/projects/${a.id}`,
+    {
+      description: 'no',
+    },
+  );
+  t.is(administrative.status, 403);
+  t.regex(administrative.body.error.message, /project-scoped API token cannot do administrative actions/);
+
+  const forever = await admin.request('POST', '/api/auth/tokens', { name: 'forever', expiresInDays: 3650 });
+  t.is(forever.status, 400);
+  t.regex(forever.body.error.message, /body\.expiresInDays/);
+  const ghost = await admin.request('POST', '/api/auth/tokens', {
+    name: 'ghost',
+    projectIds: ['00000000-0000-4000-8000-000000000000'],
+  });
+  t.is(ghost.status, 400);
+  t.regex(ghost.body.error.message, /body\.projectIds\.0: names no project you can see/);
+});

@@ -126,6 +126,47 @@ test.serial(
   },
 );
 
+test.serial(
+  'a secret in a failing SQL script is masked everywhere it could leak: error, step log, history, the read-only view, the logs',
+  async (t) => {
+    const value = 'never-show-me-4711';
+    await s.admin.expect(201, 'POST', '/api/secrets', { name: 'LEAKY', value });
+    await s.savePipeline({
+      nodes: [
+        { id: 'db', type: 'postgres.database', params: { image: POSTGRES_IMAGE } },
+        {
+          id: 'leak',
+          type: 'postgres.sql',
+          params: {
+            connectionString: '${output:db.connectionString}',
+            image: POSTGRES_IMAGE,
+            // psql's error quotes the value back: "invalid input syntax for type integer: ..."
+            sql: "select '${secret:LEAKY}'::int;",
+          },
+        },
+      ],
+      edges: [{ from: 'db', to: 'leak' }],
+    });
+    const id = await s.deploy('leaky-sql');
+    const failed = await s.until(id, 'failed', 90_000);
+    t.is(failed.error.step, 'leak');
+    t.regex(failed.error.message, /invalid input syntax for type integer: "••••••"/);
+    const viewer = await ApiClient.login(s.cp.url, 'viewer', STACK_PASSWORD);
+    const seen = [
+      JSON.stringify(failed),
+      JSON.stringify((await s.admin.get(`/api/deployments/${id}/history`)).body),
+      JSON.stringify((await viewer.get(`/api/deployments/${id}`)).body),
+      JSON.stringify((await viewer.get(`/api/deployments/${id}/history`)).body),
+      JSON.stringify(await s.cp.database.db('deployment_events').where('deploymentId', id)),
+      s.cp.logs.join('\n'),
+      s.agent.lines.map((l) => JSON.stringify(l)).join('\n'),
+    ].join('\n');
+    t.false(seen.includes(value), 'the secret appears nowhere');
+    t.true(seen.includes('••••••'), 'it was masked, not dropped');
+    t.false(/LINE \d+:/.test(seen), 'psql does not echo the statement');
+  },
+);
+
 test("a failing SQL script fails its step with psql's error and rolls the database back", async (t) => {
   await s.savePipeline({
     nodes: [

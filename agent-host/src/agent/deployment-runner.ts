@@ -9,6 +9,7 @@ import type {
 import type { Logger } from 'pino';
 import type { PluginHost } from '../plugins/plugin-host.js';
 import { type ExecuteResult, executePipeline } from './pipeline/executor.js';
+import { SecretMasker } from './pipeline/secret-masker.js';
 import type { LocalDeployment } from './state-store.js';
 
 const MAX_LOG_STREAMS = 50;
@@ -22,6 +23,8 @@ export class DeploymentRunner {
   private readonly records = new Map<string, LocalDeployment>();
   private readonly active = new Map<string, { controller: AbortController; done: Promise<void> }>();
   private readonly logStreams = new Map<string, AbortController>();
+  /** Each deployment's secrets, from its run: masked in what leaves the agent. Memory only. */
+  private readonly maskers = new Map<string, SecretMasker>();
 
   constructor(
     private readonly deps: {
@@ -67,6 +70,8 @@ export class DeploymentRunner {
     if (!run) return;
     const controller = new AbortController();
     const log = logger.child({ deployment: desired.id });
+    const masker = new SecretMasker(run.secretValues ?? []);
+    this.maskers.set(desired.id, masker);
     log.info({ steps: run.nodes.length }, 'pipeline started');
     const execute = async (): Promise<ExecuteResult> => {
       // The deployment's boundary (capped at its budget) first, then the run's plugin releases (a
@@ -74,7 +79,9 @@ export class DeploymentRunner {
       try {
         await runtime.prepareDeployment(desired.id, run.budget ? { budget: run.budget } : {});
       } catch (err) {
-        const message = `could not prepare the deployment on this node: ${(err as Error).message}`;
+        const message = masker.mask(
+          `could not prepare the deployment on this node: ${(err as Error).message}`,
+        );
         return { ok: false, cancelled: controller.signal.aborted, error: { step: null, message } };
       }
       const { components, unavailable } = await plugins.componentsFor(run);
@@ -84,6 +91,7 @@ export class DeploymentRunner {
         runtime,
         components,
         unavailable,
+        masker,
         signal: controller.signal,
         onStep: (nodeId, status, message) =>
           emit('pipeline.step', {
@@ -132,6 +140,7 @@ export class DeploymentRunner {
     }
     await this.deps.runtime.removeDeployment(id);
     const existed = this.records.delete(id);
+    this.maskers.delete(id);
     await this.save();
     return { removed: existed || Boolean(active) };
   }
@@ -167,7 +176,8 @@ export class DeploymentRunner {
     for (const d of live) {
       const record = this.records.get(d.id);
       if (d.state === 'deploying' || d.state === 'pending') {
-        if (!this.active.has(d.id) && (!record || record.phase === 'deploying') && d.run) {
+        // A record read back from disk lacks its env values: its outcome cannot be reported from it.
+        if (!this.active.has(d.id) && (!record || record.phase === 'deploying' || record.redacted) && d.run) {
           // The agent restarted mid-run (or never got the request): run again; components are idempotent.
           const fresh: LocalDeployment = { desired: d, phase: 'deploying', specs: [] };
           this.records.set(d.id, fresh);
@@ -177,9 +187,14 @@ export class DeploymentRunner {
         const kept: LocalDeployment = record ?? { desired: d, phase: 'running', specs: [] };
         kept.desired = d;
         kept.phase = 'running';
-        if (d.services.length) kept.specs = d.services;
+        if (d.services.length) {
+          kept.specs = d.services;
+          kept.redacted = undefined;
+        }
         this.records.set(d.id, kept);
-        await this.keepAlive(d, kept.specs, report);
+        // Specs without their env would start broken services: wait for the control plane's.
+        if (kept.redacted) logger.warn({ deployment: d.id }, 'no complete specs for this deployment yet');
+        else await this.keepAlive(d, kept.specs, report);
       }
       deployments.push(await this.actual(this.records.get(d.id) as LocalDeployment));
     }
@@ -257,7 +272,13 @@ export class DeploymentRunner {
           tail: params.tail,
           signal: controller.signal,
         });
-        for await (const line of lines) this.deps.emit('log.line', { streamId: params.streamId, ...line });
+        const masker = this.maskers.get(params.deploymentId);
+        for await (const line of lines)
+          this.deps.emit('log.line', {
+            streamId: params.streamId,
+            ...line,
+            line: masker ? masker.mask(line.line) : line.line,
+          });
       } catch (err) {
         reason = (err as Error).message;
       } finally {

@@ -29,3 +29,46 @@ test('a corrupt file is discarded, and a save after it works', async (t) => {
   await store.save(state(7));
   t.is(JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')).syncedAt, state(7).syncedAt);
 });
+
+test('nothing secret reaches the disk: no pipeline run, no env value; such records come back redacted', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'nullops-state-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const store = new StateStore(dir, logger);
+  const spec = {
+    name: 'web',
+    image: 'web:1',
+    cpuMillicores: 100,
+    memoryMb: 64,
+    env: { DB_PASSWORD: 'hunter2-but-longer' },
+  };
+  await store.save({
+    version: 2,
+    syncedAt: null,
+    deployments: [
+      {
+        desired: {
+          id: '00000000-0000-4000-8000-000000000001',
+          name: 'app',
+          state: 'running',
+          services: [spec],
+          run: {
+            pipelineVersion: 1,
+            nodes: [],
+            edges: [],
+            registryAuth: [],
+            plugins: [],
+            secretValues: ['hunter2-but-longer'],
+          },
+        },
+        phase: 'running',
+        specs: [spec],
+      },
+    ],
+  });
+  const text = await readFile(join(dir, 'state.json'), 'utf8');
+  t.false(text.includes('hunter2'));
+  const [loaded] = (await store.load()).deployments;
+  t.true(loaded?.redacted);
+  t.is(loaded?.specs[0]?.image, 'web:1', 'everything else is kept');
+  t.is(loaded?.desired.run, undefined);
+});

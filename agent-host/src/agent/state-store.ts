@@ -16,6 +16,8 @@ const LocalDeploymentSchema = z.object({
   phase: RunPhaseSchema,
   specs: z.array(ServiceSpecSchema),
   error: RunErrorSchema.optional(),
+  /** Loaded from disk, where env values are never kept: its specs are incomplete until a sync. */
+  redacted: z.boolean().optional(),
 });
 export type LocalDeployment = z.infer<typeof LocalDeploymentSchema>;
 
@@ -67,9 +69,10 @@ export class StateStore {
   }
 
   /**
-   * Writes the state (owner-only). A deployment's pipeline run is left out: it carries resolved
-   * secrets and registry credentials, and the control plane sends it again whenever a run must
-   * be resumed.
+   * Writes the state (owner-only). Nothing secret is kept: a deployment's pipeline run is left out
+   * (it carries resolved secrets and registry credentials; the control plane sends it again
+   * whenever a run must be resumed), and so are the services' env values (where resolved secrets
+   * end up; the control plane sends every live deployment's specs on each sync).
    */
   save(state: AgentState): Promise<void> {
     const next = this.saving.then(() => this.write(state));
@@ -80,10 +83,15 @@ export class StateStore {
   private async write(state: AgentState): Promise<void> {
     state = {
       ...state,
-      deployments: state.deployments.map(({ desired: { run: _run, ...desired }, ...rest }) => ({
-        ...rest,
-        desired,
-      })),
+      deployments: state.deployments.map(({ desired: { run: _run, ...desired }, ...rest }) => {
+        const redacted = [...rest.specs, ...desired.services].some((s) => s.env && Object.keys(s.env).length);
+        return {
+          ...rest,
+          specs: rest.specs.map(withoutEnv),
+          desired: { ...desired, services: desired.services.map(withoutEnv) },
+          ...(redacted || rest.redacted ? { redacted: true } : {}),
+        };
+      }),
     };
     // A name of its own per write: a leftover of a crashed write is never another write's file.
     const temp = `${this.file}.${randomUUID()}.tmp`;
@@ -99,4 +107,9 @@ export class StateStore {
       throw err;
     });
   }
+}
+
+function withoutEnv<S extends { env?: Record<string, string> | undefined }>(spec: S): S {
+  const { env: _env, ...rest } = spec;
+  return rest as S;
 }

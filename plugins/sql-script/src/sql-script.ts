@@ -40,7 +40,7 @@ export const sqlScript = defineComponent({
         command: [
           'sh',
           '-c',
-          'exec psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$NULLOPS_DATABASE_URL" -c "$NULLOPS_SQL"',
+          'exec psql -X -q -v ON_ERROR_STOP=1 -v VERBOSITY=terse --single-transaction -d "$NULLOPS_DATABASE_URL" -c "$NULLOPS_SQL"',
         ],
         env: { NULLOPS_DATABASE_URL: p.connectionString, NULLOPS_SQL: p.sql },
         cpuMillicores: p.cpuMillicores,

@@ -13,6 +13,7 @@ import {
   substituteOutputs,
 } from '@nullops/plugin-sdk';
 import { fencedRuntime } from './fenced-runtime.js';
+import { SecretMasker } from './secret-masker.js';
 
 export type StepStatus = 'started' | 'succeeded' | 'failed' | 'rolling-back' | 'rolled-back' | 'log';
 
@@ -28,6 +29,8 @@ export interface ExecuteOptions {
   onStep(nodeId: string, status: StepStatus, message?: string): void;
   /** Default per-component timeout when the component declares none. */
   defaultTimeoutMs?: number;
+  /** Masks the run's secrets in everything reported (one is made from the run when not given). */
+  masker?: SecretMasker;
 }
 
 export type ExecuteResult =
@@ -52,6 +55,10 @@ interface Done {
  * proceeds to roll back. That protects the agent from plugin bugs, not from hostile plugin code.
  */
 export async function executePipeline(options: ExecuteOptions): Promise<ExecuteResult> {
+  const masker = options.masker ?? new SecretMasker(options.run.secretValues ?? []);
+  // Everything reported leaves the agent: secrets are masked first.
+  const onStep = (nodeId: string, status: StepStatus, message?: string) =>
+    options.onStep(nodeId, status, message === undefined ? undefined : masker.mask(message));
   const { run, components } = options;
   const byId = new Map(run.nodes.map((n) => [n.id, n]));
   const specs: ServiceSpec[] = [];
@@ -107,7 +114,7 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
     nodeId,
     runtime,
     signal: stepSignal,
-    log: (line) => options.onStep(nodeId, 'log', line.slice(0, 4000)),
+    log: (line) => onStep(nodeId, 'log', line.slice(0, 4000)),
     outputs: { ...outputs },
     registryAuth: (image) => run.registryAuth.find((a) => image.startsWith(`${a.serveraddress}/`)),
     recordService: (spec) => {
@@ -128,9 +135,16 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
       deferred: boolean;
     };
     const timeoutMs = component.timeoutMs ?? options.defaultTimeoutMs ?? 15 * 60_000;
-    const stepSignal = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+    // A timer of our own, held until the step ends: a bare AbortSignal.timeout() inside
+    // AbortSignal.any() can be garbage-collected before it fires, and the step would never time out.
+    const deadline = new AbortController();
+    const timer = setTimeout(
+      () => deadline.abort(new DOMException('the step timed out', 'TimeoutError')),
+      timeoutMs,
+    );
+    const stepSignal = AbortSignal.any([signal, deadline.signal]);
     const entry: Done = { nodeId, component, params: raw, outputs: undefined };
-    options.onStep(nodeId, 'started', byId.get(nodeId)?.title ?? component.title);
+    onStep(nodeId, 'started', byId.get(nodeId)?.title ?? component.title);
     const task = (async () => {
       try {
         let params = raw;
@@ -146,7 +160,10 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
         );
         completed.push(entry);
         outputs[nodeId] = entry.outputs ?? {};
-        options.onStep(nodeId, 'succeeded');
+        // An output the component declares secret (a generated password) is masked from now on.
+        for (const [key, description] of Object.entries(component.outputs ?? {}))
+          if (description.secret) masker.add(outputs[nodeId]?.[key]);
+        onStep(nodeId, 'succeeded');
         for (const child of next.get(nodeId) ?? []) {
           const left = (waitingOn.get(child) ?? 1) - 1;
           waitingOn.set(child, left);
@@ -155,9 +172,12 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
       } catch (err) {
         completed.push(entry);
         const message = options.signal.aborted ? 'cancelled' : (err as Error).message || String(err);
-        options.onStep(nodeId, 'failed', message);
-        if (!firstError && !options.signal.aborted) firstError = { step: nodeId, message };
+        onStep(nodeId, 'failed', message);
+        if (!firstError && !options.signal.aborted)
+          firstError = { step: nodeId, message: masker.mask(message) };
         internal.abort();
+      } finally {
+        clearTimeout(timer);
       }
     })();
     running.add(task);
@@ -173,7 +193,7 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
   // Roll back in reverse order of completion, each with a fresh signal (the run's is aborted).
   for (const done of completed.reverse()) {
     if (!done.component.rollback) continue;
-    options.onStep(done.nodeId, 'rolling-back');
+    onStep(done.nodeId, 'rolling-back');
     try {
       const rollbackSignal = AbortSignal.timeout(5 * 60_000);
       await untilAborted(
@@ -185,17 +205,17 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
         rollbackSignal,
         5 * 60_000,
       );
-      options.onStep(done.nodeId, 'rolled-back');
+      onStep(done.nodeId, 'rolled-back');
     } catch (err) {
-      options.onStep(done.nodeId, 'log', `rollback failed: ${(err as Error).message}`);
+      onStep(done.nodeId, 'log', `rollback failed: ${(err as Error).message}`);
     }
   }
   const cancelled = options.signal.aborted;
   return { ok: false, cancelled, error: firstError ?? { step: null, message: 'cancelled' } };
 
   function failed(step: string | null, message: string): ExecuteResult {
-    if (step) options.onStep(step, 'failed', message);
-    return { ok: false, cancelled: false, error: { step, message } };
+    if (step) onStep(step, 'failed', message);
+    return { ok: false, cancelled: false, error: { step, message: masker.mask(message) } };
   }
 }
 

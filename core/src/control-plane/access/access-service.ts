@@ -55,6 +55,23 @@ export class AccessService {
     return resolver(db, objectId, userId);
   }
 
+  /**
+   * The project an object of a scope belongs to (what a project-scoped token is checked against):
+   * null for objects that belong to no project (environments, plugin scopes), undefined when gone.
+   */
+  async projectOf(
+    scope: string,
+    objectId: string,
+    db: Database = this.db,
+  ): Promise<string | null | undefined> {
+    if (scope === 'project') return objectId;
+    if (scope !== 'deployment') return null;
+    const d: { projectId: string } | undefined = await db('deployments')
+      .where('id', objectId)
+      .first('projectId');
+    return d?.projectId;
+  }
+
   /** Ids of the objects of a scope's table the user has at least read access to. */
   async readableIds(
     target: 'project' | 'environment',

@@ -59,13 +59,28 @@ export class Authorizer {
     if (!principal) throw new AuthenticationError();
     // Known before the rule is checked, so a refused attempt is audited with its actor.
     ctx.state.principal = principal;
-    if (principal.role === 'admin' || rule.kind === 'authenticated') return principal;
-    if (rule.kind === 'admin') throw new NotAllowedError('only administrators may do this');
+    const scope = principal.tokenScope;
+    // An API token reaches no further than its scope, whatever its owner may do.
+    if (scope?.access === 'read' && !SAFE_METHODS.has(ctx.method))
+      throw new NotAllowedError('this API token is read-only');
+    if (scope?.projectIds && rule.kind === 'admin')
+      throw new NotAllowedError('a project-scoped API token cannot do administrative actions');
+    if (rule.kind === 'authenticated') return principal;
+    if (rule.kind === 'admin') {
+      if (principal.role === 'admin') return principal;
+      throw new NotAllowedError('only administrators may do this');
+    }
     const objectId = ctx.params?.[rule.param];
     if (!objectId) throw new TypeError(`route rule names missing path parameter ${rule.param}`);
     // A malformed id cannot name anything: answer as for an unknown object, without a query.
     if (!/^[0-9a-f-]{36}$/i.test(objectId))
       throw new NotFoundError(`${rule.scope} ${objectId} does not exist`);
+    if (scope?.projectIds) {
+      const projectId = await this.access.projectOf(rule.scope, objectId);
+      if (projectId !== null && !(projectId && scope.projectIds.includes(projectId)))
+        throw new NotFoundError(`${rule.scope} ${objectId} does not exist`);
+    }
+    if (principal.role === 'admin') return principal;
     const level = await this.access.levelOf(rule.scope, objectId, principal.userId);
     if (level === undefined) throw new NotFoundError(`${rule.scope} ${objectId} does not exist`);
     if (!atLeast(level, rule.level)) {

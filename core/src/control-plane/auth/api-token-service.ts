@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
-import { ApiToken, type User } from '../models/identity.js';
+import { type AccessLevel, ApiToken, type User } from '../models/identity.js';
 import { Refs } from '../refs.js';
 import { generateToken, hashToken } from '../security/tokens.js';
 import type { Principal } from './principal.js';
@@ -11,15 +11,21 @@ import type { Principal } from './principal.js';
 export class ApiTokenService {
   constructor(@inject(Refs.database) private readonly db: Database) {}
 
-  async create(userId: string, name: string, expiresAt: Date | null, db: Database = this.db) {
+  async create(
+    userId: string,
+    input: { name: string; expiresAt: Date; access: AccessLevel; projectIds: string[] | null },
+    db: Database = this.db,
+  ) {
     const token = generateToken('nop');
     const row = await ApiToken.query(db).insertAndFetch({
       id: randomUUID(),
       userId,
-      name,
+      name: input.name,
       tokenHash: hashToken(token),
       prefix: token.slice(0, 10),
-      expiresAt,
+      expiresAt: input.expiresAt,
+      access: input.access,
+      projectIds: input.projectIds,
     });
     return { token, row };
   }
@@ -32,14 +38,29 @@ export class ApiTokenService {
       .whereNull('apiTokens.revokedAt')
       .where((q) => q.whereNull('apiTokens.expiresAt').orWhere('apiTokens.expiresAt', '>', new Date()))
       .where('users.disabled', false)
-      .select('apiTokens.id', 'apiTokens.lastUsedAt', 'users.id as userId', 'users.username', 'users.role')
+      .select(
+        'apiTokens.id',
+        'apiTokens.lastUsedAt',
+        'apiTokens.access',
+        'apiTokens.projectIds',
+        'users.id as userId',
+        'users.username',
+        'users.role',
+      )
       .first();
     if (!row) return undefined;
     const r = row as unknown as ApiToken & Pick<User, 'username' | 'role'>;
     if (!r.lastUsedAt || Date.now() - new Date(r.lastUsedAt).getTime() > 60_000) {
       await ApiToken.query(this.db).patch({ lastUsedAt: new Date() }).where('id', r.id);
     }
-    return { userId: r.userId, username: r.username, role: r.role, via: 'token', tokenId: r.id };
+    return {
+      userId: r.userId,
+      username: r.username,
+      role: r.role,
+      via: 'token',
+      tokenId: r.id,
+      tokenScope: { access: r.access, projectIds: r.projectIds },
+    };
   }
 
   /** Revokes every token of a user (used when the user is disabled). */

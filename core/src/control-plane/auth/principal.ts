@@ -1,4 +1,4 @@
-import type { Role } from '../models/identity.js';
+import type { AccessLevel, Role } from '../models/identity.js';
 
 /** The authenticated caller of a request. */
 export interface Principal {
@@ -9,4 +9,6 @@ export interface Principal {
   sessionId?: string;
   csrfToken?: string;
   tokenId?: string;
+  /** What an API token is limited to (a session has the user's full rights). */
+  tokenScope?: { access: AccessLevel; projectIds: string[] | null };
 }

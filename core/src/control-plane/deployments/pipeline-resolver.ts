@@ -89,9 +89,10 @@ export async function resolvePipelineRun(
     };
   });
 
+  const secretValues = new Set<string>();
   try {
     for (const node of nodes)
-      node.params = (await deps.secrets.substitute(node.params, db)) as Record<string, unknown>;
+      node.params = (await deps.secrets.substitute(node.params, db, secretValues)) as Record<string, unknown>;
   } catch (err) {
     throw new ConflictError(`the pipeline uses ${(err as Error).message}`);
   }
@@ -120,6 +121,7 @@ export async function resolvePipelineRun(
     nodes: nodes.map((n) => (pinned[n.type] ? { ...n, plugin: pinned[n.type]?.name } : n)),
     edges: graph.edges,
     registryAuth,
+    secretValues: [...secretValues, ...registryAuth.map((a) => a.password)],
     plugins: await deps.plugins.refsFor(db, pinned),
   };
 }

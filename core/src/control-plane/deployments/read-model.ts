@@ -48,6 +48,7 @@ export class DeploymentReadModel {
       q.whereIn('projectId', await this.access.readableIds('project', me.userId, db));
       q.whereIn('environmentId', await this.access.readableIds('environment', me.userId, db));
     }
+    if (me.tokenScope?.projectIds) q.whereIn('projectId', me.tokenScope.projectIds);
     return this.views(db, await q);
   }
 

@@ -40,6 +40,10 @@ export class ApiToken extends BaseModel {
   lastUsedAt!: Date | null;
   expiresAt!: Date | null;
   revokedAt!: Date | null;
+  /** `read`: safe methods only. */
+  access!: AccessLevel;
+  /** When set, the token reaches only these projects (and their deployments). */
+  projectIds!: string[] | null;
 }
 
 export class Team extends BaseModel {

@@ -1,5 +1,5 @@
 import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
-import { AuthenticationError, InputError, NotFoundError } from '@nullops/plugin-sdk';
+import { AuthenticationError, InputError, NotAllowedError, NotFoundError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
@@ -11,8 +11,16 @@ import type { ControlPlaneConfig } from '../config.js';
 import { caller, route } from '../http/route-context.js';
 import { ApiToken, User } from '../models/identity.js';
 import { Refs } from '../refs.js';
-import { displayText, idParam, timestamp } from '../schemas/common.js';
-import { AccessView, ApiTokenView, apiTokenView, Me, password, userView } from '../schemas/identity.js';
+import { displayText, idParam, timestamp, uuid } from '../schemas/common.js';
+import {
+  AccessView,
+  ApiTokenView,
+  accessLevel,
+  apiTokenView,
+  Me,
+  password,
+  userView,
+} from '../schemas/identity.js';
 import { hashPassword, verifyAgainstDummy, verifyPassword } from '../security/passwords.js';
 
 /** Sign in and out, the caller's own profile, password and personal API tokens. */
@@ -109,8 +117,13 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
               ? (await db(table).select('id')).map((r: { id: string }) => r.id)
               : await access.readableIds(scope, me.userId, db);
           const out: Record<string, 'read' | 'full'> = {};
+          const { tokenScope } = me;
           for (const id of ids) {
-            const level = me.role === 'admin' ? 'full' : await access.levelOf(scope, id, me.userId, db);
+            if (scope === 'project' && tokenScope?.projectIds && !tokenScope.projectIds.includes(id))
+              continue;
+            let level = me.role === 'admin' ? 'full' : await access.levelOf(scope, id, me.userId, db);
+            // What a read-only token may do, whatever its owner may.
+            if (tokenScope?.access === 'read' && level === 'full') level = 'read';
             if (level === 'read' || level === 'full') out[id] = level;
           }
           return out;
@@ -118,7 +131,7 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
         return {
           status: 200,
           body: {
-            admin: me.role === 'admin',
+            admin: me.role === 'admin' && !me.tokenScope?.projectIds && me.tokenScope?.access !== 'read',
             projects: await levels('project'),
             environments: await levels('environment'),
           },
@@ -175,13 +188,37 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
       body: z
         .object({
           name: displayText(100).min(1, 'must not be empty'),
-          expiresInDays: z.number().int().min(1).max(3650).optional(),
+          expiresInDays: z.number().int().min(1).max(365).default(90).describe('every token expires'),
+          access: accessLevel.default('full').describe('read: safe methods (GET) only'),
+          projectIds: z
+            .array(uuid)
+            .min(1)
+            .max(100)
+            .optional()
+            .describe('only these projects and their deployments (no administrative actions)'),
         })
         .strict(),
       responses: { 201: ApiTokenView.extend({ token: z.string().describe('shown once; store it now') }) },
       handler: async ({ body, db, principal }) => {
-        const expiresAt = body.expiresInDays ? new Date(Date.now() + body.expiresInDays * 86400_000) : null;
-        const { token, row } = await tokens.create(caller(principal).userId, body.name, expiresAt, db);
+        const me = caller(principal);
+        // A leaked token must not be able to mint a longer-lived or wider one.
+        if (me.via === 'token')
+          throw new NotAllowedError('API tokens cannot create tokens: sign in to create one');
+        for (const [i, id] of (body.projectIds ?? []).entries()) {
+          const level = await access.levelOf('project', id, me.userId, db);
+          if (level === undefined || (level === 'none' && me.role !== 'admin'))
+            throw InputError.field(`body.projectIds.${i}`, `names no project you can see`);
+        }
+        const { token, row } = await tokens.create(
+          me.userId,
+          {
+            name: body.name,
+            expiresAt: new Date(Date.now() + body.expiresInDays * 86400_000),
+            access: body.access,
+            projectIds: body.projectIds ?? null,
+          },
+          db,
+        );
         return { status: 201, body: { ...apiTokenView(row), token } };
       },
     }),

@@ -75,6 +75,7 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
         const me = caller(principal);
         const query = Project.query(db).orderBy('name');
         if (me.role !== 'admin') query.whereIn('id', await access.readableIds('project', me.userId, db));
+        if (me.tokenScope?.projectIds) query.whereIn('id', me.tokenScope.projectIds);
         return { status: 200, body: { items: (await query).map(projectView) } };
       },
     }),

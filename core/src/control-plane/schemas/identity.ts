@@ -62,6 +62,8 @@ export const ApiTokenView = z.object({
   lastUsedAt: timestamp.nullable(),
   expiresAt: timestamp.nullable(),
   revokedAt: timestamp.nullable(),
+  access: accessLevel,
+  projectIds: z.array(uuid).nullable(),
 });
 
 export function apiTokenView(t: ApiToken): z.infer<typeof ApiTokenView> {
@@ -73,6 +75,8 @@ export function apiTokenView(t: ApiToken): z.infer<typeof ApiTokenView> {
     lastUsedAt: iso(t.lastUsedAt),
     expiresAt: iso(t.expiresAt),
     revokedAt: iso(t.revokedAt),
+    access: t.access,
+    projectIds: t.projectIds,
   };
 }
 

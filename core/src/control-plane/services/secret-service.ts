@@ -45,10 +45,11 @@ export class SecretService {
   }
 
   /** Replaces every `${secret:NAME}` inside a JSON value with the secret's value. */
-  async substitute(value: unknown, db: Database = this.db): Promise<unknown> {
+  async substitute(value: unknown, db: Database = this.db, used?: Set<string>): Promise<unknown> {
     const names = SecretService.referencedNames(value);
     if (!names.length) return value;
     const values = await this.reveal(names, db);
+    for (const v of values.values()) used?.add(v);
     return walkStrings(value, (s) =>
       s.replace(SECRET_REFERENCE, (_, name: string) => values.get(name) ?? ''),
     );
