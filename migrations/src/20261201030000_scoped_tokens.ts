@@ -9,7 +9,9 @@ export async function up(knex: Knex): Promise<void> {
     t.text('access').notNullable().defaultTo('full');
     t.specificType('project_ids', 'uuid[]');
   });
-  await knex.raw(`alter table api_tokens add constraint api_tokens_access_check check (access in ('read', 'full'))`);
+  await knex.raw(
+    `alter table api_tokens add constraint api_tokens_access_check check (access in ('read', 'full'))`,
+  );
 }
 
 export async function down(knex: Knex): Promise<void> {

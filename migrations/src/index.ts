@@ -4,8 +4,9 @@ import * as deployments from './20261122010000_deployments.js';
 import * as plugins from './20261122020000_plugins.js';
 import * as agentEdge from './20261201000000_agent_edge.js';
 import * as outbox from './20261201010000_outbox.js';
-import * as scopedTokens from './20261201030000_scoped_tokens.js';
 import * as decommission from './20261201020000_decommission.js';
+import * as scopedTokens from './20261201030000_scoped_tokens.js';
+import * as pluginTrees from './20261201040000_plugin_trees.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -19,6 +20,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261201010000_outbox': outbox,
   '20261201020000_decommission': decommission,
   '20261201030000_scoped_tokens': scopedTokens,
+  '20261201040000_plugin_trees': pluginTrees,
 };
 
 /** A knex migration source over the list above. */

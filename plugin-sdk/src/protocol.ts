@@ -85,6 +85,14 @@ export const PluginRefSchema = z
     version: z.string().min(1).max(64),
     source: z.enum(['bundled', 'registry']),
     integrity: z.string().max(200).optional(),
+    /**
+     * The release's whole dependency tree as the control plane installed it (package-lock JSON):
+     * a host installs exactly these packages, each checked against its integrity.
+     */
+    lockfile: z
+      .string()
+      .max(4 * 1024 * 1024)
+      .optional(),
     /** Where to download it; the token travels only over TLS and is never stored by the agent. */
     registry: z.object({ url: z.string().max(2000), token: z.string().max(4096).optional() }).optional(),
   })

@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import test from 'ava';
-import { eventually } from './helpers/agent-process.js';
+import { eventually, registerLocalNode } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
 import { docker, ensureTestImages } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
@@ -166,6 +166,49 @@ test.serial(
     t.is((await s.admin.get('/healthz')).status, 200);
     t.is((await s.admin.get(`/api/nodes/${s.node.id}`)).body.status, 'online');
     t.is(s.agent.logged(/agent failed|uncaught/i).length, 0);
+  },
+);
+
+test.serial(
+  'every host installs the dependency tree the control plane installed, not what the registry serves today',
+  async (t) => {
+    // After the install above, a new release of the greeter's dependency appears (any ^1 would take it).
+    await npm.publish(fixture('shout'), { version: '1.0.1' });
+    const tree = await s.cp.database
+      .db('plugin_release_trees')
+      .where({ name: GREETER, version: '1.0.0' })
+      .first();
+    t.truthy(tree, 'the tree was recorded at install');
+    const lock = JSON.parse(tree.lockfile);
+    t.like(lock.packages['node_modules/@fixtures/shout'], { version: '1.0.0' });
+    t.regex(lock.packages['node_modules/@fixtures/shout'].integrity, /^sha512-/);
+
+    // A node that joins now installs the greeter from scratch: it gets the recorded shout 1.0.0.
+    const fresh = await registerLocalNode(s.admin, s.env.id, 'node-late');
+    t.teardown(async () => {
+      await fresh.agent.kill();
+      await s.admin.request('DELETE', `/api/nodes/${fresh.node.id}`);
+      await rm(fresh.dataDir, { recursive: true, force: true });
+    });
+    // Disabled: it syncs plugins like any node, but takes none of the other tests' deployments.
+    await s.admin.expect(200, 'PATCH', `/api/nodes/${fresh.node.id}`, { enabled: false });
+    await fresh.agent.start();
+    t.is((await statusOn(GREETER, fresh.node.id, '1.0.0')).status, 'loaded');
+    const installed = JSON.parse(
+      await readFile(
+        join(
+          fresh.dataDir,
+          'plugins',
+          '@fixtures+nullops-greeter@1.0.0',
+          'node_modules',
+          '@fixtures',
+          'shout',
+          'package.json',
+        ),
+        'utf8',
+      ),
+    );
+    t.is(installed.version, '1.0.0', 'exactly the recorded tree');
   },
 );
 

@@ -52,6 +52,11 @@ export class PluginHost {
     },
   ) {}
 
+  /** The dependency tree installed for a release (see PluginStore.lockfileOf). */
+  lockfileOf(name: string, version: string): Promise<string | undefined> {
+    return this.deps.store.lockfileOf(name, version);
+  }
+
   /** Loads the first-party plugins the host program ships with (see `bundledPluginsOf`). */
   async loadBundled(plugins: readonly BundledPlugin[]): Promise<HostedPlugin[]> {
     const loaded: HostedPlugin[] = [];

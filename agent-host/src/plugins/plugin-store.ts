@@ -71,6 +71,9 @@ export class PluginStore {
       };
       const deps = Object.keys(pkg.dependencies ?? {}).filter((d) => d !== SDK_PACKAGE);
       if (deps.length) {
+        // The tree the control plane installed, when it says: exactly those packages, each with
+        // its integrity checked, however the registry has moved on since.
+        if (ref.lockfile) await writeFile(join(temp, 'package-lock.json'), ref.lockfile);
         // The plugin's own dependencies, from the same registry; never its scripts, never the SDK
         // (peer dependencies come from the host).
         await new Arborist({ ...options, path: temp, legacyPeerDeps: true, audit: false, fund: false }).reify(
@@ -93,6 +96,32 @@ export class PluginStore {
       await rm(temp, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /**
+   * The dependency tree installed for a release, as a package-lock (undefined when it has no
+   * dependencies): what the control plane hands every other host with the release.
+   */
+  async lockfileOf(name: string, version: string): Promise<string | undefined> {
+    const dir = this.dirOf(name, version);
+    const hidden = await readFile(join(dir, 'node_modules', '.package-lock.json'), 'utf8').catch(
+      () => undefined,
+    );
+    if (!hidden) return undefined;
+    const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
+    const { packages } = JSON.parse(hidden) as { packages: Record<string, unknown> };
+    const dependencies = Object.fromEntries(
+      Object.entries(pkg.dependencies ?? {}).filter(([dep]) => dep !== SDK_PACKAGE),
+    );
+    return JSON.stringify({
+      name,
+      version,
+      lockfileVersion: 3,
+      requires: true,
+      packages: { '': { name, version, dependencies }, ...packages },
+    });
   }
 
   async remove(name: string, version: string): Promise<void> {

@@ -97,7 +97,7 @@ export class PluginService {
     for (const plugin of await this.host.loadBundled(bundledPluginsOf(import.meta.url)))
       this.current.set(plugin.name, plugin);
     for (const row of await Plugin.query(this.db)) {
-      const plugin = await this.host.ensure(this.refOf(row));
+      const plugin = await this.host.ensure(await this.withTree(this.db, this.refOf(row)));
       this.current.set(row.name, plugin);
     }
     for (const plugin of this.current.values()) await this.activate(plugin);
@@ -131,7 +131,26 @@ export class PluginService {
     const bundled = [...this.current.values()]
       .filter((p) => p.source === 'bundled' && !installed.has(p.name))
       .map((p): PluginRef => ({ name: p.name, version: p.version, source: 'bundled' }));
-    return [...bundled, ...rows.map((r) => this.refOf(r))];
+    return [...bundled, ...(await Promise.all(rows.map((r) => this.withTree(db, this.refOf(r)))))];
+  }
+
+  /** A registry release with the dependency tree the control plane installed for it, when recorded. */
+  private async withTree(db: Database, ref: PluginRef): Promise<PluginRef> {
+    if (ref.source !== 'registry') return ref;
+    const tree = await db('plugin_release_trees').where({ name: ref.name, version: ref.version }).first();
+    return tree && (!ref.integrity || tree.integrity === ref.integrity)
+      ? { ...ref, lockfile: tree.lockfile }
+      : ref;
+  }
+
+  /** Records the tree just installed for a release here, so every other host installs the same. */
+  private async recordTree(db: Database, release: { name: string; version: string; integrity: string }) {
+    const lockfile = await this.host.lockfileOf(release.name, release.version);
+    if (!lockfile) return;
+    await db('plugin_release_trees')
+      .insert({ name: release.name, version: release.version, integrity: release.integrity, lockfile })
+      .onConflict(['name', 'version'])
+      .ignore();
   }
 
   private refOf(row: Plugin, version = row.version, integrity = row.integrity): PluginRef {
@@ -255,6 +274,7 @@ export class PluginService {
         createdBy: actorId,
       });
       await this.recordStatuses(CONTROL_PLANE_HOST, [statusOf(plugin)], db);
+      await this.recordTree(db, release);
       await this.outbox.add(db, SYNC_TOPIC, 'plugins');
       return created;
     });
@@ -271,7 +291,9 @@ export class PluginService {
     const range = input.range ?? row.range;
     const release = await this.resolve(`${name}@${range}`, this.registryOf(row), 'range');
     if (input.settings) await this.secrets.checkReferences(input.settings, this.db, 'settings');
-    const plugin = await this.host.ensure(this.refOf(row, release.version, release.integrity));
+    const plugin = await this.host.ensure(
+      await this.withTree(this.db, this.refOf(row, release.version, release.integrity)),
+    );
     this.assertNoTypeClash(plugin);
     const updated = await this.db.transaction(async (db) => {
       const patched = await Plugin.query(db).patchAndFetchById(row.id, {
@@ -283,6 +305,7 @@ export class PluginService {
       });
       if (!patched) throw new NotFoundError(`plugin ${name} is not installed`);
       await this.recordStatuses(CONTROL_PLANE_HOST, [statusOf(plugin)], db);
+      await this.recordTree(db, { name, version: release.version, integrity: release.integrity });
       await this.outbox.add(db, SYNC_TOPIC, 'plugins');
       return patched;
     });
@@ -400,16 +423,18 @@ export class PluginService {
         (r) => [r.name, r],
       ),
     );
-    return [...releases.values()].map((p): PluginRef => {
-      const row = rows.get(p.name);
-      return {
-        name: p.name,
-        version: p.version,
-        source: p.source,
-        ...(p.integrity ? { integrity: p.integrity } : {}),
-        ...(p.source === 'registry' && row ? { registry: this.registryOf(row) } : {}),
-      };
-    });
+    return Promise.all(
+      [...releases.values()].map((p) => {
+        const row = rows.get(p.name);
+        return this.withTree(db, {
+          name: p.name,
+          version: p.version,
+          source: p.source,
+          ...(p.integrity ? { integrity: p.integrity } : {}),
+          ...(p.source === 'registry' && row ? { registry: this.registryOf(row) } : {}),
+        });
+      }),
+    );
   }
 
   hasNotifiers(): boolean {
