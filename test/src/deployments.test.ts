@@ -303,6 +303,16 @@ test.serial('a second deployment runs side by side, with its own URLs and its ow
   const output = await run(`wget -qO- http://${otherIp}/ || echo unreachable`);
   t.regex(output, /unreachable|timed out/, `one deployment reached the other: ${output}`);
   t.false(output.includes('web v1.0'));
+
+  // The list comes a page at a time, newest first.
+  const all = (await s.fuller.get('/api/deployments')).body.items;
+  t.true(all.length >= 2);
+  const [page1] = (await s.fuller.get('/api/deployments?limit=1')).body.items;
+  const [page2] = (await s.fuller.get('/api/deployments?limit=1&offset=1')).body.items;
+  t.deepEqual([page1.id, page2.id], [all[0].id, all[1].id]);
+  const tooMany = await s.fuller.get('/api/deployments?limit=501');
+  t.is(tooMany.status, 400);
+  t.regex(tooMany.body.error.message, /query\.limit/);
 });
 
 test.serial(

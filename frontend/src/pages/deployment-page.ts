@@ -188,6 +188,18 @@ export class DeploymentPage extends LitElement {
     this.logStream.addEventListener('log', (e) => {
       this.logs = [...this.logs, JSON.parse((e as MessageEvent).data) as LogLine].slice(-MAX_LOG_LINES);
     });
+    // The service may not run yet (the deployment is still starting) or may have been restarted:
+    // while the deployment lives, open the stream again (it starts with the recent lines).
+    const again = () => {
+      this.logStream?.close();
+      window.setTimeout(() => {
+        const state = this.deployment?.state;
+        if (this.logService === service && state && ['pending', 'deploying', 'running'].includes(state))
+          this.openLogs(service);
+      }, 1000);
+    };
+    this.logStream.addEventListener('end', again);
+    this.logStream.addEventListener('error', again);
   }
 
   private async act(action: DeploymentAction) {

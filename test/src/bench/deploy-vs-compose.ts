@@ -1,22 +1,24 @@
-// npm run bench: time from "create deployment" until every service of a 3-service stack answers
-// through the ingress, against `docker-compose up -d` of the same stack until the same services
-// answer on their published ports — same engine, same images, same run. Prints ratios and writes
-// docs/benchmarks.md. Absolute times on these machines are noisy; the ratio is the figure.
-import { execFileSync } from 'node:child_process';
+// P1: time from "create deployment" until every service of a 3-service stack answers through the
+// ingress, against two baselines on the same engine with the same images in the same run:
+// `docker-compose up -d` of the stack until its ports answer, and the limit — a network and three
+// `docker run -d` in parallel with the same limits, until their ports answer.
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { eventually, registerLocalNode, waitNodeReady } from '../helpers/agent-process.js';
 import { ensureTestImages } from '../helpers/docker.js';
 import { viaIngress } from '../helpers/ingress.js';
 import { startRegistry } from '../helpers/registry.js';
 import { startTestControlPlane } from '../helpers/test-control-plane.js';
+import { median, today, writeSection } from './report.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SERVICES = ['api', 'web', 'docs'];
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const run = promisify(execFile);
 
 function answers(port: number): Promise<boolean> {
   return new Promise((ok) => {
@@ -30,7 +32,7 @@ function answers(port: number): Promise<boolean> {
   });
 }
 
-async function main() {
+export async function deployVsCompose(): Promise<void> {
   ensureTestImages();
   const registry = await startRegistry();
   for (const name of SERVICES) registry.pushWeb(`bench/${name}`, 'v1', `${name} v1`);
@@ -116,6 +118,42 @@ async function main() {
     return ms;
   }
 
+  /** The limit: what the engine itself takes to start the stack, with nothing around it. */
+  async function dockerRunOnce(): Promise<number> {
+    const stack = `nullopsraw${++counter}`;
+    const started = performance.now();
+    await run('docker', ['network', 'create', stack]);
+    const ids = await Promise.all(
+      SERVICES.map(async (n) => {
+        const { stdout } = await run('docker', [
+          'run',
+          '-d',
+          '--init',
+          '--memory',
+          '64m',
+          '--cpus',
+          '0.1',
+          '--network',
+          stack,
+          '--name',
+          `${stack}-${n}`,
+          '-p',
+          '127.0.0.1::80',
+          images[n] as string,
+        ]);
+        return stdout.trim();
+      }),
+    );
+    const ports = await Promise.all(
+      ids.map(async (id) => Number((await run('docker', ['port', id, '80'])).stdout.trim().split(':').pop())),
+    );
+    await Promise.all(ports.map((p) => eventually('docker run service', () => answers(p), 60_000)));
+    const ms = performance.now() - started;
+    await run('docker', ['rm', '-f', ...ids]);
+    await run('docker', ['network', 'rm', stack]);
+    return ms;
+  }
+
   let counter = 0;
   async function nullopsOnce(shape: string): Promise<number> {
     const name = `b${++counter}`;
@@ -146,10 +184,12 @@ async function main() {
 
   // One warm-up of each, so image layers are local for everyone.
   await composeOnce();
+  await dockerRunOnce();
   await nullopsOnce('parallel');
-  const results: Record<string, number[]> = { compose: [], parallel: [], chain: [] };
+  const results: Record<string, number[]> = { compose: [], dockerRun: [], parallel: [], chain: [] };
   for (let i = 0; i < RUNS; i++) {
     results.compose?.push(await composeOnce());
+    results.dockerRun?.push(await dockerRunOnce());
     results.parallel?.push(await nullopsOnce('parallel'));
     results.chain?.push(await nullopsOnce('chain'));
   }
@@ -158,31 +198,31 @@ async function main() {
     string,
     number
   >;
-  const ratio = (k: string) => ((m[k] as number) / (m.compose as number)).toFixed(2);
-  const lines = [
-    '# Benchmarks',
-    '',
-    `Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} (${RUNS} runs each after a warm-up, medians; one Docker engine, same images from a local registry).`,
-    '',
-    'Time from the request until all 3 services of the stack answer HTTP 200 — NullOps through its ingress',
-    '(create call → pipeline on the agent with health checks → routes), docker-compose on its published ports',
-    '(`docker-compose up -d` → ports answer). The ratio is the figure that matters; absolute times on shared',
-    'machines are noisy.',
-    '',
-    '| stack | median | ratio to docker-compose |',
-    '|---|---|---|',
-    `| docker-compose up -d (baseline) | ${Math.round(m.compose as number)} ms | 1.00 |`,
-    `| NullOps, 3 independent services (parallel branches) | ${Math.round(m.parallel as number)} ms | ${ratio('parallel')} |`,
-    `| NullOps, 3 services in a chain (api → web → docs) | ${Math.round(m.chain as number)} ms | ${ratio('chain')} |`,
-    '',
-    `Raw (ms): ${Object.entries(results)
-      .map(([k, v]) => `${k} [${v.map(Math.round).join(', ')}]`)
-      .join('; ')}.`,
-    '',
-  ];
-  const file = resolve('docs/benchmarks.md');
-  await writeFile(file, lines.join('\n'));
-  process.stdout.write(`${lines.join('\n')}\nwritten to ${file}\n`);
+  const ratio = (k: string, base: string) => ((m[k] as number) / (m[base] as number)).toFixed(2);
+  await writeSection(
+    'p1',
+    [
+      '## P1 — deployment spin-up',
+      '',
+      `Measured by \`npm run bench\` (\`BENCH=p1\`) on ${today()} (${RUNS} runs each after a warm-up, medians; one Docker engine, same images from a local registry).`,
+      '',
+      'Time from the request until all 3 services of the stack answer HTTP 200 — NullOps through its ingress',
+      '(create call → pipeline on the agent with health checks → routes); docker-compose and raw `docker run`',
+      'on their published ports. Raw `docker run` (a network, three containers started in parallel with the',
+      'same limits) is the limit: what the engine itself takes.',
+      '',
+      '| stack | median | ratio to the limit | ratio to docker-compose |',
+      '|---|---|---|---|',
+      `| the limit: network + 3 × \`docker run -d\` in parallel | ${Math.round(m.dockerRun as number)} ms | 1.00 | ${ratio('dockerRun', 'compose')} |`,
+      `| docker-compose up -d | ${Math.round(m.compose as number)} ms | ${ratio('compose', 'dockerRun')} | 1.00 |`,
+      `| NullOps, 3 independent services (parallel branches) | ${Math.round(m.parallel as number)} ms | ${ratio('parallel', 'dockerRun')} | ${ratio('parallel', 'compose')} |`,
+      `| NullOps, 3 services in a chain (api → web → docs) | ${Math.round(m.chain as number)} ms | ${ratio('chain', 'dockerRun')} | ${ratio('chain', 'compose')} |`,
+      '',
+      `Raw (ms): ${Object.entries(results)
+        .map(([k, v]) => `${k} [${v.map(Math.round).join(', ')}]`)
+        .join('; ')}.`,
+    ].join('\n'),
+  );
 
   await agent.kill();
   await cp.close();
@@ -190,11 +230,3 @@ async function main() {
   await rm(dataDir, { recursive: true, force: true });
   await rm(composeDir, { recursive: true, force: true });
 }
-
-main().then(
-  () => process.exit(0),
-  (err) => {
-    process.stderr.write(`benchmark failed: ${(err as Error).stack}\n`);
-    process.exit(1);
-  },
-);

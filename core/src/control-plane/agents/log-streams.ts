@@ -10,7 +10,7 @@ export type LogLine = z.infer<(typeof EventSchemas)['log.line']>;
 export type LogEnd = z.infer<(typeof EventSchemas)['log.end']>;
 
 /** States in which a deployment's services have logs worth reading. */
-const WITH_LOGS = new Set(['running', 'deploying', 'failed']);
+const WITH_LOGS = new Set(['pending', 'deploying', 'running', 'failed']);
 
 /**
  * A service's log, read from the node that runs it: the agent streams lines under a stream id

@@ -122,6 +122,7 @@ function processRuns(pid: number, name: string): boolean {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(name);
   } catch {
-    return existsSync('/proc/self') ? false : true;
+    // No /proc (not Linux): the pid alone has to do.
+    return !existsSync('/proc/self');
   }
 }

@@ -16,6 +16,9 @@ export interface DeploymentFilter {
   environmentId?: string | undefined;
   state?: DeploymentState | undefined;
   includeDeleted?: boolean;
+  /** A page of the list (newest first); at most 500. */
+  limit?: number;
+  offset?: number;
 }
 
 /** One service's measured use, from its node's latest heartbeat. */
@@ -39,7 +42,13 @@ export class DeploymentReadModel {
 
   /** Deployments `me` can see, newest first. */
   async list(db: Database, filter: DeploymentFilter, me: Principal): Promise<DeploymentView[]> {
-    const q = Deployment.query(db).orderBy('createdAt', 'desc').limit(500);
+    const q = Deployment.query(db)
+      .orderBy([
+        { column: 'createdAt', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ])
+      .limit(Math.min(filter.limit ?? 100, 500))
+      .offset(filter.offset ?? 0);
     if (filter.projectId) q.where('projectId', filter.projectId);
     if (filter.environmentId) q.where('environmentId', filter.environmentId);
     if (filter.state) q.where('state', filter.state);
@@ -75,10 +84,7 @@ export class DeploymentReadModel {
         .select('id', 'username'),
       db('project_services as ps')
         .join('services as s', 's.id', 'ps.serviceId')
-        .whereIn(
-          'ps.projectId',
-          rows.map((d) => d.projectId),
-        )
+        .whereIn('ps.projectId', [...new Set(rows.map((d) => d.projectId))])
         .select('ps.projectId', 's.name'),
     ]);
     const url = (host: string) => this.ingress.url(host);

@@ -15,7 +15,7 @@ import { caller, inBody, route } from '../http/route-context.js';
 import { SSE_HEADERS, sse } from '../http/sse.js';
 import { Project } from '../models/catalog.js';
 import { Deployment, Environment } from '../models/fleet.js';
-import { dnsLabel, idParam, uuid } from '../schemas/common.js';
+import { dnsLabel, idParam, paging, uuid } from '../schemas/common.js';
 import {
   DeploymentMetricsView,
   DeploymentView,
@@ -80,10 +80,12 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       method: 'get',
       path: '/api/deployments',
       operationId: 'deployments.list',
-      summary: 'Deployments you can see, newest first',
+      summary:
+        'Deployments you can see, newest first, a page at a time (limit, default 100, at most 500; offset)',
       tags: ['deployments'],
       access: Access.authenticated,
       query: z.object({
+        ...paging,
         projectId: uuid.optional(),
         environmentId: uuid.optional(),
         state: z.enum(DEPLOYMENT_STATES).optional(),
