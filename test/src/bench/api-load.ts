@@ -25,22 +25,10 @@ interface Measured {
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
 
 /** autocannon in a process of its own: in ours it would take the CPU the server is measured on. */
-async function load(label: string, url: string, token: string): Promise<Measured> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [
-      AUTOCANNON,
-      '-c',
-      String(CONNECTIONS),
-      '-d',
-      String(SECONDS),
-      '-j',
-      '-H',
-      `authorization=Bearer ${token}`,
-      url,
-    ],
-    { maxBuffer: 64 * 1024 * 1024 },
-  );
+async function load(label: string, url: string, token?: string): Promise<Measured> {
+  const auth = token ? ['-H', `authorization=Bearer ${token}`] : [];
+  const args = [AUTOCANNON, '-c', String(CONNECTIONS), '-d', String(SECONDS), '-j', ...auth, url];
+  const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 });
   const result = JSON.parse(stdout);
   return {
     label,
@@ -84,8 +72,13 @@ export async function apiLoad(): Promise<void> {
     const one = rows[1]?.id as string;
 
     const measured = [
-      await load('GET /healthz (baseline)', `${cp.url}/healthz`, token),
-      await load(`GET /api/deployments (${DEPLOYMENTS} in the database)`, `${cp.url}/api/deployments`, token),
+      await load('GET /healthz (baseline: the HTTP stack alone)', `${cp.url}/healthz`),
+      await load('GET /healthz with the API token (authentication alone)', `${cp.url}/healthz`, token),
+      await load(
+        `GET /api/deployments (first page of 100; ${DEPLOYMENTS} in the database)`,
+        `${cp.url}/api/deployments`,
+        token,
+      ),
       await load('GET /api/deployments/{id}', `${cp.url}/api/deployments/${one}`, token),
     ];
     const base = measured[0] as Measured;
@@ -94,7 +87,7 @@ export async function apiLoad(): Promise<void> {
       [
         '## P4 — API latency under load',
         '',
-        `Measured by \`npm run bench\` (\`BENCH=p4\`) on ${today()}: ${CONNECTIONS} concurrent connections for ${SECONDS} s each (autocannon), read-only API token, ${DEPLOYMENTS} deployments in the database. Baseline: the same process's \`/healthz\`.`,
+        `Measured by \`npm run bench\` (\`BENCH=p4\`) on ${today()}: ${CONNECTIONS} concurrent connections for ${SECONDS} s each (autocannon), read-only API token, ${DEPLOYMENTS} deployments in the database. Baseline: the same process's \`/healthz\` without credentials. The load generator runs in a process of its own; PostgreSQL, the control plane and it share the machine's 2 cores.`,
         '',
         '| request | p50 | p99 | requests/s | p99 ratio to baseline | errors / non-2xx |',
         '|---|---|---|---|---|---|',

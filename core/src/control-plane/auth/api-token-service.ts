@@ -6,10 +6,25 @@ import { Refs } from '../refs.js';
 import { generateToken, hashToken } from '../security/tokens.js';
 import type { Principal } from './principal.js';
 
+/**
+ * How long a resolved token is trusted without asking the database again. A lookup per request
+ * was most of what an authenticated read cost (benchmark P4); every change to a token or its user
+ * in this process forgets the user's entries at once, so this bounds only a change racing a lookup.
+ */
+const RESOLVED_TTL_MS = 1000;
+
 /** Personal API tokens for CLIs and embedding: shown once, stored as SHA-256, revocable. */
 @injectable()
 export class ApiTokenService {
+  private readonly resolved = new Map<string, { principal: Principal; until: number }>();
+
   constructor(@inject(Refs.database) private readonly db: Database) {}
+
+  /** Forgets what was resolved for a user's tokens (call on any change to them or to the user). */
+  forget(userId: string): void {
+    for (const [hash, entry] of this.resolved)
+      if (entry.principal.userId === userId) this.resolved.delete(hash);
+  }
 
   async create(
     userId: string,
@@ -32,9 +47,20 @@ export class ApiTokenService {
 
   /** The principal of a bearer token, or undefined when it is unknown, revoked, expired or its user disabled. */
   async resolve(token: string): Promise<Principal | undefined> {
+    const hash = hashToken(token);
+    const cached = this.resolved.get(hash);
+    if (cached && cached.until > Date.now()) return cached.principal;
+    const principal = await this.lookup(hash);
+    if (this.resolved.size > 10_000) this.resolved.clear();
+    if (principal) this.resolved.set(hash, { principal, until: Date.now() + RESOLVED_TTL_MS });
+    else this.resolved.delete(hash);
+    return principal;
+  }
+
+  private async lookup(hash: string): Promise<Principal | undefined> {
     const row = await ApiToken.query(this.db)
       .join('users', 'users.id', 'apiTokens.userId')
-      .where('apiTokens.tokenHash', hashToken(token))
+      .where('apiTokens.tokenHash', hash)
       .whereNull('apiTokens.revokedAt')
       .where((q) => q.whereNull('apiTokens.expiresAt').orWhere('apiTokens.expiresAt', '>', new Date()))
       .where('users.disabled', false)
@@ -65,6 +91,7 @@ export class ApiTokenService {
 
   /** Revokes every token of a user (used when the user is disabled). */
   async revokeAllOf(userId: string, db: Database = this.db): Promise<number> {
+    this.forget(userId);
     return ApiToken.query(db).patch({ revokedAt: new Date() }).where('userId', userId).whereNull('revokedAt');
   }
 }

@@ -237,6 +237,7 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
           .where({ id: params.tokenId, userId: caller(principal).userId })
           .whereNull('revokedAt');
         if (!changed) throw new NotFoundError(`token ${params.tokenId} does not exist or is already revoked`);
+        tokens.forget(caller(principal).userId);
         return { status: 204 };
       },
     }),

@@ -115,6 +115,8 @@ export function userRoutes(container: DependencyContainer): AnyRoute[] {
         if (body.disabled !== undefined) patch.disabled = body.disabled;
         if (body.password) patch.passwordHash = await hashPassword(body.password);
         const updated = await User.query(db).patchAndFetchById(user.id, patch);
+        // A role change reaches the user's API tokens on their next request.
+        tokens.forget(user.id);
         if (body.disabled || body.password) await sessions.destroyAllOf(user.id, db);
         if (body.disabled) await tokens.revokeAllOf(user.id, db);
         return { status: 200, body: userView(updated) };
@@ -134,6 +136,7 @@ export function userRoutes(container: DependencyContainer): AnyRoute[] {
         if (caller(principal).userId === user.id) throw new ConflictError('you cannot delete yourself');
         if (user.role === 'admin') await keepOneAdmin(db, user.id);
         await User.query(db).deleteById(user.id);
+        tokens.forget(user.id);
         return { status: 204 };
       },
     }),
