@@ -1,0 +1,108 @@
+// P3: how many agents one control plane holds. A simulator process speaks the real protocol for
+// N agents (TLS, channel proofs, heartbeats every 5 s); the control plane runs in this process, so
+// its CPU share and RSS are this process's. Measured: time until all are online, steady-state CPU
+// and RSS, and a storm — every agent connection dropped at once — until all are online again.
+import { spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { tempDir } from '../helpers/agent-process.js';
+import { startTestControlPlane } from '../helpers/test-control-plane.js';
+import { today, writeSection } from './report.js';
+
+const COUNT = Number(process.env.BENCH_AGENTS ?? 1000);
+const STEADY_SECONDS = 20;
+
+export async function manyAgents(): Promise<void> {
+  const certDir = await tempDir('nullops-sim-');
+  const cp = await startTestControlPlane({
+    NULLOPS_LOG_LEVEL: 'warn',
+    NULLOPS_AGENT_RECONNECT_MAX_MS: '5000',
+  });
+  const sim = spawn(process.execPath, ['test/dist/bench/agent-simulator.js'], {
+    env: { ...process.env, SIM_AGENTS: String(COUNT), SIM_CERT_DIR: certDir },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  try {
+    const lines = createInterface({ input: sim.stdout });
+    const { ports } = JSON.parse((await lines[Symbol.asyncIterator]().next()).value) as { ports: number[] };
+    const env = await cp.admin.expect(201, 'POST', '/api/environments', {
+      name: 'fleet',
+      baseDomain: 'nullops.test',
+      runtime: 'docker',
+      defaultTtlSeconds: 3600,
+    });
+    // Tokens first (nodes are created in parallel batches), then the control plane may dial.
+    const tokens: Record<string, string> = {};
+    const started = performance.now();
+    for (let i = 0; i < ports.length; i += 20)
+      await Promise.all(
+        ports.slice(i, i + 20).map(async (port, j) => {
+          const node = await cp.admin.expect(201, 'POST', '/api/nodes', {
+            environmentId: env.id,
+            name: `sim-${i + j}`,
+            host: '127.0.0.1',
+            port,
+          });
+          tokens[port] = node.token;
+        }),
+      );
+    sim.stdin.write(`${JSON.stringify({ tokens })}\n`);
+    const registered = performance.now();
+    const online = async () =>
+      Number((await cp.database.db('nodes').where('status', 'online').count('* as n').first())?.n ?? 0);
+    const allOnline = async (limitMs: number) => {
+      const from = performance.now();
+      while ((await online()) < COUNT) {
+        if (performance.now() - from > limitMs) return undefined;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      return performance.now() - from;
+    };
+    const firstOnlineMs = await allOnline(180_000);
+
+    // Steady state: heartbeats only.
+    await new Promise((r) => setTimeout(r, 5000));
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    let peakRss = 0;
+    const sampler = setInterval(() => {
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    }, 500);
+    await new Promise((r) => setTimeout(r, STEADY_SECONDS * 1000));
+    clearInterval(sampler);
+    const cpu = process.cpuUsage(cpu0);
+    const share = (cpu.user + cpu.system) / 1000 / (performance.now() - t0);
+
+    const dropped = performance.now();
+    sim.stdin.write('drop\n');
+    // First see the drop land (nodes going offline), then time until every one is back.
+    while ((await online()) === COUNT && performance.now() - dropped < 10_000)
+      await new Promise((r) => setTimeout(r, 50));
+    const lowest = await online();
+    const back = await allOnline(180_000);
+    const stormMs = back === undefined ? undefined : performance.now() - dropped;
+
+    const fmt = (ms: number | undefined) =>
+      ms === undefined ? 'not within 180 s' : `${(ms / 1000).toFixed(1)} s`;
+    await writeSection(
+      'p3',
+      [
+        '## P3 — agents held by one control plane',
+        '',
+        `Measured by \`npm run bench\` (\`BENCH=p3\`) on ${today()}: ${COUNT} simulated agents in one process (real protocol over TLS WebSocket, channel proofs, a heartbeat every 5 s each); the control plane and PostgreSQL on the same 2 cores.`,
+        '',
+        '| measure | figure |',
+        '|---|---|',
+        `| ${COUNT} nodes registered through the API | ${fmt(registered - started)} |`,
+        `| all online after registration | ${fmt(firstOnlineMs)} |`,
+        `| control plane CPU at steady state (${STEADY_SECONDS} s) | ${(share * 100).toFixed(1)} % of a core |`,
+        `| control plane peak RSS at steady state | ${Math.round(peakRss / 1048576)} MiB |`,
+        `| every connection dropped at once → all online again (${COUNT - lowest} seen offline) | ${fmt(stormMs)} |`,
+      ].join('\n'),
+    );
+  } finally {
+    sim.kill();
+    await cp.close();
+    await rm(certDir, { recursive: true, force: true });
+  }
+}
