@@ -1,23 +1,13 @@
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import test from 'ava';
-import { eventually, freePort } from './helpers/agent-process.js';
+import { eventually } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
-import { MAIN, start, stop } from './helpers/control-plane-process.js';
+import { MAIN, ownEnvironment, start, stop } from './helpers/control-plane-process.js';
 
 test('npm start: embedded PostgreSQL, printed admin login, /healthz, data survives a restart', async (t) => {
-  const dataDir = await mkdtemp(join(tmpdir(), 'nullops-start-'));
-  await chmod(dataDir, 0o755);
+  const { dataDir, env } = await ownEnvironment('nullops-start-');
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));
-  const env = {
-    NULLOPS_DATA_DIR: join(dataDir, 'data'),
-    PORT: String(await freePort()),
-    NULLOPS_EMBEDDED_PG_PORT: String(await freePort()),
-    NULLOPS_EMBEDDED_AGENT_PORT: String(await freePort()),
-    NULLOPS_INGRESS_PORT: String(await freePort()),
-  };
   const url = `http://127.0.0.1:${env.PORT}`;
 
   const first = await start(env);

@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { eventually, freePort } from '../helpers/agent-process.js';
+import { eventually } from '../helpers/agent-process.js';
 import { ApiClient } from '../helpers/api-client.js';
-import { start, stop } from '../helpers/control-plane-process.js';
+import { ownEnvironment, start, stop } from '../helpers/control-plane-process.js';
 import { docker, ensureTestImages, removeLabelled } from '../helpers/docker.js';
 import { viaIngress } from '../helpers/ingress.js';
 import { startRegistry } from '../helpers/registry.js';
@@ -24,17 +23,9 @@ test('kill -9 of the control plane mid-deploy: it restarts on its orphaned Postg
   const registry = await startRegistry();
   t.teardown(() => registry.stop());
   registry.pushWeb('team/web', 'v1', 'web after a crash');
-  const dataDir = await mkdtemp(join(tmpdir(), 'nullops-crash-'));
-  await chmod(dataDir, 0o755);
-  const env = {
-    NULLOPS_DATA_DIR: join(dataDir, 'data'),
-    PORT: String(await freePort()),
-    NULLOPS_EMBEDDED_PG_PORT: String(await freePort()),
-    NULLOPS_EMBEDDED_AGENT_PORT: String(await freePort()),
-    NULLOPS_INGRESS_PORT: String(await freePort()),
-    NULLOPS_AGENT_RECONNECT_BASE_MS: '100',
-    NULLOPS_AGENT_RECONNECT_MAX_MS: '500',
-  };
+  const own = await ownEnvironment('nullops-crash-');
+  const dataDir = own.dataDir;
+  const env = { ...own.env, NULLOPS_AGENT_RECONNECT_BASE_MS: '100', NULLOPS_AGENT_RECONNECT_MAX_MS: '500' };
   const url = `http://127.0.0.1:${env.PORT}`;
   const postmasterPid = () =>
     Number.parseInt(readFileSync(join(env.NULLOPS_DATA_DIR, 'postgres', 'postmaster.pid'), 'utf8'), 10);

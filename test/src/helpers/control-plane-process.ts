@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { freePort, tempDir } from './agent-process.js';
 
 export const MAIN = resolve('core/dist/main.js');
 
@@ -34,4 +35,22 @@ export function stop(child: ChildProcess): Promise<number | null> {
     child.once('exit', (code) => ok(code));
     child.kill('SIGTERM');
   });
+}
+
+/**
+ * The environment of a `npm start` of its own: a fresh data directory (`dataDir`, to remove
+ * afterwards) and free ports for the API, the embedded PostgreSQL, the local agent and the ingress.
+ */
+export async function ownEnvironment(prefix: string) {
+  const dataDir = await tempDir(prefix);
+  return {
+    dataDir,
+    env: {
+      NULLOPS_DATA_DIR: join(dataDir, 'data'),
+      PORT: String(await freePort()),
+      NULLOPS_EMBEDDED_PG_PORT: String(await freePort()),
+      NULLOPS_EMBEDDED_AGENT_PORT: String(await freePort()),
+      NULLOPS_INGRESS_PORT: String(await freePort()),
+    },
+  };
 }
