@@ -4,8 +4,14 @@
 import { apiLoad } from './api-load.js';
 import { deployVsCompose } from './deploy-vs-compose.js';
 import { manyAgents } from './many-agents.js';
+import { manyDeployments } from './many-deployments.js';
 
-const PARTS: Record<string, () => Promise<void>> = { p1: deployVsCompose, p3: manyAgents, p4: apiLoad };
+const PARTS: Record<string, () => Promise<void>> = {
+  p1: deployVsCompose,
+  p2: manyDeployments,
+  p3: manyAgents,
+  p4: apiLoad,
+};
 
 async function main() {
   const wanted = (process.env.BENCH ?? Object.keys(PARTS).join(',')).split(',').map((p) => p.trim());
