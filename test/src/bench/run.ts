@@ -3,6 +3,7 @@
 // figures; absolute times on shared machines are noisy.
 import { apiLoad } from './api-load.js';
 import { deployVsCompose } from './deploy-vs-compose.js';
+import { logThroughput } from './log-throughput.js';
 import { manyAgents } from './many-agents.js';
 import { manyDeployments } from './many-deployments.js';
 
@@ -11,6 +12,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   p2: manyDeployments,
   p3: manyAgents,
   p4: apiLoad,
+  p5: logThroughput,
 };
 
 async function main() {
