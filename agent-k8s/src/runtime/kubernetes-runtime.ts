@@ -293,7 +293,15 @@ export class KubernetesRuntime implements Runtime {
         if (endpoint.conditions?.ready && endpoint.addresses[0])
           return { host: endpoint.addresses[0], port: target };
     }
-    return undefined;
+    // The EndpointSlice controller follows pod readiness with a lag (seconds on a busy cluster):
+    // meanwhile a Ready pod of the service is the same destination.
+    const ready = (await this.podsOf(deploymentId, name)).find(
+      (pod) =>
+        pod.status?.podIP &&
+        !pod.metadata?.deletionTimestamp &&
+        pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
+    return ready?.status?.podIP ? { host: ready.status.podIP, port } : undefined;
   }
 
   /**
