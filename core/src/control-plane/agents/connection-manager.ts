@@ -315,6 +315,9 @@ class NodeLink {
     if (this.stopped) return;
     const { db, outbox, transitions } = this.manager;
     await db.transaction(async (trx) => {
+      // The node row first, as agent reports lock it: a report still in flight from the lost link
+      // then either lands before this (and is undone here) or sees the node offline.
+      await AgentNode.query(trx).findById(this.nodeId).forUpdate();
       for (const d of await Deployment.query(trx).where({ nodeId: this.nodeId, state: 'running' }))
         await transitions.apply(
           trx,

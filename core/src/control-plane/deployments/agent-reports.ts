@@ -4,7 +4,7 @@ import { inject, injectable } from 'tsyringe';
 import { type AgentEventMap, AgentEvents } from '../agents/agent-events.js';
 import type { Database } from '../database/database.js';
 import { refreshRoutesLater } from '../ingress/ingress-service.js';
-import { Deployment } from '../models/fleet.js';
+import { AgentNode, Deployment } from '../models/fleet.js';
 import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
@@ -103,6 +103,9 @@ export class AgentReports {
         return;
       }
       await this.db.transaction(async (trx) => {
+        // Locked as node loss locks it (see markOffline): a late report from a link already lost
+        // must not bring the deployment back while its node is offline.
+        const node = await AgentNode.query(trx).findById(nodeId).forShare();
         const pipelineRuns = (RUNNING_PIPELINE_STATES as readonly string[]).includes(d.state);
         if (actual.phase === 'running' && pipelineRuns)
           await this.transitions.apply(
@@ -128,7 +131,7 @@ export class AgentReports {
           );
         } else if (actual.phase === 'deploying' && d.state === 'pending')
           await this.transitions.apply(trx, d, 'accepted', {}, { message: 'the node runs the pipeline' });
-        else if (actual.phase === 'running' && d.state === 'offline')
+        else if (actual.phase === 'running' && d.state === 'offline' && node?.status === 'online')
           await this.transitions.apply(
             trx,
             d,
