@@ -4,7 +4,6 @@
 // `docker run -d` in parallel with the same limits, until their ports answer.
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,24 +12,12 @@ import { ensureTestImages } from '../helpers/docker.js';
 import { viaIngress } from '../helpers/ingress.js';
 import { startRegistry } from '../helpers/registry.js';
 import { startTestControlPlane } from '../helpers/test-control-plane.js';
-import { median, today, writeSection } from './report.js';
+import { answers, median, today, writeSection } from './report.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const SERVICES = ['api', 'web', 'docs'];
 
 const run = promisify(execFile);
-
-function answers(port: number): Promise<boolean> {
-  return new Promise((ok) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 1000 }, (res) => {
-      res.resume();
-      ok(res.statusCode === 200);
-    });
-    req.on('error', () => ok(false));
-    req.on('timeout', () => req.destroy());
-    req.end();
-  });
-}
 
 export async function deployVsCompose(): Promise<void> {
   ensureTestImages();

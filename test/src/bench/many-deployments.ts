@@ -3,32 +3,19 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { request } from 'node:http';
 import { promisify } from 'node:util';
 import { eventually, registerLocalNode, waitNodeReady } from '../helpers/agent-process.js';
 import { ensureTestImages } from '../helpers/docker.js';
 import { viaIngress } from '../helpers/ingress.js';
 import { startRegistry } from '../helpers/registry.js';
 import { startTestControlPlane } from '../helpers/test-control-plane.js';
-import { today, writeSection } from './report.js';
+import { answers, today, writeSection } from './report.js';
 
 const COUNT = Number(process.env.BENCH_DEPLOYMENTS ?? 50);
 const run = promisify(execFile);
 
 const quantile = (xs: number[], q: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] as number;
-
-function answers(port: number): Promise<boolean> {
-  return new Promise((ok) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 1000 }, (res) => {
-      res.resume();
-      ok(res.statusCode === 200);
-    });
-    req.on('error', () => ok(false));
-    req.on('timeout', () => req.destroy());
-    req.end();
-  });
-}
 
 const rssMb = (pid: number) =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;

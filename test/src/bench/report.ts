@@ -1,4 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { resolve } from 'node:path';
 
 const FILE = resolve('docs/benchmarks.md');
@@ -21,3 +22,16 @@ export async function writeSection(part: string, markdown: string): Promise<void
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 export const today = () => new Date().toISOString().slice(0, 10);
+
+/** Whether a published port answers HTTP 200 now (the baselines' "it is up"). */
+export function answers(port: number): Promise<boolean> {
+  return new Promise((ok) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 1000 }, (res) => {
+      res.resume();
+      ok(res.statusCode === 200);
+    });
+    req.on('error', () => ok(false));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
