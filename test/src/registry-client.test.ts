@@ -173,3 +173,34 @@ test('the bearer-token flow Docker Hub uses, against a real registry in token mo
     message: /refused a token \(HTTP 401\)/,
   });
 });
+
+test('concurrent lists of one image share one walk of the registry; a failure is not cached', async (t) => {
+  let asked = 0;
+  let fail = true;
+  const slow: Server = createServer((_req, res) => {
+    asked++;
+    setTimeout(() => {
+      if (fail) res.writeHead(503).end();
+      else res.setHeader('content-type', 'application/json').end('{"name":"team/app","tags":["v1","v2"]}');
+    }, 300);
+  }).listen(0, '127.0.0.1');
+  t.teardown(() => slow.close());
+  if (!slow.listening) await new Promise((resolve) => slow.once('listening', resolve));
+  const registry = {
+    id: 'slow',
+    name: 'slow',
+    url: `http://127.0.0.1:${(slow.address() as { port: number }).port}`,
+    username: null,
+    password: null,
+  };
+  const client = new RegistryClient();
+  const failed = await Promise.allSettled(
+    Array.from({ length: 20 }, () => client.listTags(registry, 'team/app')),
+  );
+  t.true(failed.every((r) => r.status === 'rejected'));
+  t.is(asked, 1);
+  fail = false;
+  const lists = await Promise.all(Array.from({ length: 20 }, () => client.listTags(registry, 'team/app')));
+  t.true(lists.every((tags) => tags.join() === 'v1,v2'));
+  t.is(asked, 2, 'the failure was not cached and the 20 askers shared one request');
+});

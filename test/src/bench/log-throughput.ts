@@ -6,7 +6,8 @@ import { docker, ensureTestImages } from '../helpers/docker.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 import { today, writeSection } from './report.js';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+// A minute: long enough for unbounded buffering to show as growing memory.
+const SECONDS = Number(process.env.BENCH_LOG_SECONDS ?? 60);
 
 /** Lines per second `docker logs -f` reads from the container, for SECONDS. */
 async function dockerLogsRate(containerId: string): Promise<number> {
@@ -32,8 +33,12 @@ async function apiRate(s: Stack, id: string, token: string) {
   const lags: number[] = [];
   let lines = 0;
   let peakRss = 0;
+  const rssEvery10s: number[] = [];
+  let ticks = 0;
   const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    const { rss } = process.memoryUsage();
+    peakRss = Math.max(peakRss, rss);
+    if (++ticks % 40 === 0) rssEvery10s.push(Math.round(rss / 1048576));
   }, 250);
   const rssStart = process.memoryUsage().rss;
   const reading = (async () => {
@@ -66,6 +71,7 @@ async function apiRate(s: Stack, id: string, token: string) {
     p99: q(0.99),
     rssGrowthMb: (process.memoryUsage().rss - rssStart) / 1048576,
     peakRssMb: peakRss / 1048576,
+    rssEvery10s,
   };
 }
 
@@ -103,6 +109,8 @@ export async function logThroughput(): Promise<void> {
         '|---|---|---|---|---|---|',
         `| \`docker logs -f\` (baseline) | ${Math.round(baseline)} | 1.00 | — | — | — |`,
         `| SSE client ← control plane ← agent ← engine | ${Math.round(api.rate)} | ${(api.rate / baseline).toFixed(2)} | ${api.p50} ms | ${api.p99} ms | peak ${Math.round(api.peakRssMb)} MiB, ${api.rssGrowthMb >= 0 ? '+' : ''}${Math.round(api.rssGrowthMb)} MiB over the run |`,
+        '',
+        `Control plane RSS every 10 s of the stream (MiB): ${api.rssEvery10s.join(', ')}.`,
       ].join('\n'),
     );
   } finally {

@@ -1,7 +1,8 @@
 // P3: how many agents one control plane holds. A simulator process speaks the real protocol for
 // N agents (TLS, channel proofs, heartbeats every 5 s); the control plane runs in this process, so
 // its CPU share and RSS are this process's. Measured: time until all are online, steady-state CPU
-// and RSS, and a storm — every agent connection dropped at once — until all are online again.
+// and RSS, a storm — every agent connection dropped at once — until all are online again, and a
+// restart of the control plane until the new instance has all of them online.
 import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
@@ -48,8 +49,19 @@ export async function manyAgents(): Promise<void> {
       );
     sim.stdin.write(`${JSON.stringify({ tokens })}\n`);
     const registered = performance.now();
+    // Online as seen by the running control plane: after a restart, only what it has itself marked.
+    let since = new Date(0);
     const online = async () =>
-      Number((await cp.database.db('nodes').where('status', 'online').count('* as n').first())?.n ?? 0);
+      Number(
+        (
+          await cp.database
+            .db('nodes')
+            .where('status', 'online')
+            .where('updated_at', '>=', since)
+            .count('* as n')
+            .first()
+        )?.n ?? 0,
+      );
     const allOnline = async (limitMs: number) => {
       const from = performance.now();
       while ((await online()) < COUNT) {
@@ -82,6 +94,14 @@ export async function manyAgents(): Promise<void> {
     const back = await allOnline(180_000);
     const stormMs = back === undefined ? undefined : performance.now() - dropped;
 
+    // The control plane restarted: a new instance on the same database redials all of them at once.
+    await new Promise((r) => setTimeout(r, 5000));
+    const restarted = performance.now();
+    since = new Date();
+    await cp.restart();
+    const restartBack = await allOnline(180_000);
+    const restartMs = restartBack === undefined ? undefined : performance.now() - restarted;
+
     const fmt = (ms: number | undefined) =>
       ms === undefined ? 'not within 180 s' : `${(ms / 1000).toFixed(1)} s`;
     await writeSection(
@@ -98,6 +118,7 @@ export async function manyAgents(): Promise<void> {
         `| control plane CPU at steady state (${STEADY_SECONDS} s) | ${(share * 100).toFixed(1)} % of a core |`,
         `| control plane peak RSS at steady state | ${Math.round(peakRss / 1048576)} MiB |`,
         `| every connection dropped at once → all online again (${COUNT - lowest} seen offline) | ${fmt(stormMs)} |`,
+        `| control plane restarted (stop, new instance on the same database) → all ${COUNT} online again | ${fmt(restartMs)} |`,
       ].join('\n'),
     );
   } finally {

@@ -6,6 +6,7 @@ import { deployVsCompose } from './deploy-vs-compose.js';
 import { logThroughput } from './log-throughput.js';
 import { manyAgents } from './many-agents.js';
 import { manyDeployments } from './many-deployments.js';
+import { pluginInstall } from './plugin-install.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   p1: deployVsCompose,
@@ -13,6 +14,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   p3: manyAgents,
   p4: apiLoad,
   p5: logThroughput,
+  p7: pluginInstall,
 };
 
 async function main() {

@@ -24,6 +24,11 @@ export interface TestControlPlane {
   adminPassword: string;
   /** A client signed in as the first admin. */
   admin: ApiClient;
+  /**
+   * Stops this control plane and starts a new one on the same database, secret key and port: what
+   * a restart of the process does, with the agents still out there.
+   */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -54,29 +59,41 @@ export async function startTestControlPlane(
   });
   const logger = createLogger({ level: 'debug' }, sink);
   await ensureFirstAdmin(database.db, adminPassword);
-  const cp = createControlPlane({
-    config,
-    logger,
-    db: database.db,
-    secretKeys: parseSecretKeys(options.secretKey ?? randomBytes(32).toString('base64')),
-  });
-  const server = await cp.listen(0, '127.0.0.1');
-  await cp.start();
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const secretKeys = parseSecretKeys(options.secretKey ?? randomBytes(32).toString('base64'));
+  const boot = async (port: number) => {
+    const instance = createControlPlane({ config, logger, db: database.db, secretKeys });
+    const listening = await instance.listen(port, '127.0.0.1');
+    await instance.start();
+    return { instance, listening };
+  };
+  let { instance: cp, listening: server } = await boot(0);
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  const shutdown = async () => {
+    await cp.stop();
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections?.();
+    });
+  };
   const admin = await ApiClient.login(url, 'admin', adminPassword);
-  return {
+  const handle: TestControlPlane = {
     url,
     cp,
     database,
     logs,
     adminPassword,
     admin,
+    restart: async () => {
+      await shutdown();
+      ({ instance: cp, listening: server } = await boot(port));
+      handle.cp = cp;
+    },
     close: async () => {
-      await cp.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections?.();
+      await shutdown();
       await database.drop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+  return handle;
 }

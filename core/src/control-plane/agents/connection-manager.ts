@@ -18,6 +18,7 @@ import {
 } from './agent-dialer.js';
 import { AgentEvents } from './agent-events.js';
 import { AgentLink } from './agent-link.js';
+import { HeartbeatRecorder } from './heartbeat-recorder.js';
 
 /** Outbox topic: re-read a node after a committed change of its settings. */
 const REFRESH_TOPIC = 'node.refresh';
@@ -41,6 +42,7 @@ export function backoffDelay(attempt: number, baseMs: number, capMs: number, ran
 export class AgentConnectionManager {
   private readonly links = new Map<string, NodeLink>();
   private stopped = false;
+  readonly heartbeats: HeartbeatRecorder;
 
   constructor(
     @inject(Refs.database) readonly db: Database,
@@ -50,7 +52,9 @@ export class AgentConnectionManager {
     @inject(AgentEvents) readonly events: AgentEvents,
     @inject(Outbox) readonly outbox: Outbox,
     @inject(Transitions) readonly transitions: Transitions,
-  ) {}
+  ) {
+    this.heartbeats = new HeartbeatRecorder(db, logger);
+  }
 
   async start(): Promise<void> {
     this.outbox.handle(REFRESH_TOPIC, (payload) => this.refresh(payload.nodeId as string));
@@ -94,6 +98,7 @@ export class AgentConnectionManager {
     const links = [...this.links.values()];
     for (const link of links) link.stop();
     await Promise.race([Promise.all(links.map((l) => l.done)), new Promise((r) => setTimeout(r, 5000))]);
+    await this.heartbeats.stop();
   }
 }
 
@@ -263,7 +268,7 @@ class NodeLink {
   ) {
     const { events } = this.manager;
     this.current = link;
-    link.on('heartbeat', (beat: Heartbeat) => void this.recordHeartbeat(beat));
+    link.on('heartbeat', (beat: Heartbeat) => this.recordHeartbeat(beat));
     for (const name of ['pipeline.step', 'deployment.finished', 'log.line', 'log.end'] as const) {
       link.on(name, (data: unknown) => {
         (events.emit as (event: string, ...args: unknown[]) => boolean)(name, this.nodeId, data);
@@ -284,7 +289,7 @@ class NodeLink {
     events.emit('node.connected', this.nodeId, link);
   }
 
-  private async recordHeartbeat(beat: Heartbeat) {
+  private recordHeartbeat(beat: Heartbeat) {
     if (this.stopped) return;
     // Placement uses a moving average of host CPU: one busy instant must not refuse a deployment
     // that fits, while sustained load still counts.
@@ -292,18 +297,15 @@ class NodeLink {
       this.cpuAverage === undefined
         ? beat.host.cpuPercent
         : 0.8 * this.cpuAverage + 0.2 * beat.host.cpuPercent;
-    await AgentNode.query(this.manager.db)
-      .patch({
-        lastHeartbeatAt: new Date(),
-        capacity: beat.capacity,
-        usage: {
-          host: { ...beat.host, cpuPercentAverage: Math.round(this.cpuAverage * 10) / 10 },
-          services: beat.services,
-          at: beat.at,
-        },
-      })
-      .where('id', this.nodeId)
-      .catch((err) => this.log.warn({ err }, 'could not record heartbeat'));
+    this.manager.heartbeats.record(this.nodeId, {
+      at: new Date(),
+      capacity: beat.capacity,
+      usage: {
+        host: { ...beat.host, cpuPercentAverage: Math.round(this.cpuAverage * 10) / 10 },
+        services: beat.services,
+        at: beat.at,
+      },
+    });
   }
 
   /**
@@ -314,6 +316,7 @@ class NodeLink {
   private async markOffline(status: NodeStatus, message: string, extra: Partial<AgentNode> = {}) {
     if (this.stopped) return;
     const { db, outbox, transitions } = this.manager;
+    this.manager.heartbeats.forget(this.nodeId);
     await db.transaction(async (trx) => {
       // The node row first, as agent reports lock it: a report still in flight from the lost link
       // then either lands before this (and is undone here) or sees the node offline.

@@ -109,13 +109,15 @@ export class DeploymentHistory {
    */
   async recordStep(
     db: Database,
-    step: { deploymentId: string; nodeId: string; status: string; message?: string | undefined },
+    step: { deploymentId: string; nodeId: string; status: string; message?: string | undefined; at: string },
   ): Promise<void> {
+    // `agentAt` is the agent's own clock: step durations from it leave out the trip to here.
+    const details = { step: step.nodeId, agentAt: step.at };
     this.publish({
       deploymentId: step.deploymentId,
       kind: `step.${step.status}`,
       message: step.message ?? null,
-      details: { step: step.nodeId },
+      details,
     });
     let message = step.message ?? null;
     if (step.status === 'log') {
@@ -128,7 +130,7 @@ export class DeploymentHistory {
       deploymentId: step.deploymentId,
       kind: `step.${step.status}`,
       message,
-      details: JSON.stringify({ step: step.nodeId }),
+      details: JSON.stringify(details),
     });
   }
 

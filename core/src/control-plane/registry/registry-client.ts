@@ -51,6 +51,8 @@ export function parseChallenge(header: string | null): Challenge | undefined {
  */
 export class RegistryClient {
   private readonly cache = new Map<string, { at: number; tags: string[] }>();
+  /** Lists in flight: concurrent askers of the same image share one walk of the registry. */
+  private readonly inFlight = new Map<string, Promise<string[]>>();
 
   constructor(private readonly options: { cacheMs?: number; timeoutMs?: number } = {}) {}
 
@@ -58,6 +60,19 @@ export class RegistryClient {
     const key = `${registry.id}|${registry.url}|${image}`;
     const hit = this.cache.get(key);
     if (hit && Date.now() - hit.at < (this.options.cacheMs ?? 30_000)) return hit.tags;
+    const running = this.inFlight.get(key);
+    if (running) return running;
+    const listing = this.fetchTags(registry, image)
+      .then((tags) => {
+        this.cache.set(key, { at: Date.now(), tags });
+        return tags;
+      })
+      .finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, listing);
+    return listing;
+  }
+
+  private async fetchTags(registry: RegistryAccess, image: string): Promise<string[]> {
     const repository = repositoryPath(registry.url, image);
     const tags: string[] = [];
     let next: string | undefined = `${registry.url}/v2/${repository}/tags/list?n=1000`;
@@ -87,9 +102,7 @@ export class RegistryClient {
       const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get('link') ?? '');
       next = link ? new URL(link[1] as string, registry.url).toString() : undefined;
     }
-    const unique = [...new Set(tags)];
-    this.cache.set(key, { at: Date.now(), tags: unique });
-    return unique;
+    return [...new Set(tags)];
   }
 
   private async get(registry: RegistryAccess, url: string, authorization?: string): Promise<Response> {
