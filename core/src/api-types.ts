@@ -4,7 +4,11 @@
  * the server. Types only: importing this module loads nothing at run time.
  */
 import type { z } from 'zod';
-import type { ProjectView, ServiceView } from './control-plane/schemas/catalog.js';
+import type {
+  ComposeImportReport as ImportReportSchema,
+  ProjectView,
+  ServiceView,
+} from './control-plane/schemas/catalog.js';
 import type {
   DeploymentMetricsView,
   DeploymentView,
@@ -20,6 +24,7 @@ export type DeploymentHistoryItem = z.output<typeof HistoryItem>;
 export type DeploymentMetrics = z.output<typeof DeploymentMetricsView>;
 export type ServiceTags = z.output<typeof ServiceTagsView>;
 export type Project = z.output<typeof ProjectView>;
+export type ComposeImportReport = z.output<typeof ImportReportSchema>;
 export type Service = z.output<typeof ServiceView>;
 export type Environment = z.output<typeof EnvironmentView>;
 export type SignedIn = z.output<typeof Me>;

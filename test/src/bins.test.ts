@@ -26,3 +26,11 @@ for (const [bin, pkg] of <[string, string][]>[
     t.regex(failed.stderr ?? '', /NULLOPS_AGENT_TOKEN: is required/);
   });
 }
+
+test('nullops (the CLI) is installed and runs', async (t) => {
+  const link = resolve('node_modules/.bin', 'nullops');
+  t.is(realpathSync(link), resolve('cli', 'bin', 'nullops.js'));
+  const { stdout } = await run(link, ['--help'], { env: { PATH: process.env.PATH } });
+  for (const command of ['login', 'deploy', 'ls', 'status', 'logs', 'extend', 'clone', 'rm', 'import'])
+    t.regex(stdout, new RegExp(`^ {2}${command} `, 'm'));
+});

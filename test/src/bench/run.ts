@@ -1,6 +1,9 @@
 // npm run bench — every measure, or those named in BENCH (comma-separated: p1,p4). Each writes its
 // own section of docs/benchmarks.md. Ratios against a baseline measured in the same run are the
-// figures; absolute times on shared machines are noisy.
+// figures; absolute times on shared machines are noisy. Each part runs in a process of its own:
+// what one part leaves behind (timers, sockets, memory) cannot weigh on the next one's figures.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { apiLoad } from './api-load.js';
 import { deployVsCompose } from './deploy-vs-compose.js';
 import { logThroughput } from './log-throughput.js';
@@ -19,12 +22,21 @@ const PARTS: Record<string, () => Promise<void>> = {
 
 async function main() {
   const wanted = (process.env.BENCH ?? Object.keys(PARTS).join(',')).split(',').map((p) => p.trim());
-  for (const part of wanted) {
-    const run = PARTS[part];
-    if (!run)
+  for (const part of wanted)
+    if (!PARTS[part])
       throw new Error(`BENCH names an unknown part "${part}" (known: ${Object.keys(PARTS).join(', ')})`);
-    process.stdout.write(`\n== ${part}\n`);
-    await run();
+  const [only] = wanted;
+  if (wanted.length === 1 && only) {
+    process.stdout.write(`\n== ${only}\n`);
+    await (PARTS[only] as () => Promise<void>)();
+    return;
+  }
+  for (const part of wanted) {
+    const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], {
+      env: { ...process.env, BENCH: part },
+      stdio: 'inherit',
+    });
+    if (run.status !== 0) throw new Error(`part ${part} failed (exit ${run.status ?? run.signal})`);
   }
 }
 

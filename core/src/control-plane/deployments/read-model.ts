@@ -14,6 +14,7 @@ import { openSpecs, type StoredSpec } from './spec-seal.js';
 export interface DeploymentFilter {
   projectId?: string | undefined;
   environmentId?: string | undefined;
+  name?: string | undefined;
   state?: DeploymentState | undefined;
   includeDeleted?: boolean;
   /** A page of the list (newest first); at most 500. */
@@ -51,6 +52,7 @@ export class DeploymentReadModel {
       .offset(filter.offset ?? 0);
     if (filter.projectId) q.where('projectId', filter.projectId);
     if (filter.environmentId) q.where('environmentId', filter.environmentId);
+    if (filter.name) q.where('name', filter.name);
     if (filter.state) q.where('state', filter.state);
     else if (!filter.includeDeleted) q.whereNot('state', 'deleted');
     if (me.role !== 'admin') {

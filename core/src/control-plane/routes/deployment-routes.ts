@@ -88,6 +88,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
         ...paging,
         projectId: uuid.optional(),
         environmentId: uuid.optional(),
+        name: dnsLabel.optional().describe('only deployments of this name (unique per environment)'),
         state: z.enum(DEPLOYMENT_STATES).optional(),
         includeDeleted: z.enum(['true', 'false']).default('false'),
       }),

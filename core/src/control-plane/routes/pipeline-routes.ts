@@ -1,14 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
 import { NotFoundError } from '@nullops/plugin-sdk';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { caller, inBody, route } from '../http/route-context.js';
 import { PipelineVersion, Project } from '../models/catalog.js';
-import { pinPipeline } from '../plugins/pipeline-pinning.js';
 import { PluginService } from '../plugins/plugin-service.js';
 import { displayText, idParam, iso, timestamp, uuid } from '../schemas/common.js';
 import { PipelineGraph } from '../schemas/pipeline.js';
+import { savePipelineVersion } from '../services/pipeline-versions.js';
 import { findOr404 } from './find.js';
 
 const VersionSummary = z.object({
@@ -109,21 +108,14 @@ export function pipelineRoutes(container: DependencyContainer): AnyRoute[] {
       handler: async ({ params, body, db, principal }) => {
         // Locking the project row serialises concurrent saves, so version numbers never clash.
         await findOr404(Project, db, params.projectId, 'project');
-        const pinned = await inBody(async () => pinPipeline(plugins, body.graph));
-        const last = await PipelineVersion.query(db)
-          .where('projectId', params.projectId)
-          .max('version as max')
-          .first();
-        const row = await PipelineVersion.query(db).insertAndFetch({
-          id: randomUUID(),
-          projectId: params.projectId,
-          version: ((last as unknown as { max: number | null })?.max ?? 0) + 1,
-          graph: body.graph,
-          plugins: pinned.plugins,
-          components: pinned.components,
-          comment: body.comment ?? null,
-          createdBy: caller(principal).userId,
-        });
+        const row = await inBody(async () =>
+          savePipelineVersion(db, plugins, {
+            projectId: params.projectId,
+            graph: body.graph,
+            comment: body.comment,
+            createdBy: caller(principal).userId,
+          }),
+        );
         return { status: 201, body: detail(row) };
       },
     }),

@@ -3,16 +3,19 @@ import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { AccessService } from '../access/access-service.js';
+import { ComposeImport } from '../compose/compose-import.js';
 import type { Database } from '../database/database.js';
 import { ensureNoLiveDeployments } from '../deployments/decommission.js';
-import { caller, route } from '../http/route-context.js';
+import { caller, inBody, route } from '../http/route-context.js';
 import { Project, Service } from '../models/catalog.js';
 import {
+  ComposeImportReport,
   ProjectView,
   projectView,
   ServiceView,
   serviceView,
   TeamAssignmentView,
+  tagPattern,
   teamAssignments,
 } from '../schemas/catalog.js';
 import { displayText, dnsLabel, idParam, ttlSeconds, uuid } from '../schemas/common.js';
@@ -35,6 +38,7 @@ async function replaceServices(db: Database, projectId: string, serviceIds: stri
 /** Projects: services, a CPU/RAM budget per deployment, TTL override, team access; and their pipelines. */
 export function projectRoutes(container: DependencyContainer): AnyRoute[] {
   const access = container.resolve(AccessService);
+  const composeImport = container.resolve(ComposeImport);
   const params = idParam('projectId');
   const fields = {
     name: dnsLabel,
@@ -107,6 +111,63 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
         await replaceServices(db, row.id, serviceIds);
         await replaceTeamAccess(db, 'project', row.id, teams);
         return { status: 201, body: await detail(db, row, caller(principal).userId, true) };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/projects/import',
+      operationId: 'projects.import',
+      summary:
+        'Import a docker-compose file: services, a project and its first pipeline in one go (dryRun: only the report)',
+      tags: ['projects'],
+      access: Access.admin,
+      body: z
+        .object({
+          compose: z.string().min(1, 'must not be empty').describe('the compose file (YAML)'),
+          variables: z
+            .record(
+              z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a variable name'),
+              z.string().max(65536),
+            )
+            .optional()
+            .describe('values for ${VAR} in the file (what .env and the shell give compose)'),
+          name: dnsLabel.optional().describe("the project's name (default: the file's top-level name)"),
+          registryId: uuid.optional().describe('registry of images without a registry host'),
+          selectable: z
+            .record(z.string(), tagPattern)
+            .optional()
+            .describe('compose service → tag pattern: these services get a selectable tag'),
+          budget: z
+            .object({ cpuMillicores: fields.cpuMillicores, memoryMb: fields.memoryMb })
+            .strict()
+            .optional(),
+          defaultCpuMillicores: fields.cpuMillicores.optional(),
+          defaultMemoryMb: fields.memoryMb.optional(),
+          ttlSeconds: fields.ttlSeconds.optional(),
+          teams: fields.teams.optional(),
+          dryRun: z.boolean().default(false),
+        })
+        .strict(),
+      responses: {
+        200: z.object({ project: z.null(), report: ComposeImportReport }),
+        201: z.object({ project: ProjectDetail, pipelineVersion: z.number(), report: ComposeImportReport }),
+        409: null,
+      },
+      handler: async ({ body, db, principal }) => {
+        const me = caller(principal);
+        const result = await inBody(() => composeImport.run(db, body, me.userId));
+        const { services, ...plan } = result.plan;
+        const report = { ...plan, services: services.map(({ registryId: _, ...s }) => s) };
+        if (!result.projectId) return { status: 200, body: { project: null, report } };
+        const project = await Project.query(db).findById(result.projectId).throwIfNotFound();
+        return {
+          status: 201,
+          body: {
+            project: await detail(db, project, me.userId, true),
+            pipelineVersion: result.pipelineVersion,
+            report,
+          },
+        };
       },
     }),
     route({

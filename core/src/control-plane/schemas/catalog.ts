@@ -120,3 +120,27 @@ export function projectView(p: Project): z.infer<typeof ProjectView> {
     createdAt: iso(p.createdAt) as string,
   };
 }
+
+/** What a compose import carried over, and what not (POST /api/projects/import). */
+export const ComposeImportReport = z.object({
+  projectName: z.string(),
+  services: z.array(
+    z.object({
+      name: z.string(),
+      composeName: z.string(),
+      registryName: z.string(),
+      image: z.string(),
+      tagMode: z.enum(['pinned', 'selectable']),
+      tag: z.string().nullable(),
+      tagPattern: z.string().nullable(),
+      existingId: uuid.nullable(),
+      mapped: z.array(z.string()).describe('compose keys carried over'),
+      notes: z.array(z.string()),
+    }),
+  ),
+  budget: z.object({ cpuMillicores: z.number(), memoryMb: z.number(), from: z.string() }),
+  graph: z.unknown().describe('the pipeline the import saves as version 1'),
+  unmapped: z
+    .array(z.object({ path: z.string(), reason: z.string() }))
+    .describe('every key of the file that was not carried over, and why'),
+});

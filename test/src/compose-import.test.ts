@@ -1,0 +1,270 @@
+import test from 'ava';
+import { eventually } from './helpers/agent-process.js';
+import { ensureTestImages } from './helpers/docker.js';
+import { viaIngress } from './helpers/ingress.js';
+import { type Stack, startStack } from './helpers/stack.js';
+
+// docker-compose import: realistic files of several shapes through POST /api/projects/import, a
+// report that names every key left behind, nothing written on any error, and an imported file
+// deployed until its URL answers.
+
+let s: Stack;
+
+test.before(async () => {
+  ensureTestImages();
+  s = await startStack({
+    prepare: (registry) => {
+      registry.pushWeb('team/web', 'v1', 'web v1');
+      registry.pushWeb('team/api', 'v3', 'api v3');
+    },
+    services: [{ name: 'web', image: 'team/web', tag: 'v1' }],
+  });
+});
+
+test.after.always(async () => {
+  await s?.stop();
+});
+
+const catalog = async () => ({
+  services: (await s.admin.get('/api/services')).body.items.length,
+  projects: (await s.admin.get('/api/projects')).body.items.length,
+});
+
+const shop = (host: string) => `
+name: Shop_App
+x-common: &common
+  restart: unless-stopped
+  logging: { driver: json-file }
+services:
+  db:
+    <<: *common
+    image: postgres:16
+    environment:
+      - POSTGRES_PASSWORD=\${DB_PASSWORD:?set the database password}
+      - POSTGRES_DB=shop
+      - FROM_SHELL
+    volumes:
+      - pgdata:/var/lib/postgresql/data
+      - ./init.sql:/docker-entrypoint-initdb.d/init.sql
+    healthcheck:
+      test: ["CMD-SHELL", "pg_isready -U postgres"]
+      interval: 5s
+      timeout: 3s
+      retries: 5
+      start_period: 10s
+  shop_api:
+    <<: *common
+    build: ./api
+    image: ${host}/team/api:v3
+    command: node server.js --port 3000 "two words"
+    ports: ["8080:3000", "9229:9229"]
+    environment:
+      DATABASE_URL: postgres://postgres@db/shop
+      WORKERS: 4
+      DEBUG: "$$NOT_A_VARIABLE"
+    depends_on:
+      db: { condition: service_healthy }
+    deploy:
+      replicas: 2
+      resources:
+        limits: { cpus: "0.5", memory: 512M }
+    container_name: shop-api
+    networks: [backend]
+networks:
+  backend: {}
+volumes:
+  pgdata: {}
+`;
+
+test.serial(
+  'a compose file with anchors, variables, limits and health checks: the dry-run report says what maps and what not, and writes nothing',
+  async (t) => {
+    const before = await catalog();
+    const res = await s.admin.expect(200, 'POST', '/api/projects/import', {
+      compose: shop(s.registry.host),
+      variables: { DB_PASSWORD: 'pw-from-ci' },
+      dryRun: true,
+    });
+    t.is(res.project, null);
+    const r = res.report;
+    t.is(r.projectName, 'shop-app');
+    const db = r.services.find((x: { name: string }) => x.name === 'db');
+    const api = r.services.find((x: { name: string }) => x.name === 'shop-api');
+    // Official images come from the Docker Hub registry every install has.
+    t.like(db, { registryName: 'Docker Hub', image: 'postgres', tagMode: 'pinned', tag: '16' });
+    t.like(api, { composeName: 'shop_api', registryName: 'local', image: 'team/api', tag: 'v3' });
+    t.true(api.notes.some((n: string) => /renamed from "shop_api"/.test(n)));
+
+    const nodes = Object.fromEntries(
+      r.graph.nodes.map((n: { id: string; params: unknown }) => [n.id, n.params]),
+    );
+    t.deepEqual(nodes.db.env, { POSTGRES_PASSWORD: 'pw-from-ci', POSTGRES_DB: 'shop' });
+    t.deepEqual(nodes.db.volumes, { pgdata: '/var/lib/postgresql/data' });
+    t.deepEqual(nodes.db.healthCheck, { kind: 'command', command: ['sh', '-c', 'pg_isready -U postgres'] });
+    // start_period + retries × (interval + timeout)
+    t.is(nodes.db.healthTimeoutSeconds, 10 + 5 * (5 + 3));
+    t.deepEqual(nodes['shop-api'].command, ['node', 'server.js', '--port', '3000', 'two words']);
+    t.is(nodes['shop-api'].port, 3000);
+    t.deepEqual(nodes['shop-api'].env, {
+      DATABASE_URL: 'postgres://postgres@db/shop',
+      WORKERS: '4',
+      DEBUG: '$NOT_A_VARIABLE',
+    });
+    t.like(nodes['shop-api'], { cpuMillicores: 500, memoryMb: 512 });
+    t.deepEqual(r.graph.edges, [{ from: 'db', to: 'shop-api' }]);
+    // db has no limits: the default share for it, plus shop-api's limits.
+    t.like(r.budget, { cpuMillicores: 500 + 250, memoryMb: 512 + 256 });
+
+    const unmapped = Object.fromEntries(
+      r.unmapped.map((u: { path: string; reason: string }) => [u.path, u.reason]),
+    );
+    for (const path of [
+      'networks',
+      'services.db.restart',
+      'services.db.logging',
+      'services.db.environment.FROM_SHELL',
+      'services.db.volumes.1',
+      'services.shop_api.build',
+      'services.shop_api.container_name',
+      'services.shop_api.networks',
+      'services.shop_api.deploy.replicas',
+      'services.shop_api.ports',
+    ])
+      t.truthy(unmapped[path], `${path} is reported: ${JSON.stringify(r.unmapped)}`);
+    t.regex(unmapped['services.db.volumes.1'] as string, /bind mount/);
+    t.regex(unmapped['services.shop_api.ports'] as string, /one port per service is routed \(3000\)/);
+    t.false(JSON.stringify(r.unmapped).includes('pgdata'), 'the named volume is mapped');
+    t.deepEqual(await catalog(), before, 'a dry run writes nothing');
+  },
+);
+
+test.serial('bad files get a 400 that names where the problem is, and nothing is written', async (t) => {
+  const before = await catalog();
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    [
+      'not YAML',
+      { compose: 'services:\n  web:\n    image: [unclosed\n', name: 'x' },
+      /^body\.compose: is not valid YAML \(line 4, column 1\): Flow sequence/,
+    ],
+    [
+      'a typo in a key',
+      { compose: 'services:\n  web:\n    imag: nginx\n', name: 'x' },
+      /^body\.compose\.services\.web: .*"imag"/,
+    ],
+    [
+      'a wrong type',
+      { compose: 'services:\n  web:\n    image: nginx\n    ports: 80\n', name: 'x' },
+      /^body\.compose\.services\.web\.ports: /,
+    ],
+    [
+      'a build without an image',
+      { compose: 'services:\n  app:\n    build: .\n', name: 'x' },
+      /^body\.compose\.services\.app\.image: is required: NullOps deploys images from a registry/,
+    ],
+    [
+      'an unknown registry host',
+      { compose: 'services:\n  app:\n    image: ghcr.io/acme/app:1\n', name: 'x' },
+      /^body\.compose\.services\.app\.image: comes from ghcr\.io, which is not a registry here/,
+    ],
+    [
+      'a missing required variable',
+      { compose: 'services:\n  app:\n    image: "app:${TAG:?give the tag}"\n', name: 'x' },
+      /^body\.variables\.TAG: give the tag/,
+    ],
+    [
+      'depends_on a service that is not there',
+      { compose: 'services:\n  app:\n    image: app:1\n    depends_on: [db]\n', name: 'x' },
+      /^body\.compose\.services\.app\.depends_on: names "db"/,
+    ],
+    [
+      'a dependency cycle',
+      {
+        compose:
+          'services:\n  a:\n    image: a:1\n    depends_on: [b]\n  b:\n    image: b:1\n    depends_on: [a]\n',
+        name: 'x',
+      },
+      /^body\.compose\.services: depends_on cannot be imported: .*cycle/,
+    ],
+    ['no project name', { compose: 'services:\n  app:\n    image: app:1\n' }, /^body\.name: is required/],
+    [
+      'a selectable service that is not in the file',
+      { compose: 'services:\n  app:\n    image: app:1\n', name: 'x', selectable: { ghost: 'v*' } },
+      /^body\.selectable\.ghost: /,
+    ],
+  ];
+  for (const [what, body, message] of cases) {
+    const res = await s.admin.request('POST', '/api/projects/import', body);
+    t.is(res.status, 400, `${what}: ${JSON.stringify(res.body)}`);
+    t.regex(res.body.error.message, message, what);
+  }
+  // A service of the same name with another image is a conflict, not an overwrite.
+  const clash = await s.admin.request('POST', '/api/projects/import', {
+    compose: 'services:\n  web:\n    image: nginx:1.27\n',
+    name: 'clash',
+  });
+  t.is(clash.status, 409);
+  t.regex(clash.body.error.message, /a service named "web" already exists with another image \(team\/web\)/);
+  t.deepEqual(await catalog(), before);
+});
+
+test.serial(
+  'an imported file deploys: the service it routes answers through the ingress, after the one it depends on is healthy',
+  async (t) => {
+    const compose = `
+services:
+  api:
+    image: ${s.registry.host}/team/api:v3
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/"]
+      interval: 1s
+      retries: 20
+  web:
+    image: ${s.registry.host}/team/web:v1
+    command: ["sh", "-c", "echo \\"$$GREETING from \${WHO}\\" > /www/index.html; exec httpd -f -p 8080 -h /www"]
+    environment:
+      GREETING: hello
+    ports: ["8080"]
+    depends_on:
+      api: { condition: service_healthy }
+`;
+    const imported = await s.admin.expect(201, 'POST', '/api/projects/import', {
+      compose,
+      name: 'imported',
+      variables: { WHO: 'compose' },
+      selectable: { api: 'v*' },
+      defaultCpuMillicores: 50,
+      defaultMemoryMb: 64,
+    });
+    t.is(imported.pipelineVersion, 1);
+    t.like(imported.project, { name: 'imported', cpuMillicores: 100, memoryMb: 128 });
+    t.deepEqual(imported.project.services.map((x: { name: string }) => x.name).sort(), ['api', 'web']);
+    const web = imported.report.services.find((x: { name: string }) => x.name === 'web');
+    t.truthy(web.existingId, 'the existing web service (same registry and image) is reused');
+    t.like(
+      imported.report.services.find((x: { name: string }) => x.name === 'api'),
+      { tagMode: 'selectable', tagPattern: 'v*', existingId: null },
+    );
+
+    const created = await s.admin.expect(201, 'POST', `/api/projects/${imported.project.id}/deployments`, {
+      environmentId: s.env.id,
+      name: 'from-compose',
+      tags: { api: 'v3' },
+    });
+    await s.until(created.id, 'running', 90_000);
+    // No health check on web: running means started, and httpd may take a moment to listen.
+    const res = await eventually('web answers', async () => {
+      const r = await viaIngress(s.ingressPort, s.host('web', 'from-compose'));
+      return r.status === 200 && r;
+    });
+    t.is(res.body.trim(), 'hello from compose');
+    const history = (await s.admin.get(`/api/deployments/${created.id}/history`)).body.items as {
+      kind: string;
+      details: { step?: string } | null;
+    }[];
+    const at = (kind: string, step: string) =>
+      history.findIndex((e) => e.kind === kind && e.details?.step === step);
+    t.true(at('step.succeeded', 'api') < at('step.started', 'web'), 'web starts after api is healthy');
+    await s.admin.expect(202, 'DELETE', `/api/deployments/${created.id}`);
+    await s.until(created.id, 'deleted');
+  },
+);
