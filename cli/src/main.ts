@@ -1,6 +1,7 @@
 // nullops — NullOps from the terminal and from CI: log in once (or give NULLOPS_URL and
 // NULLOPS_TOKEN), deploy with tags and wait for the URLs, follow logs, extend, clone, delete,
 // import a docker-compose file. Human output by default, `--output json` for scripts.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { createInterface } from 'node:readline/promises';
@@ -10,7 +11,7 @@ import { Api, ApiError } from './api.js';
 import { loadCredentials, saveCredentials, UsageError } from './config.js';
 
 type Output = 'human' | 'json';
-const TERMINAL = new Set(['running', 'failed', 'deleted', 'expired']);
+const TERMINAL = new Set(['running', 'failed', 'deleted']);
 
 const program = new Command('nullops')
   .description('NullOps from the terminal and from CI')
@@ -43,6 +44,21 @@ function duration(value: string): number {
   const m = /^(\d+)(ms|s|m|h)?$/.exec(value);
   if (!m) throw new InvalidArgumentError('must be a duration like 90s, 10m or 1h');
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+}
+
+/**
+ * The same deploy command run again (a CI retry) is the same request: its key is made from what
+ * it asks for. The server releases a key when its deployment is deleted.
+ */
+function idempotencyKey(
+  projectId: string,
+  environmentId: string,
+  name: string,
+  tags: Record<string, string>,
+) {
+  const sorted = Object.entries(tags).sort(([a], [b]) => a.localeCompare(b));
+  const what = JSON.stringify([projectId, environmentId, name, sorted]);
+  return `cli-${createHash('sha256').update(what).digest('hex').slice(0, 40)}`;
 }
 
 const timeout = (what: string, ms: number, shown: string) =>
@@ -206,7 +222,7 @@ program
     const d = await client.post<Deployment>(
       `/api/projects/${project.id}/deployments`,
       { environmentId: env.id, name: o.name, tags: o.tag ?? {} },
-      { 'idempotency-key': `cli:${project.id}:${env.id}:${o.name}` },
+      { 'idempotency-key': idempotencyKey(project.id, env.id, o.name, o.tag ?? {}) },
     );
     if (!o.wait) return print(summary(d), d);
     progress(`deploying ${d.name} (${project.name} in ${env.name})`);
@@ -327,6 +343,45 @@ program
     await follow(client, d.id, new Set(['deleted']), o.timeout);
     await finish(client, d.id, 'deleted');
   });
+
+interface Operation {
+  id: string;
+  kind: string;
+  service: string;
+  state: 'queued' | 'running' | 'succeeded' | 'failed';
+  message: string | null;
+}
+
+for (const [action, what] of [
+  ['restart', 'restart one service of a running deployment (its container or pod, same volumes)'],
+  ['stop', 'stop one service; it stays stopped until started'],
+  ['start', 'start a stopped service again'],
+] as const)
+  program
+    .command(action)
+    .description(`${what}; queued behind the deployment's other operations`)
+    .argument('<deployment>', 'name or id')
+    .argument('<service>', 'the service')
+    .option('--no-wait', 'do not wait for the result')
+    .addOption(timeout('how long to wait', 300_000, '5m'))
+    .option('-e, --env <environment>', 'the environment, when the name is used in several')
+    .action(async (ref: string, service: string, o) => {
+      const client = await api();
+      const d = await deploymentOf(client, ref, o.env);
+      let op = await client.post<Operation>(`/api/deployments/${d.id}/services/${service}/${action}`);
+      const deadline = Date.now() + o.timeout;
+      let said = '';
+      while (o.wait && (op.state === 'queued' || op.state === 'running')) {
+        const now = `${op.state}${op.message ? `: ${op.message}` : ''}`;
+        if (now !== said) progress(`${action} ${service}: ${(said = now)}`);
+        if (Date.now() > deadline) throw new TimeoutError(`${action} ${service} is still ${op.state}`);
+        await new Promise((r) => setTimeout(r, 300));
+        const { items } = await client.get<{ items: Operation[] }>(`/api/deployments/${d.id}/operations`);
+        op = items.find((x) => x.id === op.id) ?? op;
+      }
+      print(`${action} ${service}: ${op.state}${op.message ? ` (${op.message})` : ''}`, op);
+      if (op.state === 'failed') process.exitCode = 1;
+    });
 
 program
   .command('import')

@@ -7,6 +7,7 @@ import * as outbox from './20261201010000_outbox.js';
 import * as decommission from './20261201020000_decommission.js';
 import * as scopedTokens from './20261201030000_scoped_tokens.js';
 import * as pluginTrees from './20261201040000_plugin_trees.js';
+import * as day2Operations from './20261201050000_day2_operations.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -21,6 +22,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261201020000_decommission': decommission,
   '20261201030000_scoped_tokens': scopedTokens,
   '20261201040000_plugin_trees': pluginTrees,
+  '20261201050000_day2_operations': day2Operations,
 };
 
 /** A knex migration source over the list above. */

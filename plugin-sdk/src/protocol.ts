@@ -166,6 +166,8 @@ export const DesiredDeploymentSchema = z
       .optional(),
     /** The pipeline to run while the deployment is deploying. */
     run: PipelineRunSchema.optional(),
+    /** Services a user stopped: kept stopped, not brought back (sent only when there are any). */
+    stoppedServices: z.array(dnsLabel).max(200).optional(),
     /**
      * Kubernetes environments with an ingress controller: the agent writes Ingress objects of
      * this class for `<service>.<deployment name>.<domain>` instead of serving them at its edge.
@@ -241,6 +243,13 @@ export const RequestSchemas = {
   'deployment.remove': {
     params: z.object({ id: z.uuid() }).strict(),
     result: z.object({ removed: z.boolean() }),
+  },
+  /** A day-2 action on one service of a running deployment; answers with the service's state after it. */
+  'service.control': {
+    params: z
+      .object({ deploymentId: z.uuid(), service: dnsLabel, action: z.enum(['restart', 'stop', 'start']) })
+      .strict(),
+    result: z.object({ service: ServiceStateSchema }),
   },
   /** Streams a service's logs as `log.line` events tagged with `streamId`, until `logs.close`. */
   'logs.open': {

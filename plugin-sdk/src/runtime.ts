@@ -10,7 +10,8 @@
  * | `pullImage` | `docker pull` with registry credentials, progress per layer | nothing to do ahead (kubelet pulls); an `imagePullSecret` in the namespace carries credentials |
  * | `startService` | a container with limits, labels, `Init`, no-new-privileges, dropped capabilities, no published port; returns once it runs | a Deployment (1 replica) + ClusterIP Service, requests = limits, hardened securityContext, the health check as readinessProbe; returns once the container runs, or fails in plain words (image not found, crash loop, OOM, unschedulable) |
  * | `inspectService` | container inspect | Deployment status + its Pod |
- * | `restartService` | `docker start` of the stopped container | delete the failed Pod (the Deployment recreates it) |
+ * | `restartService` | `docker restart` of the container (running or stopped) | scale the Deployment back to 1 and delete its Pod (the Deployment recreates it) |
+ * | `stopService` | `docker stop` (the container stays) | scale the Deployment to 0 replicas |
  * | `removeService` | remove the container | delete the Deployment and Service |
  * | `serviceEndpoint` | the container's address on its deployment network | a ready endpoint of the Service (EndpointSlice) |
  * | `checkHealth` | HTTP/TCP from the agent to the container's address; `command` via exec | the Pod's readiness (Kubernetes runs the probe), watched |
@@ -168,8 +169,10 @@ export interface Runtime {
     signal?: AbortSignal,
   ): Promise<ServiceState>;
   inspectService(deploymentId: string, name: string): Promise<ServiceState>;
-  /** Starts a stopped service again, keeping its identity. */
+  /** Restarts a service (running or stopped), keeping its identity: same volumes, same address. */
   restartService(deploymentId: string, name: string): Promise<ServiceState>;
+  /** Stops a service, keeping it (a restart brings it back as it was); stopping a stopped one is a no-op. */
+  stopService(deploymentId: string, name: string): Promise<ServiceState>;
   removeService(deploymentId: string, name: string): Promise<void>;
   /** Where a running service answers on `port` from the agent's side, or undefined when nowhere yet. */
   serviceEndpoint(deploymentId: string, name: string, port: number): Promise<ServiceEndpoint | undefined>;

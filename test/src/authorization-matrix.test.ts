@@ -99,6 +99,8 @@ test('every route declares a known access rule naming a real path parameter', as
     'deployments.extend': 'deployment:full',
     'deployments.retry': 'deployment:full',
     'deployments.clone': 'deployment:full',
+    'deployments.services.control': 'deployment:full',
+    'deployments.operations': 'deployment:read',
     'plugins.list': 'authenticated',
     'plugins.components': 'authenticated',
     'plugins.get': 'authenticated',

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
-import { stat, writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import test from 'ava';
 import Docker from 'dockerode';
 import { eventually, freePort, tempDir } from './helpers/agent-process.js';
@@ -48,10 +49,10 @@ interface Run {
 }
 
 /** Runs `nullops …` with a clean environment: what a CI runner has. */
-function nullops(args: string[], env: Record<string, string> = {}): Promise<Run> {
+function nullops(args: string[], env: Record<string, string> = {}, program = NULLOPS): Promise<Run> {
   return new Promise((done) => {
     execFile(
-      NULLOPS,
+      program,
       args,
       { env: { PATH: process.env.PATH, XDG_CONFIG_HOME: config, ...env }, timeout: 120_000 },
       (err, stdout, stderr) =>
@@ -185,3 +186,38 @@ test.serial('login stores a token readable by its owner only; import reads a com
     (await s.admin.get('/api/projects')).body.items.some((p: { name: string }) => p.name === 'from-cli'),
   );
 });
+
+test.serial(
+  'the CLI package installs on its own, as on a CI runner: nothing of the repository, only commander',
+  async (t) => {
+    const dir = await tempDir('nullops-cli-pack-');
+    const run = promisify(execFile);
+    const packed = JSON.parse(
+      (await run('npm', ['pack', '-w', 'cli', '--pack-destination', dir, '--json'])).stdout,
+    );
+    const runner = join(dir, 'runner');
+    await run('npm', [
+      'install',
+      '--prefix',
+      runner,
+      '--no-audit',
+      '--no-fund',
+      join(dir, packed[0].filename),
+    ]);
+    t.deepEqual((await readdir(join(runner, 'node_modules'))).filter((m) => !m.startsWith('.')).sort(), [
+      '@nullops',
+      'commander',
+    ]);
+    const { token } = await s.admin.expect(201, 'POST', '/api/auth/tokens', {
+      name: 'runner',
+      access: 'read',
+    });
+    const list = await nullops(
+      ['ls', '-o', 'json'],
+      { NULLOPS_URL: s.cp.url, NULLOPS_TOKEN: token },
+      join(runner, 'node_modules', '.bin', 'nullops'),
+    );
+    t.is(list.code, 0, list.stderr);
+    t.true(Array.isArray(JSON.parse(list.stdout)));
+  },
+);

@@ -301,6 +301,17 @@ export class DockerRuntime implements Runtime {
     return this.inspectService(deploymentId, name);
   }
 
+  async stopService(deploymentId: string, name: string): Promise<ServiceState> {
+    await this.docker
+      .getContainer(dockerNames.container(deploymentId, name))
+      .stop({ t: 10 })
+      .catch((err) => {
+        // 304: it was not running.
+        if ((err as { statusCode?: number }).statusCode !== 304) throw err;
+      });
+    return this.inspectService(deploymentId, name);
+  }
+
   async removeService(deploymentId: string, name: string): Promise<void> {
     await this.docker
       .getContainer(dockerNames.container(deploymentId, name))

@@ -172,6 +172,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
         'deployment.deploy': (params) => serialised(() => runner.deploy(params.deployment)),
         // Not serialised behind a sync: cancelling must be able to interrupt a long run.
         'deployment.remove': (params) => runner.remove(params.id),
+        'service.control': (params) => runner.control(params),
         'logs.open': async (params) => runner.openLogs(params),
         'logs.close': async (params) => runner.closeLogs(params.streamId),
       },

@@ -5,6 +5,7 @@ import type {
   ReconcileReport,
   Runtime,
   ServiceSpec,
+  ServiceState,
 } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import type { PluginHost } from '../plugins/plugin-host.js';
@@ -212,6 +213,37 @@ export class DeploymentRunner {
     await this.deps.runtime.publishRoutes(id, routes, ingress.className);
   }
 
+  /**
+   * A day-2 action on one service of a running deployment. What the user stopped stays stopped:
+   * the deployment's desired state says so from now on (and the control plane's next sync too).
+   */
+  async control(params: {
+    deploymentId: string;
+    service: string;
+    action: 'restart' | 'stop' | 'start';
+  }): Promise<{ service: ServiceState }> {
+    const { runtime, logger } = this.deps;
+    const record = this.records.get(params.deploymentId);
+    if (!record || record.phase !== 'running' || this.active.has(params.deploymentId))
+      throw new Error('the deployment is not running on this node');
+    if (!record.specs.some((s) => s.name === params.service))
+      throw new Error(`the deployment has no service ${params.service}`);
+    const stopped = new Set(record.desired.stoppedServices ?? []);
+    const service =
+      params.action === 'stop'
+        ? await runtime.stopService(params.deploymentId, params.service)
+        : await runtime.restartService(params.deploymentId, params.service);
+    if (params.action === 'stop') stopped.add(params.service);
+    else stopped.delete(params.service);
+    record.desired = { ...record.desired, stoppedServices: [...stopped] };
+    await this.save();
+    logger.info(
+      { deployment: params.deploymentId, service: params.service, action: params.action },
+      'service action',
+    );
+    return { service };
+  }
+
   private async keepAlive(d: DesiredDeployment, specs: ServiceSpec[], report: ReconcileReport) {
     const { runtime, logger } = this.deps;
     const record = this.records.get(d.id);
@@ -219,8 +251,13 @@ export class DeploymentRunner {
       await this.publishRoutes(record).catch((err) =>
         logger.error({ deployment: d.id, err }, 'could not write the Ingress'),
       );
+    const stopped = new Set(d.stoppedServices ?? []);
     for (const spec of specs) {
       const key = `${d.name}/${spec.name}`;
+      if (stopped.has(spec.name)) {
+        report.kept.push(key);
+        continue;
+      }
       try {
         const state = await runtime.inspectService(d.id, spec.name);
         if (state.status === 'stopped') {

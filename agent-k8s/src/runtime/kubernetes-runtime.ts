@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
-import { Exec, type KubeConfig, Log, type V1Pod, type V1Status } from '@kubernetes/client-node';
+import {
+  Exec,
+  type KubeConfig,
+  Log,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Pod,
+  type V1Status,
+} from '@kubernetes/client-node';
 import {
   type DeploymentBudget,
   type ExecResult,
@@ -257,14 +265,28 @@ export class KubernetesRuntime implements Runtime {
     return { name, ref, status: 'stopped', ...(reason ? { reason } : {}) };
   }
 
-  /** Deletes the service's pods; its Deployment makes a new one. */
+  /** Scales its Deployment back to one replica (a stopped service) and deletes its pods: it makes a new one. */
   async restartService(deploymentId: string, name: string): Promise<ServiceState> {
     const namespace = kubeNames.namespace(deploymentId);
+    await this.scale(namespace, name, 1);
     for (const pod of await this.podsOf(deploymentId, name))
       await ignoreNotFound(
         this.api.core.deleteNamespacedPod({ name: pod.metadata?.name as string, namespace }),
       );
     return this.inspectService(deploymentId, name);
+  }
+
+  /** Scales its Deployment to zero: the Deployment and Service stay, its pod goes. */
+  async stopService(deploymentId: string, name: string): Promise<ServiceState> {
+    await this.scale(kubeNames.namespace(deploymentId), name, 0);
+    return this.inspectService(deploymentId, name);
+  }
+
+  private async scale(namespace: string, name: string, replicas: number) {
+    await this.api.apps.patchNamespacedDeployment(
+      { name, namespace, body: { spec: { replicas } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
   }
 
   async removeService(deploymentId: string, name: string): Promise<void> {

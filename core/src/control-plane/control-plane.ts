@@ -27,6 +27,7 @@ import { AgentReports } from './deployments/agent-reports.js';
 import { DeploymentCommands } from './deployments/commands.js';
 import { DesiredState } from './deployments/desired-state.js';
 import { DeploymentHistory } from './deployments/history.js';
+import { DeploymentOperations } from './deployments/operations.js';
 import { DeploymentReadModel } from './deployments/read-model.js';
 import { Sweeper } from './deployments/sweeper.js';
 import { TagService } from './deployments/tag-service.js';
@@ -170,6 +171,7 @@ export function createControlPlane(deps: {
       get(DeploymentNotifications).start();
       get(DesiredState).start();
       get(AgentReports).start();
+      get(DeploymentOperations).start();
       get(NodeSync).start();
       get(Sweeper).start();
       await get(AgentConnectionManager).start();

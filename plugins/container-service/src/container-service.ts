@@ -112,6 +112,7 @@ async function waitHealthy(
 ) {
   const deadline = Date.now() + timeoutSeconds * 1000;
   let detail = 'not checked yet';
+  let attempt = 0;
   while (Date.now() < deadline) {
     if (ctx.signal.aborted) throw new Error('cancelled while waiting for the health check');
     const result = await ctx.runtime.checkHealth(ctx.deployment.id, service, check, 2000);
@@ -120,7 +121,9 @@ async function waitHealthy(
       return;
     }
     detail = result.detail;
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    // Most services come up within a second: look often at first (25, 50, 100 ms…), then every
+    // 250 ms. A fixed 250 ms cost every deployment 125 ms per service on average (benchmark P1).
+    await new Promise((resolve) => setTimeout(resolve, Math.min(250, 25 * 2 ** attempt++)));
   }
   throw new Error(
     `${service} did not pass its ${check.kind} health check within ${timeoutSeconds} s (last: ${detail})`,

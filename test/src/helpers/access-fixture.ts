@@ -142,6 +142,8 @@ export async function seedAccessFixture(t: TestControlPlane): Promise<AccessFixt
       userId: victim,
       tokenId: victimToken.tokenId,
       deploymentId: deployment,
+      service: 'web',
+      action: 'restart',
       version: '1',
       // A bundled plugin (installing one needs a registry); its name is one URL-encoded segment.
       name: encodeURIComponent('@nullops/plugin-postgres'),

@@ -36,6 +36,7 @@ export function fencedRuntime(runtime: Runtime, deploymentId: string, signal: Ab
       creating(() => runtime.startService(id, spec, auth, startSignal)),
     inspectService: (id, name) => runtime.inspectService(id, name),
     restartService: (id, name) => creating(() => runtime.restartService(id, name)),
+    stopService: (id, name) => runtime.stopService(id, name),
     removeService: (id, name) => runtime.removeService(id, name),
     serviceEndpoint: (id, name, port) => runtime.serviceEndpoint(id, name, port),
     checkHealth: (id, name, check, timeoutMs) => runtime.checkHealth(id, name, check, timeoutMs),

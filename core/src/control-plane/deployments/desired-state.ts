@@ -100,6 +100,7 @@ export class DesiredState {
         name: d.name,
         state: d.state as DesiredDeployment['state'],
         services: openSpecs(this.box, d.id, d.services as StoredSpec[]),
+        ...(d.stoppedServices?.length ? { stoppedServices: d.stoppedServices } : {}),
         ...(await this.ingressOf(d.environmentId)),
       };
       if ((RUNNING_PIPELINE_STATES as readonly string[]).includes(d.state)) {

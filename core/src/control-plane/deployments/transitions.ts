@@ -70,8 +70,11 @@ export class Transitions {
     entry: Entry = {},
   ): Promise<boolean> {
     const rule = LIFECYCLE[event];
+    // A deleted deployment releases its Idempotency-Key: the same request made again later (CI
+    // recreating pr-42 after it was deleted) is a new deployment, not the gone one.
+    const released = rule.to === 'deleted' ? { idempotencyKey: null } : {};
     const changed = await Deployment.query(db)
-      .patch({ ...patch, state: rule.to, updatedAt: new Date() })
+      .patch({ ...patch, ...released, state: rule.to, updatedAt: new Date() })
       .where('id', d.id)
       .whereIn('state', rule.from as unknown as string[]);
     if (!changed) return false;

@@ -59,7 +59,7 @@ export type DeploymentState =
 export class Deployment extends BaseModel {
   static override tableName = 'deployments';
   // jsonb columns: objection serialises these as JSON (a bare array would become a Postgres array).
-  static override jsonAttributes = ['tags', 'error', 'services', 'actual'];
+  static override jsonAttributes = ['tags', 'error', 'services', 'actual', 'stoppedServices'];
   id!: string;
   name!: string;
   projectId!: string;
@@ -74,6 +74,8 @@ export class Deployment extends BaseModel {
   error!: Record<string, unknown> | null;
   services!: unknown[];
   actual!: unknown[] | null;
+  /** Services a user stopped (day-2): the agent keeps them stopped. */
+  stoppedServices!: string[];
   cpuMillicores!: number;
   memoryMb!: number;
   idempotencyKey!: string | null;

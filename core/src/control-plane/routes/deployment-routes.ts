@@ -9,6 +9,7 @@ import type { Database } from '../database/database.js';
 import { DeploymentCommands } from '../deployments/commands.js';
 import { DeploymentHistory, type LiveEvent } from '../deployments/history.js';
 import { DEPLOYMENT_STATES } from '../deployments/lifecycle.js';
+import { DeploymentOperations } from '../deployments/operations.js';
 import { DeploymentReadModel } from '../deployments/read-model.js';
 import { TagService } from '../deployments/tag-service.js';
 import { caller, inBody, route } from '../http/route-context.js';
@@ -20,6 +21,8 @@ import {
   DeploymentMetricsView,
   DeploymentView,
   HistoryItem,
+  OperationView,
+  operationView,
   ServiceTagsView,
 } from '../schemas/deployment.js';
 import { findOr404 } from './find.js';
@@ -36,6 +39,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
   const tags = container.resolve(TagService);
   const logs = container.resolve(LogStreams);
   const access = container.resolve(AccessService);
+  const operations = container.resolve(DeploymentOperations);
   const params = idParam('deploymentId');
   const readable = Access.scoped('deployment', 'deploymentId', 'read');
   const full = Access.scoped('deployment', 'deploymentId', 'full');
@@ -212,6 +216,38 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
           status: 202,
           body: await view(db, await commands.delete(db, d, actorOf(principal), 'cancelled')),
         };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/deployments/:deploymentId/services/:service/:action',
+      operationId: 'deployments.services.control',
+      summary:
+        "Restart, stop or start one service of a running deployment: queued behind the deployment's other operations",
+      tags: ['deployments'],
+      access: full,
+      params: z
+        .object({ deploymentId: uuid, service: dnsLabel, action: z.enum(['restart', 'stop', 'start']) })
+        .strict(),
+      responses: { 202: OperationView, 409: null },
+      handler: async ({ params: p, db, principal }) => {
+        const d = await find(db, p.deploymentId);
+        const op = await operations.enqueue(db, d, p.action, p.service, actorOf(principal));
+        return { status: 202, body: operationView(op) };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/deployments/:deploymentId/operations',
+      operationId: 'deployments.operations',
+      summary: "The deployment's day-2 operations, newest first, each with its state and result",
+      tags: ['deployments'],
+      access: readable,
+      params,
+      responses: { 200: z.object({ items: z.array(OperationView) }) },
+      handler: async ({ params: p, db }) => {
+        const d = await find(db, p.deploymentId);
+        return { status: 200, body: { items: (await operations.list(db, d.id)).map(operationView) } };
       },
     }),
     route({

@@ -1,6 +1,7 @@
 import type { ServiceState } from '@nullops/plugin-sdk';
 import { z } from 'zod';
 import { DEPLOYMENT_STATES } from '../deployments/lifecycle.js';
+import type { OperationRow } from '../deployments/operations.js';
 import { serviceHost } from '../ingress/host-name.js';
 import type { Deployment } from '../models/fleet.js';
 import { iso, timestamp, uuid } from './common.js';
@@ -21,6 +22,35 @@ export const ServiceTagsView = z.object({
   tags: z.array(z.string()).describe('selectable tags, newest first (empty for pinned services)'),
 });
 export type ServiceTags = z.infer<typeof ServiceTagsView>;
+
+/** A day-2 operation (restart, stop, start a service) and where it stands. */
+export const OperationView = z.object({
+  id: uuid,
+  deploymentId: uuid,
+  kind: z.enum(['service.restart', 'service.stop', 'service.start']),
+  service: z.string(),
+  state: z.enum(['queued', 'running', 'succeeded', 'failed']),
+  message: z.string().nullable().describe('why it waits, or what came of it'),
+  createdByName: z.string().nullable(),
+  createdAt: timestamp,
+  startedAt: timestamp.nullable(),
+  finishedAt: timestamp.nullable(),
+});
+
+export function operationView(op: OperationRow): z.infer<typeof OperationView> {
+  return {
+    id: op.id,
+    deploymentId: op.deploymentId,
+    kind: op.kind as z.infer<typeof OperationView>['kind'],
+    service: op.params.service,
+    state: op.state,
+    message: op.message,
+    createdByName: op.createdByName,
+    createdAt: iso(op.createdAt) as string,
+    startedAt: iso(op.startedAt),
+    finishedAt: iso(op.finishedAt),
+  };
+}
 
 export const DeploymentView = z.object({
   id: uuid,

@@ -1,0 +1,37 @@
+import type { Knex } from 'knex';
+
+/**
+ * Day-2 actions on running deployments: the services a user stopped (the agent keeps them stopped
+ * instead of bringing them back), and the persisted per-deployment queue of operations (restart,
+ * stop, start a service), each with its own state and result.
+ */
+export async function up(knex: Knex): Promise<void> {
+  await knex.schema.alterTable('deployments', (t) => {
+    t.jsonb('stopped_services').notNullable().defaultTo('[]');
+  });
+  await knex.schema.createTable('deployment_operations', (t) => {
+    t.uuid('id').primary();
+    t.uuid('deployment_id').notNullable().references('deployments.id').onDelete('CASCADE');
+    t.text('kind').notNullable();
+    t.jsonb('params').notNullable().defaultTo('{}');
+    t.text('state').notNullable().defaultTo('queued');
+    t.text('message');
+    t.uuid('created_by').references('users.id').onDelete('SET NULL');
+    t.text('created_by_name');
+    t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+    t.timestamp('started_at', { useTz: true });
+    t.timestamp('finished_at', { useTz: true });
+    t.index(['deployment_id', 'created_at']);
+  });
+  await knex.raw(
+    `ALTER TABLE deployment_operations ADD CONSTRAINT deployment_operations_state_check
+     CHECK (state IN ('queued', 'running', 'succeeded', 'failed'))`,
+  );
+}
+
+export async function down(knex: Knex): Promise<void> {
+  await knex.schema.dropTable('deployment_operations');
+  await knex.schema.alterTable('deployments', (t) => {
+    t.dropColumn('stopped_services');
+  });
+}

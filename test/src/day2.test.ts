@@ -1,0 +1,147 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { eventually, waitNodeReady } from './helpers/agent-process.js';
+import { ApiClient } from './helpers/api-client.js';
+import { docker, ensureTestImages } from './helpers/docker.js';
+import { viaIngress } from './helpers/ingress.js';
+import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
+
+// Day-2 actions on a running deployment, on a real Docker agent: stop, start and restart one
+// service through a persisted per-deployment queue; a stopped service stays stopped across an
+// agent restart; read-only users cannot; the CLI does it too.
+
+let s: Stack;
+let id: string;
+
+test.before(async () => {
+  ensureTestImages();
+  s = await startStack({
+    prepare: (registry) => registry.pushWeb('team/web', 'v1', 'web v1'),
+    services: [{ name: 'web', image: 'team/web', tag: 'v1' }],
+    users: [{ name: 'viewer', access: 'read' }],
+  });
+  await s.savePipeline({
+    nodes: [
+      {
+        id: 'web',
+        type: 'container.service',
+        params: { service: 'web', port: 80, healthCheck: { kind: 'http', path: '/' } },
+      },
+    ],
+    edges: [],
+  });
+  id = await s.deploy('day2');
+  await s.until(id, 'running');
+});
+
+test.after.always(async () => {
+  await s?.stop();
+});
+
+const container = async () => {
+  const [c] = await docker.listContainers({
+    all: true,
+    filters: { label: [`dev.nullops.deployment=${id}`] },
+  });
+  return docker.getContainer(c?.Id as string).inspect();
+};
+const answers = async () => (await viaIngress(s.ingressPort, s.host('web', 'day2'))).status === 200;
+const operation = (opId: string) =>
+  eventually(
+    'the operation finished',
+    async () => {
+      const { items } = (await s.admin.get(`/api/deployments/${id}/operations`)).body;
+      const op = items.find((o: { id: string }) => o.id === opId);
+      return op && (op.state === 'succeeded' || op.state === 'failed') && op;
+    },
+    30_000,
+  );
+const serviceStatus = async () =>
+  (await s.get(id)).services.find((x: { name: string }) => x.name === 'web').status;
+
+test.serial(
+  'stop keeps the container but takes the service down, and it stays stopped when the agent restarts; start brings it back',
+  async (t) => {
+    const stop = await s.admin.expect(202, 'POST', `/api/deployments/${id}/services/web/stop`);
+    t.like(stop, { kind: 'service.stop', service: 'web', state: 'queued' });
+    t.like(await operation(stop.id), { state: 'succeeded' });
+    const stopped = await container();
+    t.false(stopped.State.Running);
+    t.is(await serviceStatus(), 'stopped');
+    t.false(await answers());
+
+    // The agent comes back and reconciles with the control plane: what a user stopped stays so.
+    await s.agent.kill();
+    await s.agent.start();
+    await waitNodeReady(s.admin, s.node.id);
+    await eventually(
+      'reconciled',
+      async () => s.agent.logged(/reconciled with the control plane/).length > 0,
+    );
+    t.false((await container()).State.Running, 'not brought back by the reconcile');
+    t.is(stopped.Id, (await container()).Id);
+
+    const start = await s.admin.expect(202, 'POST', `/api/deployments/${id}/services/web/start`);
+    t.like(await operation(start.id), { state: 'succeeded' });
+    await eventually('web answers again', answers);
+    t.is(await serviceStatus(), 'running');
+  },
+);
+
+test.serial(
+  'operations queue in order behind each other; restart keeps the container; history says who did what',
+  async (t) => {
+    const before = await container();
+    const queued = [];
+    for (const action of ['stop', 'start', 'restart'])
+      queued.push(await s.admin.expect(202, 'POST', `/api/deployments/${id}/services/web/${action}`));
+    const done = await Promise.all(queued.map((op) => operation(op.id)));
+    t.deepEqual(
+      done.map((op) => op.state),
+      ['succeeded', 'succeeded', 'succeeded'],
+    );
+    const finished = done.map((op) => Date.parse(op.finishedAt));
+    t.deepEqual(
+      finished,
+      [...finished].sort((a, b) => a - b),
+      'first in, first out',
+    );
+    const after = await container();
+    t.is(after.Id, before.Id, 'the same container');
+    t.not(after.State.StartedAt, before.State.StartedAt, 'started anew');
+    await eventually('web answers', answers);
+
+    const kinds = (await s.admin.get(`/api/deployments/${id}/history`)).body.items
+      .filter((e: { kind: string }) => /^service\.|^operation\./.test(e.kind))
+      .map((e: { kind: string; actorName: string }) => `${e.kind} by ${e.actorName}`);
+    for (const kind of ['service.stopped', 'service.started', 'service.restarted', 'operation.queued'])
+      t.true(kinds.includes(`${kind} by admin`), `${kind}: ${kinds.join(', ')}`);
+  },
+);
+
+test.serial('read-only users and unknown services are refused, nothing is queued', async (t) => {
+  const viewer = await ApiClient.login(s.cp.url, 'viewer', STACK_PASSWORD);
+  const before = (await s.admin.get(`/api/deployments/${id}/operations`)).body.items.length;
+  t.is((await viewer.request('POST', `/api/deployments/${id}/services/web/restart`)).status, 403);
+  t.is((await viewer.get(`/api/deployments/${id}/operations`)).status, 200, 'but they can see them');
+  const ghost = await s.admin.request('POST', `/api/deployments/${id}/services/ghost/restart`);
+  t.is(ghost.status, 400);
+  t.regex(ghost.body.error.message, /params\.service: is not a service of day2 \(it has web\)/);
+  const bad = await s.admin.request('POST', `/api/deployments/${id}/services/web/explode`);
+  t.is(bad.status, 400);
+  t.is((await s.admin.get(`/api/deployments/${id}/operations`)).body.items.length, before);
+});
+
+test.serial('nullops restart waits for the result', async (t) => {
+  const { token } = await s.admin.expect(201, 'POST', '/api/auth/tokens', { name: 'cli', access: 'full' });
+  const { stdout, stderr } = await promisify(execFile)(
+    resolve('node_modules/.bin/nullops'),
+    ['restart', 'day2', 'web'],
+    { env: { PATH: process.env.PATH, NULLOPS_URL: s.cp.url, NULLOPS_TOKEN: token } },
+  );
+  t.regex(stdout, /^restart web: succeeded \(web restarted \(now running\)\)/);
+  t.regex(stderr, /restart web: queued/);
+  await eventually('web answers', answers);
+});
