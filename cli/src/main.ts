@@ -373,7 +373,8 @@ for (const [action, what] of [
       let said = '';
       while (o.wait && (op.state === 'queued' || op.state === 'running')) {
         const now = `${op.state}${op.message ? `: ${op.message}` : ''}`;
-        if (now !== said) progress(`${action} ${service}: ${(said = now)}`);
+        if (now !== said) progress(`${action} ${service}: ${now}`);
+        said = now;
         if (Date.now() > deadline) throw new TimeoutError(`${action} ${service} is still ${op.state}`);
         await new Promise((r) => setTimeout(r, 300));
         const { items } = await client.get<{ items: Operation[] }>(`/api/deployments/${d.id}/operations`);

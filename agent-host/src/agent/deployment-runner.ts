@@ -224,7 +224,7 @@ export class DeploymentRunner {
   }): Promise<{ service: ServiceState }> {
     const { runtime, logger } = this.deps;
     const record = this.records.get(params.deploymentId);
-    if (!record || record.phase !== 'running' || this.active.has(params.deploymentId))
+    if (record?.phase !== 'running' || this.active.has(params.deploymentId))
       throw new Error('the deployment is not running on this node');
     if (!record.specs.some((s) => s.name === params.service))
       throw new Error(`the deployment has no service ${params.service}`);
