@@ -205,6 +205,11 @@ export const ReconcileReportSchema = z.object({
 export type ReconcileReport = z.infer<typeof ReconcileReportSchema>;
 
 /** Requests the control plane sends, with their params and results. */
+const sqlIdentifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase SQL identifier');
+const DatabaseTargetSchema = z
+  .object({ deploymentId: z.uuid(), service: dnsLabel, database: sqlIdentifier, user: sqlIdentifier })
+  .strict();
+
 export const RequestSchemas = {
   /** The full desired state of the node; the agent reconciles and answers with the actual state. */
   sync: {
@@ -250,6 +255,16 @@ export const RequestSchemas = {
       .object({ deploymentId: z.uuid(), service: dnsLabel, action: z.enum(['restart', 'stop', 'start']) })
       .strict(),
     result: z.object({ service: ServiceStateSchema }),
+  },
+  /** A gzipped `pg_dump` of a PostgreSQL service of a running deployment, base64. */
+  'database.dump': {
+    params: DatabaseTargetSchema,
+    result: z.object({ dump: z.string(), bytes: z.number().int() }),
+  },
+  /** Replaces a PostgreSQL service's database with a dump made by `database.dump`. */
+  'database.restore': {
+    params: DatabaseTargetSchema.extend({ dump: z.string().max(12 * 1024 * 1024) }),
+    result: z.object({ restored: z.boolean() }),
   },
   /** Streams a service's logs as `log.line` events tagged with `streamId`, until `logs.close`. */
   'logs.open': {

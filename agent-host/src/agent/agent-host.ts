@@ -22,6 +22,7 @@ import type { AgentConfig } from './agent-config.js';
 import { AgentEdge } from './agent-edge.js';
 import { AgentSession } from './agent-session.js';
 import { loadOrCreateCertificate } from './certificate.js';
+import { dumpDatabase, restoreDatabase } from './database-transfer.js';
 import { DeploymentRunner } from './deployment-runner.js';
 import { HostMetrics } from './host-metrics.js';
 import { StateStore } from './state-store.js';
@@ -173,6 +174,11 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
         // Not serialised behind a sync: cancelling must be able to interrupt a long run.
         'deployment.remove': (params) => runner.remove(params.id),
         'service.control': (params) => runner.control(params),
+        'database.dump': (params) => runner.database(params, (runtime) => dumpDatabase(runtime, params)),
+        'database.restore': async ({ dump, ...target }) => {
+          await runner.database(target, (runtime) => restoreDatabase(runtime, target, dump));
+          return { restored: true };
+        },
         'logs.open': async (params) => runner.openLogs(params),
         'logs.close': async (params) => runner.closeLogs(params.streamId),
       },

@@ -244,6 +244,19 @@ export class DeploymentRunner {
     return { service };
   }
 
+  /** Dumps or restores a PostgreSQL service of a running deployment (see database-transfer). */
+  async database<T>(
+    target: { deploymentId: string; service: string },
+    work: (runtime: Runtime) => Promise<T>,
+  ): Promise<T> {
+    const record = this.records.get(target.deploymentId);
+    if (record?.phase !== 'running' || this.active.has(target.deploymentId))
+      throw new Error('the deployment is not running on this node');
+    if (!record.specs.some((s) => s.name === target.service))
+      throw new Error(`the deployment has no service ${target.service}`);
+    return work(this.deps.runtime);
+  }
+
   private async keepAlive(d: DesiredDeployment, specs: ServiceSpec[], report: ReconcileReport) {
     const { runtime, logger } = this.deps;
     const record = this.records.get(d.id);

@@ -10,6 +10,8 @@ export const controlPlaneConfigShape = {
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .optional(),
   NULLOPS_DATA_DIR: stringVar('./.nullops'),
+  /** Where database backups are kept (default: backups/ in the data directory). */
+  NULLOPS_BACKUP_DIR: z.string().min(1).optional(),
   NULLOPS_EMBEDDED_PG_PORT: intVar(54329, 1, 65535),
   NULLOPS_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
   NULLOPS_SECRET_KEY: z.string().optional(),

@@ -144,6 +144,7 @@ export async function seedAccessFixture(t: TestControlPlane): Promise<AccessFixt
       deploymentId: deployment,
       service: 'web',
       action: 'restart',
+      backupId: '00000000-0000-4000-8000-000000000000',
       version: '1',
       // A bundled plugin (installing one needs a registry); its name is one URL-encoded segment.
       name: encodeURIComponent('@nullops/plugin-postgres'),

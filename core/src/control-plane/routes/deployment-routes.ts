@@ -21,6 +21,8 @@ import {
   DeploymentMetricsView,
   DeploymentView,
   HistoryItem,
+  BackupView,
+  backupView,
   OperationView,
   operationView,
   ServiceTagsView,
@@ -232,8 +234,69 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 202: OperationView, 409: null },
       handler: async ({ params: p, db, principal }) => {
         const d = await find(db, p.deploymentId);
-        const op = await operations.enqueue(db, d, p.action, p.service, actorOf(principal));
+        const op = await operations.serviceAction(db, d, p.action, p.service, actorOf(principal));
         return { status: 202, body: operationView(op) };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/deployments/:deploymentId/backups',
+      operationId: 'deployments.backups.create',
+      summary: 'Back up a PostgreSQL database of the deployment (pg_dump, kept by the control plane): queued',
+      tags: ['deployments'],
+      access: full,
+      params,
+      body: z
+        .object({ service: dnsLabel.optional().describe('the database service, when the pipeline has several') })
+        .strict(),
+      responses: { 202: OperationView, 409: null },
+      handler: async ({ params: p, body, db, principal }) => {
+        const d = await find(db, p.deploymentId);
+        return { status: 202, body: operationView(await operations.backup(db, d, body.service, actorOf(principal))) };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/deployments/:deploymentId/backups',
+      operationId: 'deployments.backups.list',
+      summary: "The deployment's database backups, newest first",
+      tags: ['deployments'],
+      access: readable,
+      params,
+      responses: { 200: z.object({ items: z.array(BackupView) }) },
+      handler: async ({ params: p, db }) => {
+        const d = await find(db, p.deploymentId);
+        return { status: 200, body: { items: (await operations.backups(db, d.id)).map(backupView) } };
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/api/deployments/:deploymentId/backups/:backupId',
+      operationId: 'deployments.backups.delete',
+      summary: 'Delete a backup of the deployment',
+      tags: ['deployments'],
+      access: full,
+      params: z.object({ deploymentId: uuid, backupId: uuid }).strict(),
+      responses: { 204: null },
+      handler: async ({ params: p, db }) => {
+        await operations.deleteBackup(db, await find(db, p.deploymentId), p.backupId);
+        return { status: 204 };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/deployments/:deploymentId/restore',
+      operationId: 'deployments.restore',
+      summary:
+        "Restore a backup of the project (this deployment's or another's: clone with data) into the deployment's database: queued",
+      tags: ['deployments'],
+      access: full,
+      params,
+      body: z.object({ backupId: uuid }).strict(),
+      responses: { 202: OperationView, 409: null },
+      handler: async ({ params: p, body, db, principal }) => {
+        const d = await find(db, p.deploymentId);
+        return { status: 202, body: operationView(await operations.restore(db, d, body.backupId, actorOf(principal))) };
       },
     }),
     route({

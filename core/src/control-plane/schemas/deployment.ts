@@ -1,7 +1,7 @@
 import type { ServiceState } from '@nullops/plugin-sdk';
 import { z } from 'zod';
 import { DEPLOYMENT_STATES } from '../deployments/lifecycle.js';
-import type { OperationRow } from '../deployments/operations.js';
+import type { BackupRow, OperationRow } from '../deployments/operations.js';
 import { serviceHost } from '../ingress/host-name.js';
 import type { Deployment } from '../models/fleet.js';
 import { iso, timestamp, uuid } from './common.js';
@@ -27,7 +27,7 @@ export type ServiceTags = z.infer<typeof ServiceTagsView>;
 export const OperationView = z.object({
   id: uuid,
   deploymentId: uuid,
-  kind: z.enum(['service.restart', 'service.stop', 'service.start']),
+  kind: z.enum(['service.restart', 'service.stop', 'service.start', 'database.backup', 'database.restore']),
   service: z.string(),
   state: z.enum(['queued', 'running', 'succeeded', 'failed']),
   message: z.string().nullable().describe('why it waits, or what came of it'),
@@ -41,7 +41,7 @@ export function operationView(op: OperationRow): z.infer<typeof OperationView> {
   return {
     id: op.id,
     deploymentId: op.deploymentId,
-    kind: op.kind as z.infer<typeof OperationView>['kind'],
+    kind: op.kind,
     service: op.params.service,
     state: op.state,
     message: op.message,
@@ -49,6 +49,31 @@ export function operationView(op: OperationRow): z.infer<typeof OperationView> {
     createdAt: iso(op.createdAt) as string,
     startedAt: iso(op.startedAt),
     finishedAt: iso(op.finishedAt),
+  };
+}
+
+/** A database backup kept by the control plane. */
+export const BackupView = z.object({
+  id: uuid,
+  deploymentId: uuid,
+  service: z.string(),
+  database: z.string(),
+  bytes: z.number().describe('size of the gzipped dump'),
+  sha256: z.string(),
+  createdByName: z.string().nullable(),
+  createdAt: timestamp,
+});
+
+export function backupView(b: BackupRow): z.infer<typeof BackupView> {
+  return {
+    id: b.id,
+    deploymentId: b.deploymentId,
+    service: b.service,
+    database: b.database,
+    bytes: Number(b.bytes),
+    sha256: b.sha256,
+    createdByName: b.createdByName,
+    createdAt: iso(b.createdAt) as string,
   };
 }
 
