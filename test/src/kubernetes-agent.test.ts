@@ -271,3 +271,74 @@ test.serial(
     t.regex(incompatible.statusMessage, /drives Kubernetes, but environment "qa" is a Docker environment/);
   },
 );
+
+test.serial(
+  'day-2 on Kubernetes: stop and start a service (scaled to 0 and back), back up and restore its database',
+  async (t) => {
+    const web = (await s.admin.get('/api/services')).body.items.find((x: { name: string }) => x.name === 'web');
+    const project = await s.admin.expect(201, 'POST', '/api/projects', {
+      name: 'kube-day2',
+      cpuMillicores: 1000,
+      memoryMb: 1024,
+      serviceIds: [web.id],
+    });
+    await s.admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, {
+      graph: {
+        nodes: [
+          {
+            id: 'db',
+            type: 'postgres.database',
+            params: { image: 'nullops-test/postgres:15', database: 'shop', user: 'shop' },
+          },
+          {
+            id: 'web',
+            type: 'container.service',
+            params: { service: 'web', port: 80, healthCheck: { kind: 'http', path: '/' } },
+          },
+        ],
+        edges: [{ from: 'db', to: 'web' }],
+      },
+    });
+    const { id } = await s.admin.expect(201, 'POST', `/api/projects/${project.id}/deployments`, {
+      environmentId: k8sEnv.id,
+      name: 'day2',
+      tags: { web: 'v1' },
+    });
+    await s.until(id, 'running', 120_000);
+    const host = 'web.day2.kube.nullops.test';
+    const finished = (opId: string) =>
+      eventually(
+        'operation finished',
+        async () => {
+          const op = (await s.admin.get(`/api/deployments/${id}/operations`)).body.items.find(
+            (o: { id: string }) => o.id === opId,
+          );
+          return op && (op.state === 'succeeded' || op.state === 'failed') && op;
+        },
+        60_000,
+      );
+
+    const stop = await s.admin.expect(202, 'POST', `/api/deployments/${id}/services/web/stop`);
+    t.like(await finished(stop.id), { state: 'succeeded' });
+    const scaled = fake.store
+      .list(resourceOfKind('Deployment'), `nullops-${id}`)
+      .find((d) => d.metadata.name === 'web');
+    t.is(scaled?.spec.replicas, 0, 'stopped is a Deployment scaled to zero');
+    t.not((await viaIngress(s.ingressPort, host)).status, 200);
+    const start = await s.admin.expect(202, 'POST', `/api/deployments/${id}/services/web/start`);
+    t.like(await finished(start.id), { state: 'succeeded' });
+    await eventually('web answers again', async () => (await viaIngress(s.ingressPort, host)).status === 200, 60_000);
+
+    const backup = await s.admin.expect(202, 'POST', `/api/deployments/${id}/backups`, {});
+    const took = await finished(backup.id);
+    t.is(took.state, 'succeeded', took.message);
+    const [kept] = (await s.admin.get(`/api/deployments/${id}/backups`)).body.items;
+    t.true(kept.bytes > 100);
+    const restore = await s.admin.expect(202, 'POST', `/api/deployments/${id}/restore`, { backupId: kept.id });
+    const restored = await finished(restore.id);
+    t.is(restored.state, 'succeeded', restored.message);
+
+    await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
+    await s.until(id, 'deleted', 60_000);
+  },
+);

@@ -229,10 +229,16 @@ export class DeploymentRunner {
     if (!record.specs.some((s) => s.name === params.service))
       throw new Error(`the deployment has no service ${params.service}`);
     const stopped = new Set(record.desired.stoppedServices ?? []);
-    const service =
+    let service =
       params.action === 'stop'
         ? await runtime.stopService(params.deploymentId, params.service)
         : await runtime.restartService(params.deploymentId, params.service);
+    // Started means running again (a Kubernetes pod takes a moment), or the reason it is not.
+    for (const until = Date.now() + 90_000; params.action !== 'stop' && service.status !== 'running'; ) {
+      if (Date.now() > until) break;
+      await new Promise((r) => setTimeout(r, 250));
+      service = await runtime.inspectService(params.deploymentId, params.service);
+    }
     if (params.action === 'stop') stopped.add(params.service);
     else stopped.delete(params.service);
     record.desired = { ...record.desired, stoppedServices: [...stopped] };
