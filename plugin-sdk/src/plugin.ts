@@ -25,6 +25,15 @@ export interface DeploymentNotification {
 /** Receives deployment events; a failure is logged and never affects the deployment. */
 export type Notifier = (notification: DeploymentNotification) => Promise<void>;
 
+/** A node event for administrators (SDK 1.3): a node went offline (or came back). */
+export interface NodeNotification {
+  /** `node.offline` (lost, untrusted, incompatible…) or `node.online` (back). */
+  event: 'node.offline' | 'node.online';
+  node: { id: string; name: string; environmentName: string; status: string; message: string | null };
+  at: string;
+}
+export type NodeNotifier = (notification: NodeNotification) => Promise<void>;
+
 /** An HTTP request as a plugin route sees it. */
 export interface PluginRequest {
   params: Record<string, string>;
@@ -97,7 +106,15 @@ export interface ControlPlaneContext {
   /** Extension points the core publishes. */
   routes: { add(route: PluginRoute): void };
   notifiers: { add(notifier: Notifier): void };
+  /** Node events, for administrators (SDK 1.3). */
+  nodeNotifiers: { add(notifier: NodeNotifier): void };
   registryProviders: { add(provider: RegistryProvider): void };
+  /**
+   * This plugin's settings for one project, as an admin set them (`PUT
+   * /api/projects/{id}/plugins/{name}/settings`), secret references resolved; undefined when the
+   * project has none (SDK 1.3).
+   */
+  projectSettings: { get(projectId: string): Promise<Readonly<Record<string, unknown>> | undefined> };
 }
 
 /** A NullOps plugin: what its package's main module default-exports. */

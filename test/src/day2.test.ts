@@ -161,79 +161,96 @@ const psql = async (deploymentId: string, sql: string) => {
   });
   return out.trim();
 };
-const names = (deploymentId: string) => psql(deploymentId, 'select string_agg(name, \',\' order by id) from greetings');
+const names = (deploymentId: string) =>
+  psql(deploymentId, "select string_agg(name, ',' order by id) from greetings");
 
-test.serial('a database is backed up, restored over later changes, and restored into another deployment of the project', async (t) => {
-  await s.savePipeline({
-    nodes: [
-      { id: 'db', type: 'postgres.database', params: { image: POSTGRES_IMAGE, database: 'shop', user: 'shop' } },
-      {
-        id: 'schema',
-        type: 'postgres.sql',
-        params: {
-          connectionString: '${output:db.connectionString}',
-          image: POSTGRES_IMAGE,
-          sql: "create table greetings (id serial primary key, name text not null); insert into greetings (name) values ('alpha'), ('beta');",
+test.serial(
+  'a database is backed up, restored over later changes, and restored into another deployment of the project',
+  async (t) => {
+    await s.savePipeline({
+      nodes: [
+        {
+          id: 'db',
+          type: 'postgres.database',
+          params: { image: POSTGRES_IMAGE, database: 'shop', user: 'shop' },
         },
+        {
+          id: 'schema',
+          type: 'postgres.sql',
+          params: {
+            connectionString: '${output:db.connectionString}',
+            image: POSTGRES_IMAGE,
+            sql: "create table greetings (id serial primary key, name text not null); insert into greetings (name) values ('alpha'), ('beta');",
+          },
+        },
+        { id: 'web', type: 'container.service', params: { service: 'web', port: 80 } },
+      ],
+      edges: [
+        { from: 'db', to: 'schema' },
+        { from: 'schema', to: 'web' },
+      ],
+    });
+    const source = await s.deploy('with-db');
+    await s.until(source, 'running', 120_000);
+    await psql(source, "insert into greetings (name) values ('gamma')");
+    t.is(await names(source), 'alpha,beta,gamma');
+
+    const backup = await s.admin.expect(202, 'POST', `/api/deployments/${source}/backups`, {});
+    t.like(backup, { kind: 'database.backup', service: 'db' });
+    const done = await eventually(
+      'backed up',
+      async () => {
+        const op = (await s.admin.get(`/api/deployments/${source}/operations`)).body.items[0];
+        return op.state !== 'queued' && op.state !== 'running' && op;
       },
-      { id: 'web', type: 'container.service', params: { service: 'web', port: 80 } },
-    ],
-    edges: [
-      { from: 'db', to: 'schema' },
-      { from: 'schema', to: 'web' },
-    ],
-  });
-  const source = await s.deploy('with-db');
-  await s.until(source, 'running', 120_000);
-  await psql(source, "insert into greetings (name) values ('gamma')");
-  t.is(await names(source), 'alpha,beta,gamma');
+      60_000,
+    );
+    t.is(done.state, 'succeeded', done.message);
+    const [kept] = (await s.admin.get(`/api/deployments/${source}/backups`)).body.items;
+    t.like(kept, { service: 'db', database: 'shop' });
+    t.true(kept.bytes > 100);
 
-  const backup = await s.admin.expect(202, 'POST', `/api/deployments/${source}/backups`, {});
-  t.like(backup, { kind: 'database.backup', service: 'db' });
-  const done = await eventually(
-    'backed up',
-    async () => {
-      const op = (await s.admin.get(`/api/deployments/${source}/operations`)).body.items[0];
-      return op.state !== 'queued' && op.state !== 'running' && op;
-    },
-    60_000,
-  );
-  t.is(done.state, 'succeeded', done.message);
-  const [kept] = (await s.admin.get(`/api/deployments/${source}/backups`)).body.items;
-  t.like(kept, { service: 'db', database: 'shop' });
-  t.true(kept.bytes > 100);
+    // Later changes are undone by restoring the backup into the same deployment.
+    await psql(
+      source,
+      "delete from greetings where name = 'alpha'; insert into greetings (name) values ('delta')",
+    );
+    const undo = await s.admin.expect(202, 'POST', `/api/deployments/${source}/restore`, {
+      backupId: kept.id,
+    });
+    t.like(await operationOf(source, undo.id), { state: 'succeeded' });
+    t.is(await names(source), 'alpha,beta,gamma');
 
-  // Later changes are undone by restoring the backup into the same deployment.
-  await psql(source, "delete from greetings where name = 'alpha'; insert into greetings (name) values ('delta')");
-  const undo = await s.admin.expect(202, 'POST', `/api/deployments/${source}/restore`, { backupId: kept.id });
-  t.like(await operationOf(source, undo.id), { state: 'succeeded' });
-  t.is(await names(source), 'alpha,beta,gamma');
+    // Clone with data: another deployment of the project gets the same rows.
+    const copy = await s.deploy('with-db-copy');
+    await s.until(copy, 'running', 120_000);
+    t.is(await names(copy), 'alpha,beta');
+    const cloned = await s.admin.expect(202, 'POST', `/api/deployments/${copy}/restore`, {
+      backupId: kept.id,
+    });
+    t.like(await operationOf(copy, cloned.id), { state: 'succeeded' });
+    t.is(await names(copy), 'alpha,beta,gamma');
 
-  // Clone with data: another deployment of the project gets the same rows.
-  const copy = await s.deploy('with-db-copy');
-  await s.until(copy, 'running', 120_000);
-  t.is(await names(copy), 'alpha,beta');
-  const cloned = await s.admin.expect(202, 'POST', `/api/deployments/${copy}/restore`, { backupId: kept.id });
-  t.like(await operationOf(copy, cloned.id), { state: 'succeeded' });
-  t.is(await names(copy), 'alpha,beta,gamma');
+    const kinds = (await s.admin.get(`/api/deployments/${copy}/history`)).body.items.map(
+      (e: { kind: string }) => e.kind,
+    );
+    t.true(kinds.includes('database.restored'));
 
-  const kinds = (await s.admin.get(`/api/deployments/${copy}/history`)).body.items.map((e: { kind: string }) => e.kind);
-  t.true(kinds.includes('database.restored'));
+    // Refusals: no database in the deployment, a backup that does not exist.
+    const noDb = await s.admin.request('POST', `/api/deployments/${id}/backups`, {});
+    t.is(noDb.status, 409);
+    t.regex(noDb.body.error.message, /has no PostgreSQL database in its pipeline/);
+    const ghost = await s.admin.request('POST', `/api/deployments/${copy}/restore`, {
+      backupId: '00000000-0000-4000-8000-000000000000',
+    });
+    t.is(ghost.status, 400);
+    t.regex(ghost.body.error.message, /body\.backupId: names no backup/);
 
-  // Refusals: no database in the deployment, a backup that does not exist.
-  const noDb = await s.admin.request('POST', `/api/deployments/${id}/backups`, {});
-  t.is(noDb.status, 409);
-  t.regex(noDb.body.error.message, /has no PostgreSQL database in its pipeline/);
-  const ghost = await s.admin.request('POST', `/api/deployments/${copy}/restore`, {
-    backupId: '00000000-0000-4000-8000-000000000000',
-  });
-  t.is(ghost.status, 400);
-  t.regex(ghost.body.error.message, /body\.backupId: names no backup/);
-
-  await s.admin.expect(204, 'DELETE', `/api/deployments/${source}/backups/${kept.id}`);
-  t.deepEqual((await s.admin.get(`/api/deployments/${source}/backups`)).body.items, []);
-  for (const d of [source, copy]) await s.admin.expect(202, 'DELETE', `/api/deployments/${d}`);
-});
+    await s.admin.expect(204, 'DELETE', `/api/deployments/${source}/backups/${kept.id}`);
+    t.deepEqual((await s.admin.get(`/api/deployments/${source}/backups`)).body.items, []);
+    for (const d of [source, copy]) await s.admin.expect(202, 'DELETE', `/api/deployments/${d}`);
+  },
+);
 
 const operationOf = (deploymentId: string, opId: string) =>
   eventually(

@@ -275,7 +275,9 @@ test.serial(
 test.serial(
   'day-2 on Kubernetes: stop and start a service (scaled to 0 and back), back up and restore its database',
   async (t) => {
-    const web = (await s.admin.get('/api/services')).body.items.find((x: { name: string }) => x.name === 'web');
+    const web = (await s.admin.get('/api/services')).body.items.find(
+      (x: { name: string }) => x.name === 'web',
+    );
     const project = await s.admin.expect(201, 'POST', '/api/projects', {
       name: 'kube-day2',
       cpuMillicores: 1000,
@@ -327,14 +329,20 @@ test.serial(
     t.not((await viaIngress(s.ingressPort, host)).status, 200);
     const start = await s.admin.expect(202, 'POST', `/api/deployments/${id}/services/web/start`);
     t.like(await finished(start.id), { state: 'succeeded' });
-    await eventually('web answers again', async () => (await viaIngress(s.ingressPort, host)).status === 200, 60_000);
+    await eventually(
+      'web answers again',
+      async () => (await viaIngress(s.ingressPort, host)).status === 200,
+      60_000,
+    );
 
     const backup = await s.admin.expect(202, 'POST', `/api/deployments/${id}/backups`, {});
     const took = await finished(backup.id);
     t.is(took.state, 'succeeded', took.message);
     const [kept] = (await s.admin.get(`/api/deployments/${id}/backups`)).body.items;
     t.true(kept.bytes > 100);
-    const restore = await s.admin.expect(202, 'POST', `/api/deployments/${id}/restore`, { backupId: kept.id });
+    const restore = await s.admin.expect(202, 'POST', `/api/deployments/${id}/restore`, {
+      backupId: kept.id,
+    });
     const restored = await finished(restore.id);
     t.is(restored.state, 'succeeded', restored.message);
 

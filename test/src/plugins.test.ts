@@ -351,7 +351,7 @@ test.serial(
       settings: {
         url: '${secret:TEAMS_WEBHOOK}',
         format: 'teams',
-        events: ['created', 'running', 'deleted', 'test'],
+        events: ['created', 'running', 'deleted', 'test', 'node.offline', 'node.online'],
       },
     });
     t.is(installed.status, 201, JSON.stringify(installed.body));
@@ -362,16 +362,28 @@ test.serial(
     );
     t.is((await statusOn('@nullops/plugin-webhook-notifier', 'control-plane')).status, 'loaded');
 
+    // The project has a webhook of its own: its deployment events go there too, as JSON.
+    await s.admin.expect(201, 'POST', '/api/secrets', { name: 'SHOP_WEBHOOK', value: `${hook}-shop` });
+    const projectSettings = `/api/projects/${s.project.id}/plugins/${enc('@nullops/plugin-webhook-notifier')}/settings`;
+    const unknownSecret = await s.admin.request('PUT', projectSettings, {
+      settings: { url: '${secret:NOPE}' },
+    });
+    t.is(unknownSecret.status, 400);
+    await s.admin.expect(200, 'PUT', projectSettings, {
+      settings: { url: '${secret:SHOP_WEBHOOK}', events: ['running'] },
+    });
+    t.deepEqual((await s.admin.get(projectSettings)).body.settings.url, '${secret:SHOP_WEBHOOK}');
+
     await s.savePipeline({ nodes: [webNode], edges: [] });
     const id = await s.deploy('notified');
     await s.until(id, 'running');
     const cards = await eventually('created and running cards', async () => {
-      const titles = received.map((r) => r.body.title as string);
+      const titles = received.map((r) => (r.body.title ?? '') as string);
       return (
         titles.some((x) => x.endsWith('— running')) && titles.some((x) => x.endsWith('— created')) && received
       );
     });
-    const running = cards.find((r) => r.body.title.endsWith('— running'));
+    const running = cards.find((r) => r.body.title?.endsWith('— running'));
     t.is(running.path, '/hook/secret-path');
     t.like(running.body, { '@type': 'MessageCard', title: 'Deployment notified (plugins) — running' });
     t.deepEqual(
@@ -382,7 +394,7 @@ test.serial(
     // The plugin's route: admins only, checked by the core before the plugin sees the request.
     const route = `/api/ext/@nullops/plugin-webhook-notifier/test`;
     t.is((await s.admin.post(route, {})).status, 200);
-    await eventually('test message', async () => received.some((r) => r.body.title.endsWith('— test')));
+    await eventually('test message', async () => received.some((r) => r.body.title?.endsWith('— test')));
     await s.admin.expect(201, 'POST', '/api/users', {
       username: 'plain',
       password: 'a-long-enough-password',
@@ -392,8 +404,32 @@ test.serial(
     t.is((await plain.get('/api/ext/@nullops/plugin-webhook-notifier/nothing')).status, 404);
     t.is((await ApiClient.anonymous(s.cp.url).post(route, {})).status, 401);
 
+    const own = await eventually('the project webhook got its event', async () =>
+      received.find((r) => r.path === '/hook/secret-path-shop'),
+    );
+    t.like(own.body, { event: 'running', deployment: { name: 'notified' } });
+
     await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
-    await eventually('deleted card', async () => received.some((r) => r.body.title.endsWith('— deleted')));
+    await eventually('deleted card', async () => received.some((r) => r.body.title?.endsWith('— deleted')));
+    t.false(
+      received.some((r) => r.path === '/hook/secret-path-shop' && r.body.event === 'deleted'),
+      "the project's events filter applies to its webhook",
+    );
+
+    // A node that goes away is news for administrators (their webhook), and so is its return.
+    await s.agent.kill();
+    const offline = await eventually(
+      'node offline card',
+      async () => received.find((r) => r.body.title?.startsWith('Node node-1 (qa) — offline')),
+      30_000,
+    );
+    t.like(offline.body, { '@type': 'MessageCard', themeColor: 'C62828' });
+    await s.agent.start();
+    await eventually(
+      'node back card',
+      async () => received.some((r) => r.body.title?.startsWith('Node node-1 (qa) — back online')),
+      30_000,
+    );
     t.false(s.cp.logs.join('').includes('secret-path'), 'the webhook URL (a secret) is never logged');
   },
 );

@@ -23,13 +23,21 @@ export interface DatabaseTarget {
 }
 
 async function run(runtime: Runtime, t: DatabaseTarget, script: string, args: string[], timeoutMs: number) {
-  const result = await runtime.exec(t.deploymentId, t.service, ['sh', '-c', script, 'sh', ...args], timeoutMs);
+  const result = await runtime.exec(
+    t.deploymentId,
+    t.service,
+    ['sh', '-c', script, 'sh', ...args],
+    timeoutMs,
+  );
   if (result.exitCode !== 0)
     throw new Error(`exit ${result.exitCode}: ${result.output.trim().split('\n').slice(-3).join(' | ')}`);
   return result.output;
 }
 
-export async function dumpDatabase(runtime: Runtime, t: DatabaseTarget): Promise<{ dump: string; bytes: number }> {
+export async function dumpDatabase(
+  runtime: Runtime,
+  t: DatabaseTarget,
+): Promise<{ dump: string; bytes: number }> {
   try {
     await run(
       runtime,

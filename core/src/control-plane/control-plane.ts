@@ -36,6 +36,7 @@ import { controlPlaneHooks } from './http/route-hooks.js';
 import { IngressService } from './ingress/ingress-service.js';
 import { Outbox } from './outbox/outbox.js';
 import { DeploymentNotifications } from './plugins/deployment-notifications.js';
+import { NodeNotifications } from './plugins/node-notifications.js';
 import { PluginService } from './plugins/plugin-service.js';
 import { Refs } from './refs.js';
 import { auditRoutes } from './routes/audit-routes.js';
@@ -169,6 +170,7 @@ export function createControlPlane(deps: {
       await get(IngressService).start();
       get(DeploymentHistory).start();
       get(DeploymentNotifications).start();
+      get(NodeNotifications).start();
       get(DesiredState).start();
       get(AgentReports).start();
       get(DeploymentOperations).start();

@@ -1,5 +1,10 @@
-import { type DeploymentNotification, definePlugin, z } from '@nullops/plugin-sdk';
+import { type DeploymentNotification, definePlugin, type NodeNotification, z } from '@nullops/plugin-sdk';
 
+/**
+ * Settings: the plugin's own (the administrators' channel: every project's deployment events and
+ * node events), and per project (`PUT /api/projects/{id}/plugins/@nullops%2Fplugin-webhook-notifier/settings`:
+ * that project's deployment events to its own webhook). The same shape for both.
+ */
 export const webhookSettings = z
   .object({
     /** Where to post; put a Teams/Slack webhook URL in a secret: `${secret:TEAMS_WEBHOOK}`. */
@@ -19,6 +24,28 @@ const COLORS: Record<string, string> = {
   expired: '757575',
   deleted: '757575',
 };
+
+/** The plugin's own settings: like a project's, but the webhook may be left out (projects only). */
+const globalSettings = webhookSettings.extend({ url: webhookSettings.shape.url.optional() });
+
+/** A node going offline (or back), as a Teams card. */
+export function nodeCard(n: NodeNotification) {
+  return {
+    '@type': 'MessageCard',
+    '@context': 'https://schema.org/extensions',
+    summary: `node ${n.node.name}: ${n.event}`,
+    themeColor: n.event === 'node.offline' ? 'C62828' : '2E7D32',
+    title: `Node ${n.node.name} (${n.node.environmentName}) — ${n.event === 'node.offline' ? 'offline' : 'back online'}`,
+    sections: [
+      {
+        facts: [
+          { name: 'Status', value: n.node.status },
+          ...(n.node.message ? [{ name: 'Details', value: n.node.message }] : []),
+        ],
+      },
+    ],
+  };
+}
 
 /** A Microsoft Teams message card (what Teams incoming webhooks accept). */
 export function teamsCard(n: DeploymentNotification) {
@@ -55,27 +82,44 @@ export function teamsCard(n: DeploymentNotification) {
  */
 export default definePlugin({
   controlPlane(ctx) {
-    const settings = webhookSettings.parse(ctx.settings);
-    const post = async (n: DeploymentNotification) => {
-      const body = settings.format === 'teams' ? teamsCard(n) : n;
-      const response = await fetch(settings.url, {
+    const settings = globalSettings.parse(ctx.settings);
+    const post = async (to: z.infer<typeof webhookSettings>, body: unknown) => {
+      const response = await fetch(to.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...settings.headers },
+        headers: { 'content-type': 'application/json', ...to.headers },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(8000),
       });
       if (!response.ok) throw new Error(`webhook answered HTTP ${response.status}`);
     };
+    const deliver = (to: z.infer<typeof webhookSettings>, n: DeploymentNotification) =>
+      to.events.length && !to.events.includes(n.event)
+        ? undefined
+        : post(to, to.format === 'teams' ? teamsCard(n) : n);
+    const global = settings.url ? { ...settings, url: settings.url } : undefined;
     ctx.notifiers.add(async (n) => {
-      if (settings.events.length && !settings.events.includes(n.event)) return;
-      await post(n);
+      const own = await ctx.projectSettings.get(n.deployment.projectId);
+      const project = own ? webhookSettings.safeParse(own) : undefined;
+      if (project && !project.success)
+        ctx.log.warn('project webhook settings are not valid', { project: n.deployment.projectId });
+      await Promise.all([
+        global && deliver(global, n),
+        project?.success ? deliver(project.data, n) : undefined,
+      ]);
+    });
+    // Node events are for administrators: the plugin's own webhook only.
+    ctx.nodeNotifiers.add(async (n) => {
+      if (!global || (global.events.length && !global.events.includes(n.event))) return;
+      await post(global, global.format === 'teams' ? nodeCard(n) : n);
     });
     ctx.routes.add({
       method: 'post',
       path: '/test',
       access: 'admin',
       async handler(request) {
-        await post({
+        if (!global)
+          return { status: 409, body: { error: { message: 'no webhook url is set in the settings' } } };
+        await deliver(global, {
           event: 'test',
           deployment: {
             id: '00000000-0000-0000-0000-000000000000',

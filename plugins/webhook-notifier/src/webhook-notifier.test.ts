@@ -1,6 +1,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ControlPlaneContext, DeploymentNotification, Notifier, PluginRoute } from '@nullops/plugin-sdk';
+import type {
+  ControlPlaneContext,
+  DeploymentNotification,
+  NodeNotifier,
+  Notifier,
+  PluginRoute,
+} from '@nullops/plugin-sdk';
 import test from 'ava';
 import plugin, { teamsCard } from './index.js';
 
@@ -20,8 +26,12 @@ const notification: DeploymentNotification = {
   at: '2026-11-22T10:00:00.000Z',
 };
 
-function activate(settings: Record<string, unknown>) {
+function activate(
+  settings: Record<string, unknown>,
+  perProject: Record<string, Record<string, unknown>> = {},
+) {
   const notifiers: Notifier[] = [];
+  const nodeNotifiers: NodeNotifier[] = [];
   const routes: PluginRoute[] = [];
   const ctx = {
     plugin: { name: '@nullops/plugin-webhook-notifier', version: '1.0.0' },
@@ -30,11 +40,29 @@ function activate(settings: Record<string, unknown>) {
     log: { info: () => {}, warn: () => {}, error: () => {} },
     routes: { add: (r: PluginRoute) => routes.push(r) },
     notifiers: { add: (n: Notifier) => notifiers.push(n) },
+    nodeNotifiers: { add: (n: NodeNotifier) => nodeNotifiers.push(n) },
     registryProviders: { add: () => {} },
     deployments: { get: async () => undefined },
+    projectSettings: { get: async (projectId: string) => perProject[projectId] },
   } satisfies ControlPlaneContext;
   plugin.controlPlane?.(ctx);
-  return { notifiers, routes };
+  return { notifiers, nodeNotifiers, routes };
+}
+
+async function receiver() {
+  const received: { path: string | undefined; body: any }[] = [];
+  const server = createServer(async (req, res) => {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    received.push({ path: req.url, body: JSON.parse(body) });
+    res.writeHead(204).end();
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return {
+    received,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => server.close(),
+  };
 }
 
 test('posts the notification as JSON, only for the chosen events, with extra headers', async (t) => {
@@ -71,5 +99,28 @@ test('Teams cards carry the facts and a button per service', (t) => {
 
 test('bad settings stop the plugin with the reason (the control plane reports it)', (t) => {
   t.throws(() => activate({ url: 'ftp://nope' }), { message: /url/ });
-  t.throws(() => activate({}), { message: /url/ });
+  t.notThrows(() => activate({}), 'no webhook of its own: projects only');
+});
+
+test("a project's own webhook gets that project's events; node events go to the administrators' webhook only", async (t) => {
+  const hook = await receiver();
+  t.teardown(hook.close);
+  const { notifiers, nodeNotifiers } = activate(
+    { url: `${hook.url}/admins` },
+    {
+      [notification.deployment.projectId]: { url: `${hook.url}/shop`, format: 'teams', events: ['running'] },
+    },
+  );
+  await notifiers[0]?.(notification);
+  await notifiers[0]?.({ ...notification, deployment: { ...notification.deployment, projectId: 'other' } });
+  await nodeNotifiers[0]?.({
+    event: 'node.offline',
+    node: { id: 'n1', name: 'node-1', environmentName: 'qa', status: 'offline', message: 'connection lost' },
+    at: notification.at,
+  });
+  const to = (path: string) => hook.received.filter((r) => r.path === path);
+  t.is(to('/admins').length, 3, 'both deployment events and the node event');
+  t.is(to('/shop').length, 1, "only its own project's event");
+  t.like(to('/shop')[0]?.body, { '@type': 'MessageCard', title: 'Deployment demo (shop) — running' });
+  t.like(to('/admins')[2]?.body, { event: 'node.offline', node: { name: 'node-1' } });
 });

@@ -22,6 +22,8 @@ import { HeartbeatRecorder } from './heartbeat-recorder.js';
 
 /** Outbox topic: re-read a node after a committed change of its settings. */
 const REFRESH_TOPIC = 'node.refresh';
+/** Outbox topic: tell plugins' node notifiers (administrators) that a node went or came back. */
+export const NODE_NOTIFY_TOPIC = 'node.notify';
 
 /**
  * Delay before reconnect attempt `n` (1-based): capped exponential backoff with "equal jitter" —
@@ -285,6 +287,14 @@ class NodeLink {
       pendingThumbprint: null,
       lastHeartbeatAt: new Date(),
     });
+    if (node.status !== 'online') {
+      await this.manager.outbox.add(this.manager.db, NODE_NOTIFY_TOPIC, `node:${this.nodeId}`, {
+        nodeId: this.nodeId,
+        event: 'node.online',
+        at: new Date().toISOString(),
+      });
+      this.manager.outbox.wake();
+    }
     // What the node must run is sent by whoever listens (NodeSync); this loop only keeps the link.
     events.emit('node.connected', this.nodeId, link);
   }
@@ -320,7 +330,14 @@ class NodeLink {
     await db.transaction(async (trx) => {
       // The node row first, as agent reports lock it: a report still in flight from the lost link
       // then either lands before this (and is undone here) or sees the node offline.
-      await AgentNode.query(trx).findById(this.nodeId).forUpdate();
+      const before = await AgentNode.query(trx).findById(this.nodeId).forUpdate();
+      // Administrators hear of a node that was online going away (not of every failed retry).
+      if (before?.status === 'online')
+        await outbox.add(trx, NODE_NOTIFY_TOPIC, `node:${this.nodeId}`, {
+          nodeId: this.nodeId,
+          event: 'node.offline',
+          at: new Date().toISOString(),
+        });
       for (const d of await Deployment.query(trx).where({ nodeId: this.nodeId, state: 'running' }))
         await transitions.apply(
           trx,

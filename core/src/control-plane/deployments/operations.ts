@@ -65,8 +65,12 @@ class NotYet extends Error {}
 
 /** The PostgreSQL databases a deployment's pipeline starts (`postgres.database` nodes, their defaults applied). */
 export async function databasesOf(db: Database, d: Deployment) {
-  const version = d.pipelineVersionId ? await PipelineVersion.query(db).findById(d.pipelineVersionId) : undefined;
-  const graph = (version?.graph ?? { nodes: [] }) as { nodes: { type: string; params?: Record<string, unknown> }[] };
+  const version = d.pipelineVersionId
+    ? await PipelineVersion.query(db).findById(d.pipelineVersionId)
+    : undefined;
+  const graph = (version?.graph ?? { nodes: [] }) as {
+    nodes: { type: string; params?: Record<string, unknown> }[];
+  };
   return graph.nodes
     .filter((n) => n.type === 'postgres.database')
     .map((n) => ({
@@ -125,7 +129,10 @@ export class DeploymentOperations {
     const backup = (await db('deployment_backups').where({ id: backupId }).first()) as BackupRow | undefined;
     if (!backup) throw InputError.field('body.backupId', 'names no backup');
     if (backup.projectId !== d.projectId)
-      throw InputError.field('body.backupId', 'is a backup of another project: restore it into a deployment of that one');
+      throw InputError.field(
+        'body.backupId',
+        'is a backup of another project: restore it into a deployment of that one',
+      );
     const target = await this.databaseOf(db, d, backup.service);
     return this.enqueue(db, d, 'database.restore', { ...target, backupId }, actor);
   }
@@ -150,7 +157,9 @@ export class DeploymentOperations {
   private async databaseOf(db: Database, d: Deployment, service: string | undefined) {
     const databases = await databasesOf(db, d);
     if (!databases.length)
-      throw new ConflictError(`${d.name} has no PostgreSQL database in its pipeline (a postgres.database node)`);
+      throw new ConflictError(
+        `${d.name} has no PostgreSQL database in its pipeline (a postgres.database node)`,
+      );
     const target = service ? databases.find((x) => x.service === service) : databases[0];
     if (!target || (!service && databases.length > 1))
       throw InputError.field(
@@ -160,7 +169,13 @@ export class DeploymentOperations {
     return target;
   }
 
-  private async enqueue(db: Database, d: Deployment, kind: OperationKind, params: OperationParams, actor: Actor) {
+  private async enqueue(
+    db: Database,
+    d: Deployment,
+    kind: OperationKind,
+    params: OperationParams,
+    actor: Actor,
+  ) {
     if (d.state === 'deleting' || d.state === 'deleted' || d.state === 'failed')
       throw new ConflictError(`${d.name} is ${d.state}: it takes no more operations`);
     const [row] = await db('deployment_operations')
@@ -193,7 +208,9 @@ export class DeploymentOperations {
     const what = describe(op.kind, op.params);
     const finish = async (state: 'succeeded' | 'failed', message: string, kind: string) => {
       await this.db.transaction(async (trx) => {
-        await trx('deployment_operations').where({ id: op.id }).update({ state, message, finishedAt: new Date() });
+        await trx('deployment_operations')
+          .where({ id: op.id })
+          .update({ state, message, finishedAt: new Date() });
         await this.history.record(trx, op.deploymentId, {
           kind,
           message,
@@ -233,7 +250,11 @@ export class DeploymentOperations {
     }
   }
 
-  private async execute(op: OperationRow, d: Deployment, link: AgentLink): Promise<{ message: string; kind: string }> {
+  private async execute(
+    op: OperationRow,
+    d: Deployment,
+    link: AgentLink,
+  ): Promise<{ message: string; kind: string }> {
     const { service } = op.params;
     const target = () => ({
       deploymentId: d.id,
@@ -260,7 +281,10 @@ export class DeploymentOperations {
         file,
         createdByName: op.createdByName,
       });
-      return { message: `backup ${id} of ${service} taken (${kib(bytes.length)} compressed)`, kind: 'database.backed-up' };
+      return {
+        message: `backup ${id} of ${service} taken (${kib(bytes.length)} compressed)`,
+        kind: 'database.backed-up',
+      };
     }
     if (op.kind === 'database.restore') {
       const backup = (await this.db('deployment_backups').where({ id: op.params.backupId }).first()) as
@@ -270,14 +294,22 @@ export class DeploymentOperations {
       const bytes = await readFile(backup.file);
       if (createHash('sha256').update(bytes).digest('hex') !== backup.sha256)
         throw new Error(`the backup file ${backup.file} is not what was stored (checksum differs)`);
-      await link.request('database.restore', { ...target(), dump: bytes.toString('base64') }, DATABASE_TIMEOUT_MS);
+      await link.request(
+        'database.restore',
+        { ...target(), dump: bytes.toString('base64') },
+        DATABASE_TIMEOUT_MS,
+      );
       return {
         message: `${service} restored from backup ${backup.id} (taken ${backup.createdAt.toISOString()})`,
         kind: 'database.restored',
       };
     }
     const action = op.kind.replace(/^service\./, '') as ServiceAction;
-    const { service: state } = await link.request('service.control', { deploymentId: d.id, service, action }, 120_000);
+    const { service: state } = await link.request(
+      'service.control',
+      { deploymentId: d.id, service, action },
+      120_000,
+    );
     await this.db.transaction(async (trx) => {
       // Row-locked: two operations' writes of the list (and a report's) never interleave.
       const fresh = await Deployment.query(trx).findById(d.id).forUpdate();
@@ -285,8 +317,12 @@ export class DeploymentOperations {
       if (action === 'stop') stopped.add(service);
       else stopped.delete(service);
       // The service's state as the agent answered, until its next report.
-      const actual = ((fresh?.actual ?? []) as { name: string }[]).map((a) => (a.name === service ? state : a));
-      await Deployment.query(trx).patch({ stoppedServices: [...stopped], actual }).where('id', d.id);
+      const actual = ((fresh?.actual ?? []) as { name: string }[]).map((a) =>
+        a.name === service ? state : a,
+      );
+      await Deployment.query(trx)
+        .patch({ stoppedServices: [...stopped], actual })
+        .where('id', d.id);
       // A stopped service leaves the routes, a started one comes back to them.
       await refreshRoutesLater(this.outbox, trx);
     });

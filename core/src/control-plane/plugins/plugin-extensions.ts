@@ -3,6 +3,8 @@ import type {
   ControlPlaneContext,
   DeploymentForPlugin,
   DeploymentNotification,
+  NodeNotification,
+  NodeNotifier,
   Notifier,
   PluginRoute,
   RegistryProvider,
@@ -20,12 +22,18 @@ const NOTIFY_TIMEOUT_MS = 10_000;
 export class PluginExtensions {
   private readonly routes = new Map<string, PluginRoute[]>();
   private readonly notifiers = new Map<string, Notifier[]>();
+  private readonly nodeNotifiers = new Map<string, NodeNotifier[]>();
   private readonly providers = new Map<string, RegistryProvider[]>();
 
   constructor(
     private readonly logger: Logger,
     /** How plugins read a deployment (`ctx.deployments.get`), checked against the user's access. */
     private readonly readDeployment: (id: string, userId: string) => Promise<DeploymentForPlugin | undefined>,
+    /** A plugin's settings for a project (`ctx.projectSettings.get`), secrets resolved. */
+    private readonly readProjectSettings: (
+      plugin: string,
+      projectId: string,
+    ) => Promise<Record<string, unknown> | undefined>,
   ) {}
 
   /** Runs a plugin's `controlPlane(ctx)`; a plugin that throws contributes nothing and is reported. */
@@ -36,6 +44,7 @@ export class PluginExtensions {
     this.deactivate(name);
     const routes: PluginRoute[] = [];
     const notifiers: Notifier[] = [];
+    const nodeNotifiers: NodeNotifier[] = [];
     const providers: RegistryProvider[] = [];
     const log = this.logger.child({ plugin: `${name}@${plugin.version}` });
     const ctx: ControlPlaneContext = {
@@ -55,7 +64,9 @@ export class PluginExtensions {
       },
       deployments: { get: (id, userId) => this.readDeployment(id, userId) },
       notifiers: { add: (notifier) => void notifiers.push(notifier) },
+      nodeNotifiers: { add: (notifier) => void nodeNotifiers.push(notifier) },
       registryProviders: { add: (provider) => void providers.push(provider) },
+      projectSettings: { get: (projectId) => this.readProjectSettings(name, projectId) },
     };
     try {
       await hook(ctx);
@@ -65,6 +76,7 @@ export class PluginExtensions {
     }
     this.routes.set(name, routes);
     this.notifiers.set(name, notifiers);
+    this.nodeNotifiers.set(name, nodeNotifiers);
     this.providers.set(name, providers);
     return undefined;
   }
@@ -72,6 +84,7 @@ export class PluginExtensions {
   deactivate(name: string): void {
     this.routes.delete(name);
     this.notifiers.delete(name);
+    this.nodeNotifiers.delete(name);
     this.providers.delete(name);
   }
 
@@ -112,8 +125,17 @@ export class PluginExtensions {
   }
 
   /** Tells every notifier; each gets a time limit and its failure is only logged. */
-  async notify(notification: DeploymentNotification): Promise<void> {
-    const all = [...this.notifiers.entries()].flatMap(([plugin, list]) => list.map((n) => ({ plugin, n })));
+  notify(notification: DeploymentNotification): Promise<void> {
+    return this.tell(this.notifiers, notification, notification.event);
+  }
+
+  /** Tells every node notifier (administrators' channels), the same way. */
+  notifyNodes(notification: NodeNotification): Promise<void> {
+    return this.tell(this.nodeNotifiers, notification, notification.event);
+  }
+
+  private async tell<N>(lists: Map<string, ((n: N) => Promise<void>)[]>, notification: N, event: string) {
+    const all = [...lists.entries()].flatMap(([plugin, list]) => list.map((n) => ({ plugin, n })));
     await Promise.all(
       all.map(async ({ plugin, n }) => {
         let timer: NodeJS.Timeout | undefined;
@@ -125,10 +147,7 @@ export class PluginExtensions {
             }),
           ]);
         } catch (err) {
-          this.logger.warn(
-            { plugin, err: (err as Error)?.message, event: notification.event },
-            'notifier failed',
-          );
+          this.logger.warn({ plugin, err: (err as Error)?.message, event }, 'notifier failed');
         } finally {
           clearTimeout(timer);
         }

@@ -14,6 +14,7 @@ import {
   ConflictError,
   type DeploymentNotification,
   InputError,
+  type NodeNotification,
   NotFoundError,
   type PluginRef,
   type PluginStatus,
@@ -82,8 +83,10 @@ export class PluginService {
       container: rootContainer.createChildContainer(),
       logger: logger.child({ scope: 'plugins' }),
     });
-    this.extensions = new PluginExtensions(logger.child({ scope: 'plugin-extensions' }), (id, userId) =>
-      deployments.forPlugin(id, userId),
+    this.extensions = new PluginExtensions(
+      logger.child({ scope: 'plugin-extensions' }),
+      (id, userId) => deployments.forPlugin(id, userId),
+      (plugin, projectId) => this.projectSettings(plugin, projectId),
     );
   }
 
@@ -444,6 +447,17 @@ export class PluginService {
   /** Hands a deployment event to every notifier plugins added. */
   notify(notification: DeploymentNotification): Promise<void> {
     return this.extensions.notify(notification);
+  }
+
+  notifyNodes(notification: NodeNotification): Promise<void> {
+    return this.extensions.notifyNodes(notification);
+  }
+
+  /** A plugin's settings for a project, secret references resolved (what `ctx.projectSettings` reads). */
+  private async projectSettings(plugin: string, projectId: string) {
+    const row = await this.db('project_plugin_settings').where({ projectId, plugin }).first();
+    if (!row) return undefined;
+    return (await this.secrets.substitute(row.settings, this.db)) as Record<string, unknown>;
   }
 }
 

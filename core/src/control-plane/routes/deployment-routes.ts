@@ -18,11 +18,11 @@ import { Project } from '../models/catalog.js';
 import { Deployment, Environment } from '../models/fleet.js';
 import { dnsLabel, idParam, paging, uuid } from '../schemas/common.js';
 import {
+  BackupView,
+  backupView,
   DeploymentMetricsView,
   DeploymentView,
   HistoryItem,
-  BackupView,
-  backupView,
   OperationView,
   operationView,
   ServiceTagsView,
@@ -247,12 +247,17 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       access: full,
       params,
       body: z
-        .object({ service: dnsLabel.optional().describe('the database service, when the pipeline has several') })
+        .object({
+          service: dnsLabel.optional().describe('the database service, when the pipeline has several'),
+        })
         .strict(),
       responses: { 202: OperationView, 409: null },
       handler: async ({ params: p, body, db, principal }) => {
         const d = await find(db, p.deploymentId);
-        return { status: 202, body: operationView(await operations.backup(db, d, body.service, actorOf(principal))) };
+        return {
+          status: 202,
+          body: operationView(await operations.backup(db, d, body.service, actorOf(principal))),
+        };
       },
     }),
     route({
@@ -296,7 +301,10 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 202: OperationView, 409: null },
       handler: async ({ params: p, body, db, principal }) => {
         const d = await find(db, p.deploymentId);
-        return { status: 202, body: operationView(await operations.restore(db, d, body.backupId, actorOf(principal))) };
+        return {
+          status: 202,
+          body: operationView(await operations.restore(db, d, body.backupId, actorOf(principal))),
+        };
       },
     }),
     route({

@@ -4,11 +4,13 @@ import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import type { Database } from '../database/database.js';
 import { caller, inBody, route } from '../http/route-context.js';
-import { Plugin, PluginStatusRow } from '../models/catalog.js';
+import { Plugin, PluginStatusRow, Project } from '../models/catalog.js';
 import { AgentNode } from '../models/fleet.js';
 import { CONTROL_PLANE_HOST, PluginService } from '../plugins/plugin-service.js';
 import { registryUrl } from '../schemas/catalog.js';
-import { iso, timestamp } from '../schemas/common.js';
+import { iso, timestamp, uuid } from '../schemas/common.js';
+import { SecretService } from '../services/secret-service.js';
+import { findOr404 } from './find.js';
 
 const HostStatus = z.object({
   host: z.string().describe('`control-plane` or a node id'),
@@ -62,6 +64,7 @@ const nameParam = z.object({ name: z.string().min(1).max(214) }).strict();
 
 /** Plugins: install from an npm registry, upgrade, remove, per-host status; the component catalogue. */
 export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
+  const secrets = container.resolve(SecretService);
   const plugins = container.resolve(PluginService);
 
   async function views(db: Database, rows: Plugin[], names: string[]): Promise<z.infer<typeof PluginView>[]> {
@@ -253,6 +256,73 @@ export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
         return { status: 204 };
       },
     }),
+    ...projectSettingsRoutes(),
     ...(['get', 'post', 'put', 'patch', 'delete'] as const).map(extHandler),
   ];
+
+  /** A plugin's settings for one project (e.g. the project's own webhook); the plugin reads them. */
+  function projectSettingsRoutes(): AnyRoute[] {
+    const params = z.object({ projectId: uuid, name: z.string().min(1).max(214) }).strict();
+    const path = '/api/projects/:projectId/plugins/:name/settings';
+    const Settings = z.object({ settings: z.record(z.string(), z.unknown()) });
+    const scope = async (db: Database, p: { projectId: string; name: string }) => {
+      await findOr404(Project, db, p.projectId, 'project');
+      await plugins.find(db, p.name);
+    };
+    return [
+      route({
+        method: 'get',
+        path,
+        operationId: 'projects.plugins.settings.get',
+        summary: "A plugin's settings for this project (secret references as written)",
+        tags: ['plugins', 'projects'],
+        access: Access.admin,
+        params,
+        responses: { 200: Settings, 404: null },
+        handler: async ({ params: p, db }) => {
+          await scope(db, p);
+          const row = await db('project_plugin_settings')
+            .where({ projectId: p.projectId, plugin: p.name })
+            .first();
+          if (!row) throw new NotFoundError(`plugin ${p.name} has no settings for this project`);
+          return { status: 200, body: { settings: row.settings } };
+        },
+      }),
+      route({
+        method: 'put',
+        path,
+        operationId: 'projects.plugins.settings.put',
+        summary: "Sets a plugin's settings for this project (use ${secret:NAME} for secret values)",
+        tags: ['plugins', 'projects'],
+        access: Access.admin,
+        params,
+        body: Settings.strict(),
+        responses: { 200: Settings, 404: null },
+        handler: async ({ params: p, body, db }) => {
+          await scope(db, p);
+          await secrets.checkReferences(body.settings, db, 'body.settings');
+          await db('project_plugin_settings')
+            .insert({ projectId: p.projectId, plugin: p.name, settings: JSON.stringify(body.settings) })
+            .onConflict(['projectId', 'plugin'])
+            .merge({ settings: JSON.stringify(body.settings), updatedAt: new Date() });
+          return { status: 200, body: { settings: body.settings } };
+        },
+      }),
+      route({
+        method: 'delete',
+        path,
+        operationId: 'projects.plugins.settings.delete',
+        summary: "Removes a plugin's settings for this project",
+        tags: ['plugins', 'projects'],
+        access: Access.admin,
+        params,
+        responses: { 204: null },
+        handler: async ({ params: p, db }) => {
+          await scope(db, p);
+          await db('project_plugin_settings').where({ projectId: p.projectId, plugin: p.name }).delete();
+          return { status: 204 };
+        },
+      }),
+    ];
+  }
 }
