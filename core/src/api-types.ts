@@ -10,9 +10,11 @@ import type {
   ServiceView,
 } from './control-plane/schemas/catalog.js';
 import type {
+  BackupView,
   DeploymentMetricsView,
   DeploymentView,
   HistoryItem,
+  OperationView,
   ServiceTagsView,
 } from './control-plane/schemas/deployment.js';
 import type { EnvironmentView } from './control-plane/schemas/environment.js';
@@ -23,6 +25,8 @@ export type Deployment = z.output<typeof DeploymentView>;
 export type DeploymentHistoryItem = z.output<typeof HistoryItem>;
 export type DeploymentMetrics = z.output<typeof DeploymentMetricsView>;
 export type ServiceTags = z.output<typeof ServiceTagsView>;
+export type DeploymentOperation = z.output<typeof OperationView>;
+export type DatabaseBackup = z.output<typeof BackupView>;
 export type Project = z.output<typeof ProjectView>;
 export type ComposeImportReport = z.output<typeof ImportReportSchema>;
 export type Service = z.output<typeof ServiceView>;

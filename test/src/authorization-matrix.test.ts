@@ -105,6 +105,7 @@ test('every route declares a known access rule naming a real path parameter', as
     'deployments.backups.list': 'deployment:read',
     'deployments.backups.delete': 'deployment:full',
     'deployments.restore': 'deployment:full',
+    'projects.backups.list': 'project:read',
     'plugins.list': 'authenticated',
     'plugins.components': 'authenticated',
     'plugins.get': 'authenticated',

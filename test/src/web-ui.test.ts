@@ -393,6 +393,60 @@ test.serial(
   },
 );
 
+test.serial(
+  'an admin imports a docker-compose file after reading its report; a service is stopped and started from its deployment page',
+  async (t) => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+    const page = await context.newPage();
+    page.on('dialog', (dialog) => void dialog.accept());
+    await signIn(page, s.cp.url, 'admin', s.cp.adminPassword);
+    await page.goto(`${s.cp.url}/projects`);
+    await page.getByRole('button', { name: 'Import docker-compose' }).click();
+    await page.getByLabel('Project name').fill('from-compose');
+    await page
+      .getByLabel('Compose file (YAML)')
+      .fill(
+        `services:\n  web:\n    image: ${s.registry.host}/team/web:v1.1\n    ports: ["8080:80"]\n    restart: always\n    build: .\n`,
+      );
+    t.true(await page.getByRole('button', { name: 'Import' }).isDisabled(), 'no import before the preview');
+    await page.getByRole('button', { name: 'Preview' }).click();
+    const report = page.getByLabel('Import report');
+    await report.locator('li[data-service="web"]', { hasText: 'pinned v1.1' }).waitFor();
+    await report.locator('.unmapped li', { hasText: 'services.web.restart' }).waitFor();
+    await report
+      .locator('.unmapped li', { hasText: /services\.web\.build: NullOps deploys images from a registry/ })
+      .waitFor();
+    t.false(
+      (await s.admin.get('/api/projects')).body.items.some(
+        (p: { name: string }) => p.name === 'from-compose',
+      ),
+      'the preview created nothing',
+    );
+    await screenshot(page, '12-compose-import');
+    await page.getByRole('button', { name: 'Import' }).click();
+    await page.waitForURL(/\/projects\/[0-9a-f-]+\/pipeline$/);
+    const imported = (await s.admin.get('/api/projects')).body.items.find(
+      (p: { name: string }) => p.name === 'from-compose',
+    );
+    t.truthy(imported);
+    t.is((await s.admin.get(`/api/projects/${imported.id}/pipeline`)).body.graph.nodes[0].params.port, 80);
+
+    // Day-2 on the deployment page: stop the service, see it stopped; start it, see it running.
+    const id = await s.deploy('ops-ui', { web: 'v1.1' });
+    await s.until(id, 'running');
+    await page.goto(`${s.cp.url}/deployments/${id}`);
+    await page.getByRole('button', { name: 'Stop web' }).click();
+    await page.locator('li[data-service="web"] .state.stopped').waitFor({ timeout: 30_000 });
+    await page.locator('li[data-operation="service.stop"] .state.succeeded').waitFor();
+    await page.getByRole('button', { name: 'Start web', exact: true }).click();
+    await page.locator('li[data-service="web"] .state.running').waitFor({ timeout: 30_000 });
+    await page.locator('td', { hasText: /^service\.started/ }).waitFor();
+    await screenshot(page, '13-day2');
+    await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
+    await context.close();
+  },
+);
+
 test.serial("a plugin's node widget edits its component's params in the pipeline editor", async (t) => {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   const page = await context.newPage();

@@ -7,7 +7,13 @@ import { shared } from '../theme.js';
 import '../components/countdown.js';
 import { type PluginUis, pluginUiContext } from '../plugin-ui.js';
 import { actionButtons, type DeploymentAction, runDeploymentAction } from './deployment-actions.js';
-import type { Deployment, DeploymentHistoryItem, DeploymentMetrics } from './types.js';
+import type {
+  DatabaseBackup,
+  Deployment,
+  DeploymentHistoryItem,
+  DeploymentMetrics,
+  DeploymentOperation,
+} from './types.js';
 
 interface Progress {
   kind: string;
@@ -92,6 +98,8 @@ export class DeploymentPage extends LitElement {
   @state() private search = '';
   @state() private history: DeploymentHistoryItem[] = [];
   @state() private metrics: DeploymentMetrics['services'] = [];
+  @state() private operations: DeploymentOperation[] = [];
+  @state() private backups: DatabaseBackup[] = [];
   @query('pre.logs') private logBox?: HTMLPreElement;
   private metricsTimer: number | undefined;
   private events: EventSource | undefined;
@@ -171,6 +179,17 @@ export class DeploymentPage extends LitElement {
           `/api/deployments/${this.deploymentId}/history`,
         )
       ).items;
+      this.operations = (
+        await this.api.get<{ items: DeploymentOperation[] }>(
+          `/api/deployments/${this.deploymentId}/operations`,
+        )
+      ).items;
+      if (this.deployment.databases.length)
+        this.backups = (
+          await this.api.get<{ items: DatabaseBackup[] }>(
+            `/api/projects/${this.deployment.projectId}/backups`,
+          )
+        ).items;
       if (!this.logService && this.deployment.services[0]) this.openLogs(this.deployment.services[0].name);
       this.error = '';
     } catch (err) {
@@ -210,6 +229,82 @@ export class DeploymentPage extends LitElement {
     } catch (err) {
       this.error = (err as Error).message;
     }
+  }
+
+  /** Day-2 actions and backups: queued on the server; their progress arrives with the live events. */
+  private async operate(path: string, body: unknown = {}) {
+    try {
+      await this.api.post(`/api/deployments/${this.deploymentId}/${path}`, body);
+      await this.reload();
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  private renderServiceActions(name: string, status: string) {
+    const busy = this.operations.some(
+      (o) => o.service === name && (o.state === 'queued' || o.state === 'running'),
+    );
+    return html`<span class="row" role="group" aria-label="Actions on ${name}">
+      <button ?disabled=${busy} aria-label="Restart ${name}" @click=${() => this.operate(`services/${name}/restart`)}>Restart</button>
+      ${
+        status === 'stopped'
+          ? html`<button ?disabled=${busy} aria-label="Start ${name}" @click=${() => this.operate(`services/${name}/start`)}>Start</button>`
+          : html`<button ?disabled=${busy} aria-label="Stop ${name}" @click=${() => this.operate(`services/${name}/stop`)}>Stop</button>`
+      }
+    </span>`;
+  }
+
+  private renderOperations() {
+    if (!this.operations.length) return nothing;
+    return html`<h2>Operations</h2>
+      <ul class="operations">
+        ${this.operations.slice(0, 8).map(
+          (o) => html`<li data-operation=${o.kind}>
+            <span class="state ${o.state}">${o.state}</span> ${o.kind.replace('.', ' ')} ${o.service}
+            ${o.message ? html`<span class="muted">— ${o.message}</span>` : nothing}
+          </li>`,
+        )}
+      </ul>`;
+  }
+
+  private renderBackups(d: Deployment, full: boolean) {
+    if (!d.databases.length) return nothing;
+    return html`<section class="panel" aria-label="Database backups">
+      <div class="row">
+        <h2 style="margin:0">Database backups</h2>
+        ${
+          full && d.state === 'running'
+            ? d.databases.map(
+                (db) =>
+                  html`<button @click=${() => this.operate('backups', { service: db })}>Back up ${db}</button>`,
+              )
+            : nothing
+        }
+      </div>
+      ${
+        this.backups.length
+          ? html`<table>
+              <thead><tr><th>Taken</th><th>Of</th><th>Database</th><th>Size</th><th></th></tr></thead>
+              <tbody>${this.backups.map(
+                (b) => html`<tr data-backup=${b.id}>
+                  <td>${new Date(b.createdAt).toLocaleString()}</td>
+                  <td>${b.deploymentName}${b.deploymentId === d.id ? ' (this one)' : ''}</td>
+                  <td>${b.service} / ${b.database}</td>
+                  <td>${Math.ceil(b.bytes / 1024)} KiB</td>
+                  <td>${
+                    full && d.state === 'running'
+                      ? html`<button @click=${() => {
+                          if (confirm(`Replace the data of ${b.service} in ${d.name} with this backup?`))
+                            void this.operate('restore', { backupId: b.id });
+                        }}>Restore here</button>`
+                      : nothing
+                  }</td>
+                </tr>`,
+              )}</tbody></table>`
+          : html`<p class="muted">No backups of this project yet.${full ? ' Back up a database to restore it later, here or into another deployment of the project.' : ''}</p>`
+      }
+    </section>`;
   }
 
   private renderProgress() {
@@ -259,12 +354,15 @@ export class DeploymentPage extends LitElement {
             ${d.services.map((s) => {
               const m = this.metrics.find((x) => x.service === s.name);
               return html`<li data-service=${s.name}><a href=${s.url} target="_blank" rel="noopener">${s.url}</a> <span class="state ${s.status}">${s.status}</span>
-                ${m ? html`<span class="muted metrics">CPU ${m.cpuPercent.toFixed(1)}% · RAM ${(m.memoryBytes / 1048576).toFixed(1)} / ${(m.memoryLimitBytes / 1048576).toFixed(0)} MiB</span>` : nothing}</li>`;
+                ${m ? html`<span class="muted metrics">CPU ${m.cpuPercent.toFixed(1)}% · RAM ${(m.memoryBytes / 1048576).toFixed(1)} / ${(m.memoryLimitBytes / 1048576).toFixed(0)} MiB</span>` : nothing}
+                ${full && d.state === 'running' ? this.renderServiceActions(s.name, s.status) : nothing}</li>`;
             })}
           </ul>
+          ${this.renderOperations()}
         </section>
         <section class="panel" aria-label="Pipeline progress"><h2>Progress</h2>${this.renderProgress()}</section>
       </div>
+      ${this.renderBackups(d, full)}
       <section class="panel" aria-label="Logs">
         <div class="row">
           <h2 style="margin:0">Logs</h2>

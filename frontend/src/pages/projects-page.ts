@@ -1,22 +1,47 @@
 import { consume } from '@lit/context';
-import { html, LitElement, nothing } from 'lit';
+import { css, html, LitElement, nothing } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
 import type { Api } from '../api.js';
 import { apiContext, type Session, sessionContext } from '../context.js';
 import { shared } from '../theme.js';
-import type { Project } from './types.js';
+import type { ComposeImportReport, Project } from './types.js';
 
-/** The projects you can see; admins open each one's pipeline editor from here. */
+/**
+ * The projects you can see; admins open each one's pipeline editor from here, and import a
+ * docker-compose file as a new project: paste or upload it, read what maps and what does not,
+ * then confirm.
+ */
 @customElement('nullops-projects-page')
 export class ProjectsPage extends LitElement {
-  static override styles = [shared];
+  static override styles = [
+    shared,
+    css`
+      textarea {
+        width: 100%;
+        min-height: 12rem;
+        font-family: var(--mono, monospace);
+      }
+      .report li {
+        margin: 0.2rem 0;
+      }
+    `,
+  ];
   @consume({ context: apiContext }) private api!: Api;
   @consume({ context: sessionContext, subscribe: true }) private session?: Session;
   @state() private items: Project[] | undefined;
   @state() private error = '';
+  @state() private importing = false;
+  @state() private compose = '';
+  @state() private name = '';
+  @state() private report: ComposeImportReport | undefined;
+  @state() private importError = '';
 
   override async connectedCallback() {
     super.connectedCallback();
+    await this.load();
+  }
+
+  private async load() {
     try {
       this.items = (await this.api.get<{ items: Project[] }>('/api/projects')).items;
     } catch (err) {
@@ -24,21 +49,98 @@ export class ProjectsPage extends LitElement {
     }
   }
 
+  private async readFile(e: Event) {
+    const file = (e.target as HTMLInputElement).files?.[0];
+    if (!file) return;
+    this.compose = await file.text();
+    this.report = undefined;
+  }
+
+  private async send(dryRun: boolean) {
+    this.importError = '';
+    try {
+      const result = await this.api.post<{ project: Project | null; report: ComposeImportReport }>(
+        '/api/projects/import',
+        { compose: this.compose, ...(this.name ? { name: this.name } : {}), dryRun },
+      );
+      this.report = result.report;
+      if (!dryRun && result.project) {
+        this.importing = false;
+        this.report = undefined;
+        this.compose = '';
+        await this.load();
+        history.pushState(null, '', `/projects/${result.project.id}/pipeline`);
+        window.dispatchEvent(new PopStateEvent('popstate'));
+      }
+    } catch (err) {
+      this.report = undefined;
+      this.importError = (err as Error).message;
+    }
+  }
+
+  private renderImport() {
+    const r = this.report;
+    return html`<section class="panel" aria-label="Import a docker-compose file">
+      <h2>Import a docker-compose file</h2>
+      <p class="muted">Each compose service becomes a service and a node of the project's pipeline; you see what maps before anything is created.</p>
+      <label>Project name <input .value=${this.name} placeholder="the file's name:" @input=${(e: Event) => (this.name = (e.target as HTMLInputElement).value)} /></label>
+      <label>Compose file <input type="file" accept=".yml,.yaml" @change=${this.readFile} /></label>
+      <textarea aria-label="Compose file (YAML)" placeholder="services:&#10;  web:&#10;    image: nginx:1.27" .value=${this.compose}
+        @input=${(e: Event) => {
+          this.compose = (e.target as HTMLTextAreaElement).value;
+          this.report = undefined;
+        }}></textarea>
+      ${this.importError ? html`<p class="error" role="alert">${this.importError}</p>` : nothing}
+      <div class="row">
+        <button ?disabled=${!this.compose.trim()} @click=${() => this.send(true)}>Preview</button>
+        <button class="primary" ?disabled=${!r} @click=${() => this.send(false)}>Import</button>
+        <button @click=${() => (this.importing = false)}>Cancel</button>
+      </div>
+      ${
+        r
+          ? html`<div class="report" aria-label="Import report">
+              <h3>Project ${r.projectName}: ${r.budget.cpuMillicores}m CPU, ${r.budget.memoryMb} MiB <span class="muted">(${r.budget.from})</span></h3>
+              <ul>${r.services.map(
+                (
+                  s,
+                ) => html`<li data-service=${s.name}><strong>${s.name}</strong> — ${s.registryName}/${s.image}
+                  ${s.tagMode === 'pinned' ? html`pinned <code>${s.tag}</code>` : html`selectable <code>${s.tagPattern}</code>`};
+                  <span class="muted">mapped ${s.mapped.join(', ')}</span>
+                  ${s.notes.map((n) => html`<br /><span class="muted">note: ${n}</span>`)}</li>`,
+              )}</ul>
+              ${
+                r.unmapped.length
+                  ? html`<h3>Not imported</h3><ul class="unmapped">${r.unmapped.map(
+                      (u) => html`<li><code>${u.path}</code>: ${u.reason}</li>`,
+                    )}</ul>`
+                  : html`<p>Everything in the file maps.</p>`
+              }
+            </div>`
+          : nothing
+      }
+    </section>`;
+  }
+
   override render() {
-    return html`<h1 style="font-size:1.4rem">Projects</h1>
+    const admin = this.session?.access.admin;
+    return html`<div class="row" style="justify-content: space-between">
+        <h1 style="font-size:1.4rem">Projects</h1>
+        ${admin && !this.importing ? html`<button @click=${() => (this.importing = true)}>Import docker-compose</button>` : nothing}
+      </div>
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
+      ${this.importing ? this.renderImport() : nothing}
       ${
         !this.items
           ? html`<p class="muted">Loading…</p>`
           : !this.items.length
-            ? html`<div class="panel"><p>No projects yet.</p></div>`
+            ? html`<div class="panel"><p>No projects yet.${admin ? ' Create one under Admin → Projects, or import a docker-compose file.' : ''}</p></div>`
             : html`<div class="panel"><table>
                 <thead><tr><th>Project</th><th>Description</th><th>Pipeline</th></tr></thead>
                 <tbody>${this.items.map(
                   (
                     p,
                   ) => html`<tr data-project=${p.name}><td>${p.name}</td><td class="muted">${p.description ?? ''}</td>
-                    <td><a href="/projects/${p.id}/pipeline">${this.session?.access.admin ? 'Edit pipeline' : 'View pipeline'}</a></td></tr>`,
+                    <td><a href="/projects/${p.id}/pipeline">${admin ? 'Edit pipeline' : 'View pipeline'}</a></td></tr>`,
                 )}</tbody></table></div>`
       }`;
   }

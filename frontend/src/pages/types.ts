@@ -1,8 +1,11 @@
 /** API shapes the pages use, inferred from the server's own route schemas (see core/src/api-types.ts). */
 export type {
+  ComposeImportReport,
+  DatabaseBackup,
   Deployment,
   DeploymentHistoryItem,
   DeploymentMetrics,
+  DeploymentOperation,
   Environment,
   Project,
   ServiceTags,

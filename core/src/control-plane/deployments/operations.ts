@@ -13,6 +13,7 @@ import { PipelineVersion } from '../models/catalog.js';
 import { Deployment } from '../models/fleet.js';
 import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
+import { databasesIn } from './databases.js';
 import { DeploymentHistory } from './history.js';
 import type { Actor } from './transitions.js';
 
@@ -52,6 +53,8 @@ export interface BackupRow {
   file: string;
   createdByName: string | null;
   createdAt: Date;
+  /** The deployment it was taken of (joined in lists). */
+  deploymentName?: string;
 }
 
 const TOPIC = 'deployment.operation';
@@ -63,21 +66,12 @@ const DATABASE_TIMEOUT_MS = 11 * 60_000;
 /** Not now: the outbox tries the operation again later (with backoff). */
 class NotYet extends Error {}
 
-/** The PostgreSQL databases a deployment's pipeline starts (`postgres.database` nodes, their defaults applied). */
-export async function databasesOf(db: Database, d: Deployment) {
+/** The PostgreSQL databases a deployment's pipeline starts. */
+async function databasesOf(db: Database, d: Deployment) {
   const version = d.pipelineVersionId
     ? await PipelineVersion.query(db).findById(d.pipelineVersionId)
     : undefined;
-  const graph = (version?.graph ?? { nodes: [] }) as {
-    nodes: { type: string; params?: Record<string, unknown> }[];
-  };
-  return graph.nodes
-    .filter((n) => n.type === 'postgres.database')
-    .map((n) => ({
-      service: String(n.params?.service ?? 'db'),
-      database: String(n.params?.database ?? 'app'),
-      user: String(n.params?.user ?? 'app'),
-    }));
+  return databasesIn(version?.graph);
 }
 
 /**
@@ -141,8 +135,14 @@ export class DeploymentOperations {
     return db('deployment_operations').where({ deploymentId }).orderBy('createdAt', 'desc').limit(100);
   }
 
-  backups(db: Database, deploymentId: string): Promise<BackupRow[]> {
-    return db('deployment_backups').where({ deploymentId }).orderBy('createdAt', 'desc');
+  backups(db: Database, filter: { deploymentId: string } | { projectId: string }): Promise<BackupRow[]> {
+    const [column, value] =
+      'deploymentId' in filter ? ['b.deploymentId', filter.deploymentId] : ['b.projectId', filter.projectId];
+    return db('deployment_backups as b')
+      .join('deployments as d', 'd.id', 'b.deploymentId')
+      .where(column, value)
+      .orderBy('b.createdAt', 'desc')
+      .select('b.*', 'd.name as deploymentName');
   }
 
   async deleteBackup(db: Database, d: Deployment, backupId: string): Promise<void> {

@@ -9,6 +9,7 @@ import { User } from '../models/identity.js';
 import { Refs } from '../refs.js';
 import { type DeploymentContext, type DeploymentView, deploymentView } from '../schemas/deployment.js';
 import type { SecretBox } from '../security/secret-box.js';
+import { databasesIn } from './databases.js';
 import { openSpecs, type StoredSpec } from './spec-seal.js';
 
 export interface DeploymentFilter {
@@ -80,7 +81,7 @@ export class DeploymentReadModel {
         .select('id', 'name', 'baseDomain', 'ingressClass'),
       db('pipeline_versions')
         .whereIn('id', rows.map((d) => d.pipelineVersionId).filter(Boolean) as string[])
-        .select('id', 'version', 'plugins'),
+        .select('id', 'version', 'plugins', 'graph'),
       db('users')
         .whereIn('id', rows.map((d) => d.createdBy).filter(Boolean) as string[])
         .select('id', 'username'),
@@ -104,6 +105,7 @@ export class DeploymentReadModel {
         serviceNames: services
           .filter((s: { projectId: string }) => s.projectId === d.projectId)
           .map((s: { name: string }) => s.name),
+        databases: databasesIn(version?.graph).map((x) => x.service),
       };
       return deploymentView(d, context, url);
     });

@@ -271,7 +271,28 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 200: z.object({ items: z.array(BackupView) }) },
       handler: async ({ params: p, db }) => {
         const d = await find(db, p.deploymentId);
-        return { status: 200, body: { items: (await operations.backups(db, d.id)).map(backupView) } };
+        return {
+          status: 200,
+          body: { items: (await operations.backups(db, { deploymentId: d.id })).map(backupView) },
+        };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/projects/:projectId/backups',
+      operationId: 'projects.backups.list',
+      summary:
+        "Every database backup of the project's deployments, newest first (any can be restored into any of them)",
+      tags: ['deployments', 'projects'],
+      access: Access.scoped('project', 'projectId', 'read'),
+      params: idParam('projectId'),
+      responses: { 200: z.object({ items: z.array(BackupView) }) },
+      handler: async ({ params: p, db }) => {
+        await findOr404(Project, db, p.projectId, 'project');
+        return {
+          status: 200,
+          body: { items: (await operations.backups(db, { projectId: p.projectId })).map(backupView) },
+        };
       },
     }),
     route({

@@ -56,6 +56,7 @@ export function operationView(op: OperationRow): z.infer<typeof OperationView> {
 export const BackupView = z.object({
   id: uuid,
   deploymentId: uuid,
+  deploymentName: z.string().describe('the deployment it was taken of'),
   service: z.string(),
   database: z.string(),
   bytes: z.number().describe('size of the gzipped dump'),
@@ -68,6 +69,7 @@ export function backupView(b: BackupRow): z.infer<typeof BackupView> {
   return {
     id: b.id,
     deploymentId: b.deploymentId,
+    deploymentName: b.deploymentName ?? '',
     service: b.service,
     database: b.database,
     bytes: Number(b.bytes),
@@ -94,6 +96,9 @@ export const DeploymentView = z.object({
     .describe('why the pipeline failed; visible to everyone with access'),
   tags: z.record(z.string(), z.string()),
   pipelineVersion: z.number().nullable(),
+  databases: z
+    .array(z.string())
+    .describe('its PostgreSQL services (postgres.database nodes): what can be backed up and restored'),
   plugins: z
     .record(z.string(), z.string())
     .describe('plugin releases the deployment runs with (pinned by its pipeline version)'),
@@ -118,6 +123,8 @@ export interface DeploymentContext {
   /** Set when the environment's cluster serves the URLs with its own ingress controller (port 80). */
   ingressClass: string | null;
   pipelineVersion: number | null;
+  /** Services of its pipeline's postgres.database nodes. */
+  databases: string[];
   plugins: Record<string, string>;
   createdByName: string | null;
   serviceNames: string[];
@@ -145,6 +152,7 @@ export function deploymentView(
     error: (d.error as DeploymentView['error']) ?? null,
     tags: d.tags ?? {},
     pipelineVersion: c.pipelineVersion,
+    databases: c.databases,
     plugins: c.plugins,
     services: names.map((name) => ({
       name,
