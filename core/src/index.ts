@@ -16,6 +16,6 @@ export { IngressService } from './control-plane/ingress/ingress-service.js';
 export { Outbox } from './control-plane/outbox/outbox.js';
 export { Refs } from './control-plane/refs.js';
 export { RegistryClient } from './control-plane/registry/registry-client.js';
-export { selectTags, sortTags } from './control-plane/registry/tag-order.js';
+export { defaultTag, selectTags, sortTags } from './control-plane/registry/tag-order.js';
 export { parseSecretKeys, SecretBox, SecretDecryptionError } from './control-plane/security/secret-box.js';
 export { SecretService } from './control-plane/services/secret-service.js';

@@ -141,6 +141,11 @@ export class NullOpsApp extends LitElement {
       return html`<nullops-login-page
         @signed-in=${(e: CustomEvent<Session['user']>) => void this.signedIn(e.detail)}
       ></nullops-login-page>`;
+    // Administration is for administrators: others get a plain page saying so, not forms that fail.
+    const adminOnly = (page: () => TemplateResult) => () =>
+      this.session?.access.admin
+        ? page()
+        : html`<div class="panel" role="alert"><h2>Administrators only</h2><p>This page is for NullOps administrators. <a href="/">Back to deployments</a></p></div>`;
     const page = this.router.resolve(
       [
         { path: '/', render: () => html`<nullops-deployments-page></nullops-deployments-page>` },
@@ -149,10 +154,14 @@ export class NullOpsApp extends LitElement {
           render: (p) => html`<nullops-deployment-page .deploymentId=${p.id}></nullops-deployment-page>`,
         },
         { path: '/projects', render: () => html`<nullops-projects-page></nullops-projects-page>` },
-        { path: '/admin/plugins', render: () => html`<nullops-plugins-page></nullops-plugins-page>` },
+        {
+          path: '/admin/plugins',
+          render: adminOnly(() => html`<nullops-plugins-page></nullops-plugins-page>`),
+        },
         {
           path: '/admin/:resource',
-          render: (p) => html`<nullops-admin-page .resource=${p.resource}></nullops-admin-page>`,
+          render: (p) =>
+            adminOnly(() => html`<nullops-admin-page .resource=${p.resource}></nullops-admin-page>`)(),
         },
         {
           path: '/projects/:id/pipeline',

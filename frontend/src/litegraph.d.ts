@@ -39,6 +39,7 @@ declare module 'litegraph.js/build/litegraph.core.js' {
     resize(width?: number, height?: number): void;
     setDirty(fg: boolean, bg?: boolean): void;
     read_only: boolean;
+    show_info: boolean;
     allow_dragnodes: boolean;
   }
   export const LiteGraph: {

@@ -8,6 +8,8 @@ export interface PanelContribution {
   title: string;
   /** A custom element the plugin's module defined; it gets `api` and the slot's data as properties. */
   element: string;
+  /** Whether the panel applies to the slot's data (e.g. only deployments with a database); default yes. */
+  when?: (data: Record<string, unknown>) => boolean;
 }
 
 /**

@@ -119,13 +119,23 @@ test('services: pinned needs a tag, selectable a pattern; names are DNS labels',
   });
   t.is(upper.status, 400);
   t.regex(upper.body.error.message, /body\.name: must be a DNS label/);
+  // Both a pinned tag and a pattern: refused, naming the field, not silently half-taken.
+  const both = await admin.post('/api/services', {
+    name: 'web',
+    registryId,
+    image: 'team/web',
+    tagMode: 'selectable',
+    tagPattern: 'v*',
+    tag: 'v1',
+  });
+  t.is(both.status, 400);
+  t.regex(both.body.error.message, /^body\.tag: must be empty for a service with selectable tags/);
   const ok = await admin.expect(201, 'POST', '/api/services', {
     name: 'web',
     registryId,
     image: 'team/web',
     tagMode: 'selectable',
     tagPattern: 'v*',
-    tag: 'ignored',
   });
   t.is(ok.tag, null, 'a selectable service keeps no pinned tag');
   const switched = await admin.patch(`/api/services/${ok.id}`, { tagMode: 'pinned' });
@@ -198,6 +208,25 @@ test('pipelines: every save is a new immutable version; invalid graphs are refus
     ],
     edges: [{ from: 'db', to: 'web' }],
   };
+  // A service node must run one of the project's services: a typo is refused at save.
+  const notOurs = await admin.post(`${base}/versions`, { graph: v2Graph });
+  t.is(notOurs.status, 400);
+  t.regex(
+    notOurs.body.error.message,
+    /body\.graph\.nodes\.1\.params\.service: "web" is not a service of this project/,
+  );
+  const registry = await admin.expect(201, 'POST', '/api/registries', {
+    name: 'r',
+    url: 'http://127.0.0.1:5999',
+  });
+  const web = await admin.expect(201, 'POST', '/api/services', {
+    name: 'web',
+    registryId: registry.id,
+    image: 'team/web',
+    tagMode: 'pinned',
+    tag: 'v1',
+  });
+  await admin.expect(200, 'PATCH', `/api/projects/${project.id}`, { serviceIds: [web.id] });
   const v2 = await admin.expect(201, 'POST', `${base}/versions`, { graph: v2Graph });
   t.is(v2.version, 2);
   t.is((await admin.get(base)).body.version, 2);

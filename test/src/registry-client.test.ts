@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadOrCreateCertificate } from '@nullops/agent-host';
-import { RegistryClient, selectTags, sortTags } from '@nullops/core';
+import { defaultTag, RegistryClient, selectTags, sortTags } from '@nullops/core';
 import test from 'ava';
 import { eventually, freePort, tempDir } from './helpers/agent-process.js';
 import { ensureTestImages } from './helpers/docker.js';
@@ -38,6 +38,11 @@ test('tags sort newest version first (semver-aware), then the rest newest first;
   ]);
   t.deepEqual(selectTags(tags, 'v*'), ['v1.10.0', 'v1.2', 'v1.1', 'v1.0']);
   t.deepEqual(selectTags(tags, 'feature-*'), ['feature-x']);
+  // A new deployment starts with the newest stable version, not a release candidate.
+  t.is(defaultTag(sortTags(tags)), '2.0.0');
+  t.is(defaultTag(sortTags(['v2.0-rc1', 'v1.9', 'v1.10-beta.1'])), 'v1.9');
+  t.is(defaultTag(sortTags(['v2.0-rc1'])), 'v2.0-rc1', 'only pre-releases: the newest of them');
+  t.is(defaultTag(sortTags(['2024-06-01', '2024-05-01'])), '2024-06-01', 'dates are not pre-releases');
   t.deepEqual(selectTags(tags, '{latest,2.*}'), ['2.0.0', '2.0.0-rc.1', 'latest']);
 });
 

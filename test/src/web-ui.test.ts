@@ -239,8 +239,12 @@ test.serial(
     await page.getByRole('button', { name: 'Remove node' }).click();
     await page.getByRole('button', { name: 'Container service' }).click();
     const form = page.getByRole('form', { name: 'Node service' });
-    await form.getByLabel('service *').fill('web');
-    await form.getByLabel('service *').press('Tab');
+    // Which service it runs is a choice among the project's services, not free text.
+    t.deepEqual(await form.getByLabel('service *').locator('option').allTextContents(), [
+      '— choose a service of the project —',
+      'web',
+    ]);
+    await form.getByLabel('service *').selectOption('web');
     await form.getByLabel('port').fill('80');
     await form.getByLabel('port').press('Tab');
     await page.getByRole('button', { name: 'HTTP check' }).click();

@@ -279,7 +279,11 @@ export class KubernetesRuntime implements Runtime {
   /** Scales its Deployment to zero: the Deployment and Service stay, its pod goes. */
   async stopService(deploymentId: string, name: string): Promise<ServiceState> {
     await this.scale(kubeNames.namespace(deploymentId), name, 0);
-    return this.inspectService(deploymentId, name);
+    // Resolves once its pod is gone (it gets the pod's grace period to stop).
+    for (const until = Date.now() + 90_000; ; await new Promise((r) => setTimeout(r, 250))) {
+      const state = await this.inspectService(deploymentId, name);
+      if (state.status !== 'running' || Date.now() > until) return state;
+    }
   }
 
   private async scale(namespace: string, name: string, replicas: number) {

@@ -150,6 +150,7 @@ export function createControlPlane(deps: {
       audit: container.resolve(AuditService),
       outbox: container.resolve(Outbox),
       logger: deps.logger,
+      changed: () => container.resolve(DeploymentReadModel).forget(),
     }),
   );
   app.use(router.routes());

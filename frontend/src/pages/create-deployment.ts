@@ -37,6 +37,7 @@ export class CreateDeployment extends LitElement {
   @state() private services: ServiceTags[] | undefined;
   @state() private error = '';
   @state() private busy = false;
+  @state() private loaded = false;
 
   override async connectedCallback() {
     super.connectedCallback();
@@ -51,10 +52,30 @@ export class CreateDeployment extends LitElement {
       this.environments = environments.items.filter(
         (e) => access?.admin || access?.environments[e.id] === 'full',
       );
+      this.loaded = true;
       if (this.projects[0]) await this.pickProject(this.projects[0].id);
     } catch (err) {
       this.error = (err as Error).message;
     }
+  }
+
+  /** What is missing before anything can be deployed, in the order it must be set up. */
+  private renderSetupFirst() {
+    const admin = this.session?.access.admin;
+    const missing = [
+      !this.projects.length &&
+        (admin
+          ? 'a registry, its services and a project with a pipeline (Admin)'
+          : 'a project you have full access to'),
+      !this.environments.length &&
+        (admin
+          ? 'an environment with a node running an agent (Admin → Environments, Nodes)'
+          : 'an environment you may deploy to'),
+    ].filter(Boolean);
+    return html`<div class="panel" role="status" aria-label="New deployment">
+      <p><strong>Nothing to deploy yet.</strong> ${admin ? 'Set up first' : 'Ask an administrator for'}:</p>
+      <ol>${missing.map((m) => html`<li>${m}</li>`)}</ol>
+    </div>`;
   }
 
   private async pickProject(id: string) {
@@ -91,6 +112,7 @@ export class CreateDeployment extends LitElement {
   }
 
   override render() {
+    if (this.loaded && (!this.projects.length || !this.environments.length)) return this.renderSetupFirst();
     return html`<form class="panel" @submit=${this.submit} aria-label="New deployment">
       <div class="grid">
         <label>Project
@@ -101,7 +123,8 @@ export class CreateDeployment extends LitElement {
         <label>Environment
           <select name="environment">${this.environments.map((e) => html`<option value=${e.id}>${e.name}</option>`)}</select>
         </label>
-        <label>Name <input name="name" required pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" maxlength="63" placeholder="feature-login" /></label>
+        <label>Name <input name="name" required pattern="[a-z0-9]([a-z0-9\-]*[a-z0-9])?" maxlength="63" placeholder="feature-login"
+          title="lowercase letters, digits and hyphens (a DNS label); unique in its environment" /></label>
       </div>
       ${
         this.services === undefined
@@ -112,7 +135,7 @@ export class CreateDeployment extends LitElement {
                   ? html`<label>${s.name} <input name="tag-${s.name}" value=${s.defaultTag ?? ''} readonly aria-readonly="true" title="Pinned by the project" /></label>`
                   : html`<label>${s.name}
                       <select name="tag-${s.name}" required>
-                        ${s.tags.length ? s.tags.map((t) => html`<option>${t}</option>`) : html`<option value="">no matching tags</option>`}
+                        ${s.tags.length ? s.tags.map((t) => html`<option ?selected=${t === s.defaultTag}>${t}</option>`) : html`<option value="">no matching tags</option>`}
                       </select></label>`,
               )}
             </fieldset>`

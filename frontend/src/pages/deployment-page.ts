@@ -70,8 +70,9 @@ export class DeploymentPage extends LitElement {
         white-space: pre-wrap;
         word-break: break-all;
       }
+      /* stderr is where most servers write their ordinary logs: set apart, not alarming. */
       .stderr {
-        color: var(--bad);
+        color: var(--muted);
       }
       dl {
         display: grid;
@@ -94,6 +95,7 @@ export class DeploymentPage extends LitElement {
   @state() private progress: Progress[] = [];
   @state() private logService = '';
   @state() private logs: LogLine[] = [];
+  @state() private logNote = '';
   @state() private follow = true;
   @state() private search = '';
   @state() private history: DeploymentHistoryItem[] = [];
@@ -190,7 +192,12 @@ export class DeploymentPage extends LitElement {
             `/api/projects/${this.deployment.projectId}/backups`,
           )
         ).items;
-      if (!this.logService && this.deployment.services[0]) this.openLogs(this.deployment.services[0].name);
+      if (
+        !this.logService &&
+        this.deployment.services[0] &&
+        ['pending', 'deploying', 'running', 'offline'].includes(this.deployment.state)
+      )
+        this.openLogs(this.deployment.services[0].name);
       this.error = '';
     } catch (err) {
       this.error = (err as Error).message;
@@ -204,8 +211,14 @@ export class DeploymentPage extends LitElement {
     this.logStream = this.api.events(
       `/api/deployments/${this.deploymentId}/logs?service=${encodeURIComponent(service)}`,
     );
+    this.logNote = '';
     this.logStream.addEventListener('log', (e) => {
       this.logs = [...this.logs, JSON.parse((e as MessageEvent).data) as LogLine].slice(-MAX_LOG_LINES);
+    });
+    // Why the stream ended (the service stopped, the node went offline…), shown under the box.
+    this.logStream.addEventListener('end', (e) => {
+      const reason = (JSON.parse((e as MessageEvent).data || '{}') as { reason?: string }).reason;
+      if (reason) this.logNote = reason;
     });
     // The service may not run yet (the deployment is still starting) or may have been restarted:
     // while the deployment lives, open the stream again (it starts with the recent lines).
@@ -324,6 +337,8 @@ export class DeploymentPage extends LitElement {
     if (!d)
       return html`${this.error ? html`<p class="error" role="alert">${this.error}</p>` : html`<p class="muted">Loading…</p>`}`;
     const full = deploymentLevel(this.session, d) === 'full';
+    // Failed, deleting or deleted: the page says so instead of showing stale services and a timer.
+    const live = ['pending', 'deploying', 'running', 'offline'].includes(d.state);
     const needle = this.search.toLowerCase();
     const shown = needle ? this.logs.filter((l) => l.line.toLowerCase().includes(needle)) : this.logs;
     return html`
@@ -344,15 +359,22 @@ export class DeploymentPage extends LitElement {
           <dl>
             <dt>Project</dt><dd>${d.projectName}</dd>
             <dt>Environment</dt><dd>${d.environmentName}</dd>
-            <dt>Cleanup in</dt><dd><nullops-countdown .until=${d.expiresAt}></nullops-countdown></dd>
+            ${
+              live
+                ? html`<dt>Cleanup in</dt><dd><nullops-countdown .until=${d.expiresAt}></nullops-countdown></dd>`
+                : html`<dt>${d.state === 'failed' ? 'Failed' : 'Removed'}</dt><dd>${new Date(d.updatedAt).toLocaleString()}</dd>`
+            }
             <dt>Tags</dt><dd>${Object.entries(d.tags).map(([s, t]) => html`${s}: <code>${t}</code> `)}</dd>
             <dt>Pipeline</dt><dd>v${d.pipelineVersion ?? '?'}</dd>
             <dt>Created by</dt><dd>${d.createdBy ?? 'system'}</dd>
           </dl>
           <h2>Services</h2>
           <ul class="services">
+            ${live ? nothing : html`<p class="muted" role="status">${d.state === 'failed' ? 'The pipeline failed and was rolled back: nothing of it runs.' : 'This deployment is gone: nothing of it runs any more.'}</p>`}
             ${d.services.map((s) => {
-              const m = this.metrics.find((x) => x.service === s.name);
+              const m = live ? this.metrics.find((x) => x.service === s.name) : undefined;
+              if (!live)
+                return html`<li data-service=${s.name}><span class="muted">${s.name} (${s.url})</span> <span class="state removed">removed</span></li>`;
               return html`<li data-service=${s.name}><a href=${s.url} target="_blank" rel="noopener">${s.url}</a> <span class="state ${s.status}">${s.status}</span>
                 ${m ? html`<span class="muted metrics">CPU ${m.cpuPercent.toFixed(1)}% · RAM ${(m.memoryBytes / 1048576).toFixed(1)} / ${(m.memoryLimitBytes / 1048576).toFixed(0)} MiB</span>` : nothing}
                 ${full && d.state === 'running' ? this.renderServiceActions(s.name, s.status) : nothing}</li>`;
@@ -372,21 +394,34 @@ export class DeploymentPage extends LitElement {
           <input type="search" placeholder="Search" aria-label="Search logs" @input=${(e: Event) => (this.search = (e.target as HTMLInputElement).value)} />
           <label><input type="checkbox" .checked=${this.follow} @change=${(e: Event) => (this.follow = (e.target as HTMLInputElement).checked)} /> Follow</label>
         </div>
-        <pre class="logs" role="log">${shown.map((l) => html`<span class=${l.stream}>${l.line}\n</span>`)}</pre>
+        <pre class="logs" role="log">${
+          shown.length
+            ? shown.map((l) => html`<span class=${l.stream}>${l.line}\n</span>`)
+            : html`<span class="muted">${this.logs.length ? 'No line matches the search.' : live ? `No log lines from ${this.logService || 'this service'} yet.` : 'This deployment no longer runs: it has no live logs.'}</span>`
+        }</pre>
+        ${this.logNote ? html`<p class="muted" role="status">Log stream: ${this.logNote}</p>` : nothing}
       </section>
-      ${(this.pluginUis?.inSlot('deployment') ?? []).map((p) => {
-        // A plugin panel: its element gets the API client, the deployment and the caller's level.
-        let el = this.panelElements.get(p.element);
-        if (!el) {
-          el = document.createElement(p.element) as HTMLElement & Record<string, unknown>;
-          this.panelElements.set(p.element, el);
-        }
-        // Access first: setting the deployment is what makes a panel load.
-        el.api = this.api;
-        el.access = full ? 'full' : 'read';
-        el.deployment = d;
-        return html`<section class="panel" aria-label=${p.title} data-plugin=${p.plugin}><h2>${p.title}</h2>${el}</section>`;
-      })}
+      ${(this.pluginUis?.inSlot('deployment') ?? [])
+        .filter((p) => {
+          try {
+            return p.when?.(d as unknown as Record<string, unknown>) ?? true;
+          } catch {
+            return true;
+          }
+        })
+        .map((p) => {
+          // A plugin panel: its element gets the API client, the deployment and the caller's level.
+          let el = this.panelElements.get(p.element);
+          if (!el) {
+            el = document.createElement(p.element) as HTMLElement & Record<string, unknown>;
+            this.panelElements.set(p.element, el);
+          }
+          // Access first: setting the deployment is what makes a panel load.
+          el.api = this.api;
+          el.access = full ? 'full' : 'read';
+          el.deployment = d;
+          return html`<section class="panel" aria-label=${p.title} data-plugin=${p.plugin}><h2>${p.title}</h2>${el}</section>`;
+        })}
       <section class="panel" aria-label="History">
         <h2>History</h2>
         <table>

@@ -3,7 +3,7 @@ import { css, html, LitElement, nothing, type PropertyValues } from 'lit';
 import { customElement, property, query, state } from 'lit/decorators.js';
 import { LGraph, LGraphCanvas, type LGraphNode, LiteGraph } from 'litegraph.js/build/litegraph.core.js';
 import { type Api, ApiError } from '../api.js';
-import { apiContext } from '../context.js';
+import { apiContext, type Session, sessionContext } from '../context.js';
 import { type PluginUis, pluginUiContext } from '../plugin-ui.js';
 import { shared } from '../theme.js';
 import {
@@ -82,6 +82,9 @@ export class PipelineEditor extends LitElement {
   @property({ type: Number }) version: number | undefined;
   @consume({ context: apiContext }) private api!: Api;
   @consume({ context: pluginUiContext }) private pluginUis?: PluginUis;
+  @consume({ context: sessionContext, subscribe: true }) private session?: Session;
+  /** The project's services: what a service node may run. */
+  @state() private services: string[] = [];
   private readonly widgetElements = new Map<string, HTMLElement & Record<string, unknown>>();
   @state() private graph: Graph = { nodes: [], edges: [] };
   @state() private catalog: CatalogEntry[] = [];
@@ -96,8 +99,9 @@ export class PipelineEditor extends LitElement {
   private lcanvas: LGraphCanvas | undefined;
   private readonly lnodes = new Map<string, LGraphNode>();
 
+  /** Old versions are read-only, and so is every version for all but administrators. */
   private get readOnly() {
-    return this.version !== undefined;
+    return this.version !== undefined || !this.session?.access.admin;
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
@@ -107,6 +111,9 @@ export class PipelineEditor extends LitElement {
   private async load() {
     try {
       this.catalog = (await this.api.get<{ items: CatalogEntry[] }>('/api/plugins/components')).items;
+      this.services = (
+        await this.api.get<{ services: { name: string }[] }>(`/api/projects/${this.projectId}`)
+      ).services.map((x) => x.name);
       for (const entry of this.catalog) this.registerType(entry);
       const base = `/api/projects/${this.projectId}/pipeline`;
       this.versions = (await this.api.get<{ items: VersionSummary[] }>(`${base}/versions`)).items;
@@ -155,6 +162,8 @@ export class PipelineEditor extends LitElement {
   protected override updated(): void {
     if (this.canvas && !this.lcanvas) {
       this.lcanvas = new LGraphCanvas(this.canvas, this.lgraph, { autoresize: true });
+      // LiteGraph draws a debug overlay (fps, node counts) unless told not to.
+      this.lcanvas.show_info = false;
       this.canvas.addEventListener('mouseup', () => setTimeout(() => this.readCanvas(), 0));
     }
     if (this.lcanvas) {
@@ -282,11 +291,27 @@ export class PipelineEditor extends LitElement {
     }
   }
 
-  private paramField(node: GraphNode, key: string, schema: JsonSchema, required: boolean) {
+  private paramField(
+    node: GraphNode,
+    key: string,
+    schema: JsonSchema,
+    required: boolean,
+    entry?: CatalogEntry,
+  ) {
     const kind = primitive(schema);
     const value = node.params[key];
     const label = html`${key}${required ? ' *' : ''}`;
     const set = (v: unknown) => this.setParam(node.id, key, v);
+    // Which service a node runs is a choice among the project's, not free text (a typo saved is a
+    // pipeline every deployment of which fails).
+    if (key === 'service' && entry?.projectService) {
+      const unknown = typeof value === 'string' && value && !this.services.includes(value);
+      return html`<label>${label}<select name=${key} ?disabled=${this.readOnly} @change=${(e: Event) => set((e.target as HTMLSelectElement).value)}>
+        <option value="" ?selected=${!value}>— choose a service of the project —</option>
+        ${this.services.map((name) => html`<option ?selected=${value === name}>${name}</option>`)}
+        ${unknown ? html`<option selected value=${value as string}>${value} (not a service of the project)</option>` : nothing}
+      </select></label>`;
+    }
     if (kind === 'boolean')
       return html`<label><span><input type="checkbox" name=${key} .checked=${Boolean(value ?? schema.default)} ?disabled=${this.readOnly} @change=${(e: Event) => set((e.target as HTMLInputElement).checked)} /> ${label}</span></label>`;
     if (kind === 'enum')
@@ -349,7 +374,7 @@ export class PipelineEditor extends LitElement {
       ${this.pluginWidget(node)}
       ${Object.entries(props)
         .filter(([key]) => !entry?.hostFilled.includes(key))
-        .map(([key, schema]) => this.paramField(node, key, schema, required.has(key)))}
+        .map(([key, schema]) => this.paramField(node, key, schema, required.has(key), entry))}
       ${this.readOnly ? nothing : html`<button class="danger" type="button" @click=${() => this.removeNode(node.id)}>Remove node</button>`}
     </form>`;
   }
@@ -359,10 +384,12 @@ export class PipelineEditor extends LitElement {
     const problems = validateGraph(this.graph, this.catalog);
     return html`
       <div class="row" style="justify-content: space-between">
-        <h1 style="margin:0;font-size:1.4rem">Pipeline ${this.readOnly ? html`v${this.version} <span class="muted">(read-only)</span>` : html`<span class="muted">(editing latest)</span>`}</h1>
+        <h1 style="margin:0;font-size:1.4rem">Pipeline ${this.readOnly ? html`v${this.version ?? this.versions[0]?.version ?? ''} <span class="muted">(read-only${this.session?.access.admin ? '' : ': only administrators edit pipelines'})</span>` : html`<span class="muted">(editing latest)</span>`}</h1>
         ${
           this.readOnly
-            ? html`<a href="/projects/${this.projectId}/pipeline">Back to the latest</a>`
+            ? this.version !== undefined
+              ? html`<a href="/projects/${this.projectId}/pipeline">Back to the latest</a>`
+              : nothing
             : html`<div class="row"><input name="comment" placeholder="What changed?" aria-label="Comment" /><button class="primary" @click=${this.save}>Save</button></div>`
         }
       </div>

@@ -22,6 +22,8 @@ export interface CatalogEntry {
   paramsSchema: JsonSchema;
   outputs: Record<string, { description: string }>;
   hostFilled: string[];
+  /** Its `service` param names one of the project's services. */
+  projectService?: boolean;
 }
 
 export interface JsonSchema {

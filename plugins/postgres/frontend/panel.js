@@ -71,5 +71,11 @@ class PostgresPanel extends HTMLElement {
 export default function register(nullops) {
   if (!customElements.get('nullops-postgres-panel'))
     customElements.define('nullops-postgres-panel', PostgresPanel);
-  nullops.addPanel({ slot: 'deployment', title: 'Database', element: 'nullops-postgres-panel' });
+  nullops.addPanel({
+    slot: 'deployment',
+    title: 'Database',
+    element: 'nullops-postgres-panel',
+    // Only where the pipeline starts a PostgreSQL database (older control planes: always).
+    when: (deployment) => !Array.isArray(deployment.databases) || deployment.databases.length > 0,
+  });
 }

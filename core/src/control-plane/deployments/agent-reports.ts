@@ -10,6 +10,7 @@ import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { DesiredState } from './desired-state.js';
 import { DeploymentHistory } from './history.js';
+import { KeyedLock } from './keyed-lock.js';
 import { RUNNING_PIPELINE_STATES } from './lifecycle.js';
 import { sealSpecs } from './spec-seal.js';
 import { Transitions } from './transitions.js';
@@ -24,6 +25,8 @@ export class AgentReports {
   private readonly unsubscribe: (() => void)[] = [];
   /** Which node each deployment is on, for the pipeline steps that stream in (checked per event). */
   private readonly owners = new Map<string, { nodeId: string | null; at: number }>();
+  /** Reports of one deployment, handled one after another in arrival order. */
+  private readonly inOrder = new KeyedLock();
 
   constructor(
     @inject(Refs.database) private readonly db: Database,
@@ -38,14 +41,20 @@ export class AgentReports {
 
   start(): void {
     this.on('node.synced', (nodeId, actual, deleting) => this.synced(nodeId, actual, deleting));
-    this.on('deployment.finished', async (nodeId, actual) => {
-      this.history.runEnded(actual.id);
-      await this.apply(nodeId, actual);
-    });
-    this.on('pipeline.step', async (nodeId, step) => {
-      if (!(await this.ownedBy(nodeId, step.deploymentId))) return;
-      await this.history.recordStep(this.db, step);
-    });
+    // A deployment's reports are kept in the order the agent sent them: a step's lines before its
+    // end, every step before the run's outcome (history is read back in that order).
+    this.on('deployment.finished', (nodeId, actual) =>
+      this.inOrder.run(actual.id, async () => {
+        this.history.runEnded(actual.id);
+        await this.apply(nodeId, actual);
+      }),
+    );
+    this.on('pipeline.step', (nodeId, step) =>
+      this.inOrder.run(step.deploymentId, async () => {
+        if (!(await this.ownedBy(nodeId, step.deploymentId))) return;
+        await this.history.recordStep(this.db, step);
+      }),
+    );
   }
 
   stop(): void {

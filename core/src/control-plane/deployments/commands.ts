@@ -97,49 +97,68 @@ export class DeploymentCommands {
     const retried = await earlier(this.db);
     if (retried) return { deployment: sameRequest(retried, input), created: false };
     const tags = await this.tags.choose(project, input.tags, this.db);
-    const result = await this.db.transaction(async (db) => {
-      if (input.idempotencyKey && actor.userId) {
-        // Two copies of one request racing: the second waits here and answers with the first's.
-        await db.raw('select pg_advisory_xact_lock(hashtext(?))', [
-          `idempotency:${actor.userId}:${input.idempotencyKey}`,
-        ]);
-        const first = await earlier(db);
-        if (first) return { deployment: sameRequest(first, input), created: false };
-      }
-      const plan = await this.plan(db, project, environment, tags);
-      const deployment = await this.transitions.create(
-        db,
-        {
-          id: randomUUID(),
-          name: input.name,
-          projectId: project.id,
-          environmentId: environment.id,
-          nodeId: plan.node.id,
-          nodeName: plan.node.name,
-          pipelineVersionId: plan.version.id,
-          tags,
-          services: [],
-          cpuMillicores: plan.reserved.cpuMillicores,
-          memoryMb: plan.reserved.memoryMb,
-          idempotencyKey: input.idempotencyKey ?? null,
-          createdBy: actor.userId,
-          lastActivityAt: plan.now,
-          expiresAt: plan.expiresAt,
-        },
-        { message: `pipeline v${plan.version.version} on node ${plan.node.name}`, actor, details: { tags } },
-      );
-      if (input.clonedFrom)
-        await this.history.record(db, deployment.id, {
-          kind: 'cloned',
-          message: `cloned from ${input.clonedFrom.name}`,
-          actorId: actor.userId,
-          actorName: actor.username,
-          details: { from: input.clonedFrom.id },
-        });
-      return { deployment, created: true };
-    });
+    const result = await this.inserting(input.name, environment, () =>
+      this.db.transaction(async (db) => {
+        if (input.idempotencyKey && actor.userId) {
+          // Two copies of one request racing: the second waits here and answers with the first's.
+          await db.raw('select pg_advisory_xact_lock(hashtext(?))', [
+            `idempotency:${actor.userId}:${input.idempotencyKey}`,
+          ]);
+          const first = await earlier(db);
+          if (first) return { deployment: sameRequest(first, input), created: false };
+        }
+        const plan = await this.plan(db, project, environment, tags);
+        const deployment = await this.transitions.create(
+          db,
+          {
+            id: randomUUID(),
+            name: input.name,
+            projectId: project.id,
+            environmentId: environment.id,
+            nodeId: plan.node.id,
+            nodeName: plan.node.name,
+            pipelineVersionId: plan.version.id,
+            tags,
+            services: [],
+            cpuMillicores: plan.reserved.cpuMillicores,
+            memoryMb: plan.reserved.memoryMb,
+            idempotencyKey: input.idempotencyKey ?? null,
+            createdBy: actor.userId,
+            lastActivityAt: plan.now,
+            expiresAt: plan.expiresAt,
+          },
+          {
+            message: `pipeline v${plan.version.version} on node ${plan.node.name}`,
+            actor,
+            details: { tags },
+          },
+        );
+        if (input.clonedFrom)
+          await this.history.record(db, deployment.id, {
+            kind: 'cloned',
+            message: `cloned from ${input.clonedFrom.name}`,
+            actorId: actor.userId,
+            actorName: actor.username,
+            details: { from: input.clonedFrom.id },
+          });
+        return { deployment, created: true };
+      }),
+    );
     this.outbox.wake();
     return result;
+  }
+
+  /** A name already in use in the environment is said as such (names are unique per environment). */
+  private async inserting<T>(name: string, environment: Environment, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if ((err as { constraint?: string }).constraint !== 'deployments_name_unique') throw err;
+      throw new ConflictError(
+        `name: "${name}" is already taken in environment ${environment.name} (deployment names are unique per environment; deleting one frees its name)`,
+        { issues: [{ path: 'body.name', message: `is already taken in environment ${environment.name}` }] },
+      );
+    }
   }
 
   /** Delete, cancel (while deploying: roll back) or expire: idempotent. */

@@ -10,6 +10,7 @@ import { Refs } from '../refs.js';
 import { type DeploymentContext, type DeploymentView, deploymentView } from '../schemas/deployment.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { databasesIn } from './databases.js';
+import { LookupCache } from './lookup-cache.js';
 import { openSpecs, type StoredSpec } from './spec-seal.js';
 
 export interface DeploymentFilter {
@@ -35,6 +36,25 @@ interface ServiceUsage {
 /** How deployments are read: the API's views (a handful of queries for many rows), metrics, and plugins' view. */
 @injectable()
 export class DeploymentReadModel {
+  /** Reference rows of views: a second at most, cleared by any change made through the API. */
+  private readonly lookups = {
+    projects: new LookupCache<{ id: string; name: string }>(1000),
+    environments: new LookupCache<{
+      id: string;
+      name: string;
+      baseDomain: string;
+      ingressClass: string | null;
+    }>(1000),
+    versions: new LookupCache<{
+      id: string;
+      version: number;
+      plugins: Record<string, string>;
+      graph: unknown;
+    }>(1000),
+    users: new LookupCache<{ id: string; username: string }>(1000),
+    services: new LookupCache<string[]>(1000),
+  };
+
   constructor(
     @inject(Refs.database) private readonly db: Database,
     @inject(Refs.secretBox) private readonly box: SecretBox,
@@ -68,43 +88,82 @@ export class DeploymentReadModel {
     return (await this.views(db, [d]))[0] as DeploymentView;
   }
 
-  /** API views of many deployments with a handful of queries (not one per row). */
+  /** Forgets the looked-up rows (called after every change made through the API). */
+  forget(): void {
+    for (const cache of Object.values(this.lookups)) cache.clear();
+  }
+
+  /** API views of many deployments with a handful of queries (not one per row), or none when cached. */
   async views(db: Database, rows: Deployment[]): Promise<DeploymentView[]> {
     if (!rows.length) return [];
-    // biome-ignore lint/suspicious/noExplicitAny: knex rows of ad-hoc selects are untyped
-    const [projects, environments, versions, users, services] = await allQueries<any[]>(db, [
-      db('projects')
-        .whereIn('id', [...new Set(rows.map((d) => d.projectId))])
-        .select('id', 'name'),
-      db('environments')
-        .whereIn('id', [...new Set(rows.map((d) => d.environmentId))])
-        .select('id', 'name', 'baseDomain', 'ingressClass'),
-      db('pipeline_versions')
-        .whereIn('id', rows.map((d) => d.pipelineVersionId).filter(Boolean) as string[])
-        .select('id', 'version', 'plugins', 'graph'),
-      db('users')
-        .whereIn('id', rows.map((d) => d.createdBy).filter(Boolean) as string[])
-        .select('id', 'username'),
-      db('project_services as ps')
-        .join('services as s', 's.id', 'ps.serviceId')
-        .whereIn('ps.projectId', [...new Set(rows.map((d) => d.projectId))])
-        .select('ps.projectId', 's.name'),
-    ]);
+    // Inside a transaction the caller may see rows others cannot yet: no cache there.
+    const cached = !db.isTransaction;
+    // Lazy, like a knex query: allQueries runs them together on the pool, one by one in a transaction.
+    const lookup = <T>(
+      cache: LookupCache<T>,
+      ids: (string | null)[],
+      load: (ids: string[]) => Promise<[string, T][]>,
+    ): PromiseLike<Map<string, T>> => ({
+      then: (ok, fail) => {
+        const wanted = ids.filter((id): id is string => Boolean(id));
+        const found = cached
+          ? cache.many(wanted, load)
+          : load([...new Set(wanted)]).then((pairs) => new Map(pairs));
+        return found.then(ok, fail);
+      },
+    });
+    const byId = <T extends { id: string }>(rows: T[]) => rows.map((r) => [r.id, r] as [string, T]);
+    const { projects: p, environments: e, versions: v, users: u, services: s } = this.lookups;
+    const [projects, environments, versions, users, services] = await allQueries(db, [
+      lookup(
+        p,
+        rows.map((d) => d.projectId),
+        async (ids) => byId(await db('projects').whereIn('id', ids).select('id', 'name')),
+      ),
+      lookup(
+        e,
+        rows.map((d) => d.environmentId),
+        async (ids) =>
+          byId(
+            await db('environments').whereIn('id', ids).select('id', 'name', 'baseDomain', 'ingressClass'),
+          ),
+      ),
+      lookup(
+        v,
+        rows.map((d) => d.pipelineVersionId),
+        async (ids) =>
+          byId(await db('pipeline_versions').whereIn('id', ids).select('id', 'version', 'plugins', 'graph')),
+      ),
+      lookup(
+        u,
+        rows.map((d) => d.createdBy),
+        async (ids) => byId(await db('users').whereIn('id', ids).select('id', 'username')),
+      ),
+      lookup(
+        s,
+        rows.map((d) => d.projectId),
+        async (ids) => {
+          const pairs: { projectId: string; name: string }[] = await db('project_services as ps')
+            .join('services as s', 's.id', 'ps.serviceId')
+            .whereIn('ps.projectId', ids)
+            .select('ps.projectId', 's.name');
+          return ids.map((id) => [id, pairs.filter((x) => x.projectId === id).map((x) => x.name)]);
+        },
+      ),
+    ] as const);
     const url = (host: string) => this.ingress.url(host);
     return rows.map((d) => {
-      const env = environments.find((e: { id: string }) => e.id === d.environmentId);
-      const version = versions.find((v: { id: string }) => v.id === d.pipelineVersionId);
+      const env = environments.get(d.environmentId);
+      const version = d.pipelineVersionId ? versions.get(d.pipelineVersionId) : undefined;
       const context: DeploymentContext = {
-        projectName: projects.find((p: { id: string }) => p.id === d.projectId)?.name ?? '',
+        projectName: projects.get(d.projectId)?.name ?? '',
         environmentName: env?.name ?? '',
         baseDomain: env?.baseDomain ?? '',
         ingressClass: env?.ingressClass ?? null,
         pipelineVersion: version?.version ?? null,
         plugins: version?.plugins ?? {},
-        createdByName: users.find((u: { id: string }) => u.id === d.createdBy)?.username ?? null,
-        serviceNames: services
-          .filter((s: { projectId: string }) => s.projectId === d.projectId)
-          .map((s: { name: string }) => s.name),
+        createdByName: (d.createdBy && users.get(d.createdBy)?.username) || null,
+        serviceNames: services.get(d.projectId) ?? [],
         databases: databasesIn(version?.graph).map((x) => x.service),
       };
       return deploymentView(d, context, url);

@@ -5,7 +5,7 @@ import { ContainerRegistry, type Project, Service } from '../models/catalog.js';
 import { PluginService } from '../plugins/plugin-service.js';
 import { Refs } from '../refs.js';
 import { RegistryClient } from '../registry/registry-client.js';
-import { selectTags } from '../registry/tag-order.js';
+import { defaultTag, selectTags } from '../registry/tag-order.js';
 import type { ServiceTags } from '../schemas/deployment.js';
 import { sealedContexts } from '../security/sealed-contexts.js';
 import type { SecretBox } from '../security/secret-box.js';
@@ -74,7 +74,7 @@ export class TagService {
           name: s.name,
           image: s.image,
           tagMode: s.tagMode,
-          defaultTag: tags[0] ?? null,
+          defaultTag: defaultTag(tags),
           tags,
         };
       }),

@@ -21,6 +21,8 @@ export function controlPlaneHooks(deps: {
   audit: AuditService;
   outbox: Outbox;
   logger: Logger;
+  /** After every change made through the API (caches of read models forget what they hold). */
+  changed?: () => void;
 }): RouteHooks<ControlPlaneExtras> {
   return {
     async authorize(ctx, route) {
@@ -38,6 +40,7 @@ export function controlPlaneHooks(deps: {
     },
     async after(ctx, route, outcome) {
       if (route.method === 'get') return;
+      deps.changed?.();
       try {
         await deps.audit.record(auditEntry(ctx, route, outcome));
       } catch (err) {

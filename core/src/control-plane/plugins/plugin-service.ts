@@ -54,6 +54,8 @@ export interface CatalogEntry {
   outputs: Record<string, { description: string; secret?: boolean }>;
   hostFilled: string[];
   timeoutMs: number | null;
+  /** Runs a project service: its `service` param names one of the project's services. */
+  projectService: boolean;
 }
 
 /**
@@ -406,6 +408,7 @@ export class PluginService {
           outputs: { ...(c.outputs ?? {}) },
           hostFilled: [...(c.hostFilled ?? [])],
           timeoutMs: c.timeoutMs ?? null,
+          projectService: Boolean(c.projectService),
         });
       }
     }

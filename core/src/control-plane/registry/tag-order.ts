@@ -26,3 +26,14 @@ export function selectTags(tags: string[], pattern: string): string[] {
   const matches = picomatch(pattern, { dot: true });
   return sortTags(tags.filter((tag) => matches(tag)));
 }
+
+/** A version tag with a pre-release part (`v2.0-rc1`, `1.4.0-beta.2`), as semver reads `-`. */
+const PRERELEASE = /^v?\d+\.\d+(\.\d+)?-[0-9A-Za-z.-]+$/i;
+
+/**
+ * The tag a new deployment starts with, of tags sorted newest first: the newest that is not a
+ * pre-release (those are offered, not chosen), else simply the newest.
+ */
+export function defaultTag(sorted: string[]): string | null {
+  return sorted.find((tag) => !PRERELEASE.test(tag)) ?? sorted[0] ?? null;
+}

@@ -47,6 +47,7 @@ const CatalogEntry = z.object({
   outputs: z.record(z.string(), z.object({ description: z.string(), secret: z.boolean().optional() })),
   hostFilled: z.array(z.string()),
   timeoutMs: z.number().nullable(),
+  projectService: z.boolean().describe("its `service` param is one of the project's services"),
 });
 
 const packageSpec = z

@@ -9,8 +9,21 @@ import { ServiceView, serviceFields, serviceView } from '../schemas/catalog.js';
 import { idParam } from '../schemas/common.js';
 import { findOr404 } from './find.js';
 
-/** A pinned service needs its tag, a selectable one its pattern; the other stays empty. */
+/**
+ * A pinned service needs its tag, a selectable one its pattern; the other must stay empty — both
+ * given is refused, not silently half-taken (a pinned service whose pattern quietly vanished).
+ */
 function checkTagMode(s: { tagMode: TagMode; tag: string | null; tagPattern: string | null }) {
+  if (s.tagMode === 'pinned' && s.tagPattern)
+    throw InputError.field(
+      'body.tagPattern',
+      'must be empty for a pinned service: give either a pinned tag or a pattern of selectable tags, not both',
+    );
+  if (s.tagMode === 'selectable' && s.tag)
+    throw InputError.field(
+      'body.tag',
+      'must be empty for a service with selectable tags: give either a pinned tag or a pattern, not both',
+    );
   if (s.tagMode === 'pinned' && !s.tag)
     throw InputError.field('body.tag', 'is required when tagMode is pinned');
   if (s.tagMode === 'selectable' && !s.tagPattern) {
@@ -100,10 +113,17 @@ export function serviceRoutes(_container: DependencyContainer): AnyRoute[] {
       responses: { 200: ServiceView },
       handler: async ({ params, body, db }) => {
         const current = await findOr404(Service, db, params.serviceId, 'service');
+        // What the body leaves out is kept, unless it belongs to the mode the service leaves.
+        const mode = body.tagMode ?? current.tagMode;
         const tags = checkTagMode({
-          tagMode: body.tagMode ?? current.tagMode,
-          tag: body.tag !== undefined ? body.tag : current.tag,
-          tagPattern: body.tagPattern !== undefined ? body.tagPattern : current.tagPattern,
+          tagMode: mode,
+          tag: body.tag !== undefined ? body.tag : mode === 'pinned' ? current.tag : null,
+          tagPattern:
+            body.tagPattern !== undefined
+              ? body.tagPattern
+              : mode === 'selectable'
+                ? current.tagPattern
+                : null,
         });
         const row = await Service.query(db).patchAndFetchById(params.serviceId, {
           ...body,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { InputError } from '@nullops/plugin-sdk';
 import type { Database } from '../database/database.js';
 import { PipelineVersion } from '../models/catalog.js';
 import { pinPipeline } from '../plugins/pipeline-pinning.js';
@@ -15,6 +16,27 @@ export async function savePipelineVersion(
   input: { projectId: string; graph: PipelineGraph; comment?: string | undefined; createdBy: string | null },
 ): Promise<PipelineVersion> {
   const pinned = pinPipeline(plugins, input.graph);
+  // A node that runs a project service must name one of the project's: a typo (`wbe`) is refused
+  // here, not found out by every deployment after.
+  const names: string[] = (
+    await db('project_services as ps')
+      .join('services as s', 's.id', 'ps.serviceId')
+      .where('ps.projectId', input.projectId)
+      .select('s.name')
+  ).map((r: { name: string }) => r.name);
+  const issues = input.graph.nodes.flatMap((node, i) => {
+    const runsService = plugins.providerOf(node.type)?.components.get(node.type)?.projectService;
+    const service = node.params.service;
+    return runsService && typeof service === 'string' && !names.includes(service)
+      ? [
+          {
+            path: `graph.nodes.${i}.params.service`,
+            message: `"${service}" is not a service of this project (${names.length ? `it has ${names.join(', ')}` : 'it has none: add services to the project first'})`,
+          },
+        ]
+      : [];
+  });
+  if (issues.length) throw new InputError(issues.map((x) => `${x.path}: ${x.message}`).join('; '), issues);
   const last = await PipelineVersion.query(db)
     .where('projectId', input.projectId)
     .max('version as max')
