@@ -18,7 +18,7 @@ import type {
   ServiceTagsView,
 } from './control-plane/schemas/deployment.js';
 import type { EnvironmentView } from './control-plane/schemas/environment.js';
-import type { AccessView, Me } from './control-plane/schemas/identity.js';
+import type { AccessView, ApiTokenView, Me } from './control-plane/schemas/identity.js';
 
 export type { DeploymentState } from './control-plane/models/fleet.js';
 export type Deployment = z.output<typeof DeploymentView>;
@@ -34,3 +34,4 @@ export type Environment = z.output<typeof EnvironmentView>;
 export type SignedIn = z.output<typeof Me>;
 export type User = SignedIn['user'];
 export type AccessLevels = z.output<typeof AccessView>;
+export type ApiToken = z.output<typeof ApiTokenView>;

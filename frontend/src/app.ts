@@ -12,6 +12,7 @@ import './pages/deployment-page.js';
 import './pages/projects-page.js';
 import './pages/plugins-page.js';
 import './pages/admin-pages.js';
+import './pages/account-page.js';
 
 type Theme = 'light' | 'dark' | 'system';
 
@@ -154,6 +155,7 @@ export class NullOpsApp extends LitElement {
           render: (p) => html`<nullops-deployment-page .deploymentId=${p.id}></nullops-deployment-page>`,
         },
         { path: '/projects', render: () => html`<nullops-projects-page></nullops-projects-page>` },
+        { path: '/account', render: () => html`<nullops-account-page></nullops-account-page>` },
         {
           path: '/admin/plugins',
           render: adminOnly(() => html`<nullops-plugins-page></nullops-plugins-page>`),
@@ -183,7 +185,7 @@ export class NullOpsApp extends LitElement {
         <button @click=${this.cycleTheme} title="Colour theme" aria-label="Colour theme: ${this.theme}">
           Theme: ${this.theme}
         </button>
-        <span class="muted">${this.session.user.username}</span>
+        <a href="/account" aria-label="Your account">${this.session.user.username}</a>
         <button @click=${this.logout}>Sign out</button>
       </header>
       <main>${page}</main>

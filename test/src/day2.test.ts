@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { IngressService } from '@nullops/core';
 import test from 'ava';
 import { eventually, waitNodeReady } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
@@ -47,7 +48,9 @@ const container = async () => {
   });
   return docker.getContainer(c?.Id as string).inspect();
 };
-const answers = async () => (await viaIngress(s.ingressPort, s.host('web', 'day2'))).status === 200;
+// The ingress of the control plane running now (a restart gives it a new port).
+const ingressPort = () => (s.cp.cp.container.resolve(IngressService) as unknown as { port: number }).port;
+const answers = async () => (await viaIngress(ingressPort(), s.host('web', 'day2'))).status === 200;
 const operation = (opId: string) =>
   eventually(
     'the operation finished',
@@ -118,6 +121,31 @@ test.serial(
       .map((e: { kind: string; actorName: string }) => `${e.kind} by ${e.actorName}`);
     for (const kind of ['service.stopped', 'service.started', 'service.restarted', 'operation.queued'])
       t.true(kinds.includes(`${kind} by admin`), `${kind}: ${kinds.join(', ')}`);
+  },
+);
+
+test.serial(
+  'the queue is persisted: an operation waiting for its offline node survives a control-plane restart and runs once the node is back',
+  async (t) => {
+    const before = await container();
+    await s.agent.kill();
+    await eventually(
+      'node offline',
+      async () => (await s.admin.get(`/api/nodes/${s.node.id}`)).body.status !== 'online',
+    );
+    const op = await s.admin.expect(202, 'POST', `/api/deployments/${id}/services/web/restart`);
+    const waiting = await eventually('waiting for the node', async () => {
+      const found = (await s.admin.get(`/api/deployments/${id}/operations`)).body.items.find(
+        (o: { id: string }) => o.id === op.id,
+      );
+      return found?.message?.startsWith('waiting: node') && found;
+    });
+    t.is(waiting.state, 'queued');
+    // A new control-plane process on the same database: nothing of the queue lives in memory.
+    await s.cp.restart();
+    await s.agent.start();
+    t.like(await operation(op.id), { state: 'succeeded' });
+    t.not((await container()).State.StartedAt, before.State.StartedAt, 'restarted once the node was back');
   },
 );
 

@@ -135,29 +135,22 @@ export class DockerRuntime implements Runtime {
     }
   }
 
+  /**
+   * Starts the service's container, or keeps the one that runs this very spec (a pipeline run
+   * again after an agent restart). The common case — nothing there yet, network and image in
+   * place — is three engine calls (create, start, inspect); checking the network, the image and an
+   * existing container first cost four more, on every service of every deployment (benchmark P1),
+   * so they happen only when the create says they are needed.
+   */
   async startService(
     deploymentId: string,
     spec: ServiceSpec,
     auth?: RegistryAuth,
     signal?: AbortSignal,
   ): Promise<ServiceState> {
+    signal?.throwIfAborted();
     const name = dockerNames.container(deploymentId, spec.name);
     const hash = specHash(spec);
-    const existing = await this.docker
-      .getContainer(name)
-      .inspect()
-      .catch((err) => {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      });
-    if (existing && existing.Config.Labels?.[SPEC_HASH_LABEL] === hash) {
-      if (!existing.State.Running) await this.docker.getContainer(name).start();
-      return this.inspectService(deploymentId, spec.name);
-    }
-    if (existing) await this.docker.getContainer(name).remove({ force: true });
-    await this.prepareDeployment(deploymentId);
-    await this.ensureImage(spec.image, auth, signal);
-    signal?.throwIfAborted();
     for (const volume of Object.keys(spec.volumes ?? {})) {
       await this.docker.createVolume({
         Name: dockerNames.volume(deploymentId, volume),
@@ -166,40 +159,68 @@ export class DockerRuntime implements Runtime {
     }
     const network = dockerNames.network(deploymentId);
     const portKey = spec.port ? `${spec.port}/tcp` : undefined;
-    const container = await this.docker.createContainer({
-      name,
-      Image: spec.image,
-      ...(spec.command?.length ? { Cmd: spec.command } : {}),
-      Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
-      Labels: {
-        ...deploymentLabels(this.agentId, deploymentId),
-        [RUNTIME_LABELS.service]: spec.name,
-        [SPEC_HASH_LABEL]: hash,
-      },
-      ...(portKey ? { ExposedPorts: { [portKey]: {} } } : {}),
-      HostConfig: {
-        NetworkMode: network,
-        // An init process reaps zombies and forwards SIGTERM (busybox as PID 1 ignores it).
-        Init: true,
-        Privileged: false,
-        SecurityOpt: ['no-new-privileges:true'],
-        CapDrop: ['ALL'],
-        CapAdd: KEPT_CAPABILITIES,
-        Memory: spec.memoryMb * 1024 * 1024,
-        MemorySwap: spec.memoryMb * 1024 * 1024,
-        NanoCpus: spec.cpuMillicores * 1_000_000,
-        PidsLimit: 1024,
-        RestartPolicy: { Name: 'unless-stopped' },
-        LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
-        // Only named volumes of this deployment: never host paths, never the Docker socket.
-        Mounts: Object.entries(spec.volumes ?? {}).map(([volume, target]) => ({
-          Type: 'volume' as const,
-          Source: dockerNames.volume(deploymentId, volume),
-          Target: target,
-        })),
-      },
-      NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name] } } },
-    });
+    const create = () =>
+      this.docker.createContainer({
+        name,
+        Image: spec.image,
+        ...(spec.command?.length ? { Cmd: spec.command } : {}),
+        Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
+        Labels: {
+          ...deploymentLabels(this.agentId, deploymentId),
+          [RUNTIME_LABELS.service]: spec.name,
+          [SPEC_HASH_LABEL]: hash,
+        },
+        ...(portKey ? { ExposedPorts: { [portKey]: {} } } : {}),
+        HostConfig: {
+          NetworkMode: network,
+          // An init process reaps zombies and forwards SIGTERM (busybox as PID 1 ignores it).
+          Init: true,
+          Privileged: false,
+          SecurityOpt: ['no-new-privileges:true'],
+          CapDrop: ['ALL'],
+          CapAdd: KEPT_CAPABILITIES,
+          Memory: spec.memoryMb * 1024 * 1024,
+          MemorySwap: spec.memoryMb * 1024 * 1024,
+          NanoCpus: spec.cpuMillicores * 1_000_000,
+          PidsLimit: 1024,
+          RestartPolicy: { Name: 'unless-stopped' },
+          LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } },
+          // Only named volumes of this deployment: never host paths, never the Docker socket.
+          Mounts: Object.entries(spec.volumes ?? {}).map(([volume, target]) => ({
+            Type: 'volume' as const,
+            Source: dockerNames.volume(deploymentId, volume),
+            Target: target,
+          })),
+        },
+        NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name] } } },
+      });
+    const status = (err: unknown) => (err as { statusCode?: number }).statusCode;
+    try {
+      const container = await create();
+      try {
+        await container.start();
+        return await this.inspectService(deploymentId, spec.name);
+      } catch (err) {
+        // The engine creates a container on a network that does not exist; starting it says so.
+        if (status(err) !== 404) throw err;
+        await container.remove({ force: true });
+      }
+    } catch (err) {
+      if (status(err) === 409) {
+        // A container of that name exists: the same spec is kept (started if it stopped), another replaced.
+        const existing = await this.docker.getContainer(name).inspect();
+        if (existing.Config.Labels?.[SPEC_HASH_LABEL] === hash) {
+          if (!existing.State.Running) await this.docker.getContainer(name).start();
+          return this.inspectService(deploymentId, spec.name);
+        }
+        await this.docker.getContainer(name).remove({ force: true });
+      } else if (status(err) !== 404) throw err;
+    }
+    // The image or the deployment's network was not there yet (404), or another spec was replaced.
+    await this.prepareDeployment(deploymentId);
+    await this.ensureImage(spec.image, auth, signal);
+    signal?.throwIfAborted();
+    const container = await create();
     await container.start();
     return this.inspectService(deploymentId, spec.name);
   }

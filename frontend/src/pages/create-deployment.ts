@@ -123,7 +123,7 @@ export class CreateDeployment extends LitElement {
         <label>Environment
           <select name="environment">${this.environments.map((e) => html`<option value=${e.id}>${e.name}</option>`)}</select>
         </label>
-        <label>Name <input name="name" required pattern="[a-z0-9]([a-z0-9\-]*[a-z0-9])?" maxlength="63" placeholder="feature-login"
+        <label>Name <input name="name" required pattern="[a-z0-9]([a-z0-9\\-]*[a-z0-9])?" maxlength="63" placeholder="feature-login"
           title="lowercase letters, digits and hyphens (a DNS label); unique in its environment" /></label>
       </div>
       ${

@@ -13,6 +13,7 @@ import type {
   DeploymentHistoryItem,
   DeploymentMetrics,
   DeploymentOperation,
+  ServiceTags,
 } from './types.js';
 
 interface Progress {
@@ -102,6 +103,8 @@ export class DeploymentPage extends LitElement {
   @state() private metrics: DeploymentMetrics['services'] = [];
   @state() private operations: DeploymentOperation[] = [];
   @state() private backups: DatabaseBackup[] = [];
+  /** The clone form is open (with the project's tags) while set. */
+  @state() private cloneTags: ServiceTags[] | undefined;
   @query('pre.logs') private logBox?: HTMLPreElement;
   private metricsTimer: number | undefined;
   private events: EventSource | undefined;
@@ -160,17 +163,56 @@ export class DeploymentPage extends LitElement {
     }
   }
 
-  private async clone() {
+  /** Clone: a new name, and each selectable service's version (the same unless changed). */
+  private async openClone() {
     const d = this.deployment;
-    const name = d && prompt(`Name of the copy of ${d.name}:`, `${d.name}-copy`);
-    if (!d || !name) return;
+    if (!d) return;
     try {
-      const copy = await this.api.post<Deployment>(`/api/deployments/${d.id}/clone`, { name });
+      this.cloneTags = (
+        await this.api.get<{ services: ServiceTags[] }>(`/api/projects/${d.projectId}/tags`)
+      ).services;
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  private async clone(e: SubmitEvent) {
+    e.preventDefault();
+    const d = this.deployment;
+    if (!d) return;
+    const data = new FormData(e.target as HTMLFormElement);
+    const tags: Record<string, string> = {};
+    for (const svc of this.cloneTags ?? [])
+      if (svc.tagMode === 'selectable') tags[svc.name] = String(data.get(`tag-${svc.name}`));
+    try {
+      const copy = await this.api.post<Deployment>(`/api/deployments/${d.id}/clone`, {
+        name: data.get('name'),
+        tags,
+      });
+      this.cloneTags = undefined;
       history.pushState(null, '', `/deployments/${copy.id}`);
       window.dispatchEvent(new PopStateEvent('popstate'));
     } catch (err) {
       this.error = (err as Error).message;
     }
+  }
+
+  private renderClone(d: Deployment) {
+    const tags = this.cloneTags;
+    if (!tags) return nothing;
+    return html`<form class="panel" aria-label="Clone ${d.name}" @submit=${this.clone}>
+      <h2>Clone ${d.name}</h2>
+      <div class="row">
+        <label>Name <input name="name" required maxlength="63" pattern="[a-z0-9]([a-z0-9\\-]*[a-z0-9])?" .value=${`${d.name}-copy`} /></label>
+        ${tags.map((svc) =>
+          svc.tagMode === 'pinned'
+            ? html`<label>${svc.name} <input value=${svc.defaultTag ?? ''} readonly aria-readonly="true" title="Pinned by the project" /></label>`
+            : html`<label>${svc.name}
+                <select name="tag-${svc.name}">${svc.tags.map((t) => html`<option ?selected=${t === d.tags[svc.name]}>${t}</option>`)}</select></label>`,
+        )}
+      </div>
+      <div class="row"><button class="primary" type="submit">Create the copy</button><button type="button" @click=${() => (this.cloneTags = undefined)}>Cancel</button></div>
+    </form>`;
   }
 
   private async reload() {
@@ -347,12 +389,13 @@ export class DeploymentPage extends LitElement {
         ${
           full
             ? html`<div class="row" role="group" aria-label="Actions">
-                ${actionButtons(d, (action) => this.act(action), html`<button @click=${this.clone}>Clone</button>`)}
+                ${actionButtons(d, (action) => this.act(action), html`<button @click=${this.openClone}>Clone</button>`)}
               </div>`
             : nothing
         }
       </div>
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
+      ${this.renderClone(d)}
       ${d.error ? html`<p class="error panel" role="alert">Failed at <strong>${d.error.step ?? 'start'}</strong>: ${d.error.message}</p>` : nothing}
       <div class="cols">
         <section class="panel" aria-label="Overview">

@@ -1,5 +1,6 @@
 /** API shapes the pages use, inferred from the server's own route schemas (see core/src/api-types.ts). */
 export type {
+  ApiToken,
   ComposeImportReport,
   DatabaseBackup,
   Deployment,

@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { apiLoad } from './api-load.js';
+import { cliDeploy } from './cli-deploy.js';
 import { deployVsCompose } from './deploy-vs-compose.js';
 import { logThroughput } from './log-throughput.js';
 import { manyAgents } from './many-agents.js';
@@ -18,6 +19,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   p4: apiLoad,
   p5: logThroughput,
   p7: pluginInstall,
+  p8: cliDeploy,
 };
 
 async function main() {
