@@ -451,6 +451,64 @@ test.serial(
   },
 );
 
+test.serial(
+  'your account: a scoped API token is made (shown once), listed and revoked; a wrong current password is refused; clone picks another version',
+  async (t) => {
+    await s.admin.expect(201, 'POST', '/api/users', { username: 'carol', password: STACK_PASSWORD });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+    const page = await context.newPage();
+    page.on('dialog', (dialog) => void dialog.accept());
+    await signIn(page, s.cp.url, 'carol', STACK_PASSWORD);
+    await page.getByRole('link', { name: 'Your account' }).click();
+    const form = page.getByRole('form', { name: 'New token' });
+    await form.getByLabel('Name').fill('github-ci');
+    await form.getByLabel('Access').selectOption('read');
+    await form.getByLabel('Expires after (days)').fill('7');
+    await form.getByRole('button', { name: 'Create token' }).click();
+    const shown = page.getByRole('status', { name: 'New token value' });
+    const token = (await shown.locator('code.token').innerText()).trim();
+    t.regex(token, /^\S{20,}$/);
+    await page.locator('tr[data-token="github-ci"]', { hasText: 'read' }).waitFor();
+    // The token works as a read-only one, and stops working once revoked.
+    const asToken = ApiClient.withToken(s.cp.url, token);
+    t.is((await asToken.get('/api/deployments')).status, 200);
+    t.is((await asToken.request('POST', `/api/projects/${s.project.id}/deployments`, {})).status, 403);
+    await page.getByRole('button', { name: 'Done' }).click();
+    t.is(await shown.count(), 0, 'the value is not shown again');
+    await page.getByRole('button', { name: 'Revoke github-ci' }).click();
+    await page.getByText('No tokens yet.').waitFor();
+    t.is((await asToken.get('/api/deployments')).status, 401);
+
+    const password = page.getByRole('region', { name: 'Password' });
+    await password.getByLabel('Current password').fill('not-my-password-at-all');
+    await password.getByLabel('New password', { exact: true }).fill('another-long-password');
+    await password.getByLabel('New password again').fill('another-long-password');
+    await password.getByRole('button', { name: 'Change password' }).click();
+    await password.getByRole('alert').waitFor();
+    await screenshot(page, '14-account');
+    await context.close();
+
+    // Clone with another version of the selectable service.
+    const id = await s.deploy('to-clone', { web: 'v1.1' });
+    await s.until(id, 'running');
+    const admin = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+    const adminPage = await admin.newPage();
+    await signIn(adminPage, s.cp.url, 'admin', s.cp.adminPassword);
+    await adminPage.goto(`${s.cp.url}/deployments/${id}`);
+    await adminPage.getByRole('button', { name: 'Clone' }).click();
+    const clone = adminPage.getByRole('form', { name: 'Clone to-clone' });
+    t.is(await clone.getByLabel('web').inputValue(), 'v1.1', 'the same version unless changed');
+    await clone.getByLabel('web').selectOption('v1.0');
+    await clone.getByLabel('Name').fill('cloned-older');
+    await clone.getByRole('button', { name: 'Create the copy' }).click();
+    await adminPage.getByRole('heading', { name: /cloned-older/ }).waitFor();
+    const copy = (await s.admin.get('/api/deployments?name=cloned-older')).body.items[0];
+    t.deepEqual(copy.tags, { web: 'v1.0' });
+    for (const d of [id, copy.id]) await s.admin.expect(202, 'DELETE', `/api/deployments/${d}`);
+    await admin.close();
+  },
+);
+
 test.serial("a plugin's node widget edits its component's params in the pipeline editor", async (t) => {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   const page = await context.newPage();
