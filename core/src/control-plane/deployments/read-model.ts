@@ -2,7 +2,7 @@ import type { DeploymentForPlugin } from '@nullops/plugin-sdk';
 import { inject, injectable } from 'tsyringe';
 import { AccessService } from '../access/access-service.js';
 import type { Principal } from '../auth/principal.js';
-import { allQueries, type Database } from '../database/database.js';
+import type { Database } from '../database/database.js';
 import { IngressService } from '../ingress/ingress-service.js';
 import { AgentNode, Deployment, type DeploymentState } from '../models/fleet.js';
 import { User } from '../models/identity.js';
@@ -98,59 +98,51 @@ export class DeploymentReadModel {
     if (!rows.length) return [];
     // Inside a transaction the caller may see rows others cannot yet: no cache there.
     const cached = !db.isTransaction;
-    // Lazy, like a knex query: allQueries runs them together on the pool, one by one in a transaction.
-    const lookup = <T>(
+    // One after another: a transaction's connection takes one query at a time, and the lookups
+    // are mostly cache hits anyway.
+    const lookup = async <T>(
       cache: LookupCache<T>,
       ids: (string | null)[],
       load: (ids: string[]) => Promise<[string, T][]>,
-    ): PromiseLike<Map<string, T>> => ({
-      then: (ok, fail) => {
-        const wanted = ids.filter((id): id is string => Boolean(id));
-        const found = cached
-          ? cache.many(wanted, load)
-          : load([...new Set(wanted)]).then((pairs) => new Map(pairs));
-        return found.then(ok, fail);
-      },
-    });
+    ): Promise<Map<string, T>> => {
+      const wanted = ids.filter((id): id is string => Boolean(id));
+      return cached ? cache.many(wanted, load) : new Map(await load([...new Set(wanted)]));
+    };
     const byId = <T extends { id: string }>(rows: T[]) => rows.map((r) => [r.id, r] as [string, T]);
-    const { projects: p, environments: e, versions: v, users: u, services: s } = this.lookups;
-    const [projects, environments, versions, users, services] = await allQueries(db, [
-      lookup(
-        p,
-        rows.map((d) => d.projectId),
-        async (ids) => byId(await db('projects').whereIn('id', ids).select('id', 'name')),
-      ),
-      lookup(
-        e,
-        rows.map((d) => d.environmentId),
-        async (ids) =>
-          byId(
-            await db('environments').whereIn('id', ids).select('id', 'name', 'baseDomain', 'ingressClass'),
-          ),
-      ),
-      lookup(
-        v,
-        rows.map((d) => d.pipelineVersionId),
-        async (ids) =>
-          byId(await db('pipeline_versions').whereIn('id', ids).select('id', 'version', 'plugins', 'graph')),
-      ),
-      lookup(
-        u,
-        rows.map((d) => d.createdBy),
-        async (ids) => byId(await db('users').whereIn('id', ids).select('id', 'username')),
-      ),
-      lookup(
-        s,
-        rows.map((d) => d.projectId),
-        async (ids) => {
-          const pairs: { projectId: string; name: string }[] = await db('project_services as ps')
-            .join('services as s', 's.id', 'ps.serviceId')
-            .whereIn('ps.projectId', ids)
-            .select('ps.projectId', 's.name');
-          return ids.map((id) => [id, pairs.filter((x) => x.projectId === id).map((x) => x.name)]);
-        },
-      ),
-    ] as const);
+    const cache = this.lookups;
+    const projects = await lookup(
+      cache.projects,
+      rows.map((d) => d.projectId),
+      async (ids) => byId(await db('projects').whereIn('id', ids).select('id', 'name')),
+    );
+    const environments = await lookup(
+      cache.environments,
+      rows.map((d) => d.environmentId),
+      async (ids) =>
+        byId(await db('environments').whereIn('id', ids).select('id', 'name', 'baseDomain', 'ingressClass')),
+    );
+    const versions = await lookup(
+      cache.versions,
+      rows.map((d) => d.pipelineVersionId),
+      async (ids) =>
+        byId(await db('pipeline_versions').whereIn('id', ids).select('id', 'version', 'plugins', 'graph')),
+    );
+    const users = await lookup(
+      cache.users,
+      rows.map((d) => d.createdBy),
+      async (ids) => byId(await db('users').whereIn('id', ids).select('id', 'username')),
+    );
+    const services = await lookup(
+      cache.services,
+      rows.map((d) => d.projectId),
+      async (ids) => {
+        const pairs: { projectId: string; name: string }[] = await db('project_services as ps')
+          .join('services as s', 's.id', 'ps.serviceId')
+          .whereIn('ps.projectId', ids)
+          .select('ps.projectId', 's.name');
+        return ids.map((id) => [id, pairs.filter((x) => x.projectId === id).map((x) => x.name)]);
+      },
+    );
     const url = (host: string) => this.ingress.url(host);
     return rows.map((d) => {
       const env = environments.get(d.environmentId);
