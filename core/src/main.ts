@@ -46,6 +46,9 @@ async function main() {
     process.stdout.write(
       `\n  NullOps is ready at ${url}\n  Sign in as: admin / ${admin.generatedPassword}\n  (shown only now; set NULLOPS_ADMIN_PASSWORD to choose it)\n\n`,
     );
+  } else {
+    // Every later start says so plainly too, between the structured log lines.
+    process.stdout.write(`\n  NullOps is ready at ${url} (sign in with your account)\n\n`);
   }
 
   let stopping = false;

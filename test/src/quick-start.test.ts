@@ -29,6 +29,10 @@ test('npm start: embedded PostgreSQL, printed admin login, /healthz, data surviv
   const second = await start(env);
   t.teardown(() => stop(second.child));
   t.false(second.output().includes('Sign in as'), 'the password is printed only once');
+  // Later starts also say plainly that NullOps is ready (the line follows the "listening" log line).
+  await eventually('the ready line', async () =>
+    /\n {2}NullOps is ready at http:\/\/localhost:\d+ \(sign in with your account\)\n/.test(second.output()),
+  );
   const again = await ApiClient.login(url, 'admin', password as string);
   const teams = (await again.get('/api/teams')).body.items.map((x: { name: string }) => x.name);
   t.deepEqual(teams, ['survives-restart']);

@@ -164,6 +164,8 @@ test.serial('a read-access user sees deployments but no create, extend or delete
   t.is(await page.getByRole('button', { name: 'New deployment' }).count(), 0);
   t.is(await page.locator('tr[data-deployment="shared"] button').count(), 0);
   t.is(await page.locator('tr[data-deployment="shared"]').getByText('read only').count(), 1);
+  // The list says which versions run (the column is hidden on narrow screens, present in the row).
+  t.is((await page.locator('tr[data-deployment="shared"] td.tags').textContent())?.trim(), 'web: v1.1');
   await screenshot(page, '04-reader-phone');
   await page.locator('tr[data-deployment="shared"] a', { hasText: 'shared' }).click();
   await page.locator('h1 .state.running').waitFor();

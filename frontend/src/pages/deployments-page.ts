@@ -84,6 +84,7 @@ export class DeploymentsPage extends LitElement {
       <td><a href="/deployments/${d.id}">${d.name}</a></td>
       <td class="hide-narrow">${d.projectName}</td>
       <td class="hide-narrow">${d.environmentName}</td>
+      <td class="hide-narrow tags">${Object.entries(d.tags).map(([svc, tag]) => html`<span>${svc}: <code>${tag}</code></span> `)}</td>
       <td><span class="state ${d.state}">${d.state}</span></td>
       <td><nullops-countdown .until=${d.expiresAt}></nullops-countdown></td>
       <td class="links hide-narrow">
@@ -133,7 +134,7 @@ export class DeploymentsPage extends LitElement {
           : this.items.length === 0
             ? html`<div class="panel empty"><p>No deployments yet.</p>${this.canCreate ? html`<p class="muted">Create one with <em>New deployment</em>.</p>` : html`<p class="muted">Ask someone with full access to a project to create one.</p>`}</div>`
             : html`${this.filters()}<div class="panel"><table>
-                <thead><tr><th>Name</th><th class="hide-narrow">Project</th><th class="hide-narrow">Environment</th><th>State</th><th>Cleanup in</th><th class="hide-narrow">Services</th><th>Actions</th></tr></thead>
+                <thead><tr><th>Name</th><th class="hide-narrow">Project</th><th class="hide-narrow">Environment</th><th class="hide-narrow">Versions</th><th>State</th><th>Cleanup in</th><th class="hide-narrow">Services</th><th>Actions</th></tr></thead>
                 <tbody>${shown.map((d) => this.row(d))}</tbody>
               </table></div>`
       }
