@@ -511,6 +511,86 @@ test.serial(
   },
 );
 
+test.serial(
+  'admins manage after creation: a project keeps its services when edited and gets a TTL and team access; team members are listed, added and removed; an environment gets a team',
+  async (t) => {
+    const team = await s.admin.expect(201, 'POST', '/api/teams', { name: 'qa-team' });
+    const dave = await s.admin.expect(201, 'POST', '/api/users', {
+      username: 'dave',
+      password: STACK_PASSWORD,
+    });
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    const page = await context.newPage();
+    page.on('dialog', (dialog) => void dialog.accept());
+    await signIn(page, s.cp.url, 'admin', s.cp.adminPassword);
+
+    await page.goto(`${s.cp.url}/admin/teams`);
+    const members = page.getByRole('group', { name: 'Members of qa-team' });
+    await members.getByLabel('User to add to qa-team').selectOption({ label: 'dave' });
+    await members.getByRole('button', { name: 'Add member' }).click();
+    await members.locator('li[data-member="dave"]').waitFor();
+    t.deepEqual(
+      (await s.admin.get(`/api/teams/${team.id}`)).body.members.map((m: { username: string }) => m.username),
+      ['dave'],
+    );
+
+    await page.goto(`${s.cp.url}/admin/projects`);
+    await page.locator('tr[data-row="plugins"]').getByRole('button', { name: 'Edit' }).click();
+    const form = page.getByRole('form', { name: 'Edit plugins' });
+    // The project's services are preselected: saving does not drop them.
+    t.deepEqual(
+      await form
+        .getByLabel('Services')
+        .evaluate((el) =>
+          [...(el as unknown as { selectedOptions: { text: string }[] }).selectedOptions].map((o) => o.text),
+        ),
+      ['web'],
+    );
+    await form.getByLabel(/Auto-cleanup after/).fill('7200');
+    await form.getByLabel('Teams with read access').selectOption({ label: 'qa-team' });
+    await form.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved plugins' }).waitFor();
+    const project = (await s.admin.get(`/api/projects/${s.project.id}`)).body;
+    t.is(project.ttlSeconds, 7200);
+    t.deepEqual(
+      project.services.map((x: { name: string }) => x.name),
+      ['web'],
+    );
+    t.true(
+      project.teams.some(
+        (x: { teamId: string; access: string }) => x.teamId === team.id && x.access === 'read',
+      ),
+    );
+
+    await page.goto(`${s.cp.url}/admin/environments`);
+    await page.locator('tr[data-row="qa"]').getByRole('button', { name: 'Edit' }).click();
+    const env = page.getByRole('form', { name: 'Edit qa' });
+    await env.getByLabel('Teams with full access').selectOption({ label: 'qa-team' });
+    await env.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved qa' }).waitFor();
+    t.true(
+      (await s.admin.get(`/api/environments/${s.env.id}`)).body.teams.some(
+        (x: { teamId: string }) => x.teamId === team.id,
+      ),
+    );
+
+    await page.goto(`${s.cp.url}/admin/teams`);
+    await page.getByRole('button', { name: 'Remove dave from qa-team' }).click();
+    await page.getByRole('group', { name: 'Members of qa-team' }).getByText('No members.').waitFor();
+    t.deepEqual((await s.admin.get(`/api/teams/${team.id}`)).body.members, []);
+    // Undo what other tests would feel: the environment and project open as before.
+    await s.admin.expect(200, 'PATCH', `/api/environments/${s.env.id}`, { teams: [] });
+    await s.admin.expect(200, 'PATCH', `/api/projects/${s.project.id}`, {
+      ttlSeconds: null,
+      teams: project.teams
+        .filter((x: { teamId: string }) => x.teamId !== team.id)
+        .map(({ teamId, access }: { teamId: string; access: string }) => ({ teamId, access })),
+    });
+    await s.admin.request('DELETE', `/api/users/${dave.id}`);
+    await context.close();
+  },
+);
+
 test.serial("a plugin's node widget edits its component's params in the pipeline editor", async (t) => {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   const page = await context.newPage();

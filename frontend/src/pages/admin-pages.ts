@@ -1,5 +1,5 @@
 import { html, LitElement, nothing } from 'lit';
-import { customElement, property } from 'lit/decorators.js';
+import { customElement, property, state } from 'lit/decorators.js';
 import type { Api } from '../api.js';
 import { shared } from '../theme.js';
 import './admin-resource.js';
@@ -74,6 +74,11 @@ export const RESOURCES: Resource[] = [
       { key: 'name', label: 'Name', kind: 'text', required: true },
       { key: 'cpuMillicores', label: 'CPU budget (millicores)', kind: 'number', required: true },
       { key: 'memoryMb', label: 'Memory budget (MiB)', kind: 'number', required: true },
+      {
+        key: 'ttlSeconds',
+        label: 'Auto-cleanup after (seconds; empty: the environment decides)',
+        kind: 'number',
+      },
       { key: 'serviceIds', label: 'Services', kind: 'multi', options: list('/api/services', (r) => r.name) },
       {
         key: 'full',
@@ -88,19 +93,21 @@ export const RESOURCES: Resource[] = [
         options: list('/api/teams', (r) => r.name),
       },
     ],
-    body: ({ full, read, ...v }) =>
-      full || read
-        ? {
-            ...v,
-            teams: [
-              ...((full as string[]) ?? []).map((teamId) => ({ teamId, access: 'full' })),
-              ...((read as string[]) ?? []).map((teamId) => ({ teamId, access: 'read' })),
-            ],
-          }
-        : v,
+    body: withTeams,
+    edit: async (r, api) => {
+      const detail = await api.get<Row>(`/api/projects/${r.id}`);
+      return {
+        serviceIds: detail.services.map((x: Row) => x.id),
+        ...teamsByLevel(detail.teams),
+      };
+    },
     columns: [
       { label: 'Name', value: (r) => r.name },
       { label: 'Budget', value: (r) => `${r.cpuMillicores}m CPU, ${r.memoryMb} MiB` },
+      {
+        label: 'TTL',
+        value: (r) => (r.ttlSeconds ? `${Math.round(r.ttlSeconds / 3600)} h` : 'environment’s'),
+      },
       { label: 'Pipeline', value: (r) => html`<a href="/projects/${r.id}/pipeline">edit</a>` },
     ],
   },
@@ -134,7 +141,21 @@ export const RESOURCES: Resource[] = [
         required: true,
         placeholder: '86400',
       },
+      {
+        key: 'full',
+        label: 'Teams with full access',
+        kind: 'multi',
+        options: list('/api/teams', (r) => r.name),
+      },
+      {
+        key: 'read',
+        label: 'Teams with read access',
+        kind: 'multi',
+        options: list('/api/teams', (r) => r.name),
+      },
     ],
+    body: withTeams,
+    edit: async (r, api) => teamsByLevel((await api.get<Row>(`/api/environments/${r.id}`)).teams),
     columns: [
       { label: 'Name', value: (r) => r.name },
       { label: 'Domain', value: (r) => r.baseDomain },
@@ -200,20 +221,8 @@ export const RESOURCES: Resource[] = [
       { label: 'Name', value: (r) => r.name },
       { label: 'Description', value: (r) => r.description ?? '' },
     ],
-    rowActions: (r, page: AdminResourcePage) => html`<button
-      @click=${() => {
-        const username = prompt(`Add which user to ${r.name}?`);
-        if (!username) return;
-        void page.act(async () => {
-          const users = (await page.api.get<{ items: Row[] }>(`/api/users?q=${encodeURIComponent(username)}`))
-            .items;
-          const user = users.find((u) => u.username === username);
-          if (!user) throw new Error(`no user named ${username}`);
-          await page.api.request('PUT', `/api/teams/${r.id}/members/${user.id}`);
-          return `${username} is now a member of ${r.name}`;
-        });
-      }}
-    >Add member</button>`,
+    rowDetail: (r, page: AdminResourcePage) =>
+      html`<nullops-team-members .teamId=${r.id} .teamName=${r.name} .api=${page.api}></nullops-team-members>`,
   },
   {
     key: 'users',
@@ -307,6 +316,86 @@ export class AdminPage extends LitElement {
             : html`<p>No such admin page.</p>`
       }
     `;
+  }
+}
+
+/** Team assignments as the form's two lists, and back. */
+function teamsByLevel(teams: { teamId: string; access: string }[]) {
+  return {
+    full: teams.filter((t) => t.access === 'full').map((t) => t.teamId),
+    read: teams.filter((t) => t.access === 'read').map((t) => t.teamId),
+  };
+}
+
+function withTeams({ full, read, ...v }: Record<string, unknown>) {
+  return full || read
+    ? {
+        ...v,
+        teams: [
+          ...((full as string[]) ?? []).map((teamId) => ({ teamId, access: 'full' })),
+          ...((read as string[]) ?? []).map((teamId) => ({ teamId, access: 'read' })),
+        ],
+      }
+    : v;
+}
+
+/** A team's members, listed with a remove button each, and a user picker to add one. */
+@customElement('nullops-team-members')
+export class TeamMembers extends LitElement {
+  static override styles = [shared];
+  @property({ attribute: false }) api!: Api;
+  @property() teamId = '';
+  @property() teamName = '';
+  @state() private members: Row[] = [];
+  @state() private users: Row[] = [];
+  @state() private error = '';
+
+  protected override willUpdate(changed: Map<string, unknown>): void {
+    if ((changed.has('teamId') || changed.has('api')) && this.api && this.teamId) void this.load();
+  }
+
+  private async load() {
+    try {
+      this.members = (await this.api.get<Row>(`/api/teams/${this.teamId}`)).members;
+      this.users = (await this.api.get<{ items: Row[] }>('/api/users')).items;
+      this.error = '';
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  private async change(method: 'PUT' | 'DELETE', userId: string) {
+    try {
+      await this.api.request(method, `/api/teams/${this.teamId}/members/${userId}`);
+      await this.load();
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  override render() {
+    const ids = new Set(this.members.map((m) => m.id));
+    const others = this.users.filter((u) => !ids.has(u.id));
+    return html`<div aria-label="Members of ${this.teamName}" role="group">
+      ${
+        this.members.length
+          ? html`<ul>${this.members.map(
+              (m) => html`<li data-member=${m.username}>${m.username}
+        <button aria-label="Remove ${m.username} from ${this.teamName}" @click=${() => this.change('DELETE', m.id)}>Remove</button></li>`,
+            )}</ul>`
+          : html`<p class="muted">No members.</p>`
+      }
+      ${
+        others.length
+          ? html`<div class="row"><select aria-label="User to add to ${this.teamName}">${others.map((u) => html`<option value=${u.id}>${u.username}</option>`)}</select>
+            <button @click=${(e: Event) => {
+              const select = (e.target as HTMLElement).previousElementSibling as HTMLSelectElement;
+              void this.change('PUT', select.value);
+            }}>Add member</button></div>`
+          : nothing
+      }
+      ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
+    </div>`;
   }
 }
 

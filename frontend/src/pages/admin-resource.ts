@@ -26,8 +26,15 @@ export interface Resource {
   path: string;
   fields: Field[];
   columns: { label: string; value: (row: Row) => unknown }[];
-  /** Turns the form's values into the create request body. */
+  /** Turns the form's values into the create (or edit) request body. */
   body?: (values: Record<string, unknown>) => unknown;
+  /**
+   * The values an edit starts from, when the list rows lack some (a project's services and team
+   * access come with its detail); list fields edit only resources that have this.
+   */
+  edit?: (row: Row, api: Api) => Promise<Row>;
+  /** Extra content under a row's actions: e.g. a team's members. */
+  rowDetail?: (row: Row, page: AdminResourcePage) => TemplateResult | typeof nothing;
   deletable?: boolean;
   rowActions?: (row: Row, page: AdminResourcePage) => TemplateResult | typeof nothing;
   /** Shown after create, e.g. a node's one-time token and the command that installs its agent. */
@@ -100,6 +107,14 @@ export class AdminResourcePage extends LitElement {
     }
   }
 
+  private async startEdit(row: Row) {
+    try {
+      this.editing = this.resource.edit ? { ...row, ...(await this.resource.edit(row, this.api)) } : row;
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
   /** Runs an action, shows its error or notice, and reloads the table. */
   async act(work: () => Promise<unknown>): Promise<void> {
     try {
@@ -120,8 +135,9 @@ export class AdminResourcePage extends LitElement {
     const values: Record<string, unknown> = {};
     for (const f of this.resource.fields) {
       if (f.kind === 'multi') {
-        // Not shown while editing: leaving them out keeps what the object has.
-        if (!this.editing) values[f.key] = data.getAll(f.key).map(String);
+        // While editing, only resources that load their lists (edit()) show them; leaving them
+        // out keeps what the object has.
+        if (!this.editing || this.resource.edit) values[f.key] = data.getAll(f.key).map(String);
       } else if (f.kind === 'checkbox') values[f.key] = data.get(f.key) === 'on';
       else {
         const raw = String(data.get(f.key) ?? '');
@@ -150,7 +166,11 @@ export class AdminResourcePage extends LitElement {
     if (this.editing) {
       // Edits change what the table shows; list fields and write-only values stay as they are
       // unless typed again.
-      if (f.kind === 'multi') return nothing;
+      if (f.kind === 'multi') {
+        if (!this.resource.edit) return nothing;
+        const chosen = new Set((current as string[] | undefined) ?? []);
+        return html`<label>${f.label}<select name=${f.key} multiple>${opts.map((o) => html`<option value=${o.value} ?selected=${chosen.has(o.value)}>${o.label}</option>`)}</select></label>`;
+      }
       if (f.kind === 'select')
         return html`<label>${f.label}<select name=${f.key}>${opts.map((o) => html`<option value=${o.value} ?selected=${o.value === String(current)}>${o.label}</option>`)}</select></label>`;
       if (f.kind === 'checkbox')
@@ -193,7 +213,7 @@ export class AdminResourcePage extends LitElement {
                   (row) => html`<tr data-row=${String(row.name ?? row.username ?? row.id)}>
                     ${r.columns.map((c) => html`<td>${c.value(row)}</td>`)}
                     <td><div class="row">
-                      ${r.fields.length ? html`<button @click=${() => (this.editing = row)}>Edit</button>` : nothing}
+                      ${r.fields.length ? html`<button @click=${() => this.startEdit(row)}>Edit</button>` : nothing}
                       ${r.rowActions?.(row, this) ?? nothing}
                       ${
                         r.deletable
@@ -203,7 +223,7 @@ export class AdminResourcePage extends LitElement {
                             }}>Delete</button>`
                           : nothing
                       }
-                    </div></td>
+                    </div>${r.rowDetail?.(row, this) ?? nothing}</td>
                   </tr>`,
                 )}</tbody></table></div>`
       }`;
