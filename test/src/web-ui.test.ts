@@ -562,6 +562,19 @@ test.serial(
       ),
     );
 
+    // A budget no node can hold is saved, with a warning that says so.
+    await page.locator('tr[data-row="plugins"]').getByRole('button', { name: 'Edit' }).click();
+    await page
+      .getByRole('form', { name: 'Edit plugins' })
+      .getByLabel('CPU budget (millicores)')
+      .fill('900000');
+    await page.getByRole('form', { name: 'Edit plugins' }).getByRole('button', { name: 'Save' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /Warning: no node can hold 900000m CPU and 512 MiB \(the largest offers \d+m CPU/ })
+      .waitFor();
+    await s.admin.expect(200, 'PATCH', `/api/projects/${s.project.id}`, { cpuMillicores: 100 });
+
     await page.goto(`${s.cp.url}/admin/environments`);
     await page.locator('tr[data-row="qa"]').getByRole('button', { name: 'Edit' }).click();
     const env = page.getByRole('form', { name: 'Edit qa' });

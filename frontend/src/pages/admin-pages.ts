@@ -94,6 +94,15 @@ export const RESOURCES: Resource[] = [
       },
     ],
     body: withTeams,
+    // A budget no node can ever hold is saved (nodes may come), but said at once.
+    warn: async (p, api) => {
+      const nodes = (await api.get<{ items: Row[] }>('/api/nodes')).items.filter((n) => n.capacity);
+      if (!nodes.length) return undefined;
+      const cpu = Math.max(...nodes.map((n) => n.capacity.cpuMillicores ?? 0));
+      const memory = Math.max(...nodes.map((n) => n.capacity.memoryMb ?? 0));
+      if (p.cpuMillicores <= cpu && p.memoryMb <= memory) return undefined;
+      return `Warning: no node can hold ${p.cpuMillicores}m CPU and ${p.memoryMb} MiB (the largest offers ${cpu}m CPU and ${memory} MiB): its deployments will be refused until one can.`;
+    },
     edit: async (r, api) => {
       const detail = await api.get<Row>(`/api/projects/${r.id}`);
       return {

@@ -33,6 +33,8 @@ export interface Resource {
    * access come with its detail); list fields edit only resources that have this.
    */
   edit?: (row: Row, api: Api) => Promise<Row>;
+  /** A warning about what was just saved (e.g. a budget no node can hold); shown with the notice. */
+  warn?: (saved: Row, api: Api) => Promise<string | undefined>;
   /** Extra content under a row's actions: e.g. a team's members. */
   rowDetail?: (row: Row, page: AdminResourcePage) => TemplateResult | typeof nothing;
   deletable?: boolean;
@@ -148,15 +150,18 @@ export class AdminResourcePage extends LitElement {
     const editing = this.editing;
     void this.act(async () => {
       const body = this.resource.body ? this.resource.body(values) : values;
+      const warning = async (saved: Row) => (await this.resource.warn?.(saved, this.api)) ?? '';
       if (editing) {
-        await this.api.request('PATCH', `${this.resource.path}/${editing.id}`, body);
+        const saved = await this.api.request<Row>('PATCH', `${this.resource.path}/${editing.id}`, body);
         this.editing = undefined;
         form.reset();
-        return `Saved ${editing.name ?? editing.username ?? ''}`.trim();
+        return `Saved ${editing.name ?? editing.username ?? ''}. ${await warning(saved)}`.trim();
       }
       const created = await this.api.post<Row>(this.resource.path, body);
       form.reset();
-      return this.resource.afterCreate?.(created, this);
+      const said = await warning(created);
+      const after = await this.resource.afterCreate?.(created, this);
+      return said ? (after ? html`${after} <strong>${said}</strong>` : said) : after;
     });
   }
 

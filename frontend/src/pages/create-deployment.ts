@@ -132,7 +132,8 @@ export class CreateDeployment extends LitElement {
           : html`<fieldset class="grid"><legend>Service versions</legend>
               ${this.services.map((s) =>
                 s.tagMode === 'pinned'
-                  ? html`<label>${s.name} <input name="tag-${s.name}" value=${s.defaultTag ?? ''} readonly aria-readonly="true" title="Pinned by the project" /></label>`
+                  ? html`<div class="pinned"><span>${s.name}</span> <code>${s.defaultTag ?? ''}</code> <span class="muted">pinned by the project</span>
+                      <input type="hidden" name="tag-${s.name}" value=${s.defaultTag ?? ''} /></div>`
                   : html`<label>${s.name}
                       <select name="tag-${s.name}" required>
                         ${s.tags.length ? s.tags.map((t) => html`<option ?selected=${t === s.defaultTag}>${t}</option>`) : html`<option value="">no matching tags</option>`}

@@ -183,11 +183,15 @@ export class PipelineEditor extends LitElement {
       const l = LiteGraph.createNode(node.type);
       l.title = node.id;
       l.properties.nodeId = node.id;
-      l.pos = node.position ?? [40 + (i % 3) * 260, 40 + Math.floor(i / 3) * 160];
+      l.pos = node.position ?? [40 + (i % 3) * 310, 40 + Math.floor(i / 3) * 160];
       const incoming = this.graph.edges.filter((e) => e.to === node.id).length;
       for (let k = 1; k <= incoming; k++) l.addInput('after', 'step');
       for (const w of l.widgets ?? []) if (node.params[w.name] !== undefined) w.value = node.params[w.name];
-      l.size = l.computeSize();
+      // Wide enough that the longest param name and its value do not overlap
+      // (`healthTimeoutSeconds`): about 7 px per character of name, plus room for the value.
+      const size = l.computeSize();
+      const longest = Math.max(0, ...(l.widgets ?? []).map((w) => String(w.name).length));
+      l.size = [Math.max(size[0], 110 + longest * 7), size[1]];
       this.lgraph.add(l);
       this.lnodes.set(node.id, l);
     });
