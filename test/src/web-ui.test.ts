@@ -26,7 +26,11 @@ async function servePortal(port: number) {
   await new Promise<void>((ok) => server.listen(port, '127.0.0.1', ok));
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((ok) => server.close(() => ok())),
+    close: () =>
+      new Promise<void>((ok) => {
+        server.close(() => ok());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -449,6 +453,7 @@ test.serial(
     await page.locator('td', { hasText: /^service\.started/ }).waitFor();
     await screenshot(page, '13-day2');
     await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
+    await s.until(id, 'deleted');
     await context.close();
   },
 );
@@ -507,6 +512,8 @@ test.serial(
     const copy = (await s.admin.get('/api/deployments?name=cloned-older')).body.items[0];
     t.deepEqual(copy.tags, { web: 'v1.0' });
     for (const d of [id, copy.id]) await s.admin.expect(202, 'DELETE', `/api/deployments/${d}`);
+    // Gone before the next test (and the teardown) begins: nothing left half-removed.
+    for (const d of [id, copy.id]) await s.until(d, 'deleted');
     await admin.close();
   },
 );

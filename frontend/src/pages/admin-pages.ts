@@ -6,13 +6,19 @@ import './admin-resource.js';
 import { consume } from '@lit/context';
 import { apiContext } from '../context.js';
 import { type PluginUis, pluginUiContext } from '../plugin-ui.js';
-import type { AdminResourcePage, Resource } from './admin-resource.js';
+import type { AdminResourcePage, Field, Resource } from './admin-resource.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: rows of many API resources, rendered generically by column functions
 type Row = Record<string, any>;
 const list = (path: string, label: (r: Row) => string) => async (api: Api) =>
   (await api.get<{ items: Row[] }>(path)).items.map((r) => ({ value: String(r.id), label: label(r) }));
 const when = (iso: string | null) => (iso ? new Date(iso).toLocaleString() : '—');
+
+/** Team access as two lists of teams (what `withTeams` turns into assignments). */
+const teamFields: Field[] = [
+  { key: 'full', label: 'Teams with full access', kind: 'multi', options: list('/api/teams', (r) => r.name) },
+  { key: 'read', label: 'Teams with read access', kind: 'multi', options: list('/api/teams', (r) => r.name) },
+];
 
 /** The admin pages, each a resource description rendered by <nullops-admin-resource>. */
 export const RESOURCES: Resource[] = [
@@ -80,18 +86,7 @@ export const RESOURCES: Resource[] = [
         kind: 'number',
       },
       { key: 'serviceIds', label: 'Services', kind: 'multi', options: list('/api/services', (r) => r.name) },
-      {
-        key: 'full',
-        label: 'Teams with full access',
-        kind: 'multi',
-        options: list('/api/teams', (r) => r.name),
-      },
-      {
-        key: 'read',
-        label: 'Teams with read access',
-        kind: 'multi',
-        options: list('/api/teams', (r) => r.name),
-      },
+      ...teamFields,
     ],
     body: withTeams,
     // A budget no node can ever hold is saved (nodes may come), but said at once.
@@ -150,18 +145,7 @@ export const RESOURCES: Resource[] = [
         required: true,
         placeholder: '86400',
       },
-      {
-        key: 'full',
-        label: 'Teams with full access',
-        kind: 'multi',
-        options: list('/api/teams', (r) => r.name),
-      },
-      {
-        key: 'read',
-        label: 'Teams with read access',
-        kind: 'multi',
-        options: list('/api/teams', (r) => r.name),
-      },
+      ...teamFields,
     ],
     body: withTeams,
     edit: async (r, api) => teamsByLevel((await api.get<Row>(`/api/environments/${r.id}`)).teams),

@@ -113,25 +113,28 @@ export class DeploymentHistory {
   ): Promise<void> {
     // `agentAt` is the agent's own clock: step durations from it leave out the trip to here.
     const details = { step: step.nodeId, agentAt: step.at };
-    this.publish({
-      deploymentId: step.deploymentId,
-      kind: `step.${step.status}`,
-      message: step.message ?? null,
-      details,
-    });
+    const live = { deploymentId: step.deploymentId, kind: `step.${step.status}`, details };
     let message = step.message ?? null;
     if (step.status === 'log') {
       const count = (this.stepLogCounts.get(step.deploymentId) ?? 0) + 1;
       this.stepLogCounts.set(step.deploymentId, count);
-      if (count > MAX_STORED_STEP_LOGS) return;
+      if (count > MAX_STORED_STEP_LOGS) {
+        this.publish({ ...live, message });
+        return;
+      }
       if (count === MAX_STORED_STEP_LOGS) message = '… more log lines of this run are shown live only';
     }
-    await db('deployment_events').insert({
-      deploymentId: step.deploymentId,
-      kind: `step.${step.status}`,
-      message,
-      details: JSON.stringify(details),
-    });
+    // Stored first, then told live with its sequence number: a watcher that reads the history
+    // while this happens finds it there or gets it live (never neither), and skips it if both.
+    const [row] = await db('deployment_events')
+      .insert({
+        deploymentId: step.deploymentId,
+        kind: `step.${step.status}`,
+        message,
+        details: JSON.stringify(details),
+      })
+      .returning('id');
+    this.publish({ ...live, message: step.message ?? null, seq: Number(row.id) });
   }
 
   /** A run ended: its log budget starts afresh for the next one. */
