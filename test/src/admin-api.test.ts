@@ -384,6 +384,7 @@ test('audit log: every mutation with actor, target and outcome; filters and pagi
   );
   t.is(all.body.items[2].targetId, team.id);
   t.is(all.body.items[3].targetId, team.id, 'a create records the new object id');
+  t.is(all.body.items[3].targetName, 'auditors', 'the log names its target, not just its id');
   t.is(all.body.items[3].status, 201);
   const page = await admin.get('/api/audit?action=teams.*&limit=2&offset=2');
   t.is(page.body.total, 4);

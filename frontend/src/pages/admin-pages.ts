@@ -265,7 +265,13 @@ export const RESOURCES: Resource[] = [
       { label: 'When', value: (r) => when(r.at) },
       { label: 'Who', value: (r) => r.actorName ?? 'system' },
       { label: 'What', value: (r) => r.action },
-      { label: 'Target', value: (r) => [r.targetType, r.targetId].filter(Boolean).join(' ') },
+      {
+        label: 'Target',
+        value: (r) =>
+          r.targetName
+            ? html`${r.targetType} <strong title=${r.targetId}>${r.targetName}</strong>`
+            : [r.targetType, r.targetId].filter(Boolean).join(' '),
+      },
       { label: 'Outcome', value: (r) => r.outcome },
     ],
   },
