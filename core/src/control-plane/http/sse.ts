@@ -9,7 +9,8 @@ export function sse(ctx: Koa.Context) {
   ctx.req.socket.setTimeout(0);
   ctx.req.socket.setNoDelay(true);
   const closers: (() => void)[] = [];
-  const keepAlive = setInterval(() => body.write(': keep-alive\n\n'), 15_000);
+  // Unref'd: a keep-alive tick must never be what keeps a stopping process alive.
+  const keepAlive = setInterval(() => body.write(': keep-alive\n\n'), 15_000).unref();
   let closed = false;
   const close = () => {
     if (closed) return;
@@ -19,6 +20,8 @@ export function sse(ctx: Koa.Context) {
     body.end();
   };
   ctx.req.on('close', close);
+  // The client may have gone while the handler was still reading (its 'close' already fired).
+  if (ctx.req.destroyed || ctx.req.socket.destroyed) close();
   return {
     body,
     send(event: string, data: unknown) {
