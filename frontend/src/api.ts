@@ -62,6 +62,10 @@ export class Api {
   post<T = unknown>(path: string, body: unknown = {}) {
     return this.request<T>('POST', path, body);
   }
+  put<T = unknown>(path: string, body: unknown = {}) {
+    return this.request<T>('PUT', path, body);
+  }
+
   delete<T = unknown>(path: string) {
     return this.request<T>('DELETE', path);
   }

@@ -3,23 +3,19 @@ import { css, html, LitElement, type TemplateResult } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
 import { type Access, Api } from './api.js';
 import { apiContext, type Session, sessionContext } from './context.js';
-import { PluginUis, pluginUiContext } from './plugin-ui.js';
-import { Router } from './router.js';
+import { registerCoreExtensions } from './extensions/core-extensions.js';
+import { type Extension, ExtensionTree, extensionTreeContext } from './extensions/extension-tree.js';
+import { PluginModules } from './extensions/plugin-modules.js';
+import { match, Router } from './router.js';
 import { shared, tokens } from './theme.js';
 import './pages/login-page.js';
-import './pages/deployments-page.js';
-import './pages/deployment-page.js';
-import './pages/projects-page.js';
-import './pages/plugins-page.js';
-import './pages/admin-pages.js';
-import './pages/account-page.js';
 
 type Theme = 'light' | 'dark' | 'system';
 
 /**
- * The application shell: provides the API client and the session to every page (context),
- * gates everything behind sign-in, and routes on the client. Pages that weigh much (the pipeline
- * editor) are imported only when opened.
+ * The application shell: provides the API client, the session and the extension tree to every
+ * page (context), gates everything behind sign-in, and renders the tree's pages (routed on the
+ * client) and navigation items. Pages that weigh much (the pipeline editor) load only when opened.
  */
 @customElement('nullops-app')
 export class NullOpsApp extends LitElement {
@@ -68,17 +64,26 @@ export class NullOpsApp extends LitElement {
   // biome-ignore lint/correctness/noUnusedPrivateClassMembers: a ContextProvider serves descendants by existing
   private readonly apiProvider = new ContextProvider(this, { context: apiContext, initialValue: this.api });
   private readonly sessionProvider = new ContextProvider(this, { context: sessionContext });
-  private readonly pluginUis = new PluginUis();
+  private readonly tree = new ExtensionTree();
+  private readonly pluginModules = new PluginModules(this.tree);
   // biome-ignore lint/correctness/noUnusedPrivateClassMembers: a ContextProvider serves descendants by existing
-  private readonly pluginUiProvider = new ContextProvider(this, {
-    context: pluginUiContext,
-    initialValue: this.pluginUis,
+  private readonly treeProvider = new ContextProvider(this, {
+    context: extensionTreeContext,
+    initialValue: this.tree,
   });
   private readonly router = new Router(() => this.requestUpdate());
 
   @state() private session: Session | undefined;
   @state() private loading = true;
   @state() private theme: Theme = (localStorage.getItem('nullops-theme') as Theme | null) ?? 'system';
+
+  constructor() {
+    super();
+    registerCoreExtensions(this.tree);
+    this.tree.addEventListener('change', () => this.requestUpdate());
+    // The plugins page installed or removed one: load the browser modules that are new.
+    this.addEventListener('plugins-changed', () => void this.loadPlugins());
+  }
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -99,13 +104,18 @@ export class NullOpsApp extends LitElement {
   private async signedIn(user: Session['user']) {
     const access = await this.api.get<Access>('/api/auth/access');
     this.setSession({ user, access });
-    // Plugin UIs load after sign-in; one that fails is logged and the rest still load.
-    this.pluginUis.refresh(this.api).then(
-      (errors) => {
-        for (const e of errors) console.warn(`plugin UI failed to load: ${e}`);
-      },
-      () => {},
-    );
+    this.tree.loadSettings(this.api).catch((err) => console.warn(`extension settings: ${err.message}`));
+    void this.loadPlugins();
+  }
+
+  /** Plugin UIs load after sign-in; one that fails is logged and the rest still load. */
+  private async loadPlugins() {
+    try {
+      for (const e of await this.pluginModules.refresh(this.api))
+        console.warn(`plugin UI failed to load: ${e}`);
+    } catch (err) {
+      console.warn(`plugin UIs: ${(err as Error).message}`);
+    }
   }
 
   private setSession(session: Session | undefined) {
@@ -131,9 +141,28 @@ export class NullOpsApp extends LitElement {
     this.applyTheme();
   }
 
-  private link(path: string, label: string) {
+  private link(ext: Extension) {
+    const path = ext.config.path ?? '/';
     const current = path === '/' ? location.pathname === '/' : location.pathname.startsWith(path);
-    return html`<a href=${path} aria-current=${current ? 'page' : 'false'}>${label}</a>`;
+    return html`<a href=${path} aria-current=${current ? 'page' : 'false'} data-extension=${ext.id}>${ext.title}</a>`;
+  }
+
+  /** The page extension whose path matches the location, rendered with the route's params. */
+  private renderPage(session: Session): unknown {
+    for (const ext of this.tree.children('app', 'routes')) {
+      const params = match(ext.config.path ?? '', location.pathname);
+      if (!params) continue;
+      // Administration is for administrators: others get a plain page saying so, not forms that fail.
+      if (ext.config.adminOnly && !session.access.admin)
+        return html`<div class="panel" role="alert"><h2>Administrators only</h2><p>This page is for NullOps administrators. <a href="/">Back to deployments</a></p></div>`;
+      return ext.factory?.({ api: this.api, session, data: { params, ...params } });
+    }
+    const off = this.tree
+      .siblings('app', 'routes')
+      .find((e) => match(e.config.path ?? '', location.pathname) && !this.tree.enabled(e.id));
+    if (off)
+      return html`<div class="panel" role="alert"><h2>${off.title} is turned off</h2><p>An administrator turned this page off. <a href="/">Back to deployments</a></p></div>`;
+    return html`<div class="panel"><h2>Not found</h2><p>There is no page at ${location.pathname}. <a href="/">Back to deployments</a></p></div>`;
   }
 
   override render(): TemplateResult {
@@ -142,46 +171,15 @@ export class NullOpsApp extends LitElement {
       return html`<nullops-login-page
         @signed-in=${(e: CustomEvent<Session['user']>) => void this.signedIn(e.detail)}
       ></nullops-login-page>`;
-    // Administration is for administrators: others get a plain page saying so, not forms that fail.
-    const adminOnly = (page: () => TemplateResult) => () =>
-      this.session?.access.admin
-        ? page()
-        : html`<div class="panel" role="alert"><h2>Administrators only</h2><p>This page is for NullOps administrators. <a href="/">Back to deployments</a></p></div>`;
-    const page = this.router.resolve(
-      [
-        { path: '/', render: () => html`<nullops-deployments-page></nullops-deployments-page>` },
-        {
-          path: '/deployments/:id',
-          render: (p) => html`<nullops-deployment-page .deploymentId=${p.id}></nullops-deployment-page>`,
-        },
-        { path: '/projects', render: () => html`<nullops-projects-page></nullops-projects-page>` },
-        { path: '/account', render: () => html`<nullops-account-page></nullops-account-page>` },
-        {
-          path: '/admin/plugins',
-          render: adminOnly(() => html`<nullops-plugins-page></nullops-plugins-page>`),
-        },
-        {
-          path: '/admin/:resource',
-          render: (p) =>
-            adminOnly(() => html`<nullops-admin-page .resource=${p.resource}></nullops-admin-page>`)(),
-        },
-        {
-          path: '/projects/:id/pipeline',
-          render: (p) => {
-            // The editor (and LiteGraph) load only when this page opens.
-            void import('./pages/pipeline-editor.js');
-            const version = new URLSearchParams(location.search).get('version');
-            return html`<nullops-pipeline-editor .projectId=${p.id} .version=${version ? Number(version) : undefined}></nullops-pipeline-editor>`;
-          },
-        },
-      ],
-      html`<div class="panel"><h2>Not found</h2><p>There is no page at ${location.pathname}. <a href="/">Back to deployments</a></p></div>`,
-    );
+    const session = this.session;
+    const nav = this.tree
+      .children('app/nav', 'items')
+      .filter((e) => !e.config.adminOnly || session.access.admin);
+    const page = this.renderPage(session);
     return html`
       <header>
         <strong>NullOps</strong>
-        <nav aria-label="Main">${this.link('/', 'Deployments')} ${this.link('/projects', 'Projects')}
-          ${this.session.access.admin ? html`${this.link('/admin/plugins', 'Plugins')} ${this.link('/admin/registries', 'Admin')}` : ''}</nav>
+        <nav aria-label="Main">${nav.map((e) => this.link(e))}</nav>
         <button @click=${this.cycleTheme} title="Colour theme" aria-label="Colour theme: ${this.theme}">
           Theme: ${this.theme}
         </button>

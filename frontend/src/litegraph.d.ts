@@ -21,6 +21,13 @@ declare module 'litegraph.js/build/litegraph.core.js' {
       options?: Record<string, unknown>,
     ): unknown;
     connect(slot: number, target: LGraphNode, targetSlot: number): unknown;
+    addCustomWidget(widget: {
+      name: string;
+      type: string;
+      value: unknown;
+      computeSize(width: number): [number, number];
+      draw(ctx: CanvasRenderingContext2D, node: LGraphNode, width: number, y: number, height: number): void;
+    }): unknown;
     computeSize(): [number, number];
     onConnectionsChange?: (type: number, slot: number, connected: boolean) => void;
   }
@@ -39,6 +46,8 @@ declare module 'litegraph.js/build/litegraph.core.js' {
     resize(width?: number, height?: number): void;
     setDirty(fg: boolean, bg?: boolean): void;
     read_only: boolean;
+    /** Graph coordinates of a mouse or drag event over the canvas. */
+    convertEventToCanvasOffset(e: MouseEvent): [number, number];
     show_info: boolean;
     allow_dragnodes: boolean;
   }

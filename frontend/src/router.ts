@@ -1,9 +1,3 @@
-/** A route: a path pattern with `:params`, and what to render for it. */
-export interface Route<T> {
-  path: string;
-  render: (params: Record<string, string>) => T;
-}
-
 /** Matches `/deployments/:id` against a path; returns the decoded params or undefined. */
 export function match(pattern: string, path: string): Record<string, string> | undefined {
   const want = pattern.split('/').filter(Boolean);
@@ -39,13 +33,5 @@ export class Router {
   go(path: string): void {
     if (path !== location.pathname + location.search) history.pushState(null, '', path);
     this.onChange();
-  }
-
-  resolve<T>(routes: Route<T>[], fallback: T): T {
-    for (const route of routes) {
-      const params = match(route.path, location.pathname);
-      if (params) return route.render(params);
-    }
-    return fallback;
   }
 }

@@ -122,8 +122,14 @@ export const shared = css`
     color: var(--ok);
   }
   .state.failed,
-  .state.offline {
+  .state.offline,
+  .state.crashed,
+  .state.missing {
     color: var(--bad);
+  }
+  .state.unhealthy,
+  .state.restarting {
+    color: var(--warn);
   }
   .state.deploying,
   .state.pending,

@@ -8,6 +8,7 @@ import * as decommission from './20261201020000_decommission.js';
 import * as scopedTokens from './20261201030000_scoped_tokens.js';
 import * as pluginTrees from './20261201040000_plugin_trees.js';
 import * as day2Operations from './20261201050000_day2_operations.js';
+import * as uiExtensionsAndHealth from './20261201060000_ui_extensions_and_health.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -23,6 +24,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261201030000_scoped_tokens': scopedTokens,
   '20261201040000_plugin_trees': pluginTrees,
   '20261201050000_day2_operations': day2Operations,
+  '20261201060000_ui_extensions_and_health': uiExtensionsAndHealth,
 };
 
 /** A knex migration source over the list above. */

@@ -67,7 +67,27 @@ export const ServiceStateSchema = z.object({
   status: z.enum(['running', 'stopped', 'missing']),
   startedAt: z.string().optional(),
   reason: z.string().max(4000).optional(),
+  restartCount: z.number().int().min(0).optional(),
+  exitCode: z.number().int().optional(),
+  restarting: z.boolean().optional(),
 });
+
+/**
+ * How a service of a running deployment is doing, as its node sees it: `running` (and passing its
+ * health check, if it has one), `unhealthy` (running, failing its check), `restarting` (it
+ * crashed and the runtime brings it back; `restartCount` says how often), `crashed` (exited by
+ * itself: `exitCode`), `stopped` (by a user) or `missing`.
+ */
+export const ServiceHealthSchema = z.object({
+  name: z.string(),
+  condition: z.enum(['running', 'unhealthy', 'restarting', 'crashed', 'stopped', 'missing']),
+  restartCount: z.number().int().min(0),
+  exitCode: z.number().int().optional(),
+  reason: z.string().max(1000).optional(),
+  /** When it came into this condition. */
+  since: z.string(),
+});
+export type ServiceHealth = z.infer<typeof ServiceHealthSchema>;
 
 export const RegistryAuthSchema = z.object({
   serveraddress: z.string(),
@@ -359,6 +379,12 @@ export const EventSchemas = {
     line: z.string(),
   }),
   'log.end': z.object({ streamId: z.string(), reason: z.string().optional() }),
+  /** The health of a running deployment's services changed (or a new control plane connected). */
+  'services.health': z.object({
+    deploymentId: z.string(),
+    at: z.string(),
+    services: z.array(ServiceHealthSchema).max(500),
+  }),
 } as const;
 export type EventName = keyof typeof EventSchemas;
 

@@ -90,6 +90,12 @@ export interface ServiceState {
   startedAt?: string;
   /** Why it is not running, in plain words (exit code, OOM, crash loop, image not found…). */
   reason?: string;
+  /** Times the runtime restarted it after a crash since it was created (since 1.4). */
+  restartCount?: number;
+  /** The exit code of its last exit, while it is not running (since 1.4). */
+  exitCode?: number;
+  /** It crashed and the runtime is bringing it back: Docker `restarting`, a pod in CrashLoopBackOff (since 1.4). */
+  restarting?: boolean;
   /**
    * @deprecated since 1.2: services are reached through the agent edge and publish nothing on
    * the node; runtimes no longer set it. Use `Runtime.serviceEndpoint` from inside the agent.
@@ -204,6 +210,13 @@ export interface Runtime {
    * Ingress objects of `className`) make `routes` the deployment's whole set of routes; idempotent.
    */
   publishRoutes?(deploymentId: string, routes: ServiceRoute[], className: string): Promise<void>;
+  /**
+   * Calls `onChange` whenever one of this runtime's services may have changed state (it exited,
+   * was restarted, OOM-killed, started), from the engine's own events (Docker events, a pod
+   * watch), so health reaches users at once instead of at the agent's next sweep. Returns what
+   * stops watching. Optional (since 1.4): without it the agent only sweeps.
+   */
+  watchServices?(onChange: (deploymentId: string, service: string) => void): () => void;
 }
 
 /** One service URL host, for runtimes that write routes to an ingress controller of their own. */

@@ -233,13 +233,66 @@ export class DockerRuntime implements Runtime {
       if (isNotFound(err)) return { name, ref: '', status: 'missing' };
       throw err;
     }
-    const reason = info.State.Running && !info.State.Restarting ? undefined : await this.failureOf(info);
+    const running = info.State.Running && !info.State.Restarting;
+    const reason = running ? undefined : await this.failureOf(info);
     return {
       name,
       ref: info.Id,
-      status: info.State.Running && !info.State.Restarting ? 'running' : 'stopped',
+      status: running ? 'running' : 'stopped',
       startedAt: info.State.StartedAt,
+      restartCount: info.RestartCount ?? 0,
+      ...(running ? {} : { exitCode: info.State.ExitCode }),
+      ...(info.State.Restarting ? { restarting: true } : {}),
       ...(reason ? { reason } : {}),
+    };
+  }
+
+  /**
+   * Follows the engine's events for this agent's containers — exits, restarts, OOM kills,
+   * starts — and says which service each is about. The stream is opened again (after a pause)
+   * when it ends: the engine restarted, say.
+   */
+  watchServices(onChange: (deploymentId: string, service: string) => void): () => void {
+    let stopped = false;
+    let current: NodeJS.ReadableStream | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const follow = async () => {
+      if (stopped) return;
+      try {
+        const stream = (await this.docker.getEvents({
+          filters: {
+            type: ['container'],
+            label: [`${RUNTIME_LABELS.agent}=${this.agentId}`],
+            event: ['start', 'die', 'oom', 'restart', 'stop', 'kill', 'destroy', 'health_status'],
+          },
+        })) as unknown as NodeJS.ReadableStream;
+        current = stream;
+        if (stopped) (stream as unknown as { destroy?: () => void }).destroy?.();
+        let rest = '';
+        stream.on('data', (chunk: Buffer) => {
+          const lines = (rest + chunk.toString('utf8')).split('\n');
+          rest = lines.pop() ?? '';
+          for (const line of lines) {
+            const labels = parseEvent(line)?.Actor?.Attributes ?? {};
+            const deployment = labels[RUNTIME_LABELS.deployment];
+            const service = labels[RUNTIME_LABELS.service];
+            if (deployment && service) onChange(deployment, service);
+          }
+        });
+        const again = () => {
+          if (!stopped && current === stream) retry = setTimeout(() => void follow(), 2000);
+        };
+        stream.on('end', again);
+        stream.on('error', again);
+      } catch {
+        if (!stopped) retry = setTimeout(() => void follow(), 2000);
+      }
+    };
+    void follow();
+    return () => {
+      stopped = true;
+      clearTimeout(retry);
+      (current as unknown as { destroy?: () => void } | undefined)?.destroy?.();
     };
   }
 
@@ -282,16 +335,10 @@ export class DockerRuntime implements Runtime {
       .catch(() => undefined)) as unknown as NodeJS.ReadableStream | Buffer | undefined;
     if (!raw) return [];
     const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : await streamText(raw);
-    return text
-      .split('\n')
-      .filter((l) => l.trim())
-      .flatMap((l) => {
-        try {
-          return [JSON.parse(l)];
-        } catch {
-          return [];
-        }
-      });
+    return text.split('\n').flatMap((l) => {
+      const event = parseEvent(l);
+      return event?.Action ? [event as { Action: string }] : [];
+    });
   }
 
   private async lastLines(id: string, count: number): Promise<string> {
@@ -578,6 +625,17 @@ function fetchFailure(err: unknown): string {
 function engineMessage(err: unknown): string {
   const e = err as { json?: { message?: string }; message?: string };
   return (e.json?.message ?? e.message ?? String(err)).replace(/^\(HTTP code \d+\) [a-z ]+- /, '').trim();
+}
+
+/** One line of the engine's event stream, or undefined when it is not JSON. */
+function parseEvent(
+  line: string,
+): { Action?: string; Actor?: { Attributes?: Record<string, string> } } | undefined {
+  try {
+    return line.trim() ? JSON.parse(line) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function streamText(stream: NodeJS.ReadableStream): Promise<string> {

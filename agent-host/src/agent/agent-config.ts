@@ -10,6 +10,11 @@ export const agentConfigShape = {
     .min(16, 'must be the full token shown by the control plane'),
   NULLOPS_AGENT_DATA_DIR: stringVar('./.nullops-agent'),
   NULLOPS_AGENT_HEARTBEAT_SECONDS: intVar(5, 1, 300),
+  /**
+   * How often running services' health checks run (and, on runtimes without engine events, how
+   * often they are inspected); crashes and restarts are reported at once from the engine's events.
+   */
+  NULLOPS_AGENT_HEALTH_SECONDS: intVar(10, 1, 3600),
   /** Silence from the control plane (no message, no pong) after which its connection is dropped. */
   NULLOPS_AGENT_LIVENESS_TIMEOUT_MS: intVar(15_000, 300, 600_000),
   NULLOPS_AGENT_MAX_FRAME_BYTES: intVar(1024 * 1024, 1024, 64 * 1024 * 1024),

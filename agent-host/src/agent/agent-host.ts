@@ -25,6 +25,7 @@ import { loadOrCreateCertificate } from './certificate.js';
 import { dumpDatabase, restoreDatabase } from './database-transfer.js';
 import { DeploymentRunner } from './deployment-runner.js';
 import { HostMetrics } from './host-metrics.js';
+import { ServiceHealthMonitor } from './service-health.js';
 import { StateStore } from './state-store.js';
 
 export interface RunningAgent {
@@ -66,15 +67,27 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
   });
   await plugins.loadBundled(deps.bundledPlugins);
   let current: AgentSession | undefined;
+  const health = new ServiceHealthMonitor({
+    runtime,
+    deployments: () => runner.running(),
+    emit: (event, data) => current?.emit(event, data),
+    sweepMs: config.NULLOPS_AGENT_HEALTH_SECONDS * 1000,
+    logger: logger.child({ scope: 'health' }),
+  });
   const runner = new DeploymentRunner({
     runtime,
     plugins,
     logger,
     // Events go to whichever control plane is connected; a run's outcome is also kept for the next sync.
-    emit: (event, data) => current?.emit(event, data),
+    emit: (event, data) => {
+      current?.emit(event, data);
+      // A pipeline that ended running: its services' health is told now, not at the next sweep.
+      if (event === 'deployment.finished') health.touch((data as { id: string }).id);
+    },
     persist: (deployments) => store.save({ version: 2, syncedAt: state.syncedAt, deployments }),
   });
   runner.load(state.deployments);
+  health.start();
 
   // Syncs are serialised: two overlapping reconciles could both recreate the same service.
   let queue: Promise<unknown> = Promise.resolve();
@@ -167,13 +180,21 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
               { deployments: result.deployments.length, report: result.report },
               'reconciled with the control plane',
             );
+            // A control plane that just (re)connected learns how every service is doing.
+            health.resend();
             return result;
           }),
         'plugins.sync': async (params) => ({ plugins: await plugins.sync(params.plugins) }),
         'deployment.deploy': (params) => serialised(() => runner.deploy(params.deployment)),
         // Not serialised behind a sync: cancelling must be able to interrupt a long run.
         'deployment.remove': (params) => runner.remove(params.id),
-        'service.control': (params) => runner.control(params),
+        'service.control': async (params) => {
+          try {
+            return await runner.control(params);
+          } finally {
+            health.touch(params.deploymentId);
+          }
+        },
         'database.dump': (params) => runner.database(params, (runtime) => dumpDatabase(runtime, params)),
         'database.restore': async ({ dump, ...target }) => {
           await runner.database(target, (runtime) => restoreDatabase(runtime, target, dump));
@@ -223,6 +244,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
     port,
     thumbprint: certificate.thumbprint,
     close: async () => {
+      health.stop();
       current?.stop();
       runner.closeAllLogs();
       for (const client of app.ws.server?.clients ?? []) client.terminate();

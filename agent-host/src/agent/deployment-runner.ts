@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { PluginHost } from '../plugins/plugin-host.js';
 import { type ExecuteResult, executePipeline } from './pipeline/executor.js';
 import { SecretMasker } from './pipeline/secret-masker.js';
+import type { MonitoredDeployment } from './service-health.js';
 import type { LocalDeployment } from './state-store.js';
 
 const MAX_LOG_STREAMS = 50;
@@ -42,6 +43,13 @@ export class DeploymentRunner {
     const record = this.records.get(deploymentId);
     if (!record || record.phase === 'failed') return undefined;
     return record.specs.find((s) => s.name === service)?.port;
+  }
+
+  /** The deployments whose pipeline has finished and whose services should be running. */
+  running(): MonitoredDeployment[] {
+    return [...this.records.values()]
+      .filter((r) => r.phase === 'running' && !this.active.has(r.desired.id))
+      .map((r) => ({ id: r.desired.id, specs: r.specs, stopped: r.desired.stoppedServices ?? [] }));
   }
 
   load(records: LocalDeployment[]): void {

@@ -253,8 +253,18 @@ export class KubernetesRuntime implements Runtime {
     const pod = currentPod(await this.podsOf(deploymentId, name));
     const verdict = pod ? podVerdict(pod, name, { unschedulableGraceMs: this.graceMs }) : undefined;
     const ref = deployment.metadata?.uid ?? '';
+    const container = pod?.status?.containerStatuses?.[0];
+    const restartCount = container?.restartCount ?? 0;
     if (verdict?.kind === 'running')
-      return { name, ref, status: 'running', ...(verdict.startedAt ? { startedAt: verdict.startedAt } : {}) };
+      return {
+        name,
+        ref,
+        status: 'running',
+        restartCount,
+        ...(verdict.startedAt ? { startedAt: verdict.startedAt } : {}),
+      };
+    const terminated = container?.state?.terminated ?? container?.lastState?.terminated;
+    const crashLoop = container?.state?.waiting?.reason === 'CrashLoopBackOff';
     const reason = verdict
       ? 'message' in verdict
         ? verdict.message
@@ -262,7 +272,58 @@ export class KubernetesRuntime implements Runtime {
           ? verdict.detail
           : undefined
       : `${name} has no pod`;
-    return { name, ref, status: 'stopped', ...(reason ? { reason } : {}) };
+    return {
+      name,
+      ref,
+      status: 'stopped',
+      restartCount,
+      ...(terminated ? { exitCode: terminated.exitCode } : {}),
+      ...(crashLoop ? { restarting: true } : {}),
+      ...(reason ? { reason } : {}),
+    };
+  }
+
+  /**
+   * Watches the pods of this agent in every namespace (one watch, never polling) and says which
+   * service each change is about; the watch starts again from a fresh list when the server ends
+   * it or says its version is too old (410).
+   */
+  watchServices(onChange: (deploymentId: string, service: string) => void): () => void {
+    let stopped = false;
+    let controller: AbortController | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    const labelSelector = selectorOf(this.options.agentId);
+    const again = () => {
+      controller?.abort();
+      if (!stopped) retry = setTimeout(() => void follow(), 1000);
+    };
+    const follow = async () => {
+      try {
+        const list = await this.api.core.listPodForAllNamespaces({ labelSelector });
+        if (stopped) return;
+        controller = await this.api.watcher.watch(
+          '/api/v1/pods',
+          { labelSelector, resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
+          (type, pod: V1Pod) => {
+            if (type === 'ERROR') return again();
+            const labels = pod.metadata?.labels ?? {};
+            const deploymentId = labels[RUNTIME_LABELS.deployment];
+            const service = labels[RUNTIME_LABELS.service];
+            if (type !== 'BOOKMARK' && deploymentId && service) onChange(deploymentId, service);
+          },
+          () => again(),
+        );
+        if (stopped) controller.abort();
+      } catch {
+        again();
+      }
+    };
+    void follow();
+    return () => {
+      stopped = true;
+      clearTimeout(retry);
+      controller?.abort();
+    };
   }
 
   /** Scales its Deployment back to one replica (a stopped service) and deletes its pods: it makes a new one. */

@@ -29,6 +29,7 @@ import { DesiredState } from './deployments/desired-state.js';
 import { DeploymentHistory } from './deployments/history.js';
 import { DeploymentOperations } from './deployments/operations.js';
 import { DeploymentReadModel } from './deployments/read-model.js';
+import { DeploymentHealth } from './deployments/service-health.js';
 import { Sweeper } from './deployments/sweeper.js';
 import { TagService } from './deployments/tag-service.js';
 import { Transitions } from './deployments/transitions.js';
@@ -52,6 +53,7 @@ import { secretRoutes } from './routes/secret-routes.js';
 import { serviceRoutes } from './routes/service-routes.js';
 import { systemRoutes } from './routes/system-routes.js';
 import { teamRoutes } from './routes/team-routes.js';
+import { uiRoutes } from './routes/ui-routes.js';
 import { userRoutes } from './routes/user-routes.js';
 import { SecretBox, type SecretKey } from './security/secret-box.js';
 import { SecretService } from './services/secret-service.js';
@@ -107,6 +109,7 @@ export function createControlPlane(deps: {
   container.registerSingleton(DeploymentCommands);
   container.registerSingleton(DesiredState);
   container.registerSingleton(AgentReports);
+  container.registerSingleton(DeploymentHealth);
   container.registerSingleton(NodeSync);
   container.registerSingleton(Sweeper);
 
@@ -131,6 +134,7 @@ export function createControlPlane(deps: {
       deploymentRoutes,
       secretRoutes,
       auditRoutes,
+      uiRoutes,
     ].flatMap((make) => make(container)),
   ];
 
@@ -174,6 +178,7 @@ export function createControlPlane(deps: {
       get(NodeNotifications).start();
       get(DesiredState).start();
       get(AgentReports).start();
+      get(DeploymentHealth).start();
       get(DeploymentOperations).start();
       get(NodeSync).start();
       get(Sweeper).start();
@@ -184,6 +189,7 @@ export function createControlPlane(deps: {
       get(Sweeper).stop();
       get(NodeSync).stop();
       get(AgentReports).stop();
+      get(DeploymentHealth).stop();
       // No new effects start; those in flight end once the agent links close under them.
       const outboxStopped = get(Outbox).stop();
       await get(AgentConnectionManager).stop();

@@ -4,8 +4,8 @@ import type { Api } from '../api.js';
 import { shared } from '../theme.js';
 import './admin-resource.js';
 import { consume } from '@lit/context';
-import { apiContext } from '../context.js';
-import { type PluginUis, pluginUiContext } from '../plugin-ui.js';
+import { apiContext, type Session, sessionContext } from '../context.js';
+import { type ExtensionTree, extensionTreeContext } from '../extensions/extension-tree.js';
 import type { AdminResourcePage, Field, Resource } from './admin-resource.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: rows of many API resources, rendered generically by column functions
@@ -277,42 +277,41 @@ export const RESOURCES: Resource[] = [
   },
 ];
 
-function createPluginElement(tag: string, api: Api): HTMLElement {
-  const el = document.createElement(tag) as HTMLElement & { api?: Api };
-  el.api = api;
-  return el;
-}
-
-/** `/admin/:resource`: tabs over the admin resources (and pages plugins add). */
+/** `/admin/:resource`: a tab for each admin page of the extension tree (the core's and plugins'). */
 @customElement('nullops-admin-page')
 export class AdminPage extends LitElement {
   static override styles = [shared];
   @property() resource = 'registries';
   @consume({ context: apiContext }) private api!: Api;
-  @consume({ context: pluginUiContext }) private pluginUis?: PluginUis;
+  @consume({ context: sessionContext, subscribe: true }) private session?: Session;
+  @consume({ context: extensionTreeContext }) private tree!: ExtensionTree;
+  private readonly treeChanged = () => this.requestUpdate();
 
-  private pluginElement(tag: string) {
-    return html`<div class="panel">${createPluginElement(tag, this.api)}</div>`;
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.tree.addEventListener('change', this.treeChanged);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.tree.removeEventListener('change', this.treeChanged);
   }
 
   override render() {
-    const current = RESOURCES.find((r) => r.key === this.resource);
-    // Plugins may add admin pages (slot `admin`): one tab each, at /admin/plugin:<element>.
-    const pluginPages = this.pluginUis?.inSlot('admin') ?? [];
-    const pluginPage = pluginPages.find((p) => `plugin:${p.element}` === this.resource);
+    const pages = this.tree.children('page:admin', 'pages');
+    const current = pages.find((p) => p.config.name === this.resource);
+    const body = current?.factory?.({ api: this.api, session: this.session, data: {} });
     return html`
       <h1 style="font-size:1.4rem">Administration</h1>
       <nav class="row" aria-label="Administration" style="margin-bottom:1rem">
-        ${RESOURCES.map((r) => html`<a href="/admin/${r.key}" aria-current=${r.key === this.resource ? 'page' : 'false'}>${r.title}</a>`)}
-        <a href="/admin/plugins">Plugins</a>
-        ${pluginPages.map((p) => html`<a href="/admin/plugin:${p.element}" aria-current=${`plugin:${p.element}` === this.resource ? 'page' : 'false'}>${p.title}</a>`)}
+        ${pages.map((p) => html`<a href="/admin/${p.config.name}" data-extension=${p.id} aria-current=${p === current ? 'page' : 'false'}>${p.title}</a>`)}
       </nav>
       ${
         current
-          ? html`<nullops-admin-resource .resource=${current}></nullops-admin-resource>`
-          : pluginPage
-            ? this.pluginElement(pluginPage.element)
-            : html`<p>No such admin page.</p>`
+          ? current.plugin
+            ? html`<div class="panel" data-plugin=${current.plugin}>${body}</div>`
+            : body
+          : html`<p>No such admin page${this.tree.get(`admin-page:${this.resource}`) ? ' (an administrator turned it off)' : ''}.</p>`
       }
     `;
   }

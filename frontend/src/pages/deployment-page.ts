@@ -1,20 +1,14 @@
 import { consume } from '@lit/context';
 import { css, html, LitElement, nothing, type PropertyValues } from 'lit';
-import { customElement, property, query, state } from 'lit/decorators.js';
+import { customElement, property, state } from 'lit/decorators.js';
 import type { Api } from '../api.js';
 import { apiContext, deploymentLevel, type Session, sessionContext } from '../context.js';
 import { shared } from '../theme.js';
 import '../components/countdown.js';
-import { type PluginUis, pluginUiContext } from '../plugin-ui.js';
+import { healthBadge } from '../components/service-health.js';
+import { type Extension, type ExtensionTree, extensionTreeContext } from '../extensions/extension-tree.js';
 import { actionButtons, type DeploymentAction, runDeploymentAction } from './deployment-actions.js';
-import type {
-  DatabaseBackup,
-  Deployment,
-  DeploymentHistoryItem,
-  DeploymentMetrics,
-  DeploymentOperation,
-  ServiceTags,
-} from './types.js';
+import type { Deployment, DeploymentMetrics, DeploymentOperation, ServiceTags } from './types.js';
 
 interface Progress {
   kind: string;
@@ -24,16 +18,14 @@ interface Progress {
   at: string;
 }
 
-interface LogLine {
-  service: string;
-  stream: string;
-  time: string;
-  line: string;
-}
+type ServiceHealthReport = NonNullable<Deployment['services'][number]['health']> & { name: string };
+const withoutName = ({ name: _, ...health }: ServiceHealthReport) => health;
 
-const MAX_LOG_LINES = 5000;
-
-/** One deployment: services and URLs, live pipeline progress, live logs, history, actions. */
+/**
+ * One deployment: its summary (services and URLs, live health, actions, pipeline progress), then
+ * the extensions attached to it — `panels` under the summary (the core's logs, backups and
+ * history among them) and `tabs` beside the Overview.
+ */
 @customElement('nullops-deployment-page')
 export class DeploymentPage extends LitElement {
   static override styles = [
@@ -59,22 +51,6 @@ export class DeploymentPage extends LitElement {
         overflow: auto;
         font-size: 0.9em;
       }
-      pre.logs {
-        margin: 0;
-        height: 320px;
-        overflow: auto;
-        background: var(--bg);
-        border: 1px solid var(--border);
-        border-radius: var(--radius);
-        padding: 0.5rem;
-        font-size: 0.85em;
-        white-space: pre-wrap;
-        word-break: break-all;
-      }
-      /* stderr is where most servers write their ordinary logs: set apart, not alarming. */
-      .stderr {
-        color: var(--muted);
-      }
       dl {
         display: grid;
         grid-template-columns: max-content 1fr;
@@ -90,48 +66,40 @@ export class DeploymentPage extends LitElement {
   @property() deploymentId = '';
   @consume({ context: apiContext }) private api!: Api;
   @consume({ context: sessionContext, subscribe: true }) private session?: Session;
-  @consume({ context: pluginUiContext }) private pluginUis?: PluginUis;
+  @consume({ context: extensionTreeContext }) private tree!: ExtensionTree;
   @state() private deployment: Deployment | undefined;
   @state() private error = '';
   @state() private progress: Progress[] = [];
-  @state() private logService = '';
-  @state() private logs: LogLine[] = [];
-  @state() private logNote = '';
-  @state() private follow = true;
-  @state() private search = '';
-  @state() private history: DeploymentHistoryItem[] = [];
   @state() private metrics: DeploymentMetrics['services'] = [];
   @state() private operations: DeploymentOperation[] = [];
-  @state() private backups: DatabaseBackup[] = [];
+  /** The open tab: the Overview (empty) or a tab extension's id. */
+  @state() private tab = '';
   /** The clone form is open (with the project's tags) while set. */
   @state() private cloneTags: ServiceTags[] | undefined;
-  @query('pre.logs') private logBox?: HTMLPreElement;
   private metricsTimer: number | undefined;
   private events: EventSource | undefined;
-  private logStream: EventSource | undefined;
-
-  private readonly pluginsChanged = () => this.requestUpdate();
-  private readonly panelElements = new Map<string, HTMLElement & Record<string, unknown>>();
+  private readonly treeChanged = () => this.requestUpdate();
 
   override connectedCallback(): void {
     super.connectedCallback();
-    this.pluginUis?.addEventListener('change', this.pluginsChanged);
+    this.tree.addEventListener('change', this.treeChanged);
+    // A section queued an operation or failed: show it here.
+    this.addEventListener('deployment-changed', () => void this.reload());
+    this.addEventListener('deployment-error', (e) => (this.error = (e as CustomEvent<string>).detail));
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
-    this.pluginUis?.removeEventListener('change', this.pluginsChanged);
+    this.tree.removeEventListener('change', this.treeChanged);
     clearInterval(this.metricsTimer);
     this.events?.close();
-    this.logStream?.close();
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
-    if (changed.has('deploymentId') && this.deploymentId) void this.open();
-  }
-
-  protected override updated(): void {
-    if (this.follow && this.logBox) this.logBox.scrollTop = this.logBox.scrollHeight;
+    if (changed.has('deploymentId') && this.deploymentId) {
+      this.tab = '';
+      void this.open();
+    }
   }
 
   private async open() {
@@ -147,6 +115,19 @@ export class DeploymentPage extends LitElement {
       if (event.state || !event.kind.startsWith('step.')) void this.reload();
     });
     this.events.addEventListener('state', () => void this.reload());
+    // Live health: each service's condition as its node reports it, applied in place.
+    this.events.addEventListener('health', (e) => {
+      const { services } = JSON.parse((e as MessageEvent).data) as { services: ServiceHealthReport[] };
+      const d = this.deployment;
+      if (!d || d.state !== 'running') return;
+      this.deployment = {
+        ...d,
+        services: d.services.map((s) => {
+          const h = services.find((x) => x.name === s.name);
+          return h ? { ...s, health: withoutName(h) } : s;
+        }),
+      };
+    });
     // Usage comes with the node's heartbeats; a few seconds of staleness is fine here.
     clearInterval(this.metricsTimer);
     void this.loadMetrics();
@@ -218,62 +199,15 @@ export class DeploymentPage extends LitElement {
   private async reload() {
     try {
       this.deployment = await this.api.get<Deployment>(`/api/deployments/${this.deploymentId}`);
-      this.history = (
-        await this.api.get<{ items: DeploymentHistoryItem[] }>(
-          `/api/deployments/${this.deploymentId}/history`,
-        )
-      ).items;
       this.operations = (
         await this.api.get<{ items: DeploymentOperation[] }>(
           `/api/deployments/${this.deploymentId}/operations`,
         )
       ).items;
-      if (this.deployment.databases.length)
-        this.backups = (
-          await this.api.get<{ items: DatabaseBackup[] }>(
-            `/api/projects/${this.deployment.projectId}/backups`,
-          )
-        ).items;
-      if (
-        !this.logService &&
-        this.deployment.services[0] &&
-        ['pending', 'deploying', 'running', 'offline'].includes(this.deployment.state)
-      )
-        this.openLogs(this.deployment.services[0].name);
       this.error = '';
     } catch (err) {
       this.error = (err as Error).message;
     }
-  }
-
-  private openLogs(service: string) {
-    this.logStream?.close();
-    this.logService = service;
-    this.logs = [];
-    this.logStream = this.api.events(
-      `/api/deployments/${this.deploymentId}/logs?service=${encodeURIComponent(service)}`,
-    );
-    this.logNote = '';
-    this.logStream.addEventListener('log', (e) => {
-      this.logs = [...this.logs, JSON.parse((e as MessageEvent).data) as LogLine].slice(-MAX_LOG_LINES);
-    });
-    // Why the stream ended (the service stopped, the node went offline…), shown under the box.
-    this.logStream.addEventListener('end', (e) => {
-      const reason = (JSON.parse((e as MessageEvent).data || '{}') as { reason?: string }).reason;
-      if (reason) this.logNote = reason;
-    });
-    // The service may not run yet (the deployment is still starting) or may have been restarted:
-    // while the deployment lives, open the stream again (it starts with the recent lines).
-    const again = () => {
-      this.logStream?.close();
-      window.setTimeout(() => {
-        const state = this.deployment?.state;
-        if (this.logService === service && state && ['pending', 'deploying', 'running'].includes(state))
-          this.openLogs(service);
-      }, 1000);
-    };
-    this.logStream.addEventListener('end', again);
-    this.logStream.addEventListener('error', again);
   }
 
   private async act(action: DeploymentAction) {
@@ -323,45 +257,6 @@ export class DeploymentPage extends LitElement {
       </ul>`;
   }
 
-  private renderBackups(d: Deployment, full: boolean) {
-    if (!d.databases.length) return nothing;
-    return html`<section class="panel" aria-label="Database backups">
-      <div class="row">
-        <h2 style="margin:0">Database backups</h2>
-        ${
-          full && d.state === 'running'
-            ? d.databases.map(
-                (db) =>
-                  html`<button @click=${() => this.operate('backups', { service: db })}>Back up ${db}</button>`,
-              )
-            : nothing
-        }
-      </div>
-      ${
-        this.backups.length
-          ? html`<table>
-              <thead><tr><th>Taken</th><th>Of</th><th>Database</th><th>Size</th><th></th></tr></thead>
-              <tbody>${this.backups.map(
-                (b) => html`<tr data-backup=${b.id}>
-                  <td>${new Date(b.createdAt).toLocaleString()}</td>
-                  <td>${b.deploymentName}${b.deploymentId === d.id ? ' (this one)' : ''}</td>
-                  <td>${b.service} / ${b.database}</td>
-                  <td>${Math.ceil(b.bytes / 1024)} KiB</td>
-                  <td>${
-                    full && d.state === 'running'
-                      ? html`<button @click=${() => {
-                          if (confirm(`Replace the data of ${b.service} in ${d.name} with this backup?`))
-                            void this.operate('restore', { backupId: b.id });
-                        }}>Restore here</button>`
-                      : nothing
-                  }</td>
-                </tr>`,
-              )}</tbody></table>`
-          : html`<p class="muted">No backups of this project yet.${full ? ' Back up a database to restore it later, here or into another deployment of the project.' : ''}</p>`
-      }
-    </section>`;
-  }
-
   private renderProgress() {
     return html`<ol class="progress" aria-live="polite">
       ${this.progress.map(
@@ -374,6 +269,19 @@ export class DeploymentPage extends LitElement {
     </ol>`;
   }
 
+  /** A panel or tab extension: its element gets the API client, the caller's level, then the deployment. */
+  private renderSection(ext: Extension, d: Deployment, full: boolean) {
+    const body = ext.factory?.({
+      api: this.api,
+      session: this.session,
+      // Access first: setting the deployment is what makes a panel load.
+      data: { access: full ? 'full' : 'read', deployment: d },
+    });
+    return html`<section class="panel" aria-label=${ext.title} data-extension=${ext.id} data-plugin=${ext.plugin ?? 'core'}>
+      ${ext.config.ownHeading ? nothing : html`<h2>${ext.title}</h2>`}${body}
+    </section>`;
+  }
+
   override render() {
     const d = this.deployment;
     if (!d)
@@ -381,8 +289,8 @@ export class DeploymentPage extends LitElement {
     const full = deploymentLevel(this.session, d) === 'full';
     // Failed, deleting or deleted: the page says so instead of showing stale services and a timer.
     const live = ['pending', 'deploying', 'running', 'offline'].includes(d.state);
-    const needle = this.search.toLowerCase();
-    const shown = needle ? this.logs.filter((l) => l.line.toLowerCase().includes(needle)) : this.logs;
+    const tabs = this.tree.children('page:deployment', 'tabs', d as unknown as Record<string, unknown>);
+    const tab = tabs.find((x) => x.id === this.tab);
     return html`
       <div class="row" style="justify-content: space-between">
         <h1>${d.name} <span class="state ${d.state}">${d.state}</span></h1>
@@ -397,7 +305,15 @@ export class DeploymentPage extends LitElement {
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
       ${this.renderClone(d)}
       ${d.error ? html`<p class="error panel" role="alert">Failed at <strong>${d.error.step ?? 'start'}</strong>: ${d.error.message}</p>` : nothing}
-      <div class="cols">
+      ${
+        tabs.length
+          ? html`<nav class="row tabs" role="tablist" aria-label="Deployment tabs">
+              <button role="tab" aria-selected=${!tab} @click=${() => (this.tab = '')}>Overview</button>
+              ${tabs.map((x) => html`<button role="tab" aria-selected=${x === tab} data-extension=${x.id} @click=${() => (this.tab = x.id)}>${x.title}</button>`)}
+            </nav>`
+          : nothing
+      }
+      <div class="cols" ?hidden=${Boolean(tab)}>
         <section class="panel" aria-label="Overview">
           <dl>
             <dt>Project</dt><dd>${d.projectName}</dd>
@@ -418,7 +334,8 @@ export class DeploymentPage extends LitElement {
               const m = live ? this.metrics.find((x) => x.service === s.name) : undefined;
               if (!live)
                 return html`<li data-service=${s.name}><span class="muted">${s.name} (${s.url})</span> <span class="state removed">removed</span></li>`;
-              return html`<li data-service=${s.name}><a href=${s.url} target="_blank" rel="noopener">${s.url}</a> <span class="state ${s.status}">${s.status}</span>
+              return html`<li data-service=${s.name}><a href=${s.url} target="_blank" rel="noopener">${s.url}</a> ${healthBadge(s)}
+                ${s.health?.reason && s.health.condition !== 'running' ? html`<span class="muted reason">${s.health.reason}</span>` : nothing}
                 ${m ? html`<span class="muted metrics">CPU ${m.cpuPercent.toFixed(1)}% · RAM ${(m.memoryBytes / 1048576).toFixed(1)} / ${(m.memoryLimitBytes / 1048576).toFixed(0)} MiB</span>` : nothing}
                 ${full && d.state === 'running' ? this.renderServiceActions(s.name, s.status) : nothing}</li>`;
             })}
@@ -427,58 +344,7 @@ export class DeploymentPage extends LitElement {
         </section>
         <section class="panel" aria-label="Pipeline progress"><h2>Progress</h2>${this.renderProgress()}</section>
       </div>
-      ${this.renderBackups(d, full)}
-      <section class="panel" aria-label="Logs">
-        <div class="row">
-          <h2 style="margin:0">Logs</h2>
-          <select aria-label="Service" @change=${(e: Event) => this.openLogs((e.target as HTMLSelectElement).value)}>
-            ${d.services.map((s) => html`<option ?selected=${s.name === this.logService}>${s.name}</option>`)}
-          </select>
-          <input type="search" placeholder="Search" aria-label="Search logs" @input=${(e: Event) => (this.search = (e.target as HTMLInputElement).value)} />
-          <label><input type="checkbox" .checked=${this.follow} @change=${(e: Event) => (this.follow = (e.target as HTMLInputElement).checked)} /> Follow</label>
-        </div>
-        <pre class="logs" role="log">${
-          shown.length
-            ? shown.map((l) => html`<span class=${l.stream}>${l.line}\n</span>`)
-            : html`<span class="muted">${this.logs.length ? 'No line matches the search.' : live ? `No log lines from ${this.logService || 'this service'} yet.` : 'This deployment no longer runs: it has no live logs.'}</span>`
-        }</pre>
-        ${this.logNote ? html`<p class="muted" role="status">Log stream: ${this.logNote}</p>` : nothing}
-      </section>
-      ${(this.pluginUis?.inSlot('deployment') ?? [])
-        .filter((p) => {
-          try {
-            return p.when?.(d as unknown as Record<string, unknown>) ?? true;
-          } catch {
-            return true;
-          }
-        })
-        .map((p) => {
-          // A plugin panel: its element gets the API client, the deployment and the caller's level.
-          let el = this.panelElements.get(p.element);
-          if (!el) {
-            el = document.createElement(p.element) as HTMLElement & Record<string, unknown>;
-            this.panelElements.set(p.element, el);
-          }
-          // Access first: setting the deployment is what makes a panel load.
-          el.api = this.api;
-          el.access = full ? 'full' : 'read';
-          el.deployment = d;
-          return html`<section class="panel" aria-label=${p.title} data-plugin=${p.plugin}><h2>${p.title}</h2>${el}</section>`;
-        })}
-      <section class="panel" aria-label="History">
-        <h2>History</h2>
-        <table>
-          <thead><tr><th>When</th><th>What</th><th>Who</th></tr></thead>
-          <tbody>
-            ${this.history
-              .filter((h) => !h.kind.startsWith('step.'))
-              .map(
-                (h) =>
-                  html`<tr><td>${new Date(h.at).toLocaleString()}</td><td>${h.kind}${h.message ? ` — ${h.message}` : ''}</td><td>${h.actorName ?? 'system'}</td></tr>`,
-              )}
-          </tbody>
-        </table>
-      </section>
+      ${tab ? this.renderSection(tab, d, full) : this.tree.children('page:deployment', 'panels', d as unknown as Record<string, unknown>).map((x) => this.renderSection(x, d, full))}
     `;
   }
 }

@@ -2,6 +2,7 @@ import { consume } from '@lit/context';
 import { css, html, LitElement, nothing } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
 import type { Api } from '../api.js';
+import { healthBadge } from '../components/service-health.js';
 import { apiContext, deploymentLevel, type Session, sessionContext } from '../context.js';
 import { shared } from '../theme.js';
 import '../components/countdown.js';
@@ -41,17 +42,41 @@ export class DeploymentsPage extends LitElement {
   @state() private project = '';
   @state() private environment = '';
   private poll: number | undefined;
+  private live: EventSource | undefined;
 
   override connectedCallback(): void {
     super.connectedCallback();
     void this.load();
-    // States change on the agents; a light poll keeps the list honest without a stream per row.
-    this.poll = window.setInterval(() => void this.load(), 3000);
+    // One stream for the whole list: a state change loads it again, a health change is applied
+    // in place. A slow poll stays as the safety net for what a dropped stream missed.
+    this.live = this.api.events('/api/live/deployments');
+    this.live.addEventListener('state', () => void this.load());
+    this.live.addEventListener('health', (e) => {
+      const change = JSON.parse((e as MessageEvent).data) as {
+        deploymentId: string;
+        services: (NonNullable<Deployment['services'][number]['health']> & { name: string })[];
+      };
+      this.items = this.items?.map((d) =>
+        d.id !== change.deploymentId
+          ? d
+          : {
+              ...d,
+              services: d.services.map((s) => {
+                const h = change.services.find((x) => x.name === s.name);
+                if (!h) return s;
+                const { name: _, ...health } = h;
+                return { ...s, health };
+              }),
+            },
+      );
+    });
+    this.poll = window.setInterval(() => void this.load(), 15_000);
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     clearInterval(this.poll);
+    this.live?.close();
   }
 
   private async load() {
@@ -88,7 +113,7 @@ export class DeploymentsPage extends LitElement {
       <td><span class="state ${d.state}">${d.state}</span></td>
       <td><nullops-countdown .until=${d.expiresAt}></nullops-countdown></td>
       <td class="links hide-narrow">
-        ${d.state === 'running' ? d.services.map((s) => html`<a href=${s.url} target="_blank" rel="noopener">${s.name}</a>`) : nothing}
+        ${d.state === 'running' ? d.services.map((s) => html`<span class="service" data-service=${s.name}><a href=${s.url} target="_blank" rel="noopener">${s.name}</a> ${s.health && s.health.condition !== 'running' ? healthBadge(s) : nothing}</span> `) : nothing}
       </td>
       <td>
         ${

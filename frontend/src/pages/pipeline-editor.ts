@@ -4,7 +4,7 @@ import { customElement, property, query, state } from 'lit/decorators.js';
 import { LGraph, LGraphCanvas, type LGraphNode, LiteGraph } from 'litegraph.js/build/litegraph.core.js';
 import { type Api, ApiError } from '../api.js';
 import { apiContext, type Session, sessionContext } from '../context.js';
-import { type PluginUis, pluginUiContext } from '../plugin-ui.js';
+import { type Extension, type ExtensionTree, extensionTreeContext } from '../extensions/extension-tree.js';
 import { shared } from '../theme.js';
 import {
   type CatalogEntry,
@@ -27,6 +27,28 @@ const primitive = (s: JsonSchema | undefined) => {
   if (s?.enum) return 'enum';
   return t === 'string' || t === 'number' || t === 'integer' || t === 'boolean' ? t : 'json';
 };
+
+/**
+ * The editor on screen. LiteGraph keeps node types for the page's lifetime, so their code asks
+ * the editor open now (not the one that registered them) for params and plugin widgets.
+ */
+let activeEditor: PipelineEditor | undefined;
+
+/** The drag data of a component dragged from the palette: its type. */
+const PALETTE_TYPE = 'application/x-nullops-component';
+
+/** A canvas drawing must never take the editor down: a failing one is drawn as its error. */
+function drawSafely(ext: Extension, ctx: CanvasRenderingContext2D, draw: () => void) {
+  ctx.save();
+  try {
+    draw();
+  } catch (err) {
+    ctx.fillStyle = '#c33';
+    ctx.fillText(`${ext.id}: ${(err as Error).message}`.slice(0, 60), 8, 14);
+  } finally {
+    ctx.restore();
+  }
+}
 
 /**
  * The pipeline editor (admins): a LiteGraph canvas of the project's pipeline, a palette of the
@@ -81,11 +103,12 @@ export class PipelineEditor extends LitElement {
   /** A version to show read-only; the latest (editable) when unset. */
   @property({ type: Number }) version: number | undefined;
   @consume({ context: apiContext }) private api!: Api;
-  @consume({ context: pluginUiContext }) private pluginUis?: PluginUis;
+  @consume({ context: extensionTreeContext }) private tree!: ExtensionTree;
   @consume({ context: sessionContext, subscribe: true }) private session?: Session;
   /** The project's services: what a service node may run. */
   @state() private services: string[] = [];
-  private readonly widgetElements = new Map<string, HTMLElement & Record<string, unknown>>();
+  /** Plugin widget elements already listening for their `params-change`. */
+  private readonly widgetElements = new WeakSet<HTMLElement>();
   @state() private graph: Graph = { nodes: [], edges: [] };
   @state() private catalog: CatalogEntry[] = [];
   @state() private versions: VersionSummary[] = [];
@@ -107,6 +130,20 @@ export class PipelineEditor extends LitElement {
   protected override willUpdate(changed: PropertyValues<this>): void {
     if (changed.has('projectId') || changed.has('version')) void this.load();
   }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    activeEditor = this;
+    this.tree.addEventListener('change', this.treeChanged);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    if (activeEditor === this) activeEditor = undefined;
+    this.tree.removeEventListener('change', this.treeChanged);
+  }
+
+  private readonly treeChanged = () => this.requestUpdate();
 
   private async load() {
     try {
@@ -131,10 +168,19 @@ export class PipelineEditor extends LitElement {
     }
   }
 
+  /** Node widgets of the extension tree for one component type (side form and canvas). */
+  nodeWidgets(type: string): Extension[] {
+    return this.tree.children('page:pipeline-editor', 'nodeWidgets').filter((e) => e.config.type === type);
+  }
+
+  paramsOf(nodeId: string): Record<string, unknown> {
+    return this.graph.nodes.find((n) => n.id === nodeId)?.params ?? {};
+  }
+
   private registerType(entry: CatalogEntry) {
     if (LiteGraph.registered_node_types[entry.type]) return;
-    const editor = this;
     function ComponentNode(this: LGraphNode) {
+      const editor = activeEditor as PipelineEditor;
       this.addInput('after', 'step');
       this.addOutput('then', 'step');
       // The component's outputs as slots: a link from one also means "runs before", and shows
@@ -154,6 +200,29 @@ export class PipelineEditor extends LitElement {
           kind === 'enum' ? { values: schema.enum } : kind === 'integer' ? { precision: 0, step: 10 } : {},
         );
       }
+      // Plugins' canvas widgets: drawn inside the node, below its fields, from the node's params.
+      for (const ext of editor.nodeWidgets(entry.type)) {
+        const canvas = ext.config.canvas;
+        if (!canvas) continue;
+        this.addCustomWidget({
+          name: ext.id,
+          type: 'nullops-canvas',
+          value: null,
+          computeSize: (width: number) => [width, canvas.height],
+          draw: (ctx: CanvasRenderingContext2D, node: LGraphNode, width: number, y: number) => {
+            const nodeId = String(node.properties.nodeId ?? '');
+            drawSafely(ext, ctx, () => {
+              ctx.translate(0, y);
+              canvas.draw(ctx, {
+                params: activeEditor?.paramsOf(nodeId) ?? {},
+                width,
+                height: canvas.height,
+                nodeId,
+              });
+            });
+          },
+        });
+      }
     }
     (ComponentNode as unknown as { title: string }).title = entry.title;
     LiteGraph.registerNodeType(entry.type, ComponentNode);
@@ -165,6 +234,17 @@ export class PipelineEditor extends LitElement {
       // LiteGraph draws a debug overlay (fps, node counts) unless told not to.
       this.lcanvas.show_info = false;
       this.canvas.addEventListener('mouseup', () => setTimeout(() => this.readCanvas(), 0));
+      // A component dragged from the palette lands where it is dropped.
+      this.canvas.addEventListener('dragover', (e) => {
+        if (!this.readOnly && e.dataTransfer?.types.includes(PALETTE_TYPE)) e.preventDefault();
+      });
+      this.canvas.addEventListener('drop', (e) => {
+        const entry = this.catalog.find((c) => c.type === e.dataTransfer?.getData(PALETTE_TYPE));
+        if (!entry || this.readOnly || !this.lcanvas) return;
+        e.preventDefault();
+        const [x, y] = this.lcanvas.convertEventToCanvasOffset(e);
+        this.add(entry, [Math.round(x), Math.round(y)]);
+      });
     }
     if (this.lcanvas) {
       this.lcanvas.read_only = this.readOnly;
@@ -241,9 +321,10 @@ export class PipelineEditor extends LitElement {
     };
   }
 
-  private add(entry: CatalogEntry) {
+  private add(entry: CatalogEntry, position?: [number, number]) {
     const id = freshId(this.graph, entry.type);
-    this.graph = { ...this.graph, nodes: [...this.graph.nodes, { id, type: entry.type, params: {} }] };
+    const node: GraphNode = { id, type: entry.type, params: {}, ...(position ? { position } : {}) };
+    this.graph = { ...this.graph, nodes: [...this.graph.nodes, node] };
     this.selected = id;
     this.saved = '';
   }
@@ -344,11 +425,15 @@ export class PipelineEditor extends LitElement {
 
   /** The plugin's own editor for this node type, if its UI contributed one. */
   private pluginWidget(node: GraphNode) {
-    const widget = this.pluginUis?.widgetFor(node.type);
+    const widget = this.nodeWidgets(node.type).find((w) => w.factory);
     if (!widget) return nothing;
-    let el = this.widgetElements.get(node.id);
-    if (!el) {
-      el = document.createElement(widget.element) as HTMLElement & Record<string, unknown>;
+    const el = widget.factory?.({
+      api: this.api,
+      session: this.session,
+      data: { nodeId: node.id, readOnly: this.readOnly, params: node.params },
+    }) as HTMLElement & Record<string, unknown>;
+    if (!this.widgetElements.has(el)) {
+      this.widgetElements.add(el);
       el.addEventListener('params-change', (e) => {
         const params = (e as CustomEvent<Record<string, unknown>>).detail;
         this.graph = {
@@ -358,12 +443,9 @@ export class PipelineEditor extends LitElement {
           ),
         };
       });
-      this.widgetElements.set(node.id, el);
     }
     el.dataset.node = node.id;
-    el.readOnly = this.readOnly;
-    el.params = node.params;
-    return html`<div class="panel" data-widget=${widget.plugin}>${el}</div>`;
+    return html`<div class="panel" data-widget=${widget.plugin ?? 'core'}>${el}</div>`;
   }
 
   private renderSelected() {
@@ -412,7 +494,12 @@ export class PipelineEditor extends LitElement {
                         .filter((c) => c.category === cat)
                         .map(
                           (c) =>
-                            html`<button title=${`${c.type} from ${c.plugin.name}@${c.plugin.version}`} @click=${() => this.add(c)}>${c.title}</button>`,
+                            html`<button draggable="true" title=${`${c.type} from ${c.plugin.name}@${c.plugin.version} — click to add, or drag onto the canvas`}
+                              @dragstart=${(e: DragEvent) => {
+                                e.dataTransfer?.setData(PALETTE_TYPE, c.type);
+                                if (e.dataTransfer) e.dataTransfer.effectAllowed = 'copy';
+                              }}
+                              @click=${() => this.add(c)}>${c.title}</button>`,
                         )}`,
                   )}
                 </div>`

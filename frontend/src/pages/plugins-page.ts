@@ -3,7 +3,6 @@ import { css, html, LitElement, nothing } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
 import type { Api } from '../api.js';
 import { apiContext } from '../context.js';
-import { type PluginUis, pluginUiContext } from '../plugin-ui.js';
 import { shared } from '../theme.js';
 
 interface PluginRow {
@@ -49,7 +48,6 @@ export class PluginsPage extends LitElement {
   ];
 
   @consume({ context: apiContext }) private api!: Api;
-  @consume({ context: pluginUiContext }) private pluginUis?: PluginUis;
   @state() private items: PluginRow[] | undefined;
   @state() private error = '';
   @state() private busy = false;
@@ -81,7 +79,8 @@ export class PluginsPage extends LitElement {
     try {
       await work();
       await this.load();
-      await this.pluginUis?.refresh(this.api);
+      // The shell loads the browser modules of newly installed plugins (no reload, no rebuild).
+      this.dispatchEvent(new CustomEvent('plugins-changed', { bubbles: true, composed: true }));
     } catch (err) {
       this.error = (err as Error).message;
     } finally {

@@ -146,6 +146,7 @@ export async function seedAccessFixture(t: TestControlPlane): Promise<AccessFixt
       action: 'restart',
       backupId: '00000000-0000-4000-8000-000000000000',
       version: '1',
+      extensionId: encodeURIComponent('nav-item:projects'),
       // A bundled plugin (installing one needs a registry); its name is one URL-encoded segment.
       name: encodeURIComponent('@nullops/plugin-postgres'),
       rest: 'no-such-plugin/route',

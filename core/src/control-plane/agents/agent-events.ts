@@ -15,6 +15,7 @@ export interface AgentEventMap {
   'deployment.finished': [nodeId: string, actual: ActualDeployment];
   'log.line': [nodeId: string, line: Data<'log.line'>];
   'log.end': [nodeId: string, end: Data<'log.end'>];
+  'services.health': [nodeId: string, report: Data<'services.health'>];
 }
 
 /** One bus per control plane; the connection manager publishes, services subscribe. */

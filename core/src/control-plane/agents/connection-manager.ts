@@ -271,7 +271,13 @@ class NodeLink {
     const { events } = this.manager;
     this.current = link;
     link.on('heartbeat', (beat: Heartbeat) => this.recordHeartbeat(beat));
-    for (const name of ['pipeline.step', 'deployment.finished', 'log.line', 'log.end'] as const) {
+    for (const name of [
+      'pipeline.step',
+      'deployment.finished',
+      'log.line',
+      'log.end',
+      'services.health',
+    ] as const) {
       link.on(name, (data: unknown) => {
         (events.emit as (event: string, ...args: unknown[]) => boolean)(name, this.nodeId, data);
       });

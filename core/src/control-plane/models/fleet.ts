@@ -1,3 +1,4 @@
+import type { ServiceHealth } from '@nullops/plugin-sdk';
 import { BaseModel } from './base-model.js';
 
 export type RuntimeKind = 'docker' | 'kubernetes';
@@ -59,7 +60,14 @@ export type DeploymentState =
 export class Deployment extends BaseModel {
   static override tableName = 'deployments';
   // jsonb columns: objection serialises these as JSON (a bare array would become a Postgres array).
-  static override jsonAttributes = ['tags', 'error', 'services', 'actual', 'stoppedServices'];
+  static override jsonAttributes = [
+    'tags',
+    'error',
+    'services',
+    'actual',
+    'stoppedServices',
+    'serviceHealth',
+  ];
   id!: string;
   name!: string;
   projectId!: string;
@@ -76,6 +84,8 @@ export class Deployment extends BaseModel {
   actual!: unknown[] | null;
   /** Services a user stopped (day-2): the agent keeps them stopped. */
   stoppedServices!: string[];
+  /** How each service is doing, as its node last reported (running, unhealthy, restarting…). */
+  serviceHealth!: ServiceHealth[] | null;
   cpuMillicores!: number;
   memoryMb!: number;
   idempotencyKey!: string | null;

@@ -11,6 +11,7 @@ import { DeploymentHistory, type LiveEvent } from '../deployments/history.js';
 import { DEPLOYMENT_STATES } from '../deployments/lifecycle.js';
 import { DeploymentOperations } from '../deployments/operations.js';
 import { DeploymentReadModel } from '../deployments/read-model.js';
+import { DeploymentHealth, type HealthChange } from '../deployments/service-health.js';
 import { TagService } from '../deployments/tag-service.js';
 import { caller, inBody, route } from '../http/route-context.js';
 import { SSE_HEADERS, sse } from '../http/sse.js';
@@ -42,6 +43,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
   const logs = container.resolve(LogStreams);
   const access = container.resolve(AccessService);
   const operations = container.resolve(DeploymentOperations);
+  const health = container.resolve(DeploymentHealth);
   const params = idParam('deploymentId');
   const readable = Access.scoped('deployment', 'deploymentId', 'read');
   const full = Access.scoped('deployment', 'deploymentId', 'full');
@@ -62,6 +64,18 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
     if (!atLeast(level ?? 'none', 'full'))
       throw new NotAllowedError('you need full access to this environment');
     return environment;
+  }
+
+  /** What the deployment list shows `me`: the same rule as `deployments.list` (and a token's projects). */
+  async function canRead(me: Principal, deploymentId: string): Promise<boolean> {
+    const projects = me.tokenScope?.projectIds;
+    if (projects) {
+      const projectId = await access.projectOf('deployment', deploymentId);
+      if (!projectId || !projects.includes(projectId)) return false;
+    }
+    if (me.role === 'admin') return true;
+    const level = await access.levelOf('deployment', deploymentId, me.userId);
+    return atLeast(level ?? 'none', 'read');
   }
 
   return [
@@ -396,6 +410,47 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
     }),
     route({
       method: 'get',
+      path: '/api/live/deployments',
+      operationId: 'deployments.live',
+      summary:
+        'Changes to the deployments you can see (server-sent events): `state` when one changes state, `health` when its services’ health changes',
+      tags: ['deployments'],
+      access: Access.authenticated,
+      produces: 'text/event-stream',
+      responses: { 200: z.string() },
+      handler: async ({ principal, ctx }) => {
+        const me = caller(principal);
+        const stream = sse(ctx);
+        // Whether the caller may see a deployment, asked once per deployment for this stream.
+        const visible = new Map<string, Promise<boolean>>();
+        const canSee = (id: string) => {
+          let answer = visible.get(id);
+          if (!answer) {
+            answer = canRead(me, id).catch(() => false);
+            if (visible.size > 5000) visible.clear();
+            visible.set(id, answer);
+          }
+          return answer;
+        };
+        const onHistory = (event: LiveEvent) => {
+          if (!event.state) return;
+          void canSee(event.deploymentId).then(
+            (ok) => ok && stream.send('state', { deploymentId: event.deploymentId, state: event.state }),
+          );
+        };
+        const onHealth = (change: HealthChange) =>
+          void canSee(change.deploymentId).then((ok) => ok && stream.send('health', change));
+        history.live.on('event', onHistory);
+        health.live.on('health', onHealth);
+        stream.onClose(() => {
+          history.live.off('event', onHistory);
+          health.live.off('health', onHealth);
+        });
+        return { status: 200, body: stream.body, headers: SSE_HEADERS };
+      },
+    }),
+    route({
+      method: 'get',
       path: '/api/deployments/:deploymentId/events',
       operationId: 'deployments.events',
       summary: 'Live progress (server-sent events): state changes and pipeline steps as they happen',
@@ -431,6 +486,13 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
           });
         }
         stream.send('state', { state: d.state, message: d.stateMessage, error: d.error });
+        // Live health of its services: what the node last said, then every change.
+        stream.send('health', { services: d.state === 'running' ? (d.serviceHealth ?? []) : [] });
+        const onHealth = (change: HealthChange) => {
+          if (change.deploymentId === d.id) stream.send('health', { services: change.services });
+        };
+        health.live.on('health', onHealth);
+        stream.onClose(() => health.live.off('health', onHealth));
         const early = held;
         held = undefined;
         for (const event of early) listener(event);

@@ -1,4 +1,4 @@
-import type { ServiceState } from '@nullops/plugin-sdk';
+import type { ServiceHealth, ServiceState } from '@nullops/plugin-sdk';
 import { z } from 'zod';
 import { DEPLOYMENT_STATES } from '../deployments/lifecycle.js';
 import type { BackupRow, OperationRow } from '../deployments/operations.js';
@@ -6,11 +6,29 @@ import { serviceHost } from '../ingress/host-name.js';
 import type { Deployment } from '../models/fleet.js';
 import { iso, timestamp, uuid } from './common.js';
 
+export const ServiceHealthView = z
+  .object({
+    condition: z.enum(['running', 'unhealthy', 'restarting', 'crashed', 'stopped', 'missing']),
+    restartCount: z.number().describe('restarts after crashes since the service was created'),
+    exitCode: z.number().optional().describe('of its last exit, when it is not running'),
+    reason: z.string().optional().describe('why it is not healthy, in plain words'),
+    since: timestamp.describe('when it came into this condition'),
+  })
+  .describe("live health, as the service's node reports it (null until it has)");
+
 export const DeploymentServiceView = z.object({
   name: z.string(),
   url: z.string().describe('stable address through the ingress'),
   status: z.enum(['running', 'stopped', 'missing', 'pending']),
+  health: ServiceHealthView.nullable(),
 });
+
+function healthOf(reports: ServiceHealth[] | null, name: string): z.infer<typeof ServiceHealthView> | null {
+  const h = reports?.find((r) => r.name === name);
+  if (!h) return null;
+  const { name: _, ...health } = h;
+  return health;
+}
 
 /** The tags one service of a project may be deployed with. */
 export const ServiceTagsView = z.object({
@@ -163,6 +181,7 @@ export function deploymentView(
         d.state === 'running' || d.state === 'offline'
           ? (actual.find((s) => s.name === name)?.status ?? 'pending')
           : 'pending',
+      health: d.state === 'running' ? healthOf(d.serviceHealth, name) : null,
     })),
     budget: { cpuMillicores: d.cpuMillicores, memoryMb: d.memoryMb },
     createdBy: c.createdByName,

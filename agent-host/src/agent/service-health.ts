@@ -1,0 +1,153 @@
+import type { EventName, Runtime, ServiceHealth, ServiceSpec, ServiceState } from '@nullops/plugin-sdk';
+import type { Logger } from 'pino';
+
+/** A running deployment as the monitor needs it: its services, and which a user stopped. */
+export interface MonitoredDeployment {
+  id: string;
+  specs: ServiceSpec[];
+  stopped: string[];
+}
+
+/** A restart within this long counts as "restarting" (a crash loop), not as running again. */
+const RECENT_RESTART_MS = 60_000;
+const PROBE_TIMEOUT_MS = 3_000;
+/** Engine events come in bursts (die, then start): one look per deployment after the burst. */
+const SETTLE_MS = 250;
+
+/**
+ * Watches the health of this node's running deployments and tells the control plane when it
+ * changes: each service running, unhealthy (failing its health check), restarting (with how
+ * often), crashed (with its exit code), stopped or missing. Changes come from the runtime's own
+ * events where it has them (`watchServices`: a crash is seen at once); a sweep every
+ * `sweepMs` runs the services' health checks and, for runtimes without events, inspects them.
+ */
+export class ServiceHealthMonitor {
+  /** Each deployment's last report (what the control plane has). */
+  private readonly reported = new Map<string, { key: string; services: ServiceHealth[] }>();
+  /** Each service's last state from the runtime, and when its restart count last grew. */
+  private readonly seen = new Map<string, { state: ServiceState; restartedAt: number }>();
+  private readonly dirty = new Set<string>();
+  private settle: NodeJS.Timeout | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private unwatch: (() => void) | undefined;
+  private sweeping = false;
+
+  constructor(
+    private readonly deps: {
+      runtime: Runtime;
+      deployments: () => MonitoredDeployment[];
+      emit: (event: EventName, data: unknown) => void;
+      sweepMs: number;
+      logger: Logger;
+    },
+  ) {}
+
+  start(): void {
+    this.unwatch = this.deps.runtime.watchServices?.((deploymentId, service) => {
+      this.seen.delete(`${deploymentId}/${service}`);
+      this.dirty.add(deploymentId);
+      this.settle ??= setTimeout(() => void this.checkDirty(), SETTLE_MS);
+    });
+    this.sweeper = setInterval(() => void this.sweep(), this.deps.sweepMs);
+    this.sweeper.unref();
+    void this.sweep();
+  }
+
+  stop(): void {
+    this.unwatch?.();
+    clearInterval(this.sweeper);
+    clearTimeout(this.settle);
+  }
+
+  /** A control plane (re)connected: it hears every deployment's health again. */
+  resend(): void {
+    for (const [deploymentId, report] of this.reported) this.send(deploymentId, report.services);
+  }
+
+  /** Checks now (after a day-2 action, say) instead of at the next event or sweep. */
+  touch(deploymentId: string): void {
+    for (const key of this.seen.keys()) if (key.startsWith(`${deploymentId}/`)) this.seen.delete(key);
+    this.dirty.add(deploymentId);
+    this.settle ??= setTimeout(() => void this.checkDirty(), SETTLE_MS);
+  }
+
+  private async checkDirty() {
+    this.settle = undefined;
+    const ids = new Set(this.dirty);
+    this.dirty.clear();
+    for (const d of this.deps.deployments()) if (ids.has(d.id)) await this.check(d);
+  }
+
+  private async sweep() {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const deployments = this.deps.deployments();
+      const live = new Set(deployments.map((d) => d.id));
+      for (const id of this.reported.keys()) if (!live.has(id)) this.forget(id);
+      for (const d of deployments) await this.check(d);
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  private forget(deploymentId: string) {
+    this.reported.delete(deploymentId);
+    for (const key of this.seen.keys()) if (key.startsWith(`${deploymentId}/`)) this.seen.delete(key);
+  }
+
+  private async check(d: MonitoredDeployment) {
+    let services: ServiceHealth[];
+    try {
+      services = await Promise.all(d.specs.map((spec) => this.healthOf(d, spec)));
+    } catch (err) {
+      this.deps.logger.warn(
+        { deployment: d.id, err: (err as Error).message },
+        'could not check service health',
+      );
+      return;
+    }
+    const key = JSON.stringify(services.map(({ since: _, ...rest }) => rest));
+    if (this.reported.get(d.id)?.key === key) return;
+    this.reported.set(d.id, { key, services });
+    this.send(d.id, services);
+  }
+
+  private send(deploymentId: string, services: ServiceHealth[]) {
+    this.deps.emit('services.health', { deploymentId, at: new Date().toISOString(), services });
+  }
+
+  private async healthOf(d: MonitoredDeployment, spec: ServiceSpec): Promise<ServiceHealth> {
+    const { runtime } = this.deps;
+    const key = `${d.id}/${spec.name}`;
+    const before = this.seen.get(key);
+    // With engine events, a service is inspected again only when an event says it changed.
+    const state =
+      before && runtime.watchServices ? before.state : await runtime.inspectService(d.id, spec.name);
+    const restartCount = state.restartCount ?? 0;
+    const grew = before && restartCount > (before.state.restartCount ?? 0);
+    const restartedAt = grew ? Date.now() : (before?.restartedAt ?? 0);
+    this.seen.set(key, { state, restartedAt });
+    const previous = this.reported.get(d.id)?.services.find((s) => s.name === spec.name);
+    const health = (condition: ServiceHealth['condition'], reason?: string): ServiceHealth => ({
+      name: spec.name,
+      condition,
+      restartCount,
+      ...(state.exitCode !== undefined && condition !== 'running' ? { exitCode: state.exitCode } : {}),
+      ...(reason ? { reason: reason.slice(0, 1000) } : {}),
+      since: previous?.condition === condition ? previous.since : new Date().toISOString(),
+    });
+    if (state.status === 'missing') return health('missing', `${spec.name} is gone from the node`);
+    if (state.restarting || (state.status === 'running' && Date.now() - restartedAt < RECENT_RESTART_MS))
+      return health('restarting', state.reason);
+    if (state.status === 'stopped')
+      return d.stopped.includes(spec.name) ? health('stopped') : health('crashed', state.reason);
+    if (!spec.healthCheck) return health('running');
+    try {
+      const result = await runtime.checkHealth(d.id, spec.name, spec.healthCheck, PROBE_TIMEOUT_MS);
+      return result.healthy ? health('running') : health('unhealthy', result.detail);
+    } catch (err) {
+      return health('unhealthy', (err as Error).message);
+    }
+  }
+}

@@ -1,0 +1,188 @@
+import { createContext } from '@lit/context';
+import type { Api } from '../api.js';
+import type { Session } from '../context.js';
+
+/** The kinds of extensions, each made by its blueprint and read by the parent it attaches to. */
+export type ExtensionKind = 'page' | 'nav-item' | 'admin-page' | 'tab' | 'panel' | 'node-widget';
+
+/** What a parent hands the extensions attached to it when it renders them. */
+export interface ExtensionContext {
+  api: Api;
+  session: Session | undefined;
+  /**
+   * The parent's data, assigned to an extension's element as properties in this order: a page's
+   * route params, a tab's or panel's `access` then `deployment`, a node widget's `params`…
+   */
+  data: Record<string, unknown>;
+}
+
+/** Draws a node widget onto the LiteGraph canvas, inside the node, below its slots. */
+export interface CanvasWidget {
+  /** Its height in canvas pixels. */
+  height: number;
+  draw(
+    ctx: CanvasRenderingContext2D,
+    widget: { params: Record<string, unknown>; width: number; height: number; nodeId: string },
+  ): void;
+}
+
+export interface Extension {
+  /** `<kind>:<name>` for the core's, `<kind>:<plugin>/<name>` for a plugin's. */
+  id: string;
+  /** The parent and the input of it this plugs into: `{ id: 'page:deployment', input: 'tabs' }`. */
+  attachTo: { id: string; input: string };
+  kind: ExtensionKind;
+  title: string;
+  /** The plugin that contributed it; null for the core's own. */
+  plugin: string | null;
+  /** What its parent reads besides the factory: a page's `path`, a node widget's `type`… */
+  config: {
+    path?: string;
+    /** Admin pages: the `:resource` segment of `/admin/:resource`. */
+    name?: string;
+    adminOnly?: boolean;
+    /** Node widgets: the component type whose nodes they are for. */
+    type?: string;
+    canvas?: CanvasWidget;
+    /** Panels and tabs whose element shows its own heading (with its controls beside it). */
+    ownHeading?: boolean;
+  };
+  /** Whether it applies to the parent's data (e.g. a panel only for deployments with a database). */
+  when?: (data: Record<string, unknown>) => boolean;
+  /** Renders it: a custom element (made once, then given the context's data) or a Lit template. */
+  factory?: (ctx: ExtensionContext) => unknown;
+}
+
+/** What an administrator changed about an extension (stored on the server). */
+export interface ExtensionSetting {
+  id: string;
+  enabled: boolean;
+  position: number | null;
+}
+
+/**
+ * The shell as a tree of extensions. Core pages, navigation items, admin pages, deployment
+ * panels and node widgets are registered here exactly as a plugin's are; a parent renders
+ * `children(itself, input)`: the enabled ones, in the order administrators set (or registration
+ * order), those whose `when` rejects the parent's data left out.
+ */
+export class ExtensionTree extends EventTarget {
+  private readonly extensions = new Map<string, Extension>();
+  private readonly order = new Map<string, number>();
+  private settings = new Map<string, ExtensionSetting>();
+
+  /** Adds extensions; an id (or a page path) already taken is refused with the taker's name. */
+  add(...extensions: Extension[]): void {
+    for (const ext of extensions) {
+      const taken = this.extensions.get(ext.id);
+      if (taken)
+        throw new Error(`extension ${ext.id} is already registered (by ${taken.plugin ?? 'the core'})`);
+      const path = ext.kind === 'page' ? ext.config.path : undefined;
+      const samePath = path && this.all().find((e) => e.kind === 'page' && e.config.path === path);
+      if (samePath) throw new Error(`the page path ${path} is already taken by ${samePath.id}`);
+      this.extensions.set(ext.id, ext);
+      this.order.set(ext.id, this.order.size);
+    }
+    this.changed();
+  }
+
+  /** Every registered extension, on or off: what the extensions admin page lists. */
+  all(): Extension[] {
+    return [...this.extensions.values()];
+  }
+
+  get(id: string): Extension | undefined {
+    return this.extensions.get(id);
+  }
+
+  enabled(id: string): boolean {
+    return this.settings.get(id)?.enabled ?? true;
+  }
+
+  /** The extensions attached to `input` of `parent`, on and applicable, in their order. */
+  children(parent: string, input: string, data?: Record<string, unknown>): Extension[] {
+    return this.siblings(parent, input).filter((e) => {
+      if (!this.enabled(e.id)) return false;
+      if (!data || !e.when) return true;
+      try {
+        return e.when(data);
+      } catch {
+        // A plugin's broken `when` shows its extension rather than hiding it silently.
+        return true;
+      }
+    });
+  }
+
+  /** All extensions attached to the same input, on or off, in their order. */
+  siblings(parent: string, input: string): Extension[] {
+    const place = (e: Extension) => this.settings.get(e.id)?.position ?? (this.order.get(e.id) as number);
+    return this.all()
+      .filter((e) => e.attachTo.id === parent && e.attachTo.input === input)
+      .sort(
+        (a, b) => place(a) - place(b) || (this.order.get(a.id) as number) - (this.order.get(b.id) as number),
+      );
+  }
+
+  async loadSettings(api: Api): Promise<void> {
+    const { items } = await api.get<{ items: ExtensionSetting[] }>('/api/ui/extensions');
+    this.settings = new Map(items.map((s) => [s.id, s]));
+    this.changed();
+  }
+
+  /** Turns an extension on or off for everyone (stored on the server, audited there). */
+  async setEnabled(api: Api, id: string, enabled: boolean): Promise<void> {
+    const position = this.settings.get(id)?.position ?? null;
+    const saved = await api.put<ExtensionSetting>(`/api/ui/extensions/${encodeURIComponent(id)}`, {
+      enabled,
+      position,
+    });
+    this.settings.set(id, saved);
+    this.changed();
+  }
+
+  /** Moves an extension one place up (-1) or down (+1) among its siblings; all get a position. */
+  async move(api: Api, id: string, by: -1 | 1): Promise<void> {
+    const ext = this.extensions.get(id);
+    if (!ext) return;
+    const list = this.siblings(ext.attachTo.id, ext.attachTo.input);
+    const from = list.findIndex((e) => e.id === id);
+    const to = from + by;
+    if (to < 0 || to >= list.length) return;
+    [list[from], list[to]] = [list[to] as Extension, list[from] as Extension];
+    for (const [position, e] of list.entries()) {
+      if (this.settings.get(e.id)?.position === position) continue;
+      const saved = await api.put<ExtensionSetting>(`/api/ui/extensions/${encodeURIComponent(e.id)}`, {
+        enabled: this.enabled(e.id),
+        position,
+      });
+      this.settings.set(e.id, saved);
+    }
+    this.changed();
+  }
+
+  private changed() {
+    this.dispatchEvent(new Event('change'));
+  }
+}
+
+/**
+ * A factory for a custom element: made once per `key` (a deployment, a node) and then given the
+ * context — `api`, `session`, then the parent's data — as properties on every render.
+ */
+export function elementFactory(tag: string, keyOf: (data: Record<string, unknown>) => string = () => '') {
+  const made = new Map<string, HTMLElement>();
+  return (ctx: ExtensionContext): HTMLElement => {
+    const key = keyOf(ctx.data);
+    let el = made.get(key);
+    if (!el) {
+      el = document.createElement(tag);
+      made.set(key, el);
+      // A handful is plenty (one page shows one deployment); older ones are let go.
+      if (made.size > 16) made.delete(made.keys().next().value as string);
+    }
+    Object.assign(el, { api: ctx.api, session: ctx.session, ...ctx.data });
+    return el;
+  };
+}
+
+export const extensionTreeContext = createContext<ExtensionTree>(Symbol('nullops-extension-tree'));

@@ -1,0 +1,90 @@
+import type { Api } from '../api.js';
+import { type Blueprints, makeBlueprints } from './blueprints.js';
+import type { Extension, ExtensionTree } from './extension-tree.js';
+
+/**
+ * What a plugin's browser module (package.json `nullops.frontend`) receives: its default export
+ * is called with this once, after sign-in.
+ *
+ * @example
+ * export default function register(nullops) {
+ *   const { page, navItem, tab, nodeWidget } = nullops.blueprints;
+ *   nullops.add(
+ *     page({ name: 'costs', title: 'Costs', path: '/costs', element: 'acme-costs-page' }),
+ *     navItem({ name: 'costs', title: 'Costs', path: '/costs' }),
+ *     tab({ name: 'costs', title: 'Costs', element: 'acme-costs-tab' }),
+ *   );
+ * }
+ */
+export interface PluginUiHost {
+  /** The plugin's name (every id it adds carries it: `page:<plugin>/costs`). */
+  plugin: string;
+  blueprints: Blueprints;
+  add(...extensions: Extension[]): void;
+  /** Extensions attached to an input of one of the plugin's own extensions (it renders them). */
+  children(parent: string, input: string, data?: Record<string, unknown>): Extension[];
+  /** @deprecated since the extension tree: use `blueprints.panel` / `blueprints.adminPage`. */
+  addPanel(panel: {
+    slot: 'deployment' | 'admin';
+    title: string;
+    element: string;
+    when?: (data: Record<string, unknown>) => boolean;
+  }): void;
+  /** @deprecated since the extension tree: use `blueprints.nodeWidget`. */
+  addNodeWidget(widget: { type: string; element: string }): void;
+}
+
+/** Loads each plugin's browser module once (no rebuild of the web UI) and lets it extend the tree. */
+export class PluginModules {
+  private readonly loaded = new Set<string>();
+
+  constructor(private readonly tree: ExtensionTree) {}
+
+  /** Loads every plugin module not loaded yet; a broken one is reported and the rest still load. */
+  async refresh(api: Api): Promise<string[]> {
+    const errors: string[] = [];
+    const { items } = await api.get<{ items: { name: string; frontendUrl: string | null }[] }>(
+      '/api/plugins',
+    );
+    for (const plugin of items) {
+      if (!plugin.frontendUrl || this.loaded.has(plugin.frontendUrl)) continue;
+      this.loaded.add(plugin.frontendUrl);
+      try {
+        const module = (await import(/* @vite-ignore */ plugin.frontendUrl)) as {
+          default?: (host: PluginUiHost) => void;
+        };
+        module.default?.(this.hostFor(plugin.name));
+      } catch (err) {
+        errors.push(`${plugin.name}: ${(err as Error).message}`);
+      }
+    }
+    return errors;
+  }
+
+  private hostFor(plugin: string): PluginUiHost {
+    const blueprints = makeBlueprints({ plugin });
+    const add = (...extensions: Extension[]) => {
+      for (const ext of extensions) {
+        // A plugin adds under its own name only: it cannot replace or shadow the core's pages.
+        if (ext.plugin !== plugin || !ext.id.startsWith(`${ext.kind}:${plugin}/`))
+          throw new Error(
+            `${ext.id}: a plugin's extension ids are <kind>:${plugin}/<name> (use nullops.blueprints)`,
+          );
+      }
+      this.tree.add(...extensions);
+    };
+    return {
+      plugin,
+      blueprints,
+      add,
+      children: (parent, input, data) => this.tree.children(parent, input, data),
+      addPanel: ({ slot, title, element, when }) =>
+        add(
+          slot === 'admin'
+            ? blueprints.adminPage({ name: element, title, element })
+            : blueprints.panel({ name: element, title, element, ...(when ? { when } : {}) }),
+        ),
+      addNodeWidget: ({ type, element }) => add(blueprints.nodeWidget({ name: element, type, element })),
+    };
+  }
+}
