@@ -88,7 +88,7 @@ export interface ServiceState {
   ref: string;
   status: 'running' | 'stopped' | 'missing';
   startedAt?: string;
-  /** Why it is not running, in plain words (exit code, OOM, crash loop, image not found…). */
+  /** Why it is not running (or keeps restarting), in plain words (exit code, OOM, crash loop, image not found…). */
   reason?: string;
   /** Times the runtime restarted it after a crash since it was created (since 1.4). */
   restartCount?: number;

@@ -6,6 +6,7 @@ import { parseAllDocuments } from 'yaml';
 import { eventually, registerLocalNode, tempDir, waitNodeReady } from './helpers/agent-process.js';
 import { docker } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
+import { openEvents } from './helpers/sse.js';
 import { type Stack, startStack } from './helpers/stack.js';
 import { type KubeFake, type PolicyRule, startKubeFake } from './kube-fake/index.js';
 import { resourceOfKind } from './kube-fake/resources.js';
@@ -348,5 +349,60 @@ test.serial(
 
     await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
     await s.until(id, 'deleted', 60_000);
+  },
+);
+
+test.serial(
+  'live health on Kubernetes: a service that crashes after it started shows restarting, with its count and exit code, from the pod watch',
+  async (t) => {
+    const web = (await s.admin.get('/api/services')).body.items.find(
+      (x: { name: string }) => x.name === 'web',
+    );
+    const project = await s.admin.expect(201, 'POST', '/api/projects', {
+      name: 'kube-health',
+      cpuMillicores: 500,
+      memoryMb: 256,
+      serviceIds: [web.id],
+    });
+    await s.admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, {
+      graph: {
+        nodes: [
+          {
+            id: 'web',
+            type: 'container.service',
+            // Up long enough to count as started, then exits with code 3: again after each restart.
+            params: { service: 'web', command: ['sh', '-c', 'echo up; sleep 2; exit 3'] },
+          },
+        ],
+        edges: [],
+      },
+    });
+    const { id } = await s.admin.expect(201, 'POST', `/api/projects/${project.id}/deployments`, {
+      environmentId: k8sEnv.id,
+      name: 'health',
+      tags: { web: 'v1' },
+    });
+    await s.until(id, 'running', 120_000);
+    const events = await openEvents(s.admin, `/api/deployments/${id}/events`);
+    t.teardown(events.close);
+    const restarting = await eventually(
+      'web restarting',
+      async () => {
+        const health = (await s.get(id)).services[0].health;
+        return health?.condition === 'restarting' && health.restartCount >= 1 && health;
+      },
+      60_000,
+    );
+    t.is(restarting.exitCode, 3);
+    t.regex(restarting.reason ?? '', /exited with code 3/);
+    t.true(
+      events.events.some(
+        (e) =>
+          e.event === 'health' &&
+          e.data.services.some((h: { condition: string }) => h.condition === 'restarting'),
+      ),
+      'pushed to the deployment page',
+    );
+    await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
   },
 );

@@ -234,16 +234,17 @@ export class DockerRuntime implements Runtime {
       throw err;
     }
     const running = info.State.Running && !info.State.Restarting;
-    const reason = running ? undefined : await this.failureOf(info);
+    // A container running again after crashes still says how it last ended (its health shows it).
+    const failure = running && !info.RestartCount ? undefined : await this.failureOf(info);
     return {
       name,
       ref: info.Id,
       status: running ? 'running' : 'stopped',
       startedAt: info.State.StartedAt,
       restartCount: info.RestartCount ?? 0,
-      ...(running ? {} : { exitCode: info.State.ExitCode }),
+      ...(failure?.exitCode !== undefined ? { exitCode: failure.exitCode } : {}),
       ...(info.State.Restarting ? { restarting: true } : {}),
-      ...(reason ? { reason } : {}),
+      ...(failure ? { reason: failure.reason } : {}),
     };
   }
 
@@ -297,12 +298,14 @@ export class DockerRuntime implements Runtime {
   }
 
   /**
-   * Why a container is not steadily running, in plain words with its last lines, or undefined
-   * while it runs as it should. Docker restarts a crashed container by itself (its restart policy)
+   * Why a container is not steadily running, in plain words with its last lines, and the exit
+   * code it last ended with; undefined while it runs as it should. Docker restarts a crashed container by itself (its restart policy)
    * and a restart wipes the crash from the container's state, so the engine's events since the
    * container was created tell whether it died and whether the kernel's OOM killer did it.
    */
-  private async failureOf(info: Docker.ContainerInspectInfo): Promise<string | undefined> {
+  private async failureOf(
+    info: Docker.ContainerInspectInfo,
+  ): Promise<{ reason: string; exitCode: number } | undefined> {
     const state = info.State;
     const restarts = info.RestartCount ?? 0;
     if (state.Running && !state.Restarting && !restarts) return undefined;
@@ -317,7 +320,7 @@ export class DockerRuntime implements Runtime {
       ? `${name} was killed for using more memory than its limit${limit ? ` (${limit} MiB)` : ''} (OOMKilled)${again}`
       : `${name} exited with code ${exitCode}${again}`;
     const last = await this.lastLines(info.Id, 10);
-    return last ? `${what}; last lines: ${last}` : what;
+    return { reason: last ? `${what}; last lines: ${last}` : what, exitCode: Number(exitCode) };
   }
 
   /** The engine's `die` and `oom` events of a container since it was created. */
@@ -403,9 +406,10 @@ export class DockerRuntime implements Runtime {
         throw err;
       });
     // A service that died (or crash-loops) will not become healthy: say why now, not at the timeout.
-    const failure = await this.failureOf(info);
-    if (failure && (!info.State.Running || info.State.Restarting || info.State.OOMKilled))
-      throw new Error(failure);
+    if (!info.State.Running || info.State.Restarting || info.State.OOMKilled) {
+      const failure = await this.failureOf(info);
+      if (failure) throw new Error(failure.reason);
+    }
     if (check.kind === 'command') {
       const result = await this.exec(deploymentId, name, check.command, timeoutMs);
       return { healthy: result.exitCode === 0, detail: `exit code ${result.exitCode}` };

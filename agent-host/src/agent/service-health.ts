@@ -24,13 +24,24 @@ const SETTLE_MS = 250;
 export class ServiceHealthMonitor {
   /** Each deployment's last report (what the control plane has). */
   private readonly reported = new Map<string, { key: string; services: ServiceHealth[] }>();
-  /** Each service's last state from the runtime, and when its restart count last grew. */
-  private readonly seen = new Map<string, { state: ServiceState; restartedAt: number }>();
+  /**
+   * Each service's last state from the runtime (dropped when an event says it changed), its
+   * restart count then, when that count last grew, and its last exit code (a crash-looping
+   * service caught running again still shows why it restarts).
+   */
+  private readonly seen = new Map<
+    string,
+    { state: ServiceState | undefined; restartCount: number; restartedAt: number; exitCode?: number }
+  >();
+  /** Bumped by each engine event about a service: a look begun before it must not be kept. */
+  private readonly changes = new Map<string, number>();
   private readonly dirty = new Set<string>();
   private settle: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private unwatch: (() => void) | undefined;
-  private sweeping = false;
+  /** Sweeps and event-driven checks run one after another, never over each other. */
+  private queue: Promise<void> = Promise.resolve();
+  private sweepQueued = false;
 
   constructor(
     private readonly deps: {
@@ -43,14 +54,12 @@ export class ServiceHealthMonitor {
   ) {}
 
   start(): void {
-    this.unwatch = this.deps.runtime.watchServices?.((deploymentId, service) => {
-      this.seen.delete(`${deploymentId}/${service}`);
-      this.dirty.add(deploymentId);
-      this.settle ??= setTimeout(() => void this.checkDirty(), SETTLE_MS);
-    });
-    this.sweeper = setInterval(() => void this.sweep(), this.deps.sweepMs);
+    this.unwatch = this.deps.runtime.watchServices?.((deploymentId, service) =>
+      this.invalidate(deploymentId, [service]),
+    );
+    this.sweeper = setInterval(() => this.sweep(), this.deps.sweepMs);
     this.sweeper.unref();
-    void this.sweep();
+    this.sweep();
   }
 
   stop(): void {
@@ -66,34 +75,52 @@ export class ServiceHealthMonitor {
 
   /** Checks now (after a day-2 action, say) instead of at the next event or sweep. */
   touch(deploymentId: string): void {
-    for (const key of this.seen.keys()) if (key.startsWith(`${deploymentId}/`)) this.seen.delete(key);
+    const services = [...this.seen.keys()]
+      .filter((key) => key.startsWith(`${deploymentId}/`))
+      .map((key) => key.slice(deploymentId.length + 1));
+    this.invalidate(deploymentId, services);
+  }
+
+  private invalidate(deploymentId: string, services: string[]) {
+    for (const service of services) {
+      const key = `${deploymentId}/${service}`;
+      const seen = this.seen.get(key);
+      if (seen) seen.state = undefined;
+      this.changes.set(key, (this.changes.get(key) ?? 0) + 1);
+    }
     this.dirty.add(deploymentId);
-    this.settle ??= setTimeout(() => void this.checkDirty(), SETTLE_MS);
+    this.settle ??= setTimeout(() => {
+      this.settle = undefined;
+      this.enqueue(async () => {
+        const ids = new Set(this.dirty);
+        this.dirty.clear();
+        for (const d of this.deps.deployments()) if (ids.has(d.id)) await this.check(d);
+      });
+    }, SETTLE_MS);
   }
 
-  private async checkDirty() {
-    this.settle = undefined;
-    const ids = new Set(this.dirty);
-    this.dirty.clear();
-    for (const d of this.deps.deployments()) if (ids.has(d.id)) await this.check(d);
-  }
-
-  private async sweep() {
-    if (this.sweeping) return;
-    this.sweeping = true;
-    try {
+  private sweep() {
+    if (this.sweepQueued) return;
+    this.sweepQueued = true;
+    this.enqueue(async () => {
+      this.sweepQueued = false;
       const deployments = this.deps.deployments();
       const live = new Set(deployments.map((d) => d.id));
       for (const id of this.reported.keys()) if (!live.has(id)) this.forget(id);
       for (const d of deployments) await this.check(d);
-    } finally {
-      this.sweeping = false;
-    }
+    });
+  }
+
+  private enqueue(work: () => Promise<void>) {
+    this.queue = this.queue
+      .then(work)
+      .catch((err) => this.deps.logger.warn({ err: (err as Error).message }, 'service health check failed'));
   }
 
   private forget(deploymentId: string) {
     this.reported.delete(deploymentId);
-    for (const key of this.seen.keys()) if (key.startsWith(`${deploymentId}/`)) this.seen.delete(key);
+    for (const map of [this.seen, this.changes])
+      for (const key of map.keys()) if (key.startsWith(`${deploymentId}/`)) map.delete(key);
   }
 
   private async check(d: MonitoredDeployment) {
@@ -121,19 +148,28 @@ export class ServiceHealthMonitor {
     const { runtime } = this.deps;
     const key = `${d.id}/${spec.name}`;
     const before = this.seen.get(key);
+    const change = this.changes.get(key);
     // With engine events, a service is inspected again only when an event says it changed.
     const state =
-      before && runtime.watchServices ? before.state : await runtime.inspectService(d.id, spec.name);
+      before?.state && runtime.watchServices ? before.state : await runtime.inspectService(d.id, spec.name);
     const restartCount = state.restartCount ?? 0;
-    const grew = before && restartCount > (before.state.restartCount ?? 0);
+    const grew = before !== undefined && restartCount > before.restartCount;
     const restartedAt = grew ? Date.now() : (before?.restartedAt ?? 0);
-    this.seen.set(key, { state, restartedAt });
+    // An event that arrived while it was being inspected makes this look old: the next one counts.
+    const current = this.changes.get(key) === change;
+    const exitCode = state.exitCode ?? before?.exitCode;
+    this.seen.set(key, {
+      state: current ? state : undefined,
+      restartCount,
+      restartedAt,
+      ...(exitCode !== undefined ? { exitCode } : {}),
+    });
     const previous = this.reported.get(d.id)?.services.find((s) => s.name === spec.name);
     const health = (condition: ServiceHealth['condition'], reason?: string): ServiceHealth => ({
       name: spec.name,
       condition,
       restartCount,
-      ...(state.exitCode !== undefined && condition !== 'running' ? { exitCode: state.exitCode } : {}),
+      ...(exitCode !== undefined && condition !== 'running' && condition !== 'unhealthy' ? { exitCode } : {}),
       ...(reason ? { reason: reason.slice(0, 1000) } : {}),
       since: previous?.condition === condition ? previous.since : new Date().toISOString(),
     });

@@ -119,7 +119,7 @@ export class DeploymentPage extends LitElement {
     this.events.addEventListener('health', (e) => {
       const { services } = JSON.parse((e as MessageEvent).data) as { services: ServiceHealthReport[] };
       const d = this.deployment;
-      if (!d || d.state !== 'running') return;
+      if (d?.state !== 'running') return;
       this.deployment = {
         ...d,
         services: d.services.map((s) => {

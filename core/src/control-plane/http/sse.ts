@@ -11,6 +11,9 @@ export function sse(ctx: Koa.Context) {
   const closers: (() => void)[] = [];
   // Unref'd: a keep-alive tick must never be what keeps a stopping process alive.
   const keepAlive = setInterval(() => body.write(': keep-alive\n\n'), 15_000).unref();
+  // Said at once, so the response (and its headers) starts now: a stream with nothing to tell
+  // yet is open for the client right away, not at the first event or keep-alive.
+  body.write(': open\n\n');
   let closed = false;
   const close = () => {
     if (closed) return;
