@@ -568,6 +568,14 @@ test.serial(
         (x: { teamId: string; access: string }) => x.teamId === team.id && x.access === 'read',
       ),
     );
+    // The TTL override is cleared by emptying its field: the environment decides again.
+    await page.locator('tr[data-row="plugins"]').getByRole('button', { name: 'Edit' }).click();
+    const again = page.getByRole('form', { name: 'Edit plugins' });
+    t.is(await again.getByLabel(/Auto-cleanup after/).inputValue(), '7200');
+    await again.getByLabel(/Auto-cleanup after/).fill('');
+    await again.getByRole('button', { name: 'Save' }).click();
+    await page.locator('tr[data-row="plugins"]', { hasText: 'environment’s' }).waitFor();
+    t.is((await s.admin.get(`/api/projects/${s.project.id}`)).body.ttlSeconds, null);
 
     // A budget no node can hold is saved, with a warning that says so.
     await page.locator('tr[data-row="plugins"]').getByRole('button', { name: 'Edit' }).click();

@@ -70,6 +70,8 @@ export class ExtensionTree extends EventTarget {
   private readonly extensions = new Map<string, Extension>();
   private readonly order = new Map<string, number>();
   private settings = new Map<string, ExtensionSetting>();
+  /** Changes made one after another: a second click computes from what the first one saved. */
+  private saving: Promise<unknown> = Promise.resolve();
 
   /** Adds extensions; an id (or a page path) already taken is refused with the taker's name. */
   add(...extensions: Extension[]): void {
@@ -123,14 +125,32 @@ export class ExtensionTree extends EventTarget {
       );
   }
 
-  async loadSettings(api: Api): Promise<void> {
-    const { items } = await api.get<{ items: ExtensionSetting[] }>('/api/ui/extensions');
-    this.settings = new Map(items.map((s) => [s.id, s]));
-    this.changed();
+  /** What administrators set, from the server (in turn with changes, so none is lost to a late load). */
+  loadSettings(api: Api): Promise<void> {
+    return this.serially(async () => {
+      const { items } = await api.get<{ items: ExtensionSetting[] }>('/api/ui/extensions');
+      this.settings = new Map(items.map((s) => [s.id, s]));
+      this.changed();
+    });
   }
 
   /** Turns an extension on or off for everyone (stored on the server, audited there). */
-  async setEnabled(api: Api, id: string, enabled: boolean): Promise<void> {
+  setEnabled(api: Api, id: string, enabled: boolean): Promise<void> {
+    return this.serially(() => this.saveEnabled(api, id, enabled));
+  }
+
+  /** Moves an extension one place up (-1) or down (+1) among its siblings; all get a position. */
+  move(api: Api, id: string, by: -1 | 1): Promise<void> {
+    return this.serially(() => this.saveMove(api, id, by));
+  }
+
+  private serially(work: () => Promise<void>): Promise<void> {
+    const next = this.saving.then(work, work);
+    this.saving = next.catch(() => {});
+    return next;
+  }
+
+  private async saveEnabled(api: Api, id: string, enabled: boolean): Promise<void> {
     const position = this.settings.get(id)?.position ?? null;
     const saved = await api.put<ExtensionSetting>(`/api/ui/extensions/${encodeURIComponent(id)}`, {
       enabled,
@@ -140,8 +160,7 @@ export class ExtensionTree extends EventTarget {
     this.changed();
   }
 
-  /** Moves an extension one place up (-1) or down (+1) among its siblings; all get a position. */
-  async move(api: Api, id: string, by: -1 | 1): Promise<void> {
+  private async saveMove(api: Api, id: string, by: -1 | 1): Promise<void> {
     const ext = this.extensions.get(id);
     if (!ext) return;
     const list = this.siblings(ext.attachTo.id, ext.attachTo.input);

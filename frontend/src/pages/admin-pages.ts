@@ -84,6 +84,7 @@ export const RESOURCES: Resource[] = [
         key: 'ttlSeconds',
         label: 'Auto-cleanup after (seconds; empty: the environment decides)',
         kind: 'number',
+        clearable: true,
       },
       { key: 'serviceIds', label: 'Services', kind: 'multi', options: list('/api/services', (r) => r.name) },
       ...teamFields,

@@ -16,6 +16,8 @@ export interface Field {
   placeholder?: string;
   /** Choices of select/multi fields, loaded when the form opens. */
   options?: (api: Api) => Promise<{ value: string; label: string }[]>;
+  /** Emptied while editing, it is cleared (sent as null) rather than left as it was. */
+  clearable?: boolean;
 }
 
 /** What an admin page manages: its API collection, create form, table and row actions. */
@@ -143,7 +145,10 @@ export class AdminResourcePage extends LitElement {
       } else if (f.kind === 'checkbox') values[f.key] = data.get(f.key) === 'on';
       else {
         const raw = String(data.get(f.key) ?? '');
-        if (raw === '') continue;
+        if (raw === '') {
+          if (this.editing && f.clearable) values[f.key] = null;
+          continue;
+        }
         values[f.key] = f.kind === 'number' ? Number(raw) : raw;
       }
     }

@@ -1,6 +1,8 @@
 import { consume } from '@lit/context';
 import { html, LitElement, nothing } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
+// Keyed rows: a moved extension's row moves with it, and so does the focus on its button.
+import { repeat } from 'lit/directives/repeat.js';
 import type { Api } from '../api.js';
 import { apiContext } from '../context.js';
 import { type Extension, type ExtensionTree, extensionTreeContext } from '../extensions/extension-tree.js';
@@ -82,7 +84,11 @@ export class ExtensionsPage extends LitElement {
           <h3>${INPUT_TITLES[key] ?? key} <span class="muted">(${key})</span></h3>
           <table>
             <thead><tr><th>Id</th><th>Title</th><th>From</th><th>On</th><th>Order</th></tr></thead>
-            <tbody>${list.map((ext, i) => this.row(ext, i, list.length))}</tbody>
+            <tbody>${repeat(
+              list,
+              (ext) => ext.id,
+              (ext, i) => this.row(ext, i, list.length),
+            )}</tbody>
           </table>
         </section>`;
       })}

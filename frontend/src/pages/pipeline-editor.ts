@@ -135,15 +135,24 @@ export class PipelineEditor extends LitElement {
     super.connectedCallback();
     activeEditor = this;
     this.tree.addEventListener('change', this.treeChanged);
+    document.addEventListener('pointerup', this.pointerUp);
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     if (activeEditor === this) activeEditor = undefined;
     this.tree.removeEventListener('change', this.treeChanged);
+    document.removeEventListener('pointerup', this.pointerUp);
+    this.resizes?.disconnect();
   }
 
   private readonly treeChanged = () => this.requestUpdate();
+  /**
+   * A drag on the canvas (a node moved, a link drawn between slots) ends with a pointerup, wherever
+   * it is let go; LiteGraph cancels the pointer events, so no mouseup follows them.
+   */
+  private readonly pointerUp = () => setTimeout(() => this.readCanvas(), 0);
+  private resizes: ResizeObserver | undefined;
 
   private async load() {
     try {
@@ -233,7 +242,11 @@ export class PipelineEditor extends LitElement {
       this.lcanvas = new LGraphCanvas(this.canvas, this.lgraph, { autoresize: true });
       // LiteGraph draws a debug overlay (fps, node counts) unless told not to.
       this.lcanvas.show_info = false;
-      this.canvas.addEventListener('mouseup', () => setTimeout(() => this.readCanvas(), 0));
+      // The canvas keeps as many pixels as it shows (a layout change would otherwise stretch it,
+      // and every click would land off its mark).
+      const canvas = this.canvas;
+      this.resizes = new ResizeObserver(() => this.lcanvas?.resize(canvas.clientWidth, canvas.clientHeight));
+      this.resizes.observe(canvas);
       // A component dragged from the palette lands where it is dropped.
       this.canvas.addEventListener('dragover', (e) => {
         if (!this.readOnly && e.dataTransfer?.types.includes(PALETTE_TYPE)) e.preventDefault();
