@@ -10,7 +10,7 @@ declare module 'litegraph.js/build/litegraph.core.js' {
     properties: Record<string, unknown>;
     inputs: { name: string; link: number | null }[];
     outputs: { name: string; links: number[] | null }[];
-    widgets?: { name: string; value: unknown }[];
+    widgets?: { name: string; type?: string; value: unknown }[];
     addInput(name: string, type: string): void;
     addOutput(name: string, type: string): void;
     addWidget(

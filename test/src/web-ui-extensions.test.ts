@@ -144,7 +144,7 @@ test.serial(
     await page.mouse.move(to.x, to.y, { steps: 8 });
     await page.mouse.up();
     await page.getByRole('list', { name: 'Edges' }).getByText('web → hello').waitFor();
-    await screenshot(page, '14-editor-plugin-widget');
+    await screenshot(page, '17-editor-plugin-widget');
     await page.getByLabel('Comment').fill('hello from the palette');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByText('Saved as version 2').waitFor();

@@ -12,7 +12,7 @@ export function healthLabel(s: Service): string {
   return h.condition;
 }
 
-/** The badge the deployment page and the list show per service; its reason is the tooltip. */
+/** The badge the deployment page and the list show per service; its whole reason (with the last log lines) is the tooltip. */
 export function healthBadge(s: Service) {
   const condition = s.health?.condition ?? s.status;
   return html`<span class="state ${condition}" data-health=${condition} title=${s.health?.reason ?? ''}>${healthLabel(s)}</span>`;

@@ -51,6 +51,8 @@ export interface PanelParams {
   when?: (deployment: Record<string, unknown>) => boolean;
   /** The element shows its own heading (with its controls beside it); otherwise the page adds `title`. */
   ownHeading?: boolean;
+  /** Its default place among its siblings: lower first (0 unless said). */
+  order?: number;
 }
 
 export interface NodeWidgetParams {
@@ -114,7 +116,7 @@ export function makeBlueprints(owner: Owner) {
       kind: 'panel',
       title: p.title,
       plugin: owner.plugin,
-      config: { ownHeading: p.ownHeading ?? false },
+      config: { ownHeading: p.ownHeading ?? false, order: p.order ?? 0 },
       ...(p.when ? { when: p.when } : {}),
       factory: factoryOf(p, byDeployment),
     }),

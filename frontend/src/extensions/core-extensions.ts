@@ -93,6 +93,13 @@ export function registerCoreExtensions(tree: ExtensionTree): void {
       when: (d) => ((d as unknown as Deployment).databases ?? []).length > 0,
     }),
     panel({ name: 'logs', title: 'Logs', element: 'nullops-deployment-logs', ownHeading: true }),
-    panel({ name: 'history', title: 'History', element: 'nullops-deployment-history', ownHeading: true }),
+    // Last by default: what plugins add to the Overview comes before the history.
+    panel({
+      name: 'history',
+      title: 'History',
+      element: 'nullops-deployment-history',
+      ownHeading: true,
+      order: 1,
+    }),
   );
 }

@@ -46,6 +46,12 @@ export interface Extension {
     canvas?: CanvasWidget;
     /** Panels and tabs whose element shows its own heading (with its controls beside it). */
     ownHeading?: boolean;
+    /**
+     * Where it goes among its siblings until an administrator moves them: lower first, then in
+     * registration order (default 0; the core's History section says 1, so plugins' panels come
+     * before it).
+     */
+    order?: number;
   };
   /** Whether it applies to the parent's data (e.g. a panel only for deployments with a database). */
   when?: (data: Record<string, unknown>) => boolean;
@@ -117,7 +123,8 @@ export class ExtensionTree extends EventTarget {
 
   /** All extensions attached to the same input, on or off, in their order. */
   siblings(parent: string, input: string): Extension[] {
-    const place = (e: Extension) => this.settings.get(e.id)?.position ?? (this.order.get(e.id) as number);
+    const place = (e: Extension) =>
+      this.settings.get(e.id)?.position ?? (e.config.order ?? 0) * 100_000 + (this.order.get(e.id) as number);
     return this.all()
       .filter((e) => e.attachTo.id === parent && e.attachTo.input === input)
       .sort(

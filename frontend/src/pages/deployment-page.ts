@@ -51,6 +51,11 @@ export class DeploymentPage extends LitElement {
         overflow: auto;
         font-size: 0.9em;
       }
+      nav.tabs button[aria-selected='true'] {
+        border-color: var(--accent);
+        color: var(--accent);
+        font-weight: 600;
+      }
       dl {
         display: grid;
         grid-template-columns: max-content 1fr;
@@ -335,7 +340,7 @@ export class DeploymentPage extends LitElement {
               if (!live)
                 return html`<li data-service=${s.name}><span class="muted">${s.name} (${s.url})</span> <span class="state removed">removed</span></li>`;
               return html`<li data-service=${s.name}><a href=${s.url} target="_blank" rel="noopener">${s.url}</a> ${healthBadge(s)}
-                ${s.health?.reason && s.health.condition !== 'running' ? html`<span class="muted reason">${s.health.reason}</span>` : nothing}
+                ${s.health?.reason && s.health.condition !== 'running' ? html`<span class="muted reason">${s.health.reason.split('; last lines:')[0]}</span>` : nothing}
                 ${m ? html`<span class="muted metrics">CPU ${m.cpuPercent.toFixed(1)}% · RAM ${(m.memoryBytes / 1048576).toFixed(1)} / ${(m.memoryLimitBytes / 1048576).toFixed(0)} MiB</span>` : nothing}
                 ${full && d.state === 'running' ? this.renderServiceActions(s.name, s.status) : nothing}</li>`;
             })}

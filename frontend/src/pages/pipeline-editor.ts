@@ -283,7 +283,11 @@ export class PipelineEditor extends LitElement {
       // Wide enough that the longest param name and its value do not overlap
       // (`healthTimeoutSeconds`): about 7 px per character of name, plus room for the value.
       const size = l.computeSize();
-      const longest = Math.max(0, ...(l.widgets ?? []).map((w) => String(w.name).length));
+      const longest = Math.max(
+        0,
+        // Canvas widgets of plugins draw no label: their (long) extension ids take no room.
+        ...(l.widgets ?? []).filter((w) => w.type !== 'nullops-canvas').map((w) => String(w.name).length),
+      );
       l.size = [Math.max(size[0], 110 + longest * 7), size[1]];
       this.lgraph.add(l);
       this.lnodes.set(node.id, l);

@@ -49,7 +49,7 @@ export default function register(nullops) {
           ctx.fillRect(10, 2, width - 20, height - 4);
           ctx.fillStyle = '#222';
           ctx.font = '13px sans-serif';
-          ctx.fillText(`👋 ${params.name ?? 'nobody yet'}`, 16, height / 2 + 5);
+          ctx.fillText(`greets ${params.name ?? 'nobody yet'}`, 16, height / 2 + 5);
         },
       },
     }),
