@@ -332,7 +332,9 @@ export class DockerRuntime implements Runtime {
     const raw = (await this.docker
       .getEvents({
         since,
-        until: Math.ceil(Date.now() / 1000) + 1,
+        // Now, to the millisecond: the engine holds the answer open until `until` (a whole second
+        // ahead would be a second's wait on every look at a crashed container).
+        until: (Date.now() / 1000).toFixed(3) as unknown as number,
         filters: { container: [id], event: ['die', 'oom'] },
       })
       .catch(() => undefined)) as unknown as NodeJS.ReadableStream | Buffer | undefined;

@@ -12,7 +12,7 @@ export interface MonitoredDeployment {
 const RECENT_RESTART_MS = 60_000;
 const PROBE_TIMEOUT_MS = 3_000;
 /** Engine events come in bursts (die, then start): one look per deployment after the burst. */
-const SETTLE_MS = 250;
+const SETTLE_MS = 100;
 
 /**
  * Watches the health of this node's running deployments and tells the control plane when it

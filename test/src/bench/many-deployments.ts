@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { eventually, registerLocalNode, waitNodeReady } from '../helpers/agent-process.js';
+import { AgentProcess, eventually, registerLocalNode, waitNodeReady } from '../helpers/agent-process.js';
 import { ensureTestImages } from '../helpers/docker.js';
 import { viaIngress } from '../helpers/ingress.js';
 import { startRegistry } from '../helpers/registry.js';
@@ -19,6 +19,47 @@ const quantile = (xs: number[], q: number) =>
 
 const rssMb = (pid: number) =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+/** CPU seconds a process has used (user + system), from /proc (clock ticks of 1/100 s). */
+const cpuSeconds = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+
+/**
+ * How long after a container is killed the engine says so (its `die` event: the baseline) and
+ * NullOps' API shows the service as no longer running (agent event → control plane → view).
+ */
+async function crashSeen(
+  admin: { get(path: string): Promise<{ body: any }> },
+  deploymentId: string,
+): Promise<{ engine: number; api: number }> {
+  const [container] = (
+    await run('docker', ['ps', '-q', '--filter', `label=dev.nullops.deployment=${deploymentId}`])
+  ).stdout.split('\n');
+  const events = execFile('docker', [
+    'events',
+    '--filter',
+    `container=${container}`,
+    '--filter',
+    'event=die',
+  ]);
+  let engine = Number.NaN;
+  const t0 = performance.now();
+  events.stdout?.once('data', () => {
+    engine = performance.now() - t0;
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  const killed = performance.now();
+  await run('docker', ['kill', container as string]);
+  for (const until = killed + 30_000; performance.now() < until; ) {
+    const health = (await admin.get(`/api/deployments/${deploymentId}`)).body.services[0].health;
+    if (health && health.condition !== 'running') break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const api = performance.now() - killed;
+  events.kill();
+  return { engine: engine - (killed - t0), api };
+}
 
 export async function manyDeployments(): Promise<void> {
   ensureTestImages();
@@ -39,6 +80,7 @@ export async function manyDeployments(): Promise<void> {
     ).id,
     'many',
   );
+  let quiet: AgentProcess | undefined;
   try {
     await agent.start();
     await waitNodeReady(admin, node.id);
@@ -134,6 +176,36 @@ export async function manyDeployments(): Promise<void> {
     );
     const total = performance.now() - started;
     clearInterval(sampler);
+
+    // At rest with every deployment running: what the agent spends on watching health (checks
+    // every 10 s, crashes and restarts from the engine's events) against the same agent with the
+    // sweep pushed out of the window, and how soon a crash is shown.
+    const restCpu = async (pid: number) => {
+      await new Promise((r) => setTimeout(r, 5000));
+      const before = cpuSeconds(pid);
+      const since = performance.now();
+      await new Promise((r) => setTimeout(r, 30_000));
+      return ((cpuSeconds(pid) - before) / ((performance.now() - since) / 1000)) * 100;
+    };
+    const agentCpu = await restCpu(agent.pid as number);
+    const crashes = [];
+    for (const r of results.slice(0, 5)) if (r.id) crashes.push(await crashSeen(admin, r.id));
+    const engineMs = quantile(
+      crashes.map((c) => c.engine),
+      0.5,
+    );
+    const apiMs = quantile(
+      crashes.map((c) => c.api),
+      0.5,
+    );
+    await agent.kill();
+    quiet = new AgentProcess({
+      ...agent.options,
+      env: { ...agent.options.env, NULLOPS_AGENT_HEALTH_SECONDS: '3600' },
+    });
+    await quiet.start();
+    await waitNodeReady(admin, node.id);
+    const quietCpu = await restCpu(quiet.pid as number);
     const failed = results.filter((r) => r.status !== 201);
     const ms = results.filter((r) => r.id).map((r) => r.ms);
     const stuck = (await cp.database.db('deployments').whereNot('state', 'running')).length;
@@ -159,9 +231,13 @@ export async function manyDeployments(): Promise<void> {
         `| ratio | ${(total / rawTotal).toFixed(2)} | ${(quantile(ms, 0.5) / quantile(rawMs, 0.5)).toFixed(2)} | ${(quantile(ms, 0.95) / quantile(rawMs, 0.95)).toFixed(2)} | | |`,
         '',
         `Peak RSS during the NullOps run: control plane (with the test harness) ${Math.round(peakCp)} MiB, agent ${Math.round(peakAgent)} MiB.`,
+        '',
+        `At rest with the ${COUNT} running (30 s each; heartbeats every second as in the tests): the agent used ${agentCpu.toFixed(1)} % of a core watching health (checks every 10 s, crashes from the engine's events), ${quietCpu.toFixed(1)} % with its health sweep pushed out of the window (${(agentCpu / Math.max(0.1, quietCpu)).toFixed(2)}×).`,
+        `A container killed (\`docker kill\`, ${crashes.length} times): the engine's own \`die\` event after ${Math.round(engineMs)} ms (median), the service shown not running by \`GET /api/deployments/{id}\` after ${Math.round(apiMs)} ms — ${(apiMs / Math.max(1, engineMs)).toFixed(1)}× the engine's own notice (agent → control plane → view, polled every 25 ms).`,
       ].join('\n'),
     );
   } finally {
+    await quiet?.kill();
     await agent.kill();
     await cp.close();
     await registry.stop();
