@@ -1,6 +1,7 @@
 import { css, html, LitElement, nothing } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import { Api } from './api.js';
+import { healthBadge } from './components/service-health.js';
 import type { Deployment, ServiceTags } from './pages/types.js';
 import { shared, tokens } from './theme.js';
 
@@ -71,7 +72,7 @@ export class EmbeddedDeployments extends Embedded {
           (d) => html`<tr data-deployment=${d.name}>
             <td>${d.name}</td>
             <td><span class="state ${d.state}">${d.state}</span></td>
-            <td>${d.state === 'running' ? d.services.map((s) => html`<a href=${s.url} target="_blank" rel="noopener">${s.name}</a> `) : nothing}</td>
+            <td>${d.state === 'running' ? d.services.map((s) => html`<a href=${s.url} target="_blank" rel="noopener">${s.name}</a> ${s.health && s.health.condition !== 'running' ? healthBadge(s) : nothing} `) : nothing}</td>
           </tr>`,
         )}
       </tbody>

@@ -189,7 +189,6 @@ export class PipelineEditor extends LitElement {
   private registerType(entry: CatalogEntry) {
     if (LiteGraph.registered_node_types[entry.type]) return;
     function ComponentNode(this: LGraphNode) {
-      const editor = activeEditor as PipelineEditor;
       this.addInput('after', 'step');
       this.addOutput('then', 'step');
       // The component's outputs as slots: a link from one also means "runs before", and shows
@@ -205,12 +204,12 @@ export class PipelineEditor extends LitElement {
           widget,
           key,
           schema.default ?? (kind === 'boolean' ? false : kind === 'string' ? '' : 0),
-          (value) => editor.setParam(String(this.properties.nodeId), key, value),
+          (value) => activeEditor?.setParam(String(this.properties.nodeId), key, value),
           kind === 'enum' ? { values: schema.enum } : kind === 'integer' ? { precision: 0, step: 10 } : {},
         );
       }
       // Plugins' canvas widgets: drawn inside the node, below its fields, from the node's params.
-      for (const ext of editor.nodeWidgets(entry.type)) {
+      for (const ext of activeEditor?.nodeWidgets(entry.type) ?? []) {
         const canvas = ext.config.canvas;
         if (!canvas) continue;
         this.addCustomWidget({
