@@ -125,6 +125,21 @@ test.serial(
       0,
       'a user without access to the project hears nothing of it',
     );
+
+    // The history keeps each turn for the worse and the way back (notifiers hear of them too).
+    const kinds = (await s.admin.get(`/api/deployments/${id}/history`)).body.items
+      .filter((h: { kind: string }) => h.kind.startsWith('service.'))
+      .map((h: { kind: string; message: string }) => `${h.kind}: ${h.message}`);
+    for (const expected of [
+      /^service\.unhealthy: web unhealthy/,
+      /^service\.recovered: web is running again \(was unhealthy\)/,
+      /^service\.restarting: web restarting \(\d+×\)/,
+      /^service\.crashed: web crashed \(exit (3|143)\)/,
+    ])
+      t.true(
+        kinds.some((k: string) => expected.test(k)),
+        `${expected} in ${kinds.join(' | ')}`,
+      );
   },
 );
 

@@ -5,6 +5,7 @@ import { inject, injectable } from 'tsyringe';
 import { AgentEvents } from '../agents/agent-events.js';
 import type { Database } from '../database/database.js';
 import { Refs } from '../refs.js';
+import { DeploymentHistory } from './history.js';
 import { KeyedLock } from './keyed-lock.js';
 
 export interface HealthChange {
@@ -29,6 +30,7 @@ export class DeploymentHealth {
     @inject(Refs.database) private readonly db: Database,
     @inject(Refs.logger) private readonly logger: Logger,
     @inject(AgentEvents) private readonly events: AgentEvents,
+    @inject(DeploymentHistory) private readonly history: DeploymentHistory,
   ) {
     this.live.setMaxListeners(0);
   }
@@ -49,13 +51,61 @@ export class DeploymentHealth {
   }
 
   private async apply(nodeId: string, report: HealthChange) {
-    // `deploying` too: the node tells health right after the run ends, which may be before the
-    // control plane has recorded that end (the view shows health only once it is running).
-    const updated = await this.db('deployments')
-      .where({ id: report.deploymentId, nodeId })
-      .whereIn('state', ['deploying', 'running'])
-      .update({ serviceHealth: JSON.stringify(report.services) });
-    if (!updated) return;
-    this.live.emit('health', report);
+    const applied = await this.db.transaction(async (trx) => {
+      // `deploying` too: the node tells health right after the run ends, which may be before the
+      // control plane has recorded that end (the view shows health only once it is running).
+      const row: { serviceHealth: ServiceHealth[] | null; state: string } | undefined = await trx(
+        'deployments',
+      )
+        .where({ id: report.deploymentId, nodeId })
+        .whereIn('state', ['deploying', 'running'])
+        .forUpdate()
+        .first('serviceHealth', 'state');
+      if (!row) return false;
+      await trx('deployments')
+        .where({ id: report.deploymentId })
+        .update({ serviceHealth: JSON.stringify(report.services) });
+      // A service that went bad, or came back by itself, is worth a line in the history (and
+      // so a notification); what users did (stop, start) is recorded where they did it.
+      if (row.state === 'running')
+        for (const entry of healthEntries(row.serviceHealth ?? [], report.services))
+          await this.history.record(trx, report.deploymentId, entry);
+      return true;
+    });
+    if (applied) this.live.emit('health', report);
   }
+}
+
+const BAD = new Set(['unhealthy', 'restarting', 'crashed', 'missing']);
+
+/** History entries for the changes between two reports: `service.<condition>`, `service.recovered`. */
+export function healthEntries(
+  before: ServiceHealth[],
+  after: ServiceHealth[],
+): { kind: string; message: string; details: Record<string, unknown> }[] {
+  return after.flatMap((h) => {
+    const was = before.find((b) => b.name === h.name)?.condition ?? 'running';
+    if (was === h.condition) return [];
+    const details = {
+      service: h.name,
+      condition: h.condition,
+      restartCount: h.restartCount,
+      exitCode: h.exitCode,
+    };
+    if (BAD.has(h.condition)) {
+      const what =
+        h.condition === 'restarting'
+          ? `restarting (${h.restartCount}×)`
+          : h.condition === 'crashed'
+            ? `crashed (exit ${h.exitCode ?? '?'})`
+            : h.condition;
+      const why = h.reason?.split('; last lines:')[0];
+      return [
+        { kind: `service.${h.condition}`, message: `${h.name} ${what}${why ? `: ${why}` : ''}`, details },
+      ];
+    }
+    if (h.condition === 'running' && BAD.has(was))
+      return [{ kind: 'service.recovered', message: `${h.name} is running again (was ${was})`, details }];
+    return [];
+  });
 }
