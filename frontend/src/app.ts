@@ -83,6 +83,13 @@ export class NullOpsApp extends LitElement {
     this.tree.addEventListener('change', () => this.requestUpdate());
     // The plugins page installed or removed one: load the browser modules that are new.
     this.addEventListener('plugins-changed', () => void this.loadPlugins());
+    // Back to this tab: what other administrators changed meanwhile (extensions turned off or
+    // moved, plugins installed) applies now, without a reload.
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState !== 'visible' || !this.session) return;
+      this.tree.loadSettings(this.api).catch(() => {});
+      void this.loadPlugins();
+    });
   }
 
   override connectedCallback(): void {

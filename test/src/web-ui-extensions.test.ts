@@ -166,6 +166,13 @@ test.serial(
     // Plugin modules load after sign-in: their nav items come last, in registration order.
     await eventually('the plugin’s nav item', async () => (await navLinks(page)).includes('Hello'));
     t.deepEqual(await navLinks(page), ['Deployments', 'Projects', 'Plugins', 'Admin', 'Hello']);
+    // A reader who already has the UI open, on the deployment page.
+    const other = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    const reader = await other.newPage();
+    await signIn(reader, s.cp.url, 'reader', STACK_PASSWORD);
+    await reader.goto(`${s.cp.url}/deployments/${deploymentId}`);
+    await reader.getByRole('tab', { name: 'Hello' }).waitFor();
+    t.deepEqual(await navLinks(reader), ['Deployments', 'Projects', 'Hello']);
 
     await page.goto(`${s.cp.url}/admin/extensions`);
     const row = (id: string) => page.locator(`tr[data-extension="${id}"]`);
@@ -184,18 +191,25 @@ test.serial(
       'moved twice',
       async () => (await navLinks(page)).join() === 'Deployments,Projects,Hello,Plugins,Admin',
     );
+    await up.click();
+    await eventually(
+      'moved three times',
+      async () => (await navLinks(page)).join() === 'Deployments,Hello,Projects,Plugins,Admin',
+    );
     t.true(await row('admin-page:extensions').getByRole('checkbox').isDisabled(), 'the way back stays');
     await screenshot(page, '15-extensions');
 
-    // Stored on the server: a reader signing in elsewhere gets the same tree.
-    const other = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
-    const reader = await other.newPage();
-    await signIn(reader, s.cp.url, 'reader', STACK_PASSWORD);
+    // Stored on the server: the reader's open UI takes it when its tab is looked at again (no
+    // reload), and so does a fresh sign-in.
+    await reader.evaluate('document.dispatchEvent(new Event("visibilitychange"))');
     await eventually(
       'the reader’s nav in the admins’ order',
-      async () => (await navLinks(reader)).join() === 'Deployments,Projects,Hello',
+      async () => (await navLinks(reader)).join() === 'Deployments,Hello,Projects',
     );
-    await reader.goto(`${s.cp.url}/deployments/${deploymentId}`);
+    await eventually(
+      'the tab gone',
+      async () => (await reader.getByRole('tab', { name: 'Hello' }).count()) === 0,
+    );
     await reader.getByRole('region', { name: 'Logs' }).waitFor();
     t.is(await reader.getByRole('tab', { name: 'Hello' }).count(), 0, 'the tab is off');
     t.is(await reader.getByRole('region', { name: 'History' }).count(), 0, 'the core History section is off');
