@@ -88,6 +88,16 @@ async function deploymentOf(client: Api, ref: string, env?: string): Promise<Dep
   return items[0] as Deployment;
 }
 
+/** A service's live health as its node reports it ("restarting (3×)", "crashed (exit 137)"), else its status. */
+function serviceCondition(s: Deployment['services'][number]): string {
+  const h = s.health;
+  if (!h) return s.status;
+  if (h.condition === 'restarting')
+    return `restarting (${h.restartCount}×)${h.exitCode !== undefined ? `, last exit ${h.exitCode}` : ''}`;
+  if (h.condition === 'crashed') return `crashed (exit ${h.exitCode ?? '?'})`;
+  return h.condition;
+}
+
 function summary(d: Deployment): string {
   const lines = [
     `${d.name}  ${d.state}${d.stateMessage ? ` (${d.stateMessage})` : ''}`,
@@ -100,7 +110,7 @@ function summary(d: Deployment): string {
   ];
   if (d.expiresAt) lines.push(`  expires ${d.expiresAt}`);
   if (d.error) lines.push(`  error${d.error.step ? ` in step ${d.error.step}` : ''}: ${d.error.message}`);
-  for (const s of d.services) lines.push(`  ${s.name.padEnd(16)} ${s.url}  ${s.status}`);
+  for (const s of d.services) lines.push(`  ${s.name.padEnd(16)} ${s.url}  ${serviceCondition(s)}`);
   return lines.join('\n');
 }
 

@@ -115,6 +115,17 @@ test.serial(
     const extended = await nullops(['extend', 'pr-42', '-o', 'json'], ci);
     t.true(Date.parse(JSON.parse(extended.stdout).expiresAt) >= Date.parse(d.expiresAt));
 
+    // Status says how each service is doing now: one stopped behind NullOps' back is a crash.
+    const [container] = await docker.listContainers({
+      filters: { label: [`dev.nullops.deployment=${d.id}`] },
+    });
+    await docker.getContainer(container?.Id as string).stop({ t: 1 });
+    const crashed = await eventually('status shows the crash', async () => {
+      const out = await nullops(['status', 'pr-42'], ci);
+      return /web +\S+ {2}crashed \(exit \d+\)/.test(out.stdout) && out;
+    });
+    t.is(crashed.code, 0);
+
     const removed = await nullops(['rm', 'pr-42', '--wait', '-o', 'json'], ci);
     t.is(removed.code, 0, removed.stderr);
     t.is(JSON.parse(removed.stdout).state, 'deleted');

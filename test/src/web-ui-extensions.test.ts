@@ -230,10 +230,11 @@ test.serial(
     t.is(refused.status, 400);
     t.regex(refused.body.error.message, /body\.enabled/);
 
-    // Back to the defaults (as the tree was registered).
-    for (const { id } of (await s.admin.get('/api/ui/extensions')).body.items)
-      await s.admin.expect(204, 'DELETE', `/api/ui/extensions/${encodeURIComponent(id)}`);
-    await page.reload();
+    // Back to the defaults (as the tree was registered), from the same page.
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: 'Reset all to defaults' }).click();
+    await page.getByRole('button', { name: 'Reset all to defaults' }).waitFor({ state: 'detached' });
+    t.deepEqual((await s.admin.get('/api/ui/extensions')).body.items, []);
     await eventually(
       'defaults again',
       async () => (await navLinks(page)).join() === 'Deployments,Projects,Plugins,Admin,Hello',

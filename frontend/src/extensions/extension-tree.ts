@@ -151,6 +151,22 @@ export class ExtensionTree extends EventTarget {
     return this.serially(() => this.saveMove(api, id, by));
   }
 
+  /** Gives every extension back its defaults: on, where it was registered. */
+  resetAll(api: Api): Promise<void> {
+    return this.serially(async () => {
+      for (const id of [...this.settings.keys()]) {
+        await api.delete(`/api/ui/extensions/${encodeURIComponent(id)}`);
+        this.settings.delete(id);
+      }
+      this.changed();
+    });
+  }
+
+  /** Whether an administrator changed anything (what a reset would undo). */
+  get customised(): boolean {
+    return this.settings.size > 0;
+  }
+
   private serially(work: () => Promise<void>): Promise<void> {
     const next = this.saving.then(work, work);
     this.saving = next.catch(() => {});

@@ -76,6 +76,14 @@ export class ExtensionsPage extends LitElement {
       <p class="muted">Every page, navigation item, admin page, deployment section and node widget is an
         extension — the core's as well as the plugins'. Turn one off or move it: the change holds for
         everyone at once and is in the audit log.</p>
+      ${
+        this.tree.customised
+          ? html`<p><button ?disabled=${this.busy} @click=${() => {
+              if (confirm('Turn every extension back on, in the order it came in?'))
+                void this.run(() => this.tree.resetAll(this.api));
+            }}>Reset all to defaults</button></p>`
+          : nothing
+      }
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
       ${inputs.map((key) => {
         const [parent, input] = [key.slice(0, key.lastIndexOf('/')), key.slice(key.lastIndexOf('/') + 1)];
