@@ -85,12 +85,16 @@ export class DeploymentPage extends LitElement {
   private events: EventSource | undefined;
   private readonly treeChanged = () => this.requestUpdate();
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.tree.addEventListener('change', this.treeChanged);
+  constructor() {
+    super();
     // A section queued an operation or failed: show it here.
     this.addEventListener('deployment-changed', () => void this.reload());
     this.addEventListener('deployment-error', (e) => (this.error = (e as CustomEvent<string>).detail));
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    this.tree.addEventListener('change', this.treeChanged);
   }
 
   override disconnectedCallback(): void {
