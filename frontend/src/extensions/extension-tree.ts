@@ -1,4 +1,5 @@
 import { createContext } from '@lit/context';
+import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import type { Api } from '../api.js';
 import type { Session } from '../context.js';
 
@@ -225,6 +226,31 @@ export function elementFactory(tag: string, keyOf: (data: Record<string, unknown
     Object.assign(el, { api: ctx.api, session: ctx.session, ...ctx.data });
     return el;
   };
+}
+
+/**
+ * Re-renders its host whenever the tree changes (a plugin's extensions arrived, settings were
+ * loaded or changed) while the host is connected. Create it after the `@consume` of the tree.
+ */
+export class TreeSubscription implements ReactiveController {
+  private tree: ExtensionTree | undefined;
+  private readonly changed = () => this.host.requestUpdate();
+
+  constructor(
+    private readonly host: ReactiveControllerHost,
+    private readonly treeOf: () => ExtensionTree | undefined,
+  ) {
+    host.addController(this);
+  }
+
+  hostConnected(): void {
+    this.tree = this.treeOf();
+    this.tree?.addEventListener('change', this.changed);
+  }
+
+  hostDisconnected(): void {
+    this.tree?.removeEventListener('change', this.changed);
+  }
 }
 
 export const extensionTreeContext = createContext<ExtensionTree>(Symbol('nullops-extension-tree'));

@@ -5,7 +5,7 @@ import { shared } from '../theme.js';
 import './admin-resource.js';
 import { consume } from '@lit/context';
 import { apiContext, type Session, sessionContext } from '../context.js';
-import { type ExtensionTree, extensionTreeContext } from '../extensions/extension-tree.js';
+import { type ExtensionTree, extensionTreeContext, TreeSubscription } from '../extensions/extension-tree.js';
 import type { AdminResourcePage, Field, Resource } from './admin-resource.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: rows of many API resources, rendered generically by column functions
@@ -286,17 +286,8 @@ export class AdminPage extends LitElement {
   @consume({ context: apiContext }) private api!: Api;
   @consume({ context: sessionContext, subscribe: true }) private session?: Session;
   @consume({ context: extensionTreeContext }) private tree!: ExtensionTree;
-  private readonly treeChanged = () => this.requestUpdate();
-
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.tree.addEventListener('change', this.treeChanged);
-  }
-
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    this.tree.removeEventListener('change', this.treeChanged);
-  }
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: a controller serves its host by existing
+  private readonly treeUpdates = new TreeSubscription(this, () => this.tree);
 
   override render() {
     const pages = this.tree.children('page:admin', 'pages');

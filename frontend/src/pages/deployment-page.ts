@@ -6,7 +6,12 @@ import { apiContext, deploymentLevel, type Session, sessionContext } from '../co
 import { shared } from '../theme.js';
 import '../components/countdown.js';
 import { healthBadge } from '../components/service-health.js';
-import { type Extension, type ExtensionTree, extensionTreeContext } from '../extensions/extension-tree.js';
+import {
+  type Extension,
+  type ExtensionTree,
+  extensionTreeContext,
+  TreeSubscription,
+} from '../extensions/extension-tree.js';
 import { actionButtons, type DeploymentAction, runDeploymentAction } from './deployment-actions.js';
 import type { Deployment, DeploymentMetrics, DeploymentOperation, ServiceTags } from './types.js';
 
@@ -83,7 +88,8 @@ export class DeploymentPage extends LitElement {
   @state() private cloneTags: ServiceTags[] | undefined;
   private metricsTimer: number | undefined;
   private events: EventSource | undefined;
-  private readonly treeChanged = () => this.requestUpdate();
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: a controller serves its host by existing
+  private readonly treeUpdates = new TreeSubscription(this, () => this.tree);
 
   constructor() {
     super();
@@ -92,14 +98,8 @@ export class DeploymentPage extends LitElement {
     this.addEventListener('deployment-error', (e) => (this.error = (e as CustomEvent<string>).detail));
   }
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.tree.addEventListener('change', this.treeChanged);
-  }
-
   override disconnectedCallback(): void {
     super.disconnectedCallback();
-    this.tree.removeEventListener('change', this.treeChanged);
     clearInterval(this.metricsTimer);
     this.events?.close();
   }

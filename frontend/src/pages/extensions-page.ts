@@ -5,7 +5,12 @@ import { customElement, state } from 'lit/decorators.js';
 import { repeat } from 'lit/directives/repeat.js';
 import type { Api } from '../api.js';
 import { apiContext } from '../context.js';
-import { type Extension, type ExtensionTree, extensionTreeContext } from '../extensions/extension-tree.js';
+import {
+  type Extension,
+  type ExtensionTree,
+  extensionTreeContext,
+  TreeSubscription,
+} from '../extensions/extension-tree.js';
 import { shared } from '../theme.js';
 
 /** What each parent input is, in the words of the page it is on. */
@@ -30,17 +35,8 @@ export class ExtensionsPage extends LitElement {
   @consume({ context: extensionTreeContext }) private tree!: ExtensionTree;
   @state() private error = '';
   @state() private busy = false;
-  private readonly treeChanged = () => this.requestUpdate();
-
-  override connectedCallback(): void {
-    super.connectedCallback();
-    this.tree.addEventListener('change', this.treeChanged);
-  }
-
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    this.tree.removeEventListener('change', this.treeChanged);
-  }
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: a controller serves its host by existing
+  private readonly treeUpdates = new TreeSubscription(this, () => this.tree);
 
   private async run(work: () => Promise<void>) {
     this.busy = true;

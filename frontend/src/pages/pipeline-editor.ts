@@ -4,7 +4,12 @@ import { customElement, property, query, state } from 'lit/decorators.js';
 import { LGraph, LGraphCanvas, type LGraphNode, LiteGraph } from 'litegraph.js/build/litegraph.core.js';
 import { type Api, ApiError } from '../api.js';
 import { apiContext, type Session, sessionContext } from '../context.js';
-import { type Extension, type ExtensionTree, extensionTreeContext } from '../extensions/extension-tree.js';
+import {
+  type Extension,
+  type ExtensionTree,
+  extensionTreeContext,
+  TreeSubscription,
+} from '../extensions/extension-tree.js';
 import { shared } from '../theme.js';
 import {
   type CatalogEntry,
@@ -134,19 +139,18 @@ export class PipelineEditor extends LitElement {
   override connectedCallback(): void {
     super.connectedCallback();
     activeEditor = this;
-    this.tree.addEventListener('change', this.treeChanged);
     document.addEventListener('pointerup', this.pointerUp);
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     if (activeEditor === this) activeEditor = undefined;
-    this.tree.removeEventListener('change', this.treeChanged);
     document.removeEventListener('pointerup', this.pointerUp);
     this.resizes?.disconnect();
   }
 
-  private readonly treeChanged = () => this.requestUpdate();
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: a controller serves its host by existing
+  private readonly treeUpdates = new TreeSubscription(this, () => this.tree);
   /**
    * A drag on the canvas (a node moved, a link drawn between slots) ends with a pointerup, wherever
    * it is let go; LiteGraph cancels the pointer events, so no mouseup follows them.
