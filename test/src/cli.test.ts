@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import Docker from 'dockerode';
 import { eventually, freePort, tempDir } from './helpers/agent-process.js';
-import { ensureTestImages } from './helpers/docker.js';
+import { ensureTestImages, stopOutsideNullOps } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { type Stack, startStack } from './helpers/stack.js';
 
@@ -116,10 +116,7 @@ test.serial(
     t.true(Date.parse(JSON.parse(extended.stdout).expiresAt) >= Date.parse(d.expiresAt));
 
     // Status says how each service is doing now: one stopped behind NullOps' back is a crash.
-    const [container] = await docker.listContainers({
-      filters: { label: [`dev.nullops.deployment=${d.id}`] },
-    });
-    await docker.getContainer(container?.Id as string).stop({ t: 1 });
+    await stopOutsideNullOps(d.id);
     const crashed = await eventually('status shows the crash', async () => {
       const out = await nullops(['status', 'pr-42'], ci);
       return /web +\S+ {2}crashed \(exit \d+\)/.test(out.stdout) && out;

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import { eventually } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
-import { docker, ensureTestImages } from './helpers/docker.js';
+import { containersOf, ensureTestImages, stopOutsideNullOps } from './helpers/docker.js';
 import { openEvents } from './helpers/sse.js';
 import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
 
@@ -53,13 +53,7 @@ test.after.always(async () => {
   await s?.stop();
 });
 
-const containerId = async () => {
-  const [c] = await docker.listContainers({
-    all: true,
-    filters: { label: [`dev.nullops.deployment=${id}`] },
-  });
-  return c?.Id as string;
-};
+const containerId = async () => (await containersOf(id, { all: true }))[0]?.Id as string;
 const shell = async (script: string) => run('docker', ['exec', await containerId(), 'sh', '-c', script]);
 const healthIs = async (condition: string) => {
   const h = await eventually(`web ${condition}`, async () => {
@@ -104,7 +98,7 @@ test.serial(
     t.regex(restarting.reason, /exited with code 3/);
 
     // Stopped outside NullOps (not by a user through it): it crashed and stays down.
-    await docker.getContainer(await containerId()).stop({ t: 1 });
+    await stopOutsideNullOps(id);
     const crashed = await healthIs('crashed');
     // 3 when the stop found it between two restarts, 143 (SIGTERM) when it had started once more.
     t.true([3, 143].includes(crashed.exitCode), `exit code ${crashed.exitCode}`);

@@ -3,7 +3,7 @@ import test from 'ava';
 import type { Browser, Page } from 'playwright-core';
 import { eventually } from './helpers/agent-process.js';
 import { launchBrowser, screenshot, signIn } from './helpers/browser.js';
-import { docker, ensureTestImages } from './helpers/docker.js';
+import { ensureTestImages, stopOutsideNullOps } from './helpers/docker.js';
 import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
 import { startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
@@ -251,10 +251,7 @@ test.serial('live health reaches the deployment page and the list without a relo
   const web = page.locator('li[data-service="web"]');
   await web.locator('[data-health="running"]').waitFor();
   // Stopped behind NullOps' back: the page says so at once, with the exit code.
-  const [container] = await docker.listContainers({
-    filters: { label: [`dev.nullops.deployment=${deploymentId}`] },
-  });
-  await docker.getContainer(container?.Id as string).stop({ t: 1 });
+  await stopOutsideNullOps(deploymentId);
   await web.locator('[data-health="crashed"]', { hasText: /crashed \(exit \d+\)/ }).waitFor();
   await screenshot(page, '16-service-crashed');
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Deployments' }).click();

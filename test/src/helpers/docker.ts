@@ -49,3 +49,17 @@ export async function removeLabelled(docker: Docker, deploymentIds: string[]): P
 }
 
 export const docker = new Docker();
+
+/** The containers of a deployment on the test engine: the running ones, or all. */
+export const containersOf = (deploymentId: string, options: { all?: boolean } = {}) =>
+  docker.listContainers({
+    all: options.all ?? false,
+    filters: { label: [`dev.nullops.deployment=${deploymentId}`] },
+  });
+
+/** Stops a deployment's first container through the engine, as someone outside NullOps would. */
+export async function stopOutsideNullOps(deploymentId: string): Promise<void> {
+  const [container] = await containersOf(deploymentId);
+  if (!container) throw new Error(`deployment ${deploymentId} has no running container`);
+  await docker.getContainer(container.Id).stop({ t: 1 });
+}
