@@ -387,6 +387,12 @@ test.serial(
       (await page.content()).includes(/NULLOPS_AGENT_TOKEN=(\S+)/.exec(notice)?.[1] ?? 'x'),
       'the token is not shown again',
     );
+    // A rotated token comes with the command to start the agent again, the new token filled in.
+    await page.locator('tr[data-row="edge-1"]').getByRole('button', { name: 'Rotate token' }).click();
+    const rotated = await page.getByRole('status').filter({ hasText: 'New token for edge-1' }).innerText();
+    const fresh = /NULLOPS_AGENT_TOKEN=(\S+)/.exec(rotated)?.[1];
+    t.truthy(fresh);
+    t.not(fresh, /NULLOPS_AGENT_TOKEN=(\S+)/.exec(notice)?.[1], 'a new token');
 
     await page.getByRole('link', { name: 'Secrets' }).click();
     const secret = page.getByRole('form', { name: 'New Secrets' });

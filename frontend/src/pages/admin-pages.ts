@@ -200,7 +200,14 @@ export const RESOURCES: Resource[] = [
       { label: 'Last heartbeat', value: (r) => when(r.lastHeartbeatAt) },
     ],
     rowActions: (r, page: AdminResourcePage) => html`
-      <button @click=${() => page.act(async () => `New token for ${r.name} (shown once): ${(await page.api.post<{ token: string }>(`/api/nodes/${r.id}/token`)).token}`)}>Rotate token</button>
+      <button @click=${() =>
+        page.act(async () => {
+          const { token } = await page.api.post<{ token: string }>(`/api/nodes/${r.id}/token`);
+          const env = await page.api.get<Row>(`/api/environments/${r.environmentId}`);
+          // The old token stops working: the agent is started again with this one.
+          return html`<strong>New token for ${r.name}</strong> (shown only now). Start its agent again with it:
+            <pre class="command" aria-label="install command">${installCommand({ ...r, token }, env)}</pre>`;
+        })}>Rotate token</button>
       ${r.hasToken ? html`<button @click=${() => page.act(() => page.api.delete(`/api/nodes/${r.id}/token`))}>Revoke token</button>` : nothing}
       ${r.pendingThumbprint ? html`<button title=${r.pendingThumbprint} @click=${() => page.act(() => page.api.post(`/api/nodes/${r.id}/thumbprint/approve`, { thumbprint: r.pendingThumbprint }))}>Approve new certificate</button>` : nothing}
       <button @click=${() => page.act(() => page.api.request('PATCH', `/api/nodes/${r.id}`, { enabled: !r.enabled }))}>${r.enabled ? 'Disable' : 'Enable'}</button>`,
