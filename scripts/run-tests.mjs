@@ -66,10 +66,17 @@ if (!process.env.NULLOPS_TEST_DATABASE_URL) {
   };
 }
 
+// One setting scales every deadline of the suite (test/src/helpers/time.ts), ava's own timeout too:
+// ava fails a run in which no test has finished for this long.
+const scale = Number(process.env.NULLOPS_TEST_TIME_SCALE ?? '1');
+const avaTimeout = `${Math.ceil(3 * (Number.isFinite(scale) && scale >= 1 ? scale : 1))}m`;
+
 // `--exec file.js args…` runs a script (the benchmark) against the same database instead of ava.
 const args = process.argv.slice(2);
 const command =
-  args[0] === '--exec' ? args.slice(1) : [join('node_modules', 'ava', 'entrypoints', 'cli.mjs'), ...args];
+  args[0] === '--exec'
+    ? args.slice(1)
+    : [join('node_modules', 'ava', 'entrypoints', 'cli.mjs'), `--timeout=${avaTimeout}`, ...args];
 const ava = spawn(process.execPath, command, {
   stdio: 'inherit',
   env: process.env,

@@ -3,11 +3,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import test from 'ava';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
-import { eventually, freePort, waitNodeReady } from './helpers/agent-process.js';
+import { freePort, waitNodeReady } from './helpers/agent-process.js';
 import { docker, ensureTestImages, removeLabelled } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { startTestControlPlane, type TestControlPlane } from './helpers/test-control-plane.js';
+import { DEADLINE_MS, eventually } from './helpers/time.js';
 
 /**
  * The Docker agent as an admin installs it: the image built from agent-docker/Dockerfile (FROM a
@@ -118,7 +119,7 @@ test.before(async () => {
         { source: dataDir, target: '/data' },
       ])
       .withWaitStrategy(Wait.forLogMessage(/agent is listening/))
-      .withStartupTimeout(60_000)
+      .withStartupTimeout(DEADLINE_MS)
       .start();
     agents.push({ container, port, node, dataDir });
     await waitNodeReady(admin, node.id);

@@ -3,9 +3,10 @@ import { DockerRuntime } from '@nullops/agent-docker';
 import { createLogger, loadAgentConfig, startAgentHost } from '@nullops/agent-host';
 import { dialAgent } from '@nullops/core';
 import test from 'ava';
-import { AgentProcess, eventually, freePort, tempDir } from './helpers/agent-process.js';
+import { AgentProcess, freePort, tempDir } from './helpers/agent-process.js';
 import { ensureTestImages } from './helpers/docker.js';
 import { startTestControlPlane } from './helpers/test-control-plane.js';
+import { eventually } from './helpers/time.js';
 
 test.before(() => ensureTestImages());
 
@@ -82,14 +83,11 @@ test('protocol fuzz: malformed JSON, unknown types, oversize frames and floods l
           : JSON.stringify({ type: 'request', id: `f${round}-${i}`, method: 'ping', params: {} }),
       );
     }
-    await new Promise((r) => setTimeout(r, 20));
+    // Paced by the socket: the next round once this one has left.
+    await eventually('the round sent', async () => c.ws.bufferedAmount === 0);
   }
   c.ws.send(JSON.stringify({ type: 'request', id: 'after-flood', method: 'ping', params: {} }));
-  await eventually(
-    'an answer after the flood',
-    async () => c.received.find((m) => m.id === 'after-flood'),
-    30_000,
-  );
+  await eventually('an answer after the flood', async () => c.received.find((m) => m.id === 'after-flood'));
   const answers = c.received.filter((m) => typeof m.id === 'string' && m.id.startsWith('f'));
   const busy = answers.filter((m) => m.ok === false && m.error?.code === 'busy');
   t.log(`${answers.length} flood pings answered, ${busy.length} of them "busy"`);

@@ -1,16 +1,17 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadOrCreateCertificate } from '@nullops/agent-host';
-import { placeDeployment } from '@nullops/core';
+import { Outbox, placeDeployment } from '@nullops/core';
 import type { ServiceSpec } from '@nullops/plugin-sdk';
 import test, { type ExecutionContext } from 'ava';
 import { WebSocketServer } from 'ws';
-import { AgentProcess, eventually, registerLocalNode } from './helpers/agent-process.js';
+import { AgentProcess, registerLocalNode } from './helpers/agent-process.js';
 import { docker, ensureTestImages, removeLabelled, webService } from './helpers/docker.js';
 import { startTestControlPlane } from './helpers/test-control-plane.js';
+import { eventually } from './helpers/time.js';
 
 test.before(() => ensureTestImages());
 
@@ -64,10 +65,13 @@ async function setup(t: ExecutionContext) {
     return id;
   };
   const syncs = () => agent.logged(/reconciled with the control plane/).length;
-  /** Makes the control plane reconnect (any node change does) and waits for the agent to reconcile. */
+  /** Makes the control plane reconnect (a new address does) and waits for the agent to reconcile. */
   const resync = async () => {
     const before = syncs();
-    await admin.expect(200, 'PATCH', `/api/nodes/${node.id}`, { labels: { poke: String(Date.now()) } });
+    const { host } = await nodeView();
+    await admin.expect(200, 'PATCH', `/api/nodes/${node.id}`, {
+      host: host === '127.0.0.1' ? 'localhost' : '127.0.0.1',
+    });
     await eventually('a new sync', async () => syncs() > before);
   };
   const containers = (id: string) =>
@@ -168,11 +172,32 @@ test.serial(
     const untrusted = await s.status('untrusted');
     t.is(untrusted.thumbprint, first.thumbprint, 'the pinned thumbprint is unchanged');
     t.is(untrusted.pendingThumbprint, impostor.thumbprint);
-    await new Promise((r) => setTimeout(r, 1000));
+    // An upgrade request of our own, with no proof: the new agent logs its refusal. Its log is one
+    // ordered stream, so once that line is there, any request the control plane had made before
+    // it would have been logged above it.
+    await new Promise<void>((done) =>
+      httpsRequest(`https://127.0.0.1:${s.agent.options.port}/ws`, {
+        rejectUnauthorized: false,
+        headers: {
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-version': '13',
+          'sec-websocket-key': randomBytes(16).toString('base64'),
+        },
+      })
+        .on('response', () => done())
+        .on('upgrade', () => done())
+        .on('error', () => done())
+        .end(),
+    );
+    await eventually(
+      'our probe refused',
+      async () => impostor.logged(/refused a control-plane connection/).length,
+    );
     t.is(
       impostor.logged(/control plane authenticated|refused a control-plane connection/).length,
-      0,
-      'no upgrade request, so no token, ever reached the new agent',
+      1,
+      'no upgrade request but ours, so no token, ever reached the new agent',
     );
 
     await s.admin.expect(200, 'POST', `/api/nodes/${s.node.id}/thumbprint/approve`, {
@@ -309,7 +334,10 @@ test.serial(
       const env = (await docker.getContainer(c?.Id as string).inspect()).Config.Env;
       t.true(env.includes(`BLOB_4=${'x'.repeat(60_000)}`), 'the values arrived whole');
     }
-    await new Promise((r) => setTimeout(r, 1500));
+    // The control plane took the agent's answer (a failed sync would drop the link instead).
+    await eventually('the control plane reconciled', async () =>
+      s.cp.logs.some((l) => /node reconciled/.test(l)),
+    );
     t.is((await s.nodeView()).status, 'online', 'no reconnect loop');
     t.is(s.agent.logged(/control plane authenticated/).length, 1, 'one connection, never dropped');
     t.true(
@@ -375,8 +403,13 @@ test.serial('token rotation and revocation take effect at once', async (t) => {
   await s.admin.expect(204, 'DELETE', `/api/nodes/${s.node.id}/token`);
   const revoked = await s.status('offline');
   t.regex(revoked.statusMessage, /no agent token/);
-  await new Promise((r) => setTimeout(r, 500));
+  // Any later look at the node (a change wakes its loop) finds no token and does not dial.
+  const looks = () => s.cp.logs.filter((l) => /no agent token/.test(l)).length;
+  const before = looks();
+  await s.admin.expect(200, 'PATCH', `/api/nodes/${s.node.id}`, { labels: { looked: 'again' } });
+  await eventually('the node looked at again', async () => looks() > before);
   t.is((await s.nodeView()).status, 'offline', 'and it stays down');
+  t.is(reconfigured.logged(/control plane authenticated/).length, 1, 'never dialled again');
 });
 
 test.serial(
@@ -393,10 +426,21 @@ test.serial(
       async () => (await s.containers(kept)).length === 1 && (await s.containers(doomed)).length === 1,
     );
 
+    const connections = () => s.agent.logged(/control plane authenticated/).length;
+    const connected = connections();
     const disabled = await s.admin.expect(200, 'PATCH', `/api/nodes/${s.node.id}`, { enabled: false });
     t.false(disabled.enabled);
-    await new Promise((r) => setTimeout(r, 1000));
+    // The node's loop has taken the change once its status is written again (a wake re-reads it).
+    await s.cp.cp.container.resolve(Outbox).settle();
+    // A heartbeat after the change came over the connection there is then (a new one would have
+    // been authenticated, and logged, before it).
+    const changed = Date.now();
+    await eventually(
+      'a heartbeat after the change',
+      async () => Date.parse((await s.nodeView()).lastHeartbeatAt) > changed,
+    );
     t.is((await s.nodeView()).status, 'online', 'still connected');
+    t.is(connections(), connected, 'the same connection: disabling does not reconnect');
     t.is(
       (await s.admin.get(`/api/deployments/${kept}`)).body.state,
       'running',

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { loadOrCreateCertificate } from '@nullops/agent-host';
 import { CaddyDriver } from '@nullops/core';
 import test from 'ava';
-import { eventually, freePort, tempDir } from './helpers/agent-process.js';
+import { freePort, tempDir } from './helpers/agent-process.js';
 import { viaIngress } from './helpers/ingress.js';
+import { eventually } from './helpers/time.js';
 
 test('the Caddy driver routes exact hosts to the node edge over pinned TLS with the edge headers, and 404s the rest', async (t) => {
   const dir = await tempDir('nullops-caddy-');

@@ -4,10 +4,11 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
 import Docker from 'dockerode';
-import { eventually, freePort, tempDir } from './helpers/agent-process.js';
+import { freePort, tempDir } from './helpers/agent-process.js';
 import { ensureTestImages, stopOutsideNullOps } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { type Stack, startStack } from './helpers/stack.js';
+import { DEADLINE_MS, eventually } from './helpers/time.js';
 
 // The `nullops` CLI as a CI job uses it: only the installed command and a scoped API token.
 
@@ -54,7 +55,7 @@ function nullops(args: string[], env: Record<string, string> = {}, program = NUL
     execFile(
       program,
       args,
-      { env: { PATH: process.env.PATH, XDG_CONFIG_HOME: config, ...env }, timeout: 120_000 },
+      { env: { PATH: process.env.PATH, XDG_CONFIG_HOME: config, ...env }, timeout: DEADLINE_MS },
       (err, stdout, stderr) =>
         done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );

@@ -1,8 +1,8 @@
 import test from 'ava';
-import { eventually } from './helpers/agent-process.js';
 import { ensureTestImages } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { type Stack, startStack } from './helpers/stack.js';
+import { eventually } from './helpers/time.js';
 
 // docker-compose import: realistic files of several shapes through POST /api/projects/import, a
 // report that names every key left behind, nothing written on any error, and an imported file
@@ -250,7 +250,7 @@ services:
       name: 'from-compose',
       tags: { api: 'v3' },
     });
-    await s.until(created.id, 'running', 90_000);
+    await s.until(created.id, 'running');
     // No health check on web: running means started, and httpd may take a moment to listen.
     const res = await eventually('web answers', async () => {
       const r = await viaIngress(s.ingressPort, s.host('web', 'from-compose'));

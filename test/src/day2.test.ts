@@ -3,11 +3,12 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { IngressService } from '@nullops/core';
 import test from 'ava';
-import { eventually, waitNodeReady } from './helpers/agent-process.js';
+import { waitNodeReady } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
 import { docker, ensureTestImages } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
+import { eventually } from './helpers/time.js';
 
 // Day-2 actions on a running deployment, on a real Docker agent: stop, start and restart one
 // service through a persisted per-deployment queue; a stopped service stays stopped across an
@@ -219,7 +220,7 @@ test.serial(
       ],
     });
     const source = await s.deploy('with-db');
-    await s.until(source, 'running', 120_000);
+    await s.until(source, 'running');
     await psql(source, "insert into greetings (name) values ('gamma')");
     t.is(await names(source), 'alpha,beta,gamma');
 
@@ -251,7 +252,7 @@ test.serial(
 
     // Clone with data: another deployment of the project gets the same rows.
     const copy = await s.deploy('with-db-copy');
-    await s.until(copy, 'running', 120_000);
+    await s.until(copy, 'running');
     t.is(await names(copy), 'alpha,beta');
     const cloned = await s.admin.expect(202, 'POST', `/api/deployments/${copy}/restore`, {
       backupId: kept.id,

@@ -1,11 +1,13 @@
 import { rm } from 'node:fs/promises';
+import { Sweeper } from '@nullops/core';
 import test from 'ava';
-import { AgentProcess, eventually, registerLocalNode, waitNodeReady } from './helpers/agent-process.js';
+import { AgentProcess, registerLocalNode, waitNodeReady } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
 import { docker, ensureTestImages } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { startTestControlPlane, type TestControlPlane } from './helpers/test-control-plane.js';
+import { eventually } from './helpers/time.js';
 
 const PASSWORD = 'a-long-enough-password';
 
@@ -146,16 +148,12 @@ const create = (
     key ? { 'idempotency-key': key } : {},
   );
 const get = async (id: string) => (await s.fuller.get(`/api/deployments/${id}`)).body;
-const until = (id: string, state: string, timeoutMs = 60_000) =>
-  eventually(
-    `deployment ${state}`,
-    async () => {
-      const d = await get(id);
-      if (state !== 'failed' && d.state === 'failed') throw new Error(`failed: ${JSON.stringify(d.error)}`);
-      return d.state === state ? d : undefined;
-    },
-    timeoutMs,
-  );
+const until = (id: string, state: string) =>
+  eventually(`deployment ${state}`, async () => {
+    const d = await get(id);
+    if (state !== 'failed' && d.state === 'failed') throw new Error(`failed: ${JSON.stringify(d.error)}`);
+    return d.state === state ? d : undefined;
+  });
 const host = (service: string, deployment: string) => `${service}.${deployment}.qa.nullops.test`;
 /** Saves a pipeline version for the rest of a test; the standard one is saved back after it. */
 const usePipeline = async (
@@ -390,7 +388,7 @@ test.serial('cancel during the run removes everything; a second cancel is a harm
   await eventually('the web step running', async () => (await containersOf(res.body.id)).length >= 1);
   const cancelled = await s.fuller.post(`/api/deployments/${res.body.id}/cancel`);
   t.is(cancelled.status, 202);
-  await until(res.body.id, 'deleted', 30_000);
+  await until(res.body.id, 'deleted');
   t.is((await containersOf(res.body.id)).length, 0);
   t.is((await networksOf(res.body.id)).length, 0);
   const again = await s.fuller.post(`/api/deployments/${res.body.id}/cancel`);
@@ -471,24 +469,24 @@ test.serial(
 test.serial('extend postpones auto-cleanup; an expired deployment is removed', async (t) => {
   const created = await create('short-lived', { web: 'v1.0' });
   const d = await until(created.body.id, 'running');
-  await s.cp.database
-    .db('deployments')
-    .where('id', d.id)
-    .update({ expiresAt: new Date(Date.now() + 1500) });
+  const expiring = new Date(Date.now() + 1500);
+  await s.cp.database.db('deployments').where('id', d.id).update({ expiresAt: expiring });
   const extended = await s.fuller.post(`/api/deployments/${d.id}/extend`);
   t.is(extended.status, 200);
   t.true(
     new Date(extended.body.expiresAt).getTime() > Date.now() + 3000_000,
     'the timer was reset to the full TTL',
   );
-  await new Promise((r) => setTimeout(r, 2500));
+  // A sweep after the time it would have expired leaves it alone.
+  await eventually('its former expiry passed', async () => Date.now() > expiring.getTime());
+  await s.cp.cp.container.resolve(Sweeper).sweep();
   t.is((await get(d.id)).state, 'running', 'extended, so still there');
 
   await s.cp.database
     .db('deployments')
     .where('id', d.id)
     .update({ expiresAt: new Date(Date.now() - 1000) });
-  await until(d.id, 'deleted', 30_000);
+  await until(d.id, 'deleted');
   t.is((await containersOf(d.id)).length, 0);
   t.is((await viaIngress(s.ingressPort, host('web', 'short-lived'))).status, 404);
   const history = (await s.fuller.get(`/api/deployments/${d.id}/history`)).body.items.map(

@@ -8,6 +8,7 @@ import {
   removeLabelled,
   webService,
 } from './helpers/docker.js';
+import { eventually } from './helpers/time.js';
 
 const runtime = new DockerRuntime({ agentId: 'runtime-test' });
 const created: string[] = [];
@@ -20,12 +21,11 @@ const deployment = () => {
 test.before(() => ensureTestImages());
 
 /** httpd needs a moment after the container starts; the pipeline waits the same way. */
-async function waitHealthy(id: string, service: string) {
-  for (let i = 0; i < 100; i++) {
-    if ((await runtime.checkHealth(id, service, { kind: 'http', path: '/' }, 1000)).healthy) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${service} never became healthy`);
+function waitHealthy(id: string, service: string) {
+  return eventually(
+    `${service} healthy`,
+    async () => (await runtime.checkHealth(id, service, { kind: 'http', path: '/' }, 1000)).healthy,
+  );
 }
 test.after.always(() => removeLabelled(docker, created));
 
@@ -114,15 +114,7 @@ test('deployments are isolated from each other, and removal leaves nothing behin
   const b = deployment();
   await runtime.startService(a, webService('web', 'a'));
   const bWeb = await runtime.startService(b, webService('web', 'b'));
-  for (const id of [a, b]) {
-    for (
-      let i = 0;
-      i < 50 && !(await runtime.checkHealth(id, 'web', { kind: 'http', path: '/' }, 1000)).healthy;
-      i++
-    ) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  for (const id of [a, b]) await waitHealthy(id, 'web');
   const bIp = Object.values((await docker.getContainer(bWeb.ref).inspect()).NetworkSettings.Networks)[0]
     ?.IPAddress;
   t.truthy(bIp);

@@ -77,7 +77,7 @@ test.serial(
       '@nullops/plugin-sql-script',
     ]);
     const id = await s.deploy('rows');
-    const running = await s.until(id, 'running', 90_000);
+    const running = await s.until(id, 'running');
     t.deepEqual(running.services.map((x: { name: string }) => x.name).sort(), ['db', 'reader']);
     // The deployment reserves what the whole pipeline starts: the project's budget (100m, 512 MiB)
     // plus the PostgreSQL server (500m, 256 MiB) and the SQL job (250m, 128 MiB).
@@ -148,7 +148,7 @@ test.serial(
       edges: [{ from: 'db', to: 'leak' }],
     });
     const id = await s.deploy('leaky-sql');
-    const failed = await s.until(id, 'failed', 90_000);
+    const failed = await s.until(id, 'failed');
     t.is(failed.error.step, 'leak');
     t.regex(failed.error.message, /invalid input syntax for type integer: "••••••"/);
     const viewer = await ApiClient.login(s.cp.url, 'viewer', STACK_PASSWORD);
@@ -184,7 +184,7 @@ test("a failing SQL script fails its step with psql's error and rolls the databa
     edges: [{ from: 'db', to: 'schema' }],
   });
   const id = await s.deploy('bad-sql');
-  const failed = await s.until(id, 'failed', 90_000);
+  const failed = await s.until(id, 'failed');
   t.is(failed.error.step, 'schema');
   t.regex(failed.error.message, /relation "missing_table" does not exist/);
   const history = (await s.admin.get(`/api/deployments/${id}/history`)).body.items.map(

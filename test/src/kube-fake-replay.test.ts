@@ -1,4 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
+import { DEADLINE_MS, eventually } from './helpers/time.js';
 import {
   type Answer,
   type Exchange,
@@ -72,16 +73,6 @@ async function post(fake: KubeFake, path: string, body: unknown) {
   const answer = await send(fake, { method: 'POST', path, query: {}, body });
   if (answer.status >= 300) throw new Error(`setup ${path}: ${answer.status} ${answer.text}`);
   return answer.body;
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const podRunning = (fake: KubeFake, ns: string, name: string) =>
@@ -232,8 +223,8 @@ const scenarios: Scenario[] = [
       3: async (fake) => {
         await post(fake, '/api/v1/namespaces/demo-watch/pods', sleeper('w2'));
       },
+      // The watch starts from the version before this delete: it sees it whenever it connects.
       5: async (fake) => {
-        await new Promise((r) => setTimeout(r, 200));
         await send(fake, { method: 'DELETE', path: '/api/v1/namespaces/demo-watch/pods/w2', query: {} });
       },
     },
@@ -333,7 +324,9 @@ async function replay(t: ExecutionContext, scenario: Scenario) {
   const fake = await startKubeFake(
     scenario.controlPlaneOnly
       ? { kubelet: false, scheduler: false }
-      : { startDelayMs: 1500, namespaceDeletionMs: 2000 },
+      : // As long as the real cluster took to empty a namespace (8.8 s): reads made while it was
+        // Terminating see it Terminating however busy this machine is.
+        { startDelayMs: 1500, namespaceDeletionMs: 8000 },
   );
   t.teardown(() => fake.stop());
   for (const ns of scenario.namespaces ?? [])
@@ -364,16 +357,18 @@ async function replay(t: ExecutionContext, scenario: Scenario) {
       token,
     };
     const read = recorded.method === 'GET' && !watching;
-    const deadline = Date.now() + 25_000;
+    const deadline = Date.now() + DEADLINE_MS;
     let ours: Answer;
     let problems: string[];
     for (;;) {
       const during = scenario.during?.[i]?.(fake, map);
-      ours = await send(fake, input, watching ? 8_000 : 20_000, scenario.until?.[i]);
+      // A watch is read until what it must see has come (or the server ends it: an ERROR frame,
+      // timeoutSeconds); the deadline only stops a watch that never gets there.
+      ours = await send(fake, input, DEADLINE_MS, scenario.until?.[i]);
       await during;
       problems = differences({ ...response, body: normalise(response.body, ours.body) }, ours, read);
       if (!problems.length || !read || Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 150));
+      await new Promise((r) => setTimeout(r, 100));
     }
     t.deepEqual(
       problems,

@@ -3,11 +3,12 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import test from 'ava';
 import { parseAllDocuments } from 'yaml';
-import { eventually, registerLocalNode, tempDir, waitNodeReady } from './helpers/agent-process.js';
+import { registerLocalNode, tempDir, waitNodeReady } from './helpers/agent-process.js';
 import { docker } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { openEvents } from './helpers/sse.js';
 import { type Stack, startStack } from './helpers/stack.js';
+import { eventually } from './helpers/time.js';
 import { type KubeFake, type PolicyRule, startKubeFake } from './kube-fake/index.js';
 import { resourceOfKind } from './kube-fake/resources.js';
 
@@ -106,10 +107,7 @@ test.serial(
     const before = fake.requests.length;
     const onDocker = await deployTo(s.env.id, 'demo');
     const onKube = await deployTo(k8sEnv.id, 'demo');
-    const [docked, kubed] = await Promise.all([
-      s.until(onDocker, 'running'),
-      s.until(onKube, 'running', 120_000),
-    ]);
+    const [docked, kubed] = await Promise.all([s.until(onDocker, 'running'), s.until(onKube, 'running')]);
     const agentCalls = fake.requests.slice(before).filter((r) => r.user === agentUser);
     t.log(
       `API calls by the agent from create to running (one deployment, two services): ${agentCalls.length}`,
@@ -142,18 +140,14 @@ test.serial(
     t.regex(await logs.text(), /event: end/);
 
     // Metrics from metrics.k8s.io reach the deployment's page.
-    const metrics = await eventually(
-      'metrics of the kubernetes deployment',
-      async () => {
-        const m = (await s.admin.get(`/api/deployments/${onKube}/metrics`)).body;
-        return m.services?.some((x: { service: string }) => x.service === 'web') ? m : undefined;
-      },
-      30_000,
-    );
+    const metrics = await eventually('metrics of the kubernetes deployment', async () => {
+      const m = (await s.admin.get(`/api/deployments/${onKube}/metrics`)).body;
+      return m.services?.some((x: { service: string }) => x.service === 'web') ? m : undefined;
+    });
     t.truthy(metrics);
 
     for (const id of [onDocker, onKube]) await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
-    await Promise.all([s.until(onDocker, 'deleted'), s.until(onKube, 'deleted', 60_000)]);
+    await Promise.all([s.until(onDocker, 'deleted'), s.until(onKube, 'deleted')]);
     t.false(namespaces().includes(`nullops-${onKube}`), 'delete leaves no namespace');
     const left = await docker.listContainers({
       all: true,
@@ -193,14 +187,10 @@ test.serial(
       name: 'haunted',
       tags: {},
     });
-    const failed = await eventually(
-      'failed',
-      async () => {
-        const d = (await s.admin.get(`/api/deployments/${created.id}`)).body;
-        return d.state === 'failed' ? d : undefined;
-      },
-      60_000,
-    );
+    const failed = await eventually('failed', async () => {
+      const d = (await s.admin.get(`/api/deployments/${created.id}`)).body;
+      return d.state === 'failed' ? d : undefined;
+    });
     t.is(failed.error.step, 'ghost');
     t.regex(
       failed.error.message,
@@ -223,7 +213,7 @@ test.serial(
     t.regex(refused.body.error.message, /body\.ingressClass: only a Kubernetes environment/);
 
     const id = await deployTo(k8sEnv.id, 'routed');
-    const running = await s.until(id, 'running', 120_000);
+    const running = await s.until(id, 'running');
     const ingresses = fake.store.list(resourceOfKind('Ingress'), `nullops-${id}`);
     t.is(ingresses.length, 1);
     t.is(ingresses[0]?.spec.ingressClassName, 'nginx');
@@ -251,7 +241,7 @@ test.serial(
       'the built-in ingress does not serve them',
     );
     await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
-    await s.until(id, 'deleted', 60_000);
+    await s.until(id, 'deleted');
   },
 );
 
@@ -307,19 +297,15 @@ test.serial(
       name: 'day2',
       tags: { web: 'v1' },
     });
-    await s.until(id, 'running', 120_000);
+    await s.until(id, 'running');
     const host = 'web.day2.kube.nullops.test';
     const finished = (opId: string) =>
-      eventually(
-        'operation finished',
-        async () => {
-          const op = (await s.admin.get(`/api/deployments/${id}/operations`)).body.items.find(
-            (o: { id: string }) => o.id === opId,
-          );
-          return op && (op.state === 'succeeded' || op.state === 'failed') && op;
-        },
-        60_000,
-      );
+      eventually('operation finished', async () => {
+        const op = (await s.admin.get(`/api/deployments/${id}/operations`)).body.items.find(
+          (o: { id: string }) => o.id === opId,
+        );
+        return op && (op.state === 'succeeded' || op.state === 'failed') && op;
+      });
 
     const stop = await s.admin.expect(202, 'POST', `/api/deployments/${id}/services/web/stop`);
     t.like(await finished(stop.id), { state: 'succeeded' });
@@ -330,11 +316,7 @@ test.serial(
     t.not((await viaIngress(s.ingressPort, host)).status, 200);
     const start = await s.admin.expect(202, 'POST', `/api/deployments/${id}/services/web/start`);
     t.like(await finished(start.id), { state: 'succeeded' });
-    await eventually(
-      'web answers again',
-      async () => (await viaIngress(s.ingressPort, host)).status === 200,
-      60_000,
-    );
+    await eventually('web answers again', async () => (await viaIngress(s.ingressPort, host)).status === 200);
 
     const backup = await s.admin.expect(202, 'POST', `/api/deployments/${id}/backups`, {});
     const took = await finished(backup.id);
@@ -348,7 +330,7 @@ test.serial(
     t.is(restored.state, 'succeeded', restored.message);
 
     await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
-    await s.until(id, 'deleted', 60_000);
+    await s.until(id, 'deleted');
   },
 );
 
@@ -382,17 +364,13 @@ test.serial(
       name: 'health',
       tags: { web: 'v1' },
     });
-    await s.until(id, 'running', 120_000);
+    await s.until(id, 'running');
     const events = await openEvents(s.admin, `/api/deployments/${id}/events`);
     t.teardown(events.close);
-    const restarting = await eventually(
-      'web restarting',
-      async () => {
-        const health = (await s.get(id)).services[0].health;
-        return health?.condition === 'restarting' && health.restartCount >= 1 && health;
-      },
-      60_000,
-    );
+    const restarting = await eventually('web restarting', async () => {
+      const health = (await s.get(id)).services[0].health;
+      return health?.condition === 'restarting' && health.restartCount >= 1 && health;
+    });
     t.is(restarting.exitCode, 3);
     t.regex(restarting.reason ?? '', /exited with code 3/);
     t.true(

@@ -1,6 +1,7 @@
 import { createLogger, Outbox } from '@nullops/core';
 import test from 'ava';
 import { createTestDatabase, type TestDatabase } from './helpers/test-database.js';
+import { eventually } from './helpers/time.js';
 
 // Each test has its own database: the outbox table is shared by whoever starts a worker on it.
 async function setup(t: { teardown(fn: () => Promise<void>): void }) {
@@ -53,13 +54,12 @@ test('a failing effect is retried with backoff until it succeeds; the error is k
   await outbox.start(50);
   await outbox.add(database.db, 't.flaky', 'k');
   outbox.wake();
-  const until = Date.now() + 20_000;
   let seenError = '';
-  while (calls < 3 && Date.now() < until) {
+  await eventually('the third attempt', async () => {
     const [row] = await rows(database);
     if (row?.lastError) seenError = row.lastError;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    return calls >= 3;
+  });
   await outbox.settle();
   t.is(calls, 3);
   t.regex(seenError, /^down \(\d\)$/);
@@ -87,7 +87,7 @@ test('effects of one key run one after another in order; other keys do not wait 
   ])
     await outbox.add(database.db, 't.step', key as string, { name });
   await outbox.start(50);
-  while (!log.includes('end b1')) await new Promise((r) => setTimeout(r, 20));
+  await eventually('b1 done', async () => log.includes('end b1'));
   t.false(log.includes('start a2'), 'a2 waits for a1');
   releaseSlow();
   await outbox.settle();
@@ -121,7 +121,7 @@ test('what a crashed control plane had claimed runs at once when the next one st
   });
   await first.add(database.db, 't.deliver', 'k', { n: 1 });
   await first.start(50);
-  while (!firstStarted) await new Promise((r) => setTimeout(r, 20));
+  await eventually('the first process started the effect', async () => firstStarted);
   const [leased] = await rows(database);
   t.truthy(leased?.claimedBy, 'the entry is leased to the first process');
   t.true(new Date(leased.availableAt).getTime() > Date.now() + 60_000, 'for longer than a restart takes');

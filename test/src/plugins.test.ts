@@ -3,11 +3,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import test from 'ava';
-import { eventually, registerLocalNode } from './helpers/agent-process.js';
+import { registerLocalNode } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
 import { docker, ensureTestImages } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { type Stack, startStack } from './helpers/stack.js';
+import { eventually } from './helpers/time.js';
 import { startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
 // The acceptance of the plugin system: fixture plugins published to a real Verdaccio, installed
@@ -418,17 +419,13 @@ test.serial(
 
     // A node that goes away is news for administrators (their webhook), and so is its return.
     await s.agent.kill();
-    const offline = await eventually(
-      'node offline card',
-      async () => received.find((r) => r.body.title?.startsWith('Node node-1 (qa) — offline')),
-      30_000,
+    const offline = await eventually('node offline card', async () =>
+      received.find((r) => r.body.title?.startsWith('Node node-1 (qa) — offline')),
     );
     t.like(offline.body, { '@type': 'MessageCard', themeColor: 'C62828' });
     await s.agent.start();
-    await eventually(
-      'node back card',
-      async () => received.some((r) => r.body.title?.startsWith('Node node-1 (qa) — back online')),
-      30_000,
+    await eventually('node back card', async () =>
+      received.some((r) => r.body.title?.startsWith('Node node-1 (qa) — back online')),
     );
     t.false(s.cp.logs.join('').includes('secret-path'), 'the webhook URL (a secret) is never logged');
   },

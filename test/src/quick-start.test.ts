@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import test from 'ava';
-import { eventually } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
 import { MAIN, ownEnvironment, start, stop } from './helpers/control-plane-process.js';
+import { eventually } from './helpers/time.js';
 
 test('npm start: embedded PostgreSQL, printed admin login, /healthz, data survives a restart', async (t) => {
   const { dataDir, env } = await ownEnvironment('nullops-start-');

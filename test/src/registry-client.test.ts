@@ -7,9 +7,10 @@ import { promisify } from 'node:util';
 import { loadOrCreateCertificate } from '@nullops/agent-host';
 import { defaultTag, RegistryClient, selectTags, sortTags } from '@nullops/core';
 import test from 'ava';
-import { eventually, freePort, tempDir } from './helpers/agent-process.js';
+import { freePort, tempDir } from './helpers/agent-process.js';
 import { ensureTestImages } from './helpers/docker.js';
 import { startRegistry } from './helpers/registry.js';
+import { eventually } from './helpers/time.js';
 
 test('tags sort newest version first (semver-aware), then the rest newest first; globs filter', (t) => {
   const tags = [

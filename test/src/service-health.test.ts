@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { eventually } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
 import { containersOf, ensureTestImages, stopOutsideNullOps } from './helpers/docker.js';
 import { openEvents } from './helpers/sse.js';
 import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
+import { eventually } from './helpers/time.js';
 
 // Live health of a running deployment's services, on a real Docker agent: a failing health check
 // makes a service unhealthy, a crash loop shows as restarting with its count and exit code, a

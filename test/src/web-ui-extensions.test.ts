@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
 import test from 'ava';
 import type { Browser, Page } from 'playwright-core';
-import { eventually } from './helpers/agent-process.js';
 import { launchBrowser, screenshot, signIn } from './helpers/browser.js';
 import { ensureTestImages, stopOutsideNullOps } from './helpers/docker.js';
 import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
+import { eventually } from './helpers/time.js';
 import { startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
 // The web UI's extension tree in a real Chromium: the plugin template (its worked frontend

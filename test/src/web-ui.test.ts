@@ -114,7 +114,7 @@ test.serial(
 
     // The deployment page: live progress until running.
     await page.getByRole('heading', { name: /ui-demo/ }).waitFor();
-    await page.locator('h1 .state.running').waitFor({ timeout: 60_000 });
+    await page.locator('h1 .state.running').waitFor();
     const steps = await page.locator('ol.progress li').allTextContents();
     t.true(
       steps.some((x) => /web\s+started/.test(x)),
@@ -136,7 +136,7 @@ test.serial(
     await service.close();
     // Live logs: the request just made shows up (httpd -v logs it).
     await page.locator('pre.logs', { hasText: 'web v1.0 starting' }).waitFor();
-    await page.locator('pre.logs', { hasText: 'response:200' }).waitFor({ timeout: 15_000 });
+    await page.locator('pre.logs', { hasText: 'response:200' }).waitFor();
     // Real usage from the node's heartbeats.
     await page
       .locator('li[data-service="web"] .metrics')
@@ -452,10 +452,10 @@ test.serial(
     await s.until(id, 'running');
     await page.goto(`${s.cp.url}/deployments/${id}`);
     await page.getByRole('button', { name: 'Stop web' }).click();
-    await page.locator('li[data-service="web"] .state.stopped').waitFor({ timeout: 30_000 });
+    await page.locator('li[data-service="web"] .state.stopped').waitFor();
     await page.locator('li[data-operation="service.stop"] .state.succeeded').waitFor();
     await page.getByRole('button', { name: 'Start web', exact: true }).click();
-    await page.locator('li[data-service="web"] .state.running').waitFor({ timeout: 30_000 });
+    await page.locator('li[data-service="web"] .state.running').waitFor();
     await page.locator('td', { hasText: /^service\.started/ }).waitFor();
     await screenshot(page, '13-day2');
     await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);

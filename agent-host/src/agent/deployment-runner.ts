@@ -129,7 +129,10 @@ export class DeploymentRunner {
           record.phase = 'failed';
           record.specs = [];
           record.error = result.error;
-          if (result.cancelled) return;
+          if (result.cancelled) {
+            log.info('pipeline cancelled and rolled back');
+            return;
+          }
         }
         log.info({ phase: record.phase, error: record.error }, 'pipeline finished');
         await this.save();

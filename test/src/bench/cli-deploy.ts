@@ -4,9 +4,9 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { eventually } from '../helpers/agent-process.js';
 import { ensureTestImages } from '../helpers/docker.js';
 import { startStack } from '../helpers/stack.js';
+import { eventually } from '../helpers/time.js';
 import { median, today, writeSection } from './report.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);

@@ -7,11 +7,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { eventually, registerLocalNode, waitNodeReady } from '../helpers/agent-process.js';
+import { registerLocalNode, waitNodeReady } from '../helpers/agent-process.js';
 import { ensureTestImages } from '../helpers/docker.js';
 import { viaIngress } from '../helpers/ingress.js';
 import { startRegistry } from '../helpers/registry.js';
 import { startTestControlPlane } from '../helpers/test-control-plane.js';
+import { eventually } from '../helpers/time.js';
 import { answers, median, today, writeSection } from './report.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);

@@ -4,11 +4,12 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { AgentProcess, eventually, registerLocalNode, waitNodeReady } from '../helpers/agent-process.js';
+import { AgentProcess, registerLocalNode, waitNodeReady } from '../helpers/agent-process.js';
 import { ensureTestImages } from '../helpers/docker.js';
 import { viaIngress } from '../helpers/ingress.js';
 import { startRegistry } from '../helpers/registry.js';
 import { startTestControlPlane } from '../helpers/test-control-plane.js';
+import { eventually } from '../helpers/time.js';
 import { answers, today, writeSection } from './report.js';
 
 const COUNT = Number(process.env.BENCH_DEPLOYMENTS ?? 50);

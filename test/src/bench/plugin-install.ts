@@ -5,8 +5,9 @@ import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { eventually, registerLocalNode, tempDir, waitNodeReady } from '../helpers/agent-process.js';
+import { registerLocalNode, tempDir, waitNodeReady } from '../helpers/agent-process.js';
 import { startTestControlPlane } from '../helpers/test-control-plane.js';
+import { eventually } from '../helpers/time.js';
 import { startVerdaccio } from '../helpers/verdaccio.js';
 import { median, today, writeSection } from './report.js';
 

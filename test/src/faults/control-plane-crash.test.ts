@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { eventually } from '../helpers/agent-process.js';
 import { ApiClient } from '../helpers/api-client.js';
 import { ownEnvironment, start, stop } from '../helpers/control-plane-process.js';
 import { docker, ensureTestImages, removeLabelled } from '../helpers/docker.js';
 import { viaIngress } from '../helpers/ingress.js';
 import { startRegistry } from '../helpers/registry.js';
+import { eventually } from '../helpers/time.js';
 
 /** Whether the process runs (zombies and gone ones do not). */
 function runs(pid: number): boolean {

@@ -1,9 +1,9 @@
 import test from 'ava';
-import { eventually } from '../helpers/agent-process.js';
 import { docker, ensureTestImages } from '../helpers/docker.js';
 import { viaIngress } from '../helpers/ingress.js';
 import { NetnsHost } from '../helpers/netns.js';
 import { type Stack, startStack } from '../helpers/stack.js';
+import { eventually, scaled } from '../helpers/time.js';
 
 /**
  * A peer that goes silent — a black-holed link (network namespace + iptables: sockets open, no
@@ -13,9 +13,12 @@ import { type Stack, startStack } from '../helpers/stack.js';
  */
 
 const LIVENESS_MS = 3000;
-/** Detection must happen within the liveness timeout plus one ping interval and a poll. */
-const DETECT_BOUND_MS = LIVENESS_MS + LIVENESS_MS / 3 + 2000;
-const CONVERGE_BOUND_MS = 15_000;
+/**
+ * Detection comes from liveness — within its timeout plus one ping interval and some slack for a
+ * busy machine — not from TCP, which would take minutes.
+ */
+const DETECT_BOUND_MS = LIVENESS_MS + LIVENESS_MS / 3 + scaled(5000);
+const CONVERGE_BOUND_MS = scaled(30_000);
 
 const pipeline = {
   nodes: [
@@ -42,12 +45,11 @@ async function stackOn(netns?: NetnsHost): Promise<Stack> {
 }
 
 /** Blocks until the node has `status`; returns how long that took. */
-async function nodeBecomes(s: Stack, status: string, timeoutMs: number): Promise<number> {
+async function nodeBecomes(s: Stack, status: string): Promise<number> {
   const started = Date.now();
   await eventually(
     `node ${status}`,
     async () => (await s.admin.get(`/api/nodes/${s.node.id}`)).body.status === status,
-    timeoutMs,
   );
   return Date.now() - started;
 }
@@ -68,7 +70,7 @@ async function survives(
   const before = (await labelled(id)).map((c) => c.Id).sort();
 
   fault.cut();
-  const detectedMs = await nodeBecomes(s, 'offline', DETECT_BOUND_MS + 5000);
+  const detectedMs = await nodeBecomes(s, 'offline');
   t.log(`${fault.name}: node offline after ${detectedMs} ms (liveness timeout ${LIVENESS_MS} ms)`);
   t.true(detectedMs <= DETECT_BOUND_MS, `detected in ${detectedMs} ms, bound ${DETECT_BOUND_MS} ms`);
   const node = (await s.admin.get(`/api/nodes/${s.node.id}`)).body;
@@ -84,7 +86,7 @@ async function survives(
 
   const healedAt = Date.now();
   fault.heal();
-  await s.until(id, 'running', CONVERGE_BOUND_MS + 5000);
+  await s.until(id, 'running');
   await eventually(
     'the URL answering again',
     async () => (await viaIngress(s.ingressPort, host)).status === 200,
@@ -111,13 +113,22 @@ test.serial(
     t.teardown(() => netns.remove());
     const s = await stackOn(netns);
     t.teardown(() => s.stop());
-    // A slow link is not a partition: at 64 kbit/s the node stays online.
+    // A slow link is not a partition: at 64 kbit/s the node stays online. Proof: a heartbeat sent
+    // after twice the liveness timeout came over the slow link, and the node never went offline.
     netns.throttle(64);
-    await new Promise((r) => setTimeout(r, LIVENESS_MS * 2));
+    const throttledAt = Date.now();
+    await eventually('a heartbeat over the slow link, two liveness timeouts later', async () => {
+      const node = (await s.admin.get(`/api/nodes/${s.node.id}`)).body;
+      return Date.parse(node.lastHeartbeatAt) > throttledAt + LIVENESS_MS * 2;
+    });
     t.is(
       (await s.admin.get(`/api/nodes/${s.node.id}`)).body.status,
       'online',
       'a slow link does not flap the node',
+    );
+    t.false(
+      s.cp.logs.some((l) => /"status":"offline"/.test(l) && /node status/.test(l)),
+      'it never went offline meanwhile',
     );
     netns.throttle(0);
     await survives(t, s, { name: 'partition', cut: () => netns.partition(), heal: () => netns.heal() });

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ApiClient } from './api-client.js';
+import { DEADLINE_MS, eventually, scaled } from './time.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
@@ -97,7 +98,7 @@ export class AgentProcess {
     const started = Date.now();
     while (this.logged(/agent is listening/).length === listeningBefore) {
       if (child.exitCode !== null) throw new Error(`agent exited (${child.exitCode}): ${this.stderr}`);
-      if (Date.now() - started > 20_000) throw new Error(`agent did not start: ${this.stderr}`);
+      if (Date.now() - started > DEADLINE_MS) throw new Error(`agent did not start: ${this.stderr}`);
       await new Promise((r) => setTimeout(r, 25));
     }
     return this;
@@ -118,30 +119,10 @@ export class AgentProcess {
     this.child.kill('SIGCONT');
     this.child.kill(signal);
     // An agent that does not stop within 10 s is killed outright: a teardown must never hang.
-    const forced = setTimeout(() => this.child?.kill('SIGKILL'), 10_000);
+    const forced = setTimeout(() => this.child?.kill('SIGKILL'), scaled(10_000));
     await this.exited;
     clearTimeout(forced);
   }
-}
-
-/** Polls until `check` returns a truthy value, or fails with `what` after `timeoutMs`. */
-export async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined | false | null>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const started = Date.now();
-  let last: unknown;
-  while (Date.now() - started < timeoutMs) {
-    try {
-      const value = await check();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
 
 /**

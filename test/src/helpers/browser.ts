@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { DEADLINE_MS } from './time.js';
 
 /** Where browser tests write their screenshots (a CI artifact). */
 export const SCREENSHOTS = resolve('test-artifacts', 'screenshots');
@@ -12,7 +13,7 @@ export const SCREENSHOTS = resolve('test-artifacts', 'screenshots');
  */
 export async function launchBrowser(): Promise<Browser> {
   await mkdir(SCREENSHOTS, { recursive: true });
-  return chromium.launch({
+  const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     args: [
       '--headless',
@@ -26,6 +27,20 @@ export async function launchBrowser(): Promise<Browser> {
       '--host-resolver-rules=MAP *.nullops.test 127.0.0.1',
     ],
   });
+  // Every wait of a page (a locator, a navigation) has the suite's one deadline.
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (options) => {
+    const context = await newContext(options);
+    context.setDefaultTimeout(DEADLINE_MS);
+    return context;
+  };
+  const newPage = browser.newPage.bind(browser);
+  browser.newPage = async (options) => {
+    const page = await newPage(options);
+    page.setDefaultTimeout(DEADLINE_MS);
+    return page;
+  };
+  return browser;
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {

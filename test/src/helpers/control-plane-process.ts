@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { freePort, tempDir } from './agent-process.js';
+import { DEADLINE_MS } from './time.js';
 
 export const MAIN = resolve('core/dist/main.js');
 
@@ -14,7 +15,10 @@ export function start(env: Record<string, string>): Promise<{ child: ChildProces
   child.stdout?.on('data', (d) => (out += d));
   child.stderr?.on('data', (d) => (out += d));
   return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`did not start in 60 s:\n${out}`)), 60_000);
+    const timer = setTimeout(
+      () => fail(new Error(`did not start in ${DEADLINE_MS / 1000} s:\n${out}`)),
+      DEADLINE_MS,
+    );
     const poll = setInterval(() => {
       if (out.includes('control plane is listening')) {
         clearInterval(poll);

@@ -1,7 +1,8 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { eventually, freePort, tempDir } from './agent-process.js';
+import { freePort, tempDir } from './agent-process.js';
+import { eventually } from './time.js';
 
 export interface TestRegistry {
   /** `127.0.0.1:PORT`: Docker treats loopback registries as insecure-allowed. */

@@ -1,9 +1,10 @@
 import { rm } from 'node:fs/promises';
-import { AgentProcess, eventually, registerLocalNode, waitNodeReady } from './agent-process.js';
+import { AgentProcess, registerLocalNode, waitNodeReady } from './agent-process.js';
 import type { ApiClient } from './api-client.js';
 import { docker, removeLabelled } from './docker.js';
 import { startRegistry, type TestRegistry } from './registry.js';
 import { startTestControlPlane, type TestControlPlane } from './test-control-plane.js';
+import { DEADLINE_MS, eventually } from './time.js';
 
 /** The password of every user `startStack` creates. */
 export const STACK_PASSWORD = 'a-long-enough-password';
@@ -116,7 +117,7 @@ export async function startStack(options: {
       return created.id as string;
     },
     get,
-    async until(id, state, timeoutMs = 60_000) {
+    async until(id, state, timeoutMs = DEADLINE_MS) {
       try {
         return await eventually(
           `deployment ${state}`,

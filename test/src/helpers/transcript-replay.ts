@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { KubeFake } from '../kube-fake/index.js';
 import { schemaErrors } from '../kube-fake/index.js';
 import { K8S_API_DIR, openApiSchemas } from '../kube-fake/openapi.js';
+import { DEADLINE_MS } from './time.js';
 
 /** One recorded exchange with a real Kubernetes API server. */
 export interface Exchange {
@@ -48,7 +49,7 @@ export function send(
     body?: unknown;
     token?: string | null;
   },
-  limitMs = 20_000,
+  limitMs = DEADLINE_MS,
   until?: (frames: { type: string; object: any }[]) => boolean,
 ): Promise<Answer> {
   const url = new URL(fake.url + input.path);

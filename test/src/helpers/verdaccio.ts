@@ -3,7 +3,8 @@ import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { eventually, freePort, tempDir } from './agent-process.js';
+import { freePort, tempDir } from './agent-process.js';
+import { eventually } from './time.js';
 
 const run = promisify(execFile);
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import Docker from 'dockerode';
+import { scaled } from '../helpers/time.js';
 import { type ControllerOptions, Controllers } from './controllers.js';
 import { DockerKubelet } from './kubelet.js';
 import { resourceOfKind } from './resources.js';
@@ -56,10 +57,11 @@ export async function startKubeFake(
   const instance = randomBytes(3).toString('hex');
   const kubelet = new DockerKubelet(store, options.docker ?? new Docker(), {
     instance,
-    crashBackoffMs: options.crashBackoffMs ?? 1000,
-    startDelayMs: options.startDelayMs ?? 300,
+    // The simulated kubelet and controllers keep the suite's time scale (helpers/time.ts).
+    crashBackoffMs: scaled(options.crashBackoffMs ?? 1000),
+    startDelayMs: scaled(options.startDelayMs ?? 300),
     sandboxImage: options.sandboxImage ?? 'nullops-test/busybox:1',
-    imagePullBackoffMs: options.imagePullBackoffMs ?? 1000,
+    imagePullBackoffMs: scaled(options.imagePullBackoffMs ?? 1000),
   });
   let controllers: Controllers | undefined;
   const api = new KubeApiServer(store, {
@@ -69,7 +71,7 @@ export async function startKubeFake(
     admitPod: (namespace, pod) => controllers?.admitPod(namespace, pod),
   });
   controllers = new Controllers(store, api, {
-    namespaceDeletionMs: options.namespaceDeletionMs ?? 1500,
+    namespaceDeletionMs: scaled(options.namespaceDeletionMs ?? 1500),
     node: options.node ?? { cpu: '4', memory: '8Gi', pods: 110 },
     scheduler: options.scheduler ?? true,
   });

@@ -1,13 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { errors } from './status.js';
 
-/** Where the recorded Kubernetes API data lives: `shared/k8s-api` beside the repository. */
-export const K8S_API_DIR = resolve(
-  process.env.NULLOPS_K8S_API_DIR ?? fileURLToPath(new URL('../../../../shared/k8s-api', import.meta.url)),
-);
+/**
+ * The recordings of a real Kubernetes 1.28 API server (OpenAPI documents and transcripts), kept as
+ * fixtures of this repository: the suite reads nothing outside it.
+ */
+export const K8S_API_DIR = fileURLToPath(new URL('../../fixtures/k8s-api', import.meta.url));
 
 const DOCUMENTS = [
   'api/v1.json',

@@ -109,7 +109,7 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
   let firstError: RunError | undefined;
   const running = new Set<Promise<void>>();
 
-  const context = (nodeId: string, stepSignal: AbortSignal, runtime = fenced): ComponentContext => ({
+  const context = (nodeId: string, stepSignal: AbortSignal, runtime: Runtime = fenced): ComponentContext => ({
     deployment: options.deployment,
     nodeId,
     runtime,
@@ -210,6 +210,9 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
       onStep(done.nodeId, 'log', `rollback failed: ${(err as Error).message}`);
     }
   }
+  // A call a component was still in when the run aborted ends (undone by the fence) before the
+  // run does: once a run is over, nothing of it appears on the node any more.
+  await fenced.idle();
   const cancelled = options.signal.aborted;
   return { ok: false, cancelled, error: firstError ?? { step: null, message: 'cancelled' } };
 

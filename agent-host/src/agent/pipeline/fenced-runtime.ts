@@ -8,23 +8,41 @@ import type { Runtime } from '@nullops/plugin-sdk';
  * soon as it returns. Without this, a cancel at the wrong instant leaves a running container behind
  * a deployment the control plane calls deleted.
  */
-export function fencedRuntime(runtime: Runtime, deploymentId: string, signal: AbortSignal): Runtime {
+export function fencedRuntime(
+  runtime: Runtime,
+  deploymentId: string,
+  signal: AbortSignal,
+): Runtime & { idle(): Promise<void> } {
   const refuse = () => {
     if (signal.aborted) throw new Error('the run was cancelled: nothing new is started');
   };
+  /** Creating calls under way (a component abandoned on abort may still be in one). */
+  const inFlight = new Set<Promise<unknown>>();
   /** Runs a creating call; if the run was aborted meanwhile, undoes it (all of the deployment's). */
-  const creating = async <T>(work: () => Promise<T>): Promise<T> => {
-    refuse();
-    let result: T;
-    try {
-      result = await work();
-    } finally {
-      if (signal.aborted) await runtime.removeDeployment(deploymentId).catch(() => {});
-    }
-    refuse();
-    return result;
+  const creating = <T>(work: () => Promise<T>): Promise<T> => {
+    const call = (async () => {
+      refuse();
+      let result: T;
+      try {
+        result = await work();
+      } finally {
+        if (signal.aborted) await runtime.removeDeployment(deploymentId).catch(() => {});
+      }
+      refuse();
+      return result;
+    })();
+    inFlight.add(call);
+    void call.catch(() => {}).finally(() => inFlight.delete(call));
+    return call;
   };
   return {
+    /**
+     * Resolves once no creating call is under way: after it, nothing of this run appears any more
+     * (each call gets the run's signal, so an aborted run's calls end soon).
+     */
+    async idle() {
+      while (inFlight.size) await Promise.allSettled([...inFlight]);
+    },
     get kind() {
       return runtime.kind;
     },

@@ -59,13 +59,19 @@ export class AgentConnectionManager {
   }
 
   async start(): Promise<void> {
-    this.outbox.handle(REFRESH_TOPIC, (payload) => this.refresh(payload.nodeId as string));
+    this.outbox.handle(REFRESH_TOPIC, (payload) =>
+      this.refresh(payload.nodeId as string, { reconnect: payload.reconnect === true }),
+    );
     const nodes = await AgentNode.query(this.db).select('id');
     await Promise.all(nodes.map((n) => this.refresh(n.id)));
   }
 
-  /** Re-reads a node after a change (enabled, token, thumbprint, address) and acts on it. */
-  async refresh(nodeId: string): Promise<void> {
+  /**
+   * Re-reads a node after a change and acts on it. `reconnect` drops an open connection so it is
+   * made again (a new address, a new token); other changes (enabled, name, labels) keep it:
+   * disabling a node stops placements only, its link and deployments go on.
+   */
+  async refresh(nodeId: string, options: { reconnect?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     const link = this.links.get(nodeId);
     if (!link) {
@@ -81,12 +87,15 @@ export class AgentConnectionManager {
         });
       return;
     }
-    link.wake(true);
+    link.wake(options.reconnect ?? false);
   }
 
   /** Queues `refresh` in the transaction that changes the node: it runs once that has committed. */
-  refreshLater(db: Database, nodeId: string): Promise<void> {
-    return this.outbox.add(db, REFRESH_TOPIC, `node:${nodeId}`, { nodeId });
+  refreshLater(db: Database, nodeId: string, options: { reconnect?: boolean } = {}): Promise<void> {
+    return this.outbox.add(db, REFRESH_TOPIC, `node:${nodeId}`, {
+      nodeId,
+      ...(options.reconnect ? { reconnect: true } : {}),
+    });
   }
 
   /** The open link to a node, when it is online. */

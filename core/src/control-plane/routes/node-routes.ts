@@ -151,12 +151,14 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
       body: z.object(fields).partial().strict(),
       responses: { 200: NodeView },
       handler: async ({ params, body, db }) => {
-        await findOr404(AgentNode, db, params.nodeId, 'node');
+        const before = await findOr404(AgentNode, db, params.nodeId, 'node');
         const row = await AgentNode.query(db).patchAndFetchById(params.nodeId, {
           ...body,
           updatedAt: new Date(),
         });
-        await agents.refreshLater(db, params.nodeId);
+        // Only a new address needs a new connection; enabling, renaming or labelling keeps it.
+        const moved = row.host !== before.host || row.port !== before.port;
+        await agents.refreshLater(db, params.nodeId, { reconnect: moved });
         return { status: 200, body: nodeView(row) };
       },
     }),
@@ -173,7 +175,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
         await findOr404(AgentNode, db, params.nodeId, 'node');
         await ensureNoLiveDeployments(db, { nodeId: params.nodeId }, 'node');
         await AgentNode.query(db).deleteById(params.nodeId);
-        await agents.refreshLater(db, params.nodeId);
+        await agents.refreshLater(db, params.nodeId, { reconnect: true });
         return { status: 204 };
       },
     }),
@@ -190,7 +192,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
         await findOr404(AgentNode, db, params.nodeId, 'node');
         const { token, ...stored } = issue(params.nodeId);
         await AgentNode.query(db).patchAndFetchById(params.nodeId, { ...stored, updatedAt: new Date() });
-        await agents.refreshLater(db, params.nodeId);
+        await agents.refreshLater(db, params.nodeId, { reconnect: true });
         return { status: 200, body: { token } };
       },
     }),
@@ -210,7 +212,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
           tokenIssuedAt: null,
           updatedAt: new Date(),
         });
-        await agents.refreshLater(db, params.nodeId);
+        await agents.refreshLater(db, params.nodeId, { reconnect: true });
         return { status: 204 };
       },
     }),
@@ -245,7 +247,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
           statusMessage: 'new certificate approved; reconnecting',
           updatedAt: new Date(),
         });
-        await agents.refreshLater(db, node.id);
+        await agents.refreshLater(db, node.id, { reconnect: true });
         return { status: 200, body: nodeView(row) };
       },
     }),
