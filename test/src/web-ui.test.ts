@@ -5,7 +5,7 @@ import test from 'ava';
 import type { Browser } from 'playwright-core';
 import { freePort } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
-import { launchBrowser, screenshot, signIn } from './helpers/browser.js';
+import { launchBrowser, screenshot, signIn, statusSays } from './helpers/browser.js';
 import { ensureTestImages } from './helpers/docker.js';
 import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
 import { startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
@@ -267,7 +267,7 @@ test.serial(
     await page.getByLabel('Comment').fill('web with a readiness check');
     await screenshot(page, '07-pipeline-editor');
     await page.getByRole('button', { name: 'Save' }).click();
-    await page.getByRole('status').filter({ hasText: 'Saved as version 2' }).waitFor();
+    await statusSays(page, 'Saved as version 2');
     await page.locator('tr[data-version="2"]', { hasText: 'web with a readiness check' }).waitFor();
 
     const saved = (await s.admin.get(`/api/projects/${s.project.id}/pipeline`)).body;
@@ -635,10 +635,7 @@ test.serial("a plugin's node widget edits its component's params in the pipeline
   await widget.getByLabel('Who to greet').fill('Ada');
   await widget.getByLabel('Who to greet').press('Tab');
   await page.getByRole('button', { name: 'Save' }).click();
-  await page
-    .getByRole('status')
-    .filter({ hasText: /Saved as version \d+/ })
-    .waitFor();
+  await statusSays(page, /Saved as version \d+/);
   const saved = (await s.admin.get(`/api/projects/${s.project.id}/pipeline`)).body;
   t.deepEqual(saved.graph.nodes.find((n: { type: string }) => n.type === 'fixture.greet')?.params, {
     name: 'Ada',

@@ -55,3 +55,20 @@ export async function signIn(page: Page, baseUrl: string, username: string, pass
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Deployments' }).waitFor();
 }
+
+/**
+ * Waits for the page's status line to say `text`; an error the page shows instead (`role=alert`)
+ * fails at once with its words, rather than at the deadline with none.
+ */
+export async function statusSays(page: Page, text: string | RegExp): Promise<void> {
+  const status = page.getByRole('status').filter({ hasText: text });
+  const alert = page.getByRole('alert');
+  // The wait that loses the race ends at the deadline: its failure is nobody's.
+  const seen = (what: 'status' | 'alert', wait: Promise<void>) => {
+    wait.catch(() => {});
+    return wait.then(() => what);
+  };
+  const shown = await Promise.race([seen('status', status.waitFor()), seen('alert', alert.waitFor())]);
+  if (shown === 'alert' && !(await status.count()))
+    throw new Error(`expected "${text}", the page says: ${await alert.first().textContent()}`);
+}
