@@ -1,6 +1,7 @@
 export {
   type DockerAgentConfig,
   dockerAgentConfigShape,
+  dockerEngineUnreachable,
   loadDockerAgentConfig,
   startDockerAgent,
 } from './docker-agent.js';

@@ -26,7 +26,9 @@ export async function runOnDocker(input: {
   /** Runs in the deployment of an earlier report (its network, its services) instead of a new one. */
   in?: Pick<DockerRunReport, 'deploymentId' | 'runtime'>;
 }): Promise<DockerRunReport> {
-  const runtime = input.in?.runtime ?? new DockerRuntime({ agentId: 'plugin-tests' });
+  // A node of its own per run: nothing else on the engine is listed or touched.
+  const runtime =
+    input.in?.runtime ?? new DockerRuntime({ owner: { installationId: randomUUID(), nodeId: randomUUID() } });
   const deploymentId = input.in?.deploymentId ?? randomUUID();
   const lines: string[] = [];
   const run: PipelineRun = {

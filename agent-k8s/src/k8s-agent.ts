@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import {
+  AgentIdentity,
   agentConfigShape,
   bundledPluginsOf,
   intVar,
@@ -118,9 +119,11 @@ export async function startK8sAgent(options: {
     (resolved.inCluster && existsSync(join(SERVICE_ACCOUNT_DIR, 'namespace'))
       ? readFileSync(join(SERVICE_ACCOUNT_DIR, 'namespace'), 'utf8').trim()
       : '');
+  const identity = new AgentIdentity();
   const runtime = new KubernetesRuntime({
     kubeConfig: resolved.kubeConfig,
-    agentId: config.NULLOPS_AGENT_ID,
+    owner: () => identity.require(),
+    ...(namespace ? {} : { claimNamespace: 'default' }),
     ...(namespace
       ? { agentNamespace: namespace, agentPodLabels: podLabels(config.NULLOPS_AGENT_POD_LABELS) }
       : {}),
@@ -144,6 +147,7 @@ export async function startK8sAgent(options: {
   const agent = await startAgentHost({
     config,
     runtime,
+    identity,
     logger,
     agentVersion: AGENT_VERSION,
     bundledPlugins: bundledPluginsOf(import.meta.url),

@@ -9,6 +9,7 @@ import * as scopedTokens from './20261201030000_scoped_tokens.js';
 import * as pluginTrees from './20261201040000_plugin_trees.js';
 import * as day2Operations from './20261201050000_day2_operations.js';
 import * as uiExtensionsAndHealth from './20261201060000_ui_extensions_and_health.js';
+import * as fleetIntegrity from './20261206000000_fleet_integrity.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -25,6 +26,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261201040000_plugin_trees': pluginTrees,
   '20261201050000_day2_operations': day2Operations,
   '20261201060000_ui_extensions_and_health': uiExtensionsAndHealth,
+  '20261206000000_fleet_integrity': fleetIntegrity,
 };
 
 /** A knex migration source over the list above. */

@@ -4,10 +4,17 @@ import { z } from 'zod';
  * Version of the control plane ⇄ agent protocol. Both sides must speak the same one: the control
  * plane marks an agent with another version `incompatible` (mixed versions are not supported).
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Path of the agent's WebSocket endpoint. */
 export const AGENT_WS_PATH = '/ws';
+
+/**
+ * Header of the control plane's upgrade request naming whose agent this is:
+ * `<installation id>/<node id>`. It travels inside the TLS session the token proof is bound to;
+ * the agent labels everything it makes with both and touches nothing without both.
+ */
+export const AGENT_IDENTITY_HEADER = 'x-nullops-identity';
 
 /**
  * A service's environment and command as the protocol carries them. Components that start
@@ -177,7 +184,12 @@ export const DesiredDeploymentSchema = z
   .object({
     id: z.uuid(),
     name: dnsLabel,
-    state: z.enum(['pending', 'deploying', 'running', 'offline', 'deleting']),
+    state: z.enum(['pending', 'deploying', 'running', 'degraded', 'offline', 'deleting']),
+    /**
+     * Which run of the deployment this is: 1 at create, one more at each retry or redeploy. An
+     * agent holding an earlier one starts the new run from nothing (since protocol 2).
+     */
+    generation: z.number().int().min(1).optional(),
     /** Services that must be running (recorded when the pipeline ran). */
     services: z.array(ServiceSpecSchema).max(200),
     /** What the deployment may use on the node (its project's budget). */
@@ -188,6 +200,13 @@ export const DesiredDeploymentSchema = z
     run: PipelineRunSchema.optional(),
     /** Services a user stopped: kept stopped, not brought back (sent only when there are any). */
     stoppedServices: z.array(dnsLabel).max(200).optional(),
+    /**
+     * A live deployment's resolved secret values (masked in everything the agent reports, also
+     * after it restarted) and registry credentials (to bring a vanished service back). Memory only:
+     * the agent never writes them down.
+     */
+    secretValues: z.array(z.string().max(65536)).max(1000).optional(),
+    registryAuth: z.array(RegistryAuthSchema).max(50).optional(),
     /**
      * Kubernetes environments with an ingress controller: the agent writes Ingress objects of
      * this class for `<service>.<deployment name>.<domain>` instead of serving them at its edge.
@@ -212,6 +231,11 @@ export const ActualDeploymentSchema = z.object({
   /** Specs of the services the pipeline started (to be kept alive). */
   specs: z.array(ServiceSpecSchema),
   error: RunErrorSchema.optional(),
+  /**
+   * Why a running deployment cannot be restored to its spec by the agent (data a later step built
+   * is gone): it stays as it is until redeployed.
+   */
+  degraded: z.string().max(2000).optional(),
 });
 export type ActualDeployment = z.infer<typeof ActualDeploymentSchema>;
 
@@ -259,7 +283,11 @@ export const RequestSchemas = {
     params: z.object({ plugins: z.array(PluginRefSchema).max(200) }).strict(),
     result: z.object({ plugins: z.array(PluginStatusSchema) }),
   },
-  /** Starts a deployment's pipeline; progress arrives as events, the outcome as `deployment.finished`. */
+  /**
+   * Starts a deployment's pipeline; progress arrives as events, the outcome as
+   * `deployment.finished`. A run of a later `generation` than the one the agent has (a retry, a
+   * redeploy) first removes everything the deployment has on the node.
+   */
   'deployment.deploy': {
     params: z.object({ deployment: DesiredDeploymentSchema.extend({ run: PipelineRunSchema }) }).strict(),
     result: z.object({ accepted: z.boolean() }),
@@ -325,18 +353,36 @@ export const ResponseMessageSchema = z.discriminatedUnion('ok', [
   }),
 ]);
 
+/** Whether the agent can reach its engine or cluster now, and why not. */
+export const RuntimeHealthSchema = z.object({
+  healthy: z.boolean(),
+  reason: z.string().max(1000).optional(),
+});
+export type RuntimeHealth = z.infer<typeof RuntimeHealthSchema>;
+
+const CapacitySchema = z.object({ cpuMillicores: z.number(), memoryMb: z.number() });
+
 export const HelloSchema = z.object({
   protocolVersion: z.number().int(),
   agentVersion: z.string(),
   runtime: z.enum(['docker', 'kubernetes']),
   /** The largest message it accepts: the control plane pages what it sends to fit. */
   maxMessageBytes: z.number().int().min(1024).optional(),
+  /**
+   * What the node offers, measured before hello (since protocol 2): a node is never online with
+   * capacity unknown. Absent when the runtime could not be reached (then `runtime` says why).
+   */
+  capacity: CapacitySchema.optional(),
+  /** Whether its engine or cluster answers (since protocol 2): a node that cannot is `degraded`. */
+  runtimeHealth: RuntimeHealthSchema.optional(),
 });
 export type Hello = z.infer<typeof HelloSchema>;
 
 export const HeartbeatSchema = z.object({
   at: z.string(),
-  capacity: z.object({ cpuMillicores: z.number(), memoryMb: z.number() }),
+  capacity: CapacitySchema,
+  /** Whether the runtime answered this beat (since protocol 2). */
+  runtimeHealth: RuntimeHealthSchema.optional(),
   host: z.object({
     cpuPercent: z.number(),
     memoryUsedMb: z.number(),
@@ -385,6 +431,17 @@ export const EventSchemas = {
     at: z.string(),
     services: z.array(ServiceHealthSchema).max(500),
   }),
+  /** The agent's reconcile brought a service of a running deployment back to its spec. */
+  'deployment.repaired': z.object({
+    deploymentId: z.string(),
+    service: z.string(),
+    action: z.enum(['restarted', 'recreated']),
+    /** In words: "web was gone; recreated". */
+    message: z.string().max(2000),
+    at: z.string(),
+  }),
+  /** A running deployment cannot be restored by reconcile (its data is gone): it needs a redeploy. */
+  'deployment.degraded': z.object({ deploymentId: z.string(), reason: z.string().max(2000), at: z.string() }),
 } as const;
 export type EventName = keyof typeof EventSchemas;
 

@@ -20,21 +20,47 @@
  * | `logs` | container logs (follow) | Pod logs (`follow=true`) |
  * | `usage` | container stats | metrics API (`metrics.k8s.io`) per Pod |
  * | `listDeployments` / `removeDeployment` | containers, networks, volumes found by label | namespaces found by label; deleting the namespace removes everything in it |
+ * | `hasData` | the service's named volumes exist | its PersistentVolumeClaims exist (emptyDir volumes die with their pod) |
+ * | `claim` / `release` | labelled claim volumes, renewed by the holder | a `coordination.k8s.io` Lease in the agent's namespace |
  *
  * Every resource a runtime creates carries the labels in {@link RUNTIME_LABELS}, so an agent can
  * find and remove what belongs to no desired deployment after any crash — among its own resources
- * only (the `agent` label), so several agents can share one engine.
+ * only: those of its installation (the control plane's database) and of its node, so several
+ * installations and several nodes can share one engine or cluster and never meet.
  */
 
 /** Labels on every resource a runtime creates. */
 export const RUNTIME_LABELS = {
   managed: 'dev.nullops.managed',
-  /** The agent that owns the resource: agents sharing one engine never touch each other's. */
+  /** The control-plane installation (one per database) the resource belongs to (since 1.5). */
+  installation: 'dev.nullops.installation',
+  /** The node (its id, not a name a person types) whose agent made the resource (since 1.5). */
+  node: 'dev.nullops.node',
+  /** @deprecated since 1.5: agents are told apart by installation and node; no longer set. */
   agent: 'dev.nullops.agent',
   deployment: 'dev.nullops.deployment',
   service: 'dev.nullops.service',
   job: 'dev.nullops.job',
 } as const;
+
+/**
+ * Whose resources a runtime makes and touches: an agent knows it from the control plane (and
+ * keeps it in its state); a runtime labels everything with both and lists nothing without both.
+ */
+export interface RuntimeOwner {
+  installationId: string;
+  nodeId: string;
+}
+
+/** The agent process that holds a node's resources on an engine or cluster (see `Runtime.claim`). */
+export interface ClaimHolder {
+  /** Random per process start. */
+  instance: string;
+  /** For people and for liveness on one host: the process, its host name, when it started. */
+  pid: number;
+  host: string;
+  since: number;
+}
 
 /** Credentials for pulling from a private registry. */
 export interface RegistryAuth {
@@ -201,6 +227,20 @@ export interface Runtime {
   ): AsyncIterable<LogLine>;
   /** Real usage of every service this runtime manages. */
   usage(): Promise<ServiceUsage[]>;
+  /**
+   * Whether what a service keeps (its named volumes) is still there (since 1.5). A service whose
+   * data is gone is not recreated by the agent's reconcile: that would be a fresh, empty service
+   * where later pipeline steps had built state; its deployment turns degraded instead.
+   */
+  hasData(deploymentId: string, spec: ServiceSpec): Promise<boolean>;
+  /**
+   * Claims this node's resources on the engine or cluster for one agent process, or renews the
+   * claim (since 1.5). Answers who holds them when another live process does: two agents with one
+   * identity must never both reconcile. A claim not renewed for `staleAfterMs` is free.
+   */
+  claim(holder: ClaimHolder, staleAfterMs: number): Promise<{ held: true } | { held: false; by: string }>;
+  /** Gives the claim up (a clean stop), so the next agent process takes it at once. */
+  release(holder: ClaimHolder): Promise<void>;
   /** Ids of every deployment that has any labelled resource on this node. */
   listDeployments(): Promise<string[]>;
   /** Removes everything labelled with the deployment (services, jobs, network, volumes); idempotent. */
@@ -212,9 +252,10 @@ export interface Runtime {
   publishRoutes?(deploymentId: string, routes: ServiceRoute[], className: string): Promise<void>;
   /**
    * Calls `onChange` whenever one of this runtime's services may have changed state (it exited,
-   * was restarted, OOM-killed, started), from the engine's own events (Docker events, a pod
-   * watch), so health reaches users at once instead of at the agent's next sweep. Returns what
-   * stops watching. Optional (since 1.4): without it the agent only sweeps.
+   * was restarted, OOM-killed, started, was removed — or its whole deployment boundary went), from
+   * the engine's own events (Docker events, a pod watch), so health reaches users and the agent's
+   * reconcile repairs it at once instead of at its next sweep. Returns what stops watching.
+   * Optional (since 1.4): without it the agent only sweeps.
    */
   watchServices?(onChange: (deploymentId: string, service: string) => void): () => void;
 }

@@ -110,8 +110,6 @@ test.before(async () => {
       .withEnvironment({
         NULLOPS_AGENT_TOKEN: node.token,
         NULLOPS_AGENT_PORT: String(port),
-        // Two agents share this engine: each owns (and reconciles) only its own resources.
-        NULLOPS_AGENT_ID: name,
         NULLOPS_AGENT_HEARTBEAT_SECONDS: '1',
       })
       .withBindMounts([

@@ -1,10 +1,10 @@
 import { readFile, rm } from 'node:fs/promises';
 import { DockerRuntime } from '@nullops/agent-docker';
-import { createLogger, loadAgentConfig, startAgentHost } from '@nullops/agent-host';
+import { AgentIdentity, createLogger, loadAgentConfig, startAgentHost } from '@nullops/agent-host';
 import { dialAgent } from '@nullops/core';
 import test from 'ava';
 import { AgentProcess, freePort, tempDir } from './helpers/agent-process.js';
-import { ensureTestImages } from './helpers/docker.js';
+import { ensureTestImages, testOwner } from './helpers/docker.js';
 import { startTestControlPlane } from './helpers/test-control-plane.js';
 import { eventually } from './helpers/time.js';
 
@@ -20,6 +20,7 @@ async function client(port: number) {
     port,
     token: TOKEN,
     pinned: null,
+    owner: testOwner(),
     timeoutMs: 5000,
     maxPayload: 16 * 1024 * 1024,
   });
@@ -135,9 +136,11 @@ test('an agent speaking another protocol version is marked incompatible', async 
     NULLOPS_AGENT_LISTEN_HOST: '127.0.0.1',
     NULLOPS_AGENT_DATA_DIR: dataDir,
   });
+  const identity = new AgentIdentity();
   const agent = await startAgentHost({
     config,
-    runtime: new DockerRuntime({ agentId: 'protocol-test' }),
+    identity,
+    runtime: new DockerRuntime({ owner: () => identity.require() }),
     logger: createLogger({ level: 'silent' }),
     agentVersion: '0.0.1',
     protocolVersion: 999,

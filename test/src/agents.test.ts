@@ -259,46 +259,42 @@ test.serial(
 );
 
 test.serial(
-  'reconcile restarts a stopped service, recreates a removed one, and removes unknown labelled resources',
+  'between syncs, a service stopped or removed behind NullOps’ back is brought back at once, and its history says so',
   async (t) => {
     const s = await setup(t);
     const id = await s.deployment([webService('web', 'w'), webService('api', 'a')]);
     await s.agent.start();
     await s.status('online');
+    await eventually('the first reconcile', async () => s.syncs() > 0);
     const [web, api] = await eventually('containers', async () => {
       const list = await s.containers(id);
       return list.length === 2
         ? ['web', 'api'].map((n) => list.find((c) => c.Labels['dev.nullops.service'] === n))
         : undefined;
     });
-    // The containers exist before the first reconcile has reported: wait for its report too.
-    await eventually('the first reconcile', async () => s.syncs() > 0);
+    const repairs = async () =>
+      (
+        (await s.admin.get(`/api/deployments/${id}/history`)).body.items as {
+          kind: string;
+          message: string;
+        }[]
+      )
+        .filter((h) => h.kind === 'repaired')
+        .map((h) => h.message);
+    // The first sync made both from their recorded specs (the history says so too).
+    const before = (await eventually('the first repairs recorded', async () => {
+      const found = await repairs();
+      return found.length === 2 ? found : undefined;
+    })) as string[];
+    const syncs = s.syncs();
     await docker.getContainer(web?.Id as string).stop({ t: 1 });
     await docker.getContainer(api?.Id as string).remove({ force: true });
 
-    // A zombie: resources labelled with a deployment the control plane has never heard of.
-    const zombie = randomUUID();
-    const labels = {
-      'dev.nullops.managed': 'true',
-      'dev.nullops.agent': `test-${s.agent.options.port}`,
-      'dev.nullops.deployment': zombie,
-    };
-    await docker.createNetwork({ Name: `nullops-${zombie}`, Labels: labels });
-    await docker.createVolume({ Name: `nullops-${zombie}-data`, Labels: labels });
-    const orphan = await docker.createContainer({
-      Image: 'nullops-test/busybox:1',
-      Cmd: ['sleep', '600'],
-      Labels: labels,
-      HostConfig: { NetworkMode: `nullops-${zombie}`, Init: true },
+    const repaired = await eventually('both repaired in the history', async () => {
+      const messages = (await repairs()).slice(before.length);
+      return messages.length >= 2 ? messages.sort() : undefined;
     });
-    await orphan.start();
-
-    await s.resync();
-    const report = s.agent.logged(/reconciled/).at(-1)?.report;
-    const name = `d-${id.slice(0, 8)}`;
-    t.deepEqual(report.restarted, [`${name}/web`]);
-    t.deepEqual(report.recreated, [`${name}/api`]);
-    t.deepEqual(report.removedDeployments, [zombie]);
+    t.deepEqual(repaired, ['api was gone; recreated', 'web had stopped; started again']);
     const list = await s.containers(id);
     t.is(list.length, 2);
     t.true(list.every((c) => c.State === 'running'));
@@ -307,10 +303,61 @@ test.serial(
       web?.Id,
       'the stopped one kept its identity',
     );
-    const zombieFilter = { label: [`dev.nullops.deployment=${zombie}`] };
-    t.is((await docker.listContainers({ all: true, filters: zombieFilter })).length, 0);
-    t.is((await docker.listNetworks({ filters: zombieFilter })).length, 0);
-    t.is(((await docker.listVolumes({ filters: zombieFilter })).Volumes ?? []).length, 0);
+    t.is(s.syncs(), syncs, 'no reconnect, no sync: the agent repaired it by itself');
+    t.is((await s.nodeView()).status, 'online');
+  },
+);
+
+test.serial(
+  'reconcile removes unknown resources of its own installation and node, and never touches anyone else’s',
+  async (t) => {
+    const s = await setup(t);
+    await s.agent.start();
+    await s.status('online');
+    await eventually('the first reconcile', async () => s.syncs() > 0);
+    const { id: installationId } = await s.cp.database.db('installation').first('id');
+    /** Resources of a deployment nobody here knows, labelled for `owner`. */
+    const resources = async (owner: { installation: string; node: string }) => {
+      const deployment = randomUUID();
+      const labels = {
+        'dev.nullops.managed': 'true',
+        'dev.nullops.installation': owner.installation,
+        'dev.nullops.node': owner.node,
+        'dev.nullops.deployment': deployment,
+      };
+      await docker.createNetwork({ Name: `nullops-${deployment}`, Labels: labels });
+      await docker.createVolume({ Name: `nullops-${deployment}-data`, Labels: labels });
+      const container = await docker.createContainer({
+        Image: 'nullops-test/busybox:1',
+        Cmd: ['sleep', '600'],
+        Labels: labels,
+        HostConfig: { NetworkMode: `nullops-${deployment}`, Init: true },
+      });
+      await container.start();
+      return deployment;
+    };
+    // A zombie of its own; another installation's deployment on the same node id; another node's
+    // of this installation; one of an older agent, without owner labels.
+    const zombie = await resources({ installation: installationId, node: s.node.id });
+    const others = [
+      await resources({ installation: randomUUID(), node: s.node.id }),
+      await resources({ installation: installationId, node: randomUUID() }),
+    ];
+    t.teardown(() => removeLabelled(docker, others));
+
+    await s.resync();
+    const report = s.agent.logged(/reconciled/).at(-1)?.report;
+    t.deepEqual(report.removedDeployments, [zombie]);
+    const left = async (deployment: string) => {
+      const filters = { label: [`dev.nullops.deployment=${deployment}`] };
+      return (
+        (await docker.listContainers({ all: true, filters })).length +
+        (await docker.listNetworks({ filters })).length +
+        ((await docker.listVolumes({ filters })).Volumes ?? []).length
+      );
+    };
+    t.is(await left(zombie), 0);
+    for (const other of others) t.is(await left(other), 3, 'someone else’s: all three kept');
   },
 );
 

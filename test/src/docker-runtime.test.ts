@@ -6,11 +6,12 @@ import {
   ensureTestImages,
   newDeploymentId,
   removeLabelled,
+  testOwner,
   webService,
 } from './helpers/docker.js';
 import { eventually } from './helpers/time.js';
 
-const runtime = new DockerRuntime({ agentId: 'runtime-test' });
+const runtime = new DockerRuntime({ owner: testOwner() });
 const created: string[] = [];
 const deployment = () => {
   const id = newDeploymentId();

@@ -12,6 +12,7 @@ import {
   ensureTestImages,
   newDeploymentId,
   removeLabelled,
+  testOwner,
   webService,
 } from './helpers/docker.js';
 import { DEADLINE_MS, eventually } from './helpers/time.js';
@@ -33,7 +34,7 @@ interface Subject {
 
 let fake: KubeFake | undefined;
 let kubernetes: KubernetesRuntime | undefined;
-const dockerRuntime = new DockerRuntime({ agentId: 'contract-docker' });
+const dockerRuntime = new DockerRuntime({ owner: testOwner() });
 const created: string[] = [];
 
 test.before(async () => {
@@ -46,7 +47,7 @@ test.before(async () => {
   });
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromString(fake.kubeconfig());
-  kubernetes = new KubernetesRuntime({ kubeConfig, agentId: 'contract-k8s', unschedulableGraceMs: 500 });
+  kubernetes = new KubernetesRuntime({ kubeConfig, owner: testOwner(), unschedulableGraceMs: 500 });
 });
 test.after.always(async () => {
   await removeLabelled(docker, created);
@@ -332,7 +333,8 @@ test('[kubernetes] a deployment is a namespace with a default-deny NetworkPolicy
     store.list(RESOURCES.find((r) => r.plural === plural && r.group === group) as ResourceType, ns);
   t.like(store.list(NAMESPACES).find((n) => n.metadata.name === ns)?.metadata.labels, {
     'dev.nullops.managed': 'true',
-    'dev.nullops.agent': 'contract-k8s',
+    'dev.nullops.installation': runtime.owner.installationId,
+    'dev.nullops.node': runtime.owner.nodeId,
     'dev.nullops.deployment': id,
   });
   const policies = get('networkpolicies', 'networking.k8s.io');
@@ -373,6 +375,6 @@ test('[kubernetes] a cluster without metrics-server reports no usage, not an err
   t.teardown(() => bare.stop());
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromString(bare.kubeconfig());
-  const runtime = new KubernetesRuntime({ kubeConfig, agentId: 'no-metrics' });
+  const runtime = new KubernetesRuntime({ kubeConfig, owner: testOwner() });
   t.deepEqual(await runtime.usage(), []);
 });

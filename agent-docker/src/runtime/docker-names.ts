@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { RUNTIME_LABELS, type ServiceSpec } from '@nullops/plugin-sdk';
+import { RUNTIME_LABELS, type RuntimeOwner, type ServiceSpec } from '@nullops/plugin-sdk';
 
 /** Names of the Docker objects of a deployment. Derived, never stored: the labels are the truth. */
 export const dockerNames = {
@@ -7,14 +7,22 @@ export const dockerNames = {
   container: (deploymentId: string, service: string) => `nullops-${deploymentId}-${service}`,
   volume: (deploymentId: string, volume: string) => `nullops-${deploymentId}-${volume}`,
   job: (deploymentId: string, job: string, suffix: string) => `nullops-${deploymentId}-job-${job}-${suffix}`,
+  /** One renewal of an agent process's claim on its node's resources (see `DockerRuntime.claim`). */
+  claim: (nodeId: string, instance: string, renewedAt: number) =>
+    `nullops-claim-${nodeId}-${instance}-${renewedAt}`,
 };
 
-export function deploymentLabels(agentId: string, deploymentId: string): Record<string, string> {
+/** The labels that make a resource this installation's and this node's. */
+export function ownerLabels(owner: RuntimeOwner): Record<string, string> {
   return {
     [RUNTIME_LABELS.managed]: 'true',
-    [RUNTIME_LABELS.agent]: agentId,
-    [RUNTIME_LABELS.deployment]: deploymentId,
+    [RUNTIME_LABELS.installation]: owner.installationId,
+    [RUNTIME_LABELS.node]: owner.nodeId,
   };
+}
+
+export function deploymentLabels(owner: RuntimeOwner, deploymentId: string): Record<string, string> {
+  return { ...ownerLabels(owner), [RUNTIME_LABELS.deployment]: deploymentId };
 }
 
 export const SPEC_HASH_LABEL = 'dev.nullops.spec-hash';

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
+import { hostname } from 'node:os';
 import {
+  type ClaimHolder,
   type DeploymentBudget,
   type ExecResult,
   type HealthCheck,
@@ -11,19 +13,23 @@ import {
   type RegistryAuth,
   RUNTIME_LABELS,
   type Runtime,
+  type RuntimeOwner,
   type ServiceEndpoint,
   type ServiceSpec,
   type ServiceState,
   type ServiceUsage,
 } from '@nullops/plugin-sdk';
 import Docker from 'dockerode';
-import { deploymentLabels, dockerNames, SPEC_HASH_LABEL, specHash } from './docker-names.js';
+import { deploymentLabels, dockerNames, ownerLabels, SPEC_HASH_LABEL, specHash } from './docker-names.js';
 import { collectOutput, demuxLines } from './docker-streams.js';
 
 export interface DockerRuntimeOptions {
   docker?: Docker;
-  /** Labels every resource; this runtime lists and cleans up only resources with its own id. */
-  agentId?: string;
+  /**
+   * Whose resources this runtime makes and touches (the agent learns it from the control plane):
+   * every resource is labelled with it, and nothing without it is listed or removed.
+   */
+  owner: RuntimeOwner | (() => RuntimeOwner);
 }
 
 // Capabilities most images need to start (switching user, owning files, binding :80); all others dropped.
@@ -35,11 +41,17 @@ const isNotFound = (err: unknown) => (err as { statusCode?: number }).statusCode
 export class DockerRuntime implements Runtime {
   readonly kind = 'docker' as const;
   readonly docker: Docker;
-  readonly agentId: string;
+  private readonly ownerOf: () => RuntimeOwner;
 
-  constructor(options: DockerRuntimeOptions = {}) {
+  constructor(options: DockerRuntimeOptions) {
     this.docker = options.docker ?? new Docker();
-    this.agentId = options.agentId ?? 'default';
+    const { owner } = options;
+    this.ownerOf = typeof owner === 'function' ? owner : () => owner;
+  }
+
+  /** The installation and node this runtime works for. */
+  get owner(): RuntimeOwner {
+    return this.ownerOf();
   }
 
   /** CPU and memory of the engine's host. */
@@ -73,7 +85,7 @@ export class DockerRuntime implements Runtime {
       await this.docker.createNetwork({
         Name: name,
         Driver: 'bridge',
-        Labels: deploymentLabels(this.agentId, deploymentId),
+        Labels: deploymentLabels(this.owner, deploymentId),
         CheckDuplicate: true,
       });
     }
@@ -154,7 +166,7 @@ export class DockerRuntime implements Runtime {
     for (const volume of Object.keys(spec.volumes ?? {})) {
       await this.docker.createVolume({
         Name: dockerNames.volume(deploymentId, volume),
-        Labels: deploymentLabels(this.agentId, deploymentId),
+        Labels: deploymentLabels(this.owner, deploymentId),
       });
     }
     const network = dockerNames.network(deploymentId);
@@ -166,7 +178,7 @@ export class DockerRuntime implements Runtime {
         ...(spec.command?.length ? { Cmd: spec.command } : {}),
         Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
         Labels: {
-          ...deploymentLabels(this.agentId, deploymentId),
+          ...deploymentLabels(this.owner, deploymentId),
           [RUNTIME_LABELS.service]: spec.name,
           [SPEC_HASH_LABEL]: hash,
         },
@@ -207,9 +219,12 @@ export class DockerRuntime implements Runtime {
       }
     } catch (err) {
       if (status(err) === 409) {
-        // A container of that name exists: the same spec is kept (started if it stopped), another replaced.
+        // A container of that name exists: the same spec is kept (started if it stopped), another
+        // replaced — and so is one an older agent made without the owner labels (the name holds
+        // the deployment's id, so it is this deployment's).
         const existing = await this.docker.getContainer(name).inspect();
-        if (existing.Config.Labels?.[SPEC_HASH_LABEL] === hash) {
+        const labels = existing.Config.Labels ?? {};
+        if (labels[SPEC_HASH_LABEL] === hash && labels[RUNTIME_LABELS.node] === this.owner.nodeId) {
           if (!existing.State.Running) await this.docker.getContainer(name).start();
           return this.inspectService(deploymentId, spec.name);
         }
@@ -263,7 +278,7 @@ export class DockerRuntime implements Runtime {
         const stream = (await this.docker.getEvents({
           filters: {
             type: ['container'],
-            label: [`${RUNTIME_LABELS.agent}=${this.agentId}`],
+            label: this.owned().label,
             event: ['start', 'die', 'oom', 'restart', 'stop', 'kill', 'destroy', 'health_status'],
           },
         })) as unknown as NodeJS.ReadableStream;
@@ -458,7 +473,7 @@ export class DockerRuntime implements Runtime {
       Image: spec.image,
       Cmd: spec.command,
       Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
-      Labels: { ...deploymentLabels(this.agentId, deploymentId), [RUNTIME_LABELS.job]: spec.name },
+      Labels: { ...deploymentLabels(this.owner, deploymentId), [RUNTIME_LABELS.job]: spec.name },
       HostConfig: {
         NetworkMode: dockerNames.network(deploymentId),
         Init: true,
@@ -510,11 +525,77 @@ export class DockerRuntime implements Runtime {
     yield* demuxLines(this.docker, stream, name, options.signal);
   }
 
-  /** Filters for this agent's resources, optionally of one deployment. */
+  /** Filters for this installation's and node's resources, optionally of one deployment. */
   private owned(deploymentId?: string) {
-    const label = [`${RUNTIME_LABELS.managed}=true`, `${RUNTIME_LABELS.agent}=${this.agentId}`];
+    const label = Object.entries(ownerLabels(this.owner)).map(([k, v]) => `${k}=${v}`);
     if (deploymentId) label.push(`${RUNTIME_LABELS.deployment}=${deploymentId}`);
     return { label };
+  }
+
+  /** Every named volume of the service is still there (a removed container keeps its volumes). */
+  async hasData(deploymentId: string, spec: ServiceSpec): Promise<boolean> {
+    for (const volume of Object.keys(spec.volumes ?? {})) {
+      const found = await this.docker
+        .getVolume(dockerNames.volume(deploymentId, volume))
+        .inspect()
+        .then(
+          () => true,
+          (err) => {
+            if (isNotFound(err)) return false;
+            throw err;
+          },
+        );
+      if (!found) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The engine has no lease object, so a claim is a labelled volume per renewal (created, the
+   * previous one removed): its labels say who holds the node's resources and when they last said
+   * so. A holder on this very host whose process is gone (a kill -9) frees the claim at once; one
+   * elsewhere frees it once it stops renewing. When two processes claim at once, the earlier
+   * claim wins and the later one is withdrawn.
+   */
+  async claim(
+    holder: ClaimHolder,
+    staleAfterMs: number,
+  ): Promise<{ held: true } | { held: false; by: string }> {
+    const mine = (v: Docker.VolumeInspectInfo) => v.Labels?.[CLAIM_LABELS.holder] === holder.instance;
+    const live = (v: Docker.VolumeInspectInfo) => !mine(v) && claimIsLive(v.Labels ?? {}, staleAfterMs);
+    const winner = (claims: Docker.VolumeInspectInfo[]) =>
+      claims.filter(live).sort((a, b) => claimOrder(a.Labels ?? {}, b.Labels ?? {}))[0];
+    const before = await this.claims();
+    const other = winner(before);
+    if (other && claimOrder(other.Labels ?? {}, claimLabels(holder, 0)) < 0)
+      return { held: false, by: describeClaim(other.Labels ?? {}) };
+    const renewedAt = Date.now();
+    await this.docker.createVolume({
+      Name: dockerNames.claim(this.owner.nodeId, holder.instance, renewedAt),
+      Labels: { ...ownerLabels(this.owner), ...claimLabels(holder, renewedAt) },
+    });
+    // Older renewals of ours, and claims nobody renews any more, go.
+    await Promise.all(
+      before
+        .filter((v) => (mine(v) ? true : !claimIsLive(v.Labels ?? {}, staleAfterMs)))
+        .map((v) => this.docker.getVolume(v.Name).remove().catch(ignoreMissing)),
+    );
+    const after = winner(await this.claims());
+    if (after && claimOrder(after.Labels ?? {}, claimLabels(holder, renewedAt)) < 0) {
+      await this.release(holder);
+      return { held: false, by: describeClaim(after.Labels ?? {}) };
+    }
+    return { held: true };
+  }
+
+  async release(holder: ClaimHolder): Promise<void> {
+    const mine = (await this.claims()).filter((v) => v.Labels?.[CLAIM_LABELS.holder] === holder.instance);
+    await Promise.all(mine.map((v) => this.docker.getVolume(v.Name).remove().catch(ignoreMissing)));
+  }
+
+  private async claims(): Promise<Docker.VolumeInspectInfo[]> {
+    const label = [...this.owned().label, CLAIM_LABELS.holder];
+    return (await this.docker.listVolumes({ filters: { label } })).Volumes ?? [];
   }
 
   async usage(): Promise<ServiceUsage[]> {
@@ -577,6 +658,52 @@ export class DockerRuntime implements Runtime {
 
 function ignoreMissing(err: unknown) {
   if (!isNotFound(err)) throw err;
+}
+
+/** Labels of a claim volume: who holds the node's resources, since when, last said when. */
+const CLAIM_LABELS = {
+  holder: 'dev.nullops.claim.holder',
+  since: 'dev.nullops.claim.since',
+  renewed: 'dev.nullops.claim.renewed',
+  pid: 'dev.nullops.claim.pid',
+  host: 'dev.nullops.claim.host',
+} as const;
+
+function claimLabels(holder: ClaimHolder, renewedAt: number): Record<string, string> {
+  return {
+    [CLAIM_LABELS.holder]: holder.instance,
+    [CLAIM_LABELS.since]: String(holder.since),
+    [CLAIM_LABELS.renewed]: String(renewedAt),
+    [CLAIM_LABELS.pid]: String(holder.pid),
+    [CLAIM_LABELS.host]: holder.host,
+  };
+}
+
+/**
+ * Whether the process behind a claim may still be running: it renewed lately, and — when it is on
+ * this host — its process exists and is not this one (a restarted container reuses its pid).
+ */
+function claimIsLive(labels: Record<string, string>, staleAfterMs: number): boolean {
+  if (Date.now() - Number(labels[CLAIM_LABELS.renewed] ?? 0) > staleAfterMs) return false;
+  if (labels[CLAIM_LABELS.host] !== hostname()) return true;
+  const pid = Number(labels[CLAIM_LABELS.pid]);
+  if (!pid || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The earlier claim first (ties: by holder), so racing processes agree on who keeps it. */
+function claimOrder(a: Record<string, string>, b: Record<string, string>): number {
+  const since = Number(a[CLAIM_LABELS.since]) - Number(b[CLAIM_LABELS.since]);
+  return since || String(a[CLAIM_LABELS.holder]).localeCompare(String(b[CLAIM_LABELS.holder]));
+}
+
+function describeClaim(labels: Record<string, string>): string {
+  return `agent process ${labels[CLAIM_LABELS.pid]} on ${labels[CLAIM_LABELS.host]}, running since ${new Date(Number(labels[CLAIM_LABELS.since])).toISOString()}`;
 }
 
 function tcpCheck(host: string, port: number, timeoutMs: number): Promise<HealthResult> {

@@ -2,6 +2,10 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { LogLine } from '@nullops/plugin-sdk';
 import type Docker from 'dockerode';
 
+/** The longest log line passed on; a longer one ends with CUT_MARK. */
+export const MAX_LINE = 16 * 1024;
+export const CUT_MARK = '…[cut]';
+
 /**
  * Splits Docker's multiplexed stdout/stderr stream into lines, as an async iterable. Lines carry
  * Docker's timestamp when the stream was requested with `timestamps: true`.
@@ -14,7 +18,9 @@ export async function* demuxLines(
 ): AsyncIterable<LogLine> {
   // Without `follow`, the engine answers with the whole log at once (dockerode gives a Buffer).
   if (Buffer.isBuffer(stream)) {
-    yield* framesOf(stream).map(({ kind, text }) => parseLine(service, kind, text));
+    yield* framesOf(stream).map(({ kind, text }) =>
+      parseLine(service, kind, text.length > MAX_LINE ? `${text.slice(0, MAX_LINE)}${CUT_MARK}` : text),
+    );
     return;
   }
   const stdout = new PassThrough();
@@ -25,11 +31,21 @@ export async function* demuxLines(
   let ended = false;
   const push = (kind: 'stdout' | 'stderr') => {
     let partial = '';
+    // A line longer than MAX_LINE is cut there and the rest of it dropped until its newline: a
+    // process printing megabytes without one costs the agent a bounded amount of memory and CPU.
+    let cutting = false;
     return (chunk: Buffer) => {
-      const text = partial + chunk.toString('utf8');
-      const lines = text.split('\n');
+      const lines = (partial + chunk.toString('utf8')).split('\n');
       partial = lines.pop() ?? '';
-      for (const raw of lines) queue.push(parseLine(service, kind, raw));
+      for (const raw of lines) {
+        if (cutting) cutting = false;
+        else queue.push(parseLine(service, kind, raw));
+      }
+      if (!cutting && partial.length > MAX_LINE) {
+        queue.push(parseLine(service, kind, `${partial.slice(0, MAX_LINE)}${CUT_MARK}`));
+        cutting = true;
+      }
+      if (cutting) partial = '';
       wake?.();
     };
   };

@@ -18,14 +18,11 @@ export const agentConfigShape = {
   /** Silence from the control plane (no message, no pong) after which its connection is dropped. */
   NULLOPS_AGENT_LIVENESS_TIMEOUT_MS: intVar(15_000, 300, 600_000),
   NULLOPS_AGENT_MAX_FRAME_BYTES: intVar(1024 * 1024, 1024, 64 * 1024 * 1024),
-  /** Labels this agent's resources; agents sharing one engine or cluster each need their own. */
-  NULLOPS_AGENT_ID: z
-    .string()
-    .regex(
-      /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/,
-      'must be lowercase letters, digits, . and - (a label value)',
-    )
-    .default('default'),
+  /**
+   * How often the agent restores every live deployment to its spec besides what the runtime's
+   * events tell it at once (a missed event, a namespace deleted without one).
+   */
+  NULLOPS_AGENT_RECONCILE_SECONDS: intVar(30, 1, 3600),
   NULLOPS_LOG_LEVEL: enumVar(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
 };
 

@@ -4,7 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import Router from '@koa/router';
-import { AGENT_WS_PATH, type DesiredDeployment, PROTOCOL_VERSION, type Runtime } from '@nullops/plugin-sdk';
+import {
+  AGENT_IDENTITY_HEADER,
+  AGENT_WS_PATH,
+  type DesiredDeployment,
+  type EventName,
+  PROTOCOL_VERSION,
+  type Runtime,
+} from '@nullops/plugin-sdk';
 import websockify from 'koa-websocket';
 import type { Logger } from 'pino';
 import { container } from 'tsyringe';
@@ -20,11 +27,14 @@ import { PluginHost } from '../plugins/plugin-host.js';
 import { PluginStore } from '../plugins/plugin-store.js';
 import type { AgentConfig } from './agent-config.js';
 import { AgentEdge } from './agent-edge.js';
+import { AgentIdentity } from './agent-identity.js';
 import { AgentSession } from './agent-session.js';
 import { loadOrCreateCertificate } from './certificate.js';
 import { dumpDatabase, restoreDatabase } from './database-transfer.js';
 import { DeploymentRunner } from './deployment-runner.js';
 import { HostMetrics } from './host-metrics.js';
+import { LogStreams } from './log-streams.js';
+import { Reconciler } from './reconciler.js';
 import { ServiceHealthMonitor } from './service-health.js';
 import { StateStore } from './state-store.js';
 
@@ -38,13 +48,27 @@ export interface RunningAgent {
 export interface AgentHostOptions {
   config: AgentConfig;
   runtime: Runtime;
+  /**
+   * Whose agent this is; the runtime labels with it. Learnt from the control plane on connect
+   * (and kept in the agent's state) unless given here (the embedded agent knows its node).
+   */
+  identity: AgentIdentity;
   logger: Logger;
   agentVersion: string;
   /** The protocol version announced in hello; only compatibility tests set another. */
   protocolVersion?: number;
   /** The first-party plugins the agent program ships with (`bundledPluginsOf(import.meta.url)`). */
   bundledPlugins: readonly BundledPlugin[];
+  /**
+   * The agent must stop (another live agent process holds this node's resources). Default: log
+   * and exit the process; the embedded agent stops itself instead.
+   */
+  onFatal?: (message: string) => void;
 }
+
+/** How often an agent says it still holds its node's resources, and when silence frees them. */
+const CLAIM_RENEW_MS = 10_000;
+const CLAIM_STALE_MS = 30_000;
 
 /**
  * The agent host shared by every runtime: one TLS port the control plane dials, serving the
@@ -52,12 +76,29 @@ export interface AgentHostOptions {
  * the agent keeps only its hash) and the edge the ingress forwards service traffic to.
  */
 export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAgent> {
-  const { config, runtime, logger } = deps;
+  const { config, runtime, logger, identity } = deps;
   const tokenHash = nodeTokenHash(config.NULLOPS_AGENT_TOKEN);
   const certificate = await loadOrCreateCertificate(config.NULLOPS_AGENT_DATA_DIR);
   logger.info({ thumbprint: certificate.thumbprint, created: certificate.created }, 'agent certificate');
   const store = new StateStore(config.NULLOPS_AGENT_DATA_DIR, logger);
   const state = await store.load();
+  if (identity.owner) state.owner = identity.owner;
+  else if (state.owner) identity.adopt(state.owner);
+  const fatal =
+    deps.onFatal ??
+    ((message: string) => {
+      logger.fatal(message);
+      process.exit(1);
+    });
+  // Only one agent process may keep a node's resources: two would both recreate, both remove.
+  const claim = async () => {
+    const result = await runtime.claim(identity.holder, CLAIM_STALE_MS);
+    if (!result.held)
+      throw new Error(
+        `another agent process holds the resources of node ${identity.owner?.nodeId} on this ${runtime.kind === 'docker' ? 'Docker engine' : 'cluster'} (${result.by}): two agents with one node's token would fight over its deployments. Stop the other one, or give this agent its own node and token.`,
+      );
+  };
+  if (identity.owner) await claim();
   const hostMetrics = new HostMetrics();
   // Plugin releases live in the agent's data volume, so an agent restart does not download them again.
   const plugins = new PluginHost({
@@ -67,12 +108,14 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
   });
   await plugins.loadBundled(deps.bundledPlugins);
   let current: AgentSession | undefined;
+  const emit = (event: EventName, data: unknown) => current?.emit(event, data);
   const health = new ServiceHealthMonitor({
     runtime,
     deployments: () => runner.running(),
-    emit: (event, data) => current?.emit(event, data),
+    emit,
     sweepMs: config.NULLOPS_AGENT_HEALTH_SECONDS * 1000,
     logger: logger.child({ scope: 'health' }),
+    mask: (deploymentId, text) => runner.masker(deploymentId)?.mask(text),
   });
   const runner = new DeploymentRunner({
     runtime,
@@ -80,21 +123,77 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
     logger,
     // Events go to whichever control plane is connected; a run's outcome is also kept for the next sync.
     emit: (event, data) => {
-      current?.emit(event, data);
+      emit(event, data);
       // A pipeline that ended running: its services' health is told now, not at the next sweep.
       if (event === 'deployment.finished') health.touch((data as { id: string }).id);
     },
-    persist: (deployments) => store.save({ version: 2, syncedAt: state.syncedAt, deployments }),
+    persist: (deployments) =>
+      store.save({ version: 3, owner: identity.owner ?? null, syncedAt: state.syncedAt, deployments }),
   });
   runner.load(state.deployments);
-  health.start();
+  const logs = new LogStreams({ runtime, runner, emit });
 
-  // Syncs are serialised: two overlapping reconciles could both recreate the same service.
+  // Syncs, deploys and repairs are serialised: two overlapping reconciles could both recreate
+  // the same service.
   let queue: Promise<unknown> = Promise.resolve();
   const serialised = <T>(work: () => Promise<T>): Promise<T> => {
     const next = queue.then(work, work);
     queue = next.catch(() => {});
     return next;
+  };
+  const reconciler = new Reconciler({
+    runtime,
+    runner,
+    logger: logger.child({ scope: 'reconcile' }),
+    emit,
+    serialised,
+    sweepMs: config.NULLOPS_AGENT_RECONCILE_SECONDS * 1000,
+  });
+
+  // Watching the runtime and restoring deployments begin once the agent knows whose they are.
+  let unwatch: (() => void) | undefined;
+  let renewal: NodeJS.Timeout | undefined;
+  const ownerKnown = () => {
+    if (renewal) return;
+    unwatch = runtime.watchServices?.((deploymentId, service) => {
+      health.changed(deploymentId, service);
+      reconciler.touched(deploymentId);
+    });
+    health.start();
+    reconciler.start();
+    renewal = setInterval(
+      () =>
+        void claim().catch((err: Error) => {
+          // A failed renewal that is not a refusal (the engine briefly unreachable) is tried again.
+          if (err.message.startsWith('another agent process')) fatal(err.message);
+          else logger.warn({ err: err.message }, 'could not renew this agent’s claim on its node');
+        }),
+      CLAIM_RENEW_MS,
+    );
+    renewal.unref();
+  };
+  if (identity.owner) ownerKnown();
+
+  /** The control plane named this agent's owner on connect: adopted (and claimed) before anything runs. */
+  const learnOwner = async (header: string | undefined): Promise<string | undefined> => {
+    const owner = AgentIdentity.parse(header);
+    if (!owner) return `no ${AGENT_IDENTITY_HEADER} header: the control plane is older than this agent`;
+    if (!identity.adopt(owner)) return undefined;
+    if (state.owner)
+      logger.warn(
+        { before: state.owner, now: owner },
+        'this agent now works for another node; what it made for the previous one is left alone',
+      );
+    state.owner = owner;
+    try {
+      await claim();
+    } catch (err) {
+      fatal((err as Error).message);
+      return (err as Error).message;
+    }
+    await runner.save();
+    ownerKnown();
+    return undefined;
   };
 
   // The control channel; the server below hands it the upgrades that are not for the edge.
@@ -120,7 +219,12 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
         return done(false, 401, 'Unauthorized');
       }
       logger.info({ address }, 'control plane authenticated');
-      done(true);
+      const named = info.req.headers[AGENT_IDENTITY_HEADER];
+      void learnOwner(typeof named === 'string' ? named : undefined).then((refused) => {
+        if (!refused) return done(true);
+        logger.error({ reason: refused }, 'refused the control plane');
+        done(false, 409, 'Conflict');
+      });
     },
   };
   const app = websockify(createHttpApp({ logger, metrics: new Metrics({ prefix: 'nullops_agent_' }) }));
@@ -175,7 +279,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
               syncParts = undefined;
             }
             state.syncedAt = new Date().toISOString();
-            const result = await runner.sync(desired);
+            const result = await reconciler.sync(desired);
             logger.info(
               { deployments: result.deployments.length, report: result.report },
               'reconciled with the control plane',
@@ -200,11 +304,11 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
           await runner.database(target, (runtime) => restoreDatabase(runtime, target, dump));
           return { restored: true };
         },
-        'logs.open': async (params) => runner.openLogs(params),
-        'logs.close': async (params) => runner.closeLogs(params.streamId),
+        'logs.open': async (params) => logs.open(params),
+        'logs.close': async (params) => logs.close(params.streamId),
       },
     });
-    current.start();
+    void current.start();
   });
 
   const edge = new AgentEdge({
@@ -244,9 +348,14 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
     port,
     thumbprint: certificate.thumbprint,
     close: async () => {
+      unwatch?.();
+      clearInterval(renewal);
       health.stop();
+      reconciler.stop();
       current?.stop();
-      runner.closeAllLogs();
+      logs.closeAll();
+      // A clean stop frees the node's resources for the next agent process at once.
+      if (identity.owner) await runtime.release(identity.holder).catch(() => {});
       for (const client of app.ws.server?.clients ?? []) client.terminate();
       app.ws.server?.close();
       edge.close();

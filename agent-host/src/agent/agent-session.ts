@@ -41,20 +41,41 @@ export class AgentSession {
     },
   ) {}
 
-  start(): void {
-    this.emit('hello', {
-      protocolVersion: this.deps.protocolVersion,
-      agentVersion: this.deps.agentVersion,
-      runtime: this.deps.runtime.kind,
-      maxMessageBytes: this.deps.maxMessageBytes,
-    });
+  /**
+   * Says hello with what the node offers and whether its runtime answers — measured first, so the
+   * control plane never has the node online with its capacity unknown — then beats.
+   */
+  async start(): Promise<void> {
     this.socket.on('message', (data, isBinary) => this.receive(data as Buffer, isBinary));
     this.socket.on('close', () => this.stop());
     this.socket.on('error', (err) =>
       this.deps.logger.warn({ err: err.message }, 'control plane connection error'),
     );
-    void this.sendHeartbeat();
+    const { capacity, runtimeHealth } = await this.measureCapacity();
+    this.emit('hello', {
+      protocolVersion: this.deps.protocolVersion,
+      agentVersion: this.deps.agentVersion,
+      runtime: this.deps.runtime.kind,
+      maxMessageBytes: this.deps.maxMessageBytes,
+      ...(capacity ? { capacity } : {}),
+      runtimeHealth,
+    });
     this.heartbeat = setInterval(() => void this.sendHeartbeat(), this.deps.heartbeatSeconds * 1000);
+  }
+
+  private lastCapacity: { cpuMillicores: number; memoryMb: number } | undefined;
+
+  private async measureCapacity() {
+    try {
+      this.lastCapacity = await this.deps.runtime.capacity();
+      return { capacity: this.lastCapacity, runtimeHealth: { healthy: true } };
+    } catch (err) {
+      const reason = `the ${this.deps.runtime.kind === 'docker' ? 'Docker engine' : 'Kubernetes API'} does not answer: ${(err as Error).message}`;
+      return {
+        capacity: this.lastCapacity,
+        runtimeHealth: { healthy: false, reason: reason.slice(0, 1000) },
+      };
+    }
   }
 
   stop(): void {
@@ -74,21 +95,22 @@ export class AgentSession {
       this.socket.send(JSON.stringify({ type: 'response', id, ...body }));
   }
 
+  /** A beat goes out even when the runtime does not answer: it then says so (the node is degraded). */
   private async sendHeartbeat() {
-    try {
-      const [capacity, services] = await Promise.all([
-        this.deps.runtime.capacity(),
-        this.deps.runtime.usage(),
-      ]);
-      this.emit('heartbeat', {
-        at: new Date().toISOString(),
-        capacity,
-        host: this.deps.metrics.read(),
-        services,
-      });
-    } catch (err) {
-      this.deps.logger.warn({ err: (err as Error).message }, 'could not measure usage for the heartbeat');
-    }
+    const { capacity, runtimeHealth } = await this.measureCapacity();
+    const services = runtimeHealth.healthy
+      ? await this.deps.runtime.usage().catch((err: Error) => {
+          this.deps.logger.warn({ err: err.message }, 'could not measure usage for the heartbeat');
+          return [];
+        })
+      : [];
+    this.emit('heartbeat', {
+      at: new Date().toISOString(),
+      capacity: capacity ?? { cpuMillicores: 0, memoryMb: 0 },
+      runtimeHealth,
+      host: this.deps.metrics.read(),
+      services,
+    });
   }
 
   private receive(data: Buffer, isBinary: boolean) {

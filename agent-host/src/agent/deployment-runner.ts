@@ -2,9 +2,8 @@ import type {
   ActualDeployment,
   DesiredDeployment,
   EventName,
-  ReconcileReport,
+  RegistryAuth,
   Runtime,
-  ServiceSpec,
   ServiceState,
 } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
@@ -14,19 +13,21 @@ import { SecretMasker } from './pipeline/secret-masker.js';
 import type { MonitoredDeployment } from './service-health.js';
 import type { LocalDeployment } from './state-store.js';
 
-const MAX_LOG_STREAMS = 50;
-
 /**
- * The agent's deployments: runs their pipelines, keeps what they started alive, removes them on
- * request, and reconciles the node with the control plane's desired state. Runs survive a lost
- * connection: the outcome is reported on the next sync.
+ * The agent's deployments: runs their pipelines, removes them on request, and keeps the record of
+ * each (what was asked, where its run stands, what it started). Runs survive a lost connection:
+ * the outcome is reported on the next sync. Keeping them as recorded is the reconciler's work.
  */
 export class DeploymentRunner {
   private readonly records = new Map<string, LocalDeployment>();
   private readonly active = new Map<string, { controller: AbortController; done: Promise<void> }>();
-  private readonly logStreams = new Map<string, AbortController>();
-  /** Each deployment's secrets, from its run: masked in what leaves the agent. Memory only. */
+  /**
+   * Each deployment's secrets (its run's, and those the control plane sends with its desired
+   * state): masked in everything that leaves the agent. Memory only.
+   */
   private readonly maskers = new Map<string, SecretMasker>();
+  /** Each live deployment's registry credentials, for bringing a service back. Memory only. */
+  private readonly credentials = new Map<string, RegistryAuth[]>();
 
   constructor(
     private readonly deps: {
@@ -47,24 +48,80 @@ export class DeploymentRunner {
 
   /** The deployments whose pipeline has finished and whose services should be running. */
   running(): MonitoredDeployment[] {
-    return [...this.records.values()]
-      .filter((r) => r.phase === 'running' && !this.active.has(r.desired.id))
-      .map((r) => ({ id: r.desired.id, specs: r.specs, stopped: r.desired.stoppedServices ?? [] }));
+    return this.settled().map((r) => ({
+      id: r.desired.id,
+      specs: r.specs,
+      stopped: r.desired.stoppedServices ?? [],
+    }));
+  }
+
+  /** Records of deployments whose pipeline has finished running (none of it is in flight). */
+  settled(): LocalDeployment[] {
+    return [...this.records.values()].filter((r) => r.phase === 'running' && !this.active.has(r.desired.id));
   }
 
   load(records: LocalDeployment[]): void {
     for (const record of records) this.records.set(record.desired.id, record);
   }
 
-  private save() {
+  record(id: string): LocalDeployment | undefined {
+    return this.records.get(id);
+  }
+
+  ids(): string[] {
+    return [...this.records.keys()];
+  }
+
+  isRunning(id: string): boolean {
+    return this.active.has(id);
+  }
+
+  keep(record: LocalDeployment): void {
+    this.records.set(record.desired.id, record);
+  }
+
+  forget(id: string): void {
+    this.records.delete(id);
+    this.maskers.delete(id);
+    this.credentials.delete(id);
+  }
+
+  save(): Promise<void> {
     return this.deps.persist([...this.records.values()]);
   }
 
-  /** Starts the deployment's pipeline unless it is already running. */
+  /** The masker of a deployment: its secrets never leave the agent (none known yet: nothing is). */
+  masker(id: string): SecretMasker | undefined {
+    return this.maskers.get(id);
+  }
+
+  /** What the control plane sent with a live deployment: its secret values and registry credentials. */
+  remember(id: string, secrets: { secretValues?: string[]; registryAuth?: RegistryAuth[] }): void {
+    if (secrets.secretValues) {
+      const masker = this.maskers.get(id) ?? new SecretMasker([]);
+      for (const value of secrets.secretValues) masker.add(value);
+      this.maskers.set(id, masker);
+    }
+    if (secrets.registryAuth) this.credentials.set(id, secrets.registryAuth);
+  }
+
+  registryAuthFor(id: string, image: string): RegistryAuth | undefined {
+    return this.credentials.get(id)?.find((a) => image.startsWith(`${a.serveraddress}/`));
+  }
+
+  /**
+   * Starts the deployment's pipeline unless this very run is already under way. A run of a later
+   * generation (a retry, a redeploy) starts from nothing: whatever the earlier one left — a run
+   * still going, its services — is removed first.
+   */
   async deploy(
     desired: DesiredDeployment & { run: NonNullable<DesiredDeployment['run']> },
   ): Promise<{ accepted: boolean }> {
-    if (this.active.has(desired.id)) return { accepted: true };
+    const earlier = this.records.get(desired.id);
+    if (earlier && generationOf(desired) > generationOf(earlier.desired)) {
+      await this.cancel(desired.id);
+      await this.deps.runtime.removeDeployment(desired.id);
+    } else if (this.active.has(desired.id)) return { accepted: true };
     const record: LocalDeployment = { desired, phase: 'deploying', specs: [] };
     this.records.set(desired.id, record);
     await this.save();
@@ -72,7 +129,7 @@ export class DeploymentRunner {
     return { accepted: true };
   }
 
-  private startRun(record: LocalDeployment) {
+  private startRun(record: LocalDeployment): void {
     const { runtime, plugins, logger, emit } = this.deps;
     const { desired } = record;
     const run = desired.run;
@@ -81,6 +138,7 @@ export class DeploymentRunner {
     const log = logger.child({ deployment: desired.id });
     const masker = new SecretMasker(run.secretValues ?? []);
     this.maskers.set(desired.id, masker);
+    this.credentials.set(desired.id, run.registryAuth);
     log.info({ steps: run.nodes.length }, 'pipeline started');
     const execute = async (): Promise<ExecuteResult> => {
       // The deployment's boundary (capped at its budget) first, then the run's plugin releases (a
@@ -118,6 +176,7 @@ export class DeploymentRunner {
           record.phase = 'running';
           record.specs = result.specs;
           record.error = undefined;
+          record.degraded = undefined;
           await this.publishRoutes(record).catch((err) =>
             log.error({ err }, 'could not write the Ingress of the deployment'),
           );
@@ -143,79 +202,27 @@ export class DeploymentRunner {
     this.active.set(desired.id, { controller, done });
   }
 
-  /** Aborts (and rolls back) a running pipeline, then removes everything the deployment owns. */
-  async remove(id: string): Promise<{ removed: boolean }> {
+  /** Aborts a running pipeline (it rolls back) and waits until it has ended. */
+  private async cancel(id: string): Promise<boolean> {
     const active = this.active.get(id);
-    if (active) {
-      active.controller.abort();
-      await active.done;
-    }
-    await this.deps.runtime.removeDeployment(id);
-    const existed = this.records.delete(id);
-    this.maskers.delete(id);
-    await this.save();
-    return { removed: existed || Boolean(active) };
+    if (!active) return false;
+    active.controller.abort();
+    await active.done;
+    return true;
   }
 
-  /**
-   * Makes the node match the desired state: removes deployments being deleted and every labelled
-   * resource nobody wants, resumes pipelines that should be running, and brings back services of
-   * live deployments that died. Running services are only inspected.
-   */
-  async sync(
-    desired: DesiredDeployment[],
-  ): Promise<{ deployments: ActualDeployment[]; report: ReconcileReport }> {
-    const { runtime, logger } = this.deps;
-    const report: ReconcileReport = { kept: [], restarted: [], recreated: [], removedDeployments: [] };
-    const live = desired.filter((d) => d.state !== 'deleting');
-    for (const d of desired.filter((x) => x.state === 'deleting')) {
-      await this.remove(d.id);
-      report.removedDeployments.push(d.id);
-    }
-    const wanted = new Set(live.map((d) => d.id));
-    for (const id of await runtime.listDeployments()) {
-      if (!wanted.has(id) && !this.active.has(id)) {
-        logger.info({ deployment: id }, 'removing resources of a deployment the control plane does not want');
-        await runtime.removeDeployment(id);
-        this.records.delete(id);
-        report.removedDeployments.push(id);
-      }
-    }
-    for (const id of [...this.records.keys()])
-      if (!wanted.has(id) && !this.active.has(id)) this.records.delete(id);
-
-    const deployments: ActualDeployment[] = [];
-    for (const d of live) {
-      const record = this.records.get(d.id);
-      if (d.state === 'deploying' || d.state === 'pending') {
-        // A record read back from disk lacks its env values: its outcome cannot be reported from it.
-        if (!this.active.has(d.id) && (!record || record.phase === 'deploying' || record.redacted) && d.run) {
-          // The agent restarted mid-run (or never got the request): run again; components are idempotent.
-          const fresh: LocalDeployment = { desired: d, phase: 'deploying', specs: [] };
-          this.records.set(d.id, fresh);
-          this.startRun(fresh);
-        }
-      } else {
-        const kept: LocalDeployment = record ?? { desired: d, phase: 'running', specs: [] };
-        kept.desired = d;
-        kept.phase = 'running';
-        if (d.services.length) {
-          kept.specs = d.services;
-          kept.redacted = undefined;
-        }
-        this.records.set(d.id, kept);
-        // Specs without their env would start broken services: wait for the control plane's.
-        if (kept.redacted) logger.warn({ deployment: d.id }, 'no complete specs for this deployment yet');
-        else await this.keepAlive(d, kept.specs, report);
-      }
-      deployments.push(await this.actual(this.records.get(d.id) as LocalDeployment));
-    }
+  /** Aborts (and rolls back) a running pipeline, then removes everything the deployment owns. */
+  async remove(id: string): Promise<{ removed: boolean }> {
+    const cancelled = await this.cancel(id);
+    await this.deps.runtime.removeDeployment(id);
+    const existed = this.records.has(id);
+    this.forget(id);
     await this.save();
-    return { deployments, report };
+    return { removed: existed || cancelled };
   }
 
   /** Ingress objects for clusters with an ingress controller (the environment asks for them). */
-  private async publishRoutes(record: LocalDeployment) {
+  async publishRoutes(record: LocalDeployment): Promise<void> {
     const { ingress, id, name } = record.desired;
     if (!ingress || !this.deps.runtime.publishRoutes) return;
     const routes = record.specs
@@ -237,13 +244,28 @@ export class DeploymentRunner {
     const record = this.records.get(params.deploymentId);
     if (record?.phase !== 'running' || this.active.has(params.deploymentId))
       throw new Error('the deployment is not running on this node');
-    if (!record.specs.some((s) => s.name === params.service))
-      throw new Error(`the deployment has no service ${params.service}`);
+    const spec = record.specs.find((s) => s.name === params.service);
+    if (!spec) throw new Error(`the deployment has no service ${params.service}`);
     const stopped = new Set(record.desired.stoppedServices ?? []);
+    // Gone from the node (removed behind NullOps' back): starting it means making it again — unless
+    // what it kept is gone too, when only a redeploy brings back what later steps built.
+    const gone =
+      params.action !== 'stop' &&
+      (await runtime.inspectService(record.desired.id, spec.name)).status === 'missing';
+    if (gone && !(await runtime.hasData(record.desired.id, spec)))
+      throw new Error(
+        `${spec.name} is gone from the node and so is its data: redeploy the deployment to rebuild it`,
+      );
     let service =
       params.action === 'stop'
         ? await runtime.stopService(params.deploymentId, params.service)
-        : await runtime.restartService(params.deploymentId, params.service);
+        : gone
+          ? await runtime.startService(
+              params.deploymentId,
+              spec,
+              this.registryAuthFor(params.deploymentId, spec.image),
+            )
+          : await runtime.restartService(params.deploymentId, params.service);
     // Started means running again (a Kubernetes pod takes a moment), or the reason it is not.
     for (const until = Date.now() + 90_000; params.action !== 'stop' && service.status !== 'running'; ) {
       if (Date.now() > until) break;
@@ -274,40 +296,7 @@ export class DeploymentRunner {
     return work(this.deps.runtime);
   }
 
-  private async keepAlive(d: DesiredDeployment, specs: ServiceSpec[], report: ReconcileReport) {
-    const { runtime, logger } = this.deps;
-    const record = this.records.get(d.id);
-    if (record)
-      await this.publishRoutes(record).catch((err) =>
-        logger.error({ deployment: d.id, err }, 'could not write the Ingress'),
-      );
-    const stopped = new Set(d.stoppedServices ?? []);
-    for (const spec of specs) {
-      const key = `${d.name}/${spec.name}`;
-      if (stopped.has(spec.name)) {
-        report.kept.push(key);
-        continue;
-      }
-      try {
-        const state = await runtime.inspectService(d.id, spec.name);
-        if (state.status === 'stopped') {
-          logger.warn({ deployment: d.id, service: spec.name }, 'service had stopped; restarting it');
-          await runtime.restartService(d.id, spec.name);
-          report.restarted.push(key);
-        } else if (state.status === 'missing') {
-          logger.warn({ deployment: d.id, service: spec.name }, 'service is gone; recreating it');
-          await runtime.startService(d.id, spec);
-          report.recreated.push(key);
-        } else {
-          report.kept.push(key);
-        }
-      } catch (err) {
-        logger.error({ deployment: d.id, service: spec.name, err }, 'could not bring a service back');
-      }
-    }
-  }
-
-  private async actual(record: LocalDeployment): Promise<ActualDeployment> {
+  async actual(record: LocalDeployment): Promise<ActualDeployment> {
     const services = await Promise.all(
       record.specs.map((s) => this.deps.runtime.inspectService(record.desired.id, s.name)),
     );
@@ -317,52 +306,10 @@ export class DeploymentRunner {
       services,
       specs: record.specs,
       ...(record.error ? { error: record.error } : {}),
+      ...(record.degraded ? { degraded: record.degraded } : {}),
     };
   }
-
-  openLogs(params: {
-    streamId: string;
-    deploymentId: string;
-    service: string;
-    follow: boolean;
-    tail: number;
-  }): { opened: boolean } {
-    if (this.logStreams.size >= MAX_LOG_STREAMS || this.logStreams.has(params.streamId))
-      return { opened: false };
-    const controller = new AbortController();
-    this.logStreams.set(params.streamId, controller);
-    void (async () => {
-      let reason: string | undefined;
-      try {
-        const lines = this.deps.runtime.logs(params.deploymentId, params.service, {
-          follow: params.follow,
-          tail: params.tail,
-          signal: controller.signal,
-        });
-        const masker = this.maskers.get(params.deploymentId);
-        for await (const line of lines)
-          this.deps.emit('log.line', {
-            streamId: params.streamId,
-            ...line,
-            line: masker ? masker.mask(line.line) : line.line,
-          });
-      } catch (err) {
-        reason = (err as Error).message;
-      } finally {
-        this.logStreams.delete(params.streamId);
-        this.deps.emit('log.end', { streamId: params.streamId, ...(reason ? { reason } : {}) });
-      }
-    })();
-    return { opened: true };
-  }
-
-  closeLogs(streamId: string): { closed: boolean } {
-    const stream = this.logStreams.get(streamId);
-    stream?.abort();
-    return { closed: Boolean(stream) };
-  }
-
-  closeAllLogs(): void {
-    for (const stream of this.logStreams.values()) stream.abort();
-  }
 }
+
+/** Which run of its deployment a desired state is (1 for agents of protocol 1's time). */
+export const generationOf = (desired: DesiredDeployment): number => desired.generation ?? 1;

@@ -38,7 +38,6 @@ export class ServiceHealthMonitor {
   private readonly dirty = new Set<string>();
   private settle: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
-  private unwatch: (() => void) | undefined;
   /** Sweeps and event-driven checks run one after another, never over each other. */
   private queue: Promise<void> = Promise.resolve();
   private sweepQueued = false;
@@ -50,22 +49,29 @@ export class ServiceHealthMonitor {
       emit: (event: EventName, data: unknown) => void;
       sweepMs: number;
       logger: Logger;
+      /**
+       * Masks a deployment's secrets in a reason (its last log lines may hold one); undefined when
+       * the agent does not know them yet — the reason is then withheld, never sent raw.
+       */
+      mask: (deploymentId: string, text: string) => string | undefined;
     },
   ) {}
 
+  /** Starts the sweep; runtime events arrive through `changed` (the agent host watches the runtime). */
   start(): void {
-    this.unwatch = this.deps.runtime.watchServices?.((deploymentId, service) =>
-      this.invalidate(deploymentId, [service]),
-    );
     this.sweeper = setInterval(() => this.sweep(), this.deps.sweepMs);
     this.sweeper.unref();
     this.sweep();
   }
 
   stop(): void {
-    this.unwatch?.();
     clearInterval(this.sweeper);
     clearTimeout(this.settle);
+  }
+
+  /** The runtime said one of a deployment's services may have changed. */
+  changed(deploymentId: string, service: string): void {
+    this.invalidate(deploymentId, [service]);
   }
 
   /** A control plane (re)connected: it hears every deployment's health again. */
@@ -140,6 +146,13 @@ export class ServiceHealthMonitor {
     this.send(d.id, services);
   }
 
+  private masked(deploymentId: string, reason: string): string {
+    return (
+      this.deps.mask(deploymentId, reason) ??
+      'details withheld until the node has this deployment’s secrets from the control plane'
+    );
+  }
+
   private send(deploymentId: string, services: ServiceHealth[]) {
     this.deps.emit('services.health', { deploymentId, at: new Date().toISOString(), services });
   }
@@ -170,7 +183,7 @@ export class ServiceHealthMonitor {
       condition,
       restartCount,
       ...(exitCode !== undefined && condition !== 'running' && condition !== 'unhealthy' ? { exitCode } : {}),
-      ...(reason ? { reason: reason.slice(0, 1000) } : {}),
+      ...(reason ? { reason: this.masked(d.id, reason).slice(0, 1000) } : {}),
       since: previous?.condition === condition ? previous.since : new Date().toISOString(),
     });
     if (state.status === 'missing') return health('missing', `${spec.name} is gone from the node`);

@@ -18,18 +18,35 @@ const LocalDeploymentSchema = z.object({
   error: RunErrorSchema.optional(),
   /** Loaded from disk, where env values are never kept: its specs are incomplete until a sync. */
   redacted: z.boolean().optional(),
+  /** Why reconcile cannot restore it to its spec (data a later step built is gone); until redeployed. */
+  degraded: z.string().optional(),
 });
 export type LocalDeployment = z.infer<typeof LocalDeploymentSchema>;
 
+const OwnerSchema = z.object({ installationId: z.uuid(), nodeId: z.uuid() });
+
 const AgentStateSchema = z.object({
-  version: z.literal(2),
+  version: z.literal(3),
+  /** Whose agent this is (the control plane says so on connect): every resource carries both. */
+  owner: OwnerSchema.nullable(),
   /** When the control plane last synced. */
   syncedAt: z.string().nullable(),
   deployments: z.array(LocalDeploymentSchema),
 });
 export type AgentState = z.infer<typeof AgentStateSchema>;
 
-const EMPTY: AgentState = { version: 2, syncedAt: null, deployments: [] };
+const EMPTY: AgentState = { version: 3, owner: null, syncedAt: null, deployments: [] };
+
+/**
+ * A state written by an agent before owners existed (version 2): its deployments are kept, its
+ * owner is learnt from the control plane's next connect.
+ */
+const StateFileSchema = z.union([
+  AgentStateSchema,
+  AgentStateSchema.omit({ version: true, owner: true })
+    .extend({ version: z.literal(2) })
+    .transform((old): AgentState => ({ ...old, version: 3, owner: null })),
+]);
 
 /**
  * The agent's own record of its deployments, in one JSON file. Writes are atomic (temp file,
@@ -57,7 +74,7 @@ export class StateStore {
       return structuredClone(EMPTY);
     }
     try {
-      return AgentStateSchema.parse(JSON.parse(text));
+      return StateFileSchema.parse(JSON.parse(text));
     } catch (err) {
       this.logger.warn(
         { file: this.file, err: (err as Error).message },
@@ -69,9 +86,9 @@ export class StateStore {
   }
 
   /**
-   * Writes the state (owner-only). Nothing secret is kept: a deployment's pipeline run is left out
-   * (it carries resolved secrets and registry credentials; the control plane sends it again
-   * whenever a run must be resumed), and so are the services' env values (where resolved secrets
+   * Writes the state (owner-only). Nothing secret is kept: a deployment's pipeline run, secret
+   * values and registry credentials are left out (the control plane sends them again on every
+   * sync, and whenever a run must be resumed), and so are the services' env values (where resolved secrets
    * end up; the control plane sends every live deployment's specs on each sync).
    */
   save(state: AgentState): Promise<void> {
@@ -83,15 +100,19 @@ export class StateStore {
   private async write(state: AgentState): Promise<void> {
     state = {
       ...state,
-      deployments: state.deployments.map(({ desired: { run: _run, ...desired }, ...rest }) => {
-        const redacted = [...rest.specs, ...desired.services].some((s) => s.env && Object.keys(s.env).length);
-        return {
-          ...rest,
-          specs: rest.specs.map(withoutEnv),
-          desired: { ...desired, services: desired.services.map(withoutEnv) },
-          ...(redacted || rest.redacted ? { redacted: true } : {}),
-        };
-      }),
+      deployments: state.deployments.map(
+        ({ desired: { run: _r, secretValues: _s, registryAuth: _a, ...desired }, ...rest }) => {
+          const redacted = [...rest.specs, ...desired.services].some(
+            (s) => s.env && Object.keys(s.env).length,
+          );
+          return {
+            ...rest,
+            specs: rest.specs.map(withoutEnv),
+            desired: { ...desired, services: desired.services.map(withoutEnv) },
+            ...(redacted || rest.redacted ? { redacted: true } : {}),
+          };
+        },
+      ),
     };
     // A name of its own per write: a leftover of a crashed write is never another write's file.
     const temp = `${this.file}.${randomUUID()}.tmp`;

@@ -1,6 +1,7 @@
 import {
   AppsV1Api,
   BatchV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   DiscoveryV1Api,
@@ -63,6 +64,7 @@ export class KubeApi {
   readonly core: CoreV1Api;
   readonly apps: AppsV1Api;
   readonly batch: BatchV1Api;
+  readonly coordination: CoordinationV1Api;
   readonly discovery: DiscoveryV1Api;
   readonly custom: CustomObjectsApi;
   readonly objects: KubernetesObjectApi;
@@ -72,6 +74,7 @@ export class KubeApi {
     this.core = config.makeApiClient(CoreV1Api);
     this.apps = config.makeApiClient(AppsV1Api);
     this.batch = config.makeApiClient(BatchV1Api);
+    this.coordination = config.makeApiClient(CoordinationV1Api);
     this.discovery = config.makeApiClient(DiscoveryV1Api);
     this.custom = config.makeApiClient(CustomObjectsApi);
     this.objects = KubernetesObjectApi.makeApiClient(config);

@@ -16,6 +16,7 @@ import {
   type JobSpec,
   type RegistryAuth,
   RUNTIME_LABELS,
+  type RuntimeOwner,
   type ServiceRoute,
   type ServiceSpec,
 } from '@nullops/plugin-sdk';
@@ -43,34 +44,38 @@ export const KEPT_CAPABILITIES = [
 ];
 
 /** Where the agent itself runs, so the deployment's NetworkPolicy lets it (and only it) in. */
-export interface AgentIdentity {
-  agentId: string;
+export interface AgentPlacement {
   /** The agent's namespace and pod labels, when it runs in the cluster. */
   namespace?: string;
   podLabels?: Record<string, string>;
 }
 
-export const labelsOf = (agentId: string, deploymentId: string) => ({
+/** The labels that make an object this installation's and this node's. */
+export const ownerLabelsOf = (owner: RuntimeOwner) => ({
   [RUNTIME_LABELS.managed]: 'true',
-  [RUNTIME_LABELS.agent]: agentId,
+  [RUNTIME_LABELS.installation]: owner.installationId,
+  [RUNTIME_LABELS.node]: owner.nodeId,
+});
+
+export const labelsOf = (owner: RuntimeOwner, deploymentId: string) => ({
+  ...ownerLabelsOf(owner),
   [RUNTIME_LABELS.deployment]: deploymentId,
 });
 
-/** The label selector of this agent's objects (of one deployment, or all). */
-export function selectorOf(agentId: string, deploymentId?: string, service?: string): string {
+/** The label selector of this installation's and node's objects (of one deployment, or all). */
+export function selectorOf(owner: RuntimeOwner, deploymentId?: string, service?: string): string {
   return [
-    `${RUNTIME_LABELS.managed}=true`,
-    `${RUNTIME_LABELS.agent}=${agentId}`,
+    ...Object.entries(ownerLabelsOf(owner)).map(([k, v]) => `${k}=${v}`),
     ...(deploymentId ? [`${RUNTIME_LABELS.deployment}=${deploymentId}`] : []),
     ...(service ? [`${RUNTIME_LABELS.service}=${service}`] : []),
   ].join(',');
 }
 
-export function namespaceObject(agentId: string, deploymentId: string): V1Namespace {
+export function namespaceObject(owner: RuntimeOwner, deploymentId: string): V1Namespace {
   return {
     apiVersion: 'v1',
     kind: 'Namespace',
-    metadata: { name: kubeNames.namespace(deploymentId), labels: labelsOf(agentId, deploymentId) },
+    metadata: { name: kubeNames.namespace(deploymentId), labels: labelsOf(owner, deploymentId) },
   };
 }
 
@@ -78,9 +83,13 @@ export function namespaceObject(agentId: string, deploymentId: string): V1Namesp
  * Default deny for ingress, then allow from pods of the same namespace and from the agent: other
  * deployments (other namespaces) cannot reach this one; egress stays open (services may call out).
  */
-export function networkPolicies(agent: AgentIdentity, deploymentId: string): V1NetworkPolicy[] {
+export function networkPolicies(
+  owner: RuntimeOwner,
+  agent: AgentPlacement,
+  deploymentId: string,
+): V1NetworkPolicy[] {
   const namespace = kubeNames.namespace(deploymentId);
-  const labels = labelsOf(agent.agentId, deploymentId);
+  const labels = labelsOf(owner, deploymentId);
   const fromAgent =
     agent.namespace && agent.podLabels
       ? [
@@ -111,7 +120,7 @@ export function networkPolicies(agent: AgentIdentity, deploymentId: string): V1N
 }
 
 export function quotaObject(
-  agentId: string,
+  owner: RuntimeOwner,
   deploymentId: string,
   budget: DeploymentBudget,
 ): V1ResourceQuota {
@@ -123,7 +132,7 @@ export function quotaObject(
     metadata: {
       name: kubeNames.quota,
       namespace: kubeNames.namespace(deploymentId),
-      labels: labelsOf(agentId, deploymentId),
+      labels: labelsOf(owner, deploymentId),
     },
     spec: {
       hard: { 'requests.cpu': cpu, 'limits.cpu': cpu, 'requests.memory': memory, 'limits.memory': memory },
@@ -132,7 +141,7 @@ export function quotaObject(
 }
 
 /** A `kubernetes.io/dockerconfigjson` Secret with one registry's credentials. */
-export function pullSecretObject(agentId: string, deploymentId: string, auth: RegistryAuth): V1Secret {
+export function pullSecretObject(owner: RuntimeOwner, deploymentId: string, auth: RegistryAuth): V1Secret {
   const config = {
     auths: {
       [auth.serveraddress]: {
@@ -148,7 +157,7 @@ export function pullSecretObject(agentId: string, deploymentId: string, auth: Re
     metadata: {
       name: kubeNames.pullSecret(auth.serveraddress),
       namespace: kubeNames.namespace(deploymentId),
-      labels: labelsOf(agentId, deploymentId),
+      labels: labelsOf(owner, deploymentId),
     },
     type: 'kubernetes.io/dockerconfigjson',
     data: { '.dockerconfigjson': Buffer.from(JSON.stringify(config)).toString('base64') },
@@ -200,13 +209,13 @@ export function specHash(spec: unknown): string {
 export const SPEC_HASH_LABEL = 'dev.nullops.spec-hash';
 
 export function deploymentObject(
-  agentId: string,
+  owner: RuntimeOwner,
   deploymentId: string,
   spec: ServiceSpec,
   pullSecret: string | undefined,
   storageClass: string | undefined,
 ): V1Deployment {
-  const labels = { ...labelsOf(agentId, deploymentId), [RUNTIME_LABELS.service]: spec.name };
+  const labels = { ...labelsOf(owner, deploymentId), [RUNTIME_LABELS.service]: spec.name };
   const volumes = Object.entries(spec.volumes ?? {});
   const probe = readinessProbe(spec.healthCheck, spec.port);
   return {
@@ -251,7 +260,7 @@ export function deploymentObject(
 }
 
 export function serviceObject(
-  agentId: string,
+  owner: RuntimeOwner,
   deploymentId: string,
   spec: ServiceSpec,
 ): V1Service | undefined {
@@ -262,7 +271,7 @@ export function serviceObject(
     metadata: {
       name: spec.name,
       namespace: kubeNames.namespace(deploymentId),
-      labels: { ...labelsOf(agentId, deploymentId), [RUNTIME_LABELS.service]: spec.name },
+      labels: { ...labelsOf(owner, deploymentId), [RUNTIME_LABELS.service]: spec.name },
     },
     spec: {
       type: 'ClusterIP',
@@ -272,8 +281,8 @@ export function serviceObject(
   };
 }
 
-export function jobObject(agentId: string, deploymentId: string, name: string, spec: JobSpec): V1Job {
-  const labels = { ...labelsOf(agentId, deploymentId), [RUNTIME_LABELS.job]: spec.name };
+export function jobObject(owner: RuntimeOwner, deploymentId: string, name: string, spec: JobSpec): V1Job {
+  const labels = { ...labelsOf(owner, deploymentId), [RUNTIME_LABELS.job]: spec.name };
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -306,7 +315,7 @@ export function jobObject(agentId: string, deploymentId: string, name: string, s
 
 /** The deployment's service URLs as one Ingress of the cluster's controller class. */
 export function ingressObject(
-  agentId: string,
+  owner: RuntimeOwner,
   deploymentId: string,
   routes: ServiceRoute[],
   className: string,
@@ -317,7 +326,7 @@ export function ingressObject(
     metadata: {
       name: kubeNames.ingress,
       namespace: kubeNames.namespace(deploymentId),
-      labels: labelsOf(agentId, deploymentId),
+      labels: labelsOf(owner, deploymentId),
     },
     spec: {
       ingressClassName: className,

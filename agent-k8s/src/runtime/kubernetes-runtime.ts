@@ -10,6 +10,7 @@ import {
   type V1Status,
 } from '@kubernetes/client-node';
 import {
+  type ClaimHolder,
   type DeploymentBudget,
   type ExecResult,
   type HealthCheck,
@@ -20,6 +21,7 @@ import {
   type RegistryAuth,
   RUNTIME_LABELS,
   type Runtime,
+  type RuntimeOwner,
   type ServiceEndpoint,
   type ServiceRoute,
   type ServiceSpec,
@@ -28,13 +30,15 @@ import {
 } from '@nullops/plugin-sdk';
 import { ignoreNotFound, KubeApi, kubeError, orUndefined } from './kube-api.js';
 import {
-  type AgentIdentity,
+  type AgentPlacement,
   deploymentObject,
   ingressObject,
   jobObject,
   kubeNames,
+  labelsOf,
   namespaceObject,
   networkPolicies,
+  ownerLabelsOf,
   pullSecretObject,
   quotaObject,
   SPEC_HASH_LABEL,
@@ -47,10 +51,15 @@ import { untilPods } from './pod-watch.js';
 
 export interface KubernetesRuntimeOptions {
   kubeConfig: KubeConfig;
-  /** Labels every object; this runtime lists and removes only objects with its own id. */
-  agentId: string;
+  /**
+   * Whose objects this runtime makes and touches (the agent learns it from the control plane):
+   * every object is labelled with it, and nothing without it is listed or removed.
+   */
+  owner: RuntimeOwner | (() => RuntimeOwner);
   /** The agent's own namespace and pod labels (in-cluster), let in by every deployment's NetworkPolicy. */
   agentNamespace?: string;
+  /** Where the agent's claim (a Lease) lives when it runs outside the cluster; default: its namespace. */
+  claimNamespace?: string;
   agentPodLabels?: Record<string, string>;
   /** StorageClass for named volumes (PersistentVolumeClaims); unset, volumes are emptyDir. */
   storageClass?: string;
@@ -75,7 +84,8 @@ const LOG_LINE = /^(\d{4}-\d{2}-\d{2}T[^ ]+) (.*)$/;
 export class KubernetesRuntime implements Runtime {
   readonly kind = 'kubernetes' as const;
   readonly api: KubeApi;
-  private readonly agent: AgentIdentity;
+  private readonly agent: AgentPlacement;
+  private readonly ownerOf: () => RuntimeOwner;
   private readonly graceMs: number;
   private metricsServed: boolean | undefined;
   private capacityCache: { at: number; value: { cpuMillicores: number; memoryMb: number } } | undefined;
@@ -83,11 +93,17 @@ export class KubernetesRuntime implements Runtime {
   constructor(private readonly options: KubernetesRuntimeOptions) {
     this.api = new KubeApi(options.kubeConfig);
     this.agent = {
-      agentId: options.agentId,
       ...(options.agentNamespace ? { namespace: options.agentNamespace } : {}),
       ...(options.agentPodLabels ? { podLabels: options.agentPodLabels } : {}),
     };
+    const { owner } = options;
+    this.ownerOf = typeof owner === 'function' ? owner : () => owner;
     this.graceMs = options.unschedulableGraceMs ?? 30_000;
+  }
+
+  /** The installation and node this runtime works for. */
+  get owner(): RuntimeOwner {
+    return this.ownerOf();
   }
 
   /** Allocatable CPU and memory of the ready nodes, minus what pods that are not ours request. */
@@ -108,7 +124,7 @@ export class KubernetesRuntime implements Runtime {
       memory += quantity(node.status?.allocatable?.memory);
     }
     for (const pod of pods.items) {
-      if (pod.metadata?.labels?.[RUNTIME_LABELS.agent] === this.options.agentId) continue;
+      if (pod.metadata?.labels?.[RUNTIME_LABELS.node] === this.owner.nodeId) continue;
       for (const c of pod.spec?.containers ?? []) {
         cpu -= quantity(c.resources?.requests?.cpu);
         memory -= quantity(c.resources?.requests?.memory);
@@ -139,10 +155,10 @@ export class KubernetesRuntime implements Runtime {
     const existing = await orUndefined(this.api.core.readNamespace({ name }));
     if (existing?.metadata?.deletionTimestamp) await this.waitGone(name);
     if (!existing || existing.metadata?.deletionTimestamp)
-      await this.api.apply(namespaceObject(this.options.agentId, deploymentId));
+      await this.api.apply(namespaceObject(this.owner, deploymentId));
     await Promise.all([
-      ...networkPolicies(this.agent, deploymentId).map((p) => this.api.apply(p)),
-      ...(budget ? [this.api.apply(quotaObject(this.options.agentId, deploymentId, budget))] : []),
+      ...networkPolicies(this.owner, this.agent, deploymentId).map((p) => this.api.apply(p)),
+      ...(budget ? [this.api.apply(quotaObject(this.owner, deploymentId, budget))] : []),
     ]);
   }
 
@@ -165,7 +181,7 @@ export class KubernetesRuntime implements Runtime {
     const namespace = kubeNames.namespace(deploymentId);
     let pullSecret: string | undefined;
     if (auth) {
-      const secret = pullSecretObject(this.options.agentId, deploymentId, auth);
+      const secret = pullSecretObject(this.owner, deploymentId, auth);
       await this.api.apply(secret);
       pullSecret = secret.metadata?.name;
     }
@@ -177,11 +193,7 @@ export class KubernetesRuntime implements Runtime {
           metadata: {
             name: `${spec.name}-${volume}`,
             namespace,
-            labels: {
-              [RUNTIME_LABELS.managed]: 'true',
-              [RUNTIME_LABELS.agent]: this.options.agentId,
-              [RUNTIME_LABELS.deployment]: deploymentId,
-            },
+            labels: labelsOf(this.owner, deploymentId),
           },
           spec: {
             accessModes: ['ReadWriteOnce'],
@@ -189,11 +201,9 @@ export class KubernetesRuntime implements Runtime {
             resources: { requests: { storage: this.options.volumeSize ?? '1Gi' } },
           },
         });
-    const service = serviceObject(this.options.agentId, deploymentId, spec);
+    const service = serviceObject(this.owner, deploymentId, spec);
     await Promise.all([
-      this.api.apply(
-        deploymentObject(this.options.agentId, deploymentId, spec, pullSecret, this.options.storageClass),
-      ),
+      this.api.apply(deploymentObject(this.owner, deploymentId, spec, pullSecret, this.options.storageClass)),
       ...(service ? [this.api.apply(service)] : []),
     ]);
     // Returns once the container of the current spec runs; a pod that cannot run says why.
@@ -201,7 +211,7 @@ export class KubernetesRuntime implements Runtime {
     const verdict = await untilPods(
       this.api,
       namespace,
-      `${selectorOf(this.options.agentId, deploymentId, spec.name)},${SPEC_HASH_LABEL}=${hash}`,
+      `${selectorOf(this.owner, deploymentId, spec.name)},${SPEC_HASH_LABEL}=${hash}`,
       (pods) => {
         const pod = currentPod(pods);
         if (!pod) return undefined;
@@ -241,7 +251,7 @@ export class KubernetesRuntime implements Runtime {
   private async podsOf(deploymentId: string, name: string): Promise<V1Pod[]> {
     const list = await this.api.core.listNamespacedPod({
       namespace: kubeNames.namespace(deploymentId),
-      labelSelector: selectorOf(this.options.agentId, deploymentId, name),
+      labelSelector: selectorOf(this.owner, deploymentId, name),
     });
     return list.items;
   }
@@ -292,7 +302,7 @@ export class KubernetesRuntime implements Runtime {
     let stopped = false;
     let controller: AbortController | undefined;
     let retry: NodeJS.Timeout | undefined;
-    const labelSelector = selectorOf(this.options.agentId);
+    const labelSelector = selectorOf(this.owner);
     const again = () => {
       controller?.abort();
       if (!stopped) retry = setTimeout(() => void follow(), 1000);
@@ -405,7 +415,7 @@ export class KubernetesRuntime implements Runtime {
     const result = await untilPods(
       this.api,
       kubeNames.namespace(deploymentId),
-      selectorOf(this.options.agentId, deploymentId, name),
+      selectorOf(this.owner, deploymentId, name),
       (pods) => {
         const pod = currentPod(pods);
         if (!pod) return undefined;
@@ -478,7 +488,7 @@ export class KubernetesRuntime implements Runtime {
     const name = `${spec.name}-${randomBytes(3).toString('hex')}`.slice(0, 63);
     await this.api.batch.createNamespacedJob({
       namespace,
-      body: jobObject(this.options.agentId, deploymentId, name, spec),
+      body: jobObject(this.owner, deploymentId, name, spec),
     });
     try {
       const finished = await untilPods(
@@ -565,7 +575,7 @@ export class KubernetesRuntime implements Runtime {
   /** From metrics.k8s.io when the cluster serves it; no metrics (an empty list) when it does not. */
   async usage(): Promise<ServiceUsage[]> {
     if (this.metricsServed === false) return [];
-    const selector = selectorOf(this.options.agentId);
+    const selector = selectorOf(this.owner);
     let metrics: {
       items: {
         metadata: { name: string; namespace: string; labels?: Record<string, string> };
@@ -630,11 +640,99 @@ export class KubernetesRuntime implements Runtime {
       );
       return;
     }
-    await this.api.apply(ingressObject(this.options.agentId, deploymentId, routes, className));
+    await this.api.apply(ingressObject(this.owner, deploymentId, routes, className));
+  }
+
+  /**
+   * Its PersistentVolumeClaims exist (with a StorageClass); emptyDir volumes live and die with
+   * their pod, so a service with volumes whose Deployment is gone has lost them.
+   */
+  async hasData(deploymentId: string, spec: ServiceSpec): Promise<boolean> {
+    const volumes = Object.keys(spec.volumes ?? {});
+    if (!volumes.length) return true;
+    const namespace = kubeNames.namespace(deploymentId);
+    if (!this.options.storageClass)
+      return Boolean(
+        await orUndefined(this.api.apps.readNamespacedDeployment({ name: spec.name, namespace })),
+      );
+    for (const volume of volumes) {
+      const claim = await orUndefined(
+        this.api.core.readNamespacedPersistentVolumeClaim({ name: `${spec.name}-${volume}`, namespace }),
+      );
+      if (!claim || claim.metadata?.deletionTimestamp) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The claim is a `coordination.k8s.io` Lease `nullops-agent-<node>` in the agent's namespace,
+   * taken and renewed with optimistic concurrency (its resourceVersion): a holder that stopped
+   * renewing, or whose pod is gone, frees it.
+   */
+  async claim(
+    holder: ClaimHolder,
+    staleAfterMs: number,
+  ): Promise<{ held: true } | { held: false; by: string }> {
+    const namespace = this.claimNamespace();
+    const name = `nullops-agent-${this.owner.nodeId}`;
+    const me = `${holder.host}/${holder.instance}`;
+    const now = new Date();
+    const existing = await orUndefined(this.api.coordination.readNamespacedLease({ name, namespace }));
+    const by = existing?.spec?.holderIdentity;
+    if (existing && by && by !== me) {
+      const renewed = existing.spec?.renewTime ? new Date(existing.spec.renewTime).getTime() : 0;
+      const fresh = now.getTime() - renewed < staleAfterMs;
+      const [pod] = by.split('/');
+      // In the cluster, the holder's host name is its pod: a pod that is gone holds nothing.
+      const podAlive =
+        !this.agent.namespace ||
+        Boolean(pod && (await orUndefined(this.api.core.readNamespacedPod({ name: pod, namespace }))));
+      if (fresh && podAlive) return { held: false, by: `agent ${by}, renewed ${existing.spec?.renewTime}` };
+    }
+    const lease = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: {
+        name,
+        namespace,
+        labels: ownerLabelsOf(this.owner),
+        ...(existing?.metadata?.resourceVersion
+          ? { resourceVersion: existing.metadata.resourceVersion }
+          : {}),
+      },
+      spec: {
+        holderIdentity: me,
+        leaseDurationSeconds: Math.ceil(staleAfterMs / 1000),
+        acquireTime: by === me && existing?.spec?.acquireTime ? existing.spec.acquireTime : now,
+        renewTime: now,
+      },
+    };
+    try {
+      if (existing) await this.api.coordination.replaceNamespacedLease({ name, namespace, body: lease });
+      else await this.api.coordination.createNamespacedLease({ namespace, body: lease });
+    } catch (err) {
+      // Another process wrote it between our read and write: it holds it now.
+      const code = kubeError(err).code;
+      if (code === 409) return { held: false, by: 'another agent that claimed it at the same moment' };
+      throw err;
+    }
+    return { held: true };
+  }
+
+  async release(holder: ClaimHolder): Promise<void> {
+    const namespace = this.claimNamespace();
+    const name = `nullops-agent-${this.owner.nodeId}`;
+    const lease = await orUndefined(this.api.coordination.readNamespacedLease({ name, namespace }));
+    if (lease?.spec?.holderIdentity === `${holder.host}/${holder.instance}`)
+      await ignoreNotFound(this.api.coordination.deleteNamespacedLease({ name, namespace }));
+  }
+
+  private claimNamespace(): string {
+    return this.agent.namespace ?? this.options.claimNamespace ?? 'default';
   }
 
   async listDeployments(): Promise<string[]> {
-    const namespaces = await this.api.core.listNamespace({ labelSelector: selectorOf(this.options.agentId) });
+    const namespaces = await this.api.core.listNamespace({ labelSelector: selectorOf(this.owner) });
     return [
       ...new Set(
         namespaces.items

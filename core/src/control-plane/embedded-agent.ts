@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DockerRuntime, loadDockerAgentConfig, startDockerAgent } from '@nullops/agent-docker';
-import type { RunningAgent } from '@nullops/agent-host';
+import { dockerEngineUnreachable, loadDockerAgentConfig, startDockerAgent } from '@nullops/agent-docker';
+import { AgentIdentity, type RunningAgent } from '@nullops/agent-host';
 import type { Logger } from 'pino';
 import type { ControlPlaneConfig } from './config.js';
 import type { Database } from './database/database.js';
+import { Installation } from './installation.js';
 import { AgentNode, Environment } from './models/fleet.js';
 import type { SecretBox } from './security/secret-box.js';
 import { issueNodeToken, revealNodeToken } from './services/node-tokens.js';
@@ -27,13 +28,9 @@ export async function startEmbeddedAgent(deps: {
   const { config, db, box } = deps;
   const logger = deps.logger.child({ component: 'embedded-agent' });
   if (config.NULLOPS_EMBEDDED_AGENT === 'off') return undefined;
-  try {
-    await new DockerRuntime().capacity();
-  } catch (err) {
-    logger.info(
-      { reason: (err as Error).message },
-      'no Docker engine reachable: starting without a local agent',
-    );
+  const unreachable = await dockerEngineUnreachable();
+  if (unreachable) {
+    logger.info({ reason: unreachable }, 'no Docker engine reachable: starting without a local agent');
     return undefined;
   }
 
@@ -53,16 +50,34 @@ export async function startEmbeddedAgent(deps: {
     logger.info('the embedded node was removed or its token revoked: not starting the local agent');
     return undefined;
   }
-  return startDockerAgent({
-    config: loadDockerAgentConfig({
-      NULLOPS_AGENT_TOKEN: token,
-      NULLOPS_AGENT_PORT: String(node.port),
-      NULLOPS_AGENT_LISTEN_HOST: '127.0.0.1',
-      NULLOPS_AGENT_DATA_DIR: join(dataDir, 'agent'),
-      NULLOPS_AGENT_ID: 'embedded',
-    }),
-    logger,
-  });
+  // Its identity is its node's and this database's: two `npm start`s on one Docker engine (two
+  // installations) never touch each other's deployments.
+  const identity = new AgentIdentity({ installationId: await new Installation(db).id(), nodeId: node.id });
+  let agent: RunningAgent | undefined;
+  try {
+    agent = await startDockerAgent({
+      config: loadDockerAgentConfig({
+        NULLOPS_AGENT_TOKEN: token,
+        NULLOPS_AGENT_PORT: String(node.port),
+        NULLOPS_AGENT_LISTEN_HOST: '127.0.0.1',
+        NULLOPS_AGENT_DATA_DIR: join(dataDir, 'agent'),
+      }),
+      identity,
+      logger,
+      // Another agent process holds this node's resources: this control plane runs on without it.
+      onFatal: (message) => {
+        logger.error({ reason: message }, 'the local agent stops');
+        void agent?.close();
+      },
+    });
+  } catch (err) {
+    logger.error(
+      { reason: (err as Error).message },
+      'the local agent cannot start; NullOps runs on without it',
+    );
+    return undefined;
+  }
+  return agent;
 }
 
 async function registerLocalNode(db: Database, box: SecretBox, port: number): Promise<string> {

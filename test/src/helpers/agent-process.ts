@@ -72,8 +72,6 @@ export class AgentProcess {
         NULLOPS_AGENT_DATA_DIR: this.options.dataDir,
         NULLOPS_AGENT_TOKEN: this.options.token,
         NULLOPS_AGENT_HEARTBEAT_SECONDS: '1',
-        // Tests share one engine: each agent owns (and cleans up) only its own resources.
-        NULLOPS_AGENT_ID: `test-${this.options.port}`,
         ...this.options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -26,6 +26,9 @@ export function webService(name: string, body: string, extra: Partial<ServiceSpe
 
 export const newDeploymentId = () => randomUUID();
 
+/** An installation and node of their own, for a runtime under test: it sees nothing else. */
+export const testOwner = () => ({ installationId: randomUUID(), nodeId: randomUUID() });
+
 /** Removes whatever the tests left labelled for these deployments. */
 export async function removeLabelled(docker: Docker, deploymentIds: string[]): Promise<void> {
   for (const id of deploymentIds) {

@@ -19,6 +19,7 @@ const DOCUMENTS = [
   'apis/authorization.k8s.io/v1.json',
   'apis/authentication.k8s.io/v1.json',
   'apis/autoscaling/v1.json',
+  'apis/coordination.k8s.io/v1.json',
 ];
 
 type Schema = Record<string, any>;

@@ -161,6 +161,7 @@ export const RESOURCES: ResourceType[] = [
     shortNames: ['ing'],
     statusSubresource: true,
   }),
+  type('coordination.k8s.io', 'v1', 'leases', 'Lease', true, 'io.k8s.api.coordination.v1.Lease'),
   type(
     'discovery.k8s.io',
     'v1',

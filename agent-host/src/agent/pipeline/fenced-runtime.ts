@@ -62,6 +62,12 @@ export function fencedRuntime(
     runJob: (id, spec, jobSignal) => creating(() => runtime.runJob(id, spec, jobSignal)),
     logs: (id, name, options) => runtime.logs(id, name, options),
     usage: () => runtime.usage(),
+    hasData: (id, spec) => runtime.hasData(id, spec),
+    // The node's claim is the agent's, never a component's.
+    claim: async () => {
+      throw new Error('components do not claim nodes');
+    },
+    release: async () => {},
     listDeployments: () => runtime.listDeployments(),
     removeDeployment: (id) => runtime.removeDeployment(id),
     // publishRoutes is the agent's, after a run: components never publish routes.

@@ -7,7 +7,7 @@ import {
   nodeTokenHash,
   PROOF_SCHEME,
 } from '@nullops/agent-host/kernel';
-import { AGENT_WS_PATH, PROTOCOL_VERSION } from '@nullops/plugin-sdk';
+import { AGENT_IDENTITY_HEADER, AGENT_WS_PATH, PROTOCOL_VERSION } from '@nullops/plugin-sdk';
 import WebSocket from 'ws';
 
 /** The agent presented a certificate other than the pinned one; nothing was sent to it. */
@@ -37,7 +37,9 @@ export class AgentRefusedError extends Error {
     super(
       status === 401
         ? 'the agent refused the token; configure it with the current token (rotate to get a new one)'
-        : `the agent refused the connection (HTTP ${status})`,
+        : status === 409
+          ? 'the agent refused to work for this node: another agent process holds its resources on that engine or cluster (the agent log says which)'
+          : `the agent refused the connection (HTTP ${status})`,
     );
     this.name = 'AgentRefusedError';
   }
@@ -49,6 +51,8 @@ export interface DialOptions {
   token: string;
   /** The pinned thumbprint, or null on first contact (then whatever the agent shows is pinned). */
   pinned: string | null;
+  /** Whose agent it is: the installation and node, which it labels everything with. */
+  owner: { installationId: string; nodeId: string };
   timeoutMs: number;
   maxPayload: number;
 }
@@ -107,6 +111,7 @@ export async function dialAgent(
     headers: {
       authorization: `${PROOF_SCHEME} ${channelProof(tokenHash, socket, 'control-plane')}`,
       'x-nullops-protocol': String(PROTOCOL_VERSION),
+      [AGENT_IDENTITY_HEADER]: `${options.owner.installationId}/${options.owner.nodeId}`,
     },
     handshakeTimeout: options.timeoutMs,
     maxPayload: options.maxPayload,

@@ -16,6 +16,8 @@ export interface AgentEventMap {
   'log.line': [nodeId: string, line: Data<'log.line'>];
   'log.end': [nodeId: string, end: Data<'log.end'>];
   'services.health': [nodeId: string, report: Data<'services.health'>];
+  'deployment.repaired': [nodeId: string, repair: Data<'deployment.repaired'>];
+  'deployment.degraded': [nodeId: string, report: Data<'deployment.degraded'>];
 }
 
 /** One bus per control plane; the connection manager publishes, services subscribe. */

@@ -1,11 +1,20 @@
 import { watchLiveness } from '@nullops/agent-host/kernel';
-import { type Heartbeat, PROTOCOL_VERSION } from '@nullops/plugin-sdk';
+import { type Heartbeat, type Hello, PROTOCOL_VERSION, type RuntimeHealth } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
+import { statesFor } from '../deployments/lifecycle.js';
 import { Transitions } from '../deployments/transitions.js';
-import { AgentNode, Deployment, Environment, type NodeStatus, type RuntimeKind } from '../models/fleet.js';
+import { Installation } from '../installation.js';
+import {
+  AgentNode,
+  Deployment,
+  Environment,
+  type NodeStatus,
+  type RuntimeKind,
+  SERVING_NODE_STATES,
+} from '../models/fleet.js';
 import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
@@ -54,6 +63,7 @@ export class AgentConnectionManager {
     @inject(AgentEvents) readonly events: AgentEvents,
     @inject(Outbox) readonly outbox: Outbox,
     @inject(Transitions) readonly transitions: Transitions,
+    @inject(Installation) readonly installation: Installation,
   ) {
     this.heartbeats = new HeartbeatRecorder(db, logger);
   }
@@ -121,6 +131,8 @@ class NodeLink {
   private reconnectNow = false;
   private lastStatus: string | undefined;
   private cpuAverage: number | undefined;
+  /** Whether the node's runtime answered at its last hello or heartbeat. */
+  private runtimeHealthy = true;
 
   constructor(
     private readonly nodeId: string,
@@ -198,6 +210,7 @@ class NodeLink {
           port: node.port,
           token: revealNodeToken(box, node) as string,
           pinned: node.thumbprint,
+          owner: { installationId: await this.manager.installation.id(), nodeId: this.nodeId },
           timeoutMs: config.NULLOPS_AGENT_CONNECT_TIMEOUT_MS,
           maxPayload: 16 * 1024 * 1024,
         });
@@ -234,6 +247,8 @@ class NodeLink {
             certificate,
             agentVersion: hello.agentVersion,
             runtime: hello.runtime,
+            capacity: hello.capacity,
+            runtimeHealth: hello.runtimeHealth ?? { healthy: true },
           });
           const closed = await link.closed;
           this.current = undefined;
@@ -275,7 +290,14 @@ class NodeLink {
   private async online(
     link: AgentLink,
     node: AgentNode,
-    agent: { thumbprint: string; certificate: string; agentVersion: string; runtime: RuntimeKind },
+    agent: {
+      thumbprint: string;
+      certificate: string;
+      agentVersion: string;
+      runtime: RuntimeKind;
+      capacity: Hello['capacity'];
+      runtimeHealth: RuntimeHealth;
+    },
   ) {
     const { events } = this.manager;
     this.current = link;
@@ -286,23 +308,28 @@ class NodeLink {
       'log.line',
       'log.end',
       'services.health',
+      'deployment.repaired',
+      'deployment.degraded',
     ] as const) {
       link.on(name, (data: unknown) => {
         (events.emit as (event: string, ...args: unknown[]) => boolean)(name, this.nodeId, data);
       });
     }
     // First contact: the agent proved it holds the token (agent-dialer), so its certificate is pinned
-    // before anything else happens.
+    // before anything else happens. The node is placeable only with its capacity known (it came
+    // with the hello) and its runtime answering; otherwise it is degraded, and says why.
     const pin = node.thumbprint ? {} : { thumbprint: agent.thumbprint };
-    await this.setStatus('online', null, {
+    this.runtimeHealthy = agent.runtimeHealth.healthy;
+    await this.setStatus(...this.runtimeStatus(agent.runtimeHealth), {
       ...pin,
       certificate: agent.certificate || null,
       runtime: agent.runtime,
       agentVersion: agent.agentVersion,
       pendingThumbprint: null,
       lastHeartbeatAt: new Date(),
+      ...(agent.capacity ? { capacity: agent.capacity } : {}),
     });
-    if (node.status !== 'online') {
+    if (!(SERVING_NODE_STATES as readonly string[]).includes(node.status)) {
       await this.manager.outbox.add(this.manager.db, NODE_NOTIFY_TOPIC, `node:${this.nodeId}`, {
         nodeId: this.nodeId,
         event: 'node.online',
@@ -314,8 +341,23 @@ class NodeLink {
     events.emit('node.connected', this.nodeId, link);
   }
 
+  /** `online`, or `degraded` with the reason when the node's runtime does not answer. */
+  private runtimeStatus(health: RuntimeHealth): [NodeStatus, string | null] {
+    return health.healthy
+      ? ['online', null]
+      : ['degraded', `${health.reason ?? 'its runtime does not answer'}; no new deployments are placed here`];
+  }
+
   private recordHeartbeat(beat: Heartbeat) {
     if (this.stopped) return;
+    // The runtime went away or came back: the node turns degraded or online again.
+    const health = beat.runtimeHealth ?? { healthy: true };
+    if (health.healthy !== this.runtimeHealthy) {
+      this.runtimeHealthy = health.healthy;
+      void this.setStatus(...this.runtimeStatus(health)).catch((err) =>
+        this.log.warn({ err: (err as Error).message }, 'could not record the node’s runtime health'),
+      );
+    }
     // Placement uses a moving average of host CPU: one busy instant must not refuse a deployment
     // that fits, while sustained load still counts.
     this.cpuAverage =
@@ -347,13 +389,15 @@ class NodeLink {
       // then either lands before this (and is undone here) or sees the node offline.
       const before = await AgentNode.query(trx).findById(this.nodeId).forUpdate();
       // Administrators hear of a node that was online going away (not of every failed retry).
-      if (before?.status === 'online')
+      if (before && (SERVING_NODE_STATES as readonly string[]).includes(before.status))
         await outbox.add(trx, NODE_NOTIFY_TOPIC, `node:${this.nodeId}`, {
           nodeId: this.nodeId,
           event: 'node.offline',
           at: new Date().toISOString(),
         });
-      for (const d of await Deployment.query(trx).where({ nodeId: this.nodeId, state: 'running' }))
+      for (const d of await Deployment.query(trx)
+        .where({ nodeId: this.nodeId })
+        .whereIn('state', [...statesFor('node-lost')]))
         await transitions.apply(
           trx,
           d,

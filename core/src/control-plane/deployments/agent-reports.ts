@@ -4,14 +4,14 @@ import { inject, injectable } from 'tsyringe';
 import { type AgentEventMap, AgentEvents } from '../agents/agent-events.js';
 import type { Database } from '../database/database.js';
 import { refreshRoutesLater } from '../ingress/ingress-service.js';
-import { AgentNode, Deployment } from '../models/fleet.js';
+import { AgentNode, Deployment, SERVING_NODE_STATES } from '../models/fleet.js';
 import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { DesiredState } from './desired-state.js';
 import { DeploymentHistory } from './history.js';
 import { KeyedLock } from './keyed-lock.js';
-import { RUNNING_PIPELINE_STATES } from './lifecycle.js';
+import { ROUTED_STATES, RUNNING_PIPELINE_STATES } from './lifecycle.js';
 import { sealSpecs } from './spec-seal.js';
 import { Transitions } from './transitions.js';
 
@@ -55,16 +55,49 @@ export class AgentReports {
         await this.history.recordStep(this.db, step);
       }),
     );
+    // What the node's reconcile repaired behind users' backs is history (and so a notification).
+    this.on('deployment.repaired', (nodeId, repair) =>
+      this.inOrder.run(repair.deploymentId, async () => {
+        if (!(await this.ownedBy(nodeId, repair.deploymentId))) return;
+        await this.db.transaction((trx) =>
+          this.history.record(trx, repair.deploymentId, {
+            kind: 'repaired',
+            message: repair.message,
+            details: { service: repair.service, action: repair.action },
+          }),
+        );
+        this.outbox.wake();
+      }),
+    );
+    this.on('deployment.degraded', (nodeId, report) =>
+      this.inOrder.run(report.deploymentId, () => this.degrade(nodeId, report.deploymentId, report.reason)),
+    );
+  }
+
+  /** The node cannot restore the deployment to its spec: degraded, with its reason, until redeployed. */
+  private degrade(nodeId: string, deploymentId: string, reason: string): Promise<void> {
+    return this.desired.serialised(deploymentId, async () => {
+      const d = await Deployment.query(this.db).findById(deploymentId);
+      if (!d || !(await this.ownedBy(nodeId, deploymentId))) return;
+      const moved = await this.db.transaction((trx) =>
+        this.transitions.apply(trx, d, 'degraded', { stateMessage: reason }, { message: reason }),
+      );
+      if (moved) this.outbox.wake();
+    });
   }
 
   stop(): void {
     for (const off of this.unsubscribe.splice(0)) off();
   }
 
-  private on<E extends 'node.synced' | 'deployment.finished' | 'pipeline.step'>(
-    event: E,
-    fn: (...args: AgentEventMap[E]) => Promise<void>,
-  ) {
+  private on<
+    E extends
+      | 'node.synced'
+      | 'deployment.finished'
+      | 'pipeline.step'
+      | 'deployment.repaired'
+      | 'deployment.degraded',
+  >(event: E, fn: (...args: AgentEventMap[E]) => Promise<void>) {
     const handler = (...args: AgentEventMap[E]) =>
       void fn(...args).catch((err) => this.logger.error({ err, event }, 'handling an agent report failed'));
     this.events.on(event, handler as never);
@@ -89,7 +122,10 @@ export class AgentReports {
   }
 
   private async synced(nodeId: string, actual: ActualDeployment[], deleting: string[]) {
-    for (const a of actual) await this.apply(nodeId, a);
+    for (const a of actual) {
+      await this.apply(nodeId, a);
+      if (a.degraded) await this.degrade(nodeId, a.id, a.degraded);
+    }
     for (const id of deleting) {
       const d = await Deployment.query(this.db).findById(id);
       if (d?.nodeId === nodeId && d.state === 'deleting')
@@ -140,7 +176,12 @@ export class AgentReports {
           );
         } else if (actual.phase === 'deploying' && d.state === 'pending')
           await this.transitions.apply(trx, d, 'accepted', {}, { message: 'the node runs the pipeline' });
-        else if (actual.phase === 'running' && d.state === 'offline' && node?.status === 'online')
+        else if (
+          actual.phase === 'running' &&
+          d.state === 'offline' &&
+          node &&
+          (SERVING_NODE_STATES as readonly string[]).includes(node.status)
+        )
           await this.transitions.apply(
             trx,
             d,
@@ -150,7 +191,7 @@ export class AgentReports {
               message: 'node is back; services verified',
             },
           );
-        else if (d.state === 'running') {
+        else if ((ROUTED_STATES as readonly string[]).includes(d.state)) {
           // Still running: what it runs now (a service stopped or came back) may move routes.
           await Deployment.query(trx).patch({ actual: actual.services }).where('id', d.id);
           await refreshRoutesLater(this.outbox, trx);

@@ -10,6 +10,7 @@ import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { SecretService } from '../services/secret-service.js';
 import { DeploymentHistory } from './history.js';
+import { statesFor } from './lifecycle.js';
 import { resolvePipelineRun } from './pipeline-resolver.js';
 import { placeDeployment } from './placement.js';
 import { TagService } from './tag-service.js';
@@ -196,6 +197,44 @@ export class DeploymentCommands {
       },
       { actor, message: `pipeline v${plan.version.version} on node ${plan.node.name}` },
     );
+    return Deployment.query(db).findById(d.id).throwIfNotFound();
+  }
+
+  /**
+   * Rebuilds a live deployment on its node — the way out of every stuck state (degraded, a
+   * service gone, a node that lost it): its node removes everything it has and runs its pipeline
+   * version again with the same tags, so its name and URLs stay. A failed one is retried instead.
+   */
+  async redeploy(db: Database, d: Deployment, actor: Actor): Promise<Deployment> {
+    const allowed = statesFor('redeployed');
+    if (!allowed.includes(d.state))
+      throw new ConflictError(
+        d.state === 'failed'
+          ? 'a failed deployment is retried, not redeployed (POST …/retry)'
+          : `a ${d.state} deployment cannot be redeployed (only ${allowed.join(', ')})`,
+      );
+    const version = d.pipelineVersionId
+      ? await PipelineVersion.query(db).findById(d.pipelineVersionId)
+      : undefined;
+    const moved = await this.transitions.apply(
+      db,
+      d,
+      'redeployed',
+      {
+        error: null,
+        stateMessage: null,
+        services: [],
+        actual: null,
+        serviceHealth: null,
+        lastActivityAt: new Date(),
+      },
+      {
+        actor,
+        message: `pipeline v${version?.version ?? '?'} again on node ${d.nodeName ?? '?'}, same tags`,
+        details: { tags: d.tags },
+      },
+    );
+    if (!moved) throw new ConflictError('the deployment changed meanwhile; reload and try again');
     return Deployment.query(db).findById(d.id).throwIfNotFound();
   }
 

@@ -99,7 +99,10 @@ export class DesiredState {
         id: d.id,
         name: d.name,
         state: d.state as DesiredDeployment['state'],
+        generation: d.generation,
         services: openSpecs(this.box, d.id, d.services as StoredSpec[]),
+        // Everything it may start, so a namespace rebuilt by the agent gets its quota back.
+        budget: { cpuMillicores: d.cpuMillicores, memoryMb: d.memoryMb },
         ...(d.stoppedServices?.length ? { stoppedServices: d.stoppedServices } : {}),
         ...(await this.ingressOf(d.environmentId)),
       };
@@ -107,6 +110,21 @@ export class DesiredState {
         const run = await this.runOrFail(d);
         if (!run) continue;
         entry.run = run;
+      } else {
+        // A live deployment's secrets (masked by the agent in all it reports, also after a
+        // restart) and registry credentials (to bring a vanished service back). One that cannot
+        // be resolved now (a secret deleted since) stays wanted: its node shows no log lines.
+        const run = await this.runFor(d).catch((err: Error) => {
+          this.logger.warn(
+            { deployment: d.id, err: err.message },
+            'could not resolve the secrets of a live deployment',
+          );
+          return undefined;
+        });
+        if (run) {
+          entry.secretValues = run.secretValues ?? [];
+          entry.registryAuth = run.registryAuth;
+        }
       }
       desired.push(entry);
     }
@@ -131,7 +149,9 @@ export class DesiredState {
           id: d.id,
           name: d.name,
           state: 'deploying',
+          generation: d.generation,
           services: [],
+          budget: { cpuMillicores: d.cpuMillicores, memoryMb: d.memoryMb },
           run,
           ...(await this.ingressOf(d.environmentId)),
         },

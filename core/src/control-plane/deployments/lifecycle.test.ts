@@ -7,6 +7,7 @@ import {
   type LifecycleEvent,
   nextState,
   RESERVING_STATES,
+  ROUTED_STATES,
 } from './lifecycle.js';
 
 const EVENTS = Object.keys(LIFECYCLE) as LifecycleEvent[];
@@ -23,11 +24,17 @@ const ALLOWED: Record<string, DeploymentState> = {
   'deploying × succeeded': 'running',
   'deploying × failed': 'failed',
   'running × node-lost': 'offline',
+  'degraded × node-lost': 'offline',
   'offline × node-back': 'running',
+  'running × degraded': 'degraded',
+  'offline × degraded': 'degraded',
   'failed × retried': 'pending',
+  'running × redeployed': 'pending',
+  'degraded × redeployed': 'pending',
+  'offline × redeployed': 'pending',
   'deleting × removed': 'deleted',
   ...Object.fromEntries(
-    ['pending', 'deploying', 'running', 'failed', 'offline'].flatMap((state) =>
+    ['pending', 'deploying', 'running', 'degraded', 'failed', 'offline'].flatMap((state) =>
       ['deleted', 'cancelled', 'expired'].map((event) => [`${state} × ${event}`, 'deleting']),
     ),
   ),
@@ -41,7 +48,7 @@ test('every (state, event) pair: the listed ones move the deployment there, all 
       t.is(nextState(state, event), ALLOWED[`${state} × ${event}`], `${state} × ${event}`);
     }
   t.is(walked, DEPLOYMENT_STATES.length * EVENTS.length);
-  t.is(Object.keys(ALLOWED).length, 24);
+  t.is(Object.keys(ALLOWED).length, 33);
 });
 
 test('a deployment is born pending, and its pipeline is sent to its node', (t) => {
@@ -49,6 +56,7 @@ test('a deployment is born pending, and its pipeline is sent to its node', (t) =
   t.deepEqual([...LIFECYCLE.created.from], []);
   t.true((LIFECYCLE.created.effects as readonly string[]).includes('dispatch'));
   t.true((LIFECYCLE.retried.effects as readonly string[]).includes('dispatch'));
+  t.true((LIFECYCLE.redeployed.effects as readonly string[]).includes('dispatch'));
 });
 
 test('deleted is final; every other state has a way to deleted', (t) => {
@@ -78,8 +86,8 @@ test('every event that takes routes away or brings them back refreshes the ingre
       to: string;
       effects: readonly string[];
     };
-    const routesBefore = from.includes('running');
-    const routesAfter = to === 'running';
+    const routesBefore = from.some((s) => (ROUTED_STATES as readonly string[]).includes(s));
+    const routesAfter = (ROUTED_STATES as readonly string[]).includes(to);
     if (routesBefore !== routesAfter || routesAfter)
       t.true(effects.includes('routes'), `${event} refreshes the ingress`);
     if (to === 'deleting') t.true(effects.includes('remove'), `${event} removes from the node`);
@@ -87,6 +95,13 @@ test('every event that takes routes away or brings them back refreshes the ingre
 });
 
 test('the node is told about, and budgets are held by, exactly the states before deleted (and not failed)', (t) => {
-  t.deepEqual([...DESIRED_STATES].sort(), ['deleting', 'deploying', 'offline', 'pending', 'running']);
+  t.deepEqual([...DESIRED_STATES].sort(), [
+    'degraded',
+    'deleting',
+    'deploying',
+    'offline',
+    'pending',
+    'running',
+  ]);
   t.deepEqual([...RESERVING_STATES].sort(), [...DESIRED_STATES].sort());
 });

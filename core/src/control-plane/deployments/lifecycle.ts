@@ -1,5 +1,3 @@
-import type { DeploymentState } from '../models/fleet.js';
-
 /**
  * The deployment lifecycle, as one table: every event, the states it may happen in (its guard), the
  * state it leads to, and the effects that follow it. Every change of a deployment's state goes
@@ -7,13 +5,27 @@ import type { DeploymentState } from '../models/fleet.js';
  * cannot be written.
  *
  *   created ──► pending ──accepted──► deploying ──succeeded──► running ──node-lost──► offline
- *                  │                      │                       ▲                       │
- *                  └───────failed─────────┴──failed──► failed     └──────node-back────────┘
+ *                  │                      │                     │   ▲                     │
+ *                  └───────failed─────────┴──failed──► failed   │   └──────node-back──────┘
+ *                                                               └──degraded──► degraded
  *   any live state ──deleted / cancelled / expired──► deleting ──removed──► deleted
- *   failed ──retried──► pending
+ *   failed ──retried──► pending;   running / degraded / offline ──redeployed──► pending
  */
+export const DEPLOYMENT_STATES = [
+  'pending',
+  'deploying',
+  'running',
+  'degraded',
+  'failed',
+  'offline',
+  'deleting',
+  'deleted',
+] as const;
+
+export type DeploymentState = (typeof DEPLOYMENT_STATES)[number];
+
 /** States a user can still delete from (everything before `deleting`). */
-const LIVE = ['pending', 'deploying', 'running', 'failed', 'offline'] as const;
+const LIVE = ['pending', 'deploying', 'running', 'degraded', 'failed', 'offline'] as const;
 
 export const LIFECYCLE = {
   /** A new deployment, placed on a node: its pipeline goes to the node (now, or when it connects). */
@@ -25,9 +37,14 @@ export const LIFECYCLE = {
   /** The pipeline failed (and was rolled back), or could not even be built. */
   failed: { from: ['pending', 'deploying'], to: 'failed', effects: [] },
   /** Its node was lost: routes go, services may still run there. */
-  'node-lost': { from: ['running'], to: 'offline', effects: ['routes'] },
+  'node-lost': { from: ['running', 'degraded'], to: 'offline', effects: ['routes'] },
   /** Its node is back and verified the services. */
   'node-back': { from: ['offline'], to: 'running', effects: ['routes'] },
+  /**
+   * Its node cannot restore it to its spec (data a later step built is gone): what runs keeps
+   * its routes; a redeploy is the way back.
+   */
+  degraded: { from: ['running', 'offline'], to: 'degraded', effects: ['routes'] },
   /** Deleted by a user (a deploying one is cancelled: rolled back). */
   deleted: { from: LIVE, to: 'deleting', effects: ['routes', 'remove'] },
   cancelled: { from: LIVE, to: 'deleting', effects: ['routes', 'remove'] },
@@ -37,6 +54,11 @@ export const LIFECYCLE = {
   removed: { from: ['deleting'], to: 'deleted', effects: [] },
   /** A failed deployment runs again, with the latest pipeline. */
   retried: { from: ['failed'], to: 'pending', effects: ['dispatch'] },
+  /**
+   * A live deployment is rebuilt: everything it has on its node is removed and its pipeline runs
+   * again with the same tags, name and URLs (the way out of every stuck state).
+   */
+  redeployed: { from: ['running', 'degraded', 'offline'], to: 'pending', effects: ['routes', 'dispatch'] },
 } as const satisfies Record<
   string,
   { from: readonly DeploymentState[]; to: DeploymentState; effects: readonly LifecycleEffect[] }
@@ -50,21 +72,28 @@ export type LifecycleEffect = 'dispatch' | 'remove' | 'routes';
 
 export type LifecycleEvent = keyof typeof LIFECYCLE;
 
-export const DEPLOYMENT_STATES = [
+/** States whose deployment still holds its budget on its node. */
+export const RESERVING_STATES = [
   'pending',
   'deploying',
   'running',
-  'failed',
+  'degraded',
   'offline',
   'deleting',
-  'deleted',
 ] as const satisfies readonly DeploymentState[];
 
-/** States whose deployment still holds its budget on its node. */
-export const RESERVING_STATES = ['pending', 'deploying', 'running', 'offline', 'deleting'] as const;
-
 /** States an agent must know about (the node's desired state). */
-export const DESIRED_STATES = ['pending', 'deploying', 'running', 'offline', 'deleting'] as const;
+export const DESIRED_STATES = [
+  'pending',
+  'deploying',
+  'running',
+  'degraded',
+  'offline',
+  'deleting',
+] as const satisfies readonly DeploymentState[];
+
+/** States whose services are up and hold routes in the ingress. */
+export const ROUTED_STATES = ['running', 'degraded'] as const satisfies readonly DeploymentState[];
 
 /** States whose pipeline should run on the node (a node that lost the run starts it again). */
 export const RUNNING_PIPELINE_STATES = ['pending', 'deploying'] as const;

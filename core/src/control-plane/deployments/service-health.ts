@@ -7,6 +7,7 @@ import type { Database } from '../database/database.js';
 import { Refs } from '../refs.js';
 import { DeploymentHistory } from './history.js';
 import { KeyedLock } from './keyed-lock.js';
+import { ROUTED_STATES } from './lifecycle.js';
 
 export interface HealthChange {
   deploymentId: string;
@@ -58,7 +59,7 @@ export class DeploymentHealth {
         'deployments',
       )
         .where({ id: report.deploymentId, nodeId })
-        .whereIn('state', ['deploying', 'running'])
+        .whereIn('state', ['deploying', ...ROUTED_STATES])
         .forUpdate()
         .first('serviceHealth', 'state');
       if (!row) return false;
@@ -67,7 +68,7 @@ export class DeploymentHealth {
         .update({ serviceHealth: JSON.stringify(report.services) });
       // A service that went bad, or came back by itself, is worth a line in the history (and
       // so a notification); what users did (stop, start) is recorded where they did it.
-      if (row.state === 'running')
+      if ((ROUTED_STATES as readonly string[]).includes(row.state))
         for (const entry of healthEntries(row.serviceHealth ?? [], report.services))
           await this.history.record(trx, report.deploymentId, entry);
       return true;

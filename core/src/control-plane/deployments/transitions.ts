@@ -26,6 +26,8 @@ const HISTORY_KIND: Record<LifecycleEvent, string> = {
   expired: 'expired',
   removed: 'removed',
   retried: 'retried',
+  degraded: 'degraded',
+  redeployed: 'redeployed',
 };
 
 /** Outbox topics of the lifecycle's effects. */
@@ -73,8 +75,13 @@ export class Transitions {
     // A deleted deployment releases its Idempotency-Key: the same request made again later (CI
     // recreating pr-42 after it was deleted) is a new deployment, not the gone one.
     const released = rule.to === 'deleted' ? { idempotencyKey: null } : {};
+    // A new run of the deployment (a retry, a redeploy) is a new generation: its node starts it
+    // from nothing, whatever an earlier run left there.
+    const rerun = (rule.effects as readonly string[]).includes('dispatch')
+      ? { generation: Deployment.raw('generation + 1') }
+      : {};
     const changed = await Deployment.query(db)
-      .patch({ ...patch, ...released, state: rule.to, updatedAt: new Date() })
+      .patch({ ...patch, ...released, ...rerun, state: rule.to, updatedAt: new Date() } as never)
       .where('id', d.id)
       .whereIn('state', rule.from as unknown as string[]);
     if (!changed) return false;

@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
+import { ROUTED_STATES } from '../deployments/lifecycle.js';
+import { SERVING_NODE_STATES } from '../models/fleet.js';
 import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
@@ -123,8 +125,9 @@ export class IngressService {
     }[] = await this.db('deployments as d')
       .join('environments as e', 'e.id', 'd.environmentId')
       .join('nodes as n', 'n.id', 'd.nodeId')
-      .where('d.state', 'running')
-      .where('n.status', 'online')
+      .whereIn('d.state', [...ROUTED_STATES])
+      // A degraded node (its runtime briefly unreachable) keeps serving what runs there.
+      .whereIn('n.status', [...SERVING_NODE_STATES])
       // Environments with an ingress class are served by their cluster's own controller.
       .whereNull('e.ingressClass')
       .select(

@@ -2,7 +2,21 @@ import type { ServiceHealth } from '@nullops/plugin-sdk';
 import { BaseModel } from './base-model.js';
 
 export type RuntimeKind = 'docker' | 'kubernetes';
-export type NodeStatus = 'unknown' | 'online' | 'offline' | 'untrusted' | 'incompatible' | 'disabled';
+/**
+ * How a node is: `online` (placeable), `degraded` (connected, but its runtime does not answer: no
+ * placements, its deployments' routes kept), `offline`, `untrusted`, `incompatible`.
+ */
+export type NodeStatus =
+  | 'unknown'
+  | 'online'
+  | 'degraded'
+  | 'offline'
+  | 'untrusted'
+  | 'incompatible'
+  | 'disabled';
+
+/** Node states whose deployments keep serving their URLs. */
+export const SERVING_NODE_STATES = ['online', 'degraded'] as const satisfies readonly NodeStatus[];
 
 export class Environment extends BaseModel {
   static override tableName = 'environments';
@@ -47,15 +61,9 @@ export class AgentNode extends BaseModel {
   updatedAt!: Date;
 }
 
-/** See deployments/lifecycle.ts for how a deployment moves between them. */
-export type DeploymentState =
-  | 'pending'
-  | 'deploying'
-  | 'running'
-  | 'failed'
-  | 'offline'
-  | 'deleting'
-  | 'deleted';
+import type { DeploymentState } from '../deployments/lifecycle.js';
+
+export type { DeploymentState };
 
 export class Deployment extends BaseModel {
   static override tableName = 'deployments';
@@ -78,6 +86,8 @@ export class Deployment extends BaseModel {
   pipelineVersionId!: string | null;
   tags!: Record<string, string>;
   state!: DeploymentState;
+  /** Which run of the deployment its node should hold: one more at each retry or redeploy. */
+  generation!: number;
   stateMessage!: string | null;
   error!: Record<string, unknown> | null;
   services!: unknown[];

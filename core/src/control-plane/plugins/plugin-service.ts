@@ -29,7 +29,7 @@ import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
 import { DeploymentReadModel } from '../deployments/read-model.js';
 import { type PinnedRelease, Plugin, PluginStatusRow } from '../models/catalog.js';
-import { AgentNode } from '../models/fleet.js';
+import { AgentNode, SERVING_NODE_STATES } from '../models/fleet.js';
 import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
 import { sealedContexts } from '../security/sealed-contexts.js';
@@ -188,7 +188,9 @@ export class PluginService {
 
   /** Effect `plugins.sync`: every online node gets the new plugin list. */
   private async syncAllNodes(): Promise<void> {
-    const nodes = await AgentNode.query(this.db).where('status', 'online').select('id');
+    const nodes = await AgentNode.query(this.db)
+      .whereIn('status', [...SERVING_NODE_STATES])
+      .select('id');
     await Promise.all(
       nodes.map((n) =>
         this.syncNode(n.id).catch((err) =>

@@ -8,7 +8,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Database } from '../database/database.js';
 import { DeploymentCommands } from '../deployments/commands.js';
 import { DeploymentHistory, type LiveEvent } from '../deployments/history.js';
-import { DEPLOYMENT_STATES } from '../deployments/lifecycle.js';
+import { DEPLOYMENT_STATES, ROUTED_STATES } from '../deployments/lifecycle.js';
 import { DeploymentOperations } from '../deployments/operations.js';
 import { DeploymentReadModel } from '../deployments/read-model.js';
 import { DeploymentHealth, type HealthChange } from '../deployments/service-health.js';
@@ -34,7 +34,7 @@ const tagsBody = z
   .record(z.string().max(63), z.string().min(1).max(128))
   .refine((t) => Object.keys(t).length <= 100, 'at most 100 services');
 
-/** Deployments: create with chosen tags, watch, extend, retry, clone, cancel/delete; live progress and logs. */
+/** Deployments: create with chosen tags, watch, extend, retry, redeploy, clone, cancel/delete; live progress and logs. */
 export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
   const commands = container.resolve(DeploymentCommands);
   const read = container.resolve(DeploymentReadModel);
@@ -386,6 +386,21 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
     }),
     route({
       method: 'post',
+      path: '/api/deployments/:deploymentId/redeploy',
+      operationId: 'deployments.redeploy',
+      summary:
+        'Rebuild a live or degraded deployment: remove what it has on its node and run its pipeline again, with the same tags, name and URLs',
+      tags: ['deployments'],
+      access: full,
+      params,
+      responses: { 202: DeploymentView, 409: null },
+      handler: async ({ params, db, principal }) => {
+        const d = await find(db, params.deploymentId);
+        return { status: 202, body: await view(db, await commands.redeploy(db, d, actorOf(principal))) };
+      },
+    }),
+    route({
+      method: 'post',
       path: '/api/deployments/:deploymentId/clone',
       operationId: 'deployments.clone',
       summary: 'A new deployment with the same (or changed) tags, a new name and the latest pipeline',
@@ -487,7 +502,9 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
         }
         stream.send('state', { state: d.state, message: d.stateMessage, error: d.error });
         // Live health of its services: what the node last said, then every change.
-        stream.send('health', { services: d.state === 'running' ? (d.serviceHealth ?? []) : [] });
+        stream.send('health', {
+          services: (ROUTED_STATES as readonly string[]).includes(d.state) ? (d.serviceHealth ?? []) : [],
+        });
         const onHealth = (change: HealthChange) => {
           if (change.deploymentId === d.id) stream.send('health', { services: change.services });
         };
@@ -514,7 +531,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       }),
       produces: 'text/event-stream',
       responses: { 200: z.string(), 409: null },
-      handler: async ({ params, query, db, ctx }) => {
+      handler: async ({ params, query, db, ctx, principal }) => {
         const d = await find(db, params.deploymentId);
         const stream = sse(ctx);
         try {
@@ -522,6 +539,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
             d,
             { service: query.service, follow: query.follow === 'true', tail: query.tail },
             { line: (line) => stream.send('log', line), end: (end) => stream.end('end', end) },
+            caller(principal).userId,
           );
           stream.onClose(close);
         } catch (err) {

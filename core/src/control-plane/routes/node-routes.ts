@@ -40,7 +40,7 @@ const NodeView = z.object({
   tokenIssuedAt: timestamp.nullable(),
   thumbprint: z.string().nullable().describe('pinned SHA-256 of the agent certificate'),
   pendingThumbprint: z.string().nullable().describe('a changed certificate waiting for approval'),
-  status: z.enum(['unknown', 'online', 'offline', 'untrusted', 'incompatible', 'disabled']),
+  status: z.enum(['unknown', 'online', 'degraded', 'offline', 'untrusted', 'incompatible', 'disabled']),
   statusMessage: z.string().nullable(),
   lastHeartbeatAt: timestamp.nullable(),
   capacity: z.record(z.string(), z.unknown()).nullable(),

@@ -1,6 +1,6 @@
 import type { ServiceHealth, ServiceState } from '@nullops/plugin-sdk';
 import { z } from 'zod';
-import { DEPLOYMENT_STATES } from '../deployments/lifecycle.js';
+import { DEPLOYMENT_STATES, ROUTED_STATES } from '../deployments/lifecycle.js';
 import type { BackupRow, OperationRow } from '../deployments/operations.js';
 import { serviceHost } from '../ingress/host-name.js';
 import type { Deployment } from '../models/fleet.js';
@@ -156,6 +156,7 @@ export function deploymentView(
 ): DeploymentView {
   const actual = (d.actual ?? []) as ServiceState[];
   const names = actual.length ? actual.map((s) => s.name) : c.serviceNames;
+  const routed = (ROUTED_STATES as readonly string[]).includes(d.state);
   return {
     id: d.id,
     name: d.name,
@@ -178,10 +179,10 @@ export function deploymentView(
         ? `http://${serviceHost(name, d.name, c.environmentName, c.baseDomain)}`
         : url(serviceHost(name, d.name, c.environmentName, c.baseDomain)),
       status:
-        d.state === 'running' || d.state === 'offline'
+        routed || d.state === 'offline'
           ? (actual.find((s) => s.name === name)?.status ?? 'pending')
           : 'pending',
-      health: d.state === 'running' ? healthOf(d.serviceHealth, name) : null,
+      health: routed ? healthOf(d.serviceHealth, name) : null,
     })),
     budget: { cpuMillicores: d.cpuMillicores, memoryMb: d.memoryMb },
     createdBy: c.createdByName,

@@ -11,15 +11,23 @@ import test from 'ava';
 import { createLogger } from '../kernel/logger.js';
 import type { PluginHost } from '../plugins/plugin-host.js';
 import { DeploymentRunner } from './deployment-runner.js';
+import { Reconciler } from './reconciler.js';
 
 // The agent's reconciler against an in-memory runtime: which deployments it removes, resumes,
-// restarts and recreates. The runtimes themselves are tested against Docker and Kubernetes.
+// restarts, recreates and declares degraded. The runtimes themselves are tested against Docker and
+// Kubernetes.
 
 class MemoryRuntime {
   readonly kind = 'docker' as const;
   /** deployment id → service name → status */
   readonly services = new Map<string, Map<string, 'running' | 'stopped'>>();
+  /** `<deployment>/<service>` whose data is gone. */
+  readonly lostData = new Set<string>();
   readonly calls: string[] = [];
+
+  async hasData(id: string, spec: ServiceSpec) {
+    return !this.lostData.has(`${id}/${spec.name}`);
+  }
 
   async capacity() {
     return { cpuMillicores: 1000, memoryMb: 1024 };
@@ -84,14 +92,41 @@ function setup() {
       unavailable: new Map(),
     }),
   } as unknown as PluginHost;
+  const waiters: (() => void)[] = [];
+  const emit = (event: string, data: unknown) => {
+    events.push({ event, data });
+    for (const wake of waiters.splice(0)) wake();
+  };
+  const logger = createLogger({ level: 'silent' });
   const runner = new DeploymentRunner({
     runtime: runtime as unknown as Runtime,
     plugins,
-    logger: createLogger({ level: 'silent' }),
-    emit: (event, data) => events.push({ event, data }),
+    logger,
+    emit,
     persist: async () => {},
   });
-  return { runtime, runner, events };
+  let queue: Promise<unknown> = Promise.resolve();
+  const reconciler = new Reconciler({
+    runtime: runtime as unknown as Runtime,
+    runner,
+    logger,
+    emit,
+    serialised: <T>(work: () => Promise<T>) => {
+      const next = queue.then(work, work);
+      queue = next.catch(() => {});
+      return next;
+    },
+    sweepMs: 60_000,
+  });
+  /** Resolves with the first event that matches, now or when it comes. */
+  const next = async (match: (e: { event: string; data: any }) => boolean) => {
+    for (;;) {
+      const found = events.find(match);
+      if (found) return found.data;
+      await new Promise<void>((wake) => waiters.push(wake));
+    }
+  };
+  return { runtime, runner, reconciler, events, next };
 }
 
 const id = (n: number) => `00000000-0000-4000-8000-00000000000${n}`;
@@ -115,17 +150,11 @@ const deploying = (n: number, ms = 0): DesiredDeployment => ({
   },
 });
 
-const finished = async (events: { event: string; data: any }[], deploymentId: string) => {
-  for (let i = 0; i < 200; i++) {
-    const found = events.find((e) => e.event === 'deployment.finished' && e.data.id === deploymentId);
-    if (found) return found.data;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('no deployment.finished');
-};
+const finished = (e: { event: string; data: any }, deploymentId: string) =>
+  e.event === 'deployment.finished' && e.data.id === deploymentId;
 
 test('sync keeps what runs, restarts what stopped, recreates what is gone, and removes what nobody wants', async (t) => {
-  const { runtime, runner } = setup();
+  const { runtime, reconciler } = setup();
   runtime.services.set(
     id(1),
     new Map([
@@ -135,7 +164,7 @@ test('sync keeps what runs, restarts what stopped, recreates what is gone, and r
   );
   runtime.services.set(id(2), new Map([['old', 'running']]));
   runtime.services.set(id(3), new Map([['gone', 'running']]));
-  const { deployments, report } = await runner.sync([
+  const { deployments, report } = await reconciler.sync([
     running(1, ['web', 'api', 'db']),
     { id: id(2), name: 'd2', state: 'deleting', services: [] },
   ]);
@@ -156,10 +185,10 @@ test('sync keeps what runs, restarts what stopped, recreates what is gone, and r
 });
 
 test('a deploying deployment the agent is not running (it restarted mid-run) is run again and reported', async (t) => {
-  const { runtime, runner, events } = setup();
-  const { deployments } = await runner.sync([deploying(4)]);
+  const { runtime, runner, reconciler, next } = setup();
+  const { deployments } = await reconciler.sync([deploying(4)]);
   t.is(deployments[0]?.phase, 'deploying');
-  const done = await finished(events, id(4));
+  const done = await next((e) => finished(e, id(4)));
   t.is(done.phase, 'running');
   t.deepEqual(
     done.specs.map((s: ServiceSpec) => s.name),
@@ -170,12 +199,12 @@ test('a deploying deployment the agent is not running (it restarted mid-run) is 
 });
 
 test('a run is never started twice: deploy, then a sync while it runs, run the pipeline once', async (t) => {
-  const { runtime, runner, events } = setup();
+  const { runtime, runner, reconciler, next } = setup();
   const d = deploying(5, 100) as DesiredDeployment & { run: NonNullable<DesiredDeployment['run']> };
   t.deepEqual(await runner.deploy(d), { accepted: true });
   t.deepEqual(await runner.deploy(d), { accepted: true });
-  await runner.sync([d]);
-  await finished(events, id(5));
+  await reconciler.sync([d]);
+  await next((e) => finished(e, id(5)));
   t.deepEqual(
     runtime.calls.filter((c) => c === 'start web'),
     ['start web'],
@@ -183,10 +212,10 @@ test('a run is never started twice: deploy, then a sync while it runs, run the p
 });
 
 test('remove during a run cancels it, removes everything, and reports no outcome for the cancelled run', async (t) => {
-  const { runtime, runner, events } = setup();
+  const { runtime, runner, reconciler, events, next } = setup();
   const d = deploying(6, 5000) as DesiredDeployment & { run: NonNullable<DesiredDeployment['run']> };
   await runner.deploy(d);
-  await new Promise((r) => setTimeout(r, 50));
+  await next((e) => e.event === 'pipeline.step' && e.data.status === 'started');
   t.deepEqual(await runner.remove(id(6)), { removed: true });
   t.false(runtime.services.has(id(6)));
   t.false(
@@ -198,6 +227,61 @@ test('remove during a run cancels it, removes everything, and reports no outcome
       (e) => e.event === 'pipeline.step' && e.data.status === 'failed' && e.data.message === 'cancelled',
     ),
   );
-  const { deployments } = await runner.sync([]);
+  const { deployments } = await reconciler.sync([]);
   t.deepEqual(deployments, []);
+});
+
+/** A running deployment as the agent keeps it after its pipeline (and a sync that gave its specs). */
+async function settled(reconciler: Reconciler, runtime: MemoryRuntime, d: DesiredDeployment) {
+  runtime.services.set(d.id, new Map(d.services.map((s) => [s.name, 'running' as const])));
+  await reconciler.sync([d]);
+}
+
+test('between syncs, a runtime event brings a vanished service back and tells what was repaired', async (t) => {
+  const { runtime, reconciler, next } = setup();
+  const d = running(7, ['web', 'api']);
+  await settled(reconciler, runtime, d);
+  runtime.services.get(id(7))?.delete('web');
+  runtime.services.get(id(7))?.set('api', 'stopped');
+  reconciler.touched(id(7));
+  const repaired = await next((e) => e.event === 'deployment.repaired' && e.data.service === 'web');
+  t.like(repaired, { deploymentId: id(7), action: 'recreated', message: 'web was gone; recreated' });
+  t.like(await next((e) => e.event === 'deployment.repaired' && e.data.service === 'api'), {
+    action: 'restarted',
+  });
+  t.is(runtime.services.get(id(7))?.get('web'), 'running');
+  t.is(runtime.services.get(id(7))?.get('api'), 'running');
+});
+
+test('a service a user stopped stays stopped; one whose data is gone is not made again empty: degraded', async (t) => {
+  const { runtime, reconciler, runner, events, next } = setup();
+  const d = { ...running(8, ['web', 'db']), stoppedServices: ['web'] };
+  await settled(reconciler, runtime, d);
+  runtime.services.get(id(8))?.set('web', 'stopped');
+  runtime.services.get(id(8))?.delete('db');
+  runtime.lostData.add(`${id(8)}/db`);
+  await reconciler.repairAll();
+  const degraded = await next((e) => e.event === 'deployment.degraded');
+  t.regex(degraded.reason, /db is gone from the node and so is its data.*Redeploy/);
+  t.is(runtime.services.get(id(8))?.get('web'), 'stopped', 'what a user stopped stays stopped');
+  t.false(runtime.services.get(id(8))?.has('db'), 'no empty database pretends to be the old one');
+  t.false(events.some((e) => e.event === 'deployment.repaired'));
+  await reconciler.repairAll();
+  t.is(events.filter((e) => e.event === 'deployment.degraded').length, 1, 'said once');
+  const record = runner.record(id(8));
+  t.truthy(record && (await runner.actual(record)).degraded, 'and reported with its actual state');
+});
+
+test('a later generation of a run (a redeploy) starts from nothing: what the earlier one left is removed first', async (t) => {
+  const { runtime, runner, reconciler, next } = setup();
+  await settled(reconciler, runtime, running(9, ['old']));
+  const again = { ...deploying(9), generation: 2 } as DesiredDeployment & {
+    run: NonNullable<DesiredDeployment['run']>;
+  };
+  await reconciler.sync([again]);
+  const done = await next((e) => finished(e, id(9)));
+  t.is(done.phase, 'running');
+  t.true(runtime.calls.includes(`remove ${id(9).slice(0, 8)}`));
+  t.deepEqual([...(runtime.services.get(id(9))?.keys() ?? [])], ['web'], 'only what the new run started');
+  t.is(runner.record(id(9))?.desired.generation, 2);
 });
