@@ -123,6 +123,7 @@ export async function startK8sAgent(options: {
   const runtime = new KubernetesRuntime({
     kubeConfig: resolved.kubeConfig,
     owner: () => identity.require(),
+    inCluster: resolved.inCluster,
     ...(namespace ? {} : { claimNamespace: 'default' }),
     ...(namespace
       ? { agentNamespace: namespace, agentPodLabels: podLabels(config.NULLOPS_AGENT_POD_LABELS) }

@@ -77,6 +77,7 @@ export const ServiceStateSchema = z.object({
   restartCount: z.number().int().min(0).optional(),
   exitCode: z.number().int().optional(),
   restarting: z.boolean().optional(),
+  starting: z.boolean().optional(),
 });
 
 /**

@@ -123,6 +123,11 @@ export interface ServiceState {
   /** It crashed and the runtime is bringing it back: Docker `restarting`, a pod in CrashLoopBackOff (since 1.4). */
   restarting?: boolean;
   /**
+   * Not running yet, and the runtime is bringing it up by itself — a pod being scheduled, its
+   * image pulled, its container created (since 1.5). Nothing for the agent to do but wait.
+   */
+  starting?: boolean;
+  /**
    * @deprecated since 1.2: services are reached through the agent edge and publish nothing on
    * the node; runtimes no longer set it. Use `Runtime.serviceEndpoint` from inside the agent.
    */

@@ -9,6 +9,7 @@ import { viaIngress } from './helpers/ingress.js';
 import { openEvents } from './helpers/sse.js';
 import { type Stack, startStack } from './helpers/stack.js';
 import { eventually } from './helpers/time.js';
+import { send } from './helpers/transcript-replay.js';
 import { type KubeFake, type PolicyRule, startKubeFake } from './kube-fake/index.js';
 import { resourceOfKind } from './kube-fake/resources.js';
 
@@ -24,13 +25,16 @@ let fake: KubeFake;
 let k8sEnv: { id: string };
 let agentUser = '';
 
-/** The rules the shipped manifest gives the agent. */
+/** The rules the shipped manifest gives the agent: its ClusterRole's, and its Roles' in their namespace. */
 function manifestRules(): PolicyRule[] {
   const docs = parseAllDocuments(readFileSync(resolve('agent-k8s/deploy/nullops-agent.yaml'), 'utf8')).map(
     (d) => d.toJS(),
   );
   const role = docs.find((d) => d?.kind === 'ClusterRole' && d.metadata.name === 'nullops-agent');
-  return role.rules;
+  const namespaced = docs
+    .filter((d) => d?.kind === 'Role')
+    .flatMap((r) => r.rules.map((rule: PolicyRule) => ({ ...rule, namespace: r.metadata.namespace })));
+  return [...role.rules, ...namespaced];
 }
 
 const pipeline = {
@@ -51,6 +55,12 @@ const pipeline = {
 
 test.before(async () => {
   fake = await startKubeFake({ metrics: true, crashBackoffMs: 300, imagePullBackoffMs: 300 });
+  // The agent's own namespace, as the manifest makes it (its claim, a Lease, lives there).
+  fake.api.create(
+    { resource: resourceOfKind('Namespace') },
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'nullops-system' } },
+    'kubectl',
+  );
   s = await startStack({
     prepare: (registry) => {
       registry.pushWeb('team/web', 'v1', 'web on any runtime');
@@ -75,7 +85,11 @@ test.before(async () => {
   });
   const { node, agent } = await registerLocalNode(s.admin, k8sEnv.id, 'cluster', {
     program: 'kubernetes',
-    env: { NULLOPS_AGENT_KUBECONFIG: kubeconfig, NULLOPS_AGENT_UNSCHEDULABLE_GRACE_SECONDS: '1' },
+    env: {
+      NULLOPS_AGENT_KUBECONFIG: kubeconfig,
+      NULLOPS_AGENT_NAMESPACE: 'nullops-system',
+      NULLOPS_AGENT_UNSCHEDULABLE_GRACE_SECONDS: '1',
+    },
   });
   await agent.start();
   await waitNodeReady(s.admin, node.id);
@@ -155,6 +169,54 @@ test.serial(
     });
     t.deepEqual(left, [], 'delete leaves no container');
     t.is((await viaIngress(s.ingressPort, 'web.demo.kube.nullops.test')).status, 404);
+  },
+);
+
+test.serial(
+  'a namespace deleted behind NullOps’ back is rebuilt whole — policies, quota, services — and its URL answers again',
+  async (t) => {
+    const id = await deployTo(k8sEnv.id, 'phoenix');
+    await s.until(id, 'running');
+    const ns = `nullops-${id}`;
+    const host = 'web.phoenix.kube.nullops.test';
+    await eventually('the URL answering', async () => (await viaIngress(s.ingressPort, host)).status === 200);
+    const uid = () =>
+      fake.store.list(resourceOfKind('Namespace')).find((n) => n.metadata.name === ns)?.metadata.uid;
+    const first = uid();
+    const deletedAt = Date.now();
+    const gone = await send(fake, { method: 'DELETE', path: `/api/v1/namespaces/${ns}`, query: {} });
+    t.is(gone.status, 200);
+
+    await eventually('a new namespace, its policies, its quota and both services', async () => {
+      const now = uid();
+      if (!now || now === first) return false;
+      const inNs = (kind: string) => fake.store.list(resourceOfKind(kind), ns);
+      return (
+        inNs('NetworkPolicy').length === 2 &&
+        inNs('ResourceQuota').length === 1 &&
+        inNs('Deployment').length === 2
+      );
+    });
+    const answer = await eventually('the URL answering again', async () => {
+      const a = await viaIngress(s.ingressPort, host);
+      return a.status === 200 ? a : undefined;
+    });
+    t.log(`namespace deleted → rebuilt and its URL answering: ${Date.now() - deletedAt} ms`);
+    t.is(answer.body.trim(), 'web on any runtime');
+    const quota = fake.store.list(resourceOfKind('ResourceQuota'), ns)[0];
+    const d = (await s.admin.get(`/api/deployments/${id}`)).body;
+    t.is(quota?.spec.hard['limits.memory'], `${d.budget.memoryMb}Mi`, 'the quota is the deployment’s budget');
+    const repaired = (
+      (await s.admin.get(`/api/deployments/${id}/history`)).body.items as { kind: string; message: string }[]
+    )
+      .filter((h) => h.kind === 'repaired')
+      .map((h) => h.message)
+      .sort();
+    t.deepEqual(repaired, ['api was gone; recreated', 'web was gone; recreated']);
+    t.is(d.state, 'running');
+    await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
+    await s.until(id, 'deleted');
+    t.false(namespaces().includes(ns));
   },
 );
 

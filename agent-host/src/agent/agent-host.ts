@@ -66,6 +66,9 @@ export interface AgentHostOptions {
   onFatal?: (message: string) => void;
 }
 
+/** Another live agent process holds this node's resources: this one must not touch them. */
+class ClaimRefused extends Error {}
+
 /** How often an agent says it still holds its node's resources, and when silence frees them. */
 const CLAIM_RENEW_MS = 10_000;
 const CLAIM_STALE_MS = 30_000;
@@ -94,7 +97,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
   const claim = async () => {
     const result = await runtime.claim(identity.holder, CLAIM_STALE_MS);
     if (!result.held)
-      throw new Error(
+      throw new ClaimRefused(
         `another agent process holds the resources of node ${identity.owner?.nodeId} on this ${runtime.kind === 'docker' ? 'Docker engine' : 'cluster'} (${result.by}): two agents with one node's token would fight over its deployments. Stop the other one, or give this agent its own node and token.`,
       );
   };
@@ -165,7 +168,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
       () =>
         void claim().catch((err: Error) => {
           // A failed renewal that is not a refusal (the engine briefly unreachable) is tried again.
-          if (err.message.startsWith('another agent process')) fatal(err.message);
+          if (err instanceof ClaimRefused) fatal(err.message);
           else logger.warn({ err: err.message }, 'could not renew this agent’s claim on its node');
         }),
       CLAIM_RENEW_MS,
@@ -188,8 +191,10 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
     try {
       await claim();
     } catch (err) {
-      fatal((err as Error).message);
-      return (err as Error).message;
+      // Refused: another process holds the node. Otherwise the runtime did not answer: the
+      // control plane will dial again.
+      if (err instanceof ClaimRefused) fatal(err.message);
+      return `could not claim this node's resources: ${(err as Error).message}`;
     }
     await runner.save();
     ownerKnown();

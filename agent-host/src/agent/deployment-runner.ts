@@ -21,6 +21,7 @@ import type { LocalDeployment } from './state-store.js';
 export class DeploymentRunner {
   private readonly records = new Map<string, LocalDeployment>();
   private readonly active = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  private readonly removing = new Set<string>();
   /**
    * Each deployment's secrets (its run's, and those the control plane sends with its desired
    * state): masked in everything that leaves the agent. Memory only.
@@ -57,7 +58,14 @@ export class DeploymentRunner {
 
   /** Records of deployments whose pipeline has finished running (none of it is in flight). */
   settled(): LocalDeployment[] {
-    return [...this.records.values()].filter((r) => r.phase === 'running' && !this.active.has(r.desired.id));
+    return [...this.records.values()].filter(
+      (r) => r.phase === 'running' && !this.active.has(r.desired.id) && !this.removing.has(r.desired.id),
+    );
+  }
+
+  /** Being removed: nothing may bring any of it back. */
+  isRemoving(id: string): boolean {
+    return this.removing.has(id);
   }
 
   load(records: LocalDeployment[]): void {
@@ -213,12 +221,17 @@ export class DeploymentRunner {
 
   /** Aborts (and rolls back) a running pipeline, then removes everything the deployment owns. */
   async remove(id: string): Promise<{ removed: boolean }> {
-    const cancelled = await this.cancel(id);
-    await this.deps.runtime.removeDeployment(id);
-    const existed = this.records.has(id);
-    this.forget(id);
-    await this.save();
-    return { removed: existed || cancelled };
+    this.removing.add(id);
+    try {
+      const cancelled = await this.cancel(id);
+      await this.deps.runtime.removeDeployment(id);
+      const existed = this.records.has(id);
+      this.forget(id);
+      await this.save();
+      return { removed: existed || cancelled };
+    } finally {
+      this.removing.delete(id);
+    }
   }
 
   /** Ingress objects for clusters with an ingress controller (the environment asks for them). */
@@ -246,7 +259,12 @@ export class DeploymentRunner {
       throw new Error('the deployment is not running on this node');
     const spec = record.specs.find((s) => s.name === params.service);
     if (!spec) throw new Error(`the deployment has no service ${params.service}`);
+    // What the user wants is recorded first: the reconcile, seeing the service stop, must not
+    // start it again meanwhile.
     const stopped = new Set(record.desired.stoppedServices ?? []);
+    if (params.action === 'stop') stopped.add(params.service);
+    else stopped.delete(params.service);
+    record.desired = { ...record.desired, stoppedServices: [...stopped] };
     // Gone from the node (removed behind NullOps' back): starting it means making it again — unless
     // what it kept is gone too, when only a redeploy brings back what later steps built.
     const gone =
@@ -272,9 +290,6 @@ export class DeploymentRunner {
       await new Promise((r) => setTimeout(r, 250));
       service = await runtime.inspectService(params.deploymentId, params.service);
     }
-    if (params.action === 'stop') stopped.add(params.service);
-    else stopped.delete(params.service);
-    record.desired = { ...record.desired, stoppedServices: [...stopped] };
     await this.save();
     logger.info(
       { deployment: params.deploymentId, service: params.service, action: params.action },

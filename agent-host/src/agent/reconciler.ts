@@ -130,7 +130,8 @@ export class Reconciler {
   /** Restores one settled deployment (after a runtime event, or a sweep). */
   private async repair(id: string): Promise<void> {
     const record = this.deps.runner.record(id);
-    if (record?.phase !== 'running' || this.deps.runner.isRunning(id)) return;
+    if (record?.phase !== 'running' || this.deps.runner.isRunning(id) || this.deps.runner.isRemoving(id))
+      return;
     const report: ReconcileReport = { kept: [], restarted: [], recreated: [], removedDeployments: [] };
     try {
       await this.restore(record, report);
@@ -170,14 +171,16 @@ export class Reconciler {
     };
     for (const spec of record.specs) {
       const key = `${d.name}/${spec.name}`;
+      // A delete that began meanwhile wins: nothing of it comes back.
+      if (runner.isRemoving(d.id)) return;
       if (stopped.has(spec.name)) {
         report.kept.push(key);
         continue;
       }
       try {
         const state = await runtime.inspectService(d.id, spec.name);
-        // Running, or crashed and being brought back by the runtime itself (its restart policy).
-        if (state.status === 'running' || state.restarting) {
+        // Running, or being brought up by the runtime itself (a restart policy, a pod starting).
+        if (state.status === 'running' || state.restarting || state.starting) {
           report.kept.push(key);
         } else if (state.status === 'stopped') {
           await runtime.restartService(d.id, spec.name);
@@ -192,6 +195,7 @@ export class Reconciler {
         } else {
           // Its boundary (network, namespace with policy and quota) may be gone with it.
           await runtime.prepareDeployment(d.id, d.budget ? { budget: d.budget } : {});
+          if (runner.isRemoving(d.id)) return;
           await runtime.startService(d.id, spec, runner.registryAuthFor(d.id, spec.image));
           repaired(spec.name, 'recreated', `${spec.name} was gone; recreated`);
         }

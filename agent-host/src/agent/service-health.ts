@@ -189,6 +189,8 @@ export class ServiceHealthMonitor {
     if (state.status === 'missing') return health('missing', `${spec.name} is gone from the node`);
     if (state.restarting || (state.status === 'running' && Date.now() - restartedAt < RECENT_RESTART_MS))
       return health('restarting', state.reason);
+    // Not up yet and on its way (a pod scheduled, its image pulled): not crashed.
+    if (state.starting) return health('unhealthy', state.reason ?? `${spec.name} is starting`);
     if (state.status === 'stopped')
       return d.stopped.includes(spec.name) ? health('stopped') : health('crashed', state.reason);
     if (!spec.healthCheck) return health('running');

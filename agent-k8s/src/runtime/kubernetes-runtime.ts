@@ -60,6 +60,8 @@ export interface KubernetesRuntimeOptions {
   agentNamespace?: string;
   /** Where the agent's claim (a Lease) lives when it runs outside the cluster; default: its namespace. */
   claimNamespace?: string;
+  /** The agent runs in the cluster: a claim's holder is a pod (named by its host name) that may be gone. */
+  inCluster?: boolean;
   agentPodLabels?: Record<string, string>;
   /** StorageClass for named volumes (PersistentVolumeClaims); unset, volumes are emptyDir. */
   storageClass?: string;
@@ -282,13 +284,16 @@ export class KubernetesRuntime implements Runtime {
           ? verdict.detail
           : undefined
       : `${name} has no pod`;
+    // A Deployment that wants its replica is Kubernetes' to bring up (scheduling, pulling, a crash
+    // loop's back-off); only one scaled to zero is stopped.
+    const wanted = (deployment.spec?.replicas ?? 1) > 0;
     return {
       name,
       ref,
       status: 'stopped',
       restartCount,
       ...(terminated ? { exitCode: terminated.exitCode } : {}),
-      ...(crashLoop ? { restarting: true } : {}),
+      ...(crashLoop ? { restarting: true } : wanted ? { starting: true } : {}),
       ...(reason ? { reason } : {}),
     };
   }
@@ -685,7 +690,7 @@ export class KubernetesRuntime implements Runtime {
       const [pod] = by.split('/');
       // In the cluster, the holder's host name is its pod: a pod that is gone holds nothing.
       const podAlive =
-        !this.agent.namespace ||
+        !this.options.inCluster ||
         Boolean(pod && (await orUndefined(this.api.core.readNamespacedPod({ name: pod, namespace }))));
       if (fresh && podAlive) return { held: false, by: `agent ${by}, renewed ${existing.spec?.renewTime}` };
     }

@@ -18,10 +18,16 @@ import { ApiError, errors, successStatus } from './status.js';
 import type { Store, StoreEvent } from './store.js';
 
 /** A policy rule, as in a (Cluster)Role. */
+/**
+ * One RBAC rule: a ClusterRole's holds cluster-wide; a Role's (`namespace` set) only inside its
+ * namespace. `resourceNames` limits it to those objects, as in RBAC.
+ */
 export interface PolicyRule {
   apiGroups: string[];
   resources: string[];
   verbs: string[];
+  resourceNames?: string[];
+  namespace?: string;
 }
 
 /** Who a bearer token is; `rules` undefined means a cluster admin (system:masters). */
@@ -209,7 +215,9 @@ export class KubeApiServer {
       (r) =>
         (r.apiGroups.includes('*') || r.apiGroups.includes(target.resource.group)) &&
         (r.resources.includes('*') || r.resources.includes(resource)) &&
-        (r.verbs.includes('*') || r.verbs.includes(verb)),
+        (r.verbs.includes('*') || r.verbs.includes(verb)) &&
+        (r.namespace === undefined || (target.resource.namespaced && r.namespace === target.namespace)) &&
+        (!r.resourceNames?.length || (target.name !== undefined && r.resourceNames.includes(target.name))),
     );
     if (allowed) return;
     const scope =
@@ -907,7 +915,8 @@ export class KubeApiServer {
       inScope(o) && matches(labels, o?.metadata.labels) && fields.every((f) => f(o as KubeObject));
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     const send = (type: string, object: unknown) => {
-      res.write(`${JSON.stringify({ type, object })}\n`);
+      // A watch the server ended (timeoutSeconds) or the client left hears nothing more.
+      if (!res.writableEnded && !res.destroyed) res.write(`${JSON.stringify({ type, object })}\n`);
     };
     const frame = (e: StoreEvent) => {
       if (e.resource !== r) return;
@@ -937,13 +946,16 @@ export class KubeApiServer {
     }
     const listener = (e: StoreEvent) => frame(e);
     this.store.changes.on('change', listener);
-    const timeout = query.timeoutSeconds
-      ? setTimeout(() => res.end(), Number(query.timeoutSeconds) * 1000)
-      : undefined;
     const stop = () => {
       clearTimeout(timeout);
       this.store.changes.off('change', listener);
     };
+    const timeout = query.timeoutSeconds
+      ? setTimeout(() => {
+          stop();
+          res.end();
+        }, Number(query.timeoutSeconds) * 1000)
+      : undefined;
     res.on('close', stop);
     req.on('close', stop);
   }
