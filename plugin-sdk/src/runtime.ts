@@ -263,6 +263,8 @@ export interface Runtime {
    * Optional (since 1.4): without it the agent only sweeps.
    */
   watchServices?(onChange: (deploymentId: string, service: string) => void): () => void;
+  /** Stops whatever the runtime keeps open (watches, informers): the agent is stopping (since 1.5). */
+  close?(): Promise<void>;
 }
 
 /** One service URL host, for runtimes that write routes to an ingress controller of their own. */

@@ -99,6 +99,7 @@ test('every route declares a known access rule naming a real path parameter', as
     'deployments.cancel': 'deployment:full',
     'deployments.extend': 'deployment:full',
     'deployments.retry': 'deployment:full',
+    'deployments.redeploy': 'deployment:full',
     'deployments.clone': 'deployment:full',
     'deployments.services.control': 'deployment:full',
     'deployments.operations': 'deployment:read',

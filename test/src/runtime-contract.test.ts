@@ -51,6 +51,7 @@ test.before(async () => {
 });
 test.after.always(async () => {
   await removeLabelled(docker, created);
+  await kubernetes?.close();
   await fake?.stop();
 });
 

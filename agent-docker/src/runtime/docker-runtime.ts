@@ -374,10 +374,15 @@ export class DockerRuntime implements Runtime {
     name: string,
     port: number,
   ): Promise<ServiceEndpoint | undefined> {
+    // Gone is "nowhere"; an engine that does not answer is an error (the edge then serves where
+    // the service answered last).
     const info = await this.docker
       .getContainer(dockerNames.container(deploymentId, name))
       .inspect()
-      .catch(() => undefined);
+      .catch((err) => {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      });
     if (!info?.State.Running) return undefined;
     const host = info.NetworkSettings.Networks?.[dockerNames.network(deploymentId)]?.IPAddress;
     return host ? { host, port } : undefined;

@@ -16,6 +16,12 @@ export type ServicePorts = (deploymentId: string, service: string) => number | u
  */
 export class AgentEdge {
   private readonly proxy = createProxyServer({ xfwd: false, proxyTimeout: 120_000 });
+  /**
+   * Where each service answered last. When the runtime cannot be asked (the Docker daemon or the
+   * Kubernetes API briefly gone), a service whose container or pod still runs is still served:
+   * its URL does not depend on the runtime's control API being up.
+   */
+  private readonly lastKnown = new Map<string, { host: string; port: number }>();
 
   constructor(private readonly deps: { key: string; runtime: Runtime; ports: ServicePorts; logger: Logger }) {
     this.proxy.on('error', (err, _req, res) => {
@@ -72,10 +78,21 @@ export class AgentEdge {
     const port = deploymentId && service ? this.deps.ports(deploymentId, service) : undefined;
     if (!port)
       return { status: 404, message: `no service ${service} of deployment ${deploymentId} on this node` };
-    const endpoint = await this.deps.runtime
-      .serviceEndpoint(deploymentId as string, service as string, port)
-      .catch(() => undefined);
+    const key = `${deploymentId}/${service}`;
+    let endpoint: { host: string; port: number } | undefined;
+    try {
+      endpoint = await this.deps.runtime.serviceEndpoint(deploymentId as string, service as string, port);
+      if (endpoint) this.lastKnown.set(key, endpoint);
+      else this.lastKnown.delete(key);
+    } catch (err) {
+      endpoint = this.lastKnown.get(key);
+      this.deps.logger.debug(
+        { service: key, err: (err as Error).message, cached: Boolean(endpoint) },
+        'the runtime did not answer where a service is; serving from what it said last',
+      );
+    }
     if (!endpoint) return { status: 503, message: `service ${service} has no ready endpoint yet` };
+    if (this.lastKnown.size > 10_000) this.lastKnown.clear();
     return endpoint;
   }
 

@@ -361,6 +361,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
       logs.closeAll();
       // A clean stop frees the node's resources for the next agent process at once.
       if (identity.owner) await runtime.release(identity.holder).catch(() => {});
+      await runtime.close?.();
       for (const client of app.ws.server?.clients ?? []) client.terminate();
       app.ws.server?.close();
       edge.close();

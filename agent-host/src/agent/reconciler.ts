@@ -157,7 +157,8 @@ export class Reconciler {
       logger.warn({ deployment: d.id }, 'no complete specs for this deployment yet');
       return;
     }
-    const stopped = new Set(d.stoppedServices ?? []);
+    // Read at each decision, not once: a user's stop may arrive while this runs.
+    const stoppedByUser = (service: string) => (record.desired.stoppedServices ?? []).includes(service);
     const repaired = (service: string, action: 'restarted' | 'recreated', message: string) => {
       logger.warn({ deployment: d.id, service }, message);
       (action === 'restarted' ? report.restarted : report.recreated).push(`${d.name}/${service}`);
@@ -173,7 +174,7 @@ export class Reconciler {
       const key = `${d.name}/${spec.name}`;
       // A delete that began meanwhile wins: nothing of it comes back.
       if (runner.isRemoving(d.id)) return;
-      if (stopped.has(spec.name)) {
+      if (stoppedByUser(spec.name)) {
         report.kept.push(key);
         continue;
       }
@@ -183,6 +184,7 @@ export class Reconciler {
         if (state.status === 'running' || state.restarting || state.starting) {
           report.kept.push(key);
         } else if (state.status === 'stopped') {
+          if (stoppedByUser(spec.name)) continue;
           await runtime.restartService(d.id, spec.name);
           repaired(spec.name, 'restarted', `${spec.name} had stopped; started again`);
         } else if (!(await runtime.hasData(d.id, spec))) {

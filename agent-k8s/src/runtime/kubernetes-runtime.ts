@@ -2,10 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
 import {
   Exec,
+  type Informer,
   type KubeConfig,
   Log,
+  makeInformer,
+  type ObjectCache,
   PatchStrategy,
   setHeaderOptions,
+  type V1EndpointSlice,
   type V1Pod,
   type V1Status,
 } from '@kubernetes/client-node';
@@ -379,17 +383,60 @@ export class KubernetesRuntime implements Runtime {
     ]);
   }
 
-  /** A ready endpoint of the service's Service (from its EndpointSlices). */
+  private slices: (Informer<V1EndpointSlice> & ObjectCache<V1EndpointSlice>) | undefined;
+  private slicesSynced: Promise<void> | undefined;
+  private closed = false;
+
+  /**
+   * The EndpointSlices of this node's Services, kept by an informer (one watch, never a list per
+   * request): the edge answers from it, also while the API server is briefly away.
+   */
+  private endpointSlices(): Promise<ObjectCache<V1EndpointSlice>> {
+    if (!this.slices) {
+      const labelSelector = selectorOf(this.owner);
+      const informer = makeInformer(
+        this.options.kubeConfig,
+        '/apis/discovery.k8s.io/v1/endpointslices',
+        () => this.api.discovery.listEndpointSliceForAllNamespaces({ labelSelector }),
+        labelSelector,
+      );
+      // The informer stops on an error (the API server went away): it starts again, keeping what
+      // it had until its next list succeeds.
+      informer.on('error', () => {
+        if (!this.closed) setTimeout(() => void informer.start().catch(() => {}), 2000).unref();
+      });
+      this.slices = informer;
+      this.slicesSynced = informer.start().catch(() => {});
+    }
+    const slices = this.slices;
+    // Its first list may wait on an API server that is away: an empty cache meanwhile (the
+    // service's ready pod is asked directly instead).
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 5000);
+    });
+    return Promise.race([this.slicesSynced as Promise<void>, waited]).then(() => {
+      clearTimeout(timer);
+      return slices;
+    });
+  }
+
+  /** Stops the watches this runtime keeps (the agent is stopping). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.slices?.stop();
+  }
+
+  /** A ready endpoint of the service's Service (from its EndpointSlices, watched). */
   async serviceEndpoint(
     deploymentId: string,
     name: string,
     port: number,
   ): Promise<ServiceEndpoint | undefined> {
-    const slices = await this.api.discovery.listNamespacedEndpointSlice({
-      namespace: kubeNames.namespace(deploymentId),
-      labelSelector: `kubernetes.io/service-name=${name}`,
-    });
-    for (const slice of slices.items) {
+    const slices = (await this.endpointSlices())
+      .list(kubeNames.namespace(deploymentId))
+      .filter((slice) => slice.metadata?.labels?.['kubernetes.io/service-name'] === name);
+    for (const slice of slices) {
       const target = slice.ports?.find((p) => p.port === port)?.port ?? slice.ports?.[0]?.port ?? port;
       for (const endpoint of slice.endpoints ?? [])
         if (endpoint.conditions?.ready && endpoint.addresses[0])

@@ -914,6 +914,9 @@ export class KubeApiServer {
     const selected = (o: KubeObject | undefined) =>
       inScope(o) && matches(labels, o?.metadata.labels) && fields.every((f) => f(o as KubeObject));
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    // A real API server answers a watch's headers at once, before any event: clients (an informer
+    // starting) wait for them.
+    res.flushHeaders();
     const send = (type: string, object: unknown) => {
       // A watch the server ended (timeoutSeconds) or the client left hears nothing more.
       if (!res.writableEnded && !res.destroyed) res.write(`${JSON.stringify({ type, object })}\n`);

@@ -15,6 +15,22 @@ import type { z } from 'zod';
 type Result<M extends RequestMethod> = z.infer<(typeof RequestSchemas)[M]['result']>;
 type Params<M extends RequestMethod> = z.input<(typeof RequestSchemas)[M]['params']>;
 
+/** A request larger than the agent accepts in one message (its hello says how much). */
+export class TooLargeForAgentError extends Error {
+  constructor(
+    readonly method: string,
+    readonly bytes: number,
+    readonly maxBytes: number,
+  ) {
+    super(
+      `${method} would be a message of ${kib(bytes)}, more than the node's agent accepts (${kib(maxBytes)}; its NULLOPS_AGENT_MAX_FRAME_BYTES)`,
+    );
+    this.name = 'TooLargeForAgentError';
+  }
+}
+
+const kib = (bytes: number) => `${Math.ceil(bytes / 1024)} KiB`;
+
 /** Typed requests and events over an open agent WebSocket; every inbound message is validated. */
 export class AgentLink extends EventEmitter {
   private readonly waiting = new Map<
@@ -57,6 +73,14 @@ export class AgentLink extends EventEmitter {
         reject(new Error('the agent connection closed'));
         return;
       }
+      // The agent closes a connection that brings it a message above its limit: such a message is
+      // refused here instead, and only the request that carries it fails.
+      const message = JSON.stringify({ type: 'request', id, method, params });
+      const bytes = Buffer.byteLength(message);
+      if (bytes > this.maxMessageBytes) {
+        reject(new TooLargeForAgentError(method, bytes, this.maxMessageBytes));
+        return;
+      }
       const timer = setTimeout(() => {
         this.waiting.delete(id);
         reject(new Error(`the agent did not answer ${method} within ${timeoutMs} ms`));
@@ -70,7 +94,7 @@ export class AgentLink extends EventEmitter {
           else reject(new Error(`the agent's answer to ${method} is malformed`));
         },
       });
-      this.ws.send(JSON.stringify({ type: 'request', id, method, params }), (err) => {
+      this.ws.send(message, (err) => {
         if (!err) return;
         clearTimeout(timer);
         this.waiting.delete(id);

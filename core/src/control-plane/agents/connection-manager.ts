@@ -327,6 +327,7 @@ class NodeLink {
       agentVersion: agent.agentVersion,
       pendingThumbprint: null,
       lastHeartbeatAt: new Date(),
+      maxMessageBytes: link.maxMessageBytes,
       ...(agent.capacity ? { capacity: agent.capacity } : {}),
     });
     if (!(SERVING_NODE_STATES as readonly string[]).includes(node.status)) {

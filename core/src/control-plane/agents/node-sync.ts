@@ -3,6 +3,7 @@ import type { DesiredDeployment } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
 import { DesiredState } from '../deployments/desired-state.js';
+import { ENVELOPE_BYTES } from '../deployments/message-size.js';
 import { PluginService } from '../plugins/plugin-service.js';
 import { Refs } from '../refs.js';
 import { AgentEvents } from './agent-events.js';
@@ -39,8 +40,9 @@ export class NodeSync {
       .syncNode(nodeId, link)
       .catch((err) => log.warn({ err: (err as Error).message }, 'plugin sync with the node failed'));
     try {
-      const desired = await this.desired.of(nodeId);
-      // However large the desired state, every message fits what the agent accepts.
+      // However large the desired state, every message fits what the agent accepts (a deployment
+      // too large on its own is dealt with alone: desired.of).
+      const desired = await this.desired.of(nodeId, link.maxMessageBytes);
       const pages = pagesOf(desired, link.maxMessageBytes - ENVELOPE_BYTES);
       const syncId = randomUUID();
       for (const page of pages.slice(0, -1)) await link.request('sync.part', { syncId, deployments: page });
@@ -62,9 +64,6 @@ export class NodeSync {
     }
   }
 }
-
-/** Room for the request around its deployments (id, method, syncId). */
-const ENVELOPE_BYTES = 1024;
 
 /** Splits deployments into pages whose JSON fits `maxBytes`; one that alone does not is an error. */
 export function pagesOf(deployments: DesiredDeployment[], maxBytes: number): DesiredDeployment[][] {

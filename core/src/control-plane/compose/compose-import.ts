@@ -40,7 +40,7 @@ export class ComposeImport {
   constructor(@inject(PluginService) private readonly plugins: PluginService) {}
 
   async run(db: Database, input: ComposeImportInput, actorId: string | null): Promise<ComposeImportResult> {
-    const { missingVariables, ...file } = parseComposeFile(input.compose, input.variables);
+    const { missingVariables, ...file } = await parseComposeFile(input.compose, input.variables);
     const registries = await ContainerRegistry.query(db).select('id', 'name', 'url');
     if (input.registryId && !registries.some((r) => r.id === input.registryId))
       throw InputError.field('registryId', 'names no registry');

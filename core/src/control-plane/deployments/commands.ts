@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { ConflictError, UnprocessableError } from '@nullops/plugin-sdk';
+import {
+  ConflictError,
+  type DesiredDeployment,
+  type PipelineRun,
+  UnprocessableError,
+} from '@nullops/plugin-sdk';
 import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
 import { PipelineVersion, Project } from '../models/catalog.js';
@@ -11,6 +16,7 @@ import type { SecretBox } from '../security/secret-box.js';
 import { SecretService } from '../services/secret-service.js';
 import { DeploymentHistory } from './history.js';
 import { statesFor } from './lifecycle.js';
+import { desiredBytes, largestFields } from './message-size.js';
 import { resolvePipelineRun } from './pipeline-resolver.js';
 import { placeDeployment } from './placement.js';
 import { TagService } from './tag-service.js';
@@ -57,13 +63,14 @@ export class DeploymentCommands {
    */
   private async plan(db: Database, project: Project, environment: Environment, tags: Record<string, string>) {
     const version = await this.latestVersion(db, project.id);
-    const { budget } = await resolvePipelineRun(
+    const run = await resolvePipelineRun(
       db,
       { box: this.box, secrets: this.secrets, plugins: this.plugins },
       { project, version, tags },
     );
-    const reserved = budget ?? { cpuMillicores: project.cpuMillicores, memoryMb: project.memoryMb };
+    const reserved = run.budget ?? { cpuMillicores: project.cpuMillicores, memoryMb: project.memoryMb };
     const node = await placeDeployment(db, environment, reserved);
+    refuseTooLarge(run, node.maxMessageBytes);
     const now = new Date();
     return {
       version,
@@ -306,3 +313,33 @@ function sameRequest(
     );
   return earlier;
 }
+
+/**
+ * A run that would not fit one message to its node's agent is refused before anything is created,
+ * naming its largest values (by where they are; never what they hold).
+ */
+function refuseTooLarge(run: PipelineRun, maxBytes: number | null) {
+  const limit = maxBytes ?? DEFAULT_AGENT_MESSAGE_BYTES;
+  const probe: DesiredDeployment = {
+    id: '00000000-0000-4000-8000-000000000000',
+    name: 'probe',
+    state: 'deploying',
+    services: [],
+    run,
+  };
+  const bytes = desiredBytes(probe);
+  if (bytes <= limit) return;
+  const largest = largestFields(probe);
+  throw new UnprocessableError(
+    `this deployment's pipeline run would be ${Math.ceil(bytes / 1024)} KiB, more than its node accepts in one message (${Math.ceil(limit / 1024)} KiB): its largest values are ${largest.join(', ')}. Make them smaller (a secret, an env value), or raise the agent's NULLOPS_AGENT_MAX_FRAME_BYTES.`,
+    {
+      issues: largest.map((field) => ({
+        path: field.replace(/ \(.*$/, ''),
+        message: 'is among the largest values',
+      })),
+    },
+  );
+}
+
+/** What an agent accepts in one message unless its hello said otherwise. */
+const DEFAULT_AGENT_MESSAGE_BYTES = 1024 * 1024;

@@ -12,6 +12,7 @@ import type { SecretBox } from '../security/secret-box.js';
 import { SecretService } from '../services/secret-service.js';
 import { KeyedLock } from './keyed-lock.js';
 import { DESIRED_STATES, RUNNING_PIPELINE_STATES } from './lifecycle.js';
+import { desiredBytes, largestFields, slimmed } from './message-size.js';
 import { resolvePipelineRun } from './pipeline-resolver.js';
 import { openSpecs, type StoredSpec } from './spec-seal.js';
 import { EFFECT_TOPICS, Transitions } from './transitions.js';
@@ -82,8 +83,50 @@ export class DesiredState {
     }
   }
 
-  /** The node's desired state: live deployments with their recorded services, and runs to (re)start. */
-  async of(nodeId: string): Promise<DesiredDeployment[]> {
+  /**
+   * The node's desired state: live deployments with their recorded services, and runs to
+   * (re)start — each within what one message to the agent may hold (`maxBytes`). A run that does
+   * not fit fails its deployment with the reason; a live deployment goes lighter (its agent keeps
+   * what it has). The node and its other deployments are never held up by one that is too large.
+   */
+  async of(nodeId: string, maxBytes = Number.POSITIVE_INFINITY): Promise<DesiredDeployment[]> {
+    const fitting: DesiredDeployment[] = [];
+    for (const entry of await this.wanted(nodeId)) {
+      if (desiredBytes(entry) <= maxBytes) {
+        fitting.push(entry);
+        continue;
+      }
+      const lighter = entry.run ? undefined : slimmed(entry, maxBytes);
+      if (lighter) {
+        this.logger.warn(
+          { deployment: entry.id, largest: largestFields(entry) },
+          'a live deployment is sent without its secrets: it is larger than the agent takes',
+        );
+        fitting.push(lighter);
+        continue;
+      }
+      const d = await Deployment.query(this.db).findById(entry.id);
+      if (d) await this.failTooLarge(d, entry, maxBytes);
+    }
+    return fitting;
+  }
+
+  /** A run too large for its node's agent fails its deployment, naming its largest values. */
+  private async failTooLarge(d: Deployment, entry: DesiredDeployment, maxBytes: number) {
+    const message = `its pipeline run is ${Math.ceil(desiredBytes(entry) / 1024)} KiB, more than node ${d.nodeName ?? ''} accepts in one message (${Math.ceil(maxBytes / 1024)} KiB): the largest values are ${largestFields(entry).join(', ')}`;
+    await this.db.transaction((trx) =>
+      this.transitions.apply(
+        trx,
+        d,
+        'failed',
+        { error: { step: null, message }, stateMessage: message },
+        { message },
+      ),
+    );
+    this.outbox.wake();
+  }
+
+  private async wanted(nodeId: string): Promise<DesiredDeployment[]> {
     const rows = await Deployment.query(this.db)
       .where('nodeId', nodeId)
       .whereIn('state', [...DESIRED_STATES])
@@ -144,18 +187,19 @@ export class DesiredState {
       if (!link) return;
       const run = await this.runOrFail(d);
       if (!run) return;
-      const { accepted } = await link.request('deployment.deploy', {
-        deployment: {
-          id: d.id,
-          name: d.name,
-          state: 'deploying',
-          generation: d.generation,
-          services: [],
-          budget: { cpuMillicores: d.cpuMillicores, memoryMb: d.memoryMb },
-          run,
-          ...(await this.ingressOf(d.environmentId)),
-        },
-      });
+      const deployment = {
+        id: d.id,
+        name: d.name,
+        state: 'deploying' as const,
+        generation: d.generation,
+        services: [],
+        budget: { cpuMillicores: d.cpuMillicores, memoryMb: d.memoryMb },
+        run,
+        ...(await this.ingressOf(d.environmentId)),
+      };
+      if (desiredBytes(deployment) > link.maxMessageBytes)
+        return this.failTooLarge(d, deployment, link.maxMessageBytes);
+      const { accepted } = await link.request('deployment.deploy', { deployment });
       if (accepted && d.state === 'pending')
         await this.db.transaction((trx) =>
           this.transitions.apply(trx, d, 'accepted', {}, { message: 'the node runs the pipeline' }),

@@ -51,6 +51,8 @@ export class AgentNode extends BaseModel {
   statusMessage!: string | null;
   lastHeartbeatAt!: Date | null;
   capacity!: Record<string, unknown> | null;
+  /** The largest message its agent accepts (its hello says), once it has connected. */
+  maxMessageBytes!: number | null;
   usage!: Record<string, unknown> | null;
   agentVersion!: string | null;
   /** The certificate (PEM) whose thumbprint is pinned, for drivers that verify TLS themselves. */
