@@ -118,14 +118,24 @@ function summary(d: Deployment): string {
  * Follows a deployment's events until it reaches one of `until` (or the deadline): each pipeline
  * step and image pull progress line on stderr. A dropped stream is reopened where it left off.
  */
-async function follow(client: Api, id: string, until: Set<string>, timeoutMs: number) {
+async function follow(
+  client: Api,
+  id: string,
+  until: Set<string>,
+  timeoutMs: number,
+  history: 'all' | 'none' = 'all',
+) {
   const deadline = Date.now() + timeoutMs;
   let seen = -1;
   while (Date.now() < deadline) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), deadline - Date.now());
     try {
-      const events = client.events<ProgressEvent>(`/api/deployments/${id}/events`, controller.signal);
+      // After an action on an existing deployment only what follows it is news (`none`).
+      const events = client.events<ProgressEvent>(
+        `/api/deployments/${id}/events?history=${history}`,
+        controller.signal,
+      );
       for await (const { event, data } of events) {
         if (event === 'state') {
           if (until.has(data.state ?? '')) return;
@@ -350,9 +360,32 @@ program
     const found = await deploymentOf(client, ref, o.env);
     const d = await client.request<Deployment>('DELETE', `/api/deployments/${found.id}`);
     if (!o.wait) return print(`${d.name}: ${d.state}`, d);
-    await follow(client, d.id, new Set(['deleted']), o.timeout);
+    await follow(client, d.id, new Set(['deleted']), o.timeout, 'none');
     await finish(client, d.id, 'deleted');
   });
+
+for (const [action, what] of [
+  [
+    'redeploy',
+    'rebuild a deployment on its node: remove what it has there and run its pipeline again with the same versions, name and URLs (the way out of a degraded or stuck deployment)',
+  ],
+  ['retry', 'run a failed deployment again, with the latest pipeline'],
+] as const)
+  program
+    .command(action)
+    .description(what)
+    .argument('<deployment>', 'name or id')
+    .option('-w, --wait', 'wait until it runs (or fails)')
+    .addOption(timeout('how long --wait waits', 600_000, '10m'))
+    .option('-e, --env <environment>', 'the environment, when the name is used in several')
+    .action(async (ref: string, o) => {
+      const client = await api();
+      const found = await deploymentOf(client, ref, o.env);
+      const d = await client.post<Deployment>(`/api/deployments/${found.id}/${action}`);
+      if (!o.wait) return print(summary(d), d);
+      await follow(client, d.id, TERMINAL, o.timeout, 'none');
+      await finish(client, d.id, 'running');
+    });
 
 interface Operation {
   id: string;

@@ -72,7 +72,7 @@ export class EmbeddedDeployments extends Embedded {
           (d) => html`<tr data-deployment=${d.name}>
             <td>${d.name}</td>
             <td><span class="state ${d.state}">${d.state}</span></td>
-            <td>${d.state === 'running' ? d.services.map((s) => html`<a href=${s.url} target="_blank" rel="noopener">${s.name}</a> ${s.health && s.health.condition !== 'running' ? healthBadge(s) : nothing} `) : nothing}</td>
+            <td>${d.actions.includes('services') ? d.services.map((s) => html`<a href=${s.url} target="_blank" rel="noopener">${s.name}</a> ${s.health && s.health.condition !== 'running' ? healthBadge(s) : nothing} `) : nothing}</td>
           </tr>`,
         )}
       </tbody>

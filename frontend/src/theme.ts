@@ -128,6 +128,7 @@ export const shared = css`
     color: var(--bad);
   }
   .state.unhealthy,
+  .state.degraded,
   .state.restarting {
     color: var(--warn);
   }

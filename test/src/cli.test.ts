@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import Docker from 'dockerode';
 import { freePort, tempDir } from './helpers/agent-process.js';
-import { ensureTestImages, stopOutsideNullOps } from './helpers/docker.js';
+import { crashInside, ensureTestImages } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { type Stack, startStack } from './helpers/stack.js';
 import { DEADLINE_MS, eventually } from './helpers/time.js';
@@ -116,11 +116,22 @@ test.serial(
     const extended = await nullops(['extend', 'pr-42', '-o', 'json'], ci);
     t.true(Date.parse(JSON.parse(extended.stdout).expiresAt) >= Date.parse(d.expiresAt));
 
-    // Status says how each service is doing now: one stopped behind NullOps' back is a crash.
-    await stopOutsideNullOps(d.id);
+    // Rebuilt in place: same name and URL, a new container; --wait follows only the redeploy.
+    const redeployed = await nullops(['redeploy', 'pr-42', '--wait', '-o', 'json'], ci);
+    t.is(redeployed.code, 0, redeployed.stderr);
+    t.is(JSON.parse(redeployed.stdout).state, 'running');
+    t.deepEqual(
+      JSON.parse(redeployed.stdout).services.map((x: { url: string }) => x.url),
+      d.services.map((x: { url: string }) => x.url),
+    );
+    t.regex(redeployed.stderr, /→ pending/);
+    t.notRegex(redeployed.stderr, /→ deleting/, 'nothing of the earlier history is replayed');
+
+    // Status says how each service is doing now: one that crashed is restarting, with its exit code.
+    await crashInside(d.id);
     const crashed = await eventually('status shows the crash', async () => {
       const out = await nullops(['status', 'pr-42'], ci);
-      return /web +\S+ {2}crashed \(exit \d+\)/.test(out.stdout) && out;
+      return /web +\S+ {2}restarting \(\d+×\), last exit 143/.test(out.stdout) && out;
     });
     t.is(crashed.code, 0);
 

@@ -185,3 +185,24 @@ test('images are pulled from a private registry with credentials, reporting prog
   const state = await runtime.startService(id, { ...webService('app', 'from-registry'), image }, auth);
   t.is(state.status, 'running');
 });
+
+test('a log line without end is cut at 16 KiB and marked, and the lines after it come whole', async (t) => {
+  const id = deployment();
+  await runtime.startService(id, {
+    name: 'chatty',
+    image: BUSYBOX,
+    command: ['sh', '-c', "head -c 100000 /dev/zero | tr '\\0' x; echo; echo after; exec sleep 600"],
+    cpuMillicores: 100,
+    memoryMb: 32,
+  });
+  const lines = await eventually('both lines logged', async () => {
+    const seen: string[] = [];
+    for await (const l of runtime.logs(id, 'chatty', { follow: false, tail: 10 })) seen.push(l.line);
+    return seen.includes('after') ? seen : undefined;
+  });
+  const long = lines.filter((l) => l.startsWith('xxx'));
+  t.is(long.length, 1, 'one line, not the megabytes of it');
+  t.true(long[0]?.endsWith('…[cut]'));
+  t.true((long[0]?.length ?? 0) <= 16 * 1024 + '…[cut]'.length);
+  t.is(lines.at(-1), 'after');
+});

@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import test from 'ava';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, screenshot, signIn } from './helpers/browser.js';
-import { ensureTestImages, stopOutsideNullOps } from './helpers/docker.js';
+import { crashInside, ensureTestImages } from './helpers/docker.js';
 import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
 import { eventually } from './helpers/time.js';
 import { startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
@@ -250,13 +250,13 @@ test.serial('live health reaches the deployment page and the list without a relo
   await page.goto(`${s.cp.url}/deployments/${deploymentId}`);
   const web = page.locator('li[data-service="web"]');
   await web.locator('[data-health="running"]').waitFor();
-  // Stopped behind NullOps' back: the page says so at once, with the exit code.
-  await stopOutsideNullOps(deploymentId);
-  await web.locator('[data-health="crashed"]', { hasText: /crashed \(exit \d+\)/ }).waitFor();
-  await screenshot(page, '16-service-crashed');
+  // It crashes: the page says so at once, with how often and its exit code.
+  await crashInside(deploymentId);
+  await web.locator('[data-health="restarting"]', { hasText: /restarting/ }).waitFor();
+  await screenshot(page, '16-service-restarting');
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Deployments' }).click();
   const row = page.locator('tr[data-deployment="demo"]');
-  await row.locator('[data-health="crashed"]').waitFor();
+  await row.locator('[data-health="restarting"]').waitFor();
   // Brought back through NullOps (from the list's own live stream, no reload).
   await s.admin.expect(202, 'POST', `/api/deployments/${deploymentId}/services/web/restart`);
   await eventually(

@@ -301,7 +301,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
           try {
             return await runner.control(params);
           } finally {
-            health.touch(params.deploymentId);
+            health.touch(params.deploymentId, { fresh: params.action !== 'stop' });
           }
         },
         'database.dump': (params) => runner.database(params, (runtime) => dumpDatabase(runtime, params)),

@@ -79,11 +79,18 @@ export class ServiceHealthMonitor {
     for (const [deploymentId, report] of this.reported) this.send(deploymentId, report.services);
   }
 
-  /** Checks now (after a day-2 action, say) instead of at the next event or sweep. */
-  touch(deploymentId: string): void {
-    const services = [...this.seen.keys()]
-      .filter((key) => key.startsWith(`${deploymentId}/`))
-      .map((key) => key.slice(deploymentId.length + 1));
+  /**
+   * Checks now (after a day-2 action, say) instead of at the next event or sweep. A user's restart
+   * (`fresh`) is a new start: earlier crashes no longer make it "restarting".
+   */
+  touch(deploymentId: string, options: { fresh?: boolean } = {}): void {
+    const keys = [...this.seen.keys()].filter((key) => key.startsWith(`${deploymentId}/`));
+    if (options.fresh)
+      for (const key of keys) {
+        const seen = this.seen.get(key);
+        if (seen) seen.restartedAt = 0;
+      }
+    const services = keys.map((key) => key.slice(deploymentId.length + 1));
     this.invalidate(deploymentId, services);
   }
 

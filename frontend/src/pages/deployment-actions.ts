@@ -2,36 +2,57 @@ import { html, nothing, type TemplateResult } from 'lit';
 import type { Api } from '../api.js';
 import type { Deployment } from './types.js';
 
-export type DeploymentAction = 'extend' | 'retry' | 'delete';
+export type DeploymentAction = 'extend' | 'retry' | 'redeploy' | 'delete';
 
-/** Runs an action on a deployment; false when the user declined the delete confirmation. */
+/** Runs an action on a deployment; false when the user declined a confirmation. */
 export async function runDeploymentAction(
   api: Api,
   d: Deployment,
   action: DeploymentAction,
 ): Promise<boolean> {
   if (action === 'delete') {
-    if (!confirm(`Delete deployment ${d.name}? Its containers and data are removed.`)) return false;
+    const cancelling = d.actions.includes('cancel');
+    if (
+      !confirm(
+        cancelling
+          ? `Cancel deployment ${d.name}? Its pipeline stops and everything it started is rolled back.`
+          : `Delete deployment ${d.name}? Its containers and data are removed.`,
+      )
+    )
+      return false;
     await api.delete(`/api/deployments/${d.id}`);
+  } else if (action === 'redeploy') {
+    if (
+      !confirm(
+        `Redeploy ${d.name}? Everything it has on its node is removed and its pipeline runs again with the same versions: its URLs stay, its data starts over.`,
+      )
+    )
+      return false;
+    await api.post(`/api/deployments/${d.id}/redeploy`);
   } else {
     await api.post(`/api/deployments/${d.id}/${action}`);
   }
   return true;
 }
 
-/** The buttons a full-access user gets for a deployment in its state; `extra` goes before delete. */
+/**
+ * The buttons a full-access user gets for a deployment: what its state allows, as the server says
+ * (`actions`); `extra` goes before delete.
+ */
 export function actionButtons(
   d: Deployment,
   act: (action: DeploymentAction) => void,
   extra: TemplateResult | typeof nothing = nothing,
 ): TemplateResult {
+  const can = (action: Deployment['actions'][number]) => d.actions.includes(action);
   return html`
-    ${d.state === 'running' || d.state === 'offline' ? html`<button @click=${() => act('extend')}>Extend</button>` : nothing}
-    ${d.state === 'failed' ? html`<button @click=${() => act('retry')}>Retry</button>` : nothing}
+    ${can('extend') ? html`<button @click=${() => act('extend')}>Extend</button>` : nothing}
+    ${can('retry') ? html`<button @click=${() => act('retry')}>Retry</button>` : nothing}
+    ${can('redeploy') ? html`<button @click=${() => act('redeploy')} title="Remove what it has on its node and run its pipeline again, with the same versions and URLs">Redeploy</button>` : nothing}
     ${extra}
     ${
-      d.state !== 'deleting' && d.state !== 'deleted'
-        ? html`<button class="danger" @click=${() => act('delete')}>${d.state === 'deploying' ? 'Cancel' : 'Delete'}</button>`
+      can('cancel') || can('delete')
+        ? html`<button class="danger" @click=${() => act('delete')}>${can('cancel') ? 'Cancel' : 'Delete'}</button>`
         : nothing
     }`;
 }

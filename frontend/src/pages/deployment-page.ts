@@ -297,7 +297,7 @@ export class DeploymentPage extends LitElement {
       return html`${this.error ? html`<p class="error" role="alert">${this.error}</p>` : html`<p class="muted">Loading…</p>`}`;
     const full = deploymentLevel(this.session, d) === 'full';
     // Failed, deleting or deleted: the page says so instead of showing stale services and a timer.
-    const live = ['pending', 'deploying', 'running', 'offline'].includes(d.state);
+    const live = ['pending', 'deploying', 'running', 'degraded', 'offline'].includes(d.state);
     const tabs = this.tree.children('page:deployment', 'tabs', d as unknown as Record<string, unknown>);
     const tab = tabs.find((x) => x.id === this.tab);
     return html`
@@ -314,6 +314,7 @@ export class DeploymentPage extends LitElement {
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
       ${this.renderClone(d)}
       ${d.error ? html`<p class="error panel" role="alert">Failed at <strong>${d.error.step ?? 'start'}</strong>: ${d.error.message}</p>` : nothing}
+      ${d.state === 'degraded' ? html`<p class="error panel" role="alert">Degraded: ${d.stateMessage}${full ? ' Use Redeploy to rebuild it.' : ''}</p>` : nothing}
       ${
         tabs.length
           ? html`<nav class="row tabs" role="tablist" aria-label="Deployment tabs">
@@ -346,7 +347,7 @@ export class DeploymentPage extends LitElement {
               return html`<li data-service=${s.name}><a href=${s.url} target="_blank" rel="noopener">${s.url}</a> ${healthBadge(s)}
                 ${s.health?.reason && s.health.condition !== 'running' ? html`<span class="muted reason">${s.health.reason.split('; last lines:')[0]}</span>` : nothing}
                 ${m ? html`<span class="muted metrics">CPU ${m.cpuPercent.toFixed(1)}% · RAM ${(m.memoryBytes / 1048576).toFixed(1)} / ${(m.memoryLimitBytes / 1048576).toFixed(0)} MiB</span>` : nothing}
-                ${full && d.state === 'running' ? this.renderServiceActions(s.name, s.status) : nothing}</li>`;
+                ${full && d.actions.includes('services') ? this.renderServiceActions(s.name, s.status) : nothing}</li>`;
             })}
           </ul>
           ${this.renderOperations()}

@@ -222,7 +222,7 @@ export class DeploymentBackups extends DeploymentSection {
   override render() {
     const d = this.deployment;
     if (!d) return nothing;
-    const can = this.access === 'full' && d.state === 'running';
+    const can = this.access === 'full' && d.actions.includes('services');
     return html`
       <div class="row">
         <h2 style="margin:0">Database backups</h2>

@@ -113,7 +113,7 @@ export class DeploymentsPage extends LitElement {
       <td><span class="state ${d.state}">${d.state}</span></td>
       <td><nullops-countdown .until=${d.expiresAt}></nullops-countdown></td>
       <td class="links hide-narrow">
-        ${d.state === 'running' ? d.services.map((s) => html`<span class="service" data-service=${s.name}><a href=${s.url} target="_blank" rel="noopener">${s.name}</a> ${s.health && s.health.condition !== 'running' ? healthBadge(s) : nothing}</span> `) : nothing}
+        ${d.actions.includes('services') ? d.services.map((s) => html`<span class="service" data-service=${s.name}><a href=${s.url} target="_blank" rel="noopener">${s.name}</a> ${s.health && s.health.condition !== 'running' ? healthBadge(s) : nothing}</span> `) : nothing}
       </td>
       <td>
         ${

@@ -188,6 +188,62 @@ test.serial(
   },
 );
 
+test.serial(
+  'a database gone with its volume makes the deployment degraded, not an empty copy; Redeploy rebuilds it with the same URLs',
+  async (t) => {
+    const s = await webStack(t);
+    await s.savePipeline({
+      nodes: [
+        {
+          id: 'db',
+          type: 'postgres.database',
+          params: { image: 'nullops-test/postgres:15', database: 'shop', user: 'shop' },
+        },
+        webPipeline.nodes[0],
+      ],
+      edges: [{ from: 'db', to: 'web' }],
+    });
+    const id = await s.deploy('stateful');
+    const before = await s.until(id, 'running');
+    const host = s.host('web', 'stateful');
+    await answers(s, host);
+    const db = (await containersOf(id)).find((c) => c.Labels['dev.nullops.service'] === 'db');
+    const volumes = ((await docker.getContainer(db?.Id as string).inspect()).Mounts ?? []).map(
+      (m) => m.Name as string,
+    );
+    await docker.getContainer(db?.Id as string).remove({ force: true });
+    for (const volume of volumes) await docker.getVolume(volume).remove();
+
+    const degraded = await s.until(id, 'degraded');
+    t.regex(
+      degraded.stateMessage,
+      /db is gone from the node and so is its data.*Redeploy rebuilds the deployment/,
+    );
+    t.true(degraded.actions.includes('redeploy'));
+    t.false(
+      (await containersOf(id)).some((c) => c.Labels['dev.nullops.service'] === 'db'),
+      'no empty database pretends to be the one later steps filled',
+    );
+    t.is((await viaIngress(s.ingressPort, host)).status, 200, 'what still runs keeps its URL');
+
+    await s.admin.expect(202, 'POST', `/api/deployments/${id}/redeploy`);
+    const rebuilt = await s.until(id, 'running');
+    t.deepEqual(
+      rebuilt.services.map((x: { url: string }) => x.url).sort(),
+      before.services.map((x: { url: string }) => x.url).sort(),
+      'the same URLs',
+    );
+    t.is(rebuilt.name, 'stateful');
+    await answers(s, host);
+    const services = (await containersOf(id)).map((c) => c.Labels['dev.nullops.service']).sort();
+    t.deepEqual(services, ['db', 'web']);
+    const kinds = (await s.admin.get(`/api/deployments/${id}/history`)).body.items.map(
+      (h: { kind: string }) => h.kind,
+    );
+    t.true(kinds.includes('degraded') && kinds.includes('redeployed'));
+  },
+);
+
 test.serial('a node takes work the moment it is online: its capacity came with its hello', async (t) => {
   const s = await webStack(t);
   const { node, agent, dataDir } = await registerLocalNode(s.admin, s.env.id, 'fresh');

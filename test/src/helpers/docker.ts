@@ -62,7 +62,20 @@ export const containersOf = (deploymentId: string, options: { all?: boolean } = 
 
 /** Stops a deployment's first container through the engine, as someone outside NullOps would. */
 export async function stopOutsideNullOps(deploymentId: string): Promise<void> {
+  const [container] = await containersOf(deploymentId, { all: true });
+  if (!container) throw new Error(`deployment ${deploymentId} has no container`);
+  await docker.getContainer(container.Id).stop({ t: 1 });
+}
+
+/**
+ * Crashes a deployment's first service: its main process is told to end (exit 143), as a
+ * crashing program would; the engine's restart policy brings it back.
+ */
+export async function crashInside(deploymentId: string): Promise<void> {
   const [container] = await containersOf(deploymentId);
   if (!container) throw new Error(`deployment ${deploymentId} has no running container`);
-  await docker.getContainer(container.Id).stop({ t: 1 });
+  const exec = await docker.getContainer(container.Id).exec({ Cmd: ['kill', '1'] });
+  await exec
+    .start({ hijack: true, stdin: false })
+    .then((stream) => new Promise((done) => stream.on('end', done).resume()));
 }

@@ -108,3 +108,35 @@ export function nextState(state: DeploymentState, event: LifecycleEvent): Deploy
   const rule = LIFECYCLE[event];
   return (rule.from as readonly DeploymentState[]).includes(state) ? rule.to : undefined;
 }
+
+/**
+ * What users with full access may do to a deployment in each state — the one list the API view
+ * carries (`actions`) and the web UI and CLI offer, so none of them keeps a list of its own.
+ * `cancel` is a delete while the pipeline runs (it rolls back); `services` are day-2 actions.
+ */
+export const DEPLOYMENT_ACTIONS = {
+  extend: ['pending', 'deploying', 'running', 'degraded', 'offline'],
+  retry: LIFECYCLE.retried.from,
+  redeploy: LIFECYCLE.redeployed.from,
+  clone: DEPLOYMENT_STATES,
+  cancel: ['pending', 'deploying'],
+  delete: LIVE.filter((s) => s !== 'pending' && s !== 'deploying'),
+  services: ROUTED_STATES,
+} as const satisfies Record<string, readonly DeploymentState[]>;
+
+export type DeploymentAction = keyof typeof DEPLOYMENT_ACTIONS;
+
+/** The actions a deployment in `state` allows (to users with full access to it). */
+export function allowedActions(state: DeploymentState): DeploymentAction[] {
+  return (Object.keys(DEPLOYMENT_ACTIONS) as DeploymentAction[]).filter((action) =>
+    (DEPLOYMENT_ACTIONS[action] as readonly DeploymentState[]).includes(state),
+  );
+}
+
+/** Live: not on its way out or gone (its services may run, its timer counts down). */
+export const isLive = (state: DeploymentState): boolean =>
+  (LIVE as readonly DeploymentState[]).includes(state) && state !== 'failed';
+
+/** Its services are up and its URLs in the ingress. */
+export const holdsRoutes = (state: DeploymentState): boolean =>
+  (ROUTED_STATES as readonly DeploymentState[]).includes(state);

@@ -472,9 +472,15 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       tags: ['deployments'],
       access: readable,
       params,
+      query: z.object({
+        history: z
+          .enum(['all', 'none'])
+          .default('all')
+          .describe('`none`: only what happens from now (a client following an action it just took)'),
+      }),
       produces: 'text/event-stream',
       responses: { 200: z.string() },
-      handler: async ({ params, db, ctx }) => {
+      handler: async ({ params, query, db, ctx }) => {
         const d = await find(db, params.deploymentId);
         const stream = sse(ctx);
         // A watcher that arrives late first gets what already happened, then live events; what
@@ -490,6 +496,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
         stream.onClose(() => history.live.off('event', listener));
         for (const row of await history.list(db, d.id)) {
           seen = row.seq;
+          if (query.history === 'none') continue;
           stream.send('progress', {
             deploymentId: d.id,
             seq: row.seq,

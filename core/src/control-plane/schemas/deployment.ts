@@ -1,6 +1,12 @@
 import type { ServiceHealth, ServiceState } from '@nullops/plugin-sdk';
 import { z } from 'zod';
-import { DEPLOYMENT_STATES, ROUTED_STATES } from '../deployments/lifecycle.js';
+import {
+  allowedActions,
+  DEPLOYMENT_ACTIONS,
+  DEPLOYMENT_STATES,
+  type DeploymentAction,
+  ROUTED_STATES,
+} from '../deployments/lifecycle.js';
 import type { BackupRow, OperationRow } from '../deployments/operations.js';
 import { serviceHost } from '../ingress/host-name.js';
 import type { Deployment } from '../models/fleet.js';
@@ -107,6 +113,8 @@ export const DeploymentView = z.object({
   nodeId: uuid.nullable(),
   nodeName: z.string().nullable().describe('the node it was placed on (kept when the node is removed)'),
   state: z.enum(DEPLOYMENT_STATES),
+  /** What a user with full access may do to it now (extend, retry, redeploy, clone, cancel, delete, services). */
+  actions: z.array(z.enum(Object.keys(DEPLOYMENT_ACTIONS) as [DeploymentAction, ...DeploymentAction[]])),
   stateMessage: z.string().nullable(),
   error: z
     .object({ step: z.string().nullable(), message: z.string() })
@@ -167,6 +175,7 @@ export function deploymentView(
     nodeId: d.nodeId,
     nodeName: d.nodeName ?? null,
     state: d.state,
+    actions: allowedActions(d.state),
     stateMessage: d.stateMessage,
     error: (d.error as DeploymentView['error']) ?? null,
     tags: d.tags ?? {},
