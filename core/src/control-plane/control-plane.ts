@@ -188,12 +188,14 @@ export function createControlPlane(deps: {
     stop: async () => {
       get(Sweeper).stop();
       get(NodeSync).stop();
-      get(AgentReports).stop();
+      // No new reports are taken; those being handled end before the database may close.
+      const reportsHandled = get(AgentReports).stop();
       get(DeploymentHealth).stop();
       // No new effects start; those in flight end once the agent links close under them.
       const outboxStopped = get(Outbox).stop();
       await get(AgentConnectionManager).stop();
       await outboxStopped;
+      await reportsHandled;
       await get(IngressService).stop();
     },
     listen: (port, host) =>

@@ -23,6 +23,7 @@ import { Transitions } from './transitions.js';
 @injectable()
 export class AgentReports {
   private readonly unsubscribe: (() => void)[] = [];
+  private readonly handling = new Set<Promise<void>>();
   /** Which node each deployment is on, for the pipeline steps that stream in (checked per event). */
   private readonly owners = new Map<string, { nodeId: string | null; at: number }>();
   /** Reports of one deployment, handled one after another in arrival order. */
@@ -86,8 +87,10 @@ export class AgentReports {
     });
   }
 
-  stop(): void {
+  /** Stops listening, and waits for the reports being handled: none writes after the database closes. */
+  async stop(): Promise<void> {
     for (const off of this.unsubscribe.splice(0)) off();
+    await Promise.allSettled([...this.handling]);
   }
 
   private on<
@@ -98,8 +101,13 @@ export class AgentReports {
       | 'deployment.repaired'
       | 'deployment.degraded',
   >(event: E, fn: (...args: AgentEventMap[E]) => Promise<void>) {
-    const handler = (...args: AgentEventMap[E]) =>
-      void fn(...args).catch((err) => this.logger.error({ err, event }, 'handling an agent report failed'));
+    const handler = (...args: AgentEventMap[E]) => {
+      const work = fn(...args).catch((err) =>
+        this.logger.error({ err, event }, 'handling an agent report failed'),
+      );
+      this.handling.add(work);
+      void work.finally(() => this.handling.delete(work));
+    };
     this.events.on(event, handler as never);
     this.unsubscribe.push(() => this.events.off(event, handler as never));
   }
