@@ -15,6 +15,7 @@ import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
 import { databasesIn } from './databases.js';
 import { DeploymentHistory } from './history.js';
+import { holdsRoutes } from './lifecycle.js';
 import type { Actor } from './transitions.js';
 
 export type ServiceAction = 'restart' | 'stop' | 'start';
@@ -225,7 +226,7 @@ export class DeploymentOperations {
       if (!d || d.state === 'deleting' || d.state === 'deleted' || d.state === 'failed')
         return await finish('failed', `${what}: the deployment is ${d?.state ?? 'gone'}`, 'operation.failed');
       const link = d.nodeId ? this.agents.linkOf(d.nodeId) : undefined;
-      if (d.state !== 'running' || !link)
+      if (!holdsRoutes(d.state) || !link)
         throw new NotYet(!link ? `node ${d.nodeName ?? ''} is offline` : `the deployment is ${d.state}`);
       await this.db('deployment_operations')
         .where({ id: op.id })
