@@ -40,7 +40,16 @@ export interface PluginRequest {
   query: Record<string, string | string[] | undefined>;
   body: unknown;
   /** The signed-in caller (routes are never public). */
-  user: { id: string; username: string; isAdmin: boolean };
+  user: {
+    id: string;
+    username: string;
+    isAdmin: boolean;
+    /**
+     * What the caller's API token is limited to (since 1.5): read-only, and/or some projects.
+     * `ctx.deployments.get` applies it already; a plugin reading anything else applies it too.
+     */
+    scope?: { access: 'read' | 'full'; projectIds: string[] | null };
+  };
 }
 
 /** A route a control-plane plugin adds under `/api/ext/<package name>/`. */
@@ -99,8 +108,10 @@ export interface ControlPlaneContext {
     error(message: string, fields?: Record<string, unknown>): void;
   };
   /**
-   * Reads a deployment for a signed-in user: undefined when it does not exist or the user has no
-   * access at all. Check `access` before revealing anything secret.
+   * Reads a deployment for the user of the request being answered (pass `request.user.id`):
+   * undefined when it does not exist, the user has no access at all, or their API token's scope
+   * leaves it out. `access` is the user's level capped by the token (a read-only token reads);
+   * check it before revealing anything secret.
    */
   deployments: { get(id: string, userId: string): Promise<DeploymentForPlugin | undefined> };
   /** Extension points the core publishes. */

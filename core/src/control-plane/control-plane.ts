@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { DependencyContainer } from 'tsyringe';
 import { AccessService } from './access/access-service.js';
 import { Authorizer } from './access/authorizer.js';
+import { LiveStreams } from './access/live-streams.js';
 import { AgentEvents } from './agents/agent-events.js';
 import { AgentConnectionManager } from './agents/connection-manager.js';
 import { LogStreams } from './agents/log-streams.js';
@@ -93,6 +94,7 @@ export function createControlPlane(deps: {
   container.registerSingleton(LoginThrottle);
   container.registerSingleton(AccessService);
   container.registerSingleton(Authorizer);
+  container.registerSingleton(LiveStreams);
   container.registerSingleton(AuditService);
   container.registerSingleton(SecretService);
   container.registerSingleton(Outbox);
@@ -154,7 +156,11 @@ export function createControlPlane(deps: {
       audit: container.resolve(AuditService),
       outbox: container.resolve(Outbox),
       logger: deps.logger,
-      changed: () => container.resolve(DeploymentReadModel).forget(),
+      changed: () => {
+        container.resolve(DeploymentReadModel).forget();
+        // A change may take access away: open streams ask again.
+        container.resolve(LiveStreams).changed();
+      },
     }),
   );
   app.use(router.routes());
@@ -182,11 +188,13 @@ export function createControlPlane(deps: {
       get(DeploymentOperations).start();
       get(NodeSync).start();
       get(Sweeper).start();
+      get(LiveStreams).start();
       await get(AgentConnectionManager).start();
       await get(Outbox).start();
     },
     stop: async () => {
       get(Sweeper).stop();
+      get(LiveStreams).stop();
       get(NodeSync).stop();
       // No new reports are taken; those being handled end before the database may close.
       const reportsHandled = get(AgentReports).stop();

@@ -1,4 +1,5 @@
 import { inject, injectable } from 'tsyringe';
+import type { Principal } from '../auth/principal.js';
 import type { Database } from '../database/database.js';
 import type { AccessLevel } from '../models/identity.js';
 import { Refs } from '../refs.js';
@@ -53,6 +54,29 @@ export class AccessService {
     const resolver = this.scopes.get(scope);
     if (!resolver) throw new TypeError(`unknown access scope ${scope}`);
     return resolver(db, objectId, userId);
+  }
+
+  /**
+   * The one rule for what a caller may do with an object, wherever it is reached (routes, plugin
+   * routes, live streams, backups): the user's level — full for administrators — capped by what
+   * an API token may do (read-only; only its projects). Undefined when the object does not exist
+   * for the caller (a token scoped to other projects does not see it at all).
+   */
+  async levelFor(
+    caller: Principal,
+    scope: string,
+    objectId: string,
+    db: Database = this.db,
+  ): Promise<Level | undefined> {
+    const projects = caller.tokenScope?.projectIds;
+    if (projects) {
+      const projectId = await this.projectOf(scope, objectId, db);
+      if (projectId === undefined || (projectId !== null && !projects.includes(projectId))) return undefined;
+    }
+    const level = await this.levelOf(scope, objectId, caller.userId, db);
+    if (level === undefined) return undefined;
+    const own = caller.role === 'admin' ? 'full' : level;
+    return caller.tokenScope?.access === 'read' && own === 'full' ? 'read' : own;
   }
 
   /**

@@ -75,13 +75,7 @@ export class Authorizer {
     // A malformed id cannot name anything: answer as for an unknown object, without a query.
     if (!/^[0-9a-f-]{36}$/i.test(objectId))
       throw new NotFoundError(`${rule.scope} ${objectId} does not exist`);
-    if (scope?.projectIds) {
-      const projectId = await this.access.projectOf(rule.scope, objectId);
-      if (projectId !== null && !(projectId && scope.projectIds.includes(projectId)))
-        throw new NotFoundError(`${rule.scope} ${objectId} does not exist`);
-    }
-    if (principal.role === 'admin') return principal;
-    const level = await this.access.levelOf(rule.scope, objectId, principal.userId);
+    const level = await this.access.levelFor(principal, rule.scope, objectId);
     if (level === undefined) throw new NotFoundError(`${rule.scope} ${objectId} does not exist`);
     if (!atLeast(level, rule.level)) {
       throw new NotAllowedError(`you need ${rule.level} access to this ${rule.scope}`);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { NotFoundError } from '@nullops/plugin-sdk';
 import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
 import { type AccessLevel, ApiToken, type User } from '../models/identity.js';
@@ -89,9 +90,33 @@ export class ApiTokenService {
     };
   }
 
+  /**
+   * The tokens a caller may see and revoke: all of the user's from a session or an unlimited
+   * token; only itself from a token limited to reading or to some projects (a leaked embed token
+   * must not list, or revoke, its owner's other tokens).
+   */
+  async visibleTo(caller: Principal, db: Database = this.db): Promise<ApiToken[]> {
+    const query = ApiToken.query(db).where('userId', caller.userId).orderBy('createdAt', 'desc');
+    return limited(caller) ? await query.where('id', caller.tokenId as string) : await query;
+  }
+
+  async revoke(caller: Principal, tokenId: string, db: Database = this.db): Promise<void> {
+    const query = ApiToken.query(db)
+      .patch({ revokedAt: new Date() })
+      .where({ id: tokenId, userId: caller.userId })
+      .whereNull('revokedAt');
+    const changed = limited(caller) ? await query.where('id', caller.tokenId as string) : await query;
+    if (!changed) throw new NotFoundError(`token ${tokenId} does not exist or is already revoked`);
+    this.forget(caller.userId);
+  }
+
   /** Revokes every token of a user (used when the user is disabled). */
   async revokeAllOf(userId: string, db: Database = this.db): Promise<number> {
     this.forget(userId);
     return ApiToken.query(db).patch({ revokedAt: new Date() }).where('userId', userId).whereNull('revokedAt');
   }
 }
+
+/** A token that may do less than its user: it manages only itself. */
+const limited = (caller: Principal) =>
+  caller.via === 'token' && (caller.tokenScope?.access === 'read' || Boolean(caller.tokenScope?.projectIds));

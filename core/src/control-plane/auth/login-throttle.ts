@@ -2,34 +2,71 @@ import { RateLimitError } from '@nullops/plugin-sdk';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { inject, injectable } from 'tsyringe';
 import type { ControlPlaneConfig } from '../config.js';
+import { KeyedLock } from '../deployments/keyed-lock.js';
 import { Refs } from '../refs.js';
 
+/** The slowest an address's attempts get once it has failed too often, and how many may wait. */
+const MAX_ADDRESS_DELAY_MS = 10_000;
+const MAX_WAITING_PER_ADDRESS = 10;
+
 /**
- * Throttles password checks per username and per client address. Every attempt is charged
- * *before* the password is checked — counters read first and charged after would let a burst of
- * parallel guesses all through, each an argon2 hash — and a correct password refunds it: the
- * username's count is cleared, the address gets its point back (not more: one address may be
- * guessing many users).
+ * Throttles password checks so that guessing is slow and a correct password still works:
+ *
+ * - per username: its budget of failures spent, that account (and only it) is refused (429) until
+ *   the window passes — the account that was attacked;
+ * - per address: failures beyond its (larger) budget make that address's attempts wait, one after
+ *   another and longer with each failure, instead of refusing them — many people may share one
+ *   address (an office behind a proxy), and a wrong guess from one of them must not lock out the
+ *   right password of another.
+ *
+ * Every attempt is charged *before* the password is checked — counters read first and charged
+ * after would let a burst of parallel guesses all through, each an argon2 hash — and a correct
+ * password refunds it.
  */
 @injectable()
 export class LoginThrottle {
   private readonly byUser: RateLimiterMemory;
   private readonly byAddress: RateLimiterMemory;
+  private readonly addressBudget: number;
+  private readonly inTurn = new KeyedLock();
+  private readonly waiting = new Map<string, number>();
 
   constructor(@inject(Refs.config) config: ControlPlaneConfig) {
     const duration = config.NULLOPS_LOGIN_WINDOW_SECONDS;
+    this.addressBudget = config.NULLOPS_LOGIN_MAX_FAILURES * 4;
     this.byUser = new RateLimiterMemory({ points: config.NULLOPS_LOGIN_MAX_FAILURES, duration });
-    this.byAddress = new RateLimiterMemory({ points: config.NULLOPS_LOGIN_MAX_FAILURES * 4, duration });
+    // Counted past its budget (never refusing): how far past says how long an attempt waits.
+    this.byAddress = new RateLimiterMemory({ points: Number.MAX_SAFE_INTEGER, duration });
   }
 
-  /** Charges one attempt; refuses (429) when the username's or the address's budget is spent. */
+  /**
+   * Charges one attempt: refused (429) when the username's budget is spent; made to wait, in turn,
+   * when the address's is. Resolves when the password may be checked.
+   */
   async charge(username: string, address: string): Promise<void> {
     try {
-      await Promise.all([this.byUser.consume(userKey(username)), this.byAddress.consume(address)]);
+      await this.byUser.consume(userKey(username));
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
       const seconds = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
-      throw new RateLimitError(`too many failed login attempts; try again in ${seconds} seconds`, seconds);
+      throw new RateLimitError(
+        `too many failed sign-ins for ${username}; try again in ${seconds} seconds`,
+        seconds,
+      );
+    }
+    const spent = (await this.byAddress.consume(address)).consumedPoints;
+    const excess = spent - this.addressBudget;
+    if (excess <= 0) return;
+    const waiting = this.waiting.get(address) ?? 0;
+    if (waiting >= MAX_WAITING_PER_ADDRESS)
+      throw new RateLimitError('too many sign-ins at once from your address; try again in a moment', 5);
+    this.waiting.set(address, waiting + 1);
+    try {
+      await this.inTurn.run(address, () => sleep(Math.min(MAX_ADDRESS_DELAY_MS, 250 * excess)));
+    } finally {
+      const left = (this.waiting.get(address) ?? 1) - 1;
+      if (left > 0) this.waiting.set(address, left);
+      else this.waiting.delete(address);
     }
   }
 
@@ -40,3 +77,4 @@ export class LoginThrottle {
 }
 
 const userKey = (username: string) => username.toLowerCase();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -293,10 +293,13 @@ export class DeploymentCommands {
  */
 function sameRequest(
   earlier: Deployment,
-  input: { environment: Environment; name: string; tags: Record<string, string> },
+  input: { project: Project; environment: Environment; name: string; tags: Record<string, string> },
 ): Deployment {
   const tags = earlier.tags as Record<string, string>;
   const differs = [
+    // A key sent again to another project is another request: never an answer about a deployment
+    // the caller may not even see.
+    earlier.projectId !== input.project.id && 'projectId',
     earlier.environmentId !== input.environment.id && 'environmentId',
     earlier.name !== input.name && 'name',
     Object.entries(input.tags).some(([service, tag]) => tags[service] !== tag) && 'tags',
@@ -306,7 +309,7 @@ function sameRequest(
       `this Idempotency-Key was used for another request (it differs in ${differs.join(', ')}): use a new key for a new request`,
       {
         issues: differs.map((f) => ({
-          path: `body.${f}`,
+          path: f === 'projectId' ? 'params.projectId' : `body.${f}`,
           message: 'differs from the first request with this key',
         })),
       },

@@ -4,8 +4,10 @@ import { join, resolve } from 'node:path';
 import { ConflictError, InputError } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
+import { AccessService, atLeast } from '../access/access-service.js';
 import type { AgentLink } from '../agents/agent-link.js';
 import { AgentConnectionManager } from '../agents/connection-manager.js';
+import type { Principal } from '../auth/principal.js';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
 import { refreshRoutesLater } from '../ingress/ingress-service.js';
@@ -94,6 +96,7 @@ export class DeploymentOperations {
     @inject(Outbox) private readonly outbox: Outbox,
     @inject(AgentConnectionManager) private readonly agents: AgentConnectionManager,
     @inject(DeploymentHistory) private readonly history: DeploymentHistory,
+    @inject(AccessService) private readonly access: AccessService,
   ) {
     this.backupDir = resolve(config.NULLOPS_BACKUP_DIR ?? join(config.NULLOPS_DATA_DIR, 'backups'));
   }
@@ -119,10 +122,18 @@ export class DeploymentOperations {
     return this.enqueue(db, d, 'database.backup', target, actor);
   }
 
-  /** Queues restoring a backup of this project (of this deployment or another one) into `d`. */
-  async restore(db: Database, d: Deployment, backupId: string, actor: Actor) {
+  /**
+   * Queues restoring a backup of this project (of this deployment or another one) into `d`. A
+   * backup is its source deployment's data: the caller must be able to read that deployment (its
+   * project and its environment), as well as change `d` (the route checks that).
+   */
+  async restore(db: Database, d: Deployment, backupId: string, actor: Actor, caller: Principal) {
     const backup = (await db('deployment_backups').where({ id: backupId }).first()) as BackupRow | undefined;
-    if (!backup) throw InputError.field('body.backupId', 'names no backup');
+    const level = backup
+      ? await this.access.levelFor(caller, 'deployment', backup.deploymentId, db)
+      : undefined;
+    if (!backup || !level || !atLeast(level, 'read'))
+      throw InputError.field('body.backupId', 'names no backup');
     if (backup.projectId !== d.projectId)
       throw InputError.field(
         'body.backupId',
@@ -136,14 +147,26 @@ export class DeploymentOperations {
     return db('deployment_operations').where({ deploymentId }).orderBy('createdAt', 'desc').limit(100);
   }
 
-  backups(db: Database, filter: { deploymentId: string } | { projectId: string }): Promise<BackupRow[]> {
+  /** Backups of a deployment, or of a project's deployments that `caller` may read. */
+  async backups(
+    db: Database,
+    filter: { deploymentId: string } | { projectId: string },
+    caller?: Principal,
+  ): Promise<BackupRow[]> {
     const [column, value] =
       'deploymentId' in filter ? ['b.deploymentId', filter.deploymentId] : ['b.projectId', filter.projectId];
-    return db('deployment_backups as b')
+    const rows: BackupRow[] = await db('deployment_backups as b')
       .join('deployments as d', 'd.id', 'b.deploymentId')
       .where(column, value)
       .orderBy('b.createdAt', 'desc')
       .select('b.*', 'd.name as deploymentName');
+    if (!caller) return rows;
+    const readable = new Map<string, boolean>();
+    for (const id of new Set(rows.map((r) => r.deploymentId))) {
+      const level = await this.access.levelFor(caller, 'deployment', id, db);
+      readable.set(id, Boolean(level && atLeast(level, 'read')));
+    }
+    return rows.filter((r) => readable.get(r.deploymentId));
   }
 
   async deleteBackup(db: Database, d: Deployment, backupId: string): Promise<void> {

@@ -5,7 +5,6 @@ import type { Principal } from '../auth/principal.js';
 import type { Database } from '../database/database.js';
 import { IngressService } from '../ingress/ingress-service.js';
 import { AgentNode, Deployment, type DeploymentState } from '../models/fleet.js';
-import { User } from '../models/identity.js';
 import { Refs } from '../refs.js';
 import { type DeploymentContext, type DeploymentView, deploymentView } from '../schemas/deployment.js';
 import type { SecretBox } from '../security/secret-box.js';
@@ -173,11 +172,10 @@ export class DeploymentReadModel {
   }
 
   /** A deployment with its services' env, for control-plane plugins (which must check `access`). */
-  async forPlugin(id: string, userId: string): Promise<DeploymentForPlugin | undefined> {
+  async forPlugin(id: string, caller: Principal): Promise<DeploymentForPlugin | undefined> {
     const d = await Deployment.query(this.db).findById(id);
     if (!d) return undefined;
-    const user = await User.query(this.db).findById(userId);
-    const level = user?.role === 'admin' ? 'full' : await this.access.levelOf('deployment', id, userId);
+    const level = await this.access.levelFor(caller, 'deployment', id);
     if (level !== 'read' && level !== 'full') return undefined;
     return {
       id: d.id,

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { HostedPlugin } from '@nullops/agent-host/plugins';
 import type {
   ControlPlaneContext,
@@ -11,8 +12,16 @@ import type {
 } from '@nullops/plugin-sdk';
 import { match } from 'path-to-regexp';
 import type { Logger } from 'pino';
+import type { Principal } from '../auth/principal.js';
 
 const NOTIFY_TIMEOUT_MS = 10_000;
+
+/**
+ * Who a plugin route is answering, for as long as its handler runs: what it reads on the caller's
+ * behalf (`ctx.deployments.get`) is decided by the core's one access rule for that caller — token
+ * scope included — whatever the plugin passes.
+ */
+export const pluginCaller = new AsyncLocalStorage<Principal>();
 
 /**
  * The extension points the control plane publishes to plugins: routes under
@@ -27,8 +36,11 @@ export class PluginExtensions {
 
   constructor(
     private readonly logger: Logger,
-    /** How plugins read a deployment (`ctx.deployments.get`), checked against the user's access. */
-    private readonly readDeployment: (id: string, userId: string) => Promise<DeploymentForPlugin | undefined>,
+    /** How plugins read a deployment (`ctx.deployments.get`), checked against the caller's access. */
+    private readonly readDeployment: (
+      id: string,
+      caller: Principal,
+    ) => Promise<DeploymentForPlugin | undefined>,
     /** A plugin's settings for a project (`ctx.projectSettings.get`), secrets resolved. */
     private readonly readProjectSettings: (
       plugin: string,
@@ -62,7 +74,14 @@ export class PluginExtensions {
           routes.push(route);
         },
       },
-      deployments: { get: (id, userId) => this.readDeployment(id, userId) },
+      deployments: {
+        get: async (id, userId) => {
+          // Only for the user the current request is from, with that request's token scope.
+          const caller = pluginCaller.getStore();
+          if (!caller || caller.userId !== userId) return undefined;
+          return this.readDeployment(id, caller);
+        },
+      },
       notifiers: { add: (notifier) => void notifiers.push(notifier) },
       nodeNotifiers: { add: (notifier) => void nodeNotifiers.push(notifier) },
       registryProviders: { add: (provider) => void providers.push(provider) },

@@ -87,7 +87,7 @@ export class PluginService {
     });
     this.extensions = new PluginExtensions(
       logger.child({ scope: 'plugin-extensions' }),
-      (id, userId) => deployments.forPlugin(id, userId),
+      (id, caller) => deployments.forPlugin(id, caller),
       (plugin, projectId) => this.projectSettings(plugin, projectId),
     );
   }

@@ -1,5 +1,5 @@
 import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
-import { AuthenticationError, InputError, NotAllowedError, NotFoundError } from '@nullops/plugin-sdk';
+import { AuthenticationError, InputError, NotAllowedError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
@@ -9,7 +9,7 @@ import { LoginThrottle } from '../auth/login-throttle.js';
 import { SESSION_COOKIE, SessionService } from '../auth/session-service.js';
 import type { ControlPlaneConfig } from '../config.js';
 import { caller, route } from '../http/route-context.js';
-import { ApiToken, User } from '../models/identity.js';
+import { User } from '../models/identity.js';
 import { Refs } from '../refs.js';
 import { displayText, idParam, timestamp, uuid } from '../schemas/common.js';
 import {
@@ -41,6 +41,9 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
       access: Access.public,
       body: z.object({ username: z.string().min(1).max(64), password: z.string().min(1).max(256) }).strict(),
       responses: { 200: Me.extend({ expiresAt: timestamp }), 401: null, 429: null },
+      // No transaction held while a throttled attempt waits its turn: waiting sign-ins must not
+      // take the database connections every other request needs.
+      transaction: false,
       handler: async ({ body, ctx, db }) => {
         ctx.state.auditActorName = body.username;
         await throttle.charge(body.username, ctx.ip);
@@ -167,14 +170,12 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
       method: 'get',
       path: '/api/auth/tokens',
       operationId: 'auth.tokens.list',
-      summary: 'Your personal API tokens (never their values)',
+      summary: 'Your personal API tokens (never their values); a limited token sees only itself',
       tags: ['auth'],
       access: Access.authenticated,
       responses: { 200: z.object({ items: z.array(ApiTokenView) }) },
       handler: async ({ db, principal }) => {
-        const rows = await ApiToken.query(db)
-          .where('userId', caller(principal).userId)
-          .orderBy('createdAt', 'desc');
+        const rows = await tokens.visibleTo(caller(principal), db);
         return { status: 200, body: { items: rows.map(apiTokenView) } };
       },
     }),
@@ -232,12 +233,7 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
       params: idParam('tokenId'),
       responses: { 204: null },
       handler: async ({ params, db, principal }) => {
-        const changed = await ApiToken.query(db)
-          .patch({ revokedAt: new Date() })
-          .where({ id: params.tokenId, userId: caller(principal).userId })
-          .whereNull('revokedAt');
-        if (!changed) throw new NotFoundError(`token ${params.tokenId} does not exist or is already revoked`);
-        tokens.forget(caller(principal).userId);
+        await tokens.revoke(caller(principal), params.tokenId, db);
         return { status: 204 };
       },
     }),

@@ -3,6 +3,7 @@ import { InputError, NotAllowedError, NotFoundError } from '@nullops/plugin-sdk'
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { AccessService, atLeast } from '../access/access-service.js';
+import { LiveStreams } from '../access/live-streams.js';
 import { LogStreams } from '../agents/log-streams.js';
 import type { Principal } from '../auth/principal.js';
 import type { Database } from '../database/database.js';
@@ -44,6 +45,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
   const access = container.resolve(AccessService);
   const operations = container.resolve(DeploymentOperations);
   const health = container.resolve(DeploymentHealth);
+  const live = container.resolve(LiveStreams);
   const params = idParam('deploymentId');
   const readable = Access.scoped('deployment', 'deploymentId', 'read');
   const full = Access.scoped('deployment', 'deploymentId', 'full');
@@ -66,17 +68,14 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
     return environment;
   }
 
-  /** What the deployment list shows `me`: the same rule as `deployments.list` (and a token's projects). */
+  /** Whether `me` may read the deployment: the one access rule (a token's scope included). */
   async function canRead(me: Principal, deploymentId: string): Promise<boolean> {
-    const projects = me.tokenScope?.projectIds;
-    if (projects) {
-      const projectId = await access.projectOf('deployment', deploymentId);
-      if (!projectId || !projects.includes(projectId)) return false;
-    }
-    if (me.role === 'admin') return true;
-    const level = await access.levelOf('deployment', deploymentId, me.userId);
-    return atLeast(level ?? 'none', 'read');
+    return atLeast((await access.levelFor(me, 'deployment', deploymentId)) ?? 'none', 'read');
   }
+
+  /** Holds a stream of one deployment only while its caller may still read it. */
+  const holdWhileReadable = (me: Principal, deploymentId: string, stream: ReturnType<typeof sse>) =>
+    stream.onClose(live.hold(me, () => canRead(me, deploymentId), stream.close));
 
   return [
     route({
@@ -296,17 +295,15 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       path: '/api/projects/:projectId/backups',
       operationId: 'projects.backups.list',
       summary:
-        "Every database backup of the project's deployments, newest first (any can be restored into any of them)",
+        "The database backups of the project's deployments you may read (their project and environment), newest first; any can be restored into a deployment you have full access to",
       tags: ['deployments', 'projects'],
       access: Access.scoped('project', 'projectId', 'read'),
       params: idParam('projectId'),
       responses: { 200: z.object({ items: z.array(BackupView) }) },
-      handler: async ({ params: p, db }) => {
+      handler: async ({ params: p, db, principal }) => {
         await findOr404(Project, db, p.projectId, 'project');
-        return {
-          status: 200,
-          body: { items: (await operations.backups(db, { projectId: p.projectId })).map(backupView) },
-        };
+        const items = await operations.backups(db, { projectId: p.projectId }, caller(principal));
+        return { status: 200, body: { items: items.map(backupView) } };
       },
     }),
     route({
@@ -338,7 +335,9 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
         const d = await find(db, p.deploymentId);
         return {
           status: 202,
-          body: operationView(await operations.restore(db, d, body.backupId, actorOf(principal))),
+          body: operationView(
+            await operations.restore(db, d, body.backupId, actorOf(principal), caller(principal)),
+          ),
         };
       },
     }),
@@ -461,6 +460,17 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
           history.live.off('event', onHistory);
           health.live.off('health', onHealth);
         });
+        // Held while its session or token stands; what it may see is asked anew after a change.
+        stream.onClose(
+          live.hold(
+            me,
+            async () => {
+              visible.clear();
+              return true;
+            },
+            stream.close,
+          ),
+        );
         return { status: 200, body: stream.body, headers: SSE_HEADERS };
       },
     }),
@@ -480,9 +490,10 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       }),
       produces: 'text/event-stream',
       responses: { 200: z.string() },
-      handler: async ({ params, query, db, ctx }) => {
+      handler: async ({ params, query, db, ctx, principal }) => {
         const d = await find(db, params.deploymentId);
         const stream = sse(ctx);
+        holdWhileReadable(caller(principal), d.id, stream);
         // A watcher that arrives late first gets what already happened, then live events; what
         // happens while the past is read is held back, and what the past already had is skipped.
         let seen = -1;
@@ -541,6 +552,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       handler: async ({ params, query, db, ctx, principal }) => {
         const d = await find(db, params.deploymentId);
         const stream = sse(ctx);
+        holdWhileReadable(caller(principal), d.id, stream);
         try {
           const close = await logs.open(
             d,

@@ -6,6 +6,7 @@ import type { Database } from '../database/database.js';
 import { caller, inBody, route } from '../http/route-context.js';
 import { Plugin, PluginStatusRow, Project } from '../models/catalog.js';
 import { AgentNode } from '../models/fleet.js';
+import { pluginCaller } from '../plugins/plugin-extensions.js';
 import { CONTROL_PLANE_HOST, PluginService } from '../plugins/plugin-service.js';
 import { registryUrl } from '../schemas/catalog.js';
 import { iso, timestamp, uuid } from '../schemas/common.js';
@@ -121,12 +122,22 @@ export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
         const user = caller(principal);
         if (found.route.access === 'admin' && user.role !== 'admin')
           throw new NotAllowedError('this plugin route is for administrators');
-        const result = await found.route.handler({
-          params: found.params,
-          query,
-          body: body ?? null,
-          user: { id: user.userId, username: user.username, isAdmin: user.role === 'admin' },
-        });
+        // As on the core's own admin routes: a project-scoped token does no administrative action.
+        if (found.route.access === 'admin' && user.tokenScope?.projectIds)
+          throw new NotAllowedError('a project-scoped API token cannot call administrative plugin routes');
+        const result = await pluginCaller.run(user, () =>
+          found.route.handler({
+            params: found.params,
+            query,
+            body: body ?? null,
+            user: {
+              id: user.userId,
+              username: user.username,
+              isAdmin: user.role === 'admin' && !user.tokenScope?.projectIds,
+              ...(user.tokenScope ? { scope: { ...user.tokenScope } } : {}),
+            },
+          }),
+        );
         return { status: result.status, body: result.body ?? null };
       },
     });
