@@ -59,6 +59,8 @@ export class PluginHost {
 
   /** Loads the first-party plugins the host program ships with (see `bundledPluginsOf`). */
   async loadBundled(plugins: readonly BundledPlugin[]): Promise<HostedPlugin[]> {
+    // Called once at start: what an install interrupted by a crash left is cleared first.
+    await this.deps.store.sweep();
     const loaded: HostedPlugin[] = [];
     for (const { dir } of plugins) {
       const plugin = await this.load(dir, 'bundled');

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import Arborist from '@npmcli/arborist';
 import type { PluginRef } from '@nullops/plugin-sdk';
@@ -74,15 +74,17 @@ export class PluginStore {
         // The tree the control plane installed, when it says: exactly those packages, each with
         // its integrity checked, however the registry has moved on since.
         if (ref.lockfile) await writeFile(join(temp, 'package-lock.json'), ref.lockfile);
-        // The plugin's own dependencies, from the same registry; never its scripts, never the SDK
-        // (peer dependencies come from the host).
-        await new Arborist({ ...options, path: temp, legacyPeerDeps: true, audit: false, fund: false }).reify(
-          {
-            omit: ['dev', 'peer'],
-            ignoreScripts: true,
-            save: false,
-          },
-        );
+        // The plugin's own dependencies, from the same registry; never their install scripts
+        // (Arborist reads `ignoreScripts` from its constructor only), never the SDK (peer
+        // dependencies come from the host).
+        await new Arborist({
+          ...options,
+          path: temp,
+          legacyPeerDeps: true,
+          audit: false,
+          fund: false,
+          ignoreScripts: true,
+        }).reify({ omit: ['dev', 'peer'], save: false });
       }
       await writeFile(
         join(temp, '.nullops-release.json'),
@@ -93,9 +95,21 @@ export class PluginStore {
       await rename(temp, dir);
       return dir;
     } catch (err) {
-      await rm(temp, { recursive: true, force: true });
+      // The install's own error is what is reported; its leftovers go (retried: a tree being
+      // written a moment ago may still be busy) without hiding it.
+      await rm(temp, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }).catch(() => {});
       throw err;
     }
+  }
+
+  /** Leftovers of installs a crash interrupted (`.installing-*`): removed at start. */
+  async sweep(): Promise<void> {
+    const names = await readdir(this.root).catch(() => [] as string[]);
+    await Promise.all(
+      names
+        .filter((n) => n.startsWith('.installing-'))
+        .map((n) => rm(join(this.root, n), { recursive: true, force: true, maxRetries: 5 }).catch(() => {})),
+    );
   }
 
   /**
