@@ -3,6 +3,7 @@ import 'reflect-metadata';
 
 export * from '@nullops/agent-host/kernel';
 export { dialAgent, UnprovenAgentError } from './control-plane/agents/agent-dialer.js';
+export { BackupStore } from './control-plane/backups/backup-store.js';
 export { ensureFirstAdmin, loadSecretKeys } from './control-plane/bootstrap.js';
 export { type ControlPlaneConfig, loadControlPlaneConfig } from './control-plane/config.js';
 export { type ControlPlane, createControlPlane } from './control-plane/control-plane.js';

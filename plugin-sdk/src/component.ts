@@ -29,6 +29,24 @@ export interface ComponentContext {
   recordService(spec: ServiceSpec): void;
 }
 
+/**
+ * What a component's `backup` and `restore` get (since 1.5): the running deployment, the runtime
+ * (its `exec` reaches the component's own services), a log and a signal.
+ */
+export interface DataContext {
+  deployment: DeploymentIdentity;
+  /** Id of this node in the pipeline graph. */
+  nodeId: string;
+  runtime: Runtime;
+  signal: AbortSignal;
+  log(line: string): void;
+}
+
+/** What a restore did besides restoring: what it refused or took out of the archive, in words. */
+export interface RestoreReport {
+  notes: string[];
+}
+
 /** One output a component promises, shown on the editor node as a slot later nodes can reference. */
 export interface OutputDescription {
   description: string;
@@ -87,6 +105,20 @@ export interface ComponentDefinition<
   run(ctx: ComponentContext, params: z.output<P>): Promise<O>;
   /** Undoes what `run` did; called in reverse order when a later step fails or on cancel. */
   rollback?(ctx: ComponentContext, params: z.output<P>, outputs: O | undefined): Promise<void>;
+  /**
+   * The data this node keeps (a database's contents), as one archive of the component's own
+   * format (since 1.5). With it (and `restore`), users back the node up and restore it — into the
+   * same deployment or another of the project — and hosts need to know nothing of the format.
+   */
+  backup?(ctx: DataContext, params: z.output<P>): Promise<Uint8Array>;
+  /**
+   * Replaces the node's data with an archive `backup` made — possibly of another deployment, so
+   * possibly hostile: restore it with no more rights than the deployment's own, and say what was
+   * refused or taken out (since 1.5).
+   */
+  restore?(ctx: DataContext, params: z.output<P>, archive: Uint8Array): Promise<RestoreReport>;
+  /** The service a `backup` is of, for people (default: the node id). */
+  dataService?(params: Readonly<Record<string, unknown>>): string;
 }
 
 /**

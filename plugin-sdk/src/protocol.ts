@@ -249,11 +249,23 @@ export const ReconcileReportSchema = z.object({
 });
 export type ReconcileReport = z.infer<typeof ReconcileReportSchema>;
 
-/** Requests the control plane sends, with their params and results. */
-const sqlIdentifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase SQL identifier');
-const DatabaseTargetSchema = z
-  .object({ deploymentId: z.uuid(), service: dnsLabel, database: sqlIdentifier, user: sqlIdentifier })
+/**
+ * One pipeline node of a running deployment whose component keeps data (`backup` / `restore`),
+ * with its params resolved and the plugin release it was saved with.
+ */
+const DataTargetSchema = z
+  .object({
+    deploymentId: z.uuid(),
+    deploymentName: dnsLabel,
+    node: PipelineRunSchema.shape.nodes.element,
+    plugins: z.array(PluginRefSchema).max(100),
+  })
   .strict();
+
+/** The largest archive a backup or restore carries (base64, in one message). */
+export const MAX_DATA_ARCHIVE_BASE64 = 12 * 1024 * 1024;
+
+/** Requests the control plane sends, with their params and results. */
 
 export const RequestSchemas = {
   /** The full desired state of the node; the agent reconciles and answers with the actual state. */
@@ -305,15 +317,15 @@ export const RequestSchemas = {
       .strict(),
     result: z.object({ service: ServiceStateSchema }),
   },
-  /** A gzipped `pg_dump` of a PostgreSQL service of a running deployment, base64. */
-  'database.dump': {
-    params: DatabaseTargetSchema,
-    result: z.object({ dump: z.string(), bytes: z.number().int() }),
+  /** A node's data as its component's `backup` makes it: one archive, base64 (since protocol 2). */
+  'data.backup': {
+    params: DataTargetSchema,
+    result: z.object({ archive: z.string().max(MAX_DATA_ARCHIVE_BASE64), bytes: z.number().int() }),
   },
-  /** Replaces a PostgreSQL service's database with a dump made by `database.dump`. */
-  'database.restore': {
-    params: DatabaseTargetSchema.extend({ dump: z.string().max(12 * 1024 * 1024) }),
-    result: z.object({ restored: z.boolean() }),
+  /** Replaces a node's data with an archive `data.backup` made; says what the component refused. */
+  'data.restore': {
+    params: DataTargetSchema.extend({ archive: z.string().max(MAX_DATA_ARCHIVE_BASE64) }),
+    result: z.object({ notes: z.array(z.string().max(1000)).max(100) }),
   },
   /** Streams a service's logs as `log.line` events tagged with `streamId`, until `logs.close`. */
   'logs.open': {

@@ -435,7 +435,7 @@ test.serial(
   'a plugin dependency’s install scripts never run, on the control plane or on an agent',
   async (t) => {
     // A dependency that would leave a file behind if any of its install scripts ran.
-    const ran = 'node -e "require(\'fs\').writeFileSync(\'script-ran\', process.getuid?.() + \'\')"';
+    const ran = "node -e \"require('fs').writeFileSync('script-ran', process.getuid?.() + '')\"";
     await npm.publish(fixture('shout'), {
       version: '2.0.0',
       scripts: { preinstall: ran, install: ran, postinstall: ran },
@@ -456,7 +456,11 @@ test.serial(
     for (const store of stores) {
       const shout = join(store, '@fixtures+nullops-greeter@1.3.0', 'node_modules', '@fixtures', 'shout');
       t.is(JSON.parse(await readFile(join(shout, 'package.json'), 'utf8')).version, '2.0.0', store);
-      await t.throwsAsync(readFile(join(shout, 'script-ran')), { code: 'ENOENT' }, `no script ran in ${store}`);
+      await t.throwsAsync(
+        readFile(join(shout, 'script-ran')),
+        { code: 'ENOENT' },
+        `no script ran in ${store}`,
+      );
     }
   },
 );

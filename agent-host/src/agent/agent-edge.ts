@@ -34,11 +34,6 @@ export class AgentEdge {
     });
   }
 
-  /** True for requests meant for the edge (they carry a target). */
-  static isEdgeRequest(req: IncomingMessage): boolean {
-    return typeof req.headers[AGENT_EDGE_HEADERS.target] === 'string';
-  }
-
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = await this.resolve(req);
     if ('status' in target) {

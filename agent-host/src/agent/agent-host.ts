@@ -3,7 +3,6 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import Router from '@koa/router';
 import {
   AGENT_IDENTITY_HEADER,
   AGENT_WS_PATH,
@@ -30,7 +29,7 @@ import { AgentEdge } from './agent-edge.js';
 import { AgentIdentity } from './agent-identity.js';
 import { AgentSession } from './agent-session.js';
 import { loadOrCreateCertificate } from './certificate.js';
-import { dumpDatabase, restoreDatabase } from './database-transfer.js';
+import { DataOperations } from './data-operations.js';
 import { DeploymentRunner } from './deployment-runner.js';
 import { HostMetrics } from './host-metrics.js';
 import { LogStreams } from './log-streams.js';
@@ -135,6 +134,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
   });
   runner.load(state.deployments);
   const logs = new LogStreams({ runtime, runner, emit });
+  const data = new DataOperations({ runtime, plugins, runner, emit });
 
   // Syncs, deploys and repairs are serialised: two overlapping reconciles could both recreate
   // the same service.
@@ -234,12 +234,6 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
   };
   const app = websockify(createHttpApp({ logger, metrics: new Metrics({ prefix: 'nullops_agent_' }) }));
 
-  const router = new Router();
-  router.get('/healthz', (ctx) => {
-    ctx.body = { status: 'ok', runtime: runtime.kind, syncedAt: state.syncedAt };
-  });
-  app.use(router.routes());
-
   let currentSocket: WebSocket | undefined;
   /** Pages of a desired state that did not fit one message (`sync.part`), until its `sync`. */
   let syncParts: { id: string; deployments: DesiredDeployment[] } | undefined;
@@ -304,11 +298,8 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
             health.touch(params.deploymentId, { fresh: params.action !== 'stop' });
           }
         },
-        'database.dump': (params) => runner.database(params, (runtime) => dumpDatabase(runtime, params)),
-        'database.restore': async ({ dump, ...target }) => {
-          await runner.database(target, (runtime) => restoreDatabase(runtime, target, dump));
-          return { restored: true };
-        },
+        'data.backup': (params) => data.backup(params),
+        'data.restore': (params) => data.restore(params),
         'logs.open': async (params) => logs.open(params),
         'logs.close': async (params) => logs.close(params.streamId),
       },
@@ -322,11 +313,15 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
     ports: (deploymentId, service) => runner.servicePort(deploymentId, service),
     logger: logger.child({ scope: 'edge' }),
   });
-  const koa = app.callback();
+  // Every plain request on this port is for the edge, and needs its key (401 without): the
+  // agent has no page of its own here that a request could reach by missing its edge headers.
   const server: Server = createServer(
     { cert: certificate.cert, key: certificate.key, minVersion: 'TLSv1.2' },
-    (req, res) => void (AgentEdge.isEdgeRequest(req) ? edge.handle(req, res) : koa(req, res)),
+    (req, res) => void edge.handle(req, res),
   );
+  // Node drops headers past the 2000th silently; the edge reads them all (16 KiB still bounds them),
+  // so no pile of headers can hide the edge key.
+  server.maxHeadersCount = 0;
   app.ws.listen(wsOptions);
   // The agent proves in turn that it holds the token, on this same TLS connection: only then does
   // the control plane trust (and, on first contact, pin) this certificate.
@@ -334,7 +329,8 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
     headers.push(`${AGENT_PROOF_HEADER}: ${channelProof(tokenHash, req.socket as TLSSocket, 'agent')}`),
   );
   server.on('upgrade', (req, socket, head) => {
-    if (AgentEdge.isEdgeRequest(req)) {
+    // Only the control channel's own path is not the edge's.
+    if (new URL(req.url ?? '/', 'https://agent').pathname !== AGENT_WS_PATH) {
       void edge.upgrade(req, socket, head);
       return;
     }

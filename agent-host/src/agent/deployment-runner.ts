@@ -298,19 +298,6 @@ export class DeploymentRunner {
     return { service };
   }
 
-  /** Dumps or restores a PostgreSQL service of a running deployment (see database-transfer). */
-  async database<T>(
-    target: { deploymentId: string; service: string },
-    work: (runtime: Runtime) => Promise<T>,
-  ): Promise<T> {
-    const record = this.records.get(target.deploymentId);
-    if (record?.phase !== 'running' || this.active.has(target.deploymentId))
-      throw new Error('the deployment is not running on this node');
-    if (!record.specs.some((s) => s.name === target.service))
-      throw new Error(`the deployment has no service ${target.service}`);
-    return work(this.deps.runtime);
-  }
-
   async actual(record: LocalDeployment): Promise<ActualDeployment> {
     const services = await Promise.all(
       record.specs.map((s) => this.deps.runtime.inspectService(record.desired.id, s.name)),

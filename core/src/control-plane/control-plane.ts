@@ -22,6 +22,7 @@ import { AuditService } from './audit/audit-service.js';
 import { ApiTokenService } from './auth/api-token-service.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionService } from './auth/session-service.js';
+import { BackupStore } from './backups/backup-store.js';
 import type { ControlPlaneConfig } from './config.js';
 import type { Database } from './database/database.js';
 import { AgentReports } from './deployments/agent-reports.js';
@@ -113,6 +114,9 @@ export function createControlPlane(deps: {
   container.registerSingleton(AgentReports);
   container.registerSingleton(DeploymentHealth);
   container.registerSingleton(NodeSync);
+  container.registerSingleton(BackupStore);
+  container.registerSingleton(DeploymentOperations);
+  container.registerSingleton(NodeNotifications);
   container.registerSingleton(Sweeper);
 
   let document: ReturnType<typeof buildOpenApi> | undefined;

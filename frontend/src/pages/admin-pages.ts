@@ -88,6 +88,9 @@ export const RESOURCES: Resource[] = [
       },
       { key: 'serviceIds', label: 'Services', kind: 'multi', options: list('/api/services', (r) => r.name) },
       ...teamFields,
+      { key: 'backupLimit', label: 'Backups kept (at most)', kind: 'number', placeholder: '10' },
+      { key: 'backupRetentionDays', label: 'Backups kept for (days)', kind: 'number', placeholder: '30' },
+      ...quotaFields('its'),
     ],
     body: withTeams,
     // A budget no node can ever hold is saved (nodes may come), but said at once.
@@ -104,6 +107,7 @@ export const RESOURCES: Resource[] = [
       return {
         serviceIds: detail.services.map((x: Row) => x.id),
         ...teamsByLevel(detail.teams),
+        ...quotaValues(detail),
       };
     },
     columns: [
@@ -113,6 +117,7 @@ export const RESOURCES: Resource[] = [
         label: 'TTL',
         value: (r) => (r.ttlSeconds ? `${Math.round(r.ttlSeconds / 3600)} h` : 'environment’s'),
       },
+      { label: 'Quota', value: quotaText },
       { label: 'Pipeline', value: (r) => html`<a href="/projects/${r.id}/pipeline">edit</a>` },
     ],
   },
@@ -231,8 +236,8 @@ export const RESOURCES: Resource[] = [
     path: '/api/users',
     deletable: true,
     fields: [
-      { key: 'username', label: 'User name', kind: 'text', required: true },
-      { key: 'password', label: 'Initial password', kind: 'password', required: true },
+      { key: 'username', label: 'User name', kind: 'text', required: true, createOnly: true },
+      { key: 'password', label: 'Password', kind: 'password', required: true },
       {
         key: 'role',
         label: 'Role',
@@ -242,11 +247,14 @@ export const RESOURCES: Resource[] = [
           { value: 'admin', label: 'admin' },
         ],
       },
+      ...quotaFields('their'),
     ],
+    edit: async (r) => quotaValues(r),
     columns: [
       { label: 'User', value: (r) => r.username },
       { label: 'Role', value: (r) => r.role },
       { label: 'State', value: (r) => (r.disabled ? 'disabled' : 'active') },
+      { label: 'Quota', value: quotaText },
     ],
   },
   {
@@ -412,4 +420,48 @@ function installCommand(node: Row, env: Row): string {
     '  -v /var/lib/nullops-agent:/data \\',
     '  nullops/agent-docker:latest',
   ].join('\n');
+}
+
+/** A project's or user's quota fields: empty means no limit. */
+function quotaFields(whose: string): Field[] {
+  return [
+    {
+      key: 'quotaDeployments',
+      label: `Quota: ${whose} live deployments (empty: no limit)`,
+      kind: 'number',
+      clearable: true,
+    },
+    {
+      key: 'quotaCpuMillicores',
+      label: `Quota: CPU ${whose} deployments reserve (millicores)`,
+      kind: 'number',
+      clearable: true,
+    },
+    {
+      key: 'quotaMemoryMb',
+      label: `Quota: memory ${whose} deployments reserve (MiB)`,
+      kind: 'number',
+      clearable: true,
+    },
+  ];
+}
+
+function quotaValues(r: Row) {
+  return {
+    quotaDeployments: r.quota?.deployments ?? null,
+    quotaCpuMillicores: r.quota?.cpuMillicores ?? null,
+    quotaMemoryMb: r.quota?.memoryMb ?? null,
+  };
+}
+
+function quotaText(r: Row): string {
+  return (
+    [
+      r.quota?.deployments != null ? `${r.quota.deployments} deployments` : '',
+      r.quota?.cpuMillicores != null ? `${r.quota.cpuMillicores}m CPU` : '',
+      r.quota?.memoryMb != null ? `${r.quota.memoryMb} MiB` : '',
+    ]
+      .filter(Boolean)
+      .join(', ') || 'none'
+  );
 }

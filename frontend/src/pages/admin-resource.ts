@@ -18,6 +18,8 @@ export interface Field {
   options?: (api: Api) => Promise<{ value: string; label: string }[]>;
   /** Emptied while editing, it is cleared (sent as null) rather than left as it was. */
   clearable?: boolean;
+  /** Set once, when the object is made (a user name): not in the edit form. */
+  createOnly?: boolean;
 }
 
 /** What an admin page manages: its API collection, create form, table and row actions. */
@@ -138,6 +140,7 @@ export class AdminResourcePage extends LitElement {
     const data = new FormData(form);
     const values: Record<string, unknown> = {};
     for (const f of this.resource.fields) {
+      if (this.editing && f.createOnly) continue;
       if (f.kind === 'multi') {
         // While editing, only resources that load their lists (edit()) show them; leaving them
         // out keeps what the object has.
@@ -174,6 +177,7 @@ export class AdminResourcePage extends LitElement {
     const opts = this.options[f.key] ?? [];
     const current = this.editing?.[f.key];
     if (this.editing) {
+      if (f.createOnly) return nothing;
       // Edits change what the table shows; list fields and write-only values stay as they are
       // unless typed again.
       if (f.kind === 'multi') {

@@ -225,18 +225,18 @@ export class DeploymentBackups extends DeploymentSection {
     const can = this.access === 'full' && d.actions.includes('services');
     return html`
       <div class="row">
-        <h2 style="margin:0">Database backups</h2>
+        <h2 style="margin:0">Backups</h2>
         ${can ? d.databases.map((db) => html`<button @click=${() => this.operate('backups', { service: db })}>Back up ${db}</button>`) : nothing}
       </div>
       ${
         this.backups.length
           ? html`<table>
-              <thead><tr><th>Taken</th><th>Of</th><th>Database</th><th>Size</th><th></th></tr></thead>
+              <thead><tr><th>Taken</th><th>Of</th><th>Service</th><th>Size</th><th></th></tr></thead>
               <tbody>${this.backups.map(
                 (b) => html`<tr data-backup=${b.id}>
                   <td>${new Date(b.createdAt).toLocaleString()}</td>
                   <td>${b.deploymentName}${b.deploymentId === d.id ? ' (this one)' : ''}</td>
-                  <td>${b.service} / ${b.database}</td>
+                  <td>${b.service}</td>
                   <td>${Math.ceil(b.bytes / 1024)} KiB</td>
                   <td>${
                     can
@@ -248,7 +248,7 @@ export class DeploymentBackups extends DeploymentSection {
                   }</td>
                 </tr>`,
               )}</tbody></table>`
-          : html`<p class="muted">No backups of this project yet.${this.access === 'full' ? ' Back up a database to restore it later, here or into another deployment of the project.' : ''}</p>`
+          : html`<p class="muted">No backups of this project yet.${this.access === 'full' ? ' Back up a service’s data to restore it later, here or into another deployment of the project.' : ''}</p>`
       }
     `;
   }

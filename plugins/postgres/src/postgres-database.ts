@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { defineComponent, z } from '@nullops/plugin-sdk';
+import { backupDatabase, restoreDatabase } from './postgres-data.js';
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label');
 const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase SQL identifier');
@@ -24,7 +25,8 @@ export const postgresDatabaseParams = z
 /**
  * `postgres.database`: runs a PostgreSQL server as a service of the deployment (on its private
  * network) and outputs its connection string, which later nodes reference as
- * `${output:<node>.connectionString}`. Rollback removes the server.
+ * `${output:<node>.connectionString}`. Rollback removes the server. Its data can be backed up and
+ * restored into this or another deployment of the project.
  */
 export const postgresDatabase = defineComponent({
   type: 'postgres.database',
@@ -93,4 +95,8 @@ export const postgresDatabase = defineComponent({
   async rollback(ctx, p) {
     await ctx.runtime.removeService(ctx.deployment.id, p.service);
   },
+  // Its data, backed up and restored (safely: see postgres-data.ts) through the runtime.
+  backup: (ctx, p) => backupDatabase(ctx, p),
+  restore: (ctx, p, archive) => restoreDatabase(ctx, p, archive),
+  dataService: (p) => String(p.service ?? 'db'),
 });

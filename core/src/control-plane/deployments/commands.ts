@@ -9,13 +9,14 @@ import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
 import { PipelineVersion, Project } from '../models/catalog.js';
 import { Deployment, Environment } from '../models/fleet.js';
+import { User } from '../models/identity.js';
 import { Outbox } from '../outbox/outbox.js';
 import { PluginService } from '../plugins/plugin-service.js';
 import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { SecretService } from '../services/secret-service.js';
 import { DeploymentHistory } from './history.js';
-import { statesFor } from './lifecycle.js';
+import { RESERVING_STATES, statesFor } from './lifecycle.js';
 import { desiredBytes, largestFields } from './message-size.js';
 import { resolvePipelineRun } from './pipeline-resolver.js';
 import { placeDeployment } from './placement.js';
@@ -116,6 +117,7 @@ export class DeploymentCommands {
           if (first) return { deployment: sameRequest(first, input), created: false };
         }
         const plan = await this.plan(db, project, environment, tags);
+        await this.withinQuotas(db, project, actor, plan.reserved);
         const deployment = await this.transitions.create(
           db,
           {
@@ -154,6 +156,58 @@ export class DeploymentCommands {
     );
     this.outbox.wake();
     return result;
+  }
+
+  /**
+   * A new deployment fits its project's quota and its creator's (live deployments, and the CPU and
+   * memory they reserve together), or is refused naming the quota. Counted under a lock per
+   * project and user, so two creates racing cannot both take the last place.
+   */
+  private async withinQuotas(
+    db: Database,
+    project: Project,
+    actor: Actor,
+    reserved: { cpuMillicores: number; memoryMb: number },
+  ) {
+    const owners: { label: string; quota: QuotaRow; column: 'projectId' | 'createdBy'; id: string }[] = [
+      { label: `project ${project.name}`, quota: project, column: 'projectId', id: project.id },
+    ];
+    if (actor.userId) {
+      const user = await User.query(db).findById(actor.userId);
+      if (user)
+        owners.push({
+          label: `your account (${user.username})`,
+          quota: user,
+          column: 'createdBy',
+          id: user.id,
+        });
+    }
+    for (const owner of owners) {
+      const { quotaDeployments, quotaCpuMillicores, quotaMemoryMb } = owner.quota;
+      if (quotaDeployments === null && quotaCpuMillicores === null && quotaMemoryMb === null) continue;
+      await db.raw('select pg_advisory_xact_lock(hashtext(?))', [`quota:${owner.column}:${owner.id}`]);
+      const used = (await Deployment.query(db)
+        .where(owner.column, owner.id)
+        .whereIn('state', [...RESERVING_STATES])
+        .select(
+          db.raw('count(*)::int as deployments'),
+          db.raw('coalesce(sum(cpu_millicores), 0)::int as cpu'),
+          db.raw('coalesce(sum(memory_mb), 0)::int as memory'),
+        )
+        .first()) as unknown as { deployments: number; cpu: number; memory: number };
+      const over =
+        quotaDeployments !== null && used.deployments + 1 > quotaDeployments
+          ? `at most ${quotaDeployments} live deployments (it has ${used.deployments})`
+          : quotaCpuMillicores !== null && used.cpu + reserved.cpuMillicores > quotaCpuMillicores
+            ? `at most ${quotaCpuMillicores}m CPU reserved by its deployments (${used.cpu}m now, this one needs ${reserved.cpuMillicores}m)`
+            : quotaMemoryMb !== null && used.memory + reserved.memoryMb > quotaMemoryMb
+              ? `at most ${quotaMemoryMb} MiB reserved by its deployments (${used.memory} MiB now, this one needs ${reserved.memoryMb} MiB)`
+              : undefined;
+      if (over)
+        throw new ConflictError(
+          `the quota of ${owner.label} allows ${over}: delete a deployment, or ask an administrator to raise the quota`,
+        );
+    }
   }
 
   /** A name already in use in the environment is said as such (names are unique per environment). */
@@ -346,3 +400,5 @@ function refuseTooLarge(run: PipelineRun, maxBytes: number | null) {
 
 /** What an agent accepts in one message unless its hello said otherwise. */
 const DEFAULT_AGENT_MESSAGE_BYTES = 1024 * 1024;
+
+type QuotaRow = Pick<Project, 'quotaDeployments' | 'quotaCpuMillicores' | 'quotaMemoryMb'>;

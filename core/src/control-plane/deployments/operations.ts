@@ -1,6 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { ConflictError, InputError } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import { inject, injectable } from 'tsyringe';
@@ -8,16 +6,20 @@ import { AccessService, atLeast } from '../access/access-service.js';
 import type { AgentLink } from '../agents/agent-link.js';
 import { AgentConnectionManager } from '../agents/connection-manager.js';
 import type { Principal } from '../auth/principal.js';
-import type { ControlPlaneConfig } from '../config.js';
+import { BackupStore } from '../backups/backup-store.js';
 import type { Database } from '../database/database.js';
 import { refreshRoutesLater } from '../ingress/ingress-service.js';
-import { PipelineVersion } from '../models/catalog.js';
+import { PipelineVersion, Project } from '../models/catalog.js';
 import { Deployment } from '../models/fleet.js';
 import { Outbox } from '../outbox/outbox.js';
+import { PluginService } from '../plugins/plugin-service.js';
 import { Refs } from '../refs.js';
-import { databasesIn } from './databases.js';
+import type { SecretBox } from '../security/secret-box.js';
+import { SecretService } from '../services/secret-service.js';
+import { dataNodesIn } from './data-nodes.js';
 import { DeploymentHistory } from './history.js';
 import { holdsRoutes } from './lifecycle.js';
+import { resolvePipelineRun } from './pipeline-resolver.js';
 import type { Actor } from './transitions.js';
 
 export type ServiceAction = 'restart' | 'stop' | 'start';
@@ -26,8 +28,8 @@ export type OperationState = 'queued' | 'running' | 'succeeded' | 'failed';
 
 export interface OperationParams {
   service: string;
-  database?: string;
-  user?: string;
+  /** The pipeline node a backup or restore is of. */
+  nodeId?: string;
   backupId?: string;
 }
 
@@ -50,10 +52,12 @@ export interface BackupRow {
   deploymentId: string;
   projectId: string;
   service: string;
-  database: string;
+  nodeId: string | null;
+  nodeType: string | null;
   bytes: number;
   sha256: string;
   file: string;
+  encrypted: boolean;
   createdByName: string | null;
   createdAt: Date;
   /** The deployment it was taken of (joined in lists). */
@@ -61,6 +65,7 @@ export interface BackupRow {
 }
 
 const TOPIC = 'deployment.operation';
+const PURGE_TOPIC = 'backups.purge';
 /** How long an operation waits for its deployment to be ready (its node back, its pipeline done). */
 const WAIT_LIMIT_MS = 15 * 60_000;
 const PAST: Record<ServiceAction, string> = { restart: 'restarted', stop: 'stopped', start: 'started' };
@@ -68,14 +73,6 @@ const DATABASE_TIMEOUT_MS = 11 * 60_000;
 
 /** Not now: the outbox tries the operation again later (with backoff). */
 class NotYet extends Error {}
-
-/** The PostgreSQL databases a deployment's pipeline starts. */
-async function databasesOf(db: Database, d: Deployment) {
-  const version = d.pipelineVersionId
-    ? await PipelineVersion.query(db).findById(d.pipelineVersionId)
-    : undefined;
-  return databasesIn(version?.graph);
-}
 
 /**
  * Day-2 operations on one deployment — restart, stop, start a service; back up or restore a
@@ -87,22 +84,27 @@ async function databasesOf(db: Database, d: Deployment) {
  */
 @injectable()
 export class DeploymentOperations {
-  private readonly backupDir: string;
-
   constructor(
     @inject(Refs.database) private readonly db: Database,
     @inject(Refs.logger) private readonly logger: Logger,
-    @inject(Refs.config) config: ControlPlaneConfig,
+    @inject(Refs.secretBox) private readonly box: SecretBox,
     @inject(Outbox) private readonly outbox: Outbox,
     @inject(AgentConnectionManager) private readonly agents: AgentConnectionManager,
     @inject(DeploymentHistory) private readonly history: DeploymentHistory,
     @inject(AccessService) private readonly access: AccessService,
-  ) {
-    this.backupDir = resolve(config.NULLOPS_BACKUP_DIR ?? join(config.NULLOPS_DATA_DIR, 'backups'));
-  }
+    @inject(BackupStore) private readonly store: BackupStore,
+    @inject(PluginService) private readonly plugins: PluginService,
+    @inject(SecretService) private readonly secrets: SecretService,
+  ) {}
 
   start(): void {
     this.outbox.handle(TOPIC, (payload) => this.run(payload.operationId as string));
+    this.outbox.handle(PURGE_TOPIC, (payload) => this.store.removeProject(payload.projectId as string));
+  }
+
+  /** A project goes: its backup files go with its rows, once the delete commits. */
+  purgeLater(db: Database, projectId: string): Promise<void> {
+    return this.outbox.add(db, PURGE_TOPIC, `backups:${projectId}`, { projectId });
   }
 
   /** Queues an action on a service, in the caller's transaction. */
@@ -116,10 +118,27 @@ export class DeploymentOperations {
     return this.enqueue(db, d, `service.${action}`, { service }, actor);
   }
 
-  /** Queues a backup of one of the deployment's databases (`service`, or its only one). */
+  /**
+   * Queues a backup of one of the deployment's data nodes (`service`, or its only one), within the
+   * project's backup limit (backups kept and queued together).
+   */
   async backup(db: Database, d: Deployment, service: string | undefined, actor: Actor) {
-    const target = await this.databaseOf(db, d, service);
-    return this.enqueue(db, d, 'database.backup', target, actor);
+    const target = await this.dataNodeOf(db, d, service);
+    const project = await Project.query(db).findById(d.projectId).throwIfNotFound();
+    const count = async (query: ReturnType<Database>) =>
+      Number(((await query.count('* as n')) as { n: string }[])[0]?.n ?? 0);
+    const kept = await count(db('deployment_backups').where({ projectId: d.projectId }));
+    const queued = await count(
+      db('deployment_operations as o')
+        .join('deployments as d', 'd.id', 'o.deploymentId')
+        .where({ 'd.projectId': d.projectId, 'o.kind': 'database.backup' })
+        .whereIn('o.state', ['queued', 'running']),
+    );
+    if (kept + queued >= project.backupLimit)
+      throw new ConflictError(
+        `project ${project.name} keeps at most ${project.backupLimit} backups (${kept} kept, ${queued} queued): delete one, or ask an administrator to raise the project's backup limit`,
+      );
+    return this.enqueue(db, d, 'database.backup', { service: target.service, nodeId: target.nodeId }, actor);
   }
 
   /**
@@ -139,8 +158,22 @@ export class DeploymentOperations {
         'body.backupId',
         'is a backup of another project: restore it into a deployment of that one',
       );
-    const target = await this.databaseOf(db, d, backup.service);
-    return this.enqueue(db, d, 'database.restore', { ...target, backupId }, actor);
+    // Into the node of the same kind, and of the same service where there are several.
+    const nodes = (await this.dataNodesOf(db, d)).filter((n) => n.type === (backup.nodeType ?? n.type));
+    const target =
+      nodes.find((n) => n.service === backup.service) ?? (nodes.length === 1 ? nodes[0] : undefined);
+    if (!target)
+      throw InputError.field(
+        'body.backupId',
+        `is a backup of ${backup.service} (${backup.nodeType}); ${d.name} has no such data to restore it into`,
+      );
+    return this.enqueue(
+      db,
+      d,
+      'database.restore',
+      { service: target.service, nodeId: target.nodeId, backupId },
+      actor,
+    );
   }
 
   list(db: Database, deploymentId: string): Promise<OperationRow[]> {
@@ -175,22 +208,62 @@ export class DeploymentOperations {
       | undefined;
     if (!backup) throw InputError.field('params.backupId', `names no backup of ${d.name}`);
     await db('deployment_backups').where({ id: backupId }).delete();
-    await rm(backup.file, { force: true });
+    await this.store.remove(backup.file);
   }
 
-  private async databaseOf(db: Database, d: Deployment, service: string | undefined) {
-    const databases = await databasesOf(db, d);
-    if (!databases.length)
+  /**
+   * Backups past their project's retention (kept that long also after their deployment is gone):
+   * rows and files removed. Returns how many.
+   */
+  async expireBackups(): Promise<number> {
+    const expired: BackupRow[] = await this.db('deployment_backups as b')
+      .join('projects as p', 'p.id', 'b.projectId')
+      .whereRaw('b.created_at < now() - make_interval(days => p.backup_retention_days)')
+      .select('b.*');
+    for (const backup of expired) {
+      await this.db('deployment_backups').where({ id: backup.id }).delete();
+      await this.store.remove(backup.file);
+    }
+    return expired.length;
+  }
+
+  /** The deployment's nodes with data, from its pipeline version and the installed components. */
+  private async dataNodesOf(db: Database, d: Deployment) {
+    const version = d.pipelineVersionId
+      ? await PipelineVersion.query(db).findById(d.pipelineVersionId)
+      : undefined;
+    return dataNodesIn(version?.graph, this.plugins);
+  }
+
+  private async dataNodeOf(db: Database, d: Deployment, service: string | undefined) {
+    const nodes = await this.dataNodesOf(db, d);
+    if (!nodes.length)
       throw new ConflictError(
-        `${d.name} has no PostgreSQL database in its pipeline (a postgres.database node)`,
+        `${d.name} keeps no data that can be backed up (no component of its pipeline has backups, such as a PostgreSQL database)`,
       );
-    const target = service ? databases.find((x) => x.service === service) : databases[0];
-    if (!target || (!service && databases.length > 1))
+    const target = service ? nodes.find((x) => x.service === service) : nodes[0];
+    if (!target || (!service && nodes.length > 1))
       throw InputError.field(
         'body.service',
-        `${service ? 'is not' : 'must name'} one of its databases (${databases.map((x) => x.service).join(', ')})`,
+        `${service ? 'is not' : 'must name'} one of its services with data (${nodes.map((x) => x.service).join(', ')})`,
       );
     return target;
+  }
+
+  /** The node of a deployment's run (its params resolved: secrets included) and the plugin releases. */
+  private async dataTarget(d: Deployment, nodeId: string) {
+    const project = await Project.query(this.db).findById(d.projectId).throwIfNotFound();
+    const version = await PipelineVersion.query(this.db)
+      .findById(d.pipelineVersionId as string)
+      .throwIfNotFound();
+    const run = await resolvePipelineRun(
+      this.db,
+      { box: this.box, secrets: this.secrets, plugins: this.plugins },
+      { project, version, tags: d.tags },
+    );
+    const node = run.nodes.find((n) => n.id === nodeId);
+    if (!node) throw new Error(`the pipeline no longer has node ${nodeId}`);
+    return { deploymentId: d.id, deploymentName: d.name, node, plugins: run.plugins };
   }
 
   private async enqueue(
@@ -230,7 +303,12 @@ export class DeploymentOperations {
       | undefined;
     if (!op || op.state === 'succeeded' || op.state === 'failed') return;
     const what = describe(op.kind, op.params);
-    const finish = async (state: 'succeeded' | 'failed', message: string, kind: string) => {
+    const finish = async (
+      state: 'succeeded' | 'failed',
+      message: string,
+      kind: string,
+      details: Record<string, unknown> = {},
+    ) => {
       await this.db.transaction(async (trx) => {
         await trx('deployment_operations')
           .where({ id: op.id })
@@ -240,7 +318,7 @@ export class DeploymentOperations {
           message,
           actorId: op.createdBy,
           actorName: op.createdByName,
-          details: { operation: op.id, service: op.params.service },
+          details: { operation: op.id, service: op.params.service, ...details },
         });
       });
     };
@@ -260,8 +338,8 @@ export class DeploymentOperations {
         message: what,
         details: { operation: op.id, service: op.params.service },
       });
-      const { message, kind } = await this.execute(op, d, link);
-      await finish('succeeded', message, kind);
+      const { message, kind, details } = await this.execute(op, d, link);
+      await finish('succeeded', message, kind, details);
     } catch (err) {
       if (err instanceof NotYet && Date.now() - new Date(op.createdAt).getTime() < WAIT_LIMIT_MS) {
         await this.db('deployment_operations')
@@ -278,54 +356,54 @@ export class DeploymentOperations {
     op: OperationRow,
     d: Deployment,
     link: AgentLink,
-  ): Promise<{ message: string; kind: string }> {
+  ): Promise<{ message: string; kind: string; details?: Record<string, unknown> }> {
     const { service } = op.params;
-    const target = () => ({
-      deploymentId: d.id,
-      service,
-      database: op.params.database as string,
-      user: op.params.user as string,
-    });
     if (op.kind === 'database.backup') {
-      const { dump } = await link.request('database.dump', target(), DATABASE_TIMEOUT_MS);
-      const bytes = Buffer.from(dump, 'base64');
-      const dir = join(this.backupDir, d.projectId);
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const target = await this.dataTarget(d, op.params.nodeId ?? service);
+      const { archive } = await link.request('data.backup', target, DATABASE_TIMEOUT_MS);
+      const bytes = Buffer.from(archive, 'base64');
       const id = randomUUID();
-      const file = join(dir, `${id}.sql.gz`);
-      await writeFile(file, bytes, { mode: 0o600 });
+      const stored = await this.store.write(d.projectId, id, bytes);
       await this.db('deployment_backups').insert({
         id,
         deploymentId: d.id,
         projectId: d.projectId,
         service,
-        database: op.params.database,
-        bytes: bytes.length,
-        sha256: createHash('sha256').update(bytes).digest('hex'),
-        file,
+        nodeId: target.node.id,
+        nodeType: target.node.type,
+        bytes: stored.bytes,
+        sha256: stored.sha256,
+        file: stored.file,
+        encrypted: true,
         createdByName: op.createdByName,
       });
       return {
-        message: `backup ${id} of ${service} taken (${kib(bytes.length)} compressed)`,
+        message: `backup ${id} of ${service} taken (${kib(bytes.length)}, encrypted at rest)`,
         kind: 'database.backed-up',
       };
     }
     if (op.kind === 'database.restore') {
-      const backup = (await this.db('deployment_backups').where({ id: op.params.backupId }).first()) as
-        | BackupRow
-        | undefined;
+      const backup = (await this.db('deployment_backups as b')
+        .join('deployments as d', 'd.id', 'b.deploymentId')
+        .where('b.id', op.params.backupId as string)
+        .first('b.*', 'd.name as deploymentName')) as BackupRow | undefined;
       if (!backup) throw new Error('the backup was deleted meanwhile');
-      const bytes = await readFile(backup.file);
-      if (createHash('sha256').update(bytes).digest('hex') !== backup.sha256)
-        throw new Error(`the backup file ${backup.file} is not what was stored (checksum differs)`);
-      await link.request(
-        'database.restore',
-        { ...target(), dump: bytes.toString('base64') },
+      const archive = await this.store.read(backup);
+      const target = await this.dataTarget(d, op.params.nodeId ?? service);
+      const { notes } = await link.request(
+        'data.restore',
+        { ...target, archive: archive.toString('base64') },
         DATABASE_TIMEOUT_MS,
       );
       return {
-        message: `${service} restored from backup ${backup.id} (taken ${backup.createdAt.toISOString()})`,
+        message: `${service} restored from backup ${backup.id} of ${backup.deploymentName} (taken ${backup.createdAt.toISOString()})${notes.length ? `; from the backup: ${notes.join('; ')}` : ''}`,
         kind: 'database.restored',
+        details: {
+          backup: backup.id,
+          sourceDeployment: backup.deploymentId,
+          sourceDeploymentName: backup.deploymentName,
+          ...(notes.length ? { refused: notes } : {}),
+        },
       };
     }
     const action = op.kind.replace(/^service\./, '') as ServiceAction;

@@ -1,14 +1,15 @@
 import type { DeploymentForPlugin } from '@nullops/plugin-sdk';
-import { inject, injectable } from 'tsyringe';
+import { delay, inject, injectable } from 'tsyringe';
 import { AccessService } from '../access/access-service.js';
 import type { Principal } from '../auth/principal.js';
 import type { Database } from '../database/database.js';
 import { IngressService } from '../ingress/ingress-service.js';
 import { AgentNode, Deployment, type DeploymentState } from '../models/fleet.js';
+import { PluginService } from '../plugins/plugin-service.js';
 import { Refs } from '../refs.js';
 import { type DeploymentContext, type DeploymentView, deploymentView } from '../schemas/deployment.js';
 import type { SecretBox } from '../security/secret-box.js';
-import { databasesIn } from './databases.js';
+import { dataNodesIn } from './data-nodes.js';
 import { LookupCache } from './lookup-cache.js';
 import { openSpecs, type StoredSpec } from './spec-seal.js';
 
@@ -59,6 +60,8 @@ export class DeploymentReadModel {
     @inject(Refs.secretBox) private readonly box: SecretBox,
     @inject(AccessService) private readonly access: AccessService,
     @inject(IngressService) private readonly ingress: IngressService,
+    // Delayed: the plugin service reads deployments through this read model (for plugins).
+    @inject(delay(() => PluginService)) private readonly plugins: PluginService,
   ) {}
 
   /** Deployments `me` can see, newest first. */
@@ -155,7 +158,7 @@ export class DeploymentReadModel {
         plugins: version?.plugins ?? {},
         createdByName: (d.createdBy && users.get(d.createdBy)?.username) || null,
         serviceNames: services.get(d.projectId) ?? [],
-        databases: databasesIn(version?.graph).map((x) => x.service),
+        databases: dataNodesIn(version?.graph, this.plugins).map((x) => x.service),
       };
       return deploymentView(d, context, url);
     });

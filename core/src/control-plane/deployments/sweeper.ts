@@ -7,9 +7,10 @@ import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
 import { DeploymentCommands } from './commands.js';
 import { statesFor } from './lifecycle.js';
+import { DeploymentOperations } from './operations.js';
 import { SYSTEM } from './transitions.js';
 
-/** Auto-cleanup: deployments whose time is up are deleted, every sweep interval. */
+/** Auto-cleanup: deployments whose time is up are deleted, and backups past their retention, every sweep interval. */
 @injectable()
 export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
@@ -20,6 +21,7 @@ export class Sweeper {
     @inject(Refs.config) private readonly config: ControlPlaneConfig,
     @inject(DeploymentCommands) private readonly commands: DeploymentCommands,
     @inject(Outbox) private readonly outbox: Outbox,
+    @inject(DeploymentOperations) private readonly operations: DeploymentOperations,
   ) {}
 
   start(): void {
@@ -44,6 +46,10 @@ export class Sweeper {
     this.outbox.wake();
     if (expired.length)
       this.logger.info({ count: expired.length }, 'auto-cleanup removed expired deployments');
+    const backups = await this.operations
+      .expireBackups()
+      .catch((err) => this.logger.error({ err }, 'could not remove expired backups'));
+    if (backups) this.logger.info({ count: backups }, 'removed backups past their retention');
     return expired.length;
   }
 }

@@ -14,6 +14,13 @@ import { PinnedAgent } from './pinned-agent.js';
  * `service.deployment.environment.domain` — other case and a trailing dot aside — gets 404; there is
  * no wildcard, suffix or default route; a request with more than one Host header gets 400.
  */
+/**
+ * Request header limits, below the agent edge's (Node's 16 KiB and 2000 headers): whatever passes
+ * here reaches the agent whole, edge headers included. Larger requests get 431.
+ */
+const MAX_HEADER_BYTES = 12 * 1024;
+const MAX_HEADERS = 100;
+
 export class BuiltinProxy implements IngressDriver {
   readonly name = 'builtin';
   private routes = new Map<string, IngressRoute>();
@@ -54,19 +61,18 @@ export class BuiltinProxy implements IngressDriver {
   }
 
   private options(route: IngressRoute) {
-    return {
-      target: `https://${route.edge.host}:${route.edge.port}`,
-      agent: this.agentFor(route),
-      headers: {
-        [AGENT_EDGE_HEADERS.target]: `${route.deploymentId}/${route.service}`,
-        [AGENT_EDGE_HEADERS.key]: route.edge.key,
-      },
-    };
+    return { target: `https://${route.edge.host}:${route.edge.port}`, agent: this.agentFor(route) };
   }
 
   /** Starts listening; returns the port (useful when asked for port 0). */
   async listen(port: number, host: string): Promise<number> {
-    const server = createServer((req, res) => {
+    const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+      if (req.rawHeaders.length / 2 > MAX_HEADERS) {
+        res
+          .writeHead(431, { 'content-type': 'text/plain; charset=utf-8' })
+          .end(`more than ${MAX_HEADERS} request headers\n`);
+        return;
+      }
       if (hasDuplicateHost(req)) {
         res
           .writeHead(400, { 'content-type': 'text/plain; charset=utf-8' })
@@ -80,22 +86,28 @@ export class BuiltinProxy implements IngressDriver {
           .end(`no NullOps service at ${req.headers.host ?? '(no host)'}\n`);
         return;
       }
-      stripEdgeHeaders(req);
+      withEdgeHeaders(req, route);
       this.proxy.web(req, res, this.options(route));
     });
     server.on('upgrade', (req, socket, head) => {
+      if (req.rawHeaders.length / 2 > MAX_HEADERS) {
+        socket.end('HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n');
+        return;
+      }
       const route = hasDuplicateHost(req) ? undefined : this.route(req);
       if (!route) {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
         return;
       }
-      stripEdgeHeaders(req);
+      withEdgeHeaders(req, route);
       socket.on('error', () => socket.destroy());
       this.proxy.ws(req, socket, head, {
         ...this.options(route),
         target: `wss://${route.edge.host}:${route.edge.port}`,
       });
     });
+    // Node keeps the first 2000 headers and drops the rest silently; the check above must see them all.
+    server.maxHeadersCount = 0;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -126,8 +138,15 @@ function hasDuplicateHost(req: IncomingMessage): boolean {
   return count > 1;
 }
 
-/** A client must not be able to speak to the agent edge in the ingress's name. */
-function stripEdgeHeaders(req: IncomingMessage) {
-  delete req.headers[AGENT_EDGE_HEADERS.target];
-  delete req.headers[AGENT_EDGE_HEADERS.key];
+/**
+ * The edge headers go first, replacing any a client sent (a client must not speak to the agent edge
+ * in the ingress's name), so no number of client headers can push them past what the agent reads.
+ */
+function withEdgeHeaders(req: IncomingMessage, route: IngressRoute) {
+  const { [AGENT_EDGE_HEADERS.target]: _target, [AGENT_EDGE_HEADERS.key]: _key, ...client } = req.headers;
+  req.headers = {
+    [AGENT_EDGE_HEADERS.target]: `${route.deploymentId}/${route.service}`,
+    [AGENT_EDGE_HEADERS.key]: route.edge.key,
+    ...client,
+  };
 }

@@ -27,6 +27,8 @@ export class CaddyDriver implements IngressDriver {
           servers: {
             nullops: {
               listen: [this.listen],
+              // Below the agent edge's 16 KiB, so a request that passes reaches it whole.
+              max_header_bytes: 12 * 1024,
               automatic_https: { disable: true },
               routes: [
                 ...routes

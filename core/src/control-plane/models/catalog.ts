@@ -36,6 +36,13 @@ export class Project extends BaseModel {
   cpuMillicores!: number;
   memoryMb!: number;
   ttlSeconds!: number | null;
+  /** How many backups the project keeps, and for how many days (also after their deployment). */
+  backupLimit!: number;
+  backupRetentionDays!: number;
+  /** Its quota (null: none): live deployments, and the CPU and memory they reserve together. */
+  quotaDeployments!: number | null;
+  quotaCpuMillicores!: number | null;
+  quotaMemoryMb!: number | null;
   createdAt!: Date;
   updatedAt!: Date;
 }

@@ -12,6 +12,10 @@ export class User extends BaseModel {
   passwordHash!: string;
   disabled!: boolean;
   lastLoginAt!: Date | null;
+  /** Their quota (null: none): live deployments they created, and the CPU and memory those reserve. */
+  quotaDeployments!: number | null;
+  quotaCpuMillicores!: number | null;
+  quotaMemoryMb!: number | null;
   createdAt!: Date;
   updatedAt!: Date;
 }

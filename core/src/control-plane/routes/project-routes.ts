@@ -6,6 +6,7 @@ import { AccessService } from '../access/access-service.js';
 import { ComposeImport } from '../compose/compose-import.js';
 import type { Database } from '../database/database.js';
 import { ensureNoLiveDeployments } from '../deployments/decommission.js';
+import { DeploymentOperations } from '../deployments/operations.js';
 import { caller, inBody, route } from '../http/route-context.js';
 import { Project, Service } from '../models/catalog.js';
 import {
@@ -18,7 +19,7 @@ import {
   tagPattern,
   teamAssignments,
 } from '../schemas/catalog.js';
-import { displayText, dnsLabel, idParam, ttlSeconds, uuid } from '../schemas/common.js';
+import { displayText, dnsLabel, idParam, quotaFields, ttlSeconds, uuid } from '../schemas/common.js';
 import { accessLevel } from '../schemas/identity.js';
 import { replaceTeamAccess, teamAccessOf } from '../services/team-access.js';
 import { findOr404 } from './find.js';
@@ -39,6 +40,7 @@ async function replaceServices(db: Database, projectId: string, serviceIds: stri
 export function projectRoutes(container: DependencyContainer): AnyRoute[] {
   const access = container.resolve(AccessService);
   const composeImport = container.resolve(ComposeImport);
+  const operations = container.resolve(DeploymentOperations);
   const params = idParam('projectId');
   const fields = {
     name: dnsLabel,
@@ -46,6 +48,9 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
     cpuMillicores: z.number().int().min(10, 'must be at least 10 (0.01 core)').max(1_000_000),
     memoryMb: z.number().int().min(16, 'must be at least 16 MiB').max(4_194_304),
     ttlSeconds: ttlSeconds.nullable(),
+    backupLimit: z.number().int().min(0).max(1000),
+    backupRetentionDays: z.number().int().min(1).max(3650),
+    ...quotaFields,
     serviceIds: z
       .array(uuid)
       .max(100)
@@ -95,6 +100,11 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
           ...fields,
           description: fields.description.optional(),
           ttlSeconds: fields.ttlSeconds.optional(),
+          backupLimit: fields.backupLimit.optional(),
+          backupRetentionDays: fields.backupRetentionDays.optional(),
+          quotaDeployments: fields.quotaDeployments.optional(),
+          quotaCpuMillicores: fields.quotaCpuMillicores.optional(),
+          quotaMemoryMb: fields.quotaMemoryMb.optional(),
           serviceIds: fields.serviceIds.default([]),
           teams: fields.teams.default([]),
         })
@@ -220,6 +230,7 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
         await findOr404(Project, db, params.projectId, 'project');
         await ensureNoLiveDeployments(db, { projectId: params.projectId }, 'project');
         await Project.query(db).deleteById(params.projectId);
+        await operations.purgeLater(db, params.projectId);
         return { status: 204 };
       },
     }),

@@ -8,7 +8,7 @@ import { SessionService } from '../auth/session-service.js';
 import type { Database } from '../database/database.js';
 import { caller, route } from '../http/route-context.js';
 import { User } from '../models/identity.js';
-import { displayText, idParam, paging } from '../schemas/common.js';
+import { displayText, idParam, paging, quotaFields } from '../schemas/common.js';
 import { password, role, UserView, username, userView } from '../schemas/identity.js';
 import { hashPassword } from '../security/passwords.js';
 import { findOr404 } from './find.js';
@@ -53,6 +53,9 @@ export function userRoutes(container: DependencyContainer): AnyRoute[] {
           password,
           role: role.default('user'),
           displayName: displayText(100).nullable().optional(),
+          quotaDeployments: quotaFields.quotaDeployments.optional(),
+          quotaCpuMillicores: quotaFields.quotaCpuMillicores.optional(),
+          quotaMemoryMb: quotaFields.quotaMemoryMb.optional(),
         })
         .strict(),
       responses: { 201: UserView, 409: null },
@@ -63,6 +66,9 @@ export function userRoutes(container: DependencyContainer): AnyRoute[] {
           displayName: body.displayName ?? null,
           role: body.role,
           passwordHash: await hashPassword(body.password),
+          quotaDeployments: body.quotaDeployments ?? null,
+          quotaCpuMillicores: body.quotaCpuMillicores ?? null,
+          quotaMemoryMb: body.quotaMemoryMb ?? null,
         });
         return { status: 201, body: userView(user) };
       },
@@ -95,6 +101,9 @@ export function userRoutes(container: DependencyContainer): AnyRoute[] {
           role: role.optional(),
           disabled: z.boolean().optional(),
           password: password.optional(),
+          quotaDeployments: quotaFields.quotaDeployments.optional(),
+          quotaCpuMillicores: quotaFields.quotaCpuMillicores.optional(),
+          quotaMemoryMb: quotaFields.quotaMemoryMb.optional(),
         })
         .strict(),
       responses: { 200: UserView },
@@ -114,6 +123,8 @@ export function userRoutes(container: DependencyContainer): AnyRoute[] {
         if (body.role) patch.role = body.role;
         if (body.disabled !== undefined) patch.disabled = body.disabled;
         if (body.password) patch.passwordHash = await hashPassword(body.password);
+        for (const key of ['quotaDeployments', 'quotaCpuMillicores', 'quotaMemoryMb'] as const)
+          if (body[key] !== undefined) patch[key] = body[key];
         const updated = await User.query(db).patchAndFetchById(user.id, patch);
         // A role change reaches the user's API tokens on their next request.
         tokens.forget(user.id);

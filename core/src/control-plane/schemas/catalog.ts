@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ContainerRegistry, Project, Service } from '../models/catalog.js';
-import { displayText, dnsLabel, iso, timestamp, uuid } from './common.js';
+import { displayText, dnsLabel, iso, QuotaView, quotaView, timestamp, uuid } from './common.js';
 import { accessLevel } from './identity.js';
 
 /** `https://host[:port][/path]`, no credentials in the URL (they go in username/password). */
@@ -106,6 +106,9 @@ export const ProjectView = z.object({
   cpuMillicores: z.number().describe('CPU budget of one deployment, in thousandths of a core'),
   memoryMb: z.number().describe('memory budget of one deployment, in MiB'),
   ttlSeconds: z.number().nullable().describe("overrides the environment's auto-cleanup TTL"),
+  backupLimit: z.number().describe('how many backups it keeps'),
+  backupRetentionDays: z.number().describe('for how many days (also after their deployment is gone)'),
+  quota: QuotaView,
   createdAt: timestamp,
 });
 
@@ -117,6 +120,9 @@ export function projectView(p: Project): z.infer<typeof ProjectView> {
     cpuMillicores: p.cpuMillicores,
     memoryMb: p.memoryMb,
     ttlSeconds: p.ttlSeconds,
+    backupLimit: p.backupLimit,
+    backupRetentionDays: p.backupRetentionDays,
+    quota: quotaView(p),
     createdAt: iso(p.createdAt) as string,
   };
 }

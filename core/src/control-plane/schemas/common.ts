@@ -50,3 +50,27 @@ export const ttlSeconds = z
   .int('must be whole seconds')
   .min(60, 'must be at least 60 seconds')
   .max(366 * 86400, 'must be at most a year');
+
+/**
+ * A quota (null: none): the most live deployments, and the CPU and memory they may reserve
+ * together. Projects and users each have one; a create over either is refused, naming it.
+ */
+export const quotaFields = {
+  quotaDeployments: z.number().int().min(0).max(100_000).nullable(),
+  quotaCpuMillicores: z.number().int().min(0).max(100_000_000).nullable(),
+  quotaMemoryMb: z.number().int().min(0).max(1_000_000_000).nullable(),
+};
+export const QuotaView = z.object({
+  deployments: z.number().nullable().describe('the most live deployments (null: no limit)'),
+  cpuMillicores: z.number().nullable().describe('the most CPU they reserve together'),
+  memoryMb: z.number().nullable().describe('the most memory they reserve together'),
+});
+export const quotaView = (row: {
+  quotaDeployments: number | null;
+  quotaCpuMillicores: number | null;
+  quotaMemoryMb: number | null;
+}) => ({
+  deployments: row.quotaDeployments ?? null,
+  cpuMillicores: row.quotaCpuMillicores ?? null,
+  memoryMb: row.quotaMemoryMb ?? null,
+});

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ApiToken, Team, User } from '../models/identity.js';
-import { displayText, iso, timestamp, uuid } from './common.js';
+import { displayText, iso, QuotaView, quotaView, timestamp, uuid } from './common.js';
 
 export const username = z
   .string()
@@ -26,6 +26,7 @@ export const UserView = z.object({
   role,
   disabled: z.boolean(),
   lastLoginAt: timestamp.nullable(),
+  quota: QuotaView,
   createdAt: timestamp,
 });
 
@@ -37,6 +38,7 @@ export function userView(u: User): z.infer<typeof UserView> {
     role: u.role,
     disabled: u.disabled,
     lastLoginAt: iso(u.lastLoginAt),
+    quota: quotaView(u),
     createdAt: iso(u.createdAt) as string,
   };
 }

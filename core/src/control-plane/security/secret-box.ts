@@ -1,6 +1,10 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
 const FORMAT = 'nx1';
+/** Files (backups) start with this, then the key id's length, the key id and the IV. */
+const FILE_FORMAT = Buffer.from('NXF1', 'ascii');
+/** Enough of a file's first bytes to read its header (format, id of at most 16 bytes, IV). */
+export const FILE_HEADER_MAX = 4 + 1 + 16 + 12;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
@@ -91,6 +95,42 @@ export class SecretBox {
     } catch {
       throw new SecretDecryptionError('authentication failed (wrong key, wrong record or tampered data)');
     }
+  }
+
+  /**
+   * A stream cipher for a file (a backup): AES-256-GCM with the current key, bound to `context`.
+   * The file is `header` (format, key id, IV) + ciphertext + the 16-byte tag the cipher gives at
+   * the end.
+   */
+  fileCipher(context: string): { header: Buffer; cipher: import('node:crypto').CipherGCM } {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.current.key, iv, { authTagLength: TAG_BYTES });
+    cipher.setAAD(Buffer.from(context, 'utf8'));
+    const id = Buffer.from(this.current.id, 'utf8');
+    return { header: Buffer.concat([FILE_FORMAT, Buffer.from([id.length]), id, iv]), cipher };
+  }
+
+  /**
+   * The decipher for a file `fileCipher` wrote, from its first bytes (at least FILE_HEADER_MAX) and
+   * its tag (its last 16 bytes); `headerBytes` says where the ciphertext starts.
+   */
+  fileDecipher(
+    head: Buffer,
+    tag: Buffer,
+    context: string,
+  ): { decipher: import('node:crypto').DecipherGCM; headerBytes: number } {
+    if (!head.subarray(0, FILE_FORMAT.length).equals(FILE_FORMAT))
+      throw new SecretDecryptionError('not a file this control plane encrypted');
+    const idLength = head[FILE_FORMAT.length] ?? 0;
+    const idStart = FILE_FORMAT.length + 1;
+    const keyId = head.subarray(idStart, idStart + idLength).toString('utf8');
+    const key = this.keys.get(keyId);
+    if (!key) throw new SecretDecryptionError(`key "${keyId}" is not configured`);
+    const iv = head.subarray(idStart + idLength, idStart + idLength + IV_BYTES);
+    const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+    decipher.setAAD(Buffer.from(context, 'utf8'));
+    decipher.setAuthTag(tag);
+    return { decipher, headerBytes: idStart + idLength + IV_BYTES };
   }
 
   /** True when the ciphertext was written with an older key and should be re-encrypted. */
