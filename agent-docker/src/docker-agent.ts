@@ -2,6 +2,7 @@ import {
   AgentIdentity,
   agentConfigShape,
   bundledPluginsOf,
+  enumVar,
   loadConfig,
   type RunningAgent,
   startAgentHost,
@@ -14,6 +15,12 @@ import { AGENT_VERSION } from './version.js';
 /** The Docker agent's environment variables (services publish no ports: the edge reaches them). */
 export const dockerAgentConfigShape = {
   ...agentConfigShape,
+  /**
+   * Keep deployment containers off this host's own ports (an INPUT rule per deployment bridge):
+   * `auto` where the agent can change the host firewall, `required` to refuse deployments where it
+   * cannot, `off`.
+   */
+  NULLOPS_HOST_ISOLATION: enumVar(['auto', 'required', 'off'], 'auto'),
 };
 
 export type DockerAgentConfig = ReturnType<typeof loadConfig<typeof dockerAgentConfigShape>>;
@@ -47,7 +54,10 @@ export async function startDockerAgent(options: {
 }): Promise<RunningAgent & { runtime: DockerRuntime }> {
   const { config } = options;
   const identity = options.identity ?? new AgentIdentity();
-  const runtime = new DockerRuntime({ owner: () => identity.require() });
+  const runtime = new DockerRuntime({
+    owner: () => identity.require(),
+    hostIsolation: config.NULLOPS_HOST_ISOLATION,
+  });
   try {
     await runtime.capacity();
   } catch (err) {
@@ -55,6 +65,12 @@ export async function startDockerAgent(options: {
       `cannot reach the Docker engine (${(err as Error).message}); is dockerd running and DOCKER_HOST right?`,
     );
   }
+  const isolationOff = await runtime.firewall.unavailable();
+  if (isolationOff)
+    options.logger.warn(
+      { reason: isolationOff, mode: config.NULLOPS_HOST_ISOLATION },
+      "deployments can reach this host's own ports: bind the control plane and ingress to 127.0.0.1, or let the agent change the host firewall (README: Container reach)",
+    );
   const agent = await startAgentHost({
     config,
     runtime,

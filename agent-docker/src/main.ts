@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-import { ConfigError, createLogger } from '@nullops/agent-host';
-import { type DockerAgentConfig, loadDockerAgentConfig, startDockerAgent } from './docker-agent.js';
+import { ConfigError, createLogger, forgetSecretVariables } from '@nullops/agent-host';
+import {
+  type DockerAgentConfig,
+  dockerAgentConfigShape,
+  loadDockerAgentConfig,
+  startDockerAgent,
+} from './docker-agent.js';
 
 async function main() {
   let config: DockerAgentConfig;
@@ -14,7 +19,7 @@ async function main() {
     throw err;
   }
   // Only the hash is kept (by the host); nothing else in this process may read the token again.
-  delete process.env.NULLOPS_AGENT_TOKEN;
+  forgetSecretVariables(dockerAgentConfigShape);
   const logger = createLogger({ level: config.NULLOPS_LOG_LEVEL, name: 'nullops-agent' });
   const agent = await startDockerAgent({ config, logger });
   const stop = async (signal: string) => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { ConfigError, createLogger } from '@nullops/agent-host';
-import { type K8sAgentConfig, loadK8sAgentConfig, startK8sAgent } from './k8s-agent.js';
+import { ConfigError, createLogger, forgetSecretVariables } from '@nullops/agent-host';
+import { type K8sAgentConfig, k8sAgentConfigShape, loadK8sAgentConfig, startK8sAgent } from './k8s-agent.js';
 
 async function main() {
   let config: K8sAgentConfig;
@@ -14,7 +14,7 @@ async function main() {
     throw err;
   }
   // Only the hash is kept (by the host); nothing else in this process may read the token again.
-  delete process.env.NULLOPS_AGENT_TOKEN;
+  forgetSecretVariables(k8sAgentConfigShape);
   const logger = createLogger({ level: config.NULLOPS_LOG_LEVEL, name: 'nullops-agent-k8s' });
   const agent = await startK8sAgent({ config, logger });
   const stop = async (signal: string) => {

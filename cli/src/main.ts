@@ -4,9 +4,9 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { createInterface } from 'node:readline/promises';
 import type { ComposeImportReport, Deployment, Project } from '@nullops/core/api-types';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { read } from 'read';
 import { Api, ApiError } from './api.js';
 import { loadCredentials, saveCredentials, UsageError } from './config.js';
 
@@ -197,10 +197,11 @@ program
     const url = rawUrl.replace(/\/+$/, '');
     let token: string = o.token;
     if (!token) {
-      const ask = createInterface({ input: process.stdin, output: process.stderr });
-      const username = o.username ?? (await ask.question('username: '));
-      const password = process.env.NULLOPS_PASSWORD ?? (await ask.question('password: '));
-      ask.close();
+      const username = o.username ?? (await read({ prompt: 'username: ', output: process.stderr }));
+      // Typed without echo (and nothing shown in its place) when on a terminal.
+      const password =
+        process.env.NULLOPS_PASSWORD ??
+        (await read({ prompt: 'password: ', silent: true, replace: '', output: process.stderr }));
       const res = await new Api(url, {}).raw('POST', '/api/auth/login', { username, password });
       const body = (await res.json()) as { csrfToken?: string; error?: { message: string } };
       if (!res.ok) throw new ApiError(res.status, body.error?.message ?? `sign-in failed (${res.status})`);

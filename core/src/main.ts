@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { ConfigError, createLogger } from '@nullops/agent-host/kernel';
+import { ConfigError, createLogger, forgetSecretVariables } from '@nullops/agent-host/kernel';
 import { ensureFirstAdmin, loadSecretKeys } from './control-plane/bootstrap.js';
-import { loadControlPlaneConfig } from './control-plane/config.js';
+import { controlPlaneConfigShape, loadControlPlaneConfig } from './control-plane/config.js';
 import { createControlPlane } from './control-plane/control-plane.js';
 import { createDatabase, migrateLatest } from './control-plane/database/database.js';
 import { startEmbeddedPostgres } from './control-plane/database/embedded-postgres.js';
@@ -20,6 +20,8 @@ async function main() {
     }
     throw err;
   }
+  // The secret key, the admin password, the database URL: read once, then gone from the environment.
+  forgetSecretVariables(controlPlaneConfigShape);
   const logger = createLogger({ level: config.NULLOPS_LOG_LEVEL });
   const embedded = config.DATABASE_URL
     ? undefined

@@ -59,6 +59,11 @@ export interface PluginRoute {
   path: string;
   /** `authenticated` (any signed-in user) or `admin`; there are no public plugin routes. */
   access: 'authenticated' | 'admin';
+  /**
+   * True when the answer holds credentials or other secrets (a database password): every call is
+   * then audited with who asked, reads too. Calls that change something are always audited.
+   */
+  sensitive?: boolean;
   handler(request: PluginRequest): Promise<{ status: number; body?: unknown }>;
 }
 

@@ -105,6 +105,7 @@ test('every route declares a known access rule naming a real path parameter', as
     'deployments.operations': 'deployment:read',
     'deployments.backups.create': 'deployment:full',
     'deployments.backups.list': 'deployment:read',
+    'deployments.backups.download': 'deployment:read',
     'deployments.backups.delete': 'deployment:full',
     'deployments.restore': 'deployment:full',
     'projects.backups.list': 'project:read',

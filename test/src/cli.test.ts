@@ -211,7 +211,7 @@ test.serial('login stores a token readable by its owner only; import reads a com
 });
 
 test.serial(
-  'the CLI package installs on its own, as on a CI runner: nothing of the repository, only commander',
+  'the CLI package installs on its own, as on a CI runner: nothing of the repository, only commander and read',
   async (t) => {
     const dir = await tempDir('nullops-cli-pack-');
     const run = promisify(execFile);
@@ -230,6 +230,8 @@ test.serial(
     t.deepEqual((await readdir(join(runner, 'node_modules'))).filter((m) => !m.startsWith('.')).sort(), [
       '@nullops',
       'commander',
+      'mute-stream',
+      'read',
     ]);
     const { token } = await s.admin.expect(201, 'POST', '/api/auth/tokens', {
       name: 'runner',

@@ -9,6 +9,7 @@ import { waitNodeReady } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
 import { docker, ensureTestImages } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
+import { POSTGRES_IMAGE, psql } from './helpers/postgres.js';
 import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
 import { eventually } from './helpers/time.js';
 
@@ -177,21 +178,6 @@ test.serial('nullops restart waits for the result', async (t) => {
   await eventually('web answers', answers);
 });
 
-const POSTGRES_IMAGE = 'nullops-test/postgres:15';
-const psql = async (deploymentId: string, sql: string) => {
-  const exec = await docker.getContainer(`nullops-${deploymentId}-db`).exec({
-    Cmd: ['sh', '-c', 'PGPASSWORD="$POSTGRES_PASSWORD" psql -U shop -d shop -tAc "$1"', 'sh', sql],
-    AttachStdout: true,
-    AttachStderr: true,
-  });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  let out = '';
-  await new Promise((done) => {
-    stream.on('data', (chunk: Buffer) => (out += chunk.subarray(8).toString()));
-    stream.on('end', done);
-  });
-  return out.trim();
-};
 const names = (deploymentId: string) =>
   psql(deploymentId, "select string_agg(name, ',' order by id) from greetings");
 

@@ -430,37 +430,3 @@ test.serial(
     t.false(s.cp.logs.join('').includes('secret-path'), 'the webhook URL (a secret) is never logged');
   },
 );
-
-test.serial(
-  'a plugin dependency’s install scripts never run, on the control plane or on an agent',
-  async (t) => {
-    // A dependency that would leave a file behind if any of its install scripts ran.
-    const ran = "node -e \"require('fs').writeFileSync('script-ran', process.getuid?.() + '')\"";
-    await npm.publish(fixture('shout'), {
-      version: '2.0.0',
-      scripts: { preinstall: ran, install: ran, postinstall: ran },
-    });
-    await npm.publish(fixture('greeter'), {
-      version: '1.3.0',
-      dependencies: { '@fixtures/shout': '^2.0.0' },
-    });
-    const installed = await install(`${GREETER}@1.3.0`);
-    t.is(installed.status, 201, JSON.stringify(installed.body));
-    t.is((await statusOn(GREETER, 'control-plane', '1.3.0')).status, 'loaded');
-    t.is((await statusOn(GREETER, s.node.id, '1.3.0')).status, 'loaded');
-    const { PluginService } = await import('@nullops/core');
-    const stores = [
-      (s.cp.cp.container.resolve(PluginService) as { storeDir: string }).storeDir,
-      join(s.agent.options.dataDir, 'plugins'),
-    ];
-    for (const store of stores) {
-      const shout = join(store, '@fixtures+nullops-greeter@1.3.0', 'node_modules', '@fixtures', 'shout');
-      t.is(JSON.parse(await readFile(join(shout, 'package.json'), 'utf8')).version, '2.0.0', store);
-      await t.throwsAsync(
-        readFile(join(shout, 'script-ran')),
-        { code: 'ENOENT' },
-        `no script ran in ${store}`,
-      );
-    }
-  },
-);

@@ -22,6 +22,7 @@ import {
 import Docker from 'dockerode';
 import { deploymentLabels, dockerNames, ownerLabels, SPEC_HASH_LABEL, specHash } from './docker-names.js';
 import { collectOutput, demuxLines } from './docker-streams.js';
+import { HostFirewall, type HostIsolation } from './host-firewall.js';
 
 export interface DockerRuntimeOptions {
   docker?: Docker;
@@ -30,6 +31,8 @@ export interface DockerRuntimeOptions {
    * every resource is labelled with it, and nothing without it is listed or removed.
    */
   owner: RuntimeOwner | (() => RuntimeOwner);
+  /** Whether deployment networks are kept off the host's own ports (default `auto`). */
+  hostIsolation?: HostIsolation;
 }
 
 // Capabilities most images need to start (switching user, owning files, binding :80); all others dropped.
@@ -42,11 +45,15 @@ export class DockerRuntime implements Runtime {
   readonly kind = 'docker' as const;
   readonly docker: Docker;
   private readonly ownerOf: () => RuntimeOwner;
+  readonly firewall: HostFirewall;
+  private readonly isolation: HostIsolation;
 
   constructor(options: DockerRuntimeOptions) {
     this.docker = options.docker ?? new Docker();
     const { owner } = options;
     this.ownerOf = typeof owner === 'function' ? owner : () => owner;
+    this.isolation = options.hostIsolation ?? 'auto';
+    this.firewall = new HostFirewall(this.isolation, this.ownerOf);
   }
 
   /** The installation and node this runtime works for. */
@@ -89,6 +96,13 @@ export class DockerRuntime implements Runtime {
         CheckDuplicate: true,
       });
     }
+    const network = await this.docker.getNetwork(name).inspect();
+    await this.firewall.protect({ deploymentId, bridge: bridgeOf(network) });
+    const off = await this.firewall.unavailable();
+    if (off && this.isolation === 'required')
+      throw new Error(
+        `deployments must be kept off this host's ports (NULLOPS_HOST_ISOLATION=required), but ${off}`,
+      );
   }
 
   async pullImage(
@@ -590,6 +604,15 @@ export class DockerRuntime implements Runtime {
       await this.release(holder);
       return { held: false, by: describeClaim(after.Labels ?? {}) };
     }
+    // While it holds the node, every renewal puts the host firewall back as the networks say (a
+    // host reboot or a firewall reload drops rules; a network removed behind its back leaves one).
+    const networks = await this.docker.listNetworks({ filters: this.owned() });
+    await this.firewall.sync(
+      networks.flatMap((n) => {
+        const deploymentId = n.Labels?.[RUNTIME_LABELS.deployment];
+        return deploymentId ? [{ deploymentId, bridge: bridgeOf(n) }] : [];
+      }),
+    );
     return { held: true };
   }
 
@@ -656,9 +679,15 @@ export class DockerRuntime implements Runtime {
     );
     const networks = await this.docker.listNetworks({ filters });
     await Promise.all(networks.map((n) => this.docker.getNetwork(n.Id).remove().catch(ignoreMissing)));
+    await this.firewall.release(deploymentId);
     const volumes = (await this.docker.listVolumes({ filters })).Volumes ?? [];
     await Promise.all(volumes.map((v) => this.docker.getVolume(v.Name).remove().catch(ignoreMissing)));
   }
+}
+
+/** The host interface of a deployment's bridge network. */
+function bridgeOf(network: { Id: string; Options?: Record<string, string> }): string {
+  return network.Options?.['com.docker.network.bridge.name'] ?? `br-${network.Id.slice(0, 12)}`;
 }
 
 function ignoreMissing(err: unknown) {

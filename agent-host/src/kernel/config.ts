@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /** Raised when an environment variable holds a bad value; the message names the variable. */
@@ -15,11 +16,22 @@ export class ConfigError extends Error {
  */
 export function loadConfig<S extends z.ZodRawShape>(shape: S, env: NodeJS.ProcessEnv = process.env) {
   const raw: Record<string, string | undefined> = {};
+  const unreadable: string[] = [];
   for (const key of Object.keys(shape)) {
-    const value = env[key];
     // An empty variable means "unset": shells and compose files produce them by accident.
-    raw[key] = value === '' ? undefined : value;
+    raw[key] = env[key] || undefined;
+    // `NAME_FILE` holds the path of a file with the value (Docker and Kubernetes secrets): the value
+    // then never appears in the process environment.
+    const file = env[`${key}_FILE`];
+    if (raw[key] === undefined && file) {
+      try {
+        raw[key] = readFileSync(file, 'utf8').replace(/\r?\n$/, '') || undefined;
+      } catch (err) {
+        unreadable.push(`${key}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    }
   }
+  if (unreadable.length) throw new ConfigError(unreadable);
   const result = z.object(shape).safeParse(raw);
   if (!result.success) {
     throw new ConfigError(
@@ -32,10 +44,26 @@ export function loadConfig<S extends z.ZodRawShape>(shape: S, env: NodeJS.Proces
   return result.data;
 }
 
+const SECRET_NAME = /SECRET|PASSWORD|TOKEN|KEY|DATABASE_URL/;
+
+/**
+ * Once read, secret variables (and their `_FILE` paths) leave the process environment: child
+ * processes do not inherit them and code that lists the environment does not find them. (The
+ * environment the process started with stays in /proc/self/environ; use `NAME_FILE` to keep a
+ * value out of that too.)
+ */
+export function forgetSecretVariables(shape: z.ZodRawShape, env: NodeJS.ProcessEnv = process.env): void {
+  for (const key of Object.keys(shape))
+    if (SECRET_NAME.test(key)) {
+      delete env[key];
+      delete env[`${key}_FILE`];
+    }
+}
+
 // Values of variables that look secret are never echoed back, even in an error.
 function describeValue(name: string, value: string | undefined): string {
   if (value === undefined) return 'nothing';
-  if (/SECRET|PASSWORD|TOKEN|KEY|DATABASE_URL/.test(name)) return 'a hidden value';
+  if (SECRET_NAME.test(name)) return 'a hidden value';
   return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
 }
 

@@ -22,10 +22,17 @@ export const controlPlaneConfigShape = {
   NULLOPS_TRUST_PROXY_HOPS: intVar(0, 0, 10),
   /** Older spelling of NULLOPS_TRUST_PROXY_HOPS=1. */
   NULLOPS_TRUST_PROXY: boolVar(false),
+  /**
+   * Bearer token that `/metrics` asks for (at least 16 characters). Unset: `/metrics` answers only
+   * requests made on this machine (from a loopback address, not through a proxy).
+   */
+  NULLOPS_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   NULLOPS_LOGIN_MAX_FAILURES: intVar(5, 1, 1000),
   NULLOPS_LOGIN_WINDOW_SECONDS: intVar(900, 1, 86400),
   NULLOPS_EMBEDDED_AGENT: enumVar(['auto', 'off'], 'auto'),
   NULLOPS_EMBEDDED_AGENT_PORT: intVar(5001, 1, 65535),
+  /** The embedded agent's NULLOPS_HOST_ISOLATION (see the Docker agent's). */
+  NULLOPS_HOST_ISOLATION: enumVar(['auto', 'required', 'off'], 'auto'),
   NULLOPS_INGRESS_DRIVER: enumVar(['builtin', 'caddy'], 'builtin'),
   NULLOPS_INGRESS_PORT: intVar(8081, 0, 65535),
   NULLOPS_INGRESS_PUBLIC_PORT: z

@@ -125,7 +125,7 @@ export function createControlPlane(deps: {
     return document;
   };
   const routes: AnyRoute[] = [
-    ...systemRoutes({ db: deps.db, metrics, openapi }),
+    ...systemRoutes({ db: deps.db, metrics, openapi, metricsToken: deps.config.NULLOPS_METRICS_TOKEN }),
     ...[
       authRoutes,
       userRoutes,

@@ -61,6 +61,7 @@ export async function startEmbeddedAgent(deps: {
         NULLOPS_AGENT_PORT: String(node.port),
         NULLOPS_AGENT_LISTEN_HOST: '127.0.0.1',
         NULLOPS_AGENT_DATA_DIR: join(dataDir, 'agent'),
+        NULLOPS_HOST_ISOLATION: config.NULLOPS_HOST_ISOLATION,
       }),
       identity,
       logger,

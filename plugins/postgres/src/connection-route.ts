@@ -9,6 +9,8 @@ export function addConnectionRoute(ctx: ControlPlaneContext): void {
     method: 'get',
     path: '/deployments/:id/connection',
     access: 'authenticated',
+    // It hands out database passwords: every read is audited.
+    sensitive: true,
     async handler(request) {
       const d = await ctx.deployments.get(String(request.params.id), request.user.id);
       if (!d) return { status: 404, body: { error: { code: 'not_found', message: 'deployment not found' } } };

@@ -49,6 +49,20 @@ export async function removeLabelled(docker: Docker, deploymentIds: string[]): P
         .remove()
         .catch(() => {});
   }
+  removeFirewallRules(deploymentIds);
+}
+
+/** Host firewall rules an agent made for these deployments (it was killed before removing them). */
+export function removeFirewallRules(deploymentIds: string[]): void {
+  let rules: string;
+  try {
+    rules = execFileSync('iptables', ['-w', '5', '-S', 'INPUT'], { encoding: 'utf8', stdio: 'pipe' });
+  } catch {
+    return; // no firewall this process may change: no agent could have made rules either
+  }
+  for (const line of rules.split('\n'))
+    if (line.startsWith('-A INPUT ') && deploymentIds.some((id) => line.includes(`:${id}"`)))
+      execFileSync('sh', ['-c', `iptables -w 5 -D ${line.slice(3)}`], { stdio: 'ignore' });
 }
 
 export const docker = new Docker();

@@ -23,7 +23,8 @@ export async function openEvents(client: ApiClient, path: string) {
   const events: SseEvent[] = [];
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   let buffer = '';
-  void (async () => {
+  /** Settles when the stream ends: the server closed it (or it was aborted here). */
+  const ended = (async () => {
     try {
       for (;;) {
         const { value, done } = await reader.read();
@@ -41,5 +42,5 @@ export async function openEvents(client: ApiClient, path: string) {
       // aborted
     }
   })();
-  return { events, close: () => controller.abort() };
+  return { events, ended, close: () => controller.abort() };
 }

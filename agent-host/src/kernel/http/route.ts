@@ -75,6 +75,11 @@ export interface RouteSpec<
    * the network (a registry), which must never happen while a transaction holds a connection.
    */
   transaction?: false;
+  /**
+   * True for a read that is audited like a change: it hands out what must be accounted for (log
+   * lines, backup contents). A handler can also ask for it per request (`ctx.state.auditRead`).
+   */
+  auditRead?: true;
   handler: (req: RouteRequest<Out<PS>, Out<QS>, Out<BS>, E>) => Promise<RouteResult>;
 }
 

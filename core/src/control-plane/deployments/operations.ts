@@ -31,6 +31,9 @@ export interface OperationParams {
   /** The pipeline node a backup or restore is of. */
   nodeId?: string;
   backupId?: string;
+  /** A restore's source: the deployment and service the backup was made of. */
+  sourceDeploymentId?: string;
+  sourceService?: string;
 }
 
 export interface OperationRow {
@@ -171,7 +174,13 @@ export class DeploymentOperations {
       db,
       d,
       'database.restore',
-      { service: target.service, nodeId: target.nodeId, backupId },
+      {
+        service: target.service,
+        nodeId: target.nodeId,
+        backupId,
+        sourceDeploymentId: backup.deploymentId,
+        sourceService: backup.service,
+      },
       actor,
     );
   }
@@ -202,11 +211,26 @@ export class DeploymentOperations {
     return rows.filter((r) => readable.get(r.deploymentId));
   }
 
-  async deleteBackup(db: Database, d: Deployment, backupId: string): Promise<void> {
+  private async backupOf(db: Database, d: Deployment, backupId: string): Promise<BackupRow> {
     const backup = (await db('deployment_backups').where({ id: backupId, deploymentId: d.id }).first()) as
       | BackupRow
       | undefined;
     if (!backup) throw InputError.field('params.backupId', `names no backup of ${d.name}`);
+    return backup;
+  }
+
+  /** A backup's archive as its plugin wrote it (decrypted and checked). */
+  async download(
+    db: Database,
+    d: Deployment,
+    backupId: string,
+  ): Promise<{ backup: BackupRow; archive: Buffer }> {
+    const backup = await this.backupOf(db, d, backupId);
+    return { backup, archive: await this.store.read(backup) };
+  }
+
+  async deleteBackup(db: Database, d: Deployment, backupId: string): Promise<void> {
+    const backup = await this.backupOf(db, d, backupId);
     await db('deployment_backups').where({ id: backupId }).delete();
     await this.store.remove(backup.file);
   }

@@ -1,4 +1,4 @@
-import type { AnyRoute, RouteHooks } from '@nullops/agent-host/kernel';
+import type { AnyRoute, RouteHooks, RouteResult } from '@nullops/agent-host/kernel';
 import { isNullOpsError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
@@ -12,8 +12,10 @@ import type { ControlPlaneExtras } from './route-context.js';
 
 /**
  * The control plane's steps around every handler: authorize by the route's rule, run mutations in
- * a transaction (then start the effects it queued in the outbox), and audit every mutation
- * (successful, refused or failed).
+ * a transaction (then start the effects it queued in the outbox), and audit every mutation and
+ * every sensitive read. A change's audit row is written in the change's own transaction: no change
+ * without its row (a row that cannot be written undoes the change). Refusals and failures, which
+ * changed nothing, are recorded after.
  */
 export function controlPlaneHooks(deps: {
   db: Database;
@@ -24,6 +26,8 @@ export function controlPlaneHooks(deps: {
   /** After every change made through the API (caches of read models forget what they hold). */
   changed?: () => void;
 }): RouteHooks<ControlPlaneExtras> {
+  const audited = (ctx: Koa.Context, route: AnyRoute) =>
+    route.method !== 'get' || Boolean(route.auditRead || ctx.state.auditRead);
   return {
     async authorize(ctx, route) {
       ctx.state.principal = await deps.authorizer.authorize(ctx, route.access);
@@ -33,18 +37,25 @@ export function controlPlaneHooks(deps: {
       if (route.method === 'get') return handler({ db: deps.db, principal });
       try {
         if (route.transaction === false) return await handler({ db: deps.db, principal });
-        return await deps.db.transaction((trx) => handler({ db: trx, principal }));
+        return await deps.db.transaction(async (trx) => {
+          const result = await handler({ db: trx, principal });
+          const { status, body } = result as RouteResult;
+          await deps.audit.record(auditEntry(ctx, route, { status, result: body }), trx);
+          ctx.state.auditWritten = true;
+          return result;
+        });
       } finally {
         deps.outbox.wake();
       }
     },
     async after(ctx, route, outcome) {
-      if (route.method === 'get') return;
-      deps.changed?.();
+      if (route.method !== 'get') deps.changed?.();
+      if (!audited(ctx, route) || ctx.state.auditWritten) return;
       try {
         await deps.audit.record(auditEntry(ctx, route, outcome));
       } catch (err) {
-        // Losing an audit line must not turn a done request into an error; it is logged loudly.
+        // Only refusals, failures, reads and the few changes that commit in steps of their own get
+        // here; losing such a row must not turn a decided request into an error, so it is logged loudly.
         deps.logger.error({ err, action: route.operationId }, 'could not write audit event');
       }
     },
@@ -66,6 +77,9 @@ function auditEntry(
     result = code === 'unauthenticated' || code === 'forbidden' ? 'denied' : 'failure';
     status = 0;
     details = { error: code };
+  } else if (status >= 400) {
+    // A plugin route answers its refusals itself.
+    result = status === 401 || status === 403 ? 'denied' : 'failure';
   }
   const params = (ctx.params ?? {}) as Record<string, string>;
   const body = outcome.result as { id?: unknown } | undefined;

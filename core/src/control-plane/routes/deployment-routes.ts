@@ -307,6 +307,32 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       },
     }),
     route({
+      method: 'get',
+      path: '/api/deployments/:deploymentId/backups/:backupId/archive',
+      operationId: 'deployments.backups.download',
+      summary:
+        'Download a backup of the deployment: the archive its plugin made (for PostgreSQL, a gzipped plain SQL dump), decrypted; audited',
+      tags: ['deployments'],
+      access: readable,
+      params: z.object({ deploymentId: uuid, backupId: uuid }).strict(),
+      produces: 'application/octet-stream',
+      responses: { 200: z.string() },
+      auditRead: true,
+      handler: async ({ params: p, db }) => {
+        const d = await find(db, p.deploymentId);
+        const { backup, archive } = await operations.download(db, d, p.backupId);
+        const day = backup.createdAt.toISOString().slice(0, 10);
+        return {
+          status: 200,
+          body: archive,
+          headers: {
+            'content-disposition': `attachment; filename="${d.name}-${backup.service}-${day}.backup"`,
+            'x-content-sha256': backup.sha256,
+          },
+        };
+      },
+    }),
+    route({
       method: 'delete',
       path: '/api/deployments/:deploymentId/backups/:backupId',
       operationId: 'deployments.backups.delete',
@@ -331,14 +357,12 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       params,
       body: z.object({ backupId: uuid }).strict(),
       responses: { 202: OperationView, 409: null },
-      handler: async ({ params: p, body, db, principal }) => {
+      handler: async ({ params: p, body, db, principal, ctx }) => {
         const d = await find(db, p.deploymentId);
-        return {
-          status: 202,
-          body: operationView(
-            await operations.restore(db, d, body.backupId, actorOf(principal), caller(principal)),
-          ),
-        };
+        const op = await operations.restore(db, d, body.backupId, actorOf(principal), caller(principal));
+        const { service, backupId, sourceDeploymentId, sourceService } = op.params;
+        ctx.state.auditDetails = { service, backupId, sourceDeploymentId, sourceService };
+        return { status: 202, body: operationView(op) };
       },
     }),
     route({
@@ -549,8 +573,10 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       }),
       produces: 'text/event-stream',
       responses: { 200: z.string(), 409: null },
+      auditRead: true,
       handler: async ({ params, query, db, ctx, principal }) => {
         const d = await find(db, params.deploymentId);
+        ctx.state.auditDetails = { service: query.service };
         const stream = sse(ctx);
         holdWhileReadable(caller(principal), d.id, stream);
         try {

@@ -115,10 +115,12 @@ export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
       query: z.record(z.string(), z.union([z.string(), z.array(z.string())])),
       body: method === 'get' || method === 'delete' ? undefined : z.unknown(),
       responses: { 200: z.unknown(), 404: null },
-      handler: async ({ params, query, body, principal }) => {
+      handler: async ({ params, query, body, principal, ctx }) => {
         const rest = Array.isArray(params.rest) ? params.rest.join('/') : params.rest;
         const found = plugins.extensions.findRoute(method, rest);
         if (!found) throw new NotFoundError(`no plugin route ${method.toUpperCase()} /api/ext/${rest}`);
+        ctx.state.auditDetails = { plugin: found.plugin, path: `/${rest}` };
+        if (found.route.sensitive) ctx.state.auditRead = true;
         const user = caller(principal);
         if (found.route.access === 'admin' && user.role !== 'admin')
           throw new NotAllowedError('this plugin route is for administrators');

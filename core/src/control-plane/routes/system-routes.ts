@@ -1,14 +1,22 @@
 import type { Metrics } from '@nullops/agent-host/kernel';
 import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
-import { UnavailableError } from '@nullops/plugin-sdk';
+import { AuthenticationError, NotAllowedError, UnavailableError } from '@nullops/plugin-sdk';
+import type Koa from 'koa';
 import { z } from 'zod';
 import { type Database, isDatabaseReachable } from '../database/database.js';
 import { route } from '../http/route-context.js';
+import { constantTimeEqual } from '../security/tokens.js';
 
 const Status = z.object({ status: z.string() });
 
 /** Liveness, readiness, Prometheus metrics and the OpenAPI document. */
-export function systemRoutes(deps: { db: Database; metrics: Metrics; openapi: () => unknown }): AnyRoute[] {
+export function systemRoutes(deps: {
+  db: Database;
+  metrics: Metrics;
+  openapi: () => unknown;
+  /** What `/metrics` asks for; without one it answers this machine only. */
+  metricsToken?: string;
+}): AnyRoute[] {
   return [
     route({
       method: 'get',
@@ -37,12 +45,17 @@ export function systemRoutes(deps: { db: Database; metrics: Metrics; openapi: ()
       method: 'get',
       path: '/metrics',
       operationId: 'system.metrics',
-      summary: 'Prometheus metrics',
+      summary:
+        'Prometheus metrics: with NULLOPS_METRICS_TOKEN set, for `Authorization: Bearer <token>`; otherwise only from this machine',
       tags: ['system'],
+      // Not a user's route: the scraper holds its own token (or is on this machine), checked here.
       access: Access.public,
       produces: 'text/plain; version=0.0.4',
-      responses: { 200: z.string() },
-      handler: async () => ({ status: 200, body: await deps.metrics.registry.metrics() }),
+      responses: { 200: z.string(), 401: null, 403: null },
+      handler: async ({ ctx }) => {
+        mayScrape(ctx, deps.metricsToken);
+        return { status: 200, body: await deps.metrics.registry.metrics() };
+      },
     }),
     route({
       method: 'get',
@@ -55,4 +68,21 @@ export function systemRoutes(deps: { db: Database; metrics: Metrics; openapi: ()
       handler: async () => ({ status: 200, body: deps.openapi() }),
     }),
   ];
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+
+function mayScrape(ctx: Koa.Context, token: string | undefined): void {
+  if (token) {
+    const presented = /^Bearer (.+)$/.exec(ctx.get('authorization'))?.[1];
+    if (!presented || !constantTimeEqual(presented, token))
+      throw new AuthenticationError('/metrics needs Authorization: Bearer <NULLOPS_METRICS_TOKEN>');
+    return;
+  }
+  // A proxy on this machine forwards requests from anywhere: those carry X-Forwarded-For.
+  const proxied = ctx.get('x-forwarded-for') || ctx.get('forwarded');
+  if (!LOOPBACK.has(ctx.req.socket.remoteAddress ?? '') || proxied)
+    throw new NotAllowedError(
+      '/metrics answers only this machine; set NULLOPS_METRICS_TOKEN to scrape it from elsewhere',
+    );
 }

@@ -3,6 +3,7 @@ import { InputError } from '@nullops/plugin-sdk';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { caller, route } from '../http/route-context.js';
+import { PluginService } from '../plugins/plugin-service.js';
 import { iso, timestamp } from '../schemas/common.js';
 
 /**
@@ -12,6 +13,11 @@ import { iso, timestamp } from '../schemas/common.js';
 const extensionId = z
   .string()
   .regex(/^[a-z0-9@][a-z0-9@._:/-]{0,199}$/, 'an extension id, e.g. nav-item:deployments or tab:acme/costs');
+
+/** The kinds the web UI's blueprints make (frontend/src/extensions/blueprints.ts). */
+const KINDS = new Set(['page', 'nav-item', 'admin-page', 'tab', 'panel', 'node-widget']);
+/** Settings are few in practice (one per extension moved or turned off); this bounds what every user loads. */
+const MAX_SETTINGS = 500;
 
 const ExtensionSetting = z.object({
   id: extensionId,
@@ -52,8 +58,23 @@ const view = (r: SettingRow): z.infer<typeof ExtensionSetting> => ({
  * among its siblings. Stored here (not in the browser), so it holds for everyone at once and is
  * audited like every change; extensions without a setting keep their defaults.
  */
-export function uiRoutes(_container: DependencyContainer): AnyRoute[] {
+export function uiRoutes(container: DependencyContainer): AnyRoute[] {
+  const plugins = container.resolve(PluginService);
   const params = z.object({ extensionId }).strict();
+
+  /** A setting is for an extension that can exist: a known kind, from the core or a plugin this control plane has. */
+  const mustBeKnown = (id: string) => {
+    const [, kind, owner, name] = /^([a-z-]+):(?:(.+)\/)?([a-z0-9][a-z0-9._-]{0,63})$/.exec(id) ?? [];
+    if (!kind || !KINDS.has(kind))
+      throw InputError.field(
+        'params.extensionId',
+        `must be <kind>:<name> with a kind of ${[...KINDS].join(', ')}`,
+      );
+    if (owner && !plugins.currentOf(owner))
+      throw InputError.field('params.extensionId', `names plugin ${owner}, which is not installed`);
+    if (!name) throw InputError.field('params.extensionId', 'must end in a name of at most 64 characters');
+  };
+
   return [
     route({
       method: 'get',
@@ -84,6 +105,15 @@ export function uiRoutes(_container: DependencyContainer): AnyRoute[] {
         .strict(),
       responses: { 200: ExtensionSetting },
       handler: async ({ params: p, body, db, principal }) => {
+        mustBeKnown(p.extensionId);
+        const [others] = await db('ui_extension_settings')
+          .whereNot({ extensionId: p.extensionId })
+          .count({ count: '*' });
+        if (Number(others?.count) >= MAX_SETTINGS)
+          throw InputError.field(
+            'params.extensionId',
+            `there are already ${MAX_SETTINGS} extension settings: reset some to their defaults first`,
+          );
         if (!body.enabled && REQUIRED.has(p.extensionId))
           throw InputError.field(
             'body.enabled',
