@@ -27,7 +27,9 @@ export function loadConfig<S extends z.ZodRawShape>(shape: S, env: NodeJS.Proces
       try {
         raw[key] = readFileSync(file, 'utf8').replace(/\r?\n$/, '') || undefined;
       } catch (err) {
-        unreadable.push(`${key}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        unreadable.push(
+          `${key}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        );
       }
     }
   }
