@@ -104,7 +104,7 @@ function summary(d: Deployment): string {
     `  project ${d.projectName}, environment ${d.environmentName}${d.nodeName ? `, node ${d.nodeName}` : ''}`,
     `  tags ${
       Object.entries(d.tags)
-        .map(([k, v]) => `${k}=${v}`)
+        .map(([k, v]) => `${k}=${v}${d.digests?.[k] ? `@${d.digests[k]?.slice(0, 19)}` : ''}`)
         .join(' ') || '—'
     }`,
   ];

@@ -11,6 +11,7 @@ import * as day2Operations from './20261201050000_day2_operations.js';
 import * as uiExtensionsAndHealth from './20261201060000_ui_extensions_and_health.js';
 import * as fleetIntegrity from './20261206000000_fleet_integrity.js';
 import * as backupsAndQuotas from './20261206010000_backups_and_quotas.js';
+import * as imageDigestsAndSecurity from './20261207000000_image_digests_and_security.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -29,6 +30,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261201060000_ui_extensions_and_health': uiExtensionsAndHealth,
   '20261206000000_fleet_integrity': fleetIntegrity,
   '20261206010000_backups_and_quotas': backupsAndQuotas,
+  '20261207000000_image_digests_and_security': imageDigestsAndSecurity,
 };
 
 /** A knex migration source over the list above. */

@@ -27,6 +27,11 @@ export interface ComponentContext {
   registryAuth(image: string): RegistryAuth | undefined;
   /** Records a long-running service, so the agent keeps it alive and the ingress can route to it. */
   recordService(spec: ServiceSpec): void;
+  /**
+   * True when a value holds one of the deployment's secrets (a `${secret:…}` it was resolved from,
+   * a registry password, a secret output) (since 1.6): e.g. to list it in `ServiceSpec.secretEnv`.
+   */
+  isSecret(value: string): boolean;
 }
 
 /**

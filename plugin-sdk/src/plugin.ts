@@ -80,6 +80,18 @@ export interface RegistryProvider {
     password?: string;
     signal: AbortSignal;
   }): Promise<string[]>;
+  /**
+   * The digest (`sha256:…`) a tag points to now, which deployments then run (since 1.6). Without
+   * it, the control plane asks the registry's Docker Registry v2 manifest endpoint.
+   */
+  resolveDigest?(input: {
+    registryUrl: string;
+    image: string;
+    tag: string;
+    username?: string;
+    password?: string;
+    signal: AbortSignal;
+  }): Promise<string>;
 }
 
 /** A deployment as a control-plane plugin may read it, for one user. */

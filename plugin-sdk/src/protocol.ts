@@ -65,6 +65,22 @@ export const ServiceSpecSchema = z
     memoryMb: z.number().int().min(4).max(4_194_304),
     volumes: z.record(dnsLabel, z.string().startsWith('/').max(1024)).optional(),
     healthCheck: healthCheckSchema.optional(),
+    livenessCheck: healthCheckSchema.optional(),
+    pull: z.enum(['always', 'missing']).optional(),
+    secretEnv: z.array(z.string().max(256)).max(500).optional(),
+    security: z
+      .object({
+        profile: z.enum(['baseline', 'restricted']).optional(),
+        capabilities: z
+          .array(z.string().regex(/^[A-Z_]{2,32}$/))
+          .max(40)
+          .optional(),
+        writablePaths: z.array(z.string().startsWith('/').max(1024)).max(20).optional(),
+        runAsUser: z.number().int().min(0).max(2147483647).optional(),
+        diskMb: z.number().int().min(1).max(1_048_576).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -94,6 +94,48 @@ export interface ServiceSpec {
    * readinessProbe) take it from here; `checkHealth` then reports that readiness.
    */
   healthCheck?: HealthCheck;
+  /**
+   * How to tell the service is alive (since 1.6): Kubernetes restarts a container whose
+   * livenessProbe keeps failing; Docker has no such restart and ignores it.
+   */
+  livenessCheck?: HealthCheck;
+  /**
+   * `always`: the runtime fetches the image every start (Kubernetes `imagePullPolicy: Always`);
+   * `missing` (default): only when the node lacks it. An `image@sha256:…` is exact either way (since 1.6).
+   */
+  pull?: 'always' | 'missing';
+  /**
+   * Names of `env` entries that hold secrets (since 1.6): Kubernetes keeps them in a Secret the
+   * container reads by `secretKeyRef`, out of the Deployment's spec. Docker has no such store
+   * (anyone who can inspect a container there controls the engine anyway) and passes them as env.
+   */
+  secretEnv?: string[];
+  /** How strictly the container is confined (since 1.6). */
+  security?: ServiceSecurity;
+}
+
+/**
+ * Confinement of a service's container (since 1.6). Both profiles drop every capability but those
+ * added, never allow privilege escalation and use the runtime's default seccomp profile.
+ *
+ * - `baseline` (default): the capabilities most images need to start as root (switching user,
+ *   owning files, binding :80, signals) unless `capabilities` says otherwise — Kubernetes' Pod
+ *   Security `baseline` level.
+ * - `restricted`: no capabilities but those in `capabilities` (only `NET_BIND_SERVICE` passes
+ *   Kubernetes' `restricted` level), a non-root user (the image's, or `runAsUser`), a read-only
+ *   root filesystem with `/tmp` and `writablePaths` as empty writable directories, and a limit on
+ *   what it writes to disk — Kubernetes' Pod Security `restricted` level.
+ */
+export interface ServiceSecurity {
+  profile?: 'baseline' | 'restricted';
+  /** Linux capabilities the image needs (e.g. `NET_BIND_SERVICE`), added to an empty set. */
+  capabilities?: string[];
+  /** Under `restricted`: paths it writes to besides its volumes and `/tmp`, each an empty directory. */
+  writablePaths?: string[];
+  /** The user id to run as (`restricted` needs one that is not 0: the image's USER, or this). */
+  runAsUser?: number;
+  /** Most it may write outside its volumes, MiB (`restricted` default 1024), where the runtime can limit it. */
+  diskMb?: number;
 }
 
 /** Where the agent reaches a service from inside the node (the agent edge forwards there). */

@@ -221,10 +221,11 @@ test.serial(
 );
 
 test.serial(
-  'on Kubernetes, an image that cannot be pulled fails the step in plain words and rolls back',
+  'a tag the registry does not have is refused at create, naming it; an image the node cannot pull fails the step in plain words and rolls back',
   async (t) => {
-    // A pinned tag the registry does not have: nothing checks it before the node pulls.
-    const registry = (await s.admin.get('/api/registries')).body.items[0];
+    const registry = (await s.admin.get('/api/registries')).body.items.find(
+      (r: { name: string }) => r.name === 'local',
+    );
     const ghost = await s.admin.expect(201, 'POST', '/api/services', {
       name: 'ghost',
       registryId: registry.id,
@@ -244,6 +245,28 @@ test.serial(
         edges: [],
       },
     });
+    const refused = await s.admin.request('POST', `/api/projects/${project.id}/deployments`, {
+      environmentId: k8sEnv.id,
+      name: 'haunted',
+      tags: {},
+    });
+    t.is(refused.status, 400, JSON.stringify(refused.body));
+    t.regex(refused.body.error.message, /tags\.ghost: no-such-tag is not a tag of team\/web/);
+
+    // An image no registry resolved for the control plane (a component's own): the node finds out.
+    await s.admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, {
+      graph: {
+        nodes: [
+          {
+            id: 'db',
+            type: 'postgres.database',
+            params: { image: `${s.registry.host}/team/nothing:1`, database: 'shop', user: 'shop' },
+          },
+        ],
+        edges: [],
+      },
+    });
+    await s.admin.expect(200, 'PATCH', `/api/projects/${project.id}`, { serviceIds: [] });
     const created = await s.admin.expect(201, 'POST', `/api/projects/${project.id}/deployments`, {
       environmentId: k8sEnv.id,
       name: 'haunted',
@@ -253,10 +276,10 @@ test.serial(
       const d = (await s.admin.get(`/api/deployments/${created.id}`)).body;
       return d.state === 'failed' ? d : undefined;
     });
-    t.is(failed.error.step, 'ghost');
+    t.is(failed.error.step, 'db');
     t.regex(
       failed.error.message,
-      /the image .*team\/web:no-such-tag of ghost cannot be pulled \((ErrImagePull|ImagePullBackOff)\)/,
+      /the image .*team\/nothing:1 of db cannot be pulled \((ErrImagePull|ImagePullBackOff)\)/,
     );
     await eventually('rolled back', async () => !namespaces().includes(`nullops-${created.id}`));
     t.pass();

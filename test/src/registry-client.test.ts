@@ -158,8 +158,9 @@ test('the bearer-token flow Docker Hub uses, against a real registry in token mo
   const run = promisify(execFile);
   await run('docker', ['tag', 'nullops-test/busybox:1', `${host}/team/app:v7`]);
   await run('docker', ['login', host, '-u', 'robot', '--password', 'token-secret']);
+  let pushed = '';
   try {
-    await run('docker', ['push', `${host}/team/app:v7`]);
+    pushed = (await run('docker', ['push', `${host}/team/app:v7`])).stdout;
   } finally {
     await run('docker', ['logout', host]);
     await run('docker', ['rmi', `${host}/team/app:v7`]);
@@ -175,6 +176,16 @@ test('the bearer-token flow Docker Hub uses, against a real registry in token mo
   };
   t.deepEqual(await client.listTags(access, 'team/app'), ['v7']);
   t.true(issued.includes('repository:team/app:pull'), 'a pull-scoped token was requested');
+  // The digest a deployment then runs: the one the registry itself names for the tag.
+  const digest = await client.resolveDigest(access, 'team/app', 'v7');
+  t.is(
+    digest,
+    /digest: (sha256:[0-9a-f]{64})/.exec(pushed)?.[1] ?? 'not reported',
+    'the digest docker push reported',
+  );
+  await t.throwsAsync(client.resolveDigest(access, 'team/app', 'v8'), {
+    message: /has no tag v8 of team\/app/,
+  });
   await t.throwsAsync(client.listTags({ ...access, password: 'nope' }, 'team/app'), {
     message: /refused a token \(HTTP 401\)/,
   });

@@ -90,6 +90,15 @@ export const RESOURCES: Resource[] = [
       ...teamFields,
       { key: 'backupLimit', label: 'Backups kept (at most)', kind: 'number', placeholder: '10' },
       { key: 'backupRetentionDays', label: 'Backups kept for (days)', kind: 'number', placeholder: '30' },
+      {
+        key: 'securityProfile',
+        label: 'Container security profile',
+        kind: 'select',
+        options: async () => [
+          { value: 'baseline', label: 'baseline: images that start as root work' },
+          { value: 'restricted', label: 'restricted: non-root, read-only root filesystem, no capabilities' },
+        ],
+      },
       ...quotaFields('its'),
     ],
     body: withTeams,

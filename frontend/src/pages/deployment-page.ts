@@ -333,7 +333,10 @@ export class DeploymentPage extends LitElement {
                 ? html`<dt>Cleanup in</dt><dd><nullops-countdown .until=${d.expiresAt}></nullops-countdown></dd>`
                 : html`<dt>${d.state === 'failed' ? 'Failed' : 'Removed'}</dt><dd>${new Date(d.updatedAt).toLocaleString()}</dd>`
             }
-            <dt>Tags</dt><dd>${Object.entries(d.tags).map(([s, t]) => html`${s}: <code>${t}</code> `)}</dd>
+            <dt>Tags</dt><dd>${Object.entries(d.tags).map(
+              ([s, t]) =>
+                html`${s}: <code>${t}</code>${d.digests?.[s] ? html` <code class="digest" title=${d.digests[s] as string}>${(d.digests[s] as string).slice(7, 19)}</code>` : nothing} `,
+            )}</dd>
             <dt>Pipeline</dt><dd>v${d.pipelineVersion ?? '?'}</dd>
             <dt>Created by</dt><dd>${d.createdBy ?? 'system'}</dd>
           </dl>

@@ -8,6 +8,17 @@ import {
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label');
 
+const healthCheck = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('http'),
+    path: z.string().startsWith('/').default('/'),
+    port: z.number().int().optional(),
+    expectStatus: z.number().int().optional(),
+  }),
+  z.object({ kind: z.literal('tcp'), port: z.number().int().optional() }),
+  z.object({ kind: z.literal('command'), command: z.array(z.string()).min(1) }),
+]);
+
 export const containerServiceParams = z
   .object({
     /** The project service this node runs; also its host name inside the deployment. */
@@ -22,19 +33,23 @@ export const containerServiceParams = z
     cpuMillicores: z.number().int().min(1),
     memoryMb: z.number().int().min(4),
     pull: z.enum(['always', 'missing']).default('always'),
-    healthCheck: z
-      .discriminatedUnion('kind', [
-        z.object({
-          kind: z.literal('http'),
-          path: z.string().startsWith('/').default('/'),
-          port: z.number().int().optional(),
-          expectStatus: z.number().int().optional(),
-        }),
-        z.object({ kind: z.literal('tcp'), port: z.number().int().optional() }),
-        z.object({ kind: z.literal('command'), command: z.array(z.string()).min(1) }),
-      ])
-      .optional(),
+    healthCheck: healthCheck.optional(),
     healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
+    /** Kubernetes restarts the container when this keeps failing (Docker ignores it). */
+    livenessCheck: healthCheck.optional(),
+    /** `restricted` or `baseline`; unset, the project's security profile (filled in by the control plane). */
+    securityProfile: z.enum(['baseline', 'restricted']).optional(),
+    /** Capabilities the image needs, e.g. `["NET_BIND_SERVICE"]`; unset, the profile's. */
+    capabilities: z
+      .array(z.string().regex(/^[A-Z_]{2,32}$/, 'must be a capability name such as NET_BIND_SERVICE'))
+      .max(40)
+      .optional(),
+    /** Under `restricted`: paths it writes to (besides volumes and /tmp). */
+    writablePaths: z.array(z.string().startsWith('/').max(200)).max(20).optional(),
+    /** The user id to run as (`restricted` needs a non-root one when the image runs as root). */
+    runAsUser: z.number().int().min(0).max(2147483647).optional(),
+    /** Most it may write outside its volumes, MiB (`restricted` default 1024). */
+    diskMb: z.number().int().min(16).max(1_048_576).optional(),
   })
   .strict();
 
@@ -89,6 +104,16 @@ export const containerService = defineComponent({
       memoryMb: p.memoryMb,
       ...(p.volumes ? { volumes: p.volumes } : {}),
       ...(p.healthCheck ? { healthCheck: p.healthCheck } : {}),
+      ...(p.livenessCheck ? { livenessCheck: p.livenessCheck } : {}),
+      pull: p.pull,
+      secretEnv: Object.keys(p.env).filter((name) => ctx.isSecret(p.env[name] as string)),
+      security: {
+        profile: p.securityProfile ?? 'baseline',
+        ...(p.capabilities ? { capabilities: p.capabilities } : {}),
+        ...(p.writablePaths ? { writablePaths: p.writablePaths } : {}),
+        ...(p.runAsUser !== undefined ? { runAsUser: p.runAsUser } : {}),
+        ...(p.diskMb ? { diskMb: p.diskMb } : {}),
+      },
     };
     const state = await ctx.runtime.startService(ctx.deployment.id, spec, auth, ctx.signal);
     ctx.recordService(spec);

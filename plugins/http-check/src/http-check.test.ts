@@ -15,6 +15,7 @@ function context(lines: string[], signal = new AbortController().signal): Compon
     outputs: {},
     registryAuth: () => undefined,
     recordService: () => {},
+    isSecret: () => false,
   };
 }
 

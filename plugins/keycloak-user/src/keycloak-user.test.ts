@@ -107,6 +107,7 @@ function context(lines: string[]): ComponentContext {
     outputs: {},
     registryAuth: () => undefined,
     recordService: () => {},
+    isSecret: () => false,
   };
 }
 

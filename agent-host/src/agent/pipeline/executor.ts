@@ -122,6 +122,7 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
       if (at >= 0) specs.splice(at, 1, spec);
       else specs.push(spec);
     },
+    isSecret: (value) => masker.holdsSecret(value),
   });
 
   const start = (nodeId: string) => {

@@ -62,12 +62,17 @@ export class DeploymentCommands {
    * now to fail fast (an unknown service, a missing secret…) and for its budget — everything it
    * can start, components' reservations included — which placement reserves.
    */
-  private async plan(db: Database, project: Project, environment: Environment, tags: Record<string, string>) {
+  private async plan(
+    db: Database,
+    project: Project,
+    environment: Environment,
+    images: { tags: Record<string, string>; digests: Record<string, string> },
+  ) {
     const version = await this.latestVersion(db, project.id);
     const run = await resolvePipelineRun(
       db,
       { box: this.box, secrets: this.secrets, plugins: this.plugins },
-      { project, version, tags },
+      { project, version, ...images },
     );
     const reserved = run.budget ?? { cpuMillicores: project.cpuMillicores, memoryMb: project.memoryMb };
     const node = await placeDeployment(db, environment, reserved);
@@ -106,6 +111,8 @@ export class DeploymentCommands {
     const retried = await earlier(this.db);
     if (retried) return { deployment: sameRequest(retried, input), created: false };
     const tags = await this.tags.choose(project, input.tags, this.db);
+    // What the user picked is what runs: each tag as it is now, whatever is pushed to it later.
+    const digests = await this.tags.digests(project, tags, this.db);
     const result = await this.inserting(input.name, environment, () =>
       this.db.transaction(async (db) => {
         if (input.idempotencyKey && actor.userId) {
@@ -116,7 +123,7 @@ export class DeploymentCommands {
           const first = await earlier(db);
           if (first) return { deployment: sameRequest(first, input), created: false };
         }
-        const plan = await this.plan(db, project, environment, tags);
+        const plan = await this.plan(db, project, environment, { tags, digests });
         await this.withinQuotas(db, project, actor, plan.reserved);
         const deployment = await this.transitions.create(
           db,
@@ -129,6 +136,7 @@ export class DeploymentCommands {
             nodeName: plan.node.name,
             pipelineVersionId: plan.version.id,
             tags,
+            imageDigests: digests,
             services: [],
             cpuMillicores: plan.reserved.cpuMillicores,
             memoryMb: plan.reserved.memoryMb,
@@ -138,9 +146,9 @@ export class DeploymentCommands {
             expiresAt: plan.expiresAt,
           },
           {
-            message: `pipeline v${plan.version.version} on node ${plan.node.name}`,
+            message: `pipeline v${plan.version.version} on node ${plan.node.name}: ${describeImages(tags, digests)}`,
             actor,
-            details: { tags },
+            details: { tags, digests },
           },
         );
         if (input.clonedFrom)
@@ -234,13 +242,13 @@ export class DeploymentCommands {
     return Deployment.query(db).findById(d.id).throwIfNotFound();
   }
 
-  /** Runs a failed deployment again with the latest pipeline version and the same tags. */
+  /** Runs a failed deployment again with the latest pipeline version and the same images (tags and digests). */
   async retry(db: Database, d: Deployment, actor: Actor): Promise<Deployment> {
     if (d.state !== 'failed')
       throw new ConflictError(`only a failed deployment can be retried; this one is ${d.state}`);
     const project = await Project.query(db).findById(d.projectId).throwIfNotFound();
     const environment = await Environment.query(db).findById(d.environmentId).throwIfNotFound();
-    const plan = await this.plan(db, project, environment, d.tags);
+    const plan = await this.plan(db, project, environment, { tags: d.tags, digests: d.imageDigests });
     await this.transitions.apply(
       db,
       d,
@@ -266,37 +274,48 @@ export class DeploymentCommands {
    * service gone, a node that lost it): its node removes everything it has and runs its pipeline
    * version again with the same tags, so its name and URLs stay. A failed one is retried instead.
    */
-  async redeploy(db: Database, d: Deployment, actor: Actor): Promise<Deployment> {
-    const allowed = statesFor('redeployed');
-    if (!allowed.includes(d.state))
-      throw new ConflictError(
-        d.state === 'failed'
-          ? 'a failed deployment is retried, not redeployed (POST …/retry)'
-          : `a ${d.state} deployment cannot be redeployed (only ${allowed.join(', ')})`,
+  async redeploy(d: Deployment, actor: Actor): Promise<Deployment> {
+    const refuse = (state: string) => {
+      const allowed = statesFor('redeployed');
+      if (!allowed.includes(state as Deployment['state']))
+        throw new ConflictError(
+          state === 'failed'
+            ? 'a failed deployment is retried, not redeployed (POST …/retry)'
+            : `a ${state} deployment cannot be redeployed (only ${allowed.join(', ')})`,
+        );
+    };
+    refuse(d.state);
+    // Its tags are resolved again (the user picks tags, not digests): a tag pushed since runs now.
+    const project = await Project.query(this.db).findById(d.projectId).throwIfNotFound();
+    const digests = await this.tags.digests(project, d.tags, this.db);
+    return this.db.transaction(async (db) => {
+      const fresh = await Deployment.query(db).findById(d.id).forUpdate().throwIfNotFound();
+      refuse(fresh.state);
+      const version = fresh.pipelineVersionId
+        ? await PipelineVersion.query(db).findById(fresh.pipelineVersionId)
+        : undefined;
+      const moved = await this.transitions.apply(
+        db,
+        fresh,
+        'redeployed',
+        {
+          error: null,
+          stateMessage: null,
+          services: [],
+          actual: null,
+          serviceHealth: null,
+          imageDigests: digests,
+          lastActivityAt: new Date(),
+        },
+        {
+          actor,
+          message: `pipeline v${version?.version ?? '?'} again on node ${fresh.nodeName ?? '?'}, same tags: ${describeImages(fresh.tags, digests)}`,
+          details: { tags: fresh.tags, digests },
+        },
       );
-    const version = d.pipelineVersionId
-      ? await PipelineVersion.query(db).findById(d.pipelineVersionId)
-      : undefined;
-    const moved = await this.transitions.apply(
-      db,
-      d,
-      'redeployed',
-      {
-        error: null,
-        stateMessage: null,
-        services: [],
-        actual: null,
-        serviceHealth: null,
-        lastActivityAt: new Date(),
-      },
-      {
-        actor,
-        message: `pipeline v${version?.version ?? '?'} again on node ${d.nodeName ?? '?'}, same tags`,
-        details: { tags: d.tags },
-      },
-    );
-    if (!moved) throw new ConflictError('the deployment changed meanwhile; reload and try again');
-    return Deployment.query(db).findById(d.id).throwIfNotFound();
+      if (!moved) throw new ConflictError('the deployment changed meanwhile; reload and try again');
+      return Deployment.query(db).findById(d.id).throwIfNotFound();
+    });
   }
 
   /** A new deployment like `d` (its tags, optionally changed), with a new name and the latest pipeline. */
@@ -402,3 +421,13 @@ function refuseTooLarge(run: PipelineRun, maxBytes: number | null) {
 const DEFAULT_AGENT_MESSAGE_BYTES = 1024 * 1024;
 
 type QuotaRow = Pick<Project, 'quotaDeployments' | 'quotaCpuMillicores' | 'quotaMemoryMb'>;
+
+/** `web v1 (sha256:0123456789ab), api main`: each service's tag, with its digest when resolved. */
+export function describeImages(tags: Record<string, string>, digests: Record<string, string>): string {
+  return Object.entries(tags)
+    .map(
+      ([service, tag]) =>
+        `${service} ${tag}${digests[service] ? ` (${digests[service]?.slice(0, 19)})` : ''}`,
+    )
+    .join(', ');
+}

@@ -51,7 +51,7 @@ export class DesiredState {
     return resolvePipelineRun(
       this.db,
       { box: this.box, secrets: this.secrets, plugins: this.plugins },
-      { project, version, tags: d.tags },
+      { project, version, tags: d.tags, digests: d.imageDigests },
     );
   }
 

@@ -283,7 +283,7 @@ export class DeploymentOperations {
     const run = await resolvePipelineRun(
       this.db,
       { box: this.box, secrets: this.secrets, plugins: this.plugins },
-      { project, version, tags: d.tags },
+      { project, version, tags: d.tags, digests: d.imageDigests },
     );
     const node = run.nodes.find((n) => n.id === nodeId);
     if (!node) throw new Error(`the pipeline no longer has node ${nodeId}`);

@@ -2,7 +2,7 @@ import { ConflictError, InputError, type PipelineRun } from '@nullops/plugin-sdk
 import type { Database } from '../database/database.js';
 import { ContainerRegistry, type PipelineVersion, type Project, Service } from '../models/catalog.js';
 import type { PluginService } from '../plugins/plugin-service.js';
-import { imageReference, registryHost } from '../registry/registry-client.js';
+import { registryHost, runReference } from '../registry/registry-client.js';
 import type { PipelineGraph } from '../schemas/pipeline.js';
 import { sealedContexts } from '../security/sealed-contexts.js';
 import type { SecretBox } from '../security/secret-box.js';
@@ -11,7 +11,7 @@ import type { SecretService } from '../services/secret-service.js';
 /**
  * Turns a saved pipeline version into a run for one deployment: nodes of components that run a
  * project service (`projectService` in their definition) get their image
- * reference (registry + image + chosen tag) and CPU/memory limits from the project's budget,
+ * reference (registry + image + the chosen tag's digest) and CPU/memory limits from the project's budget,
  * `${secret:NAME}` references get their values, images of private registries get credentials, and
  * every node names the plugin release the version was saved with.
  * The result holds secrets: it is sent to the agent over TLS and never stored.
@@ -19,7 +19,13 @@ import type { SecretService } from '../services/secret-service.js';
 export async function resolvePipelineRun(
   db: Database,
   deps: { box: SecretBox; secrets: SecretService; plugins: PluginService },
-  input: { project: Project; version: PipelineVersion; tags: Record<string, string> },
+  input: {
+    project: Project;
+    version: PipelineVersion;
+    tags: Record<string, string>;
+    /** The digest of each service's tag, when resolved: the run starts exactly that image. */
+    digests?: Record<string, string>;
+  },
 ): Promise<PipelineRun> {
   const graph = input.version.graph as PipelineGraph;
   const services = await Service.query(db)
@@ -38,6 +44,12 @@ export async function resolvePipelineRun(
   const runsService = (type: string) =>
     Boolean(deps.plugins.providerOf(type)?.components.get(type)?.projectService);
   const serviceNodes = graph.nodes.filter((n) => runsService(n.type));
+  const acceptsParam = (type: string, key: string) => {
+    const schema = deps.plugins.providerOf(type)?.components.get(type)?.paramsJsonSchema as
+      | { properties?: Record<string, unknown> }
+      | undefined;
+    return Boolean(schema?.properties?.[key]);
+  };
 
   // Budget: explicit limits count first; the rest is shared evenly by nodes without limits.
   const explicit = (key: 'cpuMillicores' | 'memoryMb') =>
@@ -75,7 +87,10 @@ export async function resolvePipelineRun(
       const tag = input.tags[service.name];
       if (!tag) throw InputError.field(`tags.${service.name}`, 'is required');
       const registry = registries.get(service.registryId) as ContainerRegistry;
-      params.image = imageReference(registry.url, service.image, tag);
+      params.image = runReference(registry.url, service.image, tag, input.digests?.[service.name]);
+      // A release of the component from before security profiles would refuse the param.
+      if (acceptsParam(node.type, 'securityProfile'))
+        params.securityProfile ??= input.project.securityProfile;
       params.cpuMillicores ??= cpuShare;
       params.memoryMb ??= memoryShare;
       usedRegistries.add(registry.id);

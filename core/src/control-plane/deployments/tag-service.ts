@@ -1,4 +1,4 @@
-import { InputError, UnavailableError } from '@nullops/plugin-sdk';
+import { InputError, NotFoundError, UnavailableError } from '@nullops/plugin-sdk';
 import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
 import { ContainerRegistry, type Project, Service } from '../models/catalog.js';
@@ -21,18 +21,18 @@ export class TagService {
     @inject(PluginService) private readonly plugins: PluginService,
   ) {}
 
-  /** Every tag of an image: from a plugin's registry provider when one serves the URL, else Registry v2. */
-  private async listTags(registry: ContainerRegistry, image: string): Promise<string[]> {
+  private access(registry: ContainerRegistry) {
     const password = registry.passwordEnc
       ? this.box.decrypt(registry.passwordEnc, sealedContexts.registryPassword(registry.id))
       : null;
+    return { id: registry.id, name: registry.name, url: registry.url, username: registry.username, password };
+  }
+
+  /** Every tag of an image: from a plugin's registry provider when one serves the URL, else Registry v2. */
+  private async listTags(registry: ContainerRegistry, image: string): Promise<string[]> {
+    const { password } = this.access(registry);
     const provider = this.plugins.extensions.registryProviderFor(registry.url);
-    if (!provider) {
-      return this.client.listTags(
-        { id: registry.id, name: registry.name, url: registry.url, username: registry.username, password },
-        image,
-      );
-    }
+    if (!provider) return this.client.listTags(this.access(registry), image);
     try {
       return await provider.listTags({
         registryUrl: registry.url,
@@ -79,6 +79,62 @@ export class TagService {
         };
       }),
     );
+  }
+
+  /**
+   * The digest each chosen tag points to now, by service: what the deployment runs (a tag pushed
+   * again later changes nothing of it). A registry provider without digests leaves its services
+   * on their tags.
+   */
+  async digests(
+    project: Project,
+    tags: Record<string, string>,
+    db: Database = this.db,
+  ): Promise<Record<string, string>> {
+    const services = await Service.query(db)
+      .join('project_services as ps', 'ps.serviceId', 'services.id')
+      .where('ps.projectId', project.id)
+      .whereIn('services.name', Object.keys(tags))
+      .select('services.*');
+    const resolved = await Promise.all(
+      services.map(async (s): Promise<[string, string | undefined]> => {
+        const registry = await ContainerRegistry.query(db).findById(s.registryId).throwIfNotFound();
+        const tag = tags[s.name] as string;
+        const provider = this.plugins.extensions.registryProviderFor(registry.url);
+        if (!provider) {
+          try {
+            return [s.name, await this.client.resolveDigest(this.access(registry), s.image, tag)];
+          } catch (err) {
+            if (err instanceof NotFoundError)
+              throw InputError.field(
+                `tags.${s.name}`,
+                `${tag} is not a tag of ${s.image} in registry "${registry.name}"`,
+              );
+            throw err;
+          }
+        }
+        if (!provider.resolveDigest) return [s.name, undefined];
+        const { username, password } = this.access(registry);
+        try {
+          return [
+            s.name,
+            await provider.resolveDigest({
+              registryUrl: registry.url,
+              image: s.image,
+              tag,
+              ...(username ? { username } : {}),
+              ...(password ? { password } : {}),
+              signal: AbortSignal.timeout(15_000),
+            }),
+          ];
+        } catch (err) {
+          throw new UnavailableError(
+            `the registry provider "${provider.name}" could not resolve ${s.image}:${tag}: ${(err as Error)?.message ?? String(err)}`,
+          );
+        }
+      }),
+    );
+    return Object.fromEntries(resolved.filter((r): r is [string, string] => r[1] !== undefined));
   }
 
   /**

@@ -39,6 +39,8 @@ export class Project extends BaseModel {
   /** How many backups the project keeps, and for how many days (also after their deployment). */
   backupLimit!: number;
   backupRetentionDays!: number;
+  /** How strictly its services' containers are confined, unless a pipeline node says otherwise. */
+  securityProfile!: 'baseline' | 'restricted';
   /** Its quota (null: none): live deployments, and the CPU and memory they reserve together. */
   quotaDeployments!: number | null;
   quotaCpuMillicores!: number | null;

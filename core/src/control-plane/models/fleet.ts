@@ -72,6 +72,7 @@ export class Deployment extends BaseModel {
   // jsonb columns: objection serialises these as JSON (a bare array would become a Postgres array).
   static override jsonAttributes = [
     'tags',
+    'imageDigests',
     'error',
     'services',
     'actual',
@@ -87,6 +88,8 @@ export class Deployment extends BaseModel {
   nodeName!: string | null;
   pipelineVersionId!: string | null;
   tags!: Record<string, string>;
+  /** The digest each service's tag pointed to at create (or redeploy): what its node runs. */
+  imageDigests!: Record<string, string>;
   state!: DeploymentState;
   /** Which run of the deployment its node should hold: one more at each retry or redeploy. */
   generation!: number;

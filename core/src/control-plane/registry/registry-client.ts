@@ -21,9 +21,32 @@ export function imageReference(registryUrl: string, image: string, tag: string):
   return `${host}/${repositoryPath(registryUrl, image)}:${tag}`;
 }
 
+/**
+ * The reference a run starts: by digest when the tag was resolved (`host/repository@sha256:…`,
+ * what engines pull exactly), else by tag.
+ */
+export function runReference(registryUrl: string, image: string, tag: string, digest?: string): string {
+  if (!digest) return imageReference(registryUrl, image, tag);
+  const host = DOCKER_HUB.test(registryUrl) ? 'docker.io' : new URL(registryUrl).host;
+  return `${host}/${repositoryPath(registryUrl, image)}@${digest}`;
+}
+
 /** The `serveraddress` Docker expects in pull credentials for this registry. */
 export function registryHost(registryUrl: string): string {
   return DOCKER_HUB.test(registryUrl) ? 'docker.io' : new URL(registryUrl).host;
+}
+
+/** Manifest media types a digest may be of: multi-platform indexes first, then single images. */
+const MANIFEST_TYPES = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+
+/** The authorization answered once, reused for the rest of a walk (tag pages). */
+interface Session {
+  authorization?: string;
 }
 
 interface Challenge {
@@ -45,7 +68,7 @@ export function parseChallenge(header: string | null): Challenge | undefined {
 }
 
 /**
- * A client of the Docker Registry HTTP API v2 for listing tags. Speaks Basic auth and the bearer
+ * A client of the Docker Registry HTTP API v2 for listing tags and resolving a tag's digest. Speaks Basic auth and the bearer
  * token flow Docker Hub uses (challenge → token from the realm → retry), follows `Link` paging,
  * and caches results briefly so a busy create-deployment page does not hammer the registry.
  */
@@ -76,27 +99,11 @@ export class RegistryClient {
     const repository = repositoryPath(registry.url, image);
     const tags: string[] = [];
     let next: string | undefined = `${registry.url}/v2/${repository}/tags/list?n=1000`;
-    let authorization: string | undefined;
+    const session: Session = {};
     for (let page = 0; next && page < 100; page++) {
-      let res = await this.get(registry, next, authorization);
-      if (res.status === 401) {
-        // Drain the refusal so its connection is free for the retry.
-        await res.body?.cancel();
-        authorization = await this.authorize(
-          registry,
-          repository,
-          parseChallenge(res.headers.get('www-authenticate')),
-        );
-        res = await this.get(registry, next, authorization);
-      }
-      if (res.status === 401 || res.status === 403) {
-        throw new UnavailableError(
-          `registry "${registry.name}" refused access to ${image}: check its username and password`,
-        );
-      }
+      const res = await this.request(registry, repository, next, session, { accept: 'application/json' });
       if (res.status === 404) throw new NotFoundError(`registry "${registry.name}" has no image ${image}`);
-      if (!res.ok)
-        throw new UnavailableError(`registry "${registry.name}" answered HTTP ${res.status} for ${image}`);
+      this.refuseFailure(registry, image, res);
       const body = (await res.json()) as { tags?: string[] | null };
       tags.push(...(body.tags ?? []));
       const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get('link') ?? '');
@@ -105,10 +112,65 @@ export class RegistryClient {
     return [...new Set(tags)];
   }
 
-  private async get(registry: RegistryAccess, url: string, authorization?: string): Promise<Response> {
+  /**
+   * The digest a tag points to now (the manifest's `Docker-Content-Digest`; for a multi-platform
+   * image, its index): what a deployment then runs, whatever is pushed to the tag later.
+   */
+  async resolveDigest(registry: RegistryAccess, image: string, tag: string): Promise<string> {
+    const repository = repositoryPath(registry.url, image);
+    const url = `${registry.url}/v2/${repository}/manifests/${encodeURIComponent(tag)}`;
+    const res = await this.request(registry, repository, url, {}, { accept: MANIFEST_TYPES, method: 'HEAD' });
+    if (res.status === 404)
+      throw new NotFoundError(`registry "${registry.name}" has no tag ${tag} of ${image} (any more)`);
+    this.refuseFailure(registry, `${image}:${tag}`, res);
+    const digest = res.headers.get('docker-content-digest');
+    if (!digest || !/^sha256:[0-9a-f]{64}$/.test(digest))
+      throw new UnavailableError(
+        `registry "${registry.name}" did not say which digest ${image}:${tag} is (no Docker-Content-Digest header)`,
+      );
+    return digest;
+  }
+
+  private refuseFailure(registry: RegistryAccess, what: string, res: Response): void {
+    if (res.status === 401 || res.status === 403)
+      throw new UnavailableError(
+        `registry "${registry.name}" refused access to ${what}: check its username and password`,
+      );
+    if (!res.ok)
+      throw new UnavailableError(`registry "${registry.name}" answered HTTP ${res.status} for ${what}`);
+  }
+
+  /** A request with the registry's auth: on a 401 it answers the challenge once and retries. */
+  private async request(
+    registry: RegistryAccess,
+    repository: string,
+    url: string,
+    session: Session,
+    options: { accept: string; method?: 'GET' | 'HEAD' },
+  ): Promise<Response> {
+    let res = await this.send(registry, url, options, session.authorization);
+    if (res.status !== 401) return res;
+    // Drain the refusal so its connection is free for the retry.
+    await res.body?.cancel();
+    session.authorization = await this.authorize(
+      registry,
+      repository,
+      parseChallenge(res.headers.get('www-authenticate')),
+    );
+    res = await this.send(registry, url, options, session.authorization);
+    return res;
+  }
+
+  private async send(
+    registry: RegistryAccess,
+    url: string,
+    options: { accept: string; method?: 'GET' | 'HEAD' },
+    authorization?: string,
+  ): Promise<Response> {
     try {
       return await fetch(url, {
-        headers: { accept: 'application/json', ...(authorization ? { authorization } : {}) },
+        method: options.method ?? 'GET',
+        headers: { accept: options.accept, ...(authorization ? { authorization } : {}) },
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
       });
     } catch (err) {

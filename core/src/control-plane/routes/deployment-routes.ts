@@ -417,9 +417,11 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       access: full,
       params,
       responses: { 202: DeploymentView, 409: null },
+      // It asks the registry for the tags' digests first: no transaction may wait on the network.
+      transaction: false,
       handler: async ({ params, db, principal }) => {
         const d = await find(db, params.deploymentId);
-        return { status: 202, body: await view(db, await commands.redeploy(db, d, actorOf(principal))) };
+        return { status: 202, body: await view(db, await commands.redeploy(d, actorOf(principal))) };
       },
     }),
     route({

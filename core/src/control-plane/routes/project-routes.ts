@@ -50,6 +50,7 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
     ttlSeconds: ttlSeconds.nullable(),
     backupLimit: z.number().int().min(0).max(1000),
     backupRetentionDays: z.number().int().min(1).max(3650),
+    securityProfile: z.enum(['baseline', 'restricted']),
     ...quotaFields,
     serviceIds: z
       .array(uuid)
@@ -102,6 +103,7 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
           ttlSeconds: fields.ttlSeconds.optional(),
           backupLimit: fields.backupLimit.optional(),
           backupRetentionDays: fields.backupRetentionDays.optional(),
+          securityProfile: fields.securityProfile.optional(),
           quotaDeployments: fields.quotaDeployments.optional(),
           quotaCpuMillicores: fields.quotaCpuMillicores.optional(),
           quotaMemoryMb: fields.quotaMemoryMb.optional(),

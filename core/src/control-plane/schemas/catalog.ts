@@ -108,6 +108,9 @@ export const ProjectView = z.object({
   ttlSeconds: z.number().nullable().describe("overrides the environment's auto-cleanup TTL"),
   backupLimit: z.number().describe('how many backups it keeps'),
   backupRetentionDays: z.number().describe('for how many days (also after their deployment is gone)'),
+  securityProfile: z
+    .enum(['baseline', 'restricted'])
+    .describe("how strictly its services' containers are confined (a pipeline node may say otherwise)"),
   quota: QuotaView,
   createdAt: timestamp,
 });
@@ -122,6 +125,7 @@ export function projectView(p: Project): z.infer<typeof ProjectView> {
     ttlSeconds: p.ttlSeconds,
     backupLimit: p.backupLimit,
     backupRetentionDays: p.backupRetentionDays,
+    securityProfile: p.securityProfile,
     quota: quotaView(p),
     createdAt: iso(p.createdAt) as string,
   };

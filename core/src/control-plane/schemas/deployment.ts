@@ -121,6 +121,9 @@ export const DeploymentView = z.object({
     .nullable()
     .describe('why the pipeline failed; visible to everyone with access'),
   tags: z.record(z.string(), z.string()),
+  digests: z
+    .record(z.string(), z.string())
+    .describe("the digest each service's tag pointed to at create (or redeploy): the exact image it runs"),
   pipelineVersion: z.number().nullable(),
   databases: z
     .array(z.string())
@@ -179,6 +182,7 @@ export function deploymentView(
     stateMessage: d.stateMessage,
     error: (d.error as DeploymentView['error']) ?? null,
     tags: d.tags ?? {},
+    digests: d.imageDigests ?? {},
     pipelineVersion: c.pipelineVersion,
     databases: c.databases,
     plugins: c.plugins,
