@@ -35,6 +35,8 @@ export const k8sAgentConfigShape = {
   NULLOPS_AGENT_STORAGE_CLASS: stringVar(''),
   /** How long a pod may stay unschedulable before its step fails. */
   NULLOPS_AGENT_UNSCHEDULABLE_GRACE_SECONDS: intVar(30, 0, 3600),
+  /** How long an image pull may keep failing (a pull secret just made, a registry hiccup) before its step fails. */
+  NULLOPS_AGENT_PULL_GRACE_SECONDS: intVar(30, 0, 3600),
 };
 
 export type K8sAgentConfig = ReturnType<typeof loadConfig<typeof k8sAgentConfigShape>>;
@@ -130,6 +132,7 @@ export async function startK8sAgent(options: {
       : {}),
     ...(config.NULLOPS_AGENT_STORAGE_CLASS ? { storageClass: config.NULLOPS_AGENT_STORAGE_CLASS } : {}),
     unschedulableGraceMs: config.NULLOPS_AGENT_UNSCHEDULABLE_GRACE_SECONDS * 1000,
+    pullGraceMs: config.NULLOPS_AGENT_PULL_GRACE_SECONDS * 1000,
   });
   try {
     await runtime.api.core.listNode();

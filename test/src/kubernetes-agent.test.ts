@@ -1,16 +1,15 @@
-import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import test from 'ava';
-import { parseAllDocuments } from 'yaml';
 import { registerLocalNode, tempDir, waitNodeReady } from './helpers/agent-process.js';
 import { docker } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
+import { AGENT_USER, type KubeNode, startKubeNode } from './helpers/kube-node.js';
 import { openEvents } from './helpers/sse.js';
 import { type Stack, startStack } from './helpers/stack.js';
 import { eventually } from './helpers/time.js';
 import { send } from './helpers/transcript-replay.js';
-import { type KubeFake, type PolicyRule, startKubeFake } from './kube-fake/index.js';
+import type { KubeFake } from './kube-fake/index.js';
 import { resourceOfKind } from './kube-fake/resources.js';
 
 /**
@@ -21,21 +20,10 @@ import { resourceOfKind } from './kube-fake/resources.js';
  */
 
 let s: Stack;
+let kube: KubeNode;
 let fake: KubeFake;
 let k8sEnv: { id: string };
-let agentUser = '';
-
-/** The rules the shipped manifest gives the agent: its ClusterRole's, and its Roles' in their namespace. */
-function manifestRules(): PolicyRule[] {
-  const docs = parseAllDocuments(readFileSync(resolve('agent-k8s/deploy/nullops-agent.yaml'), 'utf8')).map(
-    (d) => d.toJS(),
-  );
-  const role = docs.find((d) => d?.kind === 'ClusterRole' && d.metadata.name === 'nullops-agent');
-  const namespaced = docs
-    .filter((d) => d?.kind === 'Role')
-    .flatMap((r) => r.rules.map((rule: PolicyRule) => ({ ...rule, namespace: r.metadata.namespace })));
-  return [...role.rules, ...namespaced];
-}
+const agentUser = AGENT_USER;
 
 const pipeline = {
   nodes: [
@@ -54,13 +42,6 @@ const pipeline = {
 };
 
 test.before(async () => {
-  fake = await startKubeFake({ metrics: true, crashBackoffMs: 300, imagePullBackoffMs: 300 });
-  // The agent's own namespace, as the manifest makes it (its claim, a Lease, lives there).
-  fake.api.create(
-    { resource: resourceOfKind('Namespace') },
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'nullops-system' } },
-    'kubectl',
-  );
   s = await startStack({
     prepare: (registry) => {
       registry.pushWeb('team/web', 'v1', 'web on any runtime');
@@ -72,36 +53,14 @@ test.before(async () => {
     ],
   });
   await s.savePipeline(pipeline);
-  agentUser = 'system:serviceaccount:nullops-system:nullops-agent';
-  const token = fake.addUser({ name: agentUser, rules: manifestRules() });
-  const dir = await tempDir('nullops-kubeconfig-');
-  const kubeconfig = join(dir, 'kubeconfig');
-  await writeFile(kubeconfig, fake.kubeconfig(token));
-  k8sEnv = await s.admin.expect(201, 'POST', '/api/environments', {
-    name: 'kube',
-    baseDomain: 'nullops.test',
-    runtime: 'kubernetes',
-    defaultTtlSeconds: 3600,
-  });
-  const { node, agent } = await registerLocalNode(s.admin, k8sEnv.id, 'cluster', {
-    program: 'kubernetes',
-    env: {
-      NULLOPS_AGENT_KUBECONFIG: kubeconfig,
-      NULLOPS_AGENT_NAMESPACE: 'nullops-system',
-      NULLOPS_AGENT_UNSCHEDULABLE_GRACE_SECONDS: '1',
-    },
-  });
-  await agent.start();
-  await waitNodeReady(s.admin, node.id);
-  kubeAgent = agent;
+  kube = await startKubeNode(s);
+  fake = kube.fake;
+  k8sEnv = kube.env;
 });
 
-let kubeAgent: { kill(): Promise<void> } | undefined;
-
 test.after.always(async () => {
-  await kubeAgent?.kill();
+  await kube?.stop();
   await s?.stop();
-  await fake?.stop();
 });
 
 async function deployTo(environmentId: string, name: string) {
@@ -113,7 +72,7 @@ async function deployTo(environmentId: string, name: string) {
   return created.id as string;
 }
 
-const namespaces = () => fake.store.list(resourceOfKind('Namespace')).map((n) => n.metadata.name as string);
+const namespaces = () => kube.namespaces();
 
 test.serial(
   'the same project deploys to a Docker and a Kubernetes environment: running, same URL shape, both answer',

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
 import { hostname } from 'node:os';
+import { probeAddress } from '@nullops/agent-host/kernel';
 import {
   type ClaimHolder,
   type DeploymentBudget,
@@ -455,19 +455,7 @@ export class DockerRuntime implements Runtime {
     if (!port) return { healthy: false, detail: `${name} declares no port to check` };
     const address = await this.serviceEndpoint(deploymentId, name, port);
     if (!address) return { healthy: false, detail: `${name} has no address on its network yet` };
-    if (check.kind === 'tcp') return tcpCheck(address.host, address.port, timeoutMs);
-    try {
-      const res = await fetch(`http://${address.host}:${address.port}${check.path}`, {
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      await res.body?.cancel();
-      const ok = check.expectStatus
-        ? res.status === check.expectStatus
-        : res.status >= 200 && res.status < 400;
-      return { healthy: ok, detail: `HTTP ${res.status}` };
-    } catch (err) {
-      return { healthy: false, detail: fetchFailure(err) };
-    }
+    return probeAddress(address, check, timeoutMs);
   }
 
   async exec(deploymentId: string, name: string, command: string[], timeoutMs: number): Promise<ExecResult> {
@@ -740,21 +728,6 @@ function describeClaim(labels: Record<string, string>): string {
   return `agent process ${labels[CLAIM_LABELS.pid]} on ${labels[CLAIM_LABELS.host]}, running since ${new Date(Number(labels[CLAIM_LABELS.since])).toISOString()}`;
 }
 
-function tcpCheck(host: string, port: number, timeoutMs: number): Promise<HealthResult> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    const done = (result: HealthResult) => {
-      socket.destroy();
-      resolve(result);
-    };
-    socket.setTimeout(timeoutMs, () =>
-      done({ healthy: false, detail: `no TCP answer within ${timeoutMs} ms` }),
-    );
-    socket.once('connect', () => done({ healthy: true, detail: `TCP ${port} accepts connections` }));
-    socket.once('error', (err) => done({ healthy: false, detail: err.message }));
-  });
-}
-
 function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => void, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
@@ -781,12 +754,6 @@ function demuxBuffer(buffer: Buffer): string {
 }
 
 /** fetch() says only "fetch failed"; the cause says why (refused, reset, a malformed response). */
-function fetchFailure(err: unknown): string {
-  const e = err as { message?: string; cause?: { code?: string; message?: string } };
-  return e.cause
-    ? `${e.message}: ${e.cause.code ?? ''} ${e.cause.message ?? ''}`.trim()
-    : String(e.message ?? err);
-}
 
 /** The engine's own words from a dockerode error, without the HTTP wrapper. */
 function engineMessage(err: unknown): string {

@@ -7,6 +7,7 @@ export * from './http/mount-routes.js';
 export * from './http/openapi.js';
 export * from './http/route.js';
 export * from './logger.js';
+export * from './net/health-probe.js';
 export * from './net/liveness.js';
 export * from './security/channel-proof.js';
 export * from './security/constant-time.js';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type {
   V1Deployment,
+  V1EnvVar,
   V1Ingress,
   V1Job,
   V1Namespace,
@@ -8,6 +9,7 @@ import type {
   V1Probe,
   V1ResourceQuota,
   V1Secret,
+  V1SecurityContext,
   V1Service,
 } from '@kubernetes/client-node';
 import {
@@ -18,6 +20,7 @@ import {
   RUNTIME_LABELS,
   type RuntimeOwner,
   type ServiceRoute,
+  type ServiceSecurity,
   type ServiceSpec,
 } from '@nullops/plugin-sdk';
 
@@ -27,12 +30,17 @@ export const kubeNames = {
   pullSecret: (server: string) =>
     `nullops-registry-${createHash('sha256').update(server).digest('hex').slice(0, 12)}`,
   quota: 'nullops-budget',
+  /** A service's secret env values, read by `secretKeyRef`. */
+  envSecret: (service: string) => `${service}-env`,
   ingress: 'nullops-routes',
   denyAll: 'nullops-default-deny',
   allowOwn: 'nullops-allow-namespace-and-agent',
 };
 
-/** Capabilities kept, as on Docker (switching user, owning files, binding :80, signals); all others dropped. */
+/**
+ * Capabilities a `baseline` service keeps unless it names its own, as on Docker (switching user,
+ * owning files, binding :80, signals) — all within Pod Security `baseline`; all others dropped.
+ */
 export const KEPT_CAPABILITIES = [
   'CHOWN',
   'DAC_OVERRIDE',
@@ -42,6 +50,9 @@ export const KEPT_CAPABILITIES = [
   'NET_BIND_SERVICE',
   'KILL',
 ];
+
+/** What a `restricted` service writes to disk outside its volumes at most, unless it says (MiB). */
+export const RESTRICTED_DISK_MB = 1024;
 
 /** Where the agent itself runs, so the deployment's NetworkPolicy lets it (and only it) in. */
 export interface AgentPlacement {
@@ -71,11 +82,24 @@ export function selectorOf(owner: RuntimeOwner, deploymentId?: string, service?:
   ].join(',');
 }
 
+/**
+ * The deployment's namespace. Pod Security admission enforces `baseline` in it (every pod NullOps
+ * makes passes it; nothing privileged can be slipped in) and warns about `restricted`.
+ */
 export function namespaceObject(owner: RuntimeOwner, deploymentId: string): V1Namespace {
   return {
     apiVersion: 'v1',
     kind: 'Namespace',
-    metadata: { name: kubeNames.namespace(deploymentId), labels: labelsOf(owner, deploymentId) },
+    metadata: {
+      name: kubeNames.namespace(deploymentId),
+      labels: {
+        ...labelsOf(owner, deploymentId),
+        'pod-security.kubernetes.io/enforce': 'baseline',
+        'pod-security.kubernetes.io/enforce-version': 'latest',
+        'pod-security.kubernetes.io/warn': 'restricted',
+        'pod-security.kubernetes.io/warn-version': 'latest',
+      },
+    },
   };
 }
 
@@ -164,12 +188,14 @@ export function pullSecretObject(owner: RuntimeOwner, deploymentId: string, auth
   };
 }
 
-/** The component's health check as Kubernetes' readinessProbe: Kubernetes decides readiness. */
-export function readinessProbe(
-  check: HealthCheck | undefined,
-  port: number | undefined,
-): V1Probe | undefined {
+/**
+ * A health check as a Kubernetes probe (readiness or liveness). An HTTP check that expects a
+ * status outside 200–399 has no probe: an httpGet probe would fail on it, so the agent checks it
+ * itself (see `checkHealth`).
+ */
+export function probeOf(check: HealthCheck | undefined, port: number | undefined): V1Probe | undefined {
   if (!check) return undefined;
+  if (check.kind === 'http' && !probedByKubernetes(check)) return undefined;
   const timing = { periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 3, successThreshold: 1 };
   if (check.kind === 'command') return { exec: { command: check.command }, ...timing };
   const probePort = check.port ?? port;
@@ -178,13 +204,38 @@ export function readinessProbe(
   return { httpGet: { path: check.path, port: probePort }, ...timing };
 }
 
-/** What every container of a deployment gets: no privilege, minimal capabilities, default seccomp. */
-const containerSecurity = {
-  allowPrivilegeEscalation: false,
-  privileged: false,
-  capabilities: { drop: ['ALL'], add: KEPT_CAPABILITIES },
-  seccompProfile: { type: 'RuntimeDefault' },
-};
+/** Whether Kubernetes' own probe decides this check (an httpGet passes on 200–399 only). */
+export function probedByKubernetes(check: HealthCheck): boolean {
+  return (
+    check.kind !== 'http' ||
+    check.expectStatus === undefined ||
+    (check.expectStatus >= 200 && check.expectStatus < 400)
+  );
+}
+
+/**
+ * A container's confinement under its profile (the SDK's `ServiceSecurity`): never privileged, no
+ * privilege escalation, the runtime's seccomp profile, every capability dropped but those added;
+ * `restricted` adds a non-root user and a read-only root filesystem — Pod Security `restricted`.
+ */
+export function containerSecurity(security: ServiceSecurity | undefined): V1SecurityContext {
+  const restricted = security?.profile === 'restricted';
+  return {
+    allowPrivilegeEscalation: false,
+    privileged: false,
+    capabilities: { drop: ['ALL'], add: security?.capabilities ?? (restricted ? [] : KEPT_CAPABILITIES) },
+    seccompProfile: { type: 'RuntimeDefault' },
+    ...(restricted ? { runAsNonRoot: true, readOnlyRootFilesystem: true } : {}),
+    ...(security?.runAsUser !== undefined ? { runAsUser: security.runAsUser } : {}),
+  };
+}
+
+/** The empty, writable directories of a read-only root filesystem: /tmp and the declared paths. */
+function writableDirectories(security: ServiceSecurity | undefined): { name: string; mountPath: string }[] {
+  if (security?.profile !== 'restricted') return [];
+  const paths = [...new Set(['/tmp', ...(security.writablePaths ?? [])])];
+  return paths.map((mountPath, i) => ({ name: `nullops-writable-${i}`, mountPath }));
+}
 
 /** Pods get no service-account token, no host namespaces, no service-link variables. */
 const podSecurity = {
@@ -196,10 +247,55 @@ const podSecurity = {
   securityContext: { seccompProfile: { type: 'RuntimeDefault' } },
 };
 
-const resources = (cpuMillicores: number, memoryMb: number) => {
-  const limits = { cpu: `${cpuMillicores}m`, memory: `${memoryMb}Mi` };
+const resources = (cpuMillicores: number, memoryMb: number, diskMb?: number) => {
+  const limits = {
+    cpu: `${cpuMillicores}m`,
+    memory: `${memoryMb}Mi`,
+    ...(diskMb ? { 'ephemeral-storage': `${diskMb}Mi` } : {}),
+  };
   return { requests: limits, limits };
 };
+
+/** The Kubernetes recommended labels, besides NullOps' own (which stay the selectors). */
+function appLabels(deploymentId: string, name: string) {
+  return {
+    'app.kubernetes.io/name': name,
+    'app.kubernetes.io/instance': kubeNames.namespace(deploymentId),
+    'app.kubernetes.io/part-of': kubeNames.namespace(deploymentId),
+    'app.kubernetes.io/managed-by': 'nullops',
+  };
+}
+
+/** The Secret holding a service's secret env values (none: no Secret), read by `secretKeyRef`. */
+export function envSecretObject(
+  owner: RuntimeOwner,
+  deploymentId: string,
+  spec: ServiceSpec,
+): V1Secret | undefined {
+  const names = (spec.secretEnv ?? []).filter((n) => spec.env?.[n] !== undefined);
+  if (!names.length) return undefined;
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: kubeNames.envSecret(spec.name),
+      namespace: kubeNames.namespace(deploymentId),
+      labels: { ...labelsOf(owner, deploymentId), [RUNTIME_LABELS.service]: spec.name },
+    },
+    type: 'Opaque',
+    data: Object.fromEntries(names.map((n) => [n, Buffer.from(spec.env?.[n] as string).toString('base64')])),
+  };
+}
+
+/** Env entries: secret ones by reference to the service's Secret, the rest as values. */
+function envOf(spec: ServiceSpec): V1EnvVar[] {
+  const secret = new Set(spec.secretEnv ?? []);
+  return Object.entries(spec.env ?? {}).map(([name, value]) =>
+    secret.has(name)
+      ? { name, valueFrom: { secretKeyRef: { name: kubeNames.envSecret(spec.name), key: name } } }
+      : { name, value },
+  );
+}
 
 /** The hash of a spec, on the pod template: pods of an older spec are told apart from the current. */
 export function specHash(spec: unknown): string {
@@ -215,9 +311,17 @@ export function deploymentObject(
   pullSecret: string | undefined,
   storageClass: string | undefined,
 ): V1Deployment {
-  const labels = { ...labelsOf(owner, deploymentId), [RUNTIME_LABELS.service]: spec.name };
+  const labels = {
+    ...labelsOf(owner, deploymentId),
+    [RUNTIME_LABELS.service]: spec.name,
+    ...appLabels(deploymentId, spec.name),
+  };
   const volumes = Object.entries(spec.volumes ?? {});
-  const probe = readinessProbe(spec.healthCheck, spec.port);
+  const writable = writableDirectories(spec.security);
+  const readiness = probeOf(spec.healthCheck, spec.port);
+  const liveness = probeOf(spec.livenessCheck, spec.port);
+  const restricted = spec.security?.profile === 'restricted';
+  const diskMb = spec.security?.diskMb ?? (restricted ? RESTRICTED_DISK_MB : undefined);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -233,26 +337,35 @@ export function deploymentObject(
         metadata: { labels: { ...labels, [SPEC_HASH_LABEL]: specHash(spec) } },
         spec: {
           ...podSecurity,
+          // The pod's pause process is PID 1 and reaps: a service that ignores SIGTERM as PID 1
+          // (no handler) still stops at once instead of waiting out the grace period.
+          shareProcessNamespace: true,
+          ...(restricted ? { securityContext: { ...podSecurity.securityContext, runAsNonRoot: true } } : {}),
           ...(pullSecret ? { imagePullSecrets: [{ name: pullSecret }] } : {}),
           terminationGracePeriodSeconds: 10,
           containers: [
             {
               name: spec.name,
               image: spec.image,
+              imagePullPolicy: spec.pull === 'always' ? 'Always' : 'IfNotPresent',
               ...(spec.command?.length ? { command: spec.command } : {}),
-              env: Object.entries(spec.env ?? {}).map(([name, value]) => ({ name, value })),
+              env: envOf(spec),
               ...(spec.port ? { ports: [{ containerPort: spec.port, name: 'service' }] } : {}),
-              resources: resources(spec.cpuMillicores, spec.memoryMb),
-              securityContext: containerSecurity,
-              ...(probe ? { readinessProbe: probe } : {}),
-              volumeMounts: volumes.map(([name, mountPath]) => ({ name, mountPath })),
+              resources: resources(spec.cpuMillicores, spec.memoryMb, diskMb),
+              securityContext: containerSecurity(spec.security),
+              ...(readiness ? { readinessProbe: readiness } : {}),
+              ...(liveness ? { livenessProbe: { ...liveness, failureThreshold: 5, periodSeconds: 10 } } : {}),
+              volumeMounts: [...volumes.map(([name, mountPath]) => ({ name, mountPath })), ...writable],
             },
           ],
-          volumes: volumes.map(([name]) =>
-            storageClass
-              ? { name, persistentVolumeClaim: { claimName: `${spec.name}-${name}` } }
-              : { name, emptyDir: {} },
-          ),
+          volumes: [
+            ...volumes.map(([name]) =>
+              storageClass
+                ? { name, persistentVolumeClaim: { claimName: `${spec.name}-${name}` } }
+                : { name, emptyDir: {} },
+            ),
+            ...writable.map(({ name }) => ({ name, emptyDir: {} })),
+          ],
         },
       },
     },
@@ -304,7 +417,7 @@ export function jobObject(owner: RuntimeOwner, deploymentId: string, name: strin
               command: spec.command,
               env: Object.entries(spec.env ?? {}).map(([n, value]) => ({ name: n, value })),
               resources: resources(spec.cpuMillicores ?? 250, spec.memoryMb ?? 128),
-              securityContext: containerSecurity,
+              securityContext: containerSecurity(undefined),
             },
           ],
         },

@@ -13,6 +13,7 @@ import {
   type V1Pod,
   type V1Status,
 } from '@kubernetes/client-node';
+import { probeAddress } from '@nullops/agent-host/kernel';
 import {
   type ClaimHolder,
   type DeploymentBudget,
@@ -36,6 +37,7 @@ import { ignoreNotFound, KubeApi, kubeError, orUndefined } from './kube-api.js';
 import {
   type AgentPlacement,
   deploymentObject,
+  envSecretObject,
   ingressObject,
   jobObject,
   kubeNames,
@@ -43,6 +45,7 @@ import {
   namespaceObject,
   networkPolicies,
   ownerLabelsOf,
+  probedByKubernetes,
   pullSecretObject,
   quotaObject,
   SPEC_HASH_LABEL,
@@ -50,7 +53,7 @@ import {
   serviceObject,
   specHash,
 } from './kube-objects.js';
-import { currentPod, podVerdict } from './pod-state.js';
+import { currentPod, type PodVerdict, podVerdict } from './pod-state.js';
 import { untilPods } from './pod-watch.js';
 
 export interface KubernetesRuntimeOptions {
@@ -73,11 +76,19 @@ export interface KubernetesRuntimeOptions {
   volumeSize?: string;
   /** How long a pod may stay unschedulable before its step fails (a cluster autoscaler may add a node). */
   unschedulableGraceMs?: number;
+  /**
+   * How long an image pull may keep failing before its step fails: right after a pull secret is
+   * made the node may not be allowed to read it yet, and registries hiccup.
+   */
+  pullGraceMs?: number;
   /** Longest wait for a started service's container to run (image pulls included). */
   startTimeoutMs?: number;
   /** Longest wait for a deleted namespace to disappear. */
   removeTimeoutMs?: number;
 }
+
+/** Most output an exec keeps (backups move data in pieces well below it). */
+const MAX_EXEC_OUTPUT = 8 * 1024 * 1024;
 
 const LOG_LINE = /^(\d{4}-\d{2}-\d{2}T[^ ]+) (.*)$/;
 
@@ -93,6 +104,7 @@ export class KubernetesRuntime implements Runtime {
   private readonly agent: AgentPlacement;
   private readonly ownerOf: () => RuntimeOwner;
   private readonly graceMs: number;
+  private readonly pullGraceMs: number;
   private metricsServed: boolean | undefined;
   private capacityCache: { at: number; value: { cpuMillicores: number; memoryMb: number } } | undefined;
 
@@ -105,6 +117,7 @@ export class KubernetesRuntime implements Runtime {
     const { owner } = options;
     this.ownerOf = typeof owner === 'function' ? owner : () => owner;
     this.graceMs = options.unschedulableGraceMs ?? 30_000;
+    this.pullGraceMs = options.pullGraceMs ?? 30_000;
   }
 
   /** The installation and node this runtime works for. */
@@ -160,8 +173,15 @@ export class KubernetesRuntime implements Runtime {
     const name = kubeNames.namespace(deploymentId);
     const existing = await orUndefined(this.api.core.readNamespace({ name }));
     if (existing?.metadata?.deletionTimestamp) await this.waitGone(name);
-    if (!existing || existing.metadata?.deletionTimestamp)
-      await this.api.apply(namespaceObject(this.owner, deploymentId));
+    // Made, or brought up to date (an older agent's namespace lacks the Pod Security labels).
+    const wanted = namespaceObject(this.owner, deploymentId);
+    const labels = existing?.metadata?.labels ?? {};
+    if (
+      !existing ||
+      existing.metadata?.deletionTimestamp ||
+      Object.entries(wanted.metadata?.labels ?? {}).some(([k, v]) => labels[k] !== v)
+    )
+      await this.api.apply(wanted);
     await Promise.all([
       ...networkPolicies(this.owner, this.agent, deploymentId).map((p) => this.api.apply(p)),
       ...(budget ? [this.api.apply(quotaObject(this.owner, deploymentId, budget))] : []),
@@ -207,6 +227,8 @@ export class KubernetesRuntime implements Runtime {
             resources: { requests: { storage: this.options.volumeSize ?? '1Gi' } },
           },
         });
+    const envSecret = envSecretObject(this.owner, deploymentId, spec);
+    if (envSecret) await this.api.apply(envSecret);
     const service = serviceObject(this.owner, deploymentId, spec);
     await Promise.all([
       this.api.apply(deploymentObject(this.owner, deploymentId, spec, pullSecret, this.options.storageClass)),
@@ -214,33 +236,64 @@ export class KubernetesRuntime implements Runtime {
     ]);
     // Returns once the container of the current spec runs; a pod that cannot run says why.
     const hash = specHash(spec);
-    const verdict = await untilPods(
+    const verdict = await untilPods<{ v: PodVerdict; pod: V1Pod | undefined }>(
       this.api,
       namespace,
       `${selectorOf(this.owner, deploymentId, spec.name)},${SPEC_HASH_LABEL}=${hash}`,
       (pods) => {
         const pod = currentPod(pods);
         if (!pod) return undefined;
-        const v = podVerdict(pod, spec.name, { unschedulableGraceMs: this.graceMs });
+        const v = this.verdictOf(pod, spec.name);
         return v.kind === 'running' || v.kind === 'failed' ? { v, pod } : undefined;
       },
-      { timeoutMs: this.options.startTimeoutMs ?? 30 * 60_000, signal },
+      {
+        timeoutMs: this.options.startTimeoutMs ?? 30 * 60_000,
+        signal,
+        // No pod at all: the ReplicaSet may be refused its pods (Pod Security, quota).
+        whileNone: async () => {
+          const deployment = await orUndefined(
+            this.api.apps.readNamespacedDeployment({ name: spec.name, namespace }),
+          );
+          const failure = deployment?.status?.conditions?.find(
+            (c) => c.type === 'ReplicaFailure' && c.status === 'True',
+          );
+          return failure
+            ? {
+                v: {
+                  kind: 'failed' as const,
+                  message: `${spec.name} gets no pod: ${failure.message ?? failure.reason}`,
+                },
+                pod: undefined,
+              }
+            : undefined;
+        },
+      },
     );
     if (!verdict)
       throw new Error(
         `${spec.name} did not start within ${Math.round((this.options.startTimeoutMs ?? 1_800_000) / 1000)} s`,
       );
     if (verdict.v.kind === 'failed')
-      throw new Error(await this.withLastLines(verdict.v, verdict.pod, spec.name));
+      throw new Error(
+        verdict.pod ? await this.withLastLines(verdict.v, verdict.pod, spec.name) : verdict.v.message,
+      );
     return this.inspectService(deploymentId, spec.name);
   }
 
-  /** A crash reads better with what the container printed last. */
+  /**
+   * A crash reads better with what the crashed container printed last: the previous instance's
+   * log. Right after a restart the kubelet may answer with its own error text (`unable to
+   * retrieve container logs for containerd://…`) instead, with 200: that is never taken for the
+   * service's lines; it is asked again for a moment, then the current instance is.
+   */
   private async withLastLines(verdict: { message: string; crashed?: boolean }, pod: V1Pod, service: string) {
     if (!verdict.crashed) return verdict.message;
-    const lines =
-      (await this.podLog(pod, { previous: true, tail: 10 }).catch(() => '')) ||
-      (await this.podLog(pod, { previous: false, tail: 10 }).catch(() => ''));
+    let lines = '';
+    for (let attempt = 0; attempt < 6 && !lines; attempt++) {
+      if (attempt) await new Promise((r) => setTimeout(r, 300));
+      lines = serviceLines(await this.podLog(pod, { previous: true, tail: 10 }).catch(() => ''));
+    }
+    lines ||= serviceLines(await this.podLog(pod, { previous: false, tail: 10 }).catch(() => ''));
     const last = lines.trim().split('\n').slice(-10).join(' | ').slice(-1500);
     return last ? `${verdict.message}; last lines of ${service}: ${last}` : verdict.message;
   }
@@ -252,6 +305,11 @@ export class KubernetesRuntime implements Runtime {
       previous: options.previous,
       tailLines: options.tail,
     });
+  }
+
+  /** Where a pod stands, with this runtime's grace periods (scheduling, transient pull errors). */
+  private verdictOf(pod: V1Pod, service: string) {
+    return podVerdict(pod, service, { unschedulableGraceMs: this.graceMs, pullGraceMs: this.pullGraceMs });
   }
 
   private async podsOf(deploymentId: string, name: string): Promise<V1Pod[]> {
@@ -266,9 +324,14 @@ export class KubernetesRuntime implements Runtime {
     const namespace = kubeNames.namespace(deploymentId);
     const deployment = await orUndefined(this.api.apps.readNamespacedDeployment({ name, namespace }));
     if (!deployment) return { name, ref: '', status: 'missing' };
-    const pod = currentPod(await this.podsOf(deploymentId, name));
-    const verdict = pod ? podVerdict(pod, name, { unschedulableGraceMs: this.graceMs }) : undefined;
+    const pods = await this.podsOf(deploymentId, name);
+    const pod = currentPod(pods);
+    const verdict = pod ? this.verdictOf(pod, name) : undefined;
     const ref = deployment.metadata?.uid ?? '';
+    // Its pod deleted (by someone, or drained off its node) with no new one yet: said as such.
+    const deleted = pod ? undefined : pods.find((p) => p.metadata?.deletionTimestamp);
+    // Its pod evicted, and the new one not running yet: the eviction is why.
+    const evictedBefore = pods.find((p) => p !== pod && p.status?.reason === 'Evicted');
     const container = pod?.status?.containerStatuses?.[0];
     const restartCount = container?.restartCount ?? 0;
     if (verdict?.kind === 'running')
@@ -279,7 +342,10 @@ export class KubernetesRuntime implements Runtime {
         restartCount,
         ...(verdict.startedAt ? { startedAt: verdict.startedAt } : {}),
       };
-    const terminated = container?.state?.terminated ?? container?.lastState?.terminated;
+    const evicted = verdict?.kind === 'failed' && verdict.evicted;
+    const terminated = evicted
+      ? undefined
+      : (container?.state?.terminated ?? container?.lastState?.terminated);
     const crashLoop = container?.state?.waiting?.reason === 'CrashLoopBackOff';
     const reason = verdict
       ? 'message' in verdict
@@ -287,7 +353,16 @@ export class KubernetesRuntime implements Runtime {
         : 'detail' in verdict
           ? verdict.detail
           : undefined
-      : `${name} has no pod`;
+      : deleted
+        ? `${name}'s pod ${deleted.metadata?.name} was deleted; Kubernetes starts a new one`
+        : `${name} has no pod`;
+    const why =
+      evictedBefore && verdict?.kind !== 'failed'
+        ? `${name} was evicted by its node: ${evictedBefore.status?.message ?? ''}; Kubernetes starts a new pod`.replace(
+            ': ;',
+            ';',
+          )
+        : reason;
     // A Deployment that wants its replica is Kubernetes' to bring up (scheduling, pulling, a crash
     // loop's back-off); only one scaled to zero is stopped.
     const wanted = (deployment.spec?.replicas ?? 1) > 0;
@@ -298,7 +373,7 @@ export class KubernetesRuntime implements Runtime {
       restartCount,
       ...(terminated ? { exitCode: terminated.exitCode } : {}),
       ...(crashLoop ? { restarting: true } : wanted ? { starting: true } : {}),
-      ...(reason ? { reason } : {}),
+      ...(why ? { reason: why } : {}),
     };
   }
 
@@ -455,7 +530,10 @@ export class KubernetesRuntime implements Runtime {
 
   /**
    * Readiness is Kubernetes' own (the health check is the pod's readinessProbe): waits up to
-   * `timeoutMs` for the pod to be Ready, and fails at once when it cannot run.
+   * `timeoutMs` for the pod to be Ready, and fails at once when it cannot run. Not ready in time,
+   * the detail is the probe's last result from the pod's events (`Readiness probe failed: HTTP
+   * probe failed with statuscode: 404`). An HTTP check expecting a status no httpGet probe passes
+   * on is the agent's own, against the ready pod.
    */
   async checkHealth(
     deploymentId: string,
@@ -464,6 +542,7 @@ export class KubernetesRuntime implements Runtime {
     timeoutMs: number,
   ): Promise<HealthResult> {
     let last = 'not ready yet';
+    let seen: V1Pod | undefined;
     const result = await untilPods(
       this.api,
       kubeNames.namespace(deploymentId),
@@ -471,7 +550,8 @@ export class KubernetesRuntime implements Runtime {
       (pods) => {
         const pod = currentPod(pods);
         if (!pod) return undefined;
-        const v = podVerdict(pod, name, { unschedulableGraceMs: this.graceMs });
+        seen = pod;
+        const v = this.verdictOf(pod, name);
         if (v.kind === 'failed') return { v, pod };
         if (v.kind === 'running' && v.ready) return { v, pod };
         last = v.kind === 'waiting' ? v.detail : `${name} runs but is not ready (${check.kind} check)`;
@@ -479,27 +559,56 @@ export class KubernetesRuntime implements Runtime {
       },
       { timeoutMs },
     );
-    if (!result) return { healthy: false, detail: last };
+    if (!result) {
+      const probe = seen && (await this.lastProbeFailure(seen));
+      return { healthy: false, detail: probe ? `${name} is not ready: ${probe}` : last };
+    }
     if (result.v.kind === 'failed') throw new Error(await this.withLastLines(result.v, result.pod, name));
+    if (check.kind === 'http' && !probedByKubernetes(check)) {
+      const port = check.port ?? result.pod.spec?.containers?.[0]?.ports?.[0]?.containerPort;
+      const address = port ? await this.serviceEndpoint(deploymentId, name, port) : undefined;
+      if (!address) return { healthy: false, detail: `${name} has no address to check yet` };
+      return probeAddress(address, check, Math.min(timeoutMs, 5000));
+    }
     return { healthy: true, detail: `Kubernetes reports ${name} ready (${check.kind} readiness probe)` };
+  }
+
+  /** The newest probe failure the kubelet reported for a pod (its `Unhealthy` events). */
+  private async lastProbeFailure(pod: V1Pod): Promise<string | undefined> {
+    const events = await this.api.core
+      .listNamespacedEvent({
+        namespace: pod.metadata?.namespace as string,
+        fieldSelector: `involvedObject.name=${pod.metadata?.name},reason=Unhealthy`,
+      })
+      .catch(() => undefined);
+    const newest = (events?.items ?? []).sort((a, b) => eventTime(b) - eventTime(a))[0];
+    return newest?.message?.trim();
   }
 
   async exec(deploymentId: string, name: string, command: string[], timeoutMs: number): Promise<ExecResult> {
     const pod = currentPod(await this.podsOf(deploymentId, name));
-    if (!pod || podVerdict(pod, name, { unschedulableGraceMs: this.graceMs }).kind !== 'running')
+    if (!pod || this.verdictOf(pod, name).kind !== 'running')
       throw new Error(`${name} is not running, so nothing can run in it`);
+    // Output is kept up to a cap (the rest is counted, not held): a command that prints without
+    // end cannot fill the agent's memory.
     let output = '';
+    let dropped = 0;
     const sink = new Writable({
       write(chunk, _encoding, done) {
-        output += chunk.toString();
+        const text = chunk.toString();
+        const room = MAX_EXEC_OUTPUT - output.length;
+        if (room > 0) output += text.slice(0, room);
+        dropped += Math.max(0, text.length - Math.max(room, 0));
         done();
       },
     });
+    let socket: { close(): void } | undefined;
     const status = await new Promise<V1Status>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`exec in ${name} did not finish within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => {
+        // The stream is closed, not left running in the pod's connection.
+        socket?.close();
+        reject(new Error(`exec in ${name} did not finish within ${timeoutMs} ms`));
+      }, timeoutMs);
       new Exec(this.options.kubeConfig)
         .exec(
           pod.metadata?.namespace as string,
@@ -515,19 +624,21 @@ export class KubernetesRuntime implements Runtime {
             resolve(s);
           },
         )
-        .then((ws) =>
+        .then((ws) => {
+          socket = ws;
           ws.on('close', () =>
             setTimeout(
               () => resolve({ status: 'Failure', message: 'the exec stream closed without a status' }),
               50,
             ),
-          ),
-        )
+          );
+        })
         .catch((err) => {
           clearTimeout(timer);
           reject(new Error(`exec in ${name} failed: ${kubeError(err).message}`));
         });
     });
+    if (dropped) output += `\n…[${dropped} more characters not kept]`;
     if (status.status === 'Success') return { exitCode: 0, output };
     const code = status.details?.causes?.find((c) => c.reason === 'ExitCode')?.message;
     return { exitCode: code ? Number(code) : 1, output: output || (status.message ?? '') };
@@ -552,7 +663,7 @@ export class KubernetesRuntime implements Runtime {
           if (!pod) return undefined;
           const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
           if (terminated) return { pod, exitCode: terminated.exitCode };
-          const v = podVerdict(pod, `job ${spec.name}`, { unschedulableGraceMs: this.graceMs });
+          const v = this.verdictOf(pod, `job ${spec.name}`);
           return v.kind === 'failed' && !v.crashed ? { pod, failure: v.message } : undefined;
         },
         { timeoutMs: (spec.timeoutMs ?? 600_000) + 5000, signal },
@@ -578,7 +689,7 @@ export class KubernetesRuntime implements Runtime {
   ): AsyncIterable<LogLine> {
     const pod = currentPod(await this.podsOf(deploymentId, name));
     if (!pod) throw new Error(`${name} has no pod to read logs from`);
-    const verdict = podVerdict(pod, name, { unschedulableGraceMs: this.graceMs });
+    const verdict = this.verdictOf(pod, name);
     const started = pod.status?.containerStatuses?.[0]?.state;
     if (!started?.running && !started?.terminated)
       throw new Error(
@@ -839,6 +950,25 @@ export class KubernetesRuntime implements Runtime {
       `namespace ${name} was not gone within ${Math.round((this.options.removeTimeoutMs ?? 300_000) / 1000)} s`,
     );
   }
+}
+
+/** The kubelet's own words where a container's log should be: not the service's lines. */
+const KUBELET_LOG_ERROR =
+  /^(unable to retrieve container logs for |previous terminated container .* not found|failed to try resolving symlinks in path|container .* is waiting to start)/;
+
+function serviceLines(body: string): string {
+  return KUBELET_LOG_ERROR.test(body.trim()) ? '' : body;
+}
+
+/** When an event last happened (events of older clusters have only firstTimestamp). */
+function eventTime(e: {
+  lastTimestamp?: Date;
+  eventTime?: Date;
+  firstTimestamp?: Date;
+  metadata?: { creationTimestamp?: Date };
+}): number {
+  const t = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
+  return t ? new Date(t).getTime() : 0;
 }
 
 /** A Kubernetes quantity as a number: CPU in cores, memory in bytes. */

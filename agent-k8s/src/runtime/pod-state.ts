@@ -4,39 +4,51 @@ import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 export type PodVerdict =
   | { kind: 'running'; startedAt?: string | undefined; ready: boolean }
   | { kind: 'waiting'; detail: string }
-  | { kind: 'failed'; message: string; crashed?: boolean }
+  | { kind: 'failed'; message: string; crashed?: boolean; evicted?: boolean }
   | { kind: 'succeeded' };
 
-const PULL_FAILURES = [
-  'ErrImagePull',
-  'ImagePullBackOff',
-  'InvalidImageName',
-  'ErrImageNeverPull',
-  'RegistryUnavailable',
-];
+/** Pull failures that may pass (a pull secret the node may not read yet, a registry hiccup). */
+const PULL_RETRIED = ['ErrImagePull', 'ImagePullBackOff', 'RegistryUnavailable'];
+/** Pull failures no waiting mends. */
+const PULL_FINAL = ['InvalidImageName', 'ErrImageNeverPull'];
 const CONFIG_FAILURES = ['CreateContainerConfigError', 'CreateContainerError', 'RunContainerError'];
 
 /**
  * Reads a pod as the kubelet reports it. Failures that will not heal by waiting are `failed`: the
- * image cannot be pulled (not found or unauthorized), the container keeps crashing (with its exit
- * code), it was OOM-killed, it cannot be scheduled (with the scheduler's message, once
- * `unschedulableGraceMs` has passed since it was created), or its configuration is wrong.
+ * image cannot be pulled (its name is invalid at once; not found or unauthorized once
+ * `pullGraceMs` has passed since the pod was made — a pull secret just created may not be
+ * readable by the node yet), the container keeps crashing (with its exit code), it was
+ * OOM-killed or evicted (with the node's reason), it cannot be scheduled (with the scheduler's
+ * message, once `unschedulableGraceMs` has passed), or its configuration is wrong.
  */
 export function podVerdict(
   pod: V1Pod,
   service: string,
-  options: { unschedulableGraceMs: number; now?: number },
+  options: { unschedulableGraceMs: number; pullGraceMs?: number; now?: number },
 ): PodVerdict {
   const status = pod.status ?? {};
   const container: V1ContainerStatus | undefined = status.containerStatuses?.[0];
   if (status.phase === 'Succeeded') return { kind: 'succeeded' };
   const waiting = container?.state?.waiting;
   const terminated = container?.state?.terminated ?? container?.lastState?.terminated;
-  if (waiting?.reason && PULL_FAILURES.includes(waiting.reason)) {
-    const image = pod.spec?.containers?.[0]?.image ?? 'its image';
+  const age = (options.now ?? Date.now()) - timeOf(pod.metadata?.creationTimestamp);
+  if (status.reason === 'Evicted')
     return {
       kind: 'failed',
-      message: `the image ${image} of ${service} cannot be pulled (${waiting.reason}): it does not exist or the registry refused the credentials${waiting.message ? ` — ${waiting.message}` : ''}`,
+      evicted: true,
+      message: `${service} was evicted by its node: ${status.message ?? 'the node ran short of resources'}`,
+    };
+  if (waiting?.reason && (PULL_RETRIED.includes(waiting.reason) || PULL_FINAL.includes(waiting.reason))) {
+    const image = pod.spec?.containers?.[0]?.image ?? 'its image';
+    const said = waiting.message ? ` — ${waiting.message}` : '';
+    if (PULL_RETRIED.includes(waiting.reason) && age < (options.pullGraceMs ?? 0))
+      return {
+        kind: 'waiting',
+        detail: `the node is still trying to pull ${image} (${waiting.reason}${said})`,
+      };
+    return {
+      kind: 'failed',
+      message: `the image ${image} of ${service} cannot be pulled (${waiting.reason}): it does not exist or the registry refused the credentials${said}`,
     };
   }
   if (waiting?.reason && CONFIG_FAILURES.includes(waiting.reason))
@@ -69,10 +81,8 @@ export function podVerdict(
     };
   const scheduled = status.conditions?.find((c) => c.type === 'PodScheduled');
   if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
-    const created = timeOf(pod.metadata?.creationTimestamp);
-    const waited = (options.now ?? Date.now()) - created;
     const detail = `${service} cannot be scheduled: ${scheduled.message ?? 'no node fits'}`;
-    return waited >= options.unschedulableGraceMs
+    return age >= options.unschedulableGraceMs
       ? { kind: 'failed', message: detail }
       : { kind: 'waiting', detail };
   }

@@ -12,7 +12,15 @@ export async function untilPods<T>(
   namespace: string,
   labelSelector: string,
   decide: (pods: V1Pod[]) => T | undefined,
-  options: { timeoutMs: number; signal?: AbortSignal | undefined },
+  options: {
+    timeoutMs: number;
+    signal?: AbortSignal | undefined;
+    /**
+     * Asked every few seconds while no pod exists: a pod that is never made (admission refused it —
+     * quota, Pod Security) shows only on its owner, whose answer this gives.
+     */
+    whileNone?: () => Promise<T | undefined>;
+  },
 ): Promise<T | undefined> {
   const deadline = Date.now() + options.timeoutMs;
   while (Date.now() < deadline) {
@@ -38,9 +46,15 @@ export async function untilPods<T>(
       const timer = setTimeout(() => finish({ relist: false }), Math.max(0, deadline - Date.now()));
       // Some verdicts depend on time, not on a change (unschedulable for longer than a grace
       // period): the cached pods are judged again every second, without asking the server.
+      let ticks = 0;
       const recheck = setInterval(() => {
         const value = decide([...pods.values()]);
-        if (value !== undefined) finish({ value, relist: false });
+        if (value !== undefined) return finish({ value, relist: false });
+        if (options.whileNone && pods.size === 0 && ++ticks % 3 === 0)
+          void options.whileNone().then(
+            (owner) => owner !== undefined && finish({ value: owner, relist: false }),
+            () => {},
+          );
       }, 1000);
       options.signal?.addEventListener('abort', onAbort, { once: true });
       api.watcher

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { enforcedLevel, podSecurityViolations } from './pod-security.js';
 import { type KubeObject, parseQuantity, RESOURCES, type ResourceType, resourceOfKind } from './resources.js';
 import { fromLabelSelector, matches } from './selectors.js';
 import type { KubeApiServer } from './server.js';
@@ -393,7 +394,10 @@ export class Controllers {
   private replicaSet(ns: string, name: string) {
     const rs = this.store.get(R.replicasets, ns, name);
     if (!rs || rs.metadata.deletionTimestamp) return;
-    const pods = this.store.list(R.pods, ns).filter((p) => ownedBy(p, rs) && !p.metadata.deletionTimestamp);
+    // As the real controller: pods that ended (Succeeded, Failed — an eviction) are replaced.
+    const pods = this.store
+      .list(R.pods, ns)
+      .filter((p) => ownedBy(p, rs) && !p.metadata.deletionTimestamp && isActivePod(p));
     let failure: { reason: string; message: string } | undefined;
     for (let i = pods.length; i < rs.spec.replicas; i++) {
       try {
@@ -702,6 +706,17 @@ export class Controllers {
 
   /** Quota admission for a pod about to be created: the API server's `exceeded quota` refusal. */
   admitPod(ns: string, pod: KubeObject): void {
+    // Pod Security admission, by the namespace's enforce label.
+    const namespace = this.store.get(R.namespaces, undefined, ns);
+    const level = enforcedLevel(namespace?.metadata.labels);
+    const violations = podSecurityViolations(pod.spec ?? {}, level);
+    if (violations.length)
+      throw new ApiError(
+        403,
+        'Forbidden',
+        `pods "${pod.metadata.name ?? pod.metadata.generateName}" is forbidden: violates PodSecurity "${level}:latest": ${violations.join(', ')}`,
+        { name: pod.metadata.name ?? '', kind: 'pods' },
+      );
     const pods = this.store.list(R.pods, ns).filter(isActivePod);
     for (const quota of this.store.list(R.quotas, ns)) {
       const hard: Record<string, string> = quota.spec?.hard ?? {};

@@ -28,6 +28,8 @@ export interface KubeFake {
   kubeconfig(token?: string): string;
   /** Registers a bearer token for a user with these RBAC rules. */
   addUser(user: FakeUser): string;
+  /** Evicts a pod as a node under pressure does (phase Failed, reason Evicted, this message). */
+  evict(namespace: string, pod: string, message: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -45,6 +47,10 @@ export async function startKubeFake(
     startDelayMs?: number;
     crashBackoffMs?: number;
     imagePullBackoffMs?: number;
+    /** How long a new pull secret cannot be read by the node (a real cluster's authorizer lag). */
+    pullSecretLagMs?: number;
+    /** How long after a restart the previous container's log is the kubelet's error text. */
+    previousLogLagMs?: number;
     /** A local image with `sleep`, for the pod sandbox containers. */
     sandboxImage?: string;
     docker?: Docker;
@@ -62,6 +68,8 @@ export async function startKubeFake(
     startDelayMs: scaled(options.startDelayMs ?? 300),
     sandboxImage: options.sandboxImage ?? 'nullops-test/busybox:1',
     imagePullBackoffMs: scaled(options.imagePullBackoffMs ?? 1000),
+    pullSecretLagMs: scaled(options.pullSecretLagMs ?? 0),
+    previousLogLagMs: scaled(options.previousLogLagMs ?? 0),
   });
   let controllers: Controllers | undefined;
   const api = new KubeApiServer(store, {
@@ -120,6 +128,7 @@ export async function startKubeFake(
         'current-context: fake',
         '',
       ].join('\n'),
+    evict: (namespace, pod, message) => kubelet.evict(namespace, pod, message),
     addUser: (user) => {
       const token = `user-${randomBytes(12).toString('hex')}`;
       users.set(token, user);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { type Duplex, PassThrough } from 'node:stream';
@@ -13,6 +14,7 @@ const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 const PODS = resourceOfKind('Pod');
 const SERVICES = resourceOfKind('Service');
 const SECRETS = resourceOfKind('Secret');
+const EVENTS = resourceOfKind('Event');
 const LABEL = 'dev.nullops.kube-fake';
 
 export interface KubeletOptions {
@@ -26,10 +28,21 @@ export interface KubeletOptions {
   startDelayMs: number;
   /** Image of the pod sandbox container that holds the pod's network (a real node's `pause`). */
   sandboxImage: string;
+  /**
+   * How long after a pull secret is made the node may not read it yet (the node authorizer lags
+   * a new object on a real cluster): a pull with it fails as forbidden until then.
+   */
+  pullSecretLagMs: number;
+  /** How long after a restart the previous instance's log is the kubelet's error text instead. */
+  previousLogLagMs: number;
 }
 
 interface ContainerState {
   id?: string;
+  /** When the current instance started (ms): logs before it are the previous instance's. */
+  instanceStart?: number;
+  /** When it was last restarted after a crash (ms). */
+  restartedAt?: number;
   restarts: number;
   ready: boolean;
   state: Record<string, unknown>;
@@ -200,13 +213,38 @@ export class DockerKubelet implements NodeAgent {
       const state = runtime.containers.get(spec.name) as ContainerState;
       await this.pullUntilPresent(runtime, pod, spec, state);
       if (runtime.stopping || this.stopped) return;
+      const refusal = await this.nonRootRefusal(pod, spec);
+      if (refusal) {
+        state.state = { waiting: { reason: 'CreateContainerConfigError', message: refusal } };
+        this.publish(runtime);
+        return;
+      }
       state.id = await this.createContainer(runtime, pod, spec, `container:${runtime.sandbox}`);
       await this.docker.getContainer(state.id).start();
       await this.markRunning(runtime, spec.name);
     }
     const latest = this.current(runtime);
     if (!latest) return;
-    for (const spec of latest.spec.containers) this.probe(runtime, spec);
+    for (const spec of latest.spec.containers) {
+      this.probe(runtime, spec, 'readiness');
+      this.probe(runtime, spec, 'liveness');
+    }
+  }
+
+  /** The kubelet's refusal to start a container that must not run as root but would. */
+  private async nonRootRefusal(pod: KubeObject, spec: any): Promise<string | undefined> {
+    const security = { ...pod.spec.securityContext, ...spec.securityContext };
+    if (security.runAsNonRoot !== true) return undefined;
+    const where = `pod: "${pod.metadata.name}_${pod.metadata.namespace}(${pod.metadata.uid})", container: ${spec.name}`;
+    if (security.runAsUser !== undefined)
+      return security.runAsUser === 0 ? `container's runAsUser breaks non-root policy (${where})` : undefined;
+    const user =
+      String((await this.docker.getImage(spec.image).inspect()).Config?.User ?? '').split(':')[0] ?? '';
+    if (user === '' || user === '0' || user === 'root')
+      return `container has runAsNonRoot and image will run as root (${where})`;
+    if (!/^\d+$/.test(user))
+      return `container has runAsNonRoot and image has non-numeric user (${user}), cannot verify user is non-root (${where})`;
+    return undefined;
   }
 
   private async pullUntilPresent(runtime: PodRuntime, pod: KubeObject, spec: any, state: ContainerState) {
@@ -229,10 +267,12 @@ export class DockerKubelet implements NodeAgent {
         continue;
       }
       try {
+        this.refuseFreshPullSecret(pod);
         await this.pull(spec.image, this.credentialsFor(pod, spec.image));
         return;
       } catch (err) {
         const message = (err as Error).message.replace(/^\(HTTP code \d+\) [a-z ]+- /, '');
+        this.recordEvent(pod, spec.name, 'Failed', `Failed to pull image "${spec.image}": ${message}`);
         state.state = {
           waiting: {
             reason: 'ErrImagePull',
@@ -256,6 +296,18 @@ export class DockerKubelet implements NodeAgent {
     await new Promise<void>((resolve, reject) =>
       this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
     );
+  }
+
+  /** A pull secret the node authorizer does not let the node read yet, as a real kubelet reports it. */
+  private refuseFreshPullSecret(pod: KubeObject) {
+    for (const ref of pod.spec.imagePullSecrets ?? []) {
+      const secret = this.store.get(SECRETS, pod.metadata.namespace, ref.name);
+      const age = Date.now() - new Date(secret?.metadata.creationTimestamp ?? 0).getTime();
+      if (secret && age < this.options.pullSecretLagMs)
+        throw new Error(
+          `secrets "${ref.name}" is forbidden: User "system:node:${NODE_NAME}" cannot get resource "secrets" in API group "" in the namespace "${pod.metadata.namespace}": no relationship found between node '${NODE_NAME}' and this object`,
+        );
+    }
   }
 
   /** Registry credentials from the pod's imagePullSecrets (`kubernetes.io/dockerconfigjson`). */
@@ -415,7 +467,9 @@ export class DockerKubelet implements NodeAgent {
       },
       HostConfig: {
         NetworkMode: networkMode,
-        Init: true,
+        // A pod sharing its process namespace has the pause process as PID 1 (it reaps, and the
+        // service gets signals' default actions); otherwise the service itself is PID 1.
+        Init: Boolean(pod.spec.shareProcessNamespace),
         Privileged: Boolean(security.privileged),
         ...(security.allowPrivilegeEscalation === false ? { SecurityOpt: ['no-new-privileges:true'] } : {}),
         ...(security.capabilities?.drop ? { CapDrop: security.capabilities.drop } : {}),
@@ -443,23 +497,51 @@ export class DockerKubelet implements NodeAgent {
     const pod = this.current(runtime);
     const spec = pod?.spec.containers.find((c: { name: string }) => c.name === name);
     state.state = { running: { startedAt: info.State.StartedAt.replace(/\.\d+Z$/, 'Z') } };
+    state.instanceStart = new Date(info.State.StartedAt).getTime();
     state.started = true;
     state.ready = !spec?.readinessProbe;
     this.publish(runtime);
   }
 
-  /** The readiness probe, run every `periodSeconds` against the pod IP (or by exec). */
-  private probe(runtime: PodRuntime, spec: any) {
-    const probe = spec.readinessProbe;
+  /**
+   * A readiness or liveness probe, run every `periodSeconds` against the pod IP (or by exec). Each
+   * failure is an `Unhealthy` event with the probe's words; a liveness probe failing
+   * `failureThreshold` times in a row kills the container (which then restarts).
+   */
+  private probe(runtime: PodRuntime, spec: any, kind: 'readiness' | 'liveness') {
+    const probe = kind === 'readiness' ? spec.readinessProbe : spec.livenessProbe;
     if (!probe) return;
     let successes = 0;
     let failures = 0;
     const tick = async () => {
       const state = runtime.containers.get(spec.name);
       if (!state || runtime.stopping || !state.state.running || !runtime.ip) return;
-      const ok = await this.check(runtime, state, probe).catch(() => false);
-      successes = ok ? successes + 1 : 0;
-      failures = ok ? 0 : failures + 1;
+      const result = await this.check(runtime, state, probe).catch((err) => ({
+        ok: false,
+        detail: (err as Error).message,
+      }));
+      successes = result.ok ? successes + 1 : 0;
+      failures = result.ok ? 0 : failures + 1;
+      if (!result.ok) {
+        const pod = this.current(runtime);
+        if (pod)
+          this.recordEvent(
+            pod,
+            spec.name,
+            'Unhealthy',
+            `${kind === 'readiness' ? 'Readiness' : 'Liveness'} probe failed: ${result.detail}`,
+          );
+      }
+      if (kind === 'liveness') {
+        if (failures >= (probe.failureThreshold ?? 3) && state.id) {
+          failures = 0;
+          await this.docker
+            .getContainer(state.id)
+            .kill()
+            .catch(() => {});
+        }
+        return;
+      }
       const ready = state.ready
         ? failures < (probe.failureThreshold ?? 3)
         : successes >= (probe.successThreshold ?? 1);
@@ -478,7 +560,12 @@ export class DockerKubelet implements NodeAgent {
     runtime.probes.push(start);
   }
 
-  private async check(runtime: PodRuntime, state: ContainerState, probe: any): Promise<boolean> {
+  /** One probe; `detail` says a failure as the kubelet does. */
+  private async check(
+    runtime: PodRuntime,
+    state: ContainerState,
+    probe: any,
+  ): Promise<{ ok: boolean; detail: string }> {
     const timeoutMs = (probe.timeoutSeconds ?? 1) * 1000;
     const pod = this.current(runtime);
     const port = (p: number | string) => {
@@ -488,34 +575,90 @@ export class DockerKubelet implements NodeAgent {
       return Number(p);
     };
     if (probe.httpGet) {
-      const res = await fetch(
-        `http://${runtime.ip}:${port(probe.httpGet.port)}${probe.httpGet.path ?? '/'}`,
-        {
+      const url = `http://${runtime.ip}:${port(probe.httpGet.port)}${probe.httpGet.path ?? '/'}`;
+      try {
+        const res = await fetch(url, {
           signal: AbortSignal.timeout(timeoutMs),
           headers: { 'user-agent': 'kube-probe/1.28' },
-        },
-      );
-      await res.body?.cancel();
-      return res.status >= 200 && res.status < 400;
+        });
+        await res.body?.cancel();
+        const ok = res.status >= 200 && res.status < 400;
+        return { ok, detail: `HTTP probe failed with statuscode: ${res.status}` };
+      } catch (err) {
+        const code = (err as { cause?: { code?: string } }).cause?.code;
+        const address = `${runtime.ip}:${port(probe.httpGet.port)}`;
+        return {
+          ok: false,
+          detail:
+            code === 'ECONNREFUSED'
+              ? `Get "${url}": dial tcp ${address}: connect: connection refused`
+              : `Get "${url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`,
+        };
+      }
     }
-    if (probe.tcpSocket)
+    if (probe.tcpSocket) {
+      const address = `${runtime.ip}:${port(probe.tcpSocket.port)}`;
       return new Promise((resolve) => {
         const socket = connect({ host: runtime.ip, port: port(probe.tcpSocket.port) });
         socket.setTimeout(timeoutMs, () => {
           socket.destroy();
-          resolve(false);
+          resolve({ ok: false, detail: `dial tcp ${address}: i/o timeout` });
         });
         socket.once('connect', () => {
           socket.destroy();
-          resolve(true);
+          resolve({ ok: true, detail: '' });
         });
-        socket.once('error', () => resolve(false));
+        socket.once('error', () =>
+          resolve({ ok: false, detail: `dial tcp ${address}: connect: connection refused` }),
+        );
       });
+    }
     if (probe.exec) {
       const { exitCode } = await this.run_(state.id as string, probe.exec.command, timeoutMs);
-      return exitCode === 0;
+      return { ok: exitCode === 0, detail: `command exited with ${exitCode}` };
     }
-    return true;
+    return { ok: true, detail: '' };
+  }
+
+  /** An event about a pod's container, as the kubelet writes it (repeats counted on one event). */
+  private recordEvent(pod: KubeObject, container: string, reason: string, message: string) {
+    const at = now();
+    const existing = this.store
+      .list(EVENTS, pod.metadata.namespace)
+      .find(
+        (e) => e.involvedObject?.uid === pod.metadata.uid && e.reason === reason && e.message === message,
+      );
+    if (existing) {
+      this.store.put(EVENTS, { ...existing, count: (existing.count ?? 1) + 1, lastTimestamp: at });
+      return;
+    }
+    this.store.put(EVENTS, {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: {
+        name: `${pod.metadata.name}.${Date.now().toString(16)}${Math.floor(Math.random() * 4096).toString(16)}`,
+        namespace: pod.metadata.namespace,
+        uid: randomUUID(),
+        creationTimestamp: at,
+      },
+      involvedObject: {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        namespace: pod.metadata.namespace,
+        name: pod.metadata.name,
+        uid: pod.metadata.uid,
+        fieldPath: `spec.containers{${container}}`,
+      },
+      reason,
+      message,
+      type: 'Warning',
+      source: { component: 'kubelet', host: NODE_NAME },
+      firstTimestamp: at,
+      lastTimestamp: at,
+      count: 1,
+      reportingComponent: 'kubelet',
+      reportingInstance: NODE_NAME,
+    });
   }
 
   private async run_(id: string, command: string[], timeoutMs: number) {
@@ -578,11 +721,52 @@ export class DockerKubelet implements NodeAgent {
     this.publish(runtime);
     await sleep(backoff);
     if (runtime.stopping || this.stopped) return;
+    state.restartedAt = Date.now();
     await this.docker
       .getContainer(state.id)
       .start()
       .catch(() => {});
     await this.markRunning(runtime, name).catch(() => {});
+  }
+
+  /**
+   * Evicts a pod as a node under pressure does: its containers are killed, the pod stays as
+   * `Failed` with reason `Evicted` and the node's message (its owner makes a new one).
+   */
+  async evict(namespace: string, name: string, message: string): Promise<void> {
+    const runtime = [...this.pods.values()].find((r) => r.namespace === namespace && r.name === name);
+    if (!runtime) throw new Error(`no pod ${namespace}/${name} on this node`);
+    runtime.stopping = true;
+    for (const t of runtime.probes) clearInterval(t);
+    for (const state of runtime.containers.values()) {
+      if (state.id)
+        await this.docker
+          .getContainer(state.id)
+          .remove({ force: true })
+          .catch(() => {});
+      state.ready = false;
+      state.state = { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', finishedAt: now() } };
+    }
+    if (runtime.sandbox)
+      await this.docker
+        .getContainer(runtime.sandbox)
+        .remove({ force: true })
+        .catch(() => {});
+    runtime.finished = true;
+    const pod = this.current(runtime);
+    if (!pod) return;
+    this.publish(runtime);
+    const evicted = this.current(runtime) as KubeObject;
+    evicted.status = {
+      ...evicted.status,
+      phase: 'Failed',
+      reason: 'Evicted',
+      message,
+      conditions: (evicted.status?.conditions ?? []).map((c: { type: string }) =>
+        c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, status: 'False' } : c,
+      ),
+    };
+    this.store.put(PODS, evicted);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -714,14 +898,42 @@ export class DockerKubelet implements NodeAgent {
       res.writeHead(200, { 'content-type': 'text/plain' }).end();
       return;
     }
+    // The fake restarts a crashed container in place; what a real node keeps as the previous
+    // instance is what the container printed before its current start.
+    const instance =
+      state.instanceStart && state.restarts ? (state.instanceStart / 1000).toFixed(6) : undefined;
+    if (options.previous) {
+      if (!state.restarts) {
+        res.writeHead(400, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            kind: 'Status',
+            apiVersion: 'v1',
+            metadata: {},
+            status: 'Failure',
+            message: `previous terminated container "${options.container}" in pod "${pod.metadata.name}" not found`,
+            reason: 'BadRequest',
+            code: 400,
+          }),
+        );
+        return;
+      }
+      // Right after a restart a real node answers with its own error text, with 200.
+      if (state.restartedAt && Date.now() - state.restartedAt < this.options.previousLogLagMs) {
+        res
+          .writeHead(200, { 'content-type': 'text/plain' })
+          .end(`unable to retrieve container logs for containerd://${state.id}`);
+        return;
+      }
+    }
     const container = this.docker.getContainer(state.id);
     const stream = (await container.logs({
       stdout: true,
       stderr: true,
-      follow: options.follow as true,
+      follow: (options.follow && !options.previous) as true,
       timestamps: options.timestamps,
       ...(options.tailLines !== undefined ? { tail: options.tailLines } : {}),
-    })) as unknown as NodeJS.ReadableStream | Buffer;
+      ...(instance ? (options.previous ? { until: instance } : { since: instance }) : {}),
+    } as Docker.ContainerLogsOptions & { follow: true })) as unknown as NodeJS.ReadableStream | Buffer;
     res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
     if (Buffer.isBuffer(stream)) {
       res.end(demux(stream));
