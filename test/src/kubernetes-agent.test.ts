@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
-import { registerLocalNode, tempDir, waitNodeReady } from './helpers/agent-process.js';
+import { registerLocalNode, tempDir } from './helpers/agent-process.js';
 import { docker } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { AGENT_USER, type KubeNode, startKubeNode } from './helpers/kube-node.js';

@@ -37,7 +37,7 @@ const RESTRICTED_VOLUMES = [
   'secret',
 ];
 
-// biome-ignore lint/suspicious/noExplicitAny: pod specs are plain JSON here, as the API server sees them.
+// Pod specs are plain JSON here, as the API server sees them.
 type Json = any;
 
 /** The violations of `level` in a pod spec, as `check (detail)` strings; empty when it passes. */
