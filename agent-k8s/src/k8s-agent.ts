@@ -35,6 +35,15 @@ export const k8sAgentConfigShape = {
   NULLOPS_AGENT_STORAGE_CLASS: stringVar(''),
   /** How long a pod may stay unschedulable before its step fails. */
   NULLOPS_AGENT_UNSCHEDULABLE_GRACE_SECONDS: intVar(30, 0, 3600),
+  /**
+   * The agent's ServiceAccount (in its namespace): bound, in each deployment's namespace, to the
+   * ClusterRole below. Empty: no binding (the agent's credentials must cover every namespace).
+   */
+  NULLOPS_AGENT_SERVICE_ACCOUNT: stringVar('nullops-agent'),
+  /** The ClusterRole of what the agent does inside a deployment's namespace (see deploy/kubernetes). */
+  NULLOPS_AGENT_NAMESPACE_ROLE: stringVar('nullops-agent-deployment'),
+  /** The ingress controller's namespace, let into deployments' namespaces (ingress-class environments). */
+  NULLOPS_AGENT_INGRESS_NAMESPACE: stringVar(''),
   /** How long an image pull may keep failing (a pull secret just made, a registry hiccup) before its step fails. */
   NULLOPS_AGENT_PULL_GRACE_SECONDS: intVar(30, 0, 3600),
 };
@@ -60,6 +69,13 @@ export function kubeConfigOf(config: K8sAgentConfig): { kubeConfig: KubeConfig; 
     );
   kubeConfig.loadFromCluster();
   return { kubeConfig, inCluster: true };
+}
+
+/** Where the API server answers (its URL's host, and in the cluster its Service address). */
+function apiServerAddresses(kubeConfig: KubeConfig): string[] {
+  const server = kubeConfig.getCurrentCluster()?.server;
+  const host = server ? new URL(server).hostname.replace(/^\[|\]$/g, '') : undefined;
+  return [...new Set([host, process.env.KUBERNETES_SERVICE_HOST].filter((h): h is string => Boolean(h)))];
 }
 
 function podLabels(text: string): Record<string, string> {
@@ -131,6 +147,18 @@ export async function startK8sAgent(options: {
       ? { agentNamespace: namespace, agentPodLabels: podLabels(config.NULLOPS_AGENT_POD_LABELS) }
       : {}),
     ...(config.NULLOPS_AGENT_STORAGE_CLASS ? { storageClass: config.NULLOPS_AGENT_STORAGE_CLASS } : {}),
+    ...(namespace && config.NULLOPS_AGENT_SERVICE_ACCOUNT
+      ? {
+          namespaceRole: {
+            role: config.NULLOPS_AGENT_NAMESPACE_ROLE,
+            serviceAccount: { name: config.NULLOPS_AGENT_SERVICE_ACCOUNT, namespace },
+          },
+        }
+      : {}),
+    ...(config.NULLOPS_AGENT_INGRESS_NAMESPACE
+      ? { ingressNamespace: config.NULLOPS_AGENT_INGRESS_NAMESPACE }
+      : {}),
+    apiServerAddresses: apiServerAddresses(resolved.kubeConfig),
     unschedulableGraceMs: config.NULLOPS_AGENT_UNSCHEDULABLE_GRACE_SECONDS * 1000,
     pullGraceMs: config.NULLOPS_AGENT_PULL_GRACE_SECONDS * 1000,
   });

@@ -54,6 +54,13 @@ const healthCheckSchema = z.discriminatedUnion('kind', [
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/);
 
+/** IPv4 or IPv6 networks in CIDR notation, e.g. `10.20.0.0/16`. */
+export const EgressAllowSchema = z
+  .array(
+    z.union([z.cidrv4(), z.cidrv6()], { error: 'must be a network in CIDR notation, e.g. 10.20.0.0/16' }),
+  )
+  .max(100);
+
 export const ServiceSpecSchema = z
   .object({
     name: dnsLabel,
@@ -192,6 +199,8 @@ export const PipelineRunSchema = z
     budget: z
       .object({ cpuMillicores: z.number().int().min(1), memoryMb: z.number().int().min(1) })
       .optional(),
+    /** Networks (CIDRs) the project lets its deployments reach besides the internet (since 1.6). */
+    egressAllow: EgressAllowSchema.optional(),
   })
   .strict();
 export type PipelineRun = z.infer<typeof PipelineRunSchema>;
@@ -213,6 +222,8 @@ export const DesiredDeploymentSchema = z
     budget: z
       .object({ cpuMillicores: z.number().int().min(1), memoryMb: z.number().int().min(1) })
       .optional(),
+    /** Networks (CIDRs) its project lets it reach besides the internet (since 1.6). */
+    egressAllow: EgressAllowSchema.optional(),
     /** The pipeline to run while the deployment is deploying. */
     run: PipelineRunSchema.optional(),
     /** Services a user stopped: kept stopped, not brought back (sent only when there are any). */

@@ -138,6 +138,45 @@ export interface ServiceSecurity {
   diskMb?: number;
 }
 
+/**
+ * Capabilities a `baseline` service keeps unless it names its own (switching user, owning files,
+ * binding :80, signals): all within Pod Security `baseline`; every other one is dropped.
+ */
+export const BASELINE_CAPABILITIES = [
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FOWNER',
+  'SETGID',
+  'SETUID',
+  'NET_BIND_SERVICE',
+  'KILL',
+];
+
+/** What a `restricted` service writes to disk outside its volumes at most, unless it says (MiB). */
+export const RESTRICTED_DISK_MB = 1024;
+
+/** A {@link ServiceSecurity} spelled out, as every runtime applies it (since 1.6). */
+export interface Confinement {
+  /** Added to an empty set. */
+  capabilities: string[];
+  /** A non-root user, a read-only root filesystem, `writablePaths` writable and empty. */
+  restricted: boolean;
+  writablePaths: string[];
+  runAsUser?: number;
+  diskMb?: number;
+}
+
+export function confinementOf(security: ServiceSecurity | undefined): Confinement {
+  const restricted = security?.profile === 'restricted';
+  return {
+    capabilities: security?.capabilities ?? (restricted ? [] : BASELINE_CAPABILITIES),
+    restricted,
+    writablePaths: restricted ? [...new Set(['/tmp', ...(security?.writablePaths ?? [])])] : [],
+    ...(security?.runAsUser !== undefined ? { runAsUser: security.runAsUser } : {}),
+    ...(restricted || security?.diskMb ? { diskMb: security?.diskMb ?? RESTRICTED_DISK_MB } : {}),
+  };
+}
+
 /** Where the agent reaches a service from inside the node (the agent edge forwards there). */
 export interface ServiceEndpoint {
   host: string;
@@ -229,7 +268,17 @@ export interface Runtime {
    * Creates the deployment's isolation boundary (network / namespace), capped at `budget` where
    * the runtime can enforce one; idempotent.
    */
-  prepareDeployment(deploymentId: string, options?: { budget?: DeploymentBudget }): Promise<void>;
+  prepareDeployment(
+    deploymentId: string,
+    options?: {
+      budget?: DeploymentBudget;
+      /**
+       * Networks (CIDRs) the deployment may reach besides the internet where the runtime limits
+       * egress (Kubernetes' NetworkPolicy); kept from the last call that gave them (since 1.6).
+       */
+      egressAllow?: string[];
+    },
+  ): Promise<void>;
   pullImage(
     image: string,
     auth?: RegistryAuth,

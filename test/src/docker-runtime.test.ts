@@ -73,6 +73,39 @@ test('a started service is hardened, limited, labelled, publishes no port and an
   t.not(changed.ref, state.ref, 'a changed spec recreates it');
 });
 
+test('the restricted profile: a non-root user, a read-only root with /tmp and declared paths writable, only the capabilities named; an image running as root is refused', async (t) => {
+  const id = deployment();
+  const restricted = { profile: 'restricted' as const, writablePaths: ['/www'], diskMb: 8 };
+  const spec = webService('web', 'confined', { port: 8080, security: { ...restricted, runAsUser: 65534 } });
+  spec.command = ['sh', '-c', 'echo confined > /www/index.html && exec httpd -f -p 8080 -h /www'];
+  const state = await runtime.startService(id, spec);
+  await eventually(
+    'web healthy',
+    async () => (await runtime.checkHealth(id, 'web', { kind: 'http', path: '/' }, 1000)).healthy,
+  );
+  const info = await docker.getContainer(state.ref).inspect();
+  t.true(info.HostConfig.ReadonlyRootfs);
+  t.deepEqual(info.HostConfig.CapAdd ?? [], []);
+  t.is(info.Config.User, '65534');
+  t.deepEqual(Object.keys(info.HostConfig.Tmpfs ?? {}).sort(), ['/tmp', '/www']);
+  const run = (command: string) => runtime.exec(id, 'web', ['sh', '-c', command], 5000);
+  t.is((await run('id -u')).output.trim(), '65534');
+  t.not((await run('touch /etc/planted')).exitCode, 0, 'the root filesystem is read-only');
+  t.is((await run('touch /tmp/scratch')).exitCode, 0, '/tmp is writable');
+  const full = await run('dd if=/dev/zero of=/tmp/big bs=1M count=16');
+  t.not(full.exitCode, 0, 'writes stop at the disk limit');
+  t.regex(full.output, /No space left on device/);
+
+  // The image's user is root and no runAsUser is given: refused before anything runs.
+  const rooted = webService('root', 'x', { security: restricted });
+  const error = await t.throwsAsync(runtime.startService(id, rooted));
+  t.regex(
+    error?.message ?? '',
+    /root: the image runs as root, which the restricted security profile does not allow/,
+  );
+  t.is((await runtime.inspectService(id, 'root')).status, 'missing');
+});
+
 test('health checks (http, tcp, command), exec, jobs and logs', async (t) => {
   const id = deployment();
   await runtime.startService(id, webService('web', 'ok'));

@@ -14,7 +14,7 @@ import { resourceOfKind } from './kube-fake/resources.js';
 
 /**
  * The Kubernetes agent end to end: the `nullops-agent-k8s` program, with exactly the ClusterRole
- * that `agent-k8s/deploy/nullops-agent.yaml` grants (the fake enforces it), serves deployments of
+ * that `deploy/kubernetes/agent` grants (the fake enforces it), serves deployments of
  * the same project, from the same pipeline, as a Docker node: running, URLs through the ingress,
  * logs, failure in plain words with rollback, delete leaving no namespace.
  */
@@ -146,16 +146,20 @@ test.serial(
     const gone = await send(fake, { method: 'DELETE', path: `/api/v1/namespaces/${ns}`, query: {} });
     t.is(gone.status, 200);
 
-    await eventually('a new namespace, its policies, its quota and both services', async () => {
-      const now = uid();
-      if (!now || now === first) return false;
-      const inNs = (kind: string) => fake.store.list(resourceOfKind(kind), ns);
-      return (
-        inNs('NetworkPolicy').length === 2 &&
-        inNs('ResourceQuota').length === 1 &&
-        inNs('Deployment').length === 2
-      );
-    });
+    await eventually(
+      'a new namespace, its policies, the agent’s binding, its quota and both services',
+      async () => {
+        const now = uid();
+        if (!now || now === first) return false;
+        const inNs = (kind: string) => fake.store.list(resourceOfKind(kind), ns);
+        return (
+          inNs('NetworkPolicy').length === 3 &&
+          inNs('RoleBinding').length === 1 &&
+          inNs('ResourceQuota').length === 1 &&
+          inNs('Deployment').length === 2
+        );
+      },
+    );
     const answer = await eventually('the URL answering again', async () => {
       const a = await viaIngress(s.ingressPort, host);
       return a.status === 200 ? a : undefined;
@@ -425,6 +429,87 @@ test.serial(
       ),
       'pushed to the deployment page',
     );
+    await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
+  },
+);
+
+test.serial(
+  "least privilege: the agent acts inside a deployment's namespace through the RoleBinding it made there, reads nothing of other namespaces, and cannot grant itself more",
+  async (t) => {
+    // A project that declares a private API its services call.
+    await s.admin.expect(200, 'PATCH', `/api/projects/${s.project.id}`, { egressAllow: ['10.20.0.0/16'] });
+    t.teardown(() => s.admin.expect(200, 'PATCH', `/api/projects/${s.project.id}`, { egressAllow: [] }));
+    const id = await deployTo(k8sEnv.id, 'fenced');
+    await s.until(id, 'running');
+    const ns = `nullops-${id}`;
+    const binding = fake.store.get(resourceOfKind('RoleBinding'), ns, 'nullops-agent');
+    t.like(binding?.roleRef, { kind: 'ClusterRole', name: 'nullops-agent-deployment' });
+    t.deepEqual(binding?.subjects, [
+      { kind: 'ServiceAccount', name: 'nullops-agent', namespace: 'nullops-system' },
+    ]);
+    const egress = fake.store.get(resourceOfKind('NetworkPolicy'), ns, 'nullops-egress');
+    const blocked = JSON.stringify(egress?.spec.egress);
+    t.regex(blocked, /169\.254\.0\.0\/16/, 'the cloud metadata endpoint is not reachable');
+    t.regex(blocked, /10\.0\.0\.0\/8/, 'nor the cluster networks');
+    t.regex(blocked, /"port":53/, 'DNS is');
+    t.regex(
+      blocked,
+      /\{"to":\[\{"ipBlock":\{"cidr":"10\.20\.0\.0\/16"\}\}\]\}/,
+      'and what the project allows',
+    );
+    const invalid = await s.admin.expect(400, 'PATCH', `/api/projects/${s.project.id}`, {
+      egressAllow: ['10.20.0.0/33'],
+    });
+    t.regex(invalid.error.message, /egressAllow\.0: must be a network in CIDR notation/);
+
+    // The agent's own credentials, as an attacker holding them would use them.
+    const asAgent = (method: string, path: string, body?: unknown) =>
+      send(fake, {
+        method,
+        path,
+        query: {},
+        token: kube.agentToken,
+        ...(body ? { body, contentType: 'application/json' } : {}),
+      });
+    t.is(
+      (await asAgent('GET', `/api/v1/namespaces/${ns}/secrets`)).status,
+      403,
+      'secrets are not even listed in its own',
+    );
+    t.is(
+      (await asAgent('GET', '/api/v1/namespaces/kube-system/secrets/anything')).status,
+      403,
+      'no secret elsewhere',
+    );
+    t.is(
+      (await asAgent('GET', '/api/v1/namespaces/kube-system/pods/anything')).status,
+      403,
+      'no pod elsewhere',
+    );
+    t.is(
+      (await asAgent('POST', '/api/v1/namespaces/kube-system/pods/anything/exec')).status,
+      403,
+      'no exec elsewhere',
+    );
+    fake.api.create(
+      { resource: resourceOfKind('ClusterRole') },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRole',
+        metadata: { name: 'everything' },
+        rules: [{ apiGroups: ['*'], resources: ['*'], verbs: ['*'] }],
+      },
+      'kubectl',
+    );
+    const grab = await asAgent('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'grab', namespace: ns },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'everything' },
+      subjects: [{ kind: 'ServiceAccount', name: 'nullops-agent', namespace: 'nullops-system' }],
+    });
+    t.is(grab.status, 403, 'binding a role it may not bind is refused');
+    t.regex(JSON.stringify(grab.body), /attempting to grant RBAC permissions not currently held/);
     await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
   },
 );

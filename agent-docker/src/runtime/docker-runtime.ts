@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { probeAddress } from '@nullops/agent-host/kernel';
 import {
   type ClaimHolder,
+  confinementOf,
   type DeploymentBudget,
   type ExecResult,
   type HealthCheck,
@@ -10,6 +11,7 @@ import {
   type JobSpec,
   type LogLine,
   type PullProgress,
+  RESTRICTED_DISK_MB,
   type RegistryAuth,
   RUNTIME_LABELS,
   type Runtime,
@@ -36,8 +38,6 @@ export interface DockerRuntimeOptions {
 }
 
 // Capabilities most images need to start (switching user, owning files, binding :80); all others dropped.
-const KEPT_CAPABILITIES = ['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETGID', 'SETUID', 'NET_BIND_SERVICE', 'KILL'];
-
 const isNotFound = (err: unknown) => (err as { statusCode?: number }).statusCode === 404;
 
 /** The Runtime on a Docker engine, through dockerode. See the SDK's Runtime docs for the mapping. */
@@ -162,6 +162,19 @@ export class DockerRuntime implements Runtime {
   }
 
   /**
+   * The restricted profile runs no image as root: one whose USER is root (or unset) and that names
+   * no `runAsUser` is refused in plain words, as Kubernetes' runAsNonRoot refuses it.
+   */
+  private async refuseRootImage(spec: ServiceSpec): Promise<void> {
+    const user = (await this.docker.getImage(spec.image).inspect()).Config?.User ?? '';
+    const name = user.split(':')[0] ?? '';
+    if (name === '' || name === '0' || name === 'root')
+      throw new Error(
+        `${spec.name}: the image runs as root, which the restricted security profile does not allow; give the service a runAsUser, build the image with a non-root USER, or use the baseline profile`,
+      );
+  }
+
+  /**
    * Starts the service's container, or keeps the one that runs this very spec (a pipeline run
    * again after an agent restart). The common case — nothing there yet, network and image in
    * place — is three engine calls (create, start, inspect); checking the network, the image and an
@@ -185,8 +198,11 @@ export class DockerRuntime implements Runtime {
     }
     const network = dockerNames.network(deploymentId);
     const portKey = spec.port ? `${spec.port}/tcp` : undefined;
-    const create = () =>
-      this.docker.createContainer({
+    const confinement = confinementOf(spec.security);
+    const create = async () => {
+      // A missing image answers 404 here as the create would: it is pulled and this runs again.
+      if (confinement.restricted && confinement.runAsUser === undefined) await this.refuseRootImage(spec);
+      return this.docker.createContainer({
         name,
         Image: spec.image,
         ...(spec.command?.length ? { Cmd: spec.command } : {}),
@@ -197,6 +213,7 @@ export class DockerRuntime implements Runtime {
           [SPEC_HASH_LABEL]: hash,
         },
         ...(portKey ? { ExposedPorts: { [portKey]: {} } } : {}),
+        ...(confinement.runAsUser !== undefined ? { User: String(confinement.runAsUser) } : {}),
         HostConfig: {
           NetworkMode: network,
           // An init process reaps zombies and forwards SIGTERM (busybox as PID 1 ignores it).
@@ -204,7 +221,25 @@ export class DockerRuntime implements Runtime {
           Privileged: false,
           SecurityOpt: ['no-new-privileges:true'],
           CapDrop: ['ALL'],
-          CapAdd: KEPT_CAPABILITIES,
+          CapAdd: confinement.capabilities,
+          // Restricted: nothing written outside volumes but to small tmpfs directories (/tmp and
+          // the declared paths), bounded by the disk limit. A path the image has keeps its
+          // content and mode (Docker copies them up), so it is given to the service's user.
+          ...(confinement.restricted
+            ? {
+                ReadonlyRootfs: true,
+                Tmpfs: Object.fromEntries(
+                  confinement.writablePaths.map((path) => [
+                    path,
+                    [
+                      'rw,nosuid,nodev,mode=1777',
+                      `size=${confinement.diskMb ?? RESTRICTED_DISK_MB}m`,
+                      ...(confinement.runAsUser !== undefined ? [`uid=${confinement.runAsUser}`] : []),
+                    ].join(','),
+                  ]),
+                ),
+              }
+            : {}),
           Memory: spec.memoryMb * 1024 * 1024,
           MemorySwap: spec.memoryMb * 1024 * 1024,
           NanoCpus: spec.cpuMillicores * 1_000_000,
@@ -220,6 +255,7 @@ export class DockerRuntime implements Runtime {
         },
         NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [spec.name] } } },
       });
+    };
     const status = (err: unknown) => (err as { statusCode?: number }).statusCode;
     try {
       const container = await create();

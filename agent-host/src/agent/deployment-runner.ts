@@ -152,7 +152,10 @@ export class DeploymentRunner {
       // The deployment's boundary (capped at its budget) first, then the run's plugin releases (a
       // pinned release this node lacks is downloaded). Either failing fails the run, in plain words.
       try {
-        await runtime.prepareDeployment(desired.id, run.budget ? { budget: run.budget } : {});
+        await runtime.prepareDeployment(desired.id, {
+          ...(run.budget ? { budget: run.budget } : {}),
+          ...(run.egressAllow ? { egressAllow: run.egressAllow } : {}),
+        });
       } catch (err) {
         const message = masker.mask(
           `could not prepare the deployment on this node: ${(err as Error).message}`,

@@ -196,7 +196,10 @@ export class Reconciler {
             );
         } else {
           // Its boundary (network, namespace with policy and quota) may be gone with it.
-          await runtime.prepareDeployment(d.id, d.budget ? { budget: d.budget } : {});
+          await runtime.prepareDeployment(d.id, {
+            ...(d.budget ? { budget: d.budget } : {}),
+            ...(d.egressAllow ? { egressAllow: d.egressAllow } : {}),
+          });
           if (runner.isRemoving(d.id)) return;
           await runtime.startService(d.id, spec, runner.registryAuthFor(d.id, spec.image));
           repaired(spec.name, 'recreated', `${spec.name} was gone; recreated`);

@@ -8,11 +8,13 @@ import type {
   V1NetworkPolicy,
   V1Probe,
   V1ResourceQuota,
+  V1RoleBinding,
   V1Secret,
   V1SecurityContext,
   V1Service,
 } from '@kubernetes/client-node';
 import {
+  confinementOf,
   type DeploymentBudget,
   type HealthCheck,
   type JobSpec,
@@ -35,30 +37,52 @@ export const kubeNames = {
   ingress: 'nullops-routes',
   denyAll: 'nullops-default-deny',
   allowOwn: 'nullops-allow-namespace-and-agent',
+  egress: 'nullops-egress',
+  agentBinding: 'nullops-agent',
 };
-
-/**
- * Capabilities a `baseline` service keeps unless it names its own, as on Docker (switching user,
- * owning files, binding :80, signals) — all within Pod Security `baseline`; all others dropped.
- */
-export const KEPT_CAPABILITIES = [
-  'CHOWN',
-  'DAC_OVERRIDE',
-  'FOWNER',
-  'SETGID',
-  'SETUID',
-  'NET_BIND_SERVICE',
-  'KILL',
-];
-
-/** What a `restricted` service writes to disk outside its volumes at most, unless it says (MiB). */
-export const RESTRICTED_DISK_MB = 1024;
 
 /** Where the agent itself runs, so the deployment's NetworkPolicy lets it (and only it) in. */
 export interface AgentPlacement {
   /** The agent's namespace and pod labels, when it runs in the cluster. */
   namespace?: string;
   podLabels?: Record<string, string>;
+  /** The ingress controller's namespace (ingress-class environments): let in too. */
+  ingressNamespace?: string;
+  /** Addresses the cluster's API server answers at: never reachable from a deployment. */
+  apiServerAddresses?: string[];
+}
+
+/**
+ * Where a deployment's pods may not connect: the cluster's own networks (other namespaces, the
+ * nodes, the API server's service), link-local (the cloud metadata endpoint) and the API server.
+ * Everything else — external APIs — stays reachable, as are the pods of its own namespace and DNS.
+ */
+export const EGRESS_BLOCKED_V4 = [
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '100.64.0.0/10',
+  '169.254.0.0/16',
+];
+export const EGRESS_BLOCKED_V6 = ['fc00::/7', 'fe80::/10'];
+
+/** The agent's access inside one deployment's namespace: a RoleBinding to its namespaced ClusterRole. */
+export function roleBindingObject(
+  owner: RuntimeOwner,
+  deploymentId: string,
+  binding: { role: string; serviceAccount: { name: string; namespace: string } },
+): V1RoleBinding {
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: {
+      name: kubeNames.agentBinding,
+      namespace: kubeNames.namespace(deploymentId),
+      labels: labelsOf(owner, deploymentId),
+    },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: binding.role },
+    subjects: [{ kind: 'ServiceAccount', ...binding.serviceAccount }],
+  };
 }
 
 /** The labels that make an object this installation's and this node's. */
@@ -104,25 +128,34 @@ export function namespaceObject(owner: RuntimeOwner, deploymentId: string): V1Na
 }
 
 /**
- * Default deny for ingress, then allow from pods of the same namespace and from the agent: other
- * deployments (other namespaces) cannot reach this one; egress stays open (services may call out).
+ * Default deny for ingress, then allow from pods of the same namespace, from the agent and (in
+ * ingress-class environments) from the ingress controller: other deployments cannot reach this
+ * one. Egress is limited to the namespace, DNS, and addresses outside the cluster's networks —
+ * plus what the project allows (`egressAllow` CIDRs) — never the API server or the cloud metadata
+ * endpoint.
  */
 export function networkPolicies(
   owner: RuntimeOwner,
   agent: AgentPlacement,
   deploymentId: string,
+  egressAllow: string[] = [],
 ): V1NetworkPolicy[] {
   const namespace = kubeNames.namespace(deploymentId);
   const labels = labelsOf(owner, deploymentId);
+  const namespaceNamed = (name: string) => ({ matchLabels: { 'kubernetes.io/metadata.name': name } });
   const fromAgent =
     agent.namespace && agent.podLabels
       ? [
           {
-            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': agent.namespace } },
+            namespaceSelector: namespaceNamed(agent.namespace),
             podSelector: { matchLabels: agent.podLabels },
           },
         ]
       : [];
+  const fromIngress = agent.ingressNamespace
+    ? [{ namespaceSelector: namespaceNamed(agent.ingressNamespace) }]
+    : [];
+  const apiServer = (agent.apiServerAddresses ?? []).filter((a) => /^[\d.]+$/.test(a)).map((a) => `${a}/32`);
   return [
     {
       apiVersion: 'networking.k8s.io/v1',
@@ -137,7 +170,38 @@ export function networkPolicies(
       spec: {
         podSelector: {},
         policyTypes: ['Ingress'],
-        ingress: [{ _from: [{ podSelector: {} }, ...fromAgent] }],
+        ingress: [{ _from: [{ podSelector: {} }, ...fromAgent, ...fromIngress] }],
+      },
+    },
+    {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: kubeNames.egress, namespace, labels },
+      spec: {
+        podSelector: {},
+        policyTypes: ['Egress'],
+        egress: [
+          { to: [{ podSelector: {} }] },
+          {
+            to: [
+              {
+                namespaceSelector: namespaceNamed('kube-system'),
+                podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+              },
+            ],
+            ports: [
+              { protocol: 'UDP', port: 53 },
+              { protocol: 'TCP', port: 53 },
+            ],
+          },
+          {
+            to: [
+              { ipBlock: { cidr: '0.0.0.0/0', except: [...EGRESS_BLOCKED_V4, ...apiServer] } },
+              { ipBlock: { cidr: '::/0', except: EGRESS_BLOCKED_V6 } },
+            ],
+          },
+          ...(egressAllow.length ? [{ to: egressAllow.map((cidr) => ({ ipBlock: { cidr } })) }] : []),
+        ],
       },
     },
   ];
@@ -219,22 +283,23 @@ export function probedByKubernetes(check: HealthCheck): boolean {
  * `restricted` adds a non-root user and a read-only root filesystem — Pod Security `restricted`.
  */
 export function containerSecurity(security: ServiceSecurity | undefined): V1SecurityContext {
-  const restricted = security?.profile === 'restricted';
+  const confinement = confinementOf(security);
   return {
     allowPrivilegeEscalation: false,
     privileged: false,
-    capabilities: { drop: ['ALL'], add: security?.capabilities ?? (restricted ? [] : KEPT_CAPABILITIES) },
+    capabilities: { drop: ['ALL'], add: confinement.capabilities },
     seccompProfile: { type: 'RuntimeDefault' },
-    ...(restricted ? { runAsNonRoot: true, readOnlyRootFilesystem: true } : {}),
-    ...(security?.runAsUser !== undefined ? { runAsUser: security.runAsUser } : {}),
+    ...(confinement.restricted ? { runAsNonRoot: true, readOnlyRootFilesystem: true } : {}),
+    ...(confinement.runAsUser !== undefined ? { runAsUser: confinement.runAsUser } : {}),
   };
 }
 
 /** The empty, writable directories of a read-only root filesystem: /tmp and the declared paths. */
 function writableDirectories(security: ServiceSecurity | undefined): { name: string; mountPath: string }[] {
-  if (security?.profile !== 'restricted') return [];
-  const paths = [...new Set(['/tmp', ...(security.writablePaths ?? [])])];
-  return paths.map((mountPath, i) => ({ name: `nullops-writable-${i}`, mountPath }));
+  return confinementOf(security).writablePaths.map((mountPath, i) => ({
+    name: `nullops-writable-${i}`,
+    mountPath,
+  }));
 }
 
 /** Pods get no service-account token, no host namespaces, no service-link variables. */
@@ -320,8 +385,7 @@ export function deploymentObject(
   const writable = writableDirectories(spec.security);
   const readiness = probeOf(spec.healthCheck, spec.port);
   const liveness = probeOf(spec.livenessCheck, spec.port);
-  const restricted = spec.security?.profile === 'restricted';
-  const diskMb = spec.security?.diskMb ?? (restricted ? RESTRICTED_DISK_MB : undefined);
+  const { diskMb, restricted } = confinementOf(spec.security);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',

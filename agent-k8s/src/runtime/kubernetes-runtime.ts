@@ -48,6 +48,7 @@ import {
   probedByKubernetes,
   pullSecretObject,
   quotaObject,
+  roleBindingObject,
   SPEC_HASH_LABEL,
   selectorOf,
   serviceObject,
@@ -70,6 +71,16 @@ export interface KubernetesRuntimeOptions {
   /** The agent runs in the cluster: a claim's holder is a pod (named by its host name) that may be gone. */
   inCluster?: boolean;
   agentPodLabels?: Record<string, string>;
+  /**
+   * The agent's ServiceAccount and the ClusterRole of what it does inside a deployment's
+   * namespace: bound there (a RoleBinding) right after the namespace is made, so the agent's
+   * cluster-wide rights stay few. Unset: its own credentials must cover every namespace.
+   */
+  namespaceRole?: { role: string; serviceAccount: { name: string; namespace: string } };
+  /** The ingress controller's namespace, let into deployments' namespaces (ingress-class environments). */
+  ingressNamespace?: string;
+  /** Addresses of the API server, never reachable from a deployment (besides the cluster's networks). */
+  apiServerAddresses?: string[];
   /** StorageClass for named volumes (PersistentVolumeClaims); unset, volumes are emptyDir. */
   storageClass?: string;
   /** Size of each PersistentVolumeClaim. */
@@ -113,6 +124,8 @@ export class KubernetesRuntime implements Runtime {
     this.agent = {
       ...(options.agentNamespace ? { namespace: options.agentNamespace } : {}),
       ...(options.agentPodLabels ? { podLabels: options.agentPodLabels } : {}),
+      ...(options.ingressNamespace ? { ingressNamespace: options.ingressNamespace } : {}),
+      ...(options.apiServerAddresses ? { apiServerAddresses: options.apiServerAddresses } : {}),
     };
     const { owner } = options;
     this.ownerOf = typeof owner === 'function' ? owner : () => owner;
@@ -159,8 +172,18 @@ export class KubernetesRuntime implements Runtime {
 
   private readonly preparing = new Map<string, Promise<void>>();
 
-  /** The namespace, its NetworkPolicies and its ResourceQuota; shared by parallel branches. */
-  prepareDeployment(deploymentId: string, options: { budget?: DeploymentBudget } = {}): Promise<void> {
+  /** Networks each deployment may reach besides the internet, as last given. */
+  private readonly egress = new Map<string, string[]>();
+
+  /**
+   * The namespace, the agent's RoleBinding in it, its NetworkPolicies and its ResourceQuota;
+   * shared by parallel branches.
+   */
+  prepareDeployment(
+    deploymentId: string,
+    options: { budget?: DeploymentBudget; egressAllow?: string[] } = {},
+  ): Promise<void> {
+    if (options.egressAllow) this.egress.set(deploymentId, options.egressAllow);
     let pending = this.preparing.get(deploymentId);
     if (!pending) {
       pending = this.prepare(deploymentId, options.budget).finally(() => this.preparing.delete(deploymentId));
@@ -182,10 +205,17 @@ export class KubernetesRuntime implements Runtime {
       Object.entries(wanted.metadata?.labels ?? {}).some(([k, v]) => labels[k] !== v)
     )
       await this.api.apply(wanted);
-    await Promise.all([
-      ...networkPolicies(this.owner, this.agent, deploymentId).map((p) => this.api.apply(p)),
-      ...(budget ? [this.api.apply(quotaObject(this.owner, deploymentId, budget))] : []),
-    ]);
+    if (this.options.namespaceRole)
+      await this.api.apply(roleBindingObject(this.owner, deploymentId, this.options.namespaceRole));
+    // The API server's authorizer learns a new RoleBinding within moments: 403s until then are retried.
+    await whileForbidden(() =>
+      Promise.all([
+        ...networkPolicies(this.owner, this.agent, deploymentId, this.egress.get(deploymentId)).map((p) =>
+          this.api.apply(p),
+        ),
+        ...(budget ? [this.api.apply(quotaObject(this.owner, deploymentId, budget))] : []),
+      ]),
+    );
   }
 
   /** The kubelet pulls images itself (with the namespace's pull secret); nothing to do ahead. */
@@ -284,14 +314,17 @@ export class KubernetesRuntime implements Runtime {
    * A crash reads better with what the crashed container printed last: the previous instance's
    * log. Right after a restart the kubelet may answer with its own error text (`unable to
    * retrieve container logs for containerd://…`) instead, with 200: that is never taken for the
-   * service's lines; it is asked again for a moment, then the current instance is.
+   * service's lines; it is asked again until the node has them (for at most five seconds), then
+   * the current instance is.
    */
   private async withLastLines(verdict: { message: string; crashed?: boolean }, pod: V1Pod, service: string) {
     if (!verdict.crashed) return verdict.message;
-    let lines = '';
-    for (let attempt = 0; attempt < 6 && !lines; attempt++) {
-      if (attempt) await new Promise((r) => setTimeout(r, 300));
-      lines = serviceLines(await this.podLog(pod, { previous: true, tail: 10 }).catch(() => ''));
+    const deadline = Date.now() + 5_000;
+    let lines: string | undefined;
+    while (lines === undefined && Date.now() < deadline) {
+      const body = await this.podLog(pod, { previous: true, tail: 10 }).catch(() => undefined);
+      lines = body === undefined || KUBELET_LOG_ERROR.test(body.trim()) ? undefined : body;
+      if (lines === undefined) await new Promise((r) => setTimeout(r, 250));
     }
     lines ||= serviceLines(await this.podLog(pod, { previous: false, tail: 10 }).catch(() => ''));
     const last = lines.trim().split('\n').slice(-10).join(' | ').slice(-1500);
@@ -305,6 +338,24 @@ export class KubernetesRuntime implements Runtime {
       previous: options.previous,
       tailLines: options.tail,
     });
+  }
+
+  /**
+   * Reads an object of a deployment's namespace; undefined when it is not there. The agent may
+   * read there only through the RoleBinding it made in the namespace: with the namespace deleted
+   * (behind its back) the answer is 403, not 404, and means the same.
+   */
+  private async readInNamespace<T>(deploymentId: string, read: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await orUndefined(read());
+    } catch (err) {
+      if (kubeError(err).code !== 403) throw err;
+      const namespace = await orUndefined(
+        this.api.core.readNamespace({ name: kubeNames.namespace(deploymentId) }),
+      );
+      if (!namespace || namespace.metadata?.deletionTimestamp) return undefined;
+      throw err;
+    }
   }
 
   /** Where a pod stands, with this runtime's grace periods (scheduling, transient pull errors). */
@@ -322,7 +373,9 @@ export class KubernetesRuntime implements Runtime {
 
   async inspectService(deploymentId: string, name: string): Promise<ServiceState> {
     const namespace = kubeNames.namespace(deploymentId);
-    const deployment = await orUndefined(this.api.apps.readNamespacedDeployment({ name, namespace }));
+    const deployment = await this.readInNamespace(deploymentId, () =>
+      this.api.apps.readNamespacedDeployment({ name, namespace }),
+    );
     if (!deployment) return { name, ref: '', status: 'missing' };
     const pods = await this.podsOf(deploymentId, name);
     const pod = currentPod(pods);
@@ -816,10 +869,12 @@ export class KubernetesRuntime implements Runtime {
     const namespace = kubeNames.namespace(deploymentId);
     if (!this.options.storageClass)
       return Boolean(
-        await orUndefined(this.api.apps.readNamespacedDeployment({ name: spec.name, namespace })),
+        await this.readInNamespace(deploymentId, () =>
+          this.api.apps.readNamespacedDeployment({ name: spec.name, namespace }),
+        ),
       );
     for (const volume of volumes) {
-      const claim = await orUndefined(
+      const claim = await this.readInNamespace(deploymentId, () =>
         this.api.core.readNamespacedPersistentVolumeClaim({ name: `${spec.name}-${volume}`, namespace }),
       );
       if (!claim || claim.metadata?.deletionTimestamp) return false;
@@ -909,6 +964,7 @@ export class KubernetesRuntime implements Runtime {
   async removeDeployment(deploymentId: string): Promise<void> {
     const name = kubeNames.namespace(deploymentId);
     this.preparing.delete(deploymentId);
+    this.egress.delete(deploymentId);
     await ignoreNotFound(this.api.core.deleteNamespace({ name }));
     await this.waitGone(name);
   }
@@ -949,6 +1005,18 @@ export class KubernetesRuntime implements Runtime {
     throw new Error(
       `namespace ${name} was not gone within ${Math.round((this.options.removeTimeoutMs ?? 300_000) / 1000)} s`,
     );
+  }
+}
+
+/** Retries `work` while the API server refuses it (403) for up to 10 s: RBAC caches catch up. */
+async function whileForbidden<T>(work: () => Promise<T>): Promise<T> {
+  for (let waited = 0; ; waited += 250) {
+    try {
+      return await work();
+    } catch (err) {
+      if (kubeError(err).code !== 403 || waited >= 10_000) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 }
 

@@ -99,9 +99,25 @@ export const RESOURCES: Resource[] = [
           { value: 'restricted', label: 'restricted: non-root, read-only root filesystem, no capabilities' },
         ],
       },
+      {
+        key: 'egressAllow',
+        label: 'Private networks its services may reach on Kubernetes (CIDRs, comma-separated)',
+        kind: 'text',
+        placeholder: '10.20.0.0/16',
+      },
       ...quotaFields('its'),
     ],
-    body: withTeams,
+    body: ({ egressAllow, ...v }) => ({
+      ...withTeams(v),
+      ...(egressAllow === undefined
+        ? {}
+        : {
+            egressAllow: String(egressAllow)
+              .split(',')
+              .map((cidr) => cidr.trim())
+              .filter(Boolean),
+          }),
+    }),
     // A budget no node can ever hold is saved (nodes may come), but said at once.
     warn: async (p, api) => {
       const nodes = (await api.get<{ items: Row[] }>('/api/nodes')).items.filter((n) => n.capacity);
@@ -115,6 +131,7 @@ export const RESOURCES: Resource[] = [
       const detail = await api.get<Row>(`/api/projects/${r.id}`);
       return {
         serviceIds: detail.services.map((x: Row) => x.id),
+        egressAllow: (detail.egressAllow ?? []).join(', '),
         ...teamsByLevel(detail.teams),
         ...quotaValues(detail),
       };
@@ -417,7 +434,8 @@ export class TeamMembers extends LitElement {
 function installCommand(node: Row, env: Row): string {
   if (env.runtime === 'kubernetes')
     return [
-      'kubectl apply -f agent-k8s/deploy/nullops-agent.yaml   # from the NullOps repository',
+      '# from the NullOps repository: build the image (npm run image:agent-k8s), push it, set it in the kustomization',
+      'kubectl apply -k deploy/kubernetes/agent',
       `kubectl -n nullops-system create secret generic nullops-agent-token --from-literal=token=${node.token}`,
       `# then register the agent's address (a node IP and NodePort 30500) as this node's host and port`,
     ].join('\n');

@@ -1,25 +1,40 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { type KubeFake, type PolicyRule, startKubeFake } from '../kube-fake/index.js';
-import { resourceOfKind } from '../kube-fake/resources.js';
+import { type KubeFake, startKubeFake } from '../kube-fake/index.js';
+import { type KubeObject, resourceOfKind } from '../kube-fake/resources.js';
 import { type AgentProcess, registerLocalNode, tempDir, waitNodeReady } from './agent-process.js';
 import type { Stack } from './stack.js';
 
 /** The ServiceAccount the shipped manifests give the agent. */
 export const AGENT_USER = 'system:serviceaccount:nullops-system:nullops-agent';
 
-/** The rules the shipped manifest gives the agent: its ClusterRole's, and its Roles' in their namespace. */
-export function manifestRules(): PolicyRule[] {
-  const docs = parseAllDocuments(readFileSync(resolve('agent-k8s/deploy/nullops-agent.yaml'), 'utf8')).map(
-    (d) => d.toJS(),
-  );
-  const role = docs.find((d) => d?.kind === 'ClusterRole' && d.metadata.name === 'nullops-agent');
-  const namespaced = docs
-    .filter((d) => d?.kind === 'Role')
-    .flatMap((r) => r.rules.map((rule: PolicyRule) => ({ ...rule, namespace: r.metadata.namespace })));
-  return [...role.rules, ...namespaced];
+/** The objects of a kustomize base as `kubectl kustomize` renders them. */
+export function renderKustomize(dir: string): KubeObject[] {
+  const yaml = execFileSync('kubectl', ['kustomize', resolve(dir)], { encoding: 'utf8' });
+  return parseAllDocuments(yaml)
+    .map((d) => d.toJS() as KubeObject)
+    .filter(Boolean);
+}
+
+/**
+ * The shipped agent base's namespace, ServiceAccount and RBAC, applied to the fake as an admin
+ * would (`kubectl apply -k deploy/kubernetes/agent`); the agent's own Deployment and Service are
+ * left out: the test runs the agent program itself, with that ServiceAccount's identity.
+ */
+export function applyAgentBase(fake: KubeFake): void {
+  for (const object of renderKustomize('deploy/kubernetes/agent')) {
+    if (object.kind === 'Deployment' || object.kind === 'Service') continue;
+    fake.api.create(
+      {
+        resource: resourceOfKind(object.kind as string),
+        ...(object.metadata.namespace ? { namespace: object.metadata.namespace } : {}),
+      },
+      object,
+      'kubectl',
+    );
+  }
 }
 
 export interface KubeNode {
@@ -27,6 +42,8 @@ export interface KubeNode {
   env: { id: string };
   node: { id: string };
   agent: AgentProcess;
+  /** The agent's bearer token (its ServiceAccount's identity). */
+  agentToken: string;
   /** Names of the cluster's namespaces now. */
   namespaces(): string[];
   stop(): Promise<void>;
@@ -34,7 +51,8 @@ export interface KubeNode {
 
 /**
  * A Kubernetes environment of a stack: the in-process fake cluster, and the `nullops-agent-k8s`
- * program with exactly the rights the shipped manifest grants (the fake enforces them).
+ * program with exactly the rights the shipped base grants (the fake enforces RBAC from the stored
+ * roles and bindings, and RBAC's escalation check on the bindings the agent makes).
  */
 export async function startKubeNode(
   s: Stack,
@@ -51,13 +69,9 @@ export async function startKubeNode(
     imagePullBackoffMs: 300,
     ...options.fake,
   });
-  // The agent's own namespace, as the manifest makes it (its claim, a Lease, lives there).
-  fake.api.create(
-    { resource: resourceOfKind('Namespace') },
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'nullops-system' } },
-    'kubectl',
-  );
-  const token = fake.addUser({ name: AGENT_USER, rules: manifestRules() });
+  applyAgentBase(fake);
+  // Its rights are exactly what the base's bindings grant (and the RoleBindings it makes itself).
+  const token = fake.addUser({ name: AGENT_USER, rules: [] });
   const dir = await tempDir('nullops-kubeconfig-');
   const kubeconfig = join(dir, 'kubeconfig');
   await writeFile(kubeconfig, fake.kubeconfig(token));
@@ -74,6 +88,7 @@ export async function startKubeNode(
       NULLOPS_AGENT_KUBECONFIG: kubeconfig,
       NULLOPS_AGENT_NAMESPACE: 'nullops-system',
       NULLOPS_AGENT_UNSCHEDULABLE_GRACE_SECONDS: '1',
+      NULLOPS_AGENT_PULL_GRACE_SECONDS: '3',
       ...options.env,
     },
   });
@@ -84,6 +99,7 @@ export async function startKubeNode(
     env,
     node,
     agent,
+    agentToken: token,
     namespaces: () => fake.store.list(resourceOfKind('Namespace')).map((n) => n.metadata.name as string),
     stop: async () => {
       await agent.kill();

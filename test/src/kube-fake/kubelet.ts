@@ -39,8 +39,11 @@ export interface KubeletOptions {
 
 interface ContainerState {
   id?: string;
-  /** When the current instance started (ms): logs before it are the previous instance's. */
-  instanceStart?: number;
+  /**
+   * When each crashed instance finished (ms). Instances are told apart in the log by these: a
+   * process may print before Docker records its StartedAt, never after its FinishedAt.
+   */
+  finishes: number[];
   /** When it was last restarted after a crash (ms). */
   restartedAt?: number;
   restarts: number;
@@ -75,6 +78,8 @@ interface PodRuntime {
  */
 export class DockerKubelet implements NodeAgent {
   private readonly pods = new Map<string, PodRuntime>();
+  /** When the node first needed a pull secret for a pod (`podUid/secretUid` → ms). */
+  private readonly pullSecretEdges = new Map<string, number>();
   private events: NodeJS.ReadableStream | undefined;
   private stopped = false;
   private readonly networks = new Map<string, Promise<string>>();
@@ -198,6 +203,7 @@ export class DockerKubelet implements NodeAgent {
     for (const c of pod.spec.containers)
       runtime.containers.set(c.name, {
         restarts: 0,
+        finishes: [],
         ready: false,
         started: false,
         image: c.image,
@@ -298,12 +304,19 @@ export class DockerKubelet implements NodeAgent {
     );
   }
 
-  /** A pull secret the node authorizer does not let the node read yet, as a real kubelet reports it. */
+  /**
+   * A pull secret the node authorizer does not let the node read yet, as a real kubelet reports
+   * it: for a while after the node first needs it for a pod (the authorizer's graph learns the
+   * pod-to-secret edge late), timed from that first need so that it always happens once.
+   */
   private refuseFreshPullSecret(pod: KubeObject) {
     for (const ref of pod.spec.imagePullSecrets ?? []) {
       const secret = this.store.get(SECRETS, pod.metadata.namespace, ref.name);
-      const age = Date.now() - new Date(secret?.metadata.creationTimestamp ?? 0).getTime();
-      if (secret && age < this.options.pullSecretLagMs)
+      if (!secret || !this.options.pullSecretLagMs) continue;
+      const edge = `${pod.metadata.uid}/${secret.metadata.uid}`;
+      const firstNeeded = this.pullSecretEdges.get(edge) ?? Date.now();
+      this.pullSecretEdges.set(edge, firstNeeded);
+      if (Date.now() - firstNeeded < this.options.pullSecretLagMs)
         throw new Error(
           `secrets "${ref.name}" is forbidden: User "system:node:${NODE_NAME}" cannot get resource "secrets" in API group "" in the namespace "${pod.metadata.namespace}": no relationship found between node '${NODE_NAME}' and this object`,
         );
@@ -497,7 +510,6 @@ export class DockerKubelet implements NodeAgent {
     const pod = this.current(runtime);
     const spec = pod?.spec.containers.find((c: { name: string }) => c.name === name);
     state.state = { running: { startedAt: info.State.StartedAt.replace(/\.\d+Z$/, 'Z') } };
-    state.instanceStart = new Date(info.State.StartedAt).getTime();
     state.started = true;
     state.ready = !spec?.readinessProbe;
     this.publish(runtime);
@@ -710,6 +722,7 @@ export class DockerKubelet implements NodeAgent {
       return;
     }
     state.lastState = { terminated };
+    state.finishes.push(new Date(info.State.FinishedAt).getTime() + 1);
     state.restarts++;
     const backoff = this.options.crashBackoffMs * 2 ** Math.min(state.restarts - 1, 5);
     state.state = {
@@ -886,6 +899,8 @@ export class DockerKubelet implements NodeAgent {
     const runtime = this.pods.get(pod.metadata.uid as string);
     if (runtime && !runtime.finished) return;
     this.pods.delete(pod.metadata.uid as string);
+    for (const edge of this.pullSecretEdges.keys())
+      if (edge.startsWith(`${pod.metadata.uid}/`)) this.pullSecretEdges.delete(edge);
     this.store.remove(PODS, pod);
   }
 
@@ -899,9 +914,13 @@ export class DockerKubelet implements NodeAgent {
       return;
     }
     // The fake restarts a crashed container in place; what a real node keeps as the previous
-    // instance is what the container printed before its current start.
-    const instance =
-      state.instanceStart && state.restarts ? (state.instanceStart / 1000).toFixed(6) : undefined;
+    // instance is what the container printed between the two last crashes, and the current one
+    // what it printed since the last.
+    const seconds = (ms: number | undefined) => (ms ? (ms / 1000).toFixed(3) : undefined);
+    const last = state.finishes.at(-1);
+    const window = options.previous
+      ? { since: seconds(state.finishes.at(-2)), until: seconds(last) }
+      : { since: seconds(last), until: undefined };
     if (options.previous) {
       if (!state.restarts) {
         res.writeHead(400, { 'content-type': 'application/json' }).end(
@@ -932,7 +951,8 @@ export class DockerKubelet implements NodeAgent {
       follow: (options.follow && !options.previous) as true,
       timestamps: options.timestamps,
       ...(options.tailLines !== undefined ? { tail: options.tailLines } : {}),
-      ...(instance ? (options.previous ? { until: instance } : { since: instance }) : {}),
+      ...(window.since ? { since: window.since } : {}),
+      ...(window.until ? { until: window.until } : {}),
     } as Docker.ContainerLogsOptions & { follow: true })) as unknown as NodeJS.ReadableStream | Buffer;
     res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
     if (Buffer.isBuffer(stream)) {

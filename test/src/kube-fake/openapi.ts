@@ -20,6 +20,7 @@ const DOCUMENTS = [
   'apis/authentication.k8s.io/v1.json',
   'apis/autoscaling/v1.json',
   'apis/coordination.k8s.io/v1.json',
+  'apis/rbac.authorization.k8s.io/v1.json',
 ];
 
 type Schema = Record<string, any>;

@@ -144,6 +144,8 @@ export class KubeApiServer {
       if (target.resource.plural !== 'selfsubjectaccessreviews') this.authorize(user, verb, target);
       const body = raw.length ? this.parseBody(record.method, record.contentType, raw, target) : undefined;
       record.body = body;
+      if (body && ['create', 'update', 'patch'].includes(verb))
+        this.refuseEscalation(user, target, body as KubeObject);
       await this.dispatch(record.method, verb, target, query, body, req, res, user);
     } catch (err) {
       const e =
@@ -206,12 +208,61 @@ export class KubeApiServer {
     return token ? this.options.users.get(token) : undefined;
   }
 
+  /**
+   * The rules that hold for a user in a namespace (or at the cluster scope): its own, plus what
+   * the stored ClusterRoleBindings and — in that namespace — RoleBindings grant it, as RBAC does.
+   */
+  private rulesOf(user: FakeUser, namespace: string | undefined): PolicyRule[] {
+    const rules = [...(user.rules ?? [])];
+    const isMe = (subject: { kind: string; name: string; namespace?: string }) =>
+      subject.kind === 'ServiceAccount'
+        ? user.name === `system:serviceaccount:${subject.namespace}:${subject.name}`
+        : subject.kind === 'User' && subject.name === user.name;
+    const roleRules = (ref: { kind: string; name: string }, ns: string | undefined): PolicyRule[] => {
+      const role =
+        ref.kind === 'ClusterRole'
+          ? this.store.get(resourceByPlural('clusterroles', RBAC_GROUP), undefined, ref.name)
+          : this.store.get(resourceByPlural('roles', RBAC_GROUP), ns, ref.name);
+      return (role?.rules ?? []) as PolicyRule[];
+    };
+    for (const binding of this.store.list(resourceByPlural('clusterrolebindings', RBAC_GROUP)))
+      if ((binding.subjects ?? []).some(isMe)) rules.push(...roleRules(binding.roleRef, undefined));
+    if (namespace)
+      for (const binding of this.store.list(resourceByPlural('rolebindings', RBAC_GROUP), namespace))
+        if ((binding.subjects ?? []).some(isMe))
+          rules.push(...roleRules(binding.roleRef, namespace).map((r) => ({ ...r, namespace })));
+    return rules;
+  }
+
+  /**
+   * RBAC's escalation check: a (Cluster)RoleBinding may reference only a role the user may `bind`
+   * (or holds every rule of — not modelled: the fake asks for `bind`).
+   */
+  private refuseEscalation(user: FakeUser, target: Target, body: KubeObject) {
+    if (!user.rules || !['rolebindings', 'clusterrolebindings'].includes(target.resource.plural)) return;
+    const ref = body.roleRef as { kind?: string; name?: string } | undefined;
+    if (!ref?.name) return;
+    const roleResource = resourceByPlural(ref.kind === 'ClusterRole' ? 'clusterroles' : 'roles', RBAC_GROUP);
+    try {
+      this.authorize(user, 'bind', {
+        resource: roleResource,
+        ...(ref.kind === 'ClusterRole' ? {} : { namespace: target.namespace }),
+        name: ref.name,
+      });
+    } catch {
+      throw errors.forbidden(
+        `${target.resource.plural}.rbac.authorization.k8s.io "${body.metadata?.name ?? ''}" is forbidden: user "${user.name}" (groups=["system:serviceaccounts" "system:authenticated"]) is attempting to grant RBAC permissions not currently held`,
+        { name: body.metadata?.name ?? '', group: 'rbac.authorization.k8s.io', kind: target.resource.plural },
+      );
+    }
+  }
+
   private authorize(user: FakeUser, verb: string, target: Target) {
     if (!user.rules) return;
     const resource = target.subresource
       ? `${target.resource.plural}/${target.subresource}`
       : target.resource.plural;
-    const allowed = user.rules.some(
+    const allowed = this.rulesOf(user, target.resource.namespaced ? target.namespace : undefined).some(
       (r) =>
         (r.apiGroups.includes('*') || r.apiGroups.includes(target.resource.group)) &&
         (r.resources.includes('*') || r.resources.includes(resource)) &&
@@ -1121,9 +1172,11 @@ export class KubeApiServer {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-function resourceByPlural(plural: string): ResourceType {
-  return RESOURCES.find((r) => r.plural === plural && r.group === '') as ResourceType;
+function resourceByPlural(plural: string, group = ''): ResourceType {
+  return RESOURCES.find((r) => r.plural === plural && r.group === group) as ResourceType;
 }
+
+const RBAC_GROUP = 'rbac.authorization.k8s.io';
 
 function verbOf(method: string, target: Target, query: Record<string, string>): string {
   switch (method) {

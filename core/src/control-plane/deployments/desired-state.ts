@@ -153,6 +153,7 @@ export class DesiredState {
         const run = await this.runOrFail(d);
         if (!run) continue;
         entry.run = run;
+        if (run.egressAllow) entry.egressAllow = run.egressAllow;
       } else {
         // A live deployment's secrets (masked by the agent in all it reports, also after a
         // restart) and registry credentials (to bring a vanished service back). One that cannot
@@ -167,6 +168,7 @@ export class DesiredState {
         if (run) {
           entry.secretValues = run.secretValues ?? [];
           entry.registryAuth = run.registryAuth;
+          if (run.egressAllow) entry.egressAllow = run.egressAllow;
         }
       }
       desired.push(entry);
@@ -195,6 +197,7 @@ export class DesiredState {
         services: [],
         budget: { cpuMillicores: d.cpuMillicores, memoryMb: d.memoryMb },
         run,
+        ...(run.egressAllow ? { egressAllow: run.egressAllow } : {}),
         ...(await this.ingressOf(d.environmentId)),
       };
       if (desiredBytes(deployment) > link.maxMessageBytes)

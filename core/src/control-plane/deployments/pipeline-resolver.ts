@@ -137,6 +137,7 @@ export async function resolvePipelineRun(
     edges: graph.edges,
     registryAuth,
     secretValues: [...secretValues, ...registryAuth.map((a) => a.password)],
+    ...(input.project.egressAllow?.length ? { egressAllow: input.project.egressAllow } : {}),
     plugins: await deps.plugins.refsFor(db, pinned),
   };
 }

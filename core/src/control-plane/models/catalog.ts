@@ -30,6 +30,7 @@ export class Service extends BaseModel {
 
 export class Project extends BaseModel {
   static override tableName = 'projects';
+  static override jsonAttributes = ['egressAllow'];
   id!: string;
   name!: string;
   description!: string | null;
@@ -41,6 +42,8 @@ export class Project extends BaseModel {
   backupRetentionDays!: number;
   /** How strictly its services' containers are confined, unless a pipeline node says otherwise. */
   securityProfile!: 'baseline' | 'restricted';
+  /** Networks (CIDRs) its deployments may reach besides the internet (Kubernetes egress policy). */
+  egressAllow!: string[];
   /** Its quota (null: none): live deployments, and the CPU and memory they reserve together. */
   quotaDeployments!: number | null;
   quotaCpuMillicores!: number | null;

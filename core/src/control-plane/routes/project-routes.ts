@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
+import { EgressAllowSchema } from '@nullops/plugin-sdk';
 import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { AccessService } from '../access/access-service.js';
@@ -51,6 +52,7 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
     backupLimit: z.number().int().min(0).max(1000),
     backupRetentionDays: z.number().int().min(1).max(3650),
     securityProfile: z.enum(['baseline', 'restricted']),
+    egressAllow: EgressAllowSchema,
     ...quotaFields,
     serviceIds: z
       .array(uuid)
@@ -104,6 +106,7 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
           backupLimit: fields.backupLimit.optional(),
           backupRetentionDays: fields.backupRetentionDays.optional(),
           securityProfile: fields.securityProfile.optional(),
+          egressAllow: fields.egressAllow.optional(),
           quotaDeployments: fields.quotaDeployments.optional(),
           quotaCpuMillicores: fields.quotaCpuMillicores.optional(),
           quotaMemoryMb: fields.quotaMemoryMb.optional(),

@@ -111,6 +111,9 @@ export const ProjectView = z.object({
   securityProfile: z
     .enum(['baseline', 'restricted'])
     .describe("how strictly its services' containers are confined (a pipeline node may say otherwise)"),
+  egressAllow: z
+    .array(z.string())
+    .describe('networks (CIDRs) its deployments may reach besides the internet, on Kubernetes'),
   quota: QuotaView,
   createdAt: timestamp,
 });
@@ -126,6 +129,7 @@ export function projectView(p: Project): z.infer<typeof ProjectView> {
     backupLimit: p.backupLimit,
     backupRetentionDays: p.backupRetentionDays,
     securityProfile: p.securityProfile,
+    egressAllow: p.egressAllow ?? [],
     quota: quotaView(p),
     createdAt: iso(p.createdAt) as string,
   };
