@@ -47,7 +47,12 @@ test.before(async () => {
   });
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromString(fake.kubeconfig());
-  kubernetes = new KubernetesRuntime({ kubeConfig, owner: testOwner(), unschedulableGraceMs: 500 });
+  kubernetes = new KubernetesRuntime({
+    kubeConfig,
+    owner: testOwner(),
+    unschedulableGraceMs: 500,
+    pullGraceMs: 1000,
+  });
 });
 test.after.always(async () => {
   await removeLabelled(docker, created);
@@ -342,6 +347,7 @@ test('[kubernetes] a deployment is a namespace with a default-deny NetworkPolicy
   t.deepEqual(policies.map((p) => p.metadata.name).sort(), [
     'nullops-allow-namespace-and-agent',
     'nullops-default-deny',
+    'nullops-egress',
   ]);
   t.deepEqual(get('resourcequotas')[0]?.spec.hard, {
     'requests.cpu': '600m',

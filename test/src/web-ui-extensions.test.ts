@@ -81,10 +81,12 @@ async function onCanvas(page: Page, pick: string): Promise<{ x: number; y: numbe
         ? n.getConnectionPos(false, 0)
         : what === 'input'
           ? n.getConnectionPos(true, 0)
-          : [
-              n.pos[0] + n.size[0] / 2,
-              n.pos[1] + n.widgets.find((w: any) => w.type === 'nullops-canvas').last_y + 14,
-            ];
+          : what === 'title'
+            ? [n.pos[0] + 40, n.pos[1] - 15]
+            : [
+                n.pos[0] + n.size[0] / 2,
+                n.pos[1] + n.widgets.find((w: any) => w.type === 'nullops-canvas').last_y + 14,
+              ];
     const [x, y] = lc.convertOffsetToCanvas([pos[0], pos[1]]);
     const rect = el.getBoundingClientRect();
     return { x: rect.left + x, y: rect.top + y };
@@ -116,6 +118,20 @@ test.serial(
     await page.goto(`${s.cp.url}/projects/${s.project.id}/pipeline`);
     await page.locator('tr[data-version="1"]').waitFor();
     const canvas = page.locator('canvas');
+    // The mouse crosses the canvas first, as anyone's does: its drawing buffer stays the size it
+    // is shown at (LiteGraph's autoresize used to stretch it to the panel on every move).
+    const box = (await canvas.boundingBox()) as { x: number; y: number; width: number; height: number };
+    for (const [fx, fy] of [
+      [0.1, 0.1],
+      [0.9, 0.5],
+      [0.5, 0.95],
+    ] as const)
+      await page.mouse.move(box.x + box.width * fx, box.y + box.height * fy, { steps: 4 });
+    const sizes = await canvas.evaluate((el) => {
+      const c = el as unknown as { width: number; height: number; clientWidth: number; clientHeight: number };
+      return { buffer: [c.width, c.height], shown: [c.clientWidth, c.clientHeight] };
+    });
+    t.deepEqual(sizes.buffer, sizes.shown, 'the drawing buffer is the size it is shown at');
     await page
       .getByRole('button', { name: 'Say hello' })
       .dragTo(canvas, { targetPosition: { x: 520, y: 120 } });
@@ -144,6 +160,20 @@ test.serial(
     await page.mouse.move(to.x, to.y, { steps: 8 });
     await page.mouse.up();
     await page.getByRole('list', { name: 'Edges' }).getByText('web → hello').waitFor();
+    // A click on a node opens its form; dragging its title moves it.
+    const title = await onCanvas(page, 'title:web');
+    await page.mouse.click(title.x, title.y);
+    await page.getByRole('form', { name: 'Node web' }).waitFor();
+    await page.mouse.move(title.x, title.y);
+    await page.mouse.down();
+    await page.mouse.move(title.x + 60, title.y + 90, { steps: 8 });
+    await page.mouse.up();
+    const moved = await onCanvas(page, 'title:web');
+    t.deepEqual(
+      [Math.round(moved.x - title.x), Math.round(moved.y - title.y)],
+      [60, 90],
+      'moved by the drag',
+    );
     await screenshot(page, '17-editor-plugin-widget');
     await page.getByLabel('Comment').fill('hello from the palette');
     await page.getByRole('button', { name: 'Save' }).click();
@@ -153,6 +183,8 @@ test.serial(
     t.deepEqual(hello.params, { name: 'Ada' });
     t.true(hello.position[0] > 300, `dropped where it was let go: ${hello.position}`);
     t.deepEqual(graph.edges, [{ from: 'web', to: 'hello' }]);
+    const web = graph.nodes.find((n: { id: string }) => n.id === 'web');
+    t.true(web.position[1] >= 90, `web saved where it was dragged: ${web.position}`);
     await context.close();
   },
 );

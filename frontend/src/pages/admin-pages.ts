@@ -101,7 +101,7 @@ export const RESOURCES: Resource[] = [
       },
       {
         key: 'egressAllow',
-        label: 'Private networks its services may reach on Kubernetes (CIDRs, comma-separated)',
+        label: 'Private networks reachable on Kubernetes (CIDRs, comma-separated)',
         kind: 'text',
         placeholder: '10.20.0.0/16',
       },

@@ -42,6 +42,12 @@ let activeEditor: PipelineEditor | undefined;
 /** The drag data of a component dragged from the palette: its type. */
 const PALETTE_TYPE = 'application/x-nullops-component';
 
+/** LiteGraph's selection, which its bundled type declarations leave out. */
+interface Selecting {
+  selected_nodes: Record<string, LGraphNode>;
+  selectNode(node: LGraphNode): void;
+}
+
 /** A canvas drawing must never take the editor down: a failing one is drawn as its error. */
 function drawSafely(ext: Extension, ctx: CanvasRenderingContext2D, draw: () => void) {
   ctx.save();
@@ -155,7 +161,15 @@ export class PipelineEditor extends LitElement {
    * A drag on the canvas (a node moved, a link drawn between slots) ends with a pointerup, wherever
    * it is let go; LiteGraph cancels the pointer events, so no mouseup follows them.
    */
-  private readonly pointerUp = () => setTimeout(() => this.readCanvas(), 0);
+  private readonly pointerUp = (e: PointerEvent) => {
+    // Seen from the document, the target is this element (the canvas is in its shadow root).
+    const onCanvas = this.canvas ? e.composedPath().includes(this.canvas) : false;
+    setTimeout(() => {
+      this.readCanvas();
+      // A node clicked (or dragged) on the canvas is the one the side form edits.
+      if (onCanvas) this.selectFromCanvas();
+    }, 0);
+  };
   private resizes: ResizeObserver | undefined;
 
   private async load() {
@@ -242,7 +256,7 @@ export class PipelineEditor extends LitElement {
 
   protected override updated(): void {
     if (this.canvas && !this.lcanvas) {
-      this.lcanvas = new LGraphCanvas(this.canvas, this.lgraph, { autoresize: true });
+      this.lcanvas = new LGraphCanvas(this.canvas, this.lgraph, { autoresize: false });
       // LiteGraph draws a debug overlay (fps, node counts) unless told not to.
       this.lcanvas.show_info = false;
       // The canvas keeps as many pixels as it shows (a layout change would otherwise stretch it,
@@ -304,7 +318,16 @@ export class PipelineEditor extends LitElement {
       used.set(e.to, slot + 1);
       from.connect(0, to, slot);
     }
+    // The node the side form edits is the one selected on the canvas too.
+    const selected = this.lnodes.get(this.selected);
+    if (selected) (this.lcanvas as Selecting | undefined)?.selectNode(selected);
     this.lcanvas?.setDirty(true, true);
+  }
+
+  private selectFromCanvas(): void {
+    const picked = Object.values((this.lcanvas as Selecting | undefined)?.selected_nodes ?? {});
+    const id = picked.length === 1 ? String(picked[0]?.properties.nodeId ?? '') : '';
+    if (id && id !== this.selected) this.selected = id;
   }
 
   /** Takes edges drawn and nodes moved on the canvas back into the state. */

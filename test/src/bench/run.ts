@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { apiLoad } from './api-load.js';
 import { cliDeploy } from './cli-deploy.js';
 import { deployVsCompose } from './deploy-vs-compose.js';
+import { kubeVsApply } from './kube-vs-apply.js';
 import { logThroughput } from './log-throughput.js';
 import { manyAgents } from './many-agents.js';
 import { manyDeployments } from './many-deployments.js';
@@ -20,6 +21,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   p5: logThroughput,
   p7: pluginInstall,
   p8: cliDeploy,
+  p9: kubeVsApply,
 };
 
 async function main() {
