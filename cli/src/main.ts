@@ -16,6 +16,9 @@ const TERMINAL = new Set(['running', 'failed', 'deleted']);
 const program = new Command('nullops')
   .description('NullOps from the terminal and from CI')
   .showHelpAfterError()
+  // Commander has printed its own error (a missing option, an unknown command): a usage mistake,
+  // exit 2 as documented (it would exit 1). Help and --version still exit 0. Subcommands inherit it.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   .addOption(
     new Option('-o, --output <format>', 'human or json').choices(['human', 'json']).default('human'),
   );

@@ -169,8 +169,12 @@ test.serial('failures say what went wrong and exit non-zero; usage mistakes exit
   t.is(missing.code, 2);
   t.regex(missing.stderr, /no deployment "nothing-here"/);
   const badOption = await nullops(['deploy', 'plugins', '--name', 'x'], ci);
-  t.is(badOption.code, 1, 'commander: a required option is missing');
+  t.is(badOption.code, 2, 'a required option is missing');
   t.regex(badOption.stderr, /required option '-e, --env <environment>' not specified/);
+  const unknown = await nullops(['deplo'], ci);
+  t.is(unknown.code, 2, 'an unknown command');
+  t.regex(unknown.stderr, /unknown command 'deplo'/);
+  t.is((await nullops(['--help'], ci)).code, 0, 'help is not a mistake');
   const loggedOut = await nullops(['ls'], { XDG_CONFIG_HOME: await tempDir('nullops-cli-empty-') });
   t.is(loggedOut.code, 2);
   t.regex(loggedOut.stderr, /not logged in: run `nullops login <url>`/);

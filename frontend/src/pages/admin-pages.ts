@@ -440,6 +440,7 @@ function installCommand(node: Row, env: Row): string {
       `# then register the agent's address (a node IP and NodePort 30500) as this node's host and port`,
     ].join('\n');
   return [
+    '# from the NullOps repository: npm run image:agent-docker builds the image (nullops/agent-docker:latest)',
     'docker run -d --name nullops-agent --restart unless-stopped --network host \\',
     `  -e NULLOPS_AGENT_TOKEN=${node.token} \\`,
     `  -e NULLOPS_AGENT_PORT=${node.port} \\`,

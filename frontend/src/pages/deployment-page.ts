@@ -80,6 +80,7 @@ export class DeploymentPage extends LitElement {
   @state() private deployment: Deployment | undefined;
   @state() private error = '';
   @state() private progress: Progress[] = [];
+  private followProgress = true;
   @state() private metrics: DeploymentMetrics['services'] = [];
   @state() private operations: DeploymentOperation[] = [];
   /** The open tab: the Overview (empty) or a tab extension's id. */
@@ -109,6 +110,15 @@ export class DeploymentPage extends LitElement {
       this.tab = '';
       void this.open();
     }
+    // The progress list follows new steps while it is scrolled to its end (as a terminal does);
+    // scrolled up to read, it stays where the reader is.
+    const list = this.renderRoot.querySelector?.('ol.progress');
+    this.followProgress = !list || list.scrollTop + list.clientHeight >= list.scrollHeight - 8;
+  }
+
+  protected override updated(changed: Map<PropertyKey, unknown>): void {
+    const list = this.renderRoot.querySelector('ol.progress');
+    if (changed.has('progress') && list && this.followProgress) list.scrollTop = list.scrollHeight;
   }
 
   private async open() {

@@ -40,10 +40,12 @@ export interface KubeletOptions {
 interface ContainerState {
   id?: string;
   /**
-   * When each crashed instance finished (ms). Instances are told apart in the log by these: a
-   * process may print before Docker records its StartedAt, never after its FinishedAt.
+   * When each instance was started (ms, taken before the start call). Instances are told apart in
+   * the log by these: Docker stamps a line when it reads it, which under load may be after the
+   * process's own StartedAt or FinishedAt, but never before it was started, and well before the
+   * next start (a back-off away).
    */
-  finishes: number[];
+  starts: number[];
   /** When it was last restarted after a crash (ms). */
   restartedAt?: number;
   restarts: number;
@@ -203,7 +205,7 @@ export class DockerKubelet implements NodeAgent {
     for (const c of pod.spec.containers)
       runtime.containers.set(c.name, {
         restarts: 0,
-        finishes: [],
+        starts: [],
         ready: false,
         started: false,
         image: c.image,
@@ -226,6 +228,7 @@ export class DockerKubelet implements NodeAgent {
         return;
       }
       state.id = await this.createContainer(runtime, pod, spec, `container:${runtime.sandbox}`);
+      state.starts.push(Date.now());
       await this.docker.getContainer(state.id).start();
       await this.markRunning(runtime, spec.name);
     }
@@ -722,7 +725,6 @@ export class DockerKubelet implements NodeAgent {
       return;
     }
     state.lastState = { terminated };
-    state.finishes.push(new Date(info.State.FinishedAt).getTime() + 1);
     state.restarts++;
     const backoff = this.options.crashBackoffMs * 2 ** Math.min(state.restarts - 1, 5);
     state.state = {
@@ -735,6 +737,7 @@ export class DockerKubelet implements NodeAgent {
     await sleep(backoff);
     if (runtime.stopping || this.stopped) return;
     state.restartedAt = Date.now();
+    state.starts.push(state.restartedAt);
     await this.docker
       .getContainer(state.id)
       .start()
@@ -914,13 +917,17 @@ export class DockerKubelet implements NodeAgent {
       return;
     }
     // The fake restarts a crashed container in place; what a real node keeps as the previous
-    // instance is what the container printed between the two last crashes, and the current one
-    // what it printed since the last.
+    // instance is what the last crashed one printed: the last start's lines while it waits in
+    // back-off, the ones between the two last starts once it runs again. The current one is the
+    // last start's.
     const seconds = (ms: number | undefined) => (ms ? (ms / 1000).toFixed(3) : undefined);
-    const last = state.finishes.at(-1);
+    const waiting = state.starts.length === state.restarts;
+    const [before, last] = [state.starts.at(-2), state.starts.at(-1)];
     const window = options.previous
-      ? { since: seconds(state.finishes.at(-2)), until: seconds(last) }
-      : { since: seconds(last), until: undefined };
+      ? waiting
+        ? { since: seconds(last), until: undefined }
+        : { since: seconds(before), until: seconds(last) }
+      : { since: state.restarts ? seconds(last) : undefined, until: undefined };
     if (options.previous) {
       if (!state.restarts) {
         res.writeHead(400, { 'content-type': 'application/json' }).end(
