@@ -260,7 +260,9 @@ export function pullSecretObject(owner: RuntimeOwner, deploymentId: string, auth
 export function probeOf(check: HealthCheck | undefined, port: number | undefined): V1Probe | undefined {
   if (!check) return undefined;
   if (check.kind === 'http' && !probedByKubernetes(check)) return undefined;
-  const timing = { periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 3, successThreshold: 1 };
+  // Every second: the first probe runs as the container starts, mostly before the service listens,
+  // and the next one decides when the deployment is ready (benchmark P9: a 2 s period cost 1 s).
+  const timing = { periodSeconds: 1, timeoutSeconds: 2, failureThreshold: 3, successThreshold: 1 };
   if (check.kind === 'command') return { exec: { command: check.command }, ...timing };
   const probePort = check.port ?? port;
   if (!probePort) return undefined;
