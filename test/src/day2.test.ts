@@ -77,7 +77,12 @@ test.serial(
     const stopped = await container();
     t.false(stopped.State.Running);
     t.is(await serviceStatus(), 'stopped');
-    t.false(await answers());
+    // Its URL says so, rather than that there is no such service.
+    const down = await eventually('the URL saying it is stopped', async () => {
+      const answer = await viaIngress(ingressPort(), s.host('web', 'day2'));
+      return answer.status === 503 && answer;
+    });
+    t.regex(down.body, /^web at web\.day2\..* is stopped: start it from its deployment's page/);
 
     // The agent comes back and reconciles with the control plane: what a user stopped stays so.
     await s.agent.kill();

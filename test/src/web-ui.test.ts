@@ -8,6 +8,7 @@ import { ApiClient } from './helpers/api-client.js';
 import { launchBrowser, screenshot, signIn, statusSays } from './helpers/browser.js';
 import { ensureTestImages } from './helpers/docker.js';
 import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
+import { eventually } from './helpers/time.js';
 import { startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
 // The web UI in a real Chromium against a running stack (control plane serving the built UI,
@@ -149,8 +150,30 @@ test.serial(
     );
     await screenshot(page, '03-deployment');
 
+    // The progress list follows what happens while it is at its end, and stays put once scrolled up.
+    const id = new URL(page.url()).pathname.split('/').pop() as string;
+    const progress = page.locator('ol.progress');
+    const items = () => progress.locator('li').count();
+    const before = await items();
+    for (let i = 0; i < 12; i++) await s.admin.expect(200, 'POST', `/api/deployments/${id}/extend`);
+    await eventually('twelve more steps listed', async () => (await items()) >= before + 12);
+    const atEnd = () =>
+      progress.evaluate((el) => ({
+        overflows: el.scrollHeight > el.clientHeight,
+        atEnd: el.scrollTop + el.clientHeight >= el.scrollHeight - 8,
+      }));
+    await eventually('the list scrolled to its end', async () => (await atEnd()).atEnd);
+    t.true((await atEnd()).overflows, 'more than the list shows at once');
+    await progress.evaluate((el) => el.scrollTo({ top: 0 }));
+    const scrolledUp = await items();
+    await s.admin.expect(200, 'POST', `/api/deployments/${id}/extend`);
+    await eventually('one more listed', async () => (await items()) > scrolledUp);
+    t.is(await progress.evaluate((el) => el.scrollTop), 0, 'a reader scrolled up stays where they are');
+
+    const extended = page.locator('td', { hasText: /^extended/ });
+    const extendedBefore = await extended.count();
     await page.getByRole('button', { name: 'Extend' }).click();
-    await page.locator('td', { hasText: /^extended/ }).waitFor();
+    await eventually('extended from the page', async () => (await extended.count()) > extendedBefore);
     await page.getByRole('button', { name: 'Delete' }).click();
     await page.locator('h1 .state', { hasText: /deleting|deleted/ }).waitFor();
     await page.goto(s.cp.url);
@@ -375,7 +398,8 @@ test.serial(
     t.regex(notice, /NULLOPS_AGENT_TOKEN=\S{20,}/);
     // The exact command that installs the agent, as README.md gives it, with the token filled in.
     const command = await page.getByLabel('install command').innerText();
-    t.regex(command, /^docker run -d --name nullops-agent --restart unless-stopped --network host/);
+    t.regex(command, /^# from the NullOps repository: npm run image:agent-docker builds the image/);
+    t.regex(command, /^docker run -d --name nullops-agent --restart unless-stopped --network host/m);
     t.regex(command, /-e NULLOPS_AGENT_PORT=9 /);
     t.regex(command, /-v \/var\/lib\/nullops-agent:\/data/);
     t.regex(command, /nullops\/agent-docker:latest$/);

@@ -174,21 +174,27 @@ export class PipelineEditor extends LitElement {
 
   private async load() {
     try {
-      this.catalog = (await this.api.get<{ items: CatalogEntry[] }>('/api/plugins/components')).items;
-      this.services = (
+      const catalog = (await this.api.get<{ items: CatalogEntry[] }>('/api/plugins/components')).items;
+      const services = (
         await this.api.get<{ services: { name: string }[] }>(`/api/projects/${this.projectId}`)
       ).services.map((x) => x.name);
-      for (const entry of this.catalog) this.registerType(entry);
       const base = `/api/projects/${this.projectId}/pipeline`;
-      this.versions = (await this.api.get<{ items: VersionSummary[] }>(`${base}/versions`)).items;
+      const versions = (await this.api.get<{ items: VersionSummary[] }>(`${base}/versions`)).items;
       const path = this.version ? `${base}/versions/${this.version}` : base;
-      this.graph = await this.api
+      const graph = await this.api
         .get<{ graph: Graph }>(path)
         .then((v) => v.graph)
         .catch((err) => {
           if (err instanceof ApiError && err.status === 404 && !this.version) return { nodes: [], edges: [] };
           throw err;
         });
+      // All at once: the palette appears with the graph, so nothing added before the graph came
+      // can be overwritten by it (a node added in between was lost, under load).
+      for (const entry of catalog) this.registerType(entry);
+      this.catalog = catalog;
+      this.services = services;
+      this.versions = versions;
+      this.graph = graph;
       this.error = '';
     } catch (err) {
       this.error = (err as Error).message;

@@ -4,7 +4,7 @@ import { AGENT_EDGE_HEADERS } from '@nullops/plugin-sdk';
 import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from 'pino';
 import { canonicalHost } from './host-name.js';
-import type { IngressDriver, IngressRoute } from './ingress-driver.js';
+import { type IngressDriver, type IngressRoute, stoppedAnswer } from './ingress-driver.js';
 import { PinnedAgent } from './pinned-agent.js';
 
 /**
@@ -86,6 +86,10 @@ export class BuiltinProxy implements IngressDriver {
           .end(`no NullOps service at ${req.headers.host ?? '(no host)'}\n`);
         return;
       }
+      if (route.stopped) {
+        res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end(stoppedAnswer(route));
+        return;
+      }
       withEdgeHeaders(req, route);
       this.proxy.web(req, res, this.options(route));
     });
@@ -95,8 +99,10 @@ export class BuiltinProxy implements IngressDriver {
         return;
       }
       const route = hasDuplicateHost(req) ? undefined : this.route(req);
-      if (!route) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      if (!route || route.stopped) {
+        socket.end(
+          `HTTP/1.1 ${route ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\n\r\n`,
+        );
         return;
       }
       withEdgeHeaders(req, route);

@@ -1,5 +1,5 @@
 import { AGENT_EDGE_HEADERS, UnavailableError } from '@nullops/plugin-sdk';
-import type { IngressDriver, IngressRoute } from './ingress-driver.js';
+import { type IngressDriver, type IngressRoute, stoppedAnswer } from './ingress-driver.js';
 
 /** The name every agent certificate carries (SAN), so a TLS client can verify it by pinning. */
 export const AGENT_TLS_NAME = 'nullops-agent';
@@ -32,7 +32,14 @@ export class CaddyDriver implements IngressDriver {
               automatic_https: { disable: true },
               routes: [
                 ...routes
-                  .filter((r) => r.edge.certificate)
+                  .filter((r) => r.stopped)
+                  .map((r) => ({
+                    match: [{ host: [r.host] }],
+                    handle: [{ handler: 'static_response', status_code: 503, body: stoppedAnswer(r) }],
+                    terminal: true,
+                  })),
+                ...routes
+                  .filter((r) => !r.stopped && r.edge.certificate)
                   .map((r) => ({
                     match: [{ host: [r.host] }],
                     handle: [

@@ -17,6 +17,13 @@ export interface IngressRoute {
   deploymentId: string;
   service: string;
   edge: EdgeTarget;
+  /** The service is not running (a user stopped it, or it ended): answered 503 saying so, never forwarded. */
+  stopped?: boolean;
+}
+
+/** What a request for a service that is not running gets, instead of "no service here". */
+export function stoppedAnswer(route: IngressRoute): string {
+  return `${route.service} at ${route.host} is stopped: start it from its deployment's page (or nullops start <deployment> ${route.service})\n`;
 }
 
 /** Something that routes traffic: the built-in proxy, Caddy through its admin API, … */

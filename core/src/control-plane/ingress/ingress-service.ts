@@ -154,21 +154,25 @@ export class IngressService {
     return rows.flatMap((d) => {
       const key = keyOf(d);
       if (!key || !d.thumbprint) return [];
-      return (d.actual ?? [])
-        .filter((s) => s.status === 'running')
-        .map((s) => ({
-          host: serviceHost(s.name, d.name, d.envName, d.baseDomain),
-          deploymentId: d.id,
-          service: s.name,
-          edge: {
-            nodeId: d.nodeId,
-            host: d.nodeHost,
-            port: d.nodePort,
-            thumbprint: d.thumbprint as string,
-            certificate: d.certificate,
-            key,
-          },
-        }));
+      return (
+        (d.actual ?? [])
+          // A stopped one (not one crashing and being restarted) answers that it is stopped.
+          .filter((s) => s.status === 'running' || (s.status === 'stopped' && !s.restarting))
+          .map((s) => ({
+            ...(s.status === 'stopped' ? { stopped: true } : {}),
+            host: serviceHost(s.name, d.name, d.envName, d.baseDomain),
+            deploymentId: d.id,
+            service: s.name,
+            edge: {
+              nodeId: d.nodeId,
+              host: d.nodeHost,
+              port: d.nodePort,
+              thumbprint: d.thumbprint as string,
+              certificate: d.certificate,
+              key,
+            },
+          }))
+      );
     });
   }
 }
