@@ -175,6 +175,9 @@ test.serial('failures say what went wrong and exit non-zero; usage mistakes exit
   t.is(unknown.code, 2, 'an unknown command');
   t.regex(unknown.stderr, /unknown command 'deplo'/);
   t.is((await nullops(['--help'], ci)).code, 0, 'help is not a mistake');
+  const badHours = await nullops(['extend', 'anything', '--hours', 'soon'], ci);
+  t.is(badHours.code, 2);
+  t.regex(badHours.stderr, /--hours must be a whole number of hours, not "soon"/);
   const loggedOut = await nullops(['ls'], { XDG_CONFIG_HOME: await tempDir('nullops-cli-empty-') });
   t.is(loggedOut.code, 2);
   t.regex(loggedOut.stderr, /not logged in: run `nullops login <url>`/);

@@ -170,10 +170,24 @@ test.serial(
     await eventually('one more listed', async () => (await items()) > scrolledUp);
     t.is(await progress.evaluate((el) => el.scrollTop), 0, 'a reader scrolled up stays where they are');
 
+    // Extend by a chosen time; the history says it in the reader's own time, not as ISO.
     const extended = page.locator('td', { hasText: /^extended/ });
     const extendedBefore = await extended.count();
+    await page.getByLabel('Extend ui-demo').selectOption({ label: 'by 8 hours' });
+    const extendedAt = Date.now();
     await page.getByRole('button', { name: 'Extend' }).click();
     await eventually('extended from the page', async () => (await extended.count()) > extendedBefore);
+    const expires = Date.parse((await s.admin.get(`/api/deployments/${id}`)).body.expiresAt);
+    t.true(Math.abs(expires - (extendedAt + 8 * 3600_000)) < 120_000, `expires in 8 h: ${new Date(expires)}`);
+    const newest = await extended.allInnerTexts();
+    t.true(
+      newest.some(
+        (text) => /^extended — by 8 h: expires /.test(text) && !/\d{2}:\d{2}:\d{2}(\.\d+)?Z/.test(text),
+      ),
+      newest.join(' | '),
+    );
+    const tooLong = await s.admin.expect(400, 'POST', `/api/deployments/${id}/extend`, { hours: 1000 });
+    t.regex(tooLong.error.message, /hours/);
     await page.getByRole('button', { name: 'Delete' }).click();
     await page.locator('h1 .state', { hasText: /deleting|deleted/ }).waitFor();
     await page.goto(s.cp.url);

@@ -229,11 +229,11 @@ export class DeploymentPage extends LitElement {
     }
   }
 
-  private async act(action: DeploymentAction) {
+  private async act(action: DeploymentAction, hours?: number) {
     const d = this.deployment;
     if (!d) return;
     try {
-      if (await runDeploymentAction(this.api, d, action)) await this.reload();
+      if (await runDeploymentAction(this.api, d, action, hours)) await this.reload();
     } catch (err) {
       this.error = (err as Error).message;
     }
@@ -316,7 +316,7 @@ export class DeploymentPage extends LitElement {
         ${
           full
             ? html`<div class="row" role="group" aria-label="Actions">
-                ${actionButtons(d, (action) => this.act(action), html`<button @click=${this.openClone}>Clone</button>`)}
+                ${actionButtons(d, (action, hours) => this.act(action, hours), html`<button @click=${this.openClone}>Clone</button>`)}
               </div>`
             : nothing
         }

@@ -183,7 +183,7 @@ export class DeploymentHistory extends DeploymentSection {
             .filter((h) => !h.kind.startsWith('step.'))
             .map(
               (h) =>
-                html`<tr><td>${new Date(h.at).toLocaleString()}</td><td>${h.kind}${h.message ? ` — ${h.message}` : ''}</td><td>${h.actorName ?? 'system'}</td></tr>`,
+                html`<tr><td>${new Date(h.at).toLocaleString()}</td><td>${h.kind}${h.message ? ` — ${localTimes(h.message)}` : ''}</td><td>${h.actorName ?? 'system'}</td></tr>`,
             )}
         </tbody>
       </table>`;
@@ -252,4 +252,11 @@ export class DeploymentBackups extends DeploymentSection {
       }
     `;
   }
+}
+
+/** ISO times in a history message (an expiry, say), in the reader's own time and format. */
+function localTimes(message: string): string {
+  return message.replace(/\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\b/g, (iso) =>
+    new Date(iso).toLocaleString(),
+  );
 }

@@ -88,9 +88,9 @@ export class DeploymentsPage extends LitElement {
     }
   }
 
-  private async act(d: Deployment, action: DeploymentAction) {
+  private async act(d: Deployment, action: DeploymentAction, hours?: number) {
     try {
-      if (await runDeploymentAction(this.api, d, action)) await this.load();
+      if (await runDeploymentAction(this.api, d, action, hours)) await this.load();
     } catch (err) {
       this.error = (err as Error).message;
     }
@@ -118,7 +118,7 @@ export class DeploymentsPage extends LitElement {
       <td>
         ${
           full
-            ? html`<div class="row">${actionButtons(d, (action) => this.act(d, action))}</div>`
+            ? html`<div class="row">${actionButtons(d, (action, hours) => this.act(d, action, hours))}</div>`
             : html`<span class="muted">read only</span>`
         }
       </td>

@@ -338,13 +338,15 @@ export class DeploymentCommands {
   }
 
   /** Resets the auto-cleanup timer. */
-  async extend(db: Database, d: Deployment, actor: Actor): Promise<Deployment> {
+  /** Kept `hours` from now, or its TTL from now. */
+  async extend(db: Database, d: Deployment, actor: Actor, hours?: number): Promise<Deployment> {
     if (d.state === 'deleting' || d.state === 'deleted')
       throw new ConflictError(`a ${d.state} deployment cannot be extended`);
     const project = await Project.query(db).findById(d.projectId).throwIfNotFound();
     const environment = await Environment.query(db).findById(d.environmentId).throwIfNotFound();
     const now = new Date();
-    const expiresAt = new Date(now.getTime() + this.ttlOf(project, environment) * 1000);
+    const seconds = hours ? hours * 3600 : this.ttlOf(project, environment);
+    const expiresAt = new Date(now.getTime() + seconds * 1000);
     const updated = await Deployment.query(db).patchAndFetchById(d.id, {
       lastActivityAt: now,
       expiresAt,
@@ -352,7 +354,7 @@ export class DeploymentCommands {
     });
     await this.history.record(db, d.id, {
       kind: 'extended',
-      message: `expires ${expiresAt.toISOString()}`,
+      message: `by ${hours ? `${hours} h` : `its TTL (${Math.round(seconds / 360) / 10} h)`}: expires ${expiresAt.toISOString()}`,
       actorId: actor.userId,
       actorName: actor.username,
     });

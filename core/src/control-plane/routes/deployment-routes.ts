@@ -383,14 +383,29 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       method: 'post',
       path: '/api/deployments/:deploymentId/extend',
       operationId: 'deployments.extend',
-      summary: 'Reset the auto-cleanup timer',
+      summary: 'Reset the auto-cleanup timer: to its TTL from now, or to `hours` from now',
       tags: ['deployments'],
       access: full,
       params,
+      body: z
+        .object({
+          hours: z
+            .number()
+            .int()
+            .min(1)
+            .max(168)
+            .optional()
+            .describe('how long from now it is kept (1 hour to a week); its TTL when left out'),
+        })
+        .strict()
+        .default({}),
       responses: { 200: DeploymentView },
-      handler: async ({ params, db, principal }) => {
+      handler: async ({ params, body, db, principal }) => {
         const d = await find(db, params.deploymentId);
-        return { status: 200, body: await view(db, await commands.extend(db, d, actorOf(principal))) };
+        return {
+          status: 200,
+          body: await view(db, await commands.extend(db, d, actorOf(principal), body.hours)),
+        };
       },
     }),
     route({
