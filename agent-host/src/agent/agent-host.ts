@@ -156,8 +156,11 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
   // Watching the runtime and restoring deployments begin once the agent knows whose they are.
   let unwatch: (() => void) | undefined;
   let renewal: NodeJS.Timeout | undefined;
+  // Set by close: an owner learnt on a connection still being accepted then starts nothing (its
+  // watch and sweeps would keep the process alive after close).
+  let closed = false;
   const ownerKnown = () => {
-    if (renewal) return;
+    if (renewal || closed) return;
     unwatch = runtime.watchServices?.((deploymentId, service) => {
       health.changed(deploymentId, service);
       reconciler.touched(deploymentId);
@@ -349,6 +352,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
     port,
     thumbprint: certificate.thumbprint,
     close: async () => {
+      closed = true;
       unwatch?.();
       clearInterval(renewal);
       health.stop();
