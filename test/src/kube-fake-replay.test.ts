@@ -15,7 +15,7 @@ import { type KubeFake, startKubeFake } from './kube-fake/index.js';
 
 /**
  * The fake Kubernetes API server replays every recording of a real 1.28 cluster
- * (`shared/k8s-api/transcripts`): each request is sent as recorded (generated names,
+ * (`test/fixtures/k8s-api/transcripts`): each request is sent as recorded (generated names,
  * resourceVersions and continue tokens mapped to the fake's own) and the answer must match — the
  * status code, the Status reason, code and details, every field the real server wrote (defaults,
  * generated fields), the state it was in, watch framing — and validate against the OpenAPI schemas.
