@@ -41,8 +41,17 @@ declare module 'litegraph.js/build/litegraph.core.js' {
     onNodeRemoved?: (node: LGraphNode) => void;
     _nodes: LGraphNode[];
   }
+  /** The canvas's view: graph point p is drawn at (p + offset) × scale CSS pixels. */
+  export class DragAndScale {
+    scale: number;
+    offset: [number, number];
+    toCanvasContext(ctx: CanvasRenderingContext2D): void;
+  }
   export class LGraphCanvas {
     constructor(canvas: HTMLCanvasElement, graph: LGraph, options?: Record<string, unknown>);
+    ds: DragAndScale;
+    /** Page (CSS) offset within the canvas of a graph point. */
+    convertOffsetToCanvas(pos: [number, number]): [number, number];
     resize(width?: number, height?: number): void;
     setDirty(fg: boolean, bg?: boolean): void;
     read_only: boolean;
@@ -55,6 +64,7 @@ declare module 'litegraph.js/build/litegraph.core.js' {
     registerNodeType(type: string, base: unknown): void;
     createNode(type: string): LGraphNode;
     registered_node_types: Record<string, unknown>;
+    NODE_TITLE_HEIGHT: number;
     INPUT: number;
     OUTPUT: number;
   };

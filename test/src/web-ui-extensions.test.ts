@@ -71,6 +71,7 @@ const navLinks = (page: Page) =>
 /** Where on the page a point of the LiteGraph canvas's graph is (LiteGraph keeps itself as `canvas.data`). */
 async function onCanvas(page: Page, pick: string): Promise<{ x: number; y: number }> {
   const canvas = page.locator('canvas');
+  await canvas.scrollIntoViewIfNeeded();
   const point = await canvas.evaluate((el, pick) => {
     const lc = (el as unknown as { data: any }).data;
     const node = (title: string) => lc.graph._nodes.find((n: any) => n.title === title);
@@ -92,6 +93,26 @@ async function onCanvas(page: Page, pick: string): Promise<{ x: number; y: numbe
     return { x: rect.left + x, y: rect.top + y };
   }, pick);
   return point;
+}
+
+/** The canvas's drawing buffer, and its box on screen in device pixels. */
+function bufferAndBox(page: Page) {
+  return page.locator('canvas').evaluate((el) => {
+    const c = el as unknown as { width: number; height: number; clientWidth: number; clientHeight: number };
+    const r = (globalThis as unknown as { devicePixelRatio: number }).devicePixelRatio;
+    return {
+      buffer: [c.width, c.height],
+      shown: [Math.round(c.clientWidth * r), Math.round(c.clientHeight * r)],
+    };
+  });
+}
+
+/** Drags with the mouse from one point to another, in steps (as a hand does). */
+async function drag(page: Page, from: { x: number; y: number }, to: { x: number; y: number }) {
+  await page.mouse.move(from.x, from.y);
+  await page.mouse.down();
+  await page.mouse.move(to.x, to.y, { steps: 8 });
+  await page.mouse.up();
 }
 
 test.serial(
@@ -127,14 +148,11 @@ test.serial(
       [0.5, 0.95],
     ] as const)
       await page.mouse.move(box.x + box.width * fx, box.y + box.height * fy, { steps: 4 });
-    const sizes = await canvas.evaluate((el) => {
-      const c = el as unknown as { width: number; height: number; clientWidth: number; clientHeight: number };
-      return { buffer: [c.width, c.height], shown: [c.clientWidth, c.clientHeight] };
-    });
+    const sizes = await bufferAndBox(page);
     t.deepEqual(sizes.buffer, sizes.shown, 'the drawing buffer is the size it is shown at');
     await page
       .getByRole('button', { name: 'Say hello' })
-      .dragTo(canvas, { targetPosition: { x: 520, y: 120 } });
+      .dragTo(canvas, { targetPosition: { x: box.width - 260, y: 300 } });
     const node = page.getByRole('form', { name: 'Node hello' });
     await node.getByLabel('name *').fill('Ada');
     await node.getByLabel('name *').press('Tab');
@@ -153,21 +171,13 @@ test.serial(
     });
 
     // Linked by dragging from web's output slot to hello's input slot.
-    const from = await onCanvas(page, 'output:web');
-    const to = await onCanvas(page, 'input:hello');
-    await page.mouse.move(from.x, from.y);
-    await page.mouse.down();
-    await page.mouse.move(to.x, to.y, { steps: 8 });
-    await page.mouse.up();
+    await drag(page, await onCanvas(page, 'output:web'), await onCanvas(page, 'input:hello'));
     await page.getByRole('list', { name: 'Edges' }).getByText('web → hello').waitFor();
     // A click on a node opens its form; dragging its title moves it.
     const title = await onCanvas(page, 'title:web');
     await page.mouse.click(title.x, title.y);
     await page.getByRole('form', { name: 'Node web' }).waitFor();
-    await page.mouse.move(title.x, title.y);
-    await page.mouse.down();
-    await page.mouse.move(title.x + 60, title.y + 90, { steps: 8 });
-    await page.mouse.up();
+    await drag(page, title, { x: title.x + 60, y: title.y + 90 });
     const moved = await onCanvas(page, 'title:web');
     t.deepEqual(
       [Math.round(moved.x - title.x), Math.round(moved.y - title.y)],
@@ -185,6 +195,166 @@ test.serial(
     t.deepEqual(graph.edges, [{ from: 'web', to: 'hello' }]);
     const web = graph.nodes.find((n: { id: string }) => n.id === 'web');
     t.true(web.position[1] >= 90, `web saved where it was dragged: ${web.position}`);
+    await context.close();
+  },
+);
+
+test.serial(
+  'a new admin builds a five-node pipeline with the mouse on a high-density screen, lays it out, saves it, diffs two versions and restores the first',
+  async (t) => {
+    const web = (await s.admin.get('/api/services')).body.items.find(
+      (x: { name: string }) => x.name === 'web',
+    );
+    const project = await s.admin.expect(201, 'POST', '/api/projects', {
+      name: 'five-nodes',
+      cpuMillicores: 100,
+      memoryMb: 512,
+      serviceIds: [web.id],
+    });
+    const context = await browser.newContext({
+      viewport: { width: 1400, height: 1000 },
+      deviceScaleFactor: 2,
+    });
+    const page = await context.newPage();
+    await signIn(page, s.cp.url, 'admin', s.cp.adminPassword);
+    await page.goto(`${s.cp.url}/projects/${project.id}/pipeline`);
+    const canvas = page.locator('canvas');
+    await page.getByRole('button', { name: 'Container service' }).waitFor();
+    const box = (await canvas.boundingBox()) as { x: number; y: number; width: number; height: number };
+    await page.mouse.move(box.x + 10, box.y + 10);
+    await page.mouse.move(box.x + box.width - 10, box.y + box.height - 10, { steps: 6 });
+    const sizes = await bufferAndBox(page);
+    t.deepEqual(sizes.buffer, sizes.shown, 'the buffer has the screen’s pixels (2 per CSS pixel)');
+    t.is(sizes.buffer[0], Math.round(box.width * 2));
+
+    // Zoomed out with the wheel to make room, five components dragged from the palette onto the
+    // canvas, one beside the other.
+    const scale = () =>
+      canvas.evaluate((el) => (el as unknown as { data: { ds: { scale: number } } }).data.ds.scale);
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await eventually('zoomed out', async () => {
+      await page.mouse.wheel(0, 120);
+      return (await scale()) <= 0.6;
+    });
+    const dropped: [string, number, number][] = [
+      ['PostgreSQL database', 0.02, 0.05],
+      ['SQL script', 0.26, 0.05],
+      ['Container service', 0.5, 0.05],
+      ['HTTP check', 0.74, 0.05],
+      ['HTTP check', 0.74, 0.55],
+    ];
+    for (const [name, x, y] of dropped)
+      await page
+        .getByRole('button', { name, exact: true })
+        .dragTo(canvas, { targetPosition: { x: box.width * x, y: box.height * y } });
+    // Linked by dragging from each output slot to the next node's input slot.
+    const edges = [
+      ['database', 'sql'],
+      ['sql', 'service'],
+      ['service', 'check'],
+      ['service', 'check-2'],
+    ];
+    for (const [from, to] of edges) {
+      await drag(page, await onCanvas(page, `output:${from}`), await onCanvas(page, `input:${to}`));
+      await page.getByRole('list', { name: 'Edges' }).getByText(`${from} → ${to}`).waitFor();
+    }
+    // A click on each node's title opens its form, where its params are typed.
+    const edit = async (id: string, fields: [string, string][]) => {
+      const title = await onCanvas(page, `title:${id}`);
+      await page.mouse.click(title.x, title.y);
+      const form = page.getByRole('form', { name: `Node ${id}` });
+      for (const [name, value] of fields) {
+        const field = form.locator(`[name="${name}"]`);
+        if ((await field.evaluate((el) => el.tagName)) === 'SELECT') await field.selectOption(value);
+        else await field.fill(value);
+        await field.press('Tab');
+      }
+    };
+    await edit('sql', [
+      ['connectionString', '$' + '{output:database.connectionString}'],
+      ['sql', 'create table visits (at timestamptz)'],
+    ]);
+    await edit('service', [
+      ['service', 'web'],
+      ['port', '80'],
+    ]);
+    await edit('check', [['service', 'web']]);
+    await edit('check-2', [['url', 'http://web.example.test/']]);
+    t.deepEqual(await page.getByRole('heading', { name: 'Problems' }).count(), 0, 'nothing left to fix');
+
+    // Laid out in layers, in the order the pipeline runs, and all of it in view.
+    await page.getByRole('button', { name: 'Auto-layout' }).click();
+    const placed = async () =>
+      canvas.evaluate((el) => {
+        const lc = (el as unknown as { data: any }).data;
+        const rect = el.getBoundingClientRect();
+        return Object.fromEntries(
+          lc.graph._nodes.map((n: any) => {
+            const [left, top] = lc.convertOffsetToCanvas([n.pos[0], n.pos[1] - 30]);
+            const [right, bottom] = lc.convertOffsetToCanvas([n.pos[0] + n.size[0], n.pos[1] + n.size[1]]);
+            const inView = left >= 0 && top >= 0 && right <= rect.width && bottom <= rect.height;
+            return [n.title, { x: n.pos[0], inView }];
+          }),
+        );
+      });
+    await eventually('laid out', async () => {
+      const at = await placed();
+      return at.database.x < at.sql.x && at.sql.x < at.service.x && at.service.x < at.check.x;
+    });
+    const at = await placed();
+    t.is(at.check.x, at['check-2'].x, 'the two checks share a layer');
+    t.true(
+      Object.values(at).every((n) => (n as { inView: boolean }).inView),
+      JSON.stringify(at),
+    );
+    await screenshot(page, '18-editor-laid-out');
+    await page.getByLabel('Comment').fill('five nodes, laid out');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Saved as version 1').waitFor();
+    const base = `/api/projects/${project.id}/pipeline`;
+    const v1 = (await s.admin.get(base)).body.graph;
+    t.deepEqual(
+      v1.edges.map((e: { from: string; to: string }) => `${e.from}>${e.to}`).sort(),
+      edges.map(([a, b]) => `${a}>${b}`).sort(),
+    );
+    t.deepEqual(v1.nodes.find((n: { id: string }) => n.id === 'sql').params, {
+      connectionString: '$' + '{output:database.connectionString}',
+      sql: 'create table visits (at timestamptz)',
+    });
+
+    // A second version: the smoke check removed, the port changed.
+    await edit('check-2', []);
+    await page
+      .getByRole('form', { name: 'Node check-2' })
+      .getByRole('button', { name: 'Remove node' })
+      .click();
+    await edit('service', [['port', '8080']]);
+    await page.getByLabel('Comment').fill('no smoke check');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Saved as version 2').waitFor();
+
+    // The two compared: what changed, line by line.
+    const compare = page.getByRole('form', { name: 'Compare versions' });
+    await compare.getByLabel('Compare from').selectOption('1');
+    await compare.getByLabel('Compare with').selectOption('2');
+    await compare.getByRole('button', { name: 'Compare' }).click();
+    const changes = page.getByRole('region', { name: 'Changes from v1 to v2' });
+    await changes.waitFor();
+    t.deepEqual(await changes.locator('li').allTextContents(), [
+      '- node check-2 (http.check)',
+      '~ node service: port 80 → 8080',
+      '- edge service → check-2',
+    ]);
+    await screenshot(page, '19-editor-diff');
+
+    // Version 1 restored as the latest (version 3).
+    await page.locator('tr[data-version="1"] a').click();
+    await page.getByRole('button', { name: 'Restore v1 as latest' }).click();
+    await page.getByText('Restored v1 as version 3').waitFor();
+    await page.locator('tr[data-version="3"]', { hasText: 'Restored from v1' }).waitFor();
+    const latest = (await s.admin.get(base)).body;
+    t.is(latest.version, 3);
+    t.deepEqual(latest.graph, v1);
     await context.close();
   },
 );

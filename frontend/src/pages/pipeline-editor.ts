@@ -13,10 +13,12 @@ import {
 import { shared } from '../theme.js';
 import {
   type CatalogEntry,
+  diffGraphs,
   freshId,
   type Graph,
   type GraphNode,
   type JsonSchema,
+  layoutGraph,
   validateGraph,
 } from './pipeline-graph.js';
 
@@ -107,6 +109,17 @@ export class PipelineEditor extends LitElement {
       ul {
         padding-left: 1.2rem;
       }
+      .diff {
+        font-family: ui-monospace, monospace;
+        list-style: none;
+        padding-left: 0;
+      }
+      .diff .added {
+        color: var(--ok);
+      }
+      .diff .removed {
+        color: var(--bad);
+      }
     `,
   ];
 
@@ -128,10 +141,14 @@ export class PipelineEditor extends LitElement {
   @state() private saved = '';
   @state() private connectFrom = '';
   @state() private connectTo = '';
+  /** Two versions compared, and what changed from the first to the second. */
+  @state() private comparing: { from: number; to: number; lines: string[] } | undefined;
   @query('canvas') private canvas?: HTMLCanvasElement;
   private lgraph = new LGraph();
   private lcanvas: LGraphCanvas | undefined;
   private readonly lnodes = new Map<string, LGraphNode>();
+  /** A graph just loaded or laid out is fitted into view once it is drawn. */
+  private fitPending = false;
 
   /** Old versions are read-only, and so is every version for all but administrators. */
   private get readOnly() {
@@ -195,6 +212,7 @@ export class PipelineEditor extends LitElement {
       this.services = services;
       this.versions = versions;
       this.graph = graph;
+      this.fitPending = true;
       this.error = '';
     } catch (err) {
       this.error = (err as Error).message;
@@ -267,9 +285,16 @@ export class PipelineEditor extends LitElement {
       this.lcanvas.show_info = false;
       // The canvas keeps as many pixels as it shows (a layout change would otherwise stretch it,
       // and every click would land off its mark).
-      const canvas = this.canvas;
-      this.resizes = new ResizeObserver(() => this.lcanvas?.resize(canvas.clientWidth, canvas.clientHeight));
-      this.resizes.observe(canvas);
+      // On a high-density screen the buffer has the screen's pixels: LiteGraph keeps working in CSS
+      // pixels (the mouse's), and only its drawing is scaled up by the pixel ratio.
+      const ds = this.lcanvas.ds;
+      ds.toCanvasContext = (ctx) => {
+        const scale = ds.scale * devicePixelRatio;
+        ctx.scale(scale, scale);
+        ctx.translate(ds.offset[0], ds.offset[1]);
+      };
+      this.resizes = new ResizeObserver(() => this.sizeBuffer());
+      this.resizes.observe(this.canvas);
       // A component dragged from the palette lands where it is dropped.
       this.canvas.addEventListener('dragover', (e) => {
         if (!this.readOnly && e.dataTransfer?.types.includes(PALETTE_TYPE)) e.preventDefault();
@@ -285,13 +310,67 @@ export class PipelineEditor extends LitElement {
     if (this.lcanvas) {
       this.lcanvas.read_only = this.readOnly;
       this.renderCanvas();
+      if (this.fitPending) {
+        this.fitPending = false;
+        this.fit();
+      }
     }
+  }
+
+  /** The drawing buffer has as many pixels as the canvas covers on screen. */
+  private sizeBuffer() {
+    const canvas = this.canvas as HTMLCanvasElement;
+    const ratio = devicePixelRatio;
+    this.lcanvas?.resize(
+      Math.round((canvas.clientWidth || 800) * ratio),
+      Math.round((canvas.clientHeight || 480) * ratio),
+    );
+  }
+
+  /** Zooms and pans so that every node is in view (never zoomed in beyond 1:1). */
+  private fit() {
+    const canvas = this.canvas;
+    const ds = this.lcanvas?.ds;
+    const nodes = [...this.lnodes.values()];
+    if (!canvas || !ds || !nodes.length) return;
+    const title = LiteGraph.NODE_TITLE_HEIGHT;
+    const left = Math.min(...nodes.map((n) => n.pos[0]));
+    const top = Math.min(...nodes.map((n) => n.pos[1] - title));
+    const width = Math.max(...nodes.map((n) => n.pos[0] + n.size[0])) - left;
+    const height = Math.max(...nodes.map((n) => n.pos[1] + n.size[1])) - top;
+    const margin = 24;
+    const [shownWidth, shownHeight] = [canvas.clientWidth || 800, canvas.clientHeight || 480];
+    const scale = Math.max(
+      0.2,
+      Math.min(1, (shownWidth - 2 * margin) / width, (shownHeight - 2 * margin) / height),
+    );
+    ds.scale = scale;
+    ds.offset = [(shownWidth / scale - width) / 2 - left, (shownHeight / scale - height) / 2 - top];
+    this.lcanvas?.setDirty(true, true);
+  }
+
+  /** Lays the graph out in layers, in the order it runs, and fits it into view. */
+  private autoLayout() {
+    const title = LiteGraph.NODE_TITLE_HEIGHT;
+    const positions = layoutGraph(this.graph, (id) => {
+      const size = this.lnodes.get(id)?.size ?? [200, 100];
+      return [size[0], size[1] + title];
+    });
+    this.graph = {
+      ...this.graph,
+      nodes: this.graph.nodes.map((n) => {
+        const at = positions.get(n.id);
+        // dagre's box includes the title bar, which LiteGraph draws above a node's position.
+        return at ? { ...n, position: [at[0], at[1] + title] as [number, number] } : n;
+      }),
+    };
+    this.fitPending = true;
+    this.saved = '';
   }
 
   /** Draws the state onto the canvas (state is the source of truth). */
   private renderCanvas() {
-    const canvas = this.canvas as HTMLCanvasElement;
-    this.lcanvas?.resize(canvas.clientWidth || 800, canvas.clientHeight || 480);
+    this.sizeBuffer();
     this.lgraph.clear();
     this.lnodes.clear();
     this.graph.nodes.forEach((node, i) => {
@@ -324,9 +403,12 @@ export class PipelineEditor extends LitElement {
       used.set(e.to, slot + 1);
       from.connect(0, to, slot);
     }
-    // The node the side form edits is the one selected on the canvas too.
+    // The node the side form edits is the one selected on the canvas too. The nodes are new: a
+    // selection of the old ones (LiteGraph keeps it by id, and ids start again) would count twice.
+    const canvas = this.lcanvas as Selecting | undefined;
+    if (canvas) canvas.selected_nodes = {};
     const selected = this.lnodes.get(this.selected);
-    if (selected) (this.lcanvas as Selecting | undefined)?.selectNode(selected);
+    if (selected) canvas?.selectNode(selected);
     this.lcanvas?.setDirty(true, true);
   }
 
@@ -411,18 +493,91 @@ export class PipelineEditor extends LitElement {
       return;
     }
     try {
-      const comment = (this.renderRoot.querySelector('input[name="comment"]') as HTMLInputElement | null)
-        ?.value;
+      const input = this.renderRoot.querySelector('input[name="comment"]') as HTMLInputElement | null;
+      const comment = input?.value;
       const saved = await this.api.post<VersionSummary>(`/api/projects/${this.projectId}/pipeline/versions`, {
         graph: this.graph,
         ...(comment ? { comment } : {}),
       });
+      if (input) input.value = '';
       this.saved = `Saved as version ${saved.version}`;
       this.error = '';
       await this.load();
     } catch (err) {
       this.error = (err as Error).message;
     }
+  }
+
+  /** An old version becomes the new latest (a new version with its graph); the editor opens it. */
+  private async restore() {
+    const from = this.version;
+    try {
+      const saved = await this.api.post<VersionSummary>(`/api/projects/${this.projectId}/pipeline/versions`, {
+        graph: this.graph,
+        comment: `Restored from v${from}`,
+      });
+      history.pushState(null, '', `/projects/${this.projectId}/pipeline`);
+      window.dispatchEvent(new PopStateEvent('popstate'));
+      this.saved = `Restored v${from} as version ${saved.version}`;
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  private async compare(form: HTMLFormElement) {
+    const data = new FormData(form);
+    const [from, to] = [Number(data.get('from')), Number(data.get('to'))];
+    const graphOf = async (v: number) =>
+      (await this.api.get<{ graph: Graph }>(`/api/projects/${this.projectId}/pipeline/versions/${v}`)).graph;
+    try {
+      const [a, b] = await Promise.all([graphOf(from), graphOf(to)]);
+      this.comparing = { from, to, lines: diffGraphs(a, b) };
+    } catch (err) {
+      this.error = (err as Error).message;
+    }
+  }
+
+  private renderHistory() {
+    const [latest, previous] = this.versions;
+    const options = (selected: number | undefined) =>
+      this.versions.map(
+        (v) => html`<option value=${v.version} ?selected=${v.version === selected}>v${v.version}</option>`,
+      );
+    const diff = this.comparing;
+    return html`<section class="panel" aria-label="Version history">
+      <h2>History</h2>
+      ${
+        this.versions.length > 1
+          ? html`<form class="row" aria-label="Compare versions" @submit=${(e: Event) => {
+              e.preventDefault();
+              void this.compare(e.target as HTMLFormElement);
+            }}>
+              <label class="row">Compare <select name="from" aria-label="Compare from">${options(previous?.version)}</select></label>
+              <label class="row">with <select name="to" aria-label="Compare with">${options(latest?.version)}</select></label>
+              <button type="submit">Compare</button>
+            </form>`
+          : nothing
+      }
+      ${
+        diff
+          ? html`<div aria-label="Changes from v${diff.from} to v${diff.to}" role="region">
+              <h3>v${diff.from} → v${diff.to}</h3>
+              ${diff.lines.length ? html`<ul class="diff">${diff.lines.map((l) => html`<li class=${l[0] === '+' ? 'added' : l[0] === '-' ? 'removed' : 'changed'}>${l}</li>`)}</ul>` : html`<p class="muted">No changes.</p>`}
+            </div>`
+          : nothing
+      }
+      <table>
+        <thead><tr><th>Version</th><th>Saved</th><th>Comment</th><th>Plugins</th></tr></thead>
+        <tbody>${this.versions.map(
+          (v) =>
+            html`<tr data-version=${v.version}><td><a href="/projects/${this.projectId}/pipeline?version=${v.version}">v${v.version}</a></td><td>${new Date(v.createdAt).toLocaleString()}</td><td>${v.comment ?? ''}</td><td class="muted">${Object.entries(
+              v.plugins,
+            )
+              .map(([n, ver]) => `${n}@${ver}`)
+              .join(', ')}</td></tr>`,
+        )}</tbody>
+      </table>
+    </section>`;
   }
 
   private paramField(
@@ -523,7 +678,10 @@ export class PipelineEditor extends LitElement {
         ${
           this.readOnly
             ? this.version !== undefined
-              ? html`<a href="/projects/${this.projectId}/pipeline">Back to the latest</a>`
+              ? html`<div class="row">
+                  ${this.session?.access.admin ? html`<button class="primary" @click=${this.restore}>Restore v${this.version} as latest</button>` : nothing}
+                  <a href="/projects/${this.projectId}/pipeline">Back to the latest</a>
+                </div>`
               : nothing
             : html`<div class="row"><input name="comment" placeholder="What changed?" aria-label="Comment" /><button class="primary" @click=${this.save}>Save</button></div>`
         }
@@ -582,24 +740,15 @@ export class PipelineEditor extends LitElement {
           ${problems.length ? html`<h2>Problems</h2><ul class="error">${problems.map((p) => html`<li>${p}</li>`)}</ul>` : nothing}
         </div>
         <div class="panel">
+          <div class="row">
+            ${this.readOnly ? nothing : html`<button @click=${this.autoLayout} title="Lay the nodes out in the order they run">Auto-layout</button>`}
+            <button @click=${() => this.fit()} title="Zoom and pan so that every node is in view">Fit</button>
+          </div>
           <canvas aria-label="Pipeline graph (drag nodes; drag from an output to an input to connect)"></canvas>
           ${this.renderSelected()}
         </div>
       </div>
-      <section class="panel" aria-label="Version history">
-        <h2>History</h2>
-        <table>
-          <thead><tr><th>Version</th><th>Saved</th><th>Comment</th><th>Plugins</th></tr></thead>
-          <tbody>${this.versions.map(
-            (v) =>
-              html`<tr data-version=${v.version}><td><a href="/projects/${this.projectId}/pipeline?version=${v.version}">v${v.version}</a></td><td>${new Date(v.createdAt).toLocaleString()}</td><td>${v.comment ?? ''}</td><td class="muted">${Object.entries(
-                v.plugins,
-              )
-                .map(([n, ver]) => `${n}@${ver}`)
-                .join(', ')}</td></tr>`,
-          )}</tbody>
-        </table>
-      </section>
+      ${this.renderHistory()}
     `;
   }
 }
