@@ -130,6 +130,8 @@ async function follow(
 ) {
   const deadline = Date.now() + timeoutMs;
   let seen = -1;
+  // What a step waits for is said each second; a terminal shows it when it changes.
+  const waiting = new Map<string, string>();
   while (Date.now() < deadline) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), deadline - Date.now());
@@ -149,7 +151,11 @@ async function follow(
           seen = data.seq;
         }
         const step = data.details?.step ? `[${data.details.step}] ` : '';
-        if (data.kind === 'step.log') progress(`  ${step}${data.message}`);
+        if (data.kind === 'step.waiting') {
+          const key = data.details?.step ?? '';
+          if (waiting.get(key) !== data.message) progress(`  ${step}waiting: ${data.message}`);
+          waiting.set(key, data.message ?? '');
+        } else if (data.kind === 'step.log') progress(`  ${step}${data.message}`);
         else if (data.kind?.startsWith('step.'))
           progress(`${step}${data.kind.slice(5)}${data.message ? `: ${data.message}` : ''}`);
         else if (data.state) progress(`→ ${data.state}${data.message ? `: ${data.message}` : ''}`);

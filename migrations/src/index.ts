@@ -12,6 +12,8 @@ import * as uiExtensionsAndHealth from './20261201060000_ui_extensions_and_healt
 import * as fleetIntegrity from './20261206000000_fleet_integrity.js';
 import * as backupsAndQuotas from './20261206010000_backups_and_quotas.js';
 import * as imageDigestsAndSecurity from './20261207000000_image_digests_and_security.js';
+import * as keptLogs from './20261208000000_kept_logs.js';
+import * as serviceNamesPerProject from './20261208010000_service_names_per_project.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -31,6 +33,8 @@ const migrations: Record<string, Knex.Migration> = {
   '20261206000000_fleet_integrity': fleetIntegrity,
   '20261206010000_backups_and_quotas': backupsAndQuotas,
   '20261207000000_image_digests_and_security': imageDigestsAndSecurity,
+  '20261208000000_kept_logs': keptLogs,
+  '20261208010000_service_names_per_project': serviceNamesPerProject,
 };
 
 /** A knex migration source over the list above. */

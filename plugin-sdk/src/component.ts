@@ -19,6 +19,12 @@ export interface ComponentContext {
   /** A log line, streamed live to the UI. */
   log(line: string): void;
   /**
+   * What the step waits for now, in words, e.g. its latest probe's result (`GET / → HTTP 502`):
+   * shown live beside the step, each replacing the last, and not kept (since 1.7; call it as
+   * `ctx.waiting?.(…)`, older agents lack it). The host sends at most one a second.
+   */
+  waiting?(line: string): void;
+  /**
    * Outputs of the nodes that ran before this one, by node id. Params may also reference them as
    * `${output:NODE.KEY}`; the agent substitutes those before `run` is called.
    */

@@ -252,6 +252,32 @@ export const RunPhaseSchema = z.enum(['deploying', 'running', 'failed']);
 export const RunErrorSchema = z.object({ step: z.string().nullable(), message: z.string() });
 export type RunError = z.infer<typeof RunErrorSchema>;
 
+/** How many of a service's last log lines are kept when it is removed, and how long each may be. */
+export const KEPT_LINES = 200;
+export const KEPT_LINE_CHARS = 1000;
+
+/**
+ * The last lines of each service of a deployment, read (and masked) by the agent just before a
+ * failed run's rollback or a deletion removed them (since protocol 1.7): kept with its history.
+ */
+export const KeptLogsSchema = z
+  .array(
+    z.object({
+      service: z.string().max(63),
+      lines: z
+        .array(
+          z.object({
+            time: z.string().max(40),
+            stream: z.enum(['stdout', 'stderr']),
+            line: z.string().max(KEPT_LINE_CHARS),
+          }),
+        )
+        .max(KEPT_LINES),
+    }),
+  )
+  .max(50);
+export type KeptLogs = z.infer<typeof KeptLogsSchema>;
+
 export const ActualDeploymentSchema = z.object({
   id: z.uuid(),
   phase: RunPhaseSchema,
@@ -264,6 +290,8 @@ export const ActualDeploymentSchema = z.object({
    * is gone): it stays as it is until redeployed.
    */
   degraded: z.string().max(2000).optional(),
+  /** With a failed run: its services' last lines, read before the rollback removed them. */
+  keptLogs: KeptLogsSchema.optional(),
 });
 export type ActualDeployment = z.infer<typeof ActualDeploymentSchema>;
 
@@ -335,7 +363,8 @@ export const RequestSchemas = {
   /** Aborts a running pipeline (rolling it back) and removes everything the deployment owns. */
   'deployment.remove': {
     params: z.object({ id: z.uuid() }).strict(),
-    result: z.object({ removed: z.boolean() }),
+    /** `keptLogs`: the services' last lines, read before they were removed. */
+    result: z.object({ removed: z.boolean(), keptLogs: KeptLogsSchema.optional() }),
   },
   /** A day-2 action on one service of a running deployment; answers with the service's state after it. */
   'service.control': {
@@ -447,11 +476,14 @@ export const EventSchemas = {
   heartbeat: HeartbeatSchema,
   /** The agent refused a message; sent so the control plane logs it (the agent stays up). */
   'protocol.error': z.object({ message: z.string() }),
-  /** A pipeline step changed state (or logged a line, or an image pull progressed). */
+  /**
+   * A pipeline step changed state (or logged a line, or an image pull progressed, or said what it
+   * waits for: `waiting`, live only).
+   */
   'pipeline.step': z.object({
     deploymentId: z.string(),
     nodeId: z.string(),
-    status: z.enum(['started', 'succeeded', 'failed', 'rolling-back', 'rolled-back', 'log']),
+    status: z.enum(['started', 'succeeded', 'failed', 'rolling-back', 'rolled-back', 'log', 'waiting']),
     message: z.string().optional(),
     at: z.string(),
   }),

@@ -75,6 +75,13 @@ export type HealthCheck =
   | { kind: 'tcp'; port?: number }
   | { kind: 'command'; command: string[] };
 
+/** A health check in a few words, as a waiting step shows it: `GET /health`, `TCP :5432`, `pg_isready -q` (since 1.7). */
+export function describeCheck(check: HealthCheck): string {
+  if (check.kind === 'http') return `GET ${check.port ? `:${check.port}` : ''}${check.path}`;
+  if (check.kind === 'tcp') return `TCP${check.port ? ` :${check.port}` : ''}`;
+  return check.command.join(' ').slice(0, 80);
+}
+
 /** A long-running service of a deployment. */
 export interface ServiceSpec {
   /** DNS label; the host name other services of the deployment reach it by. */

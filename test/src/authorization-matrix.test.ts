@@ -94,6 +94,7 @@ test('every route declares a known access rule naming a real path parameter', as
     'deployments.history': 'deployment:read',
     'deployments.metrics': 'deployment:read',
     'deployments.events': 'deployment:read',
+    'deployments.keptLogs': 'deployment:read',
     'deployments.logs': 'deployment:read',
     'deployments.delete': 'deployment:full',
     'deployments.cancel': 'deployment:full',

@@ -197,15 +197,90 @@ test.serial('bad files get a 400 that names where the problem is, and nothing is
     t.is(res.status, 400, `${what}: ${JSON.stringify(res.body)}`);
     t.regex(res.body.error.message, message, what);
   }
-  // A service of the same name with another image is a conflict, not an overwrite.
-  const clash = await s.admin.request('POST', '/api/projects/import', {
-    compose: 'services:\n  web:\n    image: nginx:1.27\n',
-    name: 'clash',
-  });
-  t.is(clash.status, 409);
-  t.regex(clash.body.error.message, /a service named "web" already exists with another image \(team\/web\)/);
   t.deepEqual(await catalog(), before);
 });
+
+test.serial(
+  'with every option (selectable patterns, variables, a registry) the report and the project agree; a project gets its own service where an existing one of its name differs',
+  async (t) => {
+    const registryId = (await s.admin.get('/api/registries')).body.items.find(
+      (r: { name: string }) => r.name === 'local',
+    ).id;
+    const compose = `
+services:
+  web:
+    image: team/web:v1
+  api:
+    image: team/api:\${API_TAG}
+  db:
+    image: postgres:16
+  cache:
+    image: team/web:v1
+`;
+    const input = {
+      compose,
+      name: 'every-option',
+      variables: { API_TAG: 'v3' },
+      registryId,
+      selectable: { api: 'v3*', cache: 'v1*' },
+    };
+    const dry = await s.admin.expect(200, 'POST', '/api/projects/import', { ...input, dryRun: true });
+    const done = await s.admin.expect(201, 'POST', '/api/projects/import', input);
+    t.deepEqual(done.report, dry.report, 'the preview is what the import did');
+    const project = (await s.admin.get(`/api/projects/${done.project.id}`)).body;
+    const settings = (x: Record<string, unknown>) => ({
+      name: x.name,
+      registryId: x.registryId,
+      image: x.image,
+      tagMode: x.tagMode,
+      tag: x.tag,
+      tagPattern: x.tagPattern,
+    });
+    const byName = (items: { name: string }[]) => [...items].sort((a, b) => a.name.localeCompare(b.name));
+    t.deepEqual(
+      byName(project.services).map(settings),
+      byName(done.report.services).map(settings),
+      'each service is what the report said',
+    );
+    t.like(Object.fromEntries(done.report.services.map((x: { name: string }) => [x.name, settings(x)])), {
+      web: { registryId, image: 'team/web', tagMode: 'pinned', tag: 'v1', tagPattern: null },
+      api: { registryId, image: 'team/api', tagMode: 'selectable', tag: null, tagPattern: 'v3*' },
+      cache: { registryId, image: 'team/web', tagMode: 'selectable', tagPattern: 'v1*' },
+      // Every image without a registry host comes from the registry given, official ones too.
+      db: { registryId, image: 'postgres', tagMode: 'pinned', tag: '16' },
+    });
+    // Reused only where identical: the stack's web (same registry, image, pinned v1); the api of
+    // the earlier import is selectable by another pattern.
+    const existing = (await s.admin.get('/api/services')).body.items as { id: string; name: string }[];
+    const webBefore = existing.find((x) => x.name === 'web');
+    const reported = Object.fromEntries(
+      done.report.services.map((x: { name: string; existingId: string | null }) => [x.name, x.existingId]),
+    );
+    t.is(reported.web, webBefore?.id);
+    t.is(project.services.find((x: { name: string }) => x.name === 'web').id, webBefore?.id);
+
+    // Another project's web runs another image: it gets its own web; the first one is untouched.
+    const other = await s.admin.expect(201, 'POST', '/api/projects/import', {
+      compose: 'services:\n  web:\n    image: nginx:1.27\n',
+      name: 'own-web',
+    });
+    const ownWeb = other.project.services[0];
+    t.like(ownWeb, { name: 'web', image: 'nginx', tag: '1.27' });
+    t.not(ownWeb.id, webBefore?.id);
+    t.like((await s.admin.get(`/api/services/${webBefore?.id}`)).body, { image: 'team/web', tag: 'v1' });
+    // One project cannot have two services of one name: they are its deployments' host names.
+    const twoWebs = await s.admin.request('PATCH', `/api/projects/${other.project.id}`, {
+      serviceIds: [ownWeb.id, webBefore?.id],
+    });
+    t.is(twoWebs.status, 409);
+    t.regex(twoWebs.body.error.message, /project "own-web" would have two services named "web"/);
+    t.deepEqual(
+      (await s.admin.get(`/api/projects/${other.project.id}`)).body.services.map((x: { id: string }) => x.id),
+      [ownWeb.id],
+      'nothing changed',
+    );
+  },
+);
 
 test.serial(
   'an imported file deploys: the service it routes answers through the ingress, after the one it depends on is healthy',

@@ -354,7 +354,10 @@ test.serial(
     const res = await create('broken');
     const failed = await until(res.body.id, 'failed');
     t.is(failed.error.step, 'web');
-    t.regex(failed.error.message, /did not pass its http health check within 2 s \(last: HTTP 404\)/);
+    t.regex(
+      failed.error.message,
+      /did not pass its http health check within 2 s \(last: HTTP 404: 404 Not Found/,
+    );
     t.is(
       (await s.reader.get(`/api/deployments/${res.body.id}`)).body.error.step,
       'web',

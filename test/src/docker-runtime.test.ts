@@ -113,10 +113,18 @@ test('health checks (http, tcp, command), exec, jobs and logs', async (t) => {
   t.true((await runtime.checkHealth(id, 'web', { kind: 'http', path: '/' }, 2000)).healthy);
   const missing = await runtime.checkHealth(id, 'web', { kind: 'http', path: '/nope' }, 2000);
   t.false(missing.healthy);
-  t.is(missing.detail, 'HTTP 404');
+  // The answer's first words come with its status (busybox httpd's page says why).
+  t.is(missing.detail, 'HTTP 404: 404 Not Found 404 Not Found The requested URL was not found');
   t.true((await runtime.checkHealth(id, 'web', { kind: 'tcp' }, 2000)).healthy);
   t.true((await runtime.checkHealth(id, 'web', { kind: 'command', command: ['true'] }, 2000)).healthy);
-  t.false((await runtime.checkHealth(id, 'web', { kind: 'command', command: ['false'] }, 2000)).healthy);
+  const failing = await runtime.checkHealth(
+    id,
+    'web',
+    { kind: 'command', command: ['sh', '-c', 'echo "db is not ready:  connection refused" >&2; exit 3'] },
+    2000,
+  );
+  t.false(failing.healthy);
+  t.is(failing.detail, 'exit code 3: db is not ready: connection refused');
 
   const exec = await runtime.exec(id, 'web', ['sh', '-c', 'echo out; echo err >&2; exit 3'], 5000);
   t.is(exec.exitCode, 3);

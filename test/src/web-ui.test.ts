@@ -143,6 +143,11 @@ test.serial(
       .locator('li[data-service="web"] .metrics')
       .filter({ hasText: /CPU [\d.]+% · RAM [\d.]+ \/ \d+ MiB/ })
       .waitFor();
+    t.regex(
+      await page.locator('pre.logs time').first().innerText(),
+      /^\d{2}:\d{2}:\d{2}$/,
+      'each line has its time',
+    );
     await page.getByLabel('Search logs').fill('starting');
     t.false(
       (await page.locator('pre.logs').innerText()).includes('response:200'),
@@ -185,7 +190,76 @@ test.serial(
     t.regex(tooLong.error.message, /hours/);
     await page.getByRole('button', { name: 'Delete' }).click();
     await page.locator('h1 .state', { hasText: /deleting|deleted/ }).waitFor();
+    // Deleted, its last lines stay readable on its page: read by its node before it removed them.
+    await page.locator('h1 .state', { hasText: 'deleted' }).waitFor();
+    await page.locator('[data-kept="deleted"]', { hasText: 'The last' }).waitFor();
+    await page.getByLabel('Search logs').fill('');
+    await page.locator('pre.logs', { hasText: 'web v1.0 starting' }).waitFor();
+    const [kept] = (await s.admin.get(`/api/deployments/${id}/kept-logs`)).body.items;
+    t.is(kept.service, 'web');
+    t.is(kept.reason, 'deleted');
+    t.true(kept.lines.some((l: { line: string }) => l.line.includes('response:200')));
     await page.goto(s.cp.url);
+    await context.close();
+  },
+);
+
+test.serial(
+  'a deployment whose health check fails shows the probe live while it waits, then its last answer and the lines its service printed',
+  async (t) => {
+    const web = (await s.admin.get('/api/services')).body.items.find(
+      (x: { name: string }) => x.name === 'web',
+    );
+    const project = await s.admin.expect(201, 'POST', '/api/projects', {
+      name: 'broken-check',
+      cpuMillicores: 100,
+      memoryMb: 512,
+      serviceIds: [web.id],
+    });
+    await s.admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, {
+      graph: {
+        nodes: [
+          {
+            id: 'web',
+            type: 'container.service',
+            params: {
+              service: 'web',
+              port: 80,
+              healthCheck: { kind: 'http', path: '/health' },
+              healthTimeoutSeconds: 8,
+            },
+          },
+        ],
+        edges: [],
+      },
+    });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await signIn(page, s.cp.url, 'admin', s.cp.adminPassword);
+    const created = await s.admin.expect(201, 'POST', `/api/projects/${project.id}/deployments`, {
+      environmentId: s.env.id,
+      name: 'no-health',
+      tags: { web: 'v1.1' },
+    });
+    await page.goto(`${s.cp.url}/deployments/${created.id}`);
+    // While it waits: the probe's latest answer, live, with how long ago it came.
+    const waiting = page.locator('ol.progress li[data-kind="step.waiting"][data-step="web"]');
+    await waiting.filter({ hasText: /GET \/health → HTTP 404: 404 Not Found[\s\S]*\(\d+ s ago\)/ }).waitFor();
+    await screenshot(page, '20-waiting-for-health');
+    // Failed: the error carries the check's last answer, the waiting line is gone, and the Logs
+    // panel shows what the service printed before the rollback removed it.
+    await page.locator('h1 .state.failed').waitFor();
+    await page
+      .getByText(/did not pass its http health check within 8 s \(last: HTTP 404: 404 Not Found/)
+      .first()
+      .waitFor();
+    t.is(await waiting.count(), 0);
+    await page.locator('[data-kept="failed"]', { hasText: 'kept when its run failed' }).waitFor();
+    await page.locator('pre.logs', { hasText: 'web v1.1 starting' }).waitFor();
+    await page.locator('pre.logs', { hasText: 'response:404' }).waitFor();
+    await screenshot(page, '21-failed-kept-logs');
+    const failed = (await s.admin.get(`/api/deployments/${created.id}`)).body;
+    t.regex(failed.error.message, /last: HTTP 404/);
     await context.close();
   },
 );
@@ -455,12 +529,22 @@ test.serial(
     await page
       .getByLabel('Compose file (YAML)')
       .fill(
-        `services:\n  web:\n    image: ${s.registry.host}/team/web:v1.1\n    ports: ["8080:80"]\n    restart: always\n    build: .\n`,
+        `services:\n  web:\n    image: ${s.registry.host}/team/web:\${WEB_TAG}\n    ports: ["8080:80"]\n    restart: always\n    build: .\n  docs:\n    image: team/web:v1.0\n`,
       );
+    // The CLI's options: a registry for images without a host, variables, selectable tags.
+    const local = (await s.admin.get('/api/registries')).body.items.find(
+      (r: { name: string }) => r.name === 'local',
+    );
+    await page.getByLabel('Registry for images without a registry host').selectOption(local.id);
+    await page.getByLabel(/^Variables/).fill('WEB_TAG=v1.1');
     t.true(await page.getByRole('button', { name: 'Import' }).isDisabled(), 'no import before the preview');
     await page.getByRole('button', { name: 'Preview' }).click();
     const report = page.getByLabel('Import report');
     await report.locator('li[data-service="web"]', { hasText: 'pinned v1.1' }).waitFor();
+    await report.locator('li[data-service="docs"]', { hasText: 'local/team/web pinned v1.0' }).waitFor();
+    await page.getByLabel('Selectable tags of web').fill('v*');
+    await page.getByLabel('Selectable tags of web').press('Tab');
+    await report.locator('li[data-service="web"]', { hasText: 'selectable v*' }).waitFor();
     await report.locator('.unmapped li', { hasText: 'services.web.restart' }).waitFor();
     await report
       .locator('.unmapped li', { hasText: /services\.web\.build: NullOps deploys images from a registry/ })
@@ -479,6 +563,23 @@ test.serial(
     );
     t.truthy(imported);
     t.is((await s.admin.get(`/api/projects/${imported.id}/pipeline`)).body.graph.nodes[0].params.port, 80);
+    // What the report said: web selectable by v* (the identical web of the catalogue, reused),
+    // docs from the chosen registry, its tag pinned.
+    const services = (await s.admin.get(`/api/projects/${imported.id}`)).body.services as {
+      name: string;
+      registryId: string;
+      tagMode: string;
+      tag: string | null;
+      tagPattern: string | null;
+    }[];
+    t.like(
+      services.find((x) => x.name === 'web'),
+      { registryId: local.id, tagMode: 'selectable', tagPattern: 'v*' },
+    );
+    t.like(
+      services.find((x) => x.name === 'docs'),
+      { registryId: local.id, tagMode: 'pinned', tag: 'v1.0' },
+    );
 
     // Day-2 on the deployment page: stop the service, see it stopped; start it, see it running.
     const id = await s.deploy('ops-ui', { web: 'v1.1' });

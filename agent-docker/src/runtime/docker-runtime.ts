@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { probeAddress } from '@nullops/agent-host/kernel';
+import { inOneLine, probeAddress } from '@nullops/agent-host/kernel';
 import {
   type ClaimHolder,
   confinementOf,
@@ -484,7 +484,12 @@ export class DockerRuntime implements Runtime {
     }
     if (check.kind === 'command') {
       const result = await this.exec(deploymentId, name, check.command, timeoutMs);
-      return { healthy: result.exitCode === 0, detail: `exit code ${result.exitCode}` };
+      // The command's last words say why it failed ("connection refused", "not ready").
+      const said = inOneLine(result.output, 300, 'end');
+      return {
+        healthy: result.exitCode === 0,
+        detail: `exit code ${result.exitCode}${said ? `: ${said}` : ''}`,
+      };
     }
     const exposed = Object.keys(info.Config.ExposedPorts ?? {})[0];
     const port = check.port ?? (exposed ? Number.parseInt(exposed, 10) : undefined);

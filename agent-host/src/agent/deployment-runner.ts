@@ -2,12 +2,14 @@ import type {
   ActualDeployment,
   DesiredDeployment,
   EventName,
+  KeptLogs,
   RegistryAuth,
   Runtime,
   ServiceState,
 } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import type { PluginHost } from '../plugins/plugin-host.js';
+import { lastLinesOf } from './kept-logs.js';
 import { type ExecuteResult, executePipeline } from './pipeline/executor.js';
 import { SecretMasker } from './pipeline/secret-masker.js';
 import type { MonitoredDeployment } from './service-health.js';
@@ -199,6 +201,7 @@ export class DeploymentRunner {
           record.phase = 'failed';
           record.specs = [];
           record.error = result.error;
+          record.keptLogs = result.keptLogs;
           if (result.cancelled) {
             log.info('pipeline cancelled and rolled back');
             return;
@@ -206,7 +209,11 @@ export class DeploymentRunner {
         }
         log.info({ phase: record.phase, error: record.error }, 'pipeline finished');
         await this.save();
-        emit('deployment.finished', await this.actual(record));
+        const keptLogs = record.phase === 'failed' ? record.keptLogs : undefined;
+        emit('deployment.finished', {
+          ...(await this.actual(record)),
+          ...(keptLogs?.length ? { keptLogs } : {}),
+        });
       })
       .catch((err) => log.error({ err }, 'pipeline crashed'))
       .finally(() => this.active.delete(desired.id));
@@ -223,15 +230,28 @@ export class DeploymentRunner {
   }
 
   /** Aborts (and rolls back) a running pipeline, then removes everything the deployment owns. */
-  async remove(id: string): Promise<{ removed: boolean }> {
+  async remove(id: string): Promise<{ removed: boolean; keptLogs?: KeptLogs }> {
     this.removing.add(id);
     try {
       const cancelled = await this.cancel(id);
+      // Its services' last lines, read before they go (a cancelled run read them before its rollback).
+      const record = this.records.get(id);
+      const keptLogs =
+        record?.phase === 'running'
+          ? await lastLinesOf(
+              this.deps.runtime,
+              id,
+              record.specs.map((s) => s.name),
+              this.maskers.get(id) ?? new SecretMasker(record.desired.run?.secretValues ?? []),
+            )
+          : cancelled
+            ? record?.keptLogs
+            : undefined;
       await this.deps.runtime.removeDeployment(id);
       const existed = this.records.has(id);
       this.forget(id);
       await this.save();
-      return { removed: existed || cancelled };
+      return { removed: existed || cancelled, ...(keptLogs?.length ? { keptLogs } : {}) };
     } finally {
       this.removing.delete(id);
     }

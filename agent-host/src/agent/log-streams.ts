@@ -46,13 +46,23 @@ export class LogStreams {
         for await (const line of lines)
           this.deps.emit('log.line', { streamId: params.streamId, ...line, line: masker.mask(line.line) });
       } catch (err) {
-        reason = masker.mask((err as Error).message);
+        reason = masker.mask(await this.whyNoLogs(params.deploymentId, params.service, err as Error));
       } finally {
         this.streams.delete(params.streamId);
         this.deps.emit('log.end', { streamId: params.streamId, ...(reason ? { reason } : {}) });
       }
     })();
     return { opened: true };
+  }
+
+  /** Why a service's logs cannot be read, in words (the engine's own error only when it says more). */
+  private async whyNoLogs(deploymentId: string, service: string, err: Error): Promise<string> {
+    const state = await this.deps.runtime.inspectService(deploymentId, service).catch(() => undefined);
+    if (state?.status === 'missing')
+      return `${service} has no container on its node: it has not started yet, or it was removed. Its logs appear once it runs.`;
+    if (state?.status === 'stopped')
+      return `${service} is stopped${state.reason ? ` (${state.reason})` : ''}: start it to see new lines.`;
+    return `the node could not read ${service}'s logs: ${err.message}`;
   }
 
   close(streamId: string): { closed: boolean } {

@@ -3,6 +3,7 @@ import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DesiredDeploymentSchema,
+  KeptLogsSchema,
   RunErrorSchema,
   RunPhaseSchema,
   ServiceSpecSchema,
@@ -20,6 +21,8 @@ const LocalDeploymentSchema = z.object({
   redacted: z.boolean().optional(),
   /** Why reconcile cannot restore it to its spec (data a later step built is gone); until redeployed. */
   degraded: z.string().optional(),
+  /** A failed run's services' last lines (masked), until the deployment is removed. */
+  keptLogs: KeptLogsSchema.optional(),
 });
 export type LocalDeployment = z.infer<typeof LocalDeploymentSchema>;
 

@@ -3,6 +3,7 @@ import { css, html, LitElement, nothing, type PropertyValues } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
 import type { Api } from '../api.js';
 import { apiContext, deploymentLevel, type Session, sessionContext } from '../context.js';
+import { localTimes } from '../format.js';
 import { shared } from '../theme.js';
 import '../components/countdown.js';
 import { healthBadge } from '../components/service-health.js';
@@ -80,6 +81,10 @@ export class DeploymentPage extends LitElement {
   @state() private deployment: Deployment | undefined;
   @state() private error = '';
   @state() private progress: Progress[] = [];
+  /** What each step that waits says it waits for (its latest probe), until it ends. */
+  @state() private waiting = new Map<string, Progress>();
+  /** Ticks while a step waits, so "3 s ago" counts. */
+  private waitingTimer: number | undefined;
   private followProgress = true;
   @state() private metrics: DeploymentMetrics['services'] = [];
   @state() private operations: DeploymentOperation[] = [];
@@ -102,6 +107,7 @@ export class DeploymentPage extends LitElement {
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     clearInterval(this.metricsTimer);
+    clearInterval(this.waitingTimer);
     this.events?.close();
   }
 
@@ -129,6 +135,16 @@ export class DeploymentPage extends LitElement {
     this.events = this.api.events(`/api/deployments/${this.deploymentId}/events`);
     this.events.addEventListener('progress', (e) => {
       const event = JSON.parse((e as MessageEvent).data) as Progress;
+      const step = event.details?.step;
+      if (step && event.kind.startsWith('step.')) {
+        const waiting = new Map(this.waiting);
+        if (event.kind === 'step.waiting') waiting.set(step, event);
+        else waiting.delete(step);
+        this.waiting = waiting;
+        clearInterval(this.waitingTimer);
+        if (waiting.size) this.waitingTimer = window.setInterval(() => this.requestUpdate(), 1000);
+        if (event.kind === 'step.waiting') return;
+      }
       this.progress = [...this.progress, event].slice(-500);
       // A state change (running, failed, extended…) changes what the page shows: fetch it again.
       if (event.state || !event.kind.startsWith('step.')) void this.reload();
@@ -282,7 +298,13 @@ export class DeploymentPage extends LitElement {
         (p) => html`<li data-kind=${p.kind}>
           <span class="muted">${new Date(p.at).toLocaleTimeString()}</span>
           ${p.details?.step ? html`<strong>${p.details.step}</strong>` : nothing}
-          ${p.kind.replace(/^step\./, '')}${p.message ? html` — ${p.message}` : nothing}
+          ${p.kind.replace(/^step\./, '')}${p.message ? html` — ${localTimes(p.message)}` : nothing}
+        </li>`,
+      )}
+      ${[...this.waiting.values()].map(
+        (w) => html`<li data-kind="step.waiting" data-step=${w.details?.step}>
+          <strong>${w.details?.step}</strong> waiting — ${w.message}
+          <span class="muted">(${Math.max(0, Math.round((Date.now() - Date.parse(w.at)) / 1000))} s ago)</span>
         </li>`,
       )}
     </ol>`;

@@ -1,6 +1,7 @@
 import { css, html, LitElement, nothing, type PropertyValues } from 'lit';
 import { customElement, property, query, state } from 'lit/decorators.js';
 import type { Api } from '../api.js';
+import { localTimes, timeOfDay } from '../format.js';
 import { shared } from '../theme.js';
 import type { DatabaseBackup, Deployment, DeploymentHistoryItem } from './types.js';
 
@@ -39,7 +40,18 @@ interface LogLine {
 
 const MAX_LOG_LINES = 5000;
 
-/** Live logs of one service at a time, with search and follow. */
+/** What a node kept of a service when its run failed or it was deleted. */
+interface KeptLogs {
+  service: string;
+  reason: 'failed' | 'deleted';
+  keptAt: string;
+  lines: Omit<LogLine, 'service'>[];
+}
+
+/**
+ * Logs of one service at a time, with search and follow, each line with its time: live while the
+ * deployment runs; once its run failed or it was deleted, the last lines its node kept.
+ */
 @customElement('nullops-deployment-logs')
 export class DeploymentLogs extends DeploymentSection {
   static override styles = [
@@ -61,10 +73,17 @@ export class DeploymentLogs extends DeploymentSection {
       .stderr {
         color: var(--muted);
       }
+      time {
+        color: var(--muted);
+        margin-right: 0.6em;
+        user-select: none;
+      }
     `,
   ];
   @state() private service = '';
   @state() private logs: LogLine[] = [];
+  /** The kept lines of a deployment that no longer runs (undefined: not loaded). */
+  @state() private kept: KeptLogs[] | undefined;
   @state() private note = '';
   @state() private follow = true;
   @state() private search = '';
@@ -91,13 +110,41 @@ export class DeploymentLogs extends DeploymentSection {
     if (this.follow && this.box) this.box.scrollTop = this.box.scrollHeight;
   }
 
-  /** Opens the first service's logs once the deployment is known (and again for another deployment). */
+  /**
+   * Once the deployment is known (and again for another one): a running service's logs (the one
+   * already shown, else the first that runs), or, when it no longer runs, what its node kept.
+   */
   private openFirst() {
     const d = this.deployment;
-    if (!d || !this.isConnected || this.openedFor === d.id) return;
-    if (!d.services[0] || !this.live) return;
-    this.openedFor = d.id;
-    this.open(d.services.some((s) => s.name === this.service) ? this.service : d.services[0].name);
+    // Once while it lives, and again at each state after (failed, deleting, deleted: what its
+    // node kept arrives with the state).
+    const key = `${d?.id}:${this.live ? 'live' : d?.state}`;
+    if (!d || !this.isConnected || this.openedFor === key) return;
+    if (!this.live) {
+      this.openedFor = key;
+      this.stream?.close();
+      this.logs = [];
+      void this.loadKept(d.id);
+      return;
+    }
+    if (!d.services[0]) return;
+    this.openedFor = key;
+    const running = d.services.find(
+      (s) => s.status === 'running' && !s.health?.condition?.match(/stopped|crashed/),
+    );
+    this.open(
+      d.services.some((s) => s.name === this.service) ? this.service : (running ?? d.services[0]).name,
+    );
+  }
+
+  private async loadKept(id: string) {
+    try {
+      const { items } = await this.api.get<{ items: KeptLogs[] }>(`/api/deployments/${id}/kept-logs`);
+      this.kept = items;
+      this.service = items.some((k) => k.service === this.service) ? this.service : (items[0]?.service ?? '');
+    } catch (err) {
+      this.note = (err as Error).message;
+    }
   }
 
   private open(service: string) {
@@ -134,22 +181,44 @@ export class DeploymentLogs extends DeploymentSection {
     const d = this.deployment;
     if (!d) return nothing;
     const needle = this.search.toLowerCase();
-    const shown = needle ? this.logs.filter((l) => l.line.toLowerCase().includes(needle)) : this.logs;
+    const kept = this.live ? undefined : this.kept?.find((k) => k.service === this.service);
+    const lines = kept ? kept.lines : this.logs;
+    const shown = needle ? lines.filter((l) => l.line.toLowerCase().includes(needle)) : lines;
+    const services = this.live ? d.services.map((s) => s.name) : (this.kept ?? []).map((k) => k.service);
+    const empty = lines.length
+      ? 'No line matches the search.'
+      : this.live
+        ? `No log lines from ${this.service || 'this service'} yet.`
+        : this.kept
+          ? 'This deployment no longer runs, and its node kept no lines of it.'
+          : 'Loading the lines kept when it stopped running…';
     return html`
       <div class="row">
         <h2 style="margin:0">Logs</h2>
-        <select aria-label="Service" @change=${(e: Event) => this.open((e.target as HTMLSelectElement).value)}>
-          ${d.services.map((s) => html`<option ?selected=${s.name === this.service}>${s.name}</option>`)}
+        <select aria-label="Service" @change=${(e: Event) => {
+          const name = (e.target as HTMLSelectElement).value;
+          if (this.live) this.open(name);
+          else this.service = name;
+        }}>
+          ${services.map((name) => html`<option ?selected=${name === this.service}>${name}</option>`)}
         </select>
         <input type="search" placeholder="Search" aria-label="Search logs" @input=${(e: Event) => (this.search = (e.target as HTMLInputElement).value)} />
         <label><input type="checkbox" .checked=${this.follow} @change=${(e: Event) => (this.follow = (e.target as HTMLInputElement).checked)} /> Follow</label>
       </div>
+      ${
+        kept
+          ? html`<p class="muted" data-kept=${kept.reason}>The last ${kept.lines.length} lines of ${kept.service}, kept when ${kept.reason === 'failed' ? 'its run failed' : 'it was deleted'} (${new Date(kept.keptAt).toLocaleString()}).</p>`
+          : nothing
+      }
       <pre class="logs" role="log">${
         shown.length
-          ? shown.map((l) => html`<span class=${l.stream}>${l.line}\n</span>`)
-          : html`<span class="muted">${this.logs.length ? 'No line matches the search.' : this.live ? `No log lines from ${this.service || 'this service'} yet.` : 'This deployment no longer runs: it has no live logs.'}</span>`
+          ? shown.map(
+              (l) =>
+                html`<span class=${l.stream}><time datetime=${l.time} title=${l.time}>${timeOfDay(l.time)}</time>${l.line}\n</span>`,
+            )
+          : html`<span class="muted">${empty}</span>`
       }</pre>
-      ${this.note ? html`<p class="muted" role="status">Log stream: ${this.note}</p>` : nothing}
+      ${this.note ? html`<p class="muted" role="status">${this.note}</p>` : nothing}
     `;
   }
 }
@@ -252,11 +321,4 @@ export class DeploymentBackups extends DeploymentSection {
       }
     `;
   }
-}
-
-/** ISO times in a history message (an expiry, say), in the reader's own time and format. */
-function localTimes(message: string): string {
-  return message.replace(/\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z\b/g, (iso) =>
-    new Date(iso).toLocaleString(),
-  );
 }

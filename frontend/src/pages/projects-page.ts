@@ -6,6 +6,12 @@ import { apiContext, type Session, sessionContext } from '../context.js';
 import { shared } from '../theme.js';
 import type { ComposeImportReport, Project } from './types.js';
 
+interface RegistrySummary {
+  id: string;
+  name: string;
+  url: string;
+}
+
 /**
  * The projects you can see; admins open each one's pipeline editor from here, and import a
  * docker-compose file as a new project: paste or upload it, read what maps and what does not,
@@ -35,6 +41,12 @@ export class ProjectsPage extends LitElement {
   @state() private name = '';
   @state() private report: ComposeImportReport | undefined;
   @state() private importError = '';
+  /** The import's options, as the CLI has them: they change the report, so Preview again after. */
+  @state() private registries: RegistrySummary[] = [];
+  @state() private registryId = '';
+  @state() private variables = '';
+  /** Compose service name → tag pattern: those get a selectable tag. */
+  @state() private selectable: Record<string, string> = {};
 
   override async connectedCallback() {
     super.connectedCallback();
@@ -56,18 +68,57 @@ export class ProjectsPage extends LitElement {
     this.report = undefined;
   }
 
+  private async openImport() {
+    this.importing = true;
+    try {
+      this.registries = (await this.api.get<{ items: RegistrySummary[] }>('/api/registries')).items;
+    } catch (err) {
+      this.importError = (err as Error).message;
+    }
+  }
+
+  /** `NAME=value` lines; a line without `=` is left for the server to name as a mistake. */
+  private parsedVariables(): Record<string, string> {
+    const vars: Record<string, string> = {};
+    for (const line of this.variables.split('\n')) {
+      const text = line.trim();
+      if (!text || text.startsWith('#')) continue;
+      const eq = text.indexOf('=');
+      vars[eq < 0 ? text : text.slice(0, eq).trim()] = eq < 0 ? '' : text.slice(eq + 1);
+    }
+    return vars;
+  }
+
+  /** An option changed: the report shown no longer says what the import would do. */
+  private optionChanged() {
+    this.report = undefined;
+  }
+
   private async send(dryRun: boolean) {
     this.importError = '';
+    const selectable = Object.fromEntries(
+      Object.entries(this.selectable).filter(([, pattern]) => pattern.trim()),
+    );
+    const variables = this.parsedVariables();
     try {
       const result = await this.api.post<{ project: Project | null; report: ComposeImportReport }>(
         '/api/projects/import',
-        { compose: this.compose, ...(this.name ? { name: this.name } : {}), dryRun },
+        {
+          compose: this.compose,
+          ...(this.name ? { name: this.name } : {}),
+          ...(this.registryId ? { registryId: this.registryId } : {}),
+          ...(Object.keys(variables).length ? { variables } : {}),
+          ...(Object.keys(selectable).length ? { selectable } : {}),
+          dryRun,
+        },
       );
       this.report = result.report;
       if (!dryRun && result.project) {
         this.importing = false;
         this.report = undefined;
         this.compose = '';
+        this.selectable = {};
+        this.variables = '';
         await this.load();
         history.pushState(null, '', `/projects/${result.project.id}/pipeline`);
         window.dispatchEvent(new PopStateEvent('popstate'));
@@ -90,6 +141,21 @@ export class ProjectsPage extends LitElement {
           this.compose = (e.target as HTMLTextAreaElement).value;
           this.report = undefined;
         }}></textarea>
+      <label>Registry for images without a registry host
+        <select name="registry" @change=${(e: Event) => {
+          this.registryId = (e.target as HTMLSelectElement).value;
+          this.optionChanged();
+        }}>
+          <option value="">Docker Hub (when it is a registry here)</option>
+          ${this.registries.map((g) => html`<option value=${g.id} ?selected=${g.id === this.registryId}>${g.name} (${g.url})</option>`)}
+        </select>
+      </label>
+      <label>Variables <span class="muted">(NAME=value, one a line: what \${NAME} in the file becomes)</span>
+        <textarea name="variables" rows="3" .value=${this.variables} @input=${(e: Event) => {
+          this.variables = (e.target as HTMLTextAreaElement).value;
+          this.optionChanged();
+        }}></textarea>
+      </label>
       ${this.importError ? html`<p class="error" role="alert">${this.importError}</p>` : nothing}
       <div class="row">
         <button ?disabled=${!this.compose.trim()} @click=${() => this.send(true)}>Preview</button>
@@ -106,6 +172,16 @@ export class ProjectsPage extends LitElement {
                 ) => html`<li data-service=${s.name}><strong>${s.name}</strong> — ${s.registryName}/${s.image}
                   ${s.tagMode === 'pinned' ? html`pinned <code>${s.tag}</code>` : html`selectable <code>${s.tagPattern}</code>`};
                   <span class="muted">mapped ${s.mapped.join(', ')}</span>
+                  <br /><label class="row">Selectable tags matching
+                    <input aria-label="Selectable tags of ${s.composeName}" placeholder="pinned (e.g. v*)" .value=${this.selectable[s.composeName] ?? ''}
+                      @change=${(e: Event) => {
+                        this.selectable = {
+                          ...this.selectable,
+                          [s.composeName]: (e.target as HTMLInputElement).value,
+                        };
+                        // The report stays shown (its rows hold these fields), but must be previewed again.
+                        void this.send(true);
+                      }} /></label>
                   ${s.notes.map((n) => html`<br /><span class="muted">note: ${n}</span>`)}</li>`,
               )}</ul>
               ${
@@ -125,7 +201,7 @@ export class ProjectsPage extends LitElement {
     const admin = this.session?.access.admin;
     return html`<div class="row" style="justify-content: space-between">
         <h1 style="font-size:1.4rem">Projects</h1>
-        ${admin && !this.importing ? html`<button @click=${() => (this.importing = true)}>Import docker-compose</button>` : nothing}
+        ${admin && !this.importing ? html`<button @click=${() => this.openImport()}>Import docker-compose</button>` : nothing}
       </div>
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
       ${this.importing ? this.renderImport() : nothing}

@@ -40,7 +40,10 @@ test('a health check that never passes fails the step and rollback removes the s
   });
   t.teardown(run.cleanup);
   t.false(run.result.ok);
-  t.regex(JSON.stringify(run.result), /did not pass its http health check within 2 s \(last: HTTP 404\)/);
+  t.regex(
+    JSON.stringify(run.result),
+    /did not pass its http health check within 2 s \(last: HTTP 404: 404 Not Found/,
+  );
   t.true(run.lines.includes('web rolled-back'));
   t.is((await run.runtime.inspectService(run.deploymentId, 'web')).status, 'missing');
 });

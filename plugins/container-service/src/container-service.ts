@@ -1,5 +1,6 @@
 import {
   defineComponent,
+  describeCheck,
   type HealthCheck,
   ServiceCommandSchema,
   ServiceEnvSchema,
@@ -146,6 +147,7 @@ async function waitHealthy(
       return;
     }
     detail = result.detail;
+    ctx.waiting?.(`${describeCheck(check)} → ${detail}`);
     // Most services come up within a second: look often at first (25, 50, 100 ms…), then every
     // 250 ms. A fixed 250 ms cost every deployment 125 ms per service on average (benchmark P1).
     await new Promise((resolve) => setTimeout(resolve, Math.min(250, 25 * 2 ** attempt++)));

@@ -62,6 +62,7 @@ export const httpCheck = defineComponent({
         return { status: p.expectStatus };
       }
       last = outcome.detail;
+      ctx.waiting?.(`GET ${target} → ${last}`);
       await new Promise((r) => setTimeout(r, p.intervalMs));
     }
     throw new Error(

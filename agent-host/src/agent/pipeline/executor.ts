@@ -3,6 +3,7 @@ import {
   type ComponentDefinition,
   type DeploymentIdentity,
   describeProblem,
+  type KeptLogs,
   outputReferences,
   type PipelineRun,
   type RunError,
@@ -12,10 +13,21 @@ import {
   structureProblems,
   substituteOutputs,
 } from '@nullops/plugin-sdk';
+import { lastLinesOf } from '../kept-logs.js';
 import { fencedRuntime } from './fenced-runtime.js';
 import { SecretMasker } from './secret-masker.js';
 
-export type StepStatus = 'started' | 'succeeded' | 'failed' | 'rolling-back' | 'rolled-back' | 'log';
+export type StepStatus =
+  | 'started'
+  | 'succeeded'
+  | 'failed'
+  | 'rolling-back'
+  | 'rolled-back'
+  | 'log'
+  | 'waiting';
+
+/** A step says what it waits for at most this often (a probe every 250 ms need not cross the wire each time). */
+const WAITING_EVERY_MS = 1000;
 
 export interface ExecuteOptions {
   run: PipelineRun;
@@ -35,7 +47,7 @@ export interface ExecuteOptions {
 
 export type ExecuteResult =
   | { ok: true; specs: ServiceSpec[] }
-  | { ok: false; error: RunError; cancelled: boolean };
+  | { ok: false; error: RunError; cancelled: boolean; keptLogs?: KeptLogs };
 
 interface Done {
   nodeId: string;
@@ -109,12 +121,19 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
   let firstError: RunError | undefined;
   const running = new Set<Promise<void>>();
 
+  const waitingSaid = new Map<string, number>();
   const context = (nodeId: string, stepSignal: AbortSignal, runtime: Runtime = fenced): ComponentContext => ({
     deployment: options.deployment,
     nodeId,
     runtime,
     signal: stepSignal,
     log: (line) => onStep(nodeId, 'log', line.slice(0, 4000)),
+    waiting: (line) => {
+      const now = Date.now();
+      if (stepSignal.aborted || now - (waitingSaid.get(nodeId) ?? 0) < WAITING_EVERY_MS) return;
+      waitingSaid.set(nodeId, now);
+      onStep(nodeId, 'waiting', line.slice(0, 500));
+    },
     outputs: { ...outputs },
     registryAuth: (image) => run.registryAuth.find((a) => image.startsWith(`${a.serveraddress}/`)),
     recordService: (spec) => {
@@ -191,6 +210,8 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
 
   if (!firstError && !options.signal.aborted) return { ok: true, specs };
 
+  // What the services printed is read before the rollback removes them: the why of a failure.
+  const keptLogs = await lastLinesOf(options.runtime, options.deployment.id, [...fenced.started], masker);
   // Roll back in reverse order of completion, each with a fresh signal (the run's is aborted).
   for (const done of completed.reverse()) {
     if (!done.component.rollback) continue;
@@ -215,7 +236,7 @@ export async function executePipeline(options: ExecuteOptions): Promise<ExecuteR
   // run does: once a run is over, nothing of it appears on the node any more.
   await fenced.idle();
   const cancelled = options.signal.aborted;
-  return { ok: false, cancelled, error: firstError ?? { step: null, message: 'cancelled' } };
+  return { ok: false, cancelled, error: firstError ?? { step: null, message: 'cancelled' }, keptLogs };
 
   function failed(step: string | null, message: string): ExecuteResult {
     if (step) onStep(step, 'failed', message);

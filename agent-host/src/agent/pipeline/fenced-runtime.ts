@@ -12,10 +12,12 @@ export function fencedRuntime(
   runtime: Runtime,
   deploymentId: string,
   signal: AbortSignal,
-): Runtime & { idle(): Promise<void> } {
+): Runtime & { idle(): Promise<void>; started: ReadonlySet<string> } {
   const refuse = () => {
     if (signal.aborted) throw new Error('the run was cancelled: nothing new is started');
   };
+  /** The services the run started (whose last lines are kept if it fails). */
+  const started = new Set<string>();
   /** Creating calls under way (a component abandoned on abort may still be in one). */
   const inFlight = new Set<Promise<unknown>>();
   /** Runs a creating call; if the run was aborted meanwhile, undoes it (all of the deployment's). */
@@ -36,6 +38,7 @@ export function fencedRuntime(
     return call;
   };
   return {
+    started,
     /**
      * Resolves once no creating call is under way: after it, nothing of this run appears any more
      * (each call gets the run's signal, so an aborted run's calls end soon).
@@ -50,8 +53,10 @@ export function fencedRuntime(
     prepareDeployment: (id, options) => creating(() => runtime.prepareDeployment(id, options)),
     pullImage: (image, auth, onProgress, pullSignal) =>
       runtime.pullImage(image, auth, onProgress, pullSignal),
-    startService: (id, spec, auth, startSignal) =>
-      creating(() => runtime.startService(id, spec, auth, startSignal)),
+    startService: (id, spec, auth, startSignal) => {
+      started.add(spec.name);
+      return creating(() => runtime.startService(id, spec, auth, startSignal));
+    },
     inspectService: (id, name) => runtime.inspectService(id, name),
     restartService: (id, name) => creating(() => runtime.restartService(id, name)),
     stopService: (id, name) => runtime.stopService(id, name),

@@ -16,11 +16,19 @@ export async function probeAddress(
     const res = await fetch(`http://${address.host}:${address.port}${check.path}`, {
       signal: AbortSignal.timeout(timeoutMs),
     });
-    await res.body?.cancel();
     const ok = check.expectStatus ? res.status === check.expectStatus : res.status >= 200 && res.status < 400;
+    // A failing answer's first words say why (a proxy's "upstream unavailable", a stack trace).
+    let body = '';
+    if (ok) await res.body?.cancel();
+    else {
+      const text = await firstText(res, 2048);
+      // An HTML error page says it in its text, not its markup.
+      const html = /html/i.test(res.headers.get('content-type') ?? '') || /^\s*<(!doctype|html)/i.test(text);
+      body = inOneLine(html ? text.replace(/<[^>]*>/g, ' ') : text, 200, 'start');
+    }
     return {
       healthy: ok,
-      detail: `HTTP ${res.status}${ok || !check.expectStatus ? '' : ` (expected ${check.expectStatus})`}`,
+      detail: `HTTP ${res.status}${ok || !check.expectStatus ? '' : ` (expected ${check.expectStatus})`}${body ? `: ${body}` : ''}`,
     };
   } catch (err) {
     return { healthy: false, detail: fetchFailure(err) };
@@ -40,6 +48,37 @@ function tcpProbe(host: string, port: number, timeoutMs: number): Promise<Health
     socket.once('connect', () => done({ healthy: true, detail: `TCP ${port} accepts connections` }));
     socket.once('error', (err) => done({ healthy: false, detail: err.message }));
   });
+}
+
+/** Up to `bytes` of a response's body, as text; the rest is never read. */
+async function firstText(res: Response, bytes: number): Promise<string> {
+  const reader = res.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < bytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } catch {
+    // What arrived before the connection broke is enough.
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return Buffer.concat(chunks).subarray(0, bytes).toString('utf8');
+}
+
+/**
+ * Text (a body, a command's output) as one line of at most `max` characters, for a health
+ * check's detail: its start (an answer's first words) or its end (a command's last words).
+ */
+export function inOneLine(text: string, max: number, keep: 'start' | 'end'): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  if (line.length <= max) return line;
+  return keep === 'start' ? `${line.slice(0, max)}…` : `…${line.slice(-max)}`;
 }
 
 /** What a failed fetch says, with its cause (ECONNREFUSED…). */

@@ -51,7 +51,15 @@ export class ComposeImport {
       registries,
       registryId: input.registryId,
       selectable: input.selectable,
-      existing: await Service.query(db).select('id', 'name', 'registryId', 'image'),
+      existing: await Service.query(db).select(
+        'id',
+        'name',
+        'registryId',
+        'image',
+        'tagMode',
+        'tag',
+        'tagPattern',
+      ),
       defaultCpuMillicores: input.defaultCpuMillicores ?? 250,
       defaultMemoryMb: input.defaultMemoryMb ?? 256,
     });
@@ -76,10 +84,16 @@ export class ComposeImport {
     const result = { ...plan, projectName };
     if (input.dryRun) return { projectId: null, pipelineVersion: null, plan: result };
 
+    const ids: string[] = [];
     for (const s of plan.services) {
-      if (s.existingId) continue;
+      if (s.existingId) {
+        ids.push(s.existingId);
+        continue;
+      }
+      const id = randomUUID();
+      ids.push(id);
       await Service.query(db).insert({
-        id: randomUUID(),
+        id,
         name: s.name,
         description: s.composeName !== s.name ? `${s.composeName} in the compose file` : null,
         registryId: s.registryId,
@@ -89,12 +103,6 @@ export class ComposeImport {
         tagPattern: s.tagPattern,
       });
     }
-    const ids = await Service.query(db)
-      .whereIn(
-        'name',
-        plan.services.map((s) => s.name),
-      )
-      .select('id');
     const project = await Project.query(db).insertAndFetch({
       id: randomUUID(),
       name: projectName,
@@ -103,7 +111,7 @@ export class ComposeImport {
       memoryMb: plan.budget.memoryMb,
       ttlSeconds: input.ttlSeconds ?? null,
     });
-    await db('project_services').insert(ids.map((s) => ({ projectId: project.id, serviceId: s.id })));
+    await db('project_services').insert(ids.map((serviceId) => ({ projectId: project.id, serviceId })));
     await replaceTeamAccess(db, 'project', project.id, input.teams ?? []);
     const version = await savePipelineVersion(db, this.plugins, {
       projectId: project.id,

@@ -1,4 +1,4 @@
-import { ConflictError, InputError } from '@nullops/plugin-sdk';
+import { InputError } from '@nullops/plugin-sdk';
 import { parse as shellWords } from 'shell-quote';
 import type { ComposeFile, ComposeService } from './compose-file.js';
 
@@ -19,6 +19,9 @@ export interface ExistingService {
   name: string;
   registryId: string;
   image: string;
+  tagMode: 'pinned' | 'selectable';
+  tag: string | null;
+  tagPattern: string | null;
 }
 
 export interface MappingOptions {
@@ -48,7 +51,7 @@ export interface MappedService {
   tagMode: 'pinned' | 'selectable';
   tag: string | null;
   tagPattern: string | null;
-  /** An existing service with the same name, registry and image is used as it is. */
+  /** An existing service identical in every setting (name, registry, image, tags) is reused. */
   existingId: string | null;
   mapped: string[];
   notes: string[];
@@ -256,21 +259,31 @@ export function mapCompose(file: ComposeFile, options: MappingOptions): ImportPl
     if (!ref.tag) notes.push('no tag in the file: pinned to latest');
     mapped.push('image');
 
-    const existing = options.existing.find((e) => e.name === name);
-    if (existing && (existing.registryId !== registry.id || existing.image !== image))
-      throw new ConflictError(
-        `${at}: a service named "${name}" already exists with another image (${existing.image}): rename the service in the file, or remove the existing service`,
-      );
-    if (existing) notes.push('uses the existing service of that name (its tag settings are kept)');
+    const settings = {
+      registryId: registry.id,
+      image,
+      tagMode: pattern ? ('selectable' as const) : ('pinned' as const),
+      tag: pattern ? null : tag,
+      tagPattern: pattern ?? null,
+    };
+    // Reused only when nothing differs, so what the report says is what the project gets; any
+    // difference makes the project its own service (names are unique per project, not everywhere).
+    const existing = options.existing.find(
+      (e) =>
+        e.name === name &&
+        e.registryId === settings.registryId &&
+        e.image === settings.image &&
+        e.tagMode === settings.tagMode &&
+        e.tag === settings.tag &&
+        e.tagPattern === settings.tagPattern,
+    );
+    if (existing)
+      notes.push('reuses the existing service of that name: it has the same image and tag settings');
     services.push({
       name,
       composeName,
-      registryId: registry.id,
       registryName: registry.name,
-      image,
-      tagMode: pattern ? 'selectable' : 'pinned',
-      tag: pattern ? null : tag,
-      tagPattern: pattern ?? null,
+      ...settings,
       existingId: existing?.id ?? null,
       mapped,
       notes,

@@ -10,6 +10,7 @@ import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { DesiredState } from './desired-state.js';
 import { DeploymentHistory } from './history.js';
+import { keepLogs } from './kept-logs.js';
 import { KeyedLock } from './keyed-lock.js';
 import { ROUTED_STATES, RUNNING_PIPELINE_STATES } from './lifecycle.js';
 import { sealSpecs } from './spec-seal.js';
@@ -182,6 +183,7 @@ export class AgentReports {
             { error, services: [], actual: null, stateMessage: error.message },
             { message: error.step ? `step ${error.step}: ${error.message}` : error.message, details: error },
           );
+          await keepLogs(trx, d.id, 'failed', actual.keptLogs);
         } else if (actual.phase === 'deploying' && d.state === 'pending')
           await this.transitions.apply(trx, d, 'accepted', {}, { message: 'the node runs the pipeline' });
         else if (

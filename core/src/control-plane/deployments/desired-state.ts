@@ -10,6 +10,7 @@ import { PluginService } from '../plugins/plugin-service.js';
 import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { SecretService } from '../services/secret-service.js';
+import { keepLogs } from './kept-logs.js';
 import { KeyedLock } from './keyed-lock.js';
 import { DESIRED_STATES, RUNNING_PIPELINE_STATES } from './lifecycle.js';
 import { desiredBytes, largestFields, slimmed } from './message-size.js';
@@ -218,7 +219,8 @@ export class DesiredState {
       if (d.nodeId) {
         const link = this.agents.linkOf(d.nodeId);
         if (!link) return;
-        await link.request('deployment.remove', { id }, 10 * 60_000);
+        const { keptLogs } = await link.request('deployment.remove', { id }, 10 * 60_000);
+        await keepLogs(this.db, id, 'deleted', keptLogs);
       }
       await this.markRemoved(d);
     });

@@ -115,6 +115,11 @@ export class DeploymentHistory {
     const details = { step: step.nodeId, agentAt: step.at };
     const live = { deploymentId: step.deploymentId, kind: `step.${step.status}`, details };
     let message = step.message ?? null;
+    // What a step waits for is news only while it waits (a probe's result each second).
+    if (step.status === 'waiting') {
+      this.publish({ ...live, message });
+      return;
+    }
     if (step.status === 'log') {
       const count = (this.stepLogCounts.get(step.deploymentId) ?? 0) + 1;
       this.stepLogCounts.set(step.deploymentId, count);

@@ -9,6 +9,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Database } from '../database/database.js';
 import { DeploymentCommands } from '../deployments/commands.js';
 import { DeploymentHistory, type LiveEvent } from '../deployments/history.js';
+import { keptLogsOf } from '../deployments/kept-logs.js';
 import { DEPLOYMENT_STATES, ROUTED_STATES } from '../deployments/lifecycle.js';
 import { DeploymentOperations } from '../deployments/operations.js';
 import { DeploymentReadModel } from '../deployments/read-model.js';
@@ -573,6 +574,35 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
         held = undefined;
         for (const event of early) listener(event);
         return { status: 200, body: stream.body, headers: SSE_HEADERS };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/deployments/:deploymentId/kept-logs',
+      operationId: 'deployments.keptLogs',
+      summary:
+        'The last lines of each service, kept when its run failed or it was deleted (read by the node before it removed them; masked)',
+      tags: ['deployments'],
+      access: readable,
+      params,
+      responses: {
+        200: z.object({
+          items: z.array(
+            z.object({
+              service: z.string(),
+              reason: z.enum(['failed', 'deleted']),
+              keptAt: z.string(),
+              lines: z.array(
+                z.object({ time: z.string(), stream: z.enum(['stdout', 'stderr']), line: z.string() }),
+              ),
+            }),
+          ),
+        }),
+      },
+      auditRead: true,
+      handler: async ({ params, db }) => {
+        const d = await find(db, params.deploymentId);
+        return { status: 200, body: { items: await keptLogsOf(db, d.id) } };
       },
     }),
     route({

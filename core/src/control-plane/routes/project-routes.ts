@@ -22,6 +22,7 @@ import {
 } from '../schemas/catalog.js';
 import { displayText, dnsLabel, idParam, quotaFields, ttlSeconds, uuid } from '../schemas/common.js';
 import { accessLevel } from '../schemas/identity.js';
+import { assertServiceNamesUnique } from '../services/project-service-names.js';
 import { replaceTeamAccess, teamAccessOf } from '../services/team-access.js';
 import { findOr404 } from './find.js';
 
@@ -35,6 +36,7 @@ async function replaceServices(db: Database, projectId: string, serviceIds: stri
   await db('project_services').where({ projectId }).delete();
   if (serviceIds.length)
     await db('project_services').insert(serviceIds.map((serviceId) => ({ projectId, serviceId })));
+  await assertServiceNamesUnique(db, { projectId });
 }
 
 /** Projects: services, a CPU/RAM budget per deployment, TTL override, team access; and their pipelines. */
@@ -171,8 +173,7 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
       handler: async ({ body, db, principal }) => {
         const me = caller(principal);
         const result = await inBody(() => composeImport.run(db, body, me.userId));
-        const { services, ...plan } = result.plan;
-        const report = { ...plan, services: services.map(({ registryId: _, ...s }) => s) };
+        const report = result.plan;
         if (!result.projectId) return { status: 200, body: { project: null, report } };
         const project = await Project.query(db).findById(result.projectId).throwIfNotFound();
         return {

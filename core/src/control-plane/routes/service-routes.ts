@@ -7,6 +7,7 @@ import { route } from '../http/route-context.js';
 import { Service, type TagMode } from '../models/catalog.js';
 import { ServiceView, serviceFields, serviceView } from '../schemas/catalog.js';
 import { idParam } from '../schemas/common.js';
+import { assertServiceNamesUnique } from '../services/project-service-names.js';
 import { findOr404 } from './find.js';
 
 /**
@@ -130,6 +131,7 @@ export function serviceRoutes(_container: DependencyContainer): AnyRoute[] {
           ...tags,
           updatedAt: new Date(),
         });
+        if (body.name) await assertServiceNamesUnique(db, { serviceId: row.id });
         return { status: 200, body: serviceView(row) };
       },
     }),

@@ -142,6 +142,7 @@ export const ComposeImportReport = z.object({
     z.object({
       name: z.string(),
       composeName: z.string(),
+      registryId: uuid,
       registryName: z.string(),
       image: z.string(),
       tagMode: z.enum(['pinned', 'selectable']),
