@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import test from 'ava';
 import { seedAccessFixture } from './helpers/access-fixture.js';
 import { ApiClient } from './helpers/api-client.js';
+import { startRegistry } from './helpers/registry.js';
 import { startTestControlPlane } from './helpers/test-control-plane.js';
 
 test('a unique-name clash is a 409 naming the field, never a 500', async (t) => {
@@ -30,6 +31,65 @@ test('a unique-name clash is a 409 naming the field, never a 500', async (t) => 
   t.is((await admin.get('/api/nodes')).body.items.length, 1, 'nothing half-written');
 });
 
+test('a registry is checked when saved: wrong credentials or an unreachable URL are a 400 naming the field (saved with a warning if the admin insists); a pattern previews its tags', async (t) => {
+  const cp = await startTestControlPlane();
+  t.teardown(cp.close);
+  const registry = await startRegistry({ auth: true });
+  t.teardown(() => registry.stop());
+  registry.push('team/web', 'v1.0');
+  registry.push('team/web', 'v1.1');
+  registry.push('team/web', 'v2.0');
+  const { admin } = cp;
+  const { username, password } = registry.credentials as { username: string; password: string };
+  const count = async () => (await admin.get('/api/registries')).body.items.length;
+  const before = await count();
+
+  const wrong = await admin.post('/api/registries', {
+    name: 'r',
+    url: registry.url,
+    username,
+    password: 'not-it',
+  });
+  t.is(wrong.status, 400);
+  t.regex(
+    wrong.body.error.message,
+    /^password: registry "r" refused access to its API: check its username and password/,
+  );
+  t.false(JSON.stringify(wrong.body).includes('not-it'));
+  const nowhere = await admin.post('/api/registries', { name: 'r', url: 'http://127.0.0.1:9' });
+  t.is(nowhere.status, 400);
+  t.regex(nowhere.body.error.message, /^url: registry "r" at http:\/\/127\.0\.0\.1:9 is unreachable/);
+  t.is(await count(), before, 'nothing saved');
+
+  const insisted = await admin.expect(201, 'POST', '/api/registries', {
+    name: 'r',
+    url: 'http://127.0.0.1:9',
+    unchecked: true,
+  });
+  t.regex(insisted.warning, /is unreachable/);
+  // Mended: the right URL and credentials pass the check; a wrong password later is refused and
+  // changes nothing.
+  const mended = await admin.expect(200, 'PATCH', `/api/registries/${insisted.id}`, {
+    url: registry.url,
+    username,
+    password,
+  });
+  t.is(mended.warning, undefined);
+  const refused = await admin.request('PATCH', `/api/registries/${insisted.id}`, { password: 'not-it' });
+  t.is(refused.status, 400);
+  t.regex(refused.body.error.message, /^password: /);
+  const preview = await admin.expect(
+    200,
+    'GET',
+    `/api/registries/${insisted.id}/tags?image=team/web&pattern=v1.*`,
+  );
+  t.deepEqual(
+    preview,
+    { total: 3, matching: 2, tags: ['v1.1', 'v1.0'] },
+    'the right password is still the one',
+  );
+});
+
 test('references: unknown ids are 400s naming the field; deleting something in use is a 409', async (t) => {
   const cp = await startTestControlPlane();
   t.teardown(cp.close);
@@ -48,6 +108,7 @@ test('references: unknown ids are 400s naming the field; deleting something in u
   const registry = await admin.expect(201, 'POST', '/api/registries', {
     name: 'local',
     url: 'http://127.0.0.1:5000/',
+    unchecked: true,
   });
   t.is(registry.url, 'http://127.0.0.1:5000');
   const service = await admin.expect(201, 'POST', '/api/services', {
@@ -218,6 +279,7 @@ test('pipelines: every save is a new immutable version; invalid graphs are refus
   const registry = await admin.expect(201, 'POST', '/api/registries', {
     name: 'r',
     url: 'http://127.0.0.1:5999',
+    unchecked: true,
   });
   const web = await admin.expect(201, 'POST', '/api/services', {
     name: 'web',

@@ -306,8 +306,17 @@ test.serial(
     t.is(saved.status, 400);
     t.regex(saved.body.error.message, /no installed plugin provides "fixture\.nothing"/);
 
-    // Removing the greeter: running deployments keep running; the catalogue loses its components.
-    t.is((await s.admin.request('DELETE', `/api/plugins/${enc(GREETER)}`)).status, 204);
+    // The greeter is in the project's latest pipeline: removing it is refused, saying where, until
+    // forced. Then running deployments keep running; the catalogue loses its components.
+    t.truthy((await s.admin.get(`/api/projects/${s.project.id}/pipeline`)).body.plugins[GREETER]);
+    const refused = await s.admin.request('DELETE', `/api/plugins/${enc(GREETER)}`);
+    t.is(refused.status, 409);
+    t.regex(
+      refused.body.error.message,
+      /the latest pipeline of "plugins" uses @fixtures\/nullops-greeter: .*force=true/,
+    );
+    t.is((await s.admin.get(`/api/plugins/${enc(GREETER)}`)).status, 200, 'still installed');
+    t.is((await s.admin.request('DELETE', `/api/plugins/${enc(GREETER)}?force=true`)).status, 204);
     await eventually(
       'catalogue updated',
       async () =>

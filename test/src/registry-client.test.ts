@@ -189,6 +189,11 @@ test('the bearer-token flow Docker Hub uses, against a real registry in token mo
   await t.throwsAsync(client.listTags({ ...access, password: 'nope' }, 'team/app'), {
     message: /refused a token \(HTTP 401\)/,
   });
+  // The check on save: GET /v2/ with a token asked for without a repository scope.
+  await client.check(access);
+  await t.throwsAsync(client.check({ ...access, password: 'nope' }), {
+    message: /refused a token \(HTTP 401\): check its username and password/,
+  });
 });
 
 test('concurrent lists of one image share one walk of the registry; a failure is not cached', async (t) => {

@@ -67,6 +67,7 @@ test('registry passwords and node tokens are encrypted at rest and never returne
   const registry = await admin.expect(201, 'POST', '/api/registries', {
     name: 'corp',
     url: 'https://registry.corp.example',
+    unchecked: true,
     username: 'robot',
     password,
   });

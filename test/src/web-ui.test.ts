@@ -343,7 +343,10 @@ test.serial(
     const page = await context.newPage();
     await signIn(page, s.cp.url, 'admin', s.cp.adminPassword);
     await page.getByRole('link', { name: 'Projects' }).click();
-    await page.getByRole('link', { name: 'Edit pipeline' }).click();
+    await page
+      .getByRole('row', { name: /^plugins\b/ })
+      .getByRole('link', { name: 'Edit pipeline' })
+      .click();
     await page.getByRole('heading', { name: /Pipeline/ }).waitFor();
     await page.locator('tr[data-version="1"]').waitFor();
     // Start from scratch: remove the saved node, then add two from the palette and connect them.
@@ -451,9 +454,39 @@ test.serial(
     await form.getByLabel('URL').fill('https://registry.acme.test');
     await form.getByLabel('User (optional)').fill('ci');
     await form.getByLabel('Password (write-only)').fill('registry-password-123');
+    // Checked on save: a registry that cannot be reached is refused, naming the field to fix...
     await form.getByRole('button', { name: 'Create' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /url: registry "acme" at https:\/\/registry\.acme\.test is unreachable/ })
+      .waitFor();
+    t.is(await page.locator('tr[data-row="acme"]').count(), 0, 'nothing saved');
+    // ...unless the admin insists (it may be reachable from the nodes only): saved, with the answer.
+    await form.getByLabel('Save even if the registry refuses or cannot be reached now').check();
+    await form.getByRole('button', { name: 'Create' }).click();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /Saved without a working check: .*unreachable/ })
+      .waitFor();
     await page.locator('tr[data-row="acme"]', { hasText: 'ci / ••••' }).waitFor();
     t.false((await page.content()).includes('registry-password-123'));
+
+    // The service form previews which of the image's tags its pattern selects, as it is typed.
+    await page.getByRole('link', { name: 'Services' }).click();
+    const service = page.getByRole('form', { name: 'New Services' });
+    await service.getByLabel('Registry').selectOption({ label: 'local' });
+    await service.getByLabel('Image').fill('team/web');
+    await service.getByLabel('Selectable tags (glob)').fill('v1.1*');
+    await service
+      .getByRole('status', { name: 'Preview' })
+      .filter({ hasText: 'v1.1* selects 1 of 2 tags: v1.1' })
+      .waitFor();
+    await service.getByLabel('Selectable tags (glob)').fill('v*');
+    await service
+      .getByRole('status', { name: 'Preview' })
+      .filter({ hasText: 'v* selects 2 of 2 tags: v1.1, v1.0' })
+      .waitFor();
+    await screenshot(page, '23-service-tag-preview');
 
     await page.getByRole('link', { name: 'Environments' }).click();
     const env = page.getByRole('form', { name: 'New Environments' });
@@ -512,6 +545,23 @@ test.serial(
 
     await page.getByRole('link', { name: 'Audit log' }).click();
     await page.locator('td', { hasText: 'secrets.create' }).first().waitFor();
+    // Filtered by action (a prefix), and paged 50 at a time, newest first.
+    const filters = page.getByRole('search', { name: 'Filter Audit log' });
+    await filters.getByLabel('Action').fill('secrets.*');
+    await filters.getByRole('button', { name: 'Filter' }).click();
+    await eventually('only secrets.* rows', async () => {
+      const actions = await page.locator('tbody tr td:nth-child(3)').allTextContents();
+      return actions.length > 0 && actions.every((a) => a.startsWith('secrets.'));
+    });
+    await filters.getByLabel('Action').fill('');
+    await filters.getByRole('button', { name: 'Filter' }).click();
+    const total = (await s.admin.get('/api/audit?limit=1')).body.total as number;
+    t.true(total > 50, `enough rows for two pages: ${total}`);
+    const pages = page.getByLabel('Pages');
+    await pages.getByText(/^1–50 of \d+$/).waitFor();
+    await pages.getByRole('button', { name: 'Older' }).click();
+    await pages.getByText(/^51–/).waitFor();
+    await screenshot(page, '22-audit-filter');
     await context.close();
   },
 );

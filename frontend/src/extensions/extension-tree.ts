@@ -95,6 +95,17 @@ export class ExtensionTree extends EventTarget {
     this.changed();
   }
 
+  /** Takes out a removed plugin's extensions (its nav item, pages, panels) at once. */
+  removePlugin(plugin: string): void {
+    let removed = false;
+    for (const [id, ext] of this.extensions)
+      if (ext.plugin === plugin) {
+        this.extensions.delete(id);
+        removed = true;
+      }
+    if (removed) this.changed();
+  }
+
   /** Every registered extension, on or off: what the extensions admin page lists. */
   all(): Extension[] {
     return [...this.extensions.values()];

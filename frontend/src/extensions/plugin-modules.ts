@@ -36,7 +36,8 @@ export interface PluginUiHost {
 
 /** Loads each plugin's browser module once (no rebuild of the web UI) and lets it extend the tree. */
 export class PluginModules {
-  private readonly loaded = new Set<string>();
+  /** Browser module URL → the plugin it belongs to, for each module loaded. */
+  private readonly loaded = new Map<string, string>();
 
   constructor(private readonly tree: ExtensionTree) {}
 
@@ -46,9 +47,16 @@ export class PluginModules {
     const { items } = await api.get<{ items: { name: string; frontendUrl: string | null }[] }>(
       '/api/plugins',
     );
+    // A plugin removed (or upgraded to another module) takes its extensions with it.
+    const current = new Set(items.map((p) => p.frontendUrl));
+    for (const [url, name] of this.loaded)
+      if (!current.has(url)) {
+        this.loaded.delete(url);
+        this.tree.removePlugin(name);
+      }
     for (const plugin of items) {
       if (!plugin.frontendUrl || this.loaded.has(plugin.frontendUrl)) continue;
-      this.loaded.add(plugin.frontendUrl);
+      this.loaded.set(plugin.frontendUrl, plugin.name);
       try {
         const module = (await import(/* @vite-ignore */ plugin.frontendUrl)) as {
           default?: (host: PluginUiHost) => void;

@@ -32,7 +32,15 @@ export const RESOURCES: Resource[] = [
       { key: 'url', label: 'URL', kind: 'url', required: true, placeholder: 'https://registry.example.com' },
       { key: 'username', label: 'User (optional)', kind: 'text' },
       { key: 'password', label: 'Password (write-only)', kind: 'password' },
+      // Saving checks the registry answers and takes the credentials; an admin may insist.
+      {
+        key: 'unchecked',
+        label: 'Save even if the registry refuses or cannot be reached now',
+        kind: 'checkbox',
+      },
     ],
+    body: ({ unchecked, ...v }) => ({ ...v, ...(unchecked ? { unchecked: true } : {}) }),
+    warn: async (saved) => (saved.warning ? `Saved without a working check: ${saved.warning}` : undefined),
     columns: [
       { label: 'Name', value: (r) => r.name },
       { label: 'URL', value: (r) => r.url },
@@ -62,6 +70,20 @@ export const RESOURCES: Resource[] = [
       tagMode: v.tag ? 'pinned' : 'selectable',
       ...(v.tag ? {} : { tagPattern: v.tagPattern ?? '*' }),
     }),
+    // Which of the image's tags the pattern selects, asked of the registry as the admin types.
+    preview: async (v, api) => {
+      if (!v.registryId || !v.image || v.tag) return undefined;
+      const query = new URLSearchParams({
+        image: v.image,
+        ...(v.tagPattern ? { pattern: v.tagPattern } : {}),
+      });
+      const found = await api.get<{ total: number; matching: number; tags: string[] }>(
+        `/api/registries/${v.registryId}/tags?${query}`,
+      );
+      return found.matching
+        ? `${v.tagPattern || '*'} selects ${found.matching} of ${found.total} tags: ${found.tags.join(', ')}${found.matching > found.tags.length ? ', …' : ''}`
+        : `${v.tagPattern || '*'} selects none of the ${found.total} tags of ${v.image}`;
+    },
     columns: [
       { label: 'Name', value: (r) => r.name },
       { label: 'Image', value: (r) => r.image },
@@ -303,6 +325,12 @@ export const RESOURCES: Resource[] = [
     title: 'Audit log',
     path: '/api/audit',
     fields: [],
+    filters: [
+      { key: 'action', label: 'Action', placeholder: 'deployments.* or users.create' },
+      { key: 'targetType', label: 'Target type', placeholder: 'project' },
+      { key: 'outcome', label: 'Outcome', options: ['success', 'denied', 'failure'] },
+    ],
+    pageSize: 50,
     columns: [
       { label: 'When', value: (r) => when(r.at) },
       { label: 'Who', value: (r) => r.actorName ?? 'system' },

@@ -37,11 +37,17 @@ export interface Resource {
    * access come with its detail); list fields edit only resources that have this.
    */
   edit?: (row: Row, api: Api) => Promise<Row>;
+  /** A live hint while the form is filled in (the tags a pattern selects), from its text values. */
+  preview?: (values: Record<string, string>, api: Api) => Promise<string | undefined>;
   /** A warning about what was just saved (e.g. a budget no node can hold); shown with the notice. */
   warn?: (saved: Row, api: Api) => Promise<string | undefined>;
   /** Extra content under a row's actions: e.g. a team's members. */
   rowDetail?: (row: Row, page: AdminResourcePage) => TemplateResult | typeof nothing;
   deletable?: boolean;
+  /** Query filters over the table (the API's own query parameters), e.g. the audit log's action. */
+  filters?: { key: string; label: string; placeholder?: string; options?: string[] }[];
+  /** Rows a page: the collection answers `total` and takes `limit` and `offset`. */
+  pageSize?: number;
   rowActions?: (row: Row, page: AdminResourcePage) => TemplateResult | typeof nothing;
   /** Shown after create, e.g. a node's one-time token and the command that installs its agent. */
   afterCreate?: (
@@ -92,20 +98,95 @@ export class AdminResourcePage extends LitElement {
   @state() notice: string | TemplateResult = '';
   /** The row being edited in the form (PATCH), or undefined when the form creates. */
   @state() private editing: Row | undefined;
+  /** The filters applied, and where the page starts (resources with filters and pages). */
+  @state() private filter: Record<string, string> = {};
+  @state() private offset = 0;
+  @state() private total: number | undefined;
+  /** The form's live hint (`Resource.preview`), and the timer that waits for typing to pause. */
+  @state() private hint = '';
+  private hintTimer: number | undefined;
+
+  private formChanged(e: Event) {
+    const preview = this.resource.preview;
+    if (!preview) return;
+    const form = (e.currentTarget as HTMLFormElement | null) ?? undefined;
+    clearTimeout(this.hintTimer);
+    this.hintTimer = window.setTimeout(async () => {
+      if (!form) return;
+      const values = Object.fromEntries(
+        [...new FormData(form).entries()].map(([k, v]) => [k, String(v).trim()]),
+      );
+      try {
+        this.hint = (await preview(values, this.api)) ?? '';
+      } catch (err) {
+        this.hint = (err as Error).message;
+      }
+    }, 300);
+  }
 
   override updated(changed: Map<string, unknown>): void {
     if (changed.has('resource')) {
       this.rows = undefined;
       this.notice = '';
       this.error = '';
+      this.filter = {};
+      this.offset = 0;
       void this.load();
     }
   }
 
+  private applyFilter(e: Event) {
+    e.preventDefault();
+    const data = new FormData(e.target as HTMLFormElement);
+    this.filter = Object.fromEntries(
+      (this.resource.filters ?? []).map((f) => [f.key, String(data.get(f.key) ?? '').trim()]),
+    );
+    this.offset = 0;
+    void this.load();
+  }
+
+  private page(offset: number) {
+    this.offset = Math.max(0, offset);
+    void this.load();
+  }
+
+  private renderFilters() {
+    const { filters, title } = this.resource;
+    if (!filters?.length) return nothing;
+    return html`<form class="panel" role="search" aria-label="Filter ${title}" @submit=${this.applyFilter}>
+      ${filters.map((f) =>
+        f.options
+          ? html`<label>${f.label}<select name=${f.key}><option value="">any</option>${f.options.map((o) => html`<option ?selected=${this.filter[f.key] === o}>${o}</option>`)}</select></label>`
+          : html`<label>${f.label}<input name=${f.key} .value=${this.filter[f.key] ?? ''} placeholder=${f.placeholder ?? ''} /></label>`,
+      )}
+      <div class="row"><button type="submit">Filter</button></div>
+    </form>`;
+  }
+
+  private renderPaging() {
+    const { pageSize } = this.resource;
+    if (!pageSize || this.total === undefined || !this.rows?.length) return nothing;
+    const last = this.offset + this.rows.length;
+    return html`<div class="row" aria-label="Pages">
+      <span class="muted">${this.offset + 1}–${last} of ${this.total}</span>
+      <button ?disabled=${this.offset === 0} @click=${() => this.page(this.offset - pageSize)}>Newer</button>
+      <button ?disabled=${last >= this.total} @click=${() => this.page(this.offset + pageSize)}>Older</button>
+    </div>`;
+  }
+
   async load(): Promise<void> {
     try {
-      const body = await this.api.get<{ items: Row[] }>(this.resource.path);
+      const { pageSize, path } = this.resource;
+      const query = new URLSearchParams(Object.entries(this.filter).filter(([, v]) => v));
+      if (pageSize) {
+        query.set('limit', String(pageSize));
+        query.set('offset', String(this.offset));
+      }
+      const body = await this.api.get<{ items: Row[]; total?: number }>(
+        `${path}${query.size ? `?${query}` : ''}`,
+      );
       this.rows = body.items;
+      this.total = body.total;
       for (const f of this.resource.fields)
         if (f.options) this.options = { ...this.options, [f.key]: await f.options(this.api) };
     } catch (err) {
@@ -205,8 +286,9 @@ export class AdminResourcePage extends LitElement {
     return html`
       ${
         r.fields.length
-          ? html`<form class="panel" @submit=${this.create} aria-label=${this.editing ? `Edit ${this.editing.name ?? this.editing.username}` : `New ${r.title}`}>
+          ? html`<form class="panel" @submit=${this.create} @input=${this.formChanged} @change=${this.formChanged} aria-label=${this.editing ? `Edit ${this.editing.name ?? this.editing.username}` : `New ${r.title}`}>
               ${r.fields.map((f) => this.field(f))}
+              ${this.hint ? html`<p class="muted" role="status" aria-label="Preview" style="grid-column: 1 / -1">${this.hint}</p>` : nothing}
               <div class="row">
                 <button class="primary" type="submit">${this.editing ? 'Save' : 'Create'}</button>
                 ${this.editing ? html`<button type="button" @click=${() => (this.editing = undefined)}>Cancel</button>` : nothing}
@@ -216,6 +298,7 @@ export class AdminResourcePage extends LitElement {
       }
       ${this.notice ? html`<p class="panel notice" role="status">${this.notice}</p>` : nothing}
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
+      ${this.renderFilters()}
       ${
         !this.rows
           ? html`<p class="muted">Loading…</p>`
@@ -240,6 +323,7 @@ export class AdminResourcePage extends LitElement {
                     </div>${r.rowDetail?.(row, this) ?? nothing}</td>
                   </tr>`,
                 )}</tbody></table></div>`
-      }`;
+      }
+      ${this.renderPaging()}`;
   }
 }

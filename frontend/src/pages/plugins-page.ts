@@ -1,7 +1,7 @@
 import { consume } from '@lit/context';
 import { css, html, LitElement, nothing } from 'lit';
 import { customElement, state } from 'lit/decorators.js';
-import type { Api } from '../api.js';
+import { type Api, ApiError } from '../api.js';
 import { apiContext } from '../context.js';
 import { shared } from '../theme.js';
 
@@ -109,8 +109,20 @@ export class PluginsPage extends LitElement {
   }
 
   private uninstall(p: PluginRow) {
-    if (confirm(`Remove ${p.name}? Running deployments keep running.`))
-      void this.run(() => this.api.delete(`/api/plugins/${encodeURIComponent(p.name)}`));
+    if (!confirm(`Remove ${p.name}? Running deployments keep running.`)) return;
+    const path = `/api/plugins/${encodeURIComponent(p.name)}`;
+    void this.run(async () => {
+      try {
+        await this.api.delete(path);
+      } catch (err) {
+        // A pipeline still uses it: the server says which; removing it anyway is a second choice.
+        if (
+          !(err instanceof ApiError && err.status === 409 && confirm(`${err.message}\n\nRemove it anyway?`))
+        )
+          throw err;
+        await this.api.delete(`${path}?force=true`);
+      }
+    });
   }
 
   override render() {

@@ -20,11 +20,21 @@ class PostgresPanel extends HTMLElement {
   }
   async #load() {
     const d = this.#deployment;
-    if (!d || !this.api || this.#loadedFor === d.id) return;
-    this.#loadedFor = d.id;
+    // Again at each state: the database's details exist once its step has run (a panel opened
+    // while the deployment was being created said "no database" until a reload).
+    const key = `${d?.id}:${d?.state}`;
+    if (!d || !this.api || this.#loadedFor === key) return;
+    this.#loadedFor = key;
     const root = this.shadowRoot;
     if (this.access !== 'full') {
       root.innerHTML = '<p>Connection details are shown to users with full access.</p>';
+      return;
+    }
+    if (d.state !== 'running') {
+      root.textContent =
+        d.state === 'pending' || d.state === 'deploying'
+          ? 'The connection details appear here once the database is up.'
+          : 'The deployment is not running: it has no database to connect to now.';
       return;
     }
     try {

@@ -49,6 +49,7 @@ export async function seedAccessFixture(t: TestControlPlane): Promise<AccessFixt
     await admin.expect(201, 'POST', '/api/registries', {
       name: 'private',
       url: 'http://127.0.0.1:5001',
+      unchecked: true,
       username: 'ci',
       password: 'registry-password-123',
     })

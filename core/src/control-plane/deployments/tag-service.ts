@@ -28,6 +28,22 @@ export class TagService {
     return { id: registry.id, name: registry.name, url: registry.url, username: registry.username, password };
   }
 
+  /**
+   * Checks that a registry answers and takes its credentials (when saved). A registry a plugin's
+   * provider serves is the provider's to judge: it lists tags only, so nothing is checked here.
+   */
+  async checkRegistry(registry: ContainerRegistry): Promise<void> {
+    if (this.plugins.extensions.registryProviderFor(registry.url)) return;
+    await this.client.check(this.access(registry));
+  }
+
+  /** The tags of an image that a pattern selects, newest first (the service form's preview). */
+  async previewTags(registry: ContainerRegistry, image: string, pattern: string | null) {
+    const all = await this.listTags(registry, image);
+    const selected = selectTags(all, pattern ?? '*');
+    return { total: all.length, matching: selected.length, tags: selected.slice(0, 20) };
+  }
+
   /** Every tag of an image: from a plugin's registry provider when one serves the URL, else Registry v2. */
   private async listTags(registry: ContainerRegistry, image: string): Promise<string[]> {
     const { password } = this.access(registry);

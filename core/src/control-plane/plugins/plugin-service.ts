@@ -324,16 +324,22 @@ export class PluginService {
    * Uninstalls a plugin. Running deployments are untouched (their services do not need it);
    * pipelines that use it fail to deploy until it is installed again, with a message saying so.
    */
-  async remove(name: string): Promise<void> {
+  async remove(name: string, options: { force?: boolean } = {}): Promise<void> {
+    const bundled = (await this.host.all()).find((p) => p.name === name && p.source === 'bundled');
     await this.db.transaction(async (db) => {
       const row = await this.find(db, name);
+      // A latest pipeline that needs it would fail every deployment from then on: said first.
+      const users = bundled || options.force ? [] : await projectsWhoseLatestPipelineUses(db, name);
+      if (users.length)
+        throw new ConflictError(
+          `the latest pipeline of ${users.map((p) => `"${p}"`).join(', ')} uses ${name}: remove its nodes there first, or remove the plugin anyway (force=true), and those pipelines fail to deploy until it is installed again`,
+        );
       await Plugin.query(db).deleteById(row.id);
       await PluginStatusRow.query(db).delete().where('pluginName', name);
       await this.outbox.add(db, SYNC_TOPIC, 'plugins');
     });
     this.extensions.deactivate(name);
     this.current.delete(name);
-    const bundled = (await this.host.all()).find((p) => p.name === name && p.source === 'bundled');
     if (bundled) this.current.set(name, bundled);
     this.outbox.wake();
   }
@@ -472,4 +478,16 @@ function npaName(spec: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The projects whose latest pipeline version was saved with a plugin (by name). */
+async function projectsWhoseLatestPipelineUses(db: Database, plugin: string): Promise<string[]> {
+  const { rows } = await db.raw<{ rows: { name: string }[] }>(
+    `select p.name from projects p
+       join lateral (select plugins from pipeline_versions v where v.project_id = p.id order by v.version desc limit 1) latest on true
+      where jsonb_exists(latest.plugins, ?)
+      order by p.name`,
+    [plugin],
+  );
+  return rows.map((r) => r.name);
 }

@@ -131,6 +131,27 @@ export class RegistryClient {
     return digest;
   }
 
+  /**
+   * Whether the registry answers the Registry API and takes its credentials: `GET /v2/`, the
+   * API's own check, with the challenge answered (a token fetched with the username and password).
+   */
+  async check(registry: RegistryAccess): Promise<void> {
+    const url = `${registry.url}/v2/`;
+    const options = { accept: 'application/json' };
+    let res = await this.send(registry, url, options);
+    if (res.status === 401) {
+      await res.body?.cancel();
+      const challenge = parseChallenge(res.headers.get('www-authenticate'));
+      res = await this.send(registry, url, options, await this.authorize(registry, undefined, challenge));
+    }
+    await res.body?.cancel();
+    if (res.status === 404)
+      throw new UnavailableError(
+        `${registry.url} answered HTTP 404 at /v2/: it does not serve the container registry API there; check the URL`,
+      );
+    this.refuseFailure(registry, 'its API', res);
+  }
+
   private refuseFailure(registry: RegistryAccess, what: string, res: Response): void {
     if (res.status === 401 || res.status === 403)
       throw new UnavailableError(
@@ -180,9 +201,10 @@ export class RegistryClient {
     }
   }
 
+  /** Credentials for a request the registry challenged; `repository` scopes a token to pulling it. */
   private async authorize(
     registry: RegistryAccess,
-    repository: string,
+    repository: string | undefined,
     challenge: Challenge | undefined,
   ): Promise<string | undefined> {
     const basic = registry.username
@@ -194,7 +216,8 @@ export class RegistryClient {
       throw new UnavailableError(`registry "${registry.name}" sent a bearer challenge without a realm`);
     const tokenUrl = new URL(realm);
     if (challenge.params.service) tokenUrl.searchParams.set('service', challenge.params.service);
-    tokenUrl.searchParams.set('scope', challenge.params.scope ?? `repository:${repository}:pull`);
+    const scope = challenge.params.scope ?? (repository ? `repository:${repository}:pull` : undefined);
+    if (scope) tokenUrl.searchParams.set('scope', scope);
     let res: Response;
     try {
       res = await fetch(tokenUrl, {

@@ -263,10 +263,16 @@ export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
       tags: ['plugins'],
       access: Access.admin,
       params: nameParam,
-      responses: { 204: null, 404: null },
+      query: z.object({
+        force: z
+          .enum(['true', 'false'])
+          .default('false')
+          .describe('remove it even though the latest pipeline of a project uses it'),
+      }),
+      responses: { 204: null, 404: null, 409: null },
       transaction: false,
-      handler: async ({ params }) => {
-        await plugins.remove(params.name);
+      handler: async ({ params, query }) => {
+        await plugins.remove(params.name, { force: query.force === 'true' });
         return { status: 204 };
       },
     }),
