@@ -10,7 +10,7 @@ export { type ControlPlane, createControlPlane } from './control-plane/control-p
 export { createDatabase, type Database, migrateLatest } from './control-plane/database/database.js';
 export { DeploymentCommands } from './control-plane/deployments/commands.js';
 export { LIFECYCLE, nextState } from './control-plane/deployments/lifecycle.js';
-export { placeDeployment } from './control-plane/deployments/placement.js';
+export { environmentCapacity, placeDeployment } from './control-plane/deployments/placement.js';
 export { Sweeper } from './control-plane/deployments/sweeper.js';
 export { CaddyDriver } from './control-plane/ingress/caddy-driver.js';
 export { IngressService } from './control-plane/ingress/ingress-service.js';

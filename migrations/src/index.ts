@@ -14,6 +14,7 @@ import * as backupsAndQuotas from './20261206010000_backups_and_quotas.js';
 import * as imageDigestsAndSecurity from './20261207000000_image_digests_and_security.js';
 import * as keptLogs from './20261208000000_kept_logs.js';
 import * as serviceNamesPerProject from './20261208010000_service_names_per_project.js';
+import * as overcommit from './20261208020000_overcommit.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -35,6 +36,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261207000000_image_digests_and_security': imageDigestsAndSecurity,
   '20261208000000_kept_logs': keptLogs,
   '20261208010000_service_names_per_project': serviceNamesPerProject,
+  '20261208020000_overcommit': overcommit,
 };
 
 /** A knex migration source over the list above. */

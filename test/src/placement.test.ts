@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { placeDeployment } from '@nullops/core';
+import { environmentCapacity, placeDeployment } from '@nullops/core';
 import test from 'ava';
 import { createTestDatabase, type TestDatabase } from './helpers/test-database.js';
 
@@ -10,13 +10,17 @@ test.before(async () => {
 test.after.always(() => t0?.drop());
 
 /** An environment with nodes of the given capacity and measured host usage. */
-async function environment(nodes: { name: string; cpuPercentAverage: number; memoryUsedMb?: number }[]) {
+async function environment(
+  nodes: { name: string; cpuPercentAverage: number; memoryUsedMb?: number }[],
+  overcommit = { cpuOvercommit: 1, memoryOvercommit: 1 },
+) {
   const env = {
     id: randomUUID(),
     name: `env-${randomUUID().slice(0, 8)}`,
     baseDomain: 'test',
     runtime: 'docker',
     defaultTtlSeconds: 3600,
+    ...overcommit,
   };
   await t0.db('environments').insert(env);
   for (const n of nodes)
@@ -50,6 +54,77 @@ async function environment(nodes: { name: string; cpuPercentAverage: number; mem
 
 const place = (env: never, budget = { cpuMillicores: 500, memoryMb: 256 }) =>
   t0.db.transaction((trx) => placeDeployment(trx, env, budget));
+
+/** A running deployment of that budget on the node: it reserves room there. */
+async function occupy(env: never, nodeId: string, budget: { cpuMillicores: number; memoryMb: number }) {
+  const project = randomUUID();
+  await t0.db('projects').insert({ id: project, name: `p-${project.slice(0, 8)}`, ...budget });
+  await t0.db('deployments').insert({
+    id: randomUUID(),
+    name: `d-${project.slice(0, 8)}`,
+    projectId: project,
+    environmentId: (env as unknown as { id: string }).id,
+    nodeId,
+    state: 'running',
+    tags: '{}',
+    services: '[]',
+    ...budget,
+  });
+}
+
+/** How many deployments of the budget the environment takes before placement refuses. */
+async function fill(env: never, budget: { cpuMillicores: number; memoryMb: number }) {
+  for (let placed = 0; placed < 100; placed++) {
+    const node = await place(env, budget).catch(() => undefined);
+    if (!node) return placed;
+    await occupy(env, node.id, budget);
+  }
+  return 100;
+}
+
+test('overcommit: an idle node takes its capacity × the ratio in budgets; measured use must still leave room', async (t) => {
+  const budget = { cpuMillicores: 1000, memoryMb: 256 };
+  // 2000m of CPU: two budgets of 1000m without overcommit, six at 3×.
+  t.is(await fill(await environment([{ name: 'plain', cpuPercentAverage: 1 }]), budget), 2);
+  const idle = await environment([{ name: 'idle', cpuPercentAverage: 1 }], {
+    cpuOvercommit: 3,
+    memoryOvercommit: 1,
+  });
+  t.is(await fill(idle, budget), 6);
+  const error = await t.throwsAsync(() => place(idle, budget));
+  t.regex(error?.message ?? '', /has room for 1000m CPU/);
+  // Overcommitted, a node whose CPU is really in use (80% of 2000m) has no room for 1000m more.
+  const busy = await environment([{ name: 'busy', cpuPercentAverage: 80 }], {
+    cpuOvercommit: 3,
+    memoryOvercommit: 1,
+  });
+  t.is(await fill(busy, budget), 0);
+  // Memory overcommit the same way: 4096 MiB at 2× takes eight budgets of 1024 MiB (the host
+  // measures 512 MiB used, which leaves room for each).
+  const memory = await environment([{ name: 'mem', cpuPercentAverage: 1 }], {
+    cpuOvercommit: 20,
+    memoryOvercommit: 2,
+  });
+  t.is(await fill(memory, { cpuMillicores: 10, memoryMb: 1024 }), 8);
+  // ...while what the host measures in use stays a hard limit, overcommitted or not.
+  const full = await environment([{ name: 'full', cpuPercentAverage: 1, memoryUsedMb: 3500 }], {
+    cpuOvercommit: 20,
+    memoryOvercommit: 4,
+  });
+  t.is(await fill(full, { cpuMillicores: 10, memoryMb: 1024 }), 0);
+  // What the environment page shows: capacity, allocated and measured.
+  const totals = (await environmentCapacity(t0.db, [(idle as unknown as { id: string }).id])).get(
+    (idle as unknown as { id: string }).id,
+  );
+  t.like(totals, {
+    cpuMillicores: 2000,
+    memoryMb: 4096,
+    allocatedCpuMillicores: 6000,
+    allocatedMemoryMb: 6 * 256,
+    usedCpuMillicores: 20,
+    usedMemoryMb: 512,
+  });
+});
 
 test('a neighbour using all the CPU does not refuse a deployment whose budget fits', async (t) => {
   const env = await environment([{ name: 'busy', cpuPercentAverage: 99 }]);

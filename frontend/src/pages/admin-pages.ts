@@ -20,6 +20,20 @@ const teamFields: Field[] = [
   { key: 'read', label: 'Teams with read access', kind: 'multi', options: list('/api/teams', (r) => r.name) },
 ];
 
+/**
+ * An environment's CPU or memory: allocated of what its nodes allow (capacity × overcommit), and
+ * measured in use — the two placement weighs.
+ */
+function capacityCell(r: Row, kind: 'cpu' | 'memory') {
+  const c = r.capacity;
+  if (!c) return '—';
+  const [unit, capacity, allocated, used, ratio] =
+    kind === 'cpu'
+      ? ['m', c.cpuMillicores, c.allocatedCpuMillicores, c.usedCpuMillicores, r.cpuOvercommit]
+      : [' MiB', c.memoryMb, c.allocatedMemoryMb, c.usedMemoryMb, r.memoryOvercommit];
+  return html`<span data-capacity=${kind}>${allocated}${unit} allocated of ${Math.round(capacity * ratio)}${unit}${ratio > 1 ? html` <span class="muted">(${capacity}${unit} × ${ratio})</span>` : nothing} · ${used}${unit} used</span>`;
+}
+
 /** The admin pages, each a resource description rendered by <nullops-admin-resource>. */
 export const RESOURCES: Resource[] = [
   {
@@ -199,6 +213,13 @@ export const RESOURCES: Resource[] = [
         required: true,
         placeholder: '86400',
       },
+      { key: 'cpuOvercommit', label: 'CPU overcommit (× node capacity)', kind: 'number', placeholder: '1.0' },
+      {
+        key: 'memoryOvercommit',
+        label: 'Memory overcommit (× node capacity)',
+        kind: 'number',
+        placeholder: '1.0',
+      },
       ...teamFields,
     ],
     body: withTeams,
@@ -208,6 +229,8 @@ export const RESOURCES: Resource[] = [
       { label: 'Domain', value: (r) => r.baseDomain },
       { label: 'Runtime', value: (r) => r.runtime },
       { label: 'TTL', value: (r) => `${Math.round(r.defaultTtlSeconds / 3600)} h` },
+      { label: 'CPU', value: (r) => capacityCell(r, 'cpu') },
+      { label: 'Memory', value: (r) => capacityCell(r, 'memory') },
     ],
   },
   {

@@ -270,7 +270,7 @@ export class AdminResourcePage extends LitElement {
         return html`<label>${f.label}<select name=${f.key}>${opts.map((o) => html`<option value=${o.value} ?selected=${o.value === String(current)}>${o.label}</option>`)}</select></label>`;
       if (f.kind === 'checkbox')
         return html`<label><span><input type="checkbox" name=${f.key} .checked=${Boolean(current)} /> ${f.label}</span></label>`;
-      return html`<label>${f.label}<input name=${f.key} type=${f.kind} .value=${f.kind === 'password' || current == null ? '' : String(current)} placeholder=${f.kind === 'password' ? 'unchanged' : ''} autocomplete="off" /></label>`;
+      return html`<label>${f.label}<input name=${f.key} type=${f.kind} step=${f.kind === 'number' ? 'any' : nothing} .value=${f.kind === 'password' || current == null ? '' : String(current)} placeholder=${f.kind === 'password' ? 'unchanged' : ''} autocomplete="off" /></label>`;
     }
     if (f.kind === 'select')
       return html`<label>${f.label}<select name=${f.key} ?required=${f.required}>${opts.map((o) => html`<option value=${o.value}>${o.label}</option>`)}</select></label>`;
@@ -278,7 +278,7 @@ export class AdminResourcePage extends LitElement {
       return html`<label>${f.label}<select name=${f.key} multiple>${opts.map((o) => html`<option value=${o.value}>${o.label}</option>`)}</select></label>`;
     if (f.kind === 'checkbox')
       return html`<label><span><input type="checkbox" name=${f.key} /> ${f.label}</span></label>`;
-    return html`<label>${f.label}<input name=${f.key} type=${f.kind} ?required=${f.required} placeholder=${f.placeholder ?? ''} autocomplete=${f.kind === 'password' ? 'new-password' : 'off'} /></label>`;
+    return html`<label>${f.label}<input name=${f.key} type=${f.kind} step=${f.kind === 'number' ? 'any' : nothing} ?required=${f.required} placeholder=${f.placeholder ?? ''} autocomplete=${f.kind === 'password' ? 'new-password' : 'off'} /></label>`;
   }
 
   override render() {

@@ -18,12 +18,14 @@ interface HostUsage {
 
 /**
  * Picks the online, enabled node of the environment that has room for the budget. Memory is not
- * compressible: what is allocated to deployments there and what the OS measures as used (other
- * workloads, deployments using more than they reserved…) are both hard limits. CPU is: allocated
- * budgets are a hard limit, while measured CPU (a moving average) only ranks the nodes — a busy
- * neighbour on a shared host must not refuse a deployment whose budget fits. Call inside the
- * creating transaction: an advisory lock per environment keeps two concurrent creates from both
- * taking the last slot.
+ * compressible: what is allocated to deployments there (up to capacity × the environment's memory
+ * overcommit) and what the OS measures as used (other workloads, deployments using more than they
+ * reserved…) are both hard limits. CPU is: allocated budgets are a hard limit (up to capacity × the
+ * CPU overcommit), while measured CPU (a moving average) ranks the nodes — a busy neighbour on a
+ * shared host must not refuse a deployment whose budget fits — and, once the environment
+ * overcommits, must leave room for the budget too (allocations alone no longer say it is there).
+ * Call inside the creating transaction: an advisory lock per environment keeps two concurrent
+ * creates from both taking the last slot.
  */
 export async function placeDeployment(
   db: Database,
@@ -44,31 +46,28 @@ export async function placeDeployment(
       `environment "${environment.name}" has no online node${disabled ? ` that takes new deployments (${disabled} disabled)` : ''}; ask an administrator to check its agents`,
     );
   }
-  const allocated: { nodeId: string; cpu: string | number; memory: string | number }[] =
-    (await Deployment.query(db)
-      .whereIn(
-        'nodeId',
-        nodes.map((n) => n.id),
-      )
-      .whereIn('state', [...RESERVING_STATES])
-      .groupBy('nodeId')
-      .select('nodeId', db.raw('sum(cpu_millicores) as cpu'), db.raw('sum(memory_mb) as memory'))) as never;
+  const allocated = await allocatedOn(db, nodes);
+  const cpuRatio = environment.cpuOvercommit ?? 1;
+  const memoryRatio = environment.memoryOvercommit ?? 1;
   const free = nodes.map((node) => {
     const capacity = (node.capacity ?? {}) as Partial<Budget>;
     const host = ((node.usage as { host?: HostUsage } | null)?.host ?? {}) as HostUsage;
     const used = allocated.find((a) => a.nodeId === node.id);
     const cpuCapacity = capacity.cpuMillicores ?? 0;
     const memoryCapacity = capacity.memoryMb ?? 0;
-    const cpu = cpuCapacity - Number(used?.cpu ?? 0);
     const load = (host.cpuPercentAverage ?? host.cpuPercent ?? 0) / 100;
+    const cpu = Math.min(
+      cpuCapacity * cpuRatio - Number(used?.cpu ?? 0),
+      cpuRatio > 1 ? cpuCapacity * (1 - load) : Number.POSITIVE_INFINITY,
+    );
     const memory = Math.min(
-      memoryCapacity - Number(used?.memory ?? 0),
+      memoryCapacity * memoryRatio - Number(used?.memory ?? 0),
       (host.memoryTotalMb ?? memoryCapacity) - (host.memoryUsedMb ?? 0),
     );
     // Least allocated first (deployments spread over the nodes), a busy host ranking lower.
     const score =
-      (cpuCapacity ? cpu / cpuCapacity : 0) / 2 +
-      (memoryCapacity ? memory / memoryCapacity : 0) / 2 -
+      (cpuCapacity ? cpu / (cpuCapacity * cpuRatio) : 0) / 2 +
+      (memoryCapacity ? memory / (memoryCapacity * memoryRatio) : 0) / 2 -
       load / 2;
     return { node, cpu: Math.floor(cpu), memory: Math.floor(memory), score };
   });
@@ -93,4 +92,64 @@ export async function placeDeployment(
       })),
     },
   );
+}
+
+/** The budgets of the deployments that reserve room on each of these nodes. */
+async function allocatedOn(
+  db: Database,
+  nodes: AgentNode[],
+): Promise<{ nodeId: string; cpu: string | number; memory: string | number }[]> {
+  if (!nodes.length) return [];
+  return (await Deployment.query(db)
+    .whereIn(
+      'nodeId',
+      nodes.map((n) => n.id),
+    )
+    .whereIn('state', [...RESERVING_STATES])
+    .groupBy('nodeId')
+    .select('nodeId', db.raw('sum(cpu_millicores) as cpu'), db.raw('sum(memory_mb) as memory'))) as never;
+}
+
+/** What an environment's online nodes have, what is allocated there and what they measure in use. */
+export async function environmentCapacity(db: Database, environmentIds: string[]) {
+  const nodes = await AgentNode.query(db)
+    .whereIn('environmentId', environmentIds)
+    .where({ status: 'online' });
+  const allocated = await allocatedOn(db, nodes);
+  const totals = new Map<
+    string,
+    {
+      cpuMillicores: number;
+      memoryMb: number;
+      allocatedCpuMillicores: number;
+      allocatedMemoryMb: number;
+      usedCpuMillicores: number;
+      usedMemoryMb: number;
+    }
+  >();
+  for (const id of environmentIds)
+    totals.set(id, {
+      cpuMillicores: 0,
+      memoryMb: 0,
+      allocatedCpuMillicores: 0,
+      allocatedMemoryMb: 0,
+      usedCpuMillicores: 0,
+      usedMemoryMb: 0,
+    });
+  for (const node of nodes) {
+    const t = totals.get(node.environmentId);
+    if (!t) continue;
+    const capacity = (node.capacity ?? {}) as Partial<Budget>;
+    const host = ((node.usage as { host?: HostUsage } | null)?.host ?? {}) as HostUsage;
+    const a = allocated.find((x) => x.nodeId === node.id);
+    t.cpuMillicores += capacity.cpuMillicores ?? 0;
+    t.memoryMb += capacity.memoryMb ?? 0;
+    t.allocatedCpuMillicores += Number(a?.cpu ?? 0);
+    t.allocatedMemoryMb += Number(a?.memory ?? 0);
+    t.usedCpuMillicores += Math.round(
+      ((host.cpuPercentAverage ?? host.cpuPercent ?? 0) / 100) * (capacity.cpuMillicores ?? 0),
+    );
+    t.usedMemoryMb += host.memoryUsedMb ?? 0;
+  }
+  return totals;
 }

@@ -28,6 +28,9 @@ export class Environment extends BaseModel {
   defaultTtlSeconds!: number;
   /** Kubernetes environments: write Ingress objects of this class instead of using the agent edge. */
   ingressClass!: string | null;
+  /** How far allocated budgets may exceed a node's capacity (1: not at all). */
+  cpuOvercommit!: number;
+  memoryOvercommit!: number;
   createdAt!: Date;
   updatedAt!: Date;
 }

@@ -5,6 +5,7 @@ import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { AccessService } from '../access/access-service.js';
 import { ensureNoLiveDeployments } from '../deployments/decommission.js';
+import { environmentCapacity } from '../deployments/placement.js';
 import { caller, route } from '../http/route-context.js';
 import { Environment } from '../models/fleet.js';
 import { TeamAssignmentView, teamAssignments } from '../schemas/catalog.js';
@@ -26,6 +27,8 @@ export function environmentRoutes(container: DependencyContainer): AnyRoute[] {
     runtime: z.enum(['docker', 'kubernetes'], { error: 'must be docker or kubernetes' }),
     defaultTtlSeconds: ttlSeconds,
     ingressClass: dnsLabel.nullable(),
+    cpuOvercommit: z.number().min(1, 'must be at least 1 (no overcommit)').max(20),
+    memoryOvercommit: z.number().min(1, 'must be at least 1 (no overcommit)').max(4),
     teams: teamAssignments,
   };
   /** Ingress objects are a Kubernetes thing: a Docker environment is always served by the edge. */
@@ -49,7 +52,24 @@ export function environmentRoutes(container: DependencyContainer): AnyRoute[] {
         const me = caller(principal);
         const query = Environment.query(db).orderBy('name');
         if (me.role !== 'admin') query.whereIn('id', await access.readableIds('environment', me.userId, db));
-        return { status: 200, body: { items: (await query).map(environmentView) } };
+        const rows = await query;
+        // What the fleet holds is for the administrators who size it.
+        const capacity =
+          me.role === 'admin'
+            ? await environmentCapacity(
+                db,
+                rows.map((e) => e.id),
+              )
+            : undefined;
+        return {
+          status: 200,
+          body: {
+            items: rows.map((e) => ({
+              ...environmentView(e),
+              ...(capacity?.get(e.id) ? { capacity: capacity.get(e.id) } : {}),
+            })),
+          },
+        };
       },
     }),
     route({
@@ -64,6 +84,8 @@ export function environmentRoutes(container: DependencyContainer): AnyRoute[] {
           ...fields,
           description: fields.description.optional(),
           ingressClass: fields.ingressClass.optional(),
+          cpuOvercommit: fields.cpuOvercommit.optional(),
+          memoryOvercommit: fields.memoryOvercommit.optional(),
           teams: fields.teams.default([]),
         })
         .strict(),

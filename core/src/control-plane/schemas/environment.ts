@@ -11,6 +11,19 @@ export const EnvironmentView = z.object({
   defaultTtlSeconds: z.number(),
   /** Kubernetes: the IngressClass the agent writes Ingress objects with; null: the agent edge serves the URLs. */
   ingressClass: z.string().nullable(),
+  cpuOvercommit: z.number().describe('allocated CPU may be this many times a node’s capacity'),
+  memoryOvercommit: z.number().describe('allocated memory may be this many times a node’s capacity'),
+  capacity: z
+    .object({
+      cpuMillicores: z.number().describe('of its online nodes'),
+      memoryMb: z.number(),
+      allocatedCpuMillicores: z.number().describe('budgets of the deployments placed there'),
+      allocatedMemoryMb: z.number(),
+      usedCpuMillicores: z.number().describe('measured by the nodes (recent average)'),
+      usedMemoryMb: z.number(),
+    })
+    .optional()
+    .describe('what its nodes have, what is allocated and what is used (lists, for administrators)'),
   createdAt: timestamp,
 });
 
@@ -23,6 +36,8 @@ export function environmentView(e: Environment): z.infer<typeof EnvironmentView>
     runtime: e.runtime,
     defaultTtlSeconds: e.defaultTtlSeconds,
     ingressClass: e.ingressClass,
+    cpuOvercommit: e.cpuOvercommit,
+    memoryOvercommit: e.memoryOvercommit,
     createdAt: iso(e.createdAt) as string,
   };
 }
