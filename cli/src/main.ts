@@ -13,8 +13,14 @@ import { loadCredentials, saveCredentials, UsageError } from './config.js';
 type Output = 'human' | 'json';
 const TERMINAL = new Set(['running', 'failed', 'deleted']);
 
+/** This CLI's own version (its package.json, next to dist/ wherever it is installed). */
+const { version } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
 const program = new Command('nullops')
   .description('NullOps from the terminal and from CI')
+  .version(version, '-V, --version', 'the version of this CLI')
   .showHelpAfterError()
   // Commander has printed its own error (a missing option, an unknown command): a usage mistake,
   // exit 2 as documented (it would exit 1). Help and --version still exit 0. Subcommands inherit it.

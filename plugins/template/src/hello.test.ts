@@ -1,33 +1,49 @@
-import 'reflect-metadata';
-import { runOnDocker } from '@nullops/agent-docker';
+import type { JobSpec } from '@nullops/plugin-sdk';
 import { isPlugin } from '@nullops/plugin-sdk';
+import { runComponent, testRuntime } from '@nullops/plugin-sdk/testing';
 import test from 'ava';
-import plugin from './index.js';
+import plugin, { hello } from './index.js';
 
-// Runs the component the way a Docker agent does (its executor, a real Docker engine). Needs a
-// Docker engine and an image with a shell: HELLO_TEST_IMAGE (default busybox:1.36).
-const image = process.env.HELLO_TEST_IMAGE ?? 'busybox:1.36';
+// The component's own behaviour, against a runtime that answers its one call (`runJob`) as a
+// runtime would. That it works on a real node is shown by installing the plugin into a NullOps
+// and deploying a pipeline with it (docs/plugins.md).
 
-test('acme.hello runs a job on the deployment network and outputs the greeting', async (t) => {
-  t.true(isPlugin(plugin));
-  const run = await runOnDocker({
-    components: plugin.components,
-    nodes: [{ id: 'hi', type: 'acme.hello', params: { name: 'Ada', image } }],
+/** A runtime whose jobs print what `sh -c` would, and which records every job it was given. */
+function jobs(exitCode = 0) {
+  const given: JobSpec[] = [];
+  const runtime = testRuntime({
+    runJob: async (_deployment, spec) => {
+      given.push(spec);
+      const output = exitCode === 0 ? `hello, ${spec.env?.NAME} (from ${spec.name})\n` : 'sh: not found\n';
+      return { exitCode, output };
+    },
   });
-  t.teardown(run.cleanup);
-  t.true(run.result.ok, JSON.stringify(run.result));
-  t.true(
-    run.lines.some((l) => /^hi log hello, Ada \(from /.test(l)),
-    run.lines.join('\n'),
-  );
+  return { runtime, given };
+}
+
+test('acme.hello runs a job that greets, and outputs the greeting', async (t) => {
+  t.true(isPlugin(plugin));
+  const { runtime, given } = jobs();
+  const run = await runComponent(hello, { name: 'Ada' }, { runtime });
+  t.true(run.ok, run.error);
+  t.deepEqual(run.outputs, { greeting: 'hello, Ada (from hello)' });
+  t.is(given[0]?.image, 'busybox:1.36', 'the default image');
+  // The name travels as an environment variable, never inside the command line.
+  t.deepEqual(given[0]?.env, { NAME: 'Ada' });
+  t.false(given[0]?.command?.join(' ').includes('Ada'));
+  t.deepEqual(run.lines, ['log greeting Ada from busybox:1.36', 'log hello, Ada (from hello)']);
 });
 
-test('params are validated before anything runs', async (t) => {
-  const run = await runOnDocker({
-    components: plugin.components,
-    nodes: [{ id: 'hi', type: 'acme.hello', params: { name: '' } }],
-  });
-  t.teardown(run.cleanup);
-  t.false(run.result.ok);
-  t.regex(JSON.stringify(run.result), /invalid params: name/);
+test('a failing job fails the step with its output; params are validated before anything runs', async (t) => {
+  const failing = jobs(127);
+  const run = await runComponent(hello, { name: 'Ada' }, { runtime: failing.runtime });
+  t.false(run.ok);
+  t.is(run.error, 'the hello job failed (exit 127): sh: not found\n');
+  t.true(run.lines.includes('log nothing to undo'), 'its rollback ran');
+
+  const none = jobs();
+  const invalid = await runComponent(hello, { name: '' }, { runtime: none.runtime });
+  t.false(invalid.ok);
+  t.regex(invalid.error ?? '', /invalid params: name/);
+  t.is(none.given.length, 0, 'nothing ran');
 });
