@@ -1,37 +1,10 @@
 #!/usr/bin/env node
-import { ConfigError, createLogger, forgetSecretVariables } from '@nullops/agent-host';
-import {
-  type DockerAgentConfig,
-  dockerAgentConfigShape,
-  loadDockerAgentConfig,
-  startDockerAgent,
-} from './docker-agent.js';
+import { runAgentMain } from '@nullops/agent-host';
+import { dockerAgentConfigShape, loadDockerAgentConfig, startDockerAgent } from './docker-agent.js';
 
-async function main() {
-  let config: DockerAgentConfig;
-  try {
-    config = loadDockerAgentConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`NullOps agent cannot start: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
-  // Only the hash is kept (by the host); nothing else in this process may read the token again.
-  forgetSecretVariables(dockerAgentConfigShape);
-  const logger = createLogger({ level: config.NULLOPS_LOG_LEVEL, name: 'nullops-agent' });
-  const agent = await startDockerAgent({ config, logger });
-  const stop = async (signal: string) => {
-    logger.info({ signal }, 'agent stopping; services keep running');
-    await agent.close();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-}
-
-main().catch((err) => {
-  process.stderr.write(`NullOps agent failed to start: ${(err as Error)?.message || String(err)}\n`);
-  process.exit(1);
+await runAgentMain({
+  name: 'nullops-agent',
+  loadConfig: loadDockerAgentConfig,
+  configShape: dockerAgentConfigShape,
+  start: startDockerAgent,
 });

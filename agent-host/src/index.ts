@@ -12,6 +12,7 @@ import 'reflect-metadata';
 export { type AgentConfig, agentConfigShape, loadAgentConfig } from './agent/agent-config.js';
 export { type AgentHostOptions, type RunningAgent, startAgentHost } from './agent/agent-host.js';
 export { AgentIdentity } from './agent/agent-identity.js';
+export { runAgentMain } from './agent/agent-main.js';
 export { type AgentCertificate, loadOrCreateCertificate, thumbprintOf } from './agent/certificate.js';
 export { DeploymentRunner } from './agent/deployment-runner.js';
 export { type ExecuteOptions, type ExecuteResult, executePipeline } from './agent/pipeline/executor.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { HealthCheck, LogLine, ServiceSpec, ServiceState } from './runtime.js';
 
 /**
  * Version of the control plane ⇄ agent protocol. Both sides must speak the same one: the control
@@ -524,3 +525,17 @@ export const EventMessageSchema = z
 export type RequestMessage = z.infer<typeof RequestMessageSchema>;
 export type ResponseMessage = z.infer<typeof ResponseMessageSchema>;
 export type EventMessage = z.infer<typeof EventMessageSchema>;
+
+/**
+ * The protocol's schemas and the runtime's types say the same thing twice (one checks what
+ * crosses the wire, the other is what components and runtimes use): if they drift apart, this
+ * stops the build.
+ */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const bound: [
+  Same<z.input<typeof healthCheckSchema>, HealthCheck>,
+  Same<z.output<typeof ServiceSpecSchema>, ServiceSpec>,
+  Same<z.output<typeof ServiceStateSchema>, ServiceState>,
+  Same<Omit<z.output<(typeof EventSchemas)['log.line']>, 'streamId'>, LogLine>,
+] = [true, true, true, true];
+void bound;

@@ -468,3 +468,26 @@ test.serial('live health reaches the deployment page and the list without a relo
   t.is(await row.locator('[data-health]').count(), 0);
   await context.close();
 });
+
+test.serial(
+  'removing a plugin the latest pipeline uses asks twice, naming the project; its nav item leaves without a reload',
+  async (t) => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+    const page = await context.newPage();
+    await signIn(page, s.cp.url, 'admin', s.cp.adminPassword);
+    await eventually('the plugin’s nav item', async () => (await navLinks(page)).includes('Hello'));
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Plugins' }).click();
+    const dialogs: string[] = [];
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.accept();
+    });
+    await page.locator(`tr[data-plugin="${HELLO}"]`).getByRole('button', { name: 'Remove' }).click();
+    await eventually('the nav item gone', async () => !(await navLinks(page)).includes('Hello'));
+    t.is(dialogs.length, 2, dialogs.join(' | '));
+    t.regex(dialogs[1] as string, /the latest pipeline of "plugins" uses @acme\/nullops-plugin-hello/);
+    t.regex(dialogs[1] as string, /Remove it anyway\?/);
+    t.is((await s.admin.get(`/api/plugins/${encodeURIComponent(HELLO)}`)).status, 404);
+    await context.close();
+  },
+);
