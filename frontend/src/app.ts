@@ -4,7 +4,12 @@ import { customElement, state } from 'lit/decorators.js';
 import { type Access, Api } from './api.js';
 import { apiContext, type Session, sessionContext } from './context.js';
 import { registerCoreExtensions } from './extensions/core-extensions.js';
-import { type Extension, ExtensionTree, extensionTreeContext } from './extensions/extension-tree.js';
+import {
+  type Extension,
+  ExtensionTree,
+  extensionTreeContext,
+  renderExtension,
+} from './extensions/extension-tree.js';
 import { PluginModules } from './extensions/plugin-modules.js';
 import { match, Router } from './router.js';
 import { shared, tokens } from './theme.js';
@@ -162,7 +167,7 @@ export class NullOpsApp extends LitElement {
       // Administration is for administrators: others get a plain page saying so, not forms that fail.
       if (ext.config.adminOnly && !session.access.admin)
         return html`<div class="panel" role="alert"><h2>Administrators only</h2><p>This page is for NullOps administrators. <a href="/">Back to deployments</a></p></div>`;
-      return ext.factory?.({ api: this.api, session, data: { params, ...params } });
+      return renderExtension(ext, { api: this.api, session, data: { params, ...params } });
     }
     const off = this.tree
       .siblings('app', 'routes')
@@ -195,5 +200,11 @@ export class NullOpsApp extends LitElement {
       </header>
       <main>${page}</main>
     `;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-app': NullOpsApp;
   }
 }

@@ -80,7 +80,12 @@ export class EmbeddedDeployments extends Embedded {
   }
 }
 
-/** A button that opens a small form (environment, name, tags) and creates a deployment. */
+/**
+ * A button that opens a small form (environment, name, tags) and creates a deployment.
+ *
+ * @fires nullops-deployment-created - on its document, with the deployment created: lists on the
+ * page load again.
+ */
 @customElement('nullops-deploy-button')
 export class DeployButton extends Embedded {
   static override styles = [
@@ -150,5 +155,12 @@ export class DeployButton extends Embedded {
       }
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
     `;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-deployments': EmbeddedDeployments;
+    'nullops-deploy-button': DeployButton;
   }
 }

@@ -429,6 +429,13 @@ test.serial(
     await page.goto(`${s.cp.url}/deployments/${shared.id}`);
     const panel = page.locator('section[data-plugin="@fixtures/nullops-greeter"]');
     await panel.getByText('Greetings to shared from greeter 1.0.0').waitFor();
+    // A panel that throws as it gets its data says so in its slot; the page around it is whole.
+    await page
+      .locator('section[aria-label="Fragile"] [data-failed]', {
+        hasText: 'This extension failed (plugin @fixtures/nullops-greeter): the fragile panel broke',
+      })
+      .waitFor();
+    t.true(await page.getByRole('region', { name: 'Logs' }).isVisible(), 'the page stays whole');
     await screenshot(page, '09-plugin-panel');
     // Its admin page too (slot `admin`).
     await page.getByRole('link', { name: 'Admin' }).click();

@@ -31,3 +31,9 @@ export class Countdown extends LitElement {
     return html`<time datetime=${this.until} title="Auto-cleanup at ${new Date(this.until).toLocaleString()}">${text}</time>`;
   }
 }
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-countdown': Countdown;
+  }
+}

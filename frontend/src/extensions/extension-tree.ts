@@ -1,5 +1,5 @@
 import { createContext } from '@lit/context';
-import type { ReactiveController, ReactiveControllerHost } from 'lit';
+import { html, type ReactiveController, type ReactiveControllerHost } from 'lit';
 import type { Api } from '../api.js';
 import type { Session } from '../context.js';
 
@@ -216,6 +216,20 @@ export class ExtensionTree extends EventTarget {
 
   private changed() {
     this.dispatchEvent(new Event('change'));
+  }
+}
+
+/**
+ * Renders an extension with its factory, inside an error boundary: one that throws (a plugin's
+ * element failing as it gets its data) shows that it failed, in its own slot, and the page around
+ * it stays whole.
+ */
+export function renderExtension(ext: Extension, ctx: ExtensionContext): unknown {
+  try {
+    return ext.factory?.(ctx);
+  } catch (err) {
+    console.error(`extension ${ext.id} failed`, err);
+    return html`<p class="error" role="alert" data-failed=${ext.id}>This extension failed${ext.plugin ? html` (plugin <code>${ext.plugin}</code>)` : ''}: ${(err as Error)?.message ?? String(err)}</p>`;
   }
 }
 

@@ -155,3 +155,9 @@ export class AccountPage extends LitElement {
       </section>`;
   }
 }
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-account-page': AccountPage;
+  }
+}

@@ -5,7 +5,12 @@ import { shared } from '../theme.js';
 import './admin-resource.js';
 import { consume } from '@lit/context';
 import { apiContext, type Session, sessionContext } from '../context.js';
-import { type ExtensionTree, extensionTreeContext, TreeSubscription } from '../extensions/extension-tree.js';
+import {
+  type ExtensionTree,
+  extensionTreeContext,
+  renderExtension,
+  TreeSubscription,
+} from '../extensions/extension-tree.js';
 import type { AdminResourcePage, Field, Resource } from './admin-resource.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: rows of many API resources, rendered generically by column functions
@@ -384,7 +389,7 @@ export class AdminPage extends LitElement {
   override render() {
     const pages = this.tree.children('page:admin', 'pages');
     const current = pages.find((p) => p.config.name === this.resource);
-    const body = current?.factory?.({ api: this.api, session: this.session, data: {} });
+    const body = current && renderExtension(current, { api: this.api, session: this.session, data: {} });
     return html`
       <h1 style="font-size:1.4rem">Administration</h1>
       <nav class="row" aria-label="Administration" style="margin-bottom:1rem">
@@ -543,4 +548,11 @@ function quotaText(r: Row): string {
       .filter(Boolean)
       .join(', ') || 'none'
   );
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-admin-page': AdminPage;
+    'nullops-team-members': TeamMembers;
+  }
 }

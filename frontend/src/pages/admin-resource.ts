@@ -327,3 +327,9 @@ export class AdminResourcePage extends LitElement {
       ${this.renderPaging()}`;
   }
 }
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-admin-resource': AdminResourcePage;
+  }
+}

@@ -6,7 +6,11 @@ import { apiContext, type Session, sessionContext } from '../context.js';
 import { shared } from '../theme.js';
 import type { Deployment, Environment, Project, ServiceTags } from './types.js';
 
-/** New deployment: project, environment, name, and one row per service (pinned tags locked). */
+/**
+ * New deployment: project, environment, name, and one row per service (pinned tags locked).
+ *
+ * @fires created - with the deployment created (bubbles, composed).
+ */
 @customElement('nullops-create-deployment')
 export class CreateDeployment extends LitElement {
   static override styles = [
@@ -144,5 +148,11 @@ export class CreateDeployment extends LitElement {
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
       <div class="row"><button class="primary" type="submit" ?disabled=${this.busy || !this.projectId}>Create</button></div>
     </form>`;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-create-deployment': CreateDeployment;
   }
 }

@@ -11,6 +11,7 @@ import {
   type Extension,
   type ExtensionTree,
   extensionTreeContext,
+  renderExtension,
   TreeSubscription,
 } from '../extensions/extension-tree.js';
 import { actionButtons, type DeploymentAction, runDeploymentAction } from './deployment-actions.js';
@@ -312,7 +313,7 @@ export class DeploymentPage extends LitElement {
 
   /** A panel or tab extension: its element gets the API client, the caller's level, then the deployment. */
   private renderSection(ext: Extension, d: Deployment, full: boolean) {
-    const body = ext.factory?.({
+    const body = renderExtension(ext, {
       api: this.api,
       session: this.session,
       // Access first: setting the deployment is what makes a panel load.
@@ -391,5 +392,11 @@ export class DeploymentPage extends LitElement {
       </div>
       ${tab ? this.renderSection(tab, d, full) : this.tree.children('page:deployment', 'panels', d as unknown as Record<string, unknown>).map((x) => this.renderSection(x, d, full))}
     `;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-deployment-page': DeploymentPage;
   }
 }

@@ -8,6 +8,9 @@ import type { DatabaseBackup, Deployment, DeploymentHistoryItem } from './types.
 /**
  * The deployment page's own sections, each a core extension attached to the page's `panels`,
  * built exactly like a plugin's panel: an element given `api`, `access` and `deployment`.
+ *
+ * @fires deployment-changed - it queued an operation: the page loads the deployment again.
+ * @fires deployment-error - with a message for the page to show.
  */
 abstract class DeploymentSection extends LitElement {
   static override styles = [shared];
@@ -320,5 +323,13 @@ export class DeploymentBackups extends DeploymentSection {
           : html`<p class="muted">No backups of this project yet.${this.access === 'full' ? ' Back up a service’s data to restore it later, here or into another deployment of the project.' : ''}</p>`
       }
     `;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-deployment-logs': DeploymentLogs;
+    'nullops-deployment-history': DeploymentHistory;
+    'nullops-deployment-backups': DeploymentBackups;
   }
 }

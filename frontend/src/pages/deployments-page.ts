@@ -166,3 +166,9 @@ export class DeploymentsPage extends LitElement {
     `;
   }
 }
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-deployments-page': DeploymentsPage;
+  }
+}

@@ -99,3 +99,9 @@ export class ExtensionsPage extends LitElement {
     </div>`;
   }
 }
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-extensions-page': ExtensionsPage;
+  }
+}

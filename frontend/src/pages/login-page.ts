@@ -5,7 +5,11 @@ import type { Api } from '../api.js';
 import { apiContext } from '../context.js';
 import { shared } from '../theme.js';
 
-/** Sign-in form; fires `signed-in` with the user. */
+/**
+ * Sign-in form.
+ *
+ * @fires signed-in - with the user signed in (bubbles, composed).
+ */
 @customElement('nullops-login-page')
 export class LoginPage extends LitElement {
   static override styles = [
@@ -59,5 +63,11 @@ export class LoginPage extends LitElement {
         <button class="primary" type="submit" ?disabled=${this.busy}>Sign in</button>
       </form>
     `;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-login-page': LoginPage;
   }
 }

@@ -8,6 +8,7 @@ import {
   type Extension,
   type ExtensionTree,
   extensionTreeContext,
+  renderExtension,
   TreeSubscription,
 } from '../extensions/extension-tree.js';
 import { shared } from '../theme.js';
@@ -631,11 +632,15 @@ export class PipelineEditor extends LitElement {
   private pluginWidget(node: GraphNode) {
     const widget = this.nodeWidgets(node.type).find((w) => w.factory);
     if (!widget) return nothing;
-    const el = widget.factory?.({
+    const made = renderExtension(widget, {
       api: this.api,
       session: this.session,
       data: { nodeId: node.id, readOnly: this.readOnly, params: node.params },
-    }) as HTMLElement & Record<string, unknown>;
+    });
+    // A widget that failed says so where it would be; the side form below still edits the node.
+    if (!(made instanceof HTMLElement))
+      return html`<div class="panel" data-widget=${widget.plugin ?? 'core'}>${made}</div>`;
+    const el = made;
     if (!this.widgetElements.has(el)) {
       this.widgetElements.add(el);
       el.addEventListener('params-change', (e) => {
@@ -750,5 +755,11 @@ export class PipelineEditor extends LitElement {
       </div>
       ${this.renderHistory()}
     `;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-pipeline-editor': PipelineEditor;
   }
 }

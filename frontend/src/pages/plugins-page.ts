@@ -21,7 +21,12 @@ interface PluginRow {
   }[];
 }
 
-/** Admins: install plugins from an npm registry, see their status on every host, upgrade, remove. */
+/**
+ * Admins: install plugins from an npm registry, see their status on every host, upgrade, remove.
+ *
+ * @fires plugins-changed - after an install, upgrade or removal: the shell loads or unloads plugin
+ * UIs (bubbles, composed).
+ */
 @customElement('nullops-plugins-page')
 export class PluginsPage extends LitElement {
   static override styles = [
@@ -152,5 +157,11 @@ export class PluginsPage extends LitElement {
                 </tr>`,
               )}</tbody></table></div>`
       }`;
+  }
+}
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-plugins-page': PluginsPage;
   }
 }

@@ -221,3 +221,9 @@ export class ProjectsPage extends LitElement {
       }`;
   }
 }
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'nullops-projects-page': ProjectsPage;
+  }
+}
