@@ -14,8 +14,10 @@ export { environmentCapacity, placeDeployment } from './control-plane/deployment
 export { Sweeper } from './control-plane/deployments/sweeper.js';
 export { CaddyDriver } from './control-plane/ingress/caddy-driver.js';
 export { IngressService } from './control-plane/ingress/ingress-service.js';
+export { type LocalNodeCredentials, localNodeCredentials } from './control-plane/local-node.js';
 export { Outbox } from './control-plane/outbox/outbox.js';
 export { PluginService } from './control-plane/plugins/plugin-service.js';
+export { type LocalAgentStarter, runControlPlaneProcess } from './control-plane/process.js';
 export { Refs } from './control-plane/refs.js';
 export { RegistryClient } from './control-plane/registry/registry-client.js';
 export { defaultTag, selectTags, sortTags } from './control-plane/registry/tag-order.js';

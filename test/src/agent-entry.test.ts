@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { packageDirOf } from '@nullops/agent-host';
@@ -51,4 +52,28 @@ test('the control plane entry does load what the agent entry must not (the trace
   const modules = await modulesLoadedBy(`await import('@nullops/core');`);
   t.true(modules.some((m) => /\/node_modules\/knex\//.test(m)));
   t.true(modules.some((m) => m.replace(/^file:\/\//, '').startsWith(`${coreDir}dist/control-plane/`)));
+});
+
+test('the control plane entry loads no runtime: neither Docker nor Kubernetes client, nor an agent package', async (t) => {
+  const modules = await modulesLoadedBy(`await import('@nullops/core');`);
+  t.true(
+    modules.some((m) => /\/node_modules\/knex\//.test(m)),
+    'the trace records the control plane',
+  );
+  const runtimes = [
+    /\/node_modules\/dockerode\//,
+    /\/node_modules\/@kubernetes\/client-node\//,
+    /\/agent-docker\/dist\//,
+    /\/agent-k8s\/dist\//,
+  ];
+  t.deepEqual(
+    modules.filter((m) => runtimes.some((pattern) => pattern.test(m))),
+    [],
+  );
+  // Nor can it: the package depends on no agent (the all-in-one entry brings the Docker one).
+  const { dependencies } = JSON.parse(readFileSync(resolve('core/package.json'), 'utf8'));
+  t.deepEqual(
+    Object.keys(dependencies).filter((name) => /^@nullops\/agent-(docker|k8s)$/.test(name)),
+    [],
+  );
 });

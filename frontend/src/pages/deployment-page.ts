@@ -330,7 +330,7 @@ export class DeploymentPage extends LitElement {
       return html`${this.error ? html`<p class="error" role="alert">${this.error}</p>` : html`<p class="muted">Loading…</p>`}`;
     const full = deploymentLevel(this.session, d) === 'full';
     // Failed, deleting or deleted: the page says so instead of showing stale services and a timer.
-    const live = ['pending', 'deploying', 'running', 'degraded', 'offline'].includes(d.state);
+    const live = d.live;
     const tabs = this.tree.children('page:deployment', 'tabs', d as unknown as Record<string, unknown>);
     const tab = tabs.find((x) => x.id === this.tab);
     return html`

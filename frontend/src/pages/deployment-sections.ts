@@ -19,7 +19,7 @@ abstract class DeploymentSection extends LitElement {
   @property({ attribute: false }) deployment?: Deployment;
 
   protected get live(): boolean {
-    return ['pending', 'deploying', 'running', 'offline'].includes(this.deployment?.state ?? '');
+    return this.deployment?.live ?? false;
   }
 
   /** Tells the page something changed (an operation queued), so it loads what it shows again. */

@@ -3,9 +3,10 @@ import { join, resolve } from 'node:path';
 import { freePort, tempDir } from './agent-process.js';
 import { DEADLINE_MS } from './time.js';
 
-export const MAIN = resolve('core/dist/main.js');
+/** What `npm start` runs: the control plane with its local Docker agent (the all-in-one entry). */
+export const MAIN = resolve('deploy/all-in-one/dist/main.js');
 
-/** Starts `node core/dist/main.js` (what `npm start` runs) and resolves once it listens. */
+/** Starts `node deploy/all-in-one/dist/main.js` (what `npm start` runs) and resolves once it listens. */
 export function start(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, [MAIN], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },

@@ -5,6 +5,7 @@ import {
   DEPLOYMENT_ACTIONS,
   DEPLOYMENT_STATES,
   type DeploymentAction,
+  isLive,
   ROUTED_STATES,
 } from '../deployments/lifecycle.js';
 import type { BackupRow, OperationRow } from '../deployments/operations.js';
@@ -115,6 +116,9 @@ export const DeploymentView = z.object({
   state: z.enum(DEPLOYMENT_STATES),
   /** What a user with full access may do to it now (extend, retry, redeploy, clone, cancel, delete, services). */
   actions: z.array(z.enum(Object.keys(DEPLOYMENT_ACTIONS) as [DeploymentAction, ...DeploymentAction[]])),
+  live: z
+    .boolean()
+    .describe('its services run or are being made (its logs are live; once not, the lines kept at its end)'),
   stateMessage: z.string().nullable(),
   error: z
     .object({ step: z.string().nullable(), message: z.string() })
@@ -179,6 +183,7 @@ export function deploymentView(
     nodeName: d.nodeName ?? null,
     state: d.state,
     actions: allowedActions(d.state),
+    live: isLive(d.state),
     stateMessage: d.stateMessage,
     error: (d.error as DeploymentView['error']) ?? null,
     tags: d.tags ?? {},
