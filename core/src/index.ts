@@ -1,7 +1,7 @@
 // tsyringe (ours, and @peculiar/x509's) needs the Reflect polyfill before anything imports it.
 import 'reflect-metadata';
 
-export * from '@nullops/agent-host/kernel';
+export * from '@nullops/kernel';
 export { dialAgent, UnprovenAgentError } from './control-plane/agents/agent-dialer.js';
 export { BackupStore } from './control-plane/backups/backup-store.js';
 export { ensureFirstAdmin, loadSecretKeys } from './control-plane/bootstrap.js';
@@ -12,6 +12,9 @@ export { DeploymentCommands } from './control-plane/deployments/commands.js';
 export { LIFECYCLE, nextState } from './control-plane/deployments/lifecycle.js';
 export { environmentCapacity, placeDeployment } from './control-plane/deployments/placement.js';
 export { Sweeper } from './control-plane/deployments/sweeper.js';
+export * from './control-plane/http/mount-routes.js';
+export * from './control-plane/http/openapi.js';
+export * from './control-plane/http/route.js';
 export { CaddyDriver } from './control-plane/ingress/caddy-driver.js';
 export { IngressService } from './control-plane/ingress/ingress-service.js';
 export { type LocalNodeCredentials, localNodeCredentials } from './control-plane/local-node.js';

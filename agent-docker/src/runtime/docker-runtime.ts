@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { inOneLine, probeAddress } from '@nullops/agent-host/kernel';
+import { inOneLine, probeAddress } from '@nullops/kernel';
 import {
   type ClaimHolder,
   confinementOf,

@@ -1,5 +1,5 @@
+import { enumVar, intVar, loadConfig, stringVar } from '@nullops/kernel';
 import { z } from 'zod';
-import { enumVar, intVar, loadConfig, stringVar } from '../kernel/config.js';
 
 /** Environment variables every agent reads; the runtime packages add their own. */
 export const agentConfigShape = {

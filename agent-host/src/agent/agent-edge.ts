@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { constantTimeEqual } from '@nullops/kernel';
 import { AGENT_EDGE_HEADERS, type Runtime } from '@nullops/plugin-sdk';
 import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from 'pino';
-import { constantTimeEqual } from '../kernel/security/constant-time.js';
 
 /** Which of its services the agent may serve: those of its own deployments, with their ports. */
 export type ServicePorts = (deploymentId: string, service: string) => number | undefined;

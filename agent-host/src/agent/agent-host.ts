@@ -4,6 +4,18 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import {
+  AGENT_PROOF_HEADER,
+  channelProof,
+  constantTimeEqual,
+  rootContainer as container,
+  createHttpApp,
+  edgeKey,
+  Metrics,
+  nodeTokenHash,
+  PROOF_SCHEME,
+  watchLiveness,
+} from '@nullops/kernel';
+import {
   AGENT_IDENTITY_HEADER,
   AGENT_WS_PATH,
   type DesiredDeployment,
@@ -13,14 +25,7 @@ import {
 } from '@nullops/plugin-sdk';
 import websockify from 'koa-websocket';
 import type { Logger } from 'pino';
-import { container } from 'tsyringe';
 import type WebSocket from 'ws';
-import { createHttpApp } from '../kernel/http/http-app.js';
-import { Metrics } from '../kernel/http/metrics.js';
-import { watchLiveness } from '../kernel/net/liveness.js';
-import { AGENT_PROOF_HEADER, channelProof, PROOF_SCHEME } from '../kernel/security/channel-proof.js';
-import { constantTimeEqual } from '../kernel/security/constant-time.js';
-import { edgeKey, nodeTokenHash } from '../kernel/security/edge-key.js';
 import type { BundledPlugin } from '../plugins/bundled-plugins.js';
 import { PluginHost } from '../plugins/plugin-host.js';
 import { PluginStore } from '../plugins/plugin-store.js';

@@ -1,6 +1,5 @@
+import { ConfigError, createLogger, forgetSecretVariables, type Logger } from '@nullops/kernel';
 import type { z } from 'zod';
-import { ConfigError, forgetSecretVariables } from '../kernel/config.js';
-import { createLogger, type Logger } from '../kernel/logger.js';
 
 /**
  * An agent's process, whatever its runtime: its configuration read (a bad one is exit 2, with

@@ -1,3 +1,4 @@
+import { createLogger } from '@nullops/kernel';
 import {
   type ComponentDefinition,
   type DesiredDeployment,
@@ -8,7 +9,6 @@ import {
   z,
 } from '@nullops/plugin-sdk';
 import test from 'ava';
-import { createLogger } from '../kernel/logger.js';
 import type { PluginHost } from '../plugins/plugin-host.js';
 import { DeploymentRunner } from './deployment-runner.js';
 import { Reconciler } from './reconciler.js';

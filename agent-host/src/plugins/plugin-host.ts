@@ -1,3 +1,4 @@
+import type { DependencyContainer } from '@nullops/kernel';
 import type {
   ComponentDefinition,
   PipelineRun,
@@ -6,7 +7,6 @@ import type {
   PluginStatus,
 } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
-import type { DependencyContainer } from 'tsyringe';
 import type { BundledPlugin } from './bundled-plugins.js';
 import { loadPluginModule } from './plugin-loader.js';
 import type { PluginStore } from './plugin-store.js';

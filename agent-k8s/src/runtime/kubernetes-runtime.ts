@@ -13,7 +13,7 @@ import {
   type V1Pod,
   type V1Status,
 } from '@kubernetes/client-node';
-import { probeAddress } from '@nullops/agent-host/kernel';
+import { probeAddress } from '@nullops/kernel';
 import {
   type ClaimHolder,
   type DeploymentBudget,

@@ -1,4 +1,4 @@
-import { boolVar, enumVar, intVar, loadConfig, stringVar } from '@nullops/agent-host/kernel';
+import { boolVar, enumVar, intVar, loadConfig, stringVar } from '@nullops/kernel';
 import { z } from 'zod';
 
 /** Every environment variable the control plane reads; README.md documents each. */

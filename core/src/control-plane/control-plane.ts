@@ -1,16 +1,9 @@
 import type { Server } from 'node:http';
 import Router from '@koa/router';
-import type { AnyRoute } from '@nullops/agent-host/kernel';
-import {
-  buildOpenApi,
-  createContainer,
-  createHttpApp,
-  Metrics,
-  mountRoutes,
-} from '@nullops/agent-host/kernel';
+import type { DependencyContainer } from '@nullops/kernel';
+import { createContainer, createHttpApp, Metrics } from '@nullops/kernel';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
-import type { DependencyContainer } from 'tsyringe';
 import { AccessService } from './access/access-service.js';
 import { Authorizer } from './access/authorizer.js';
 import { LiveStreams } from './access/live-streams.js';
@@ -35,6 +28,9 @@ import { DeploymentHealth } from './deployments/service-health.js';
 import { Sweeper } from './deployments/sweeper.js';
 import { TagService } from './deployments/tag-service.js';
 import { Transitions } from './deployments/transitions.js';
+import { mountRoutes } from './http/mount-routes.js';
+import { buildOpenApi } from './http/openapi.js';
+import type { AnyRoute } from './http/route.js';
 import { controlPlaneHooks } from './http/route-hooks.js';
 import { IngressService } from './ingress/ingress-service.js';
 import { Outbox } from './outbox/outbox.js';

@@ -1,4 +1,4 @@
-import { ConfigError, createLogger, forgetSecretVariables } from '@nullops/agent-host/kernel';
+import { ConfigError, createLogger, forgetSecretVariables } from '@nullops/kernel';
 import type { Logger } from 'pino';
 import { ensureFirstAdmin, loadSecretKeys } from './bootstrap.js';
 import { type ControlPlaneConfig, controlPlaneConfigShape, loadControlPlaneConfig } from './config.js';

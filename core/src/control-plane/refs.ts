@@ -1,5 +1,5 @@
-import type { Metrics } from '@nullops/agent-host/kernel';
-import { serviceRef } from '@nullops/agent-host/kernel';
+import type { Metrics } from '@nullops/kernel';
+import { serviceRef } from '@nullops/kernel';
 import type { Logger } from 'pino';
 import type { ControlPlaneConfig } from './config.js';
 import type { Database } from './database/database.js';

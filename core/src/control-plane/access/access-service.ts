@@ -1,4 +1,4 @@
-import { inject, injectable } from 'tsyringe';
+import { inject, injectable } from '@nullops/kernel';
 import type { Principal } from '../auth/principal.js';
 import type { Database } from '../database/database.js';
 import type { AccessLevel } from '../models/identity.js';

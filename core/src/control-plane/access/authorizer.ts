@@ -1,10 +1,10 @@
-import type { AccessRule } from '@nullops/agent-host/kernel';
+import { inject, injectable } from '@nullops/kernel';
 import { AuthenticationError, NotAllowedError, NotFoundError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
-import { inject, injectable } from 'tsyringe';
 import { ApiTokenService } from '../auth/api-token-service.js';
 import type { Principal } from '../auth/principal.js';
 import { SESSION_COOKIE, SessionService } from '../auth/session-service.js';
+import type { AccessRule } from '../http/route.js';
 import { constantTimeEqual } from '../security/tokens.js';
 import { AccessService, atLeast } from './access-service.js';
 

@@ -6,7 +6,7 @@ import {
   constantTimeEqual,
   nodeTokenHash,
   PROOF_SCHEME,
-} from '@nullops/agent-host/kernel';
+} from '@nullops/kernel';
 import { AGENT_IDENTITY_HEADER, AGENT_WS_PATH, PROTOCOL_VERSION } from '@nullops/plugin-sdk';
 import WebSocket from 'ws';
 

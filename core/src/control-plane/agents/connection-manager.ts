@@ -1,7 +1,6 @@
-import { watchLiveness } from '@nullops/agent-host/kernel';
+import { inject, injectable, watchLiveness } from '@nullops/kernel';
 import { type Heartbeat, type Hello, PROTOCOL_VERSION, type RuntimeHealth } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
-import { inject, injectable } from 'tsyringe';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
 import { statesFor } from '../deployments/lifecycle.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { inject, injectable } from '@nullops/kernel';
 import { type EventSchemas, NotFoundError, RateLimitError } from '@nullops/plugin-sdk';
-import { inject, injectable } from 'tsyringe';
 import type { z } from 'zod';
 import type { Deployment } from '../models/fleet.js';
 import { AgentEvents } from './agent-events.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { inject, injectable } from '@nullops/kernel';
 import type { DesiredDeployment } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
-import { inject, injectable } from 'tsyringe';
 import { DesiredState } from '../deployments/desired-state.js';
 import { ENVELOPE_BYTES } from '../deployments/message-size.js';
 import { PluginService } from '../plugins/plugin-service.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { inject, injectable } from '@nullops/kernel';
 import { NotFoundError } from '@nullops/plugin-sdk';
-import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
 import { type AccessLevel, ApiToken, type User } from '../models/identity.js';
 import { Refs } from '../refs.js';

@@ -1,6 +1,6 @@
+import { inject, injectable } from '@nullops/kernel';
 import { RateLimitError } from '@nullops/plugin-sdk';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import { inject, injectable } from 'tsyringe';
 import type { ControlPlaneConfig } from '../config.js';
 import { KeyedLock } from '../deployments/keyed-lock.js';
 import { Refs } from '../refs.js';

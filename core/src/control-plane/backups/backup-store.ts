@@ -4,7 +4,7 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { inject, injectable } from 'tsyringe';
+import { inject, injectable } from '@nullops/kernel';
 import type { ControlPlaneConfig } from '../config.js';
 import { Refs } from '../refs.js';
 import { FILE_HEADER_MAX, type SecretBox } from '../security/secret-box.js';

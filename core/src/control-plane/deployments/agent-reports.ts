@@ -1,6 +1,6 @@
+import { inject, injectable } from '@nullops/kernel';
 import type { ActualDeployment } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
-import { inject, injectable } from 'tsyringe';
 import { type AgentEventMap, AgentEvents } from '../agents/agent-events.js';
 import type { Database } from '../database/database.js';
 import { refreshRoutesLater } from '../ingress/ingress-service.js';

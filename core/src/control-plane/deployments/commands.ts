@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { inject, injectable } from '@nullops/kernel';
 import {
   ConflictError,
   type DesiredDeployment,
   type PipelineRun,
   UnprocessableError,
 } from '@nullops/plugin-sdk';
-import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
 import { PipelineVersion, Project } from '../models/catalog.js';
 import { Deployment, Environment } from '../models/fleet.js';

@@ -1,6 +1,6 @@
+import { inject, injectable } from '@nullops/kernel';
 import type { DesiredDeployment, PipelineRun } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
-import { inject, injectable } from 'tsyringe';
 import { AgentConnectionManager } from '../agents/connection-manager.js';
 import type { Database } from '../database/database.js';
 import { PipelineVersion, Project } from '../models/catalog.js';

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { inject, injectable } from 'tsyringe';
+import { inject, injectable } from '@nullops/kernel';
 import type { Database } from '../database/database.js';
 import { Outbox } from '../outbox/outbox.js';
 import { iso } from '../schemas/common.js';

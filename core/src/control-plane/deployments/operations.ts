@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { inject, injectable } from '@nullops/kernel';
 import { ConflictError, InputError } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
-import { inject, injectable } from 'tsyringe';
 import { AccessService, atLeast } from '../access/access-service.js';
 import type { AgentLink } from '../agents/agent-link.js';
 import { AgentConnectionManager } from '../agents/connection-manager.js';

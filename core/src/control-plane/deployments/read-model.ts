@@ -1,5 +1,5 @@
+import { delay, inject, injectable } from '@nullops/kernel';
 import type { DeploymentForPlugin } from '@nullops/plugin-sdk';
-import { delay, inject, injectable } from 'tsyringe';
 import { AccessService } from '../access/access-service.js';
 import type { Principal } from '../auth/principal.js';
 import type { Database } from '../database/database.js';

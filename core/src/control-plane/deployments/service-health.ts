@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
+import { inject, injectable } from '@nullops/kernel';
 import type { ServiceHealth } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
-import { inject, injectable } from 'tsyringe';
 import { AgentEvents } from '../agents/agent-events.js';
 import type { Database } from '../database/database.js';
 import { Refs } from '../refs.js';

@@ -1,5 +1,5 @@
+import { inject, injectable } from '@nullops/kernel';
 import type { Logger } from 'pino';
-import { inject, injectable } from 'tsyringe';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
 import { Deployment } from '../models/fleet.js';

@@ -1,5 +1,5 @@
+import { inject, injectable } from '@nullops/kernel';
 import { InputError, NotFoundError, UnavailableError } from '@nullops/plugin-sdk';
-import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
 import { ContainerRegistry, type Project, Service } from '../models/catalog.js';
 import { PluginService } from '../plugins/plugin-service.js';

@@ -1,4 +1,4 @@
-import { inject, injectable } from 'tsyringe';
+import { inject, injectable } from '@nullops/kernel';
 import type { Database } from '../database/database.js';
 import { INGRESS_REFRESH_TOPIC } from '../ingress/ingress-service.js';
 import { Deployment } from '../models/fleet.js';

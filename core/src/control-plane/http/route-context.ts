@@ -1,7 +1,7 @@
-import { routeFactory } from '@nullops/agent-host/kernel';
 import { AuthenticationError, type FieldIssue, InputError } from '@nullops/plugin-sdk';
 import type { Principal } from '../auth/principal.js';
 import type { Database } from '../database/database.js';
+import { routeFactory } from './route.js';
 
 /**
  * What every control-plane handler receives besides its validated input: the caller, and the

@@ -1,4 +1,3 @@
-import type { AnyRoute, RouteHooks, RouteResult } from '@nullops/agent-host/kernel';
 import { isNullOpsError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
@@ -8,6 +7,8 @@ import type { Principal } from '../auth/principal.js';
 import type { Database } from '../database/database.js';
 import type { AuditOutcome } from '../models/audit-event.js';
 import type { Outbox } from '../outbox/outbox.js';
+import type { RouteHooks } from './mount-routes.js';
+import type { AnyRoute, RouteResult } from './route.js';
 import type { ControlPlaneExtras } from './route-context.js';
 
 /**

@@ -1,7 +1,6 @@
-import { edgeKey, nodeTokenHash } from '@nullops/agent-host/kernel';
+import { edgeKey, inject, injectable, nodeTokenHash } from '@nullops/kernel';
 import type { ServiceState } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
-import { inject, injectable } from 'tsyringe';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
 import { ROUTED_STATES } from '../deployments/lifecycle.js';

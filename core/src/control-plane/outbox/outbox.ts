@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { inject, injectable } from '@nullops/kernel';
 import type { Logger } from 'pino';
-import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
 import { Refs } from '../refs.js';
 

@@ -1,4 +1,4 @@
-import { inject, injectable } from 'tsyringe';
+import { inject, injectable } from '@nullops/kernel';
 import type { Database } from '../database/database.js';
 import { type LiveEvent, NOTIFY_TOPIC } from '../deployments/history.js';
 import { DeploymentReadModel } from '../deployments/read-model.js';

@@ -1,5 +1,5 @@
+import { inject, injectable } from '@nullops/kernel';
 import type { NodeNotification } from '@nullops/plugin-sdk';
-import { inject, injectable } from 'tsyringe';
 import { NODE_NOTIFY_TOPIC } from '../agents/connection-manager.js';
 import type { Database } from '../database/database.js';
 import { AgentNode, Environment } from '../models/fleet.js';

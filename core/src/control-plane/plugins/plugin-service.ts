@@ -10,6 +10,7 @@ import {
   resolvePackage,
   statusOf,
 } from '@nullops/agent-host/plugins';
+import { inject, injectable, rootContainer } from '@nullops/kernel';
 import {
   ConflictError,
   type DeploymentNotification,
@@ -22,7 +23,6 @@ import {
 } from '@nullops/plugin-sdk';
 import npa from 'npm-package-arg';
 import type { Logger } from 'pino';
-import { inject, injectable, container as rootContainer } from 'tsyringe';
 import type { AgentLink } from '../agents/agent-link.js';
 import { AgentConnectionManager } from '../agents/connection-manager.js';
 import type { ControlPlaneConfig } from '../config.js';

@@ -1,6 +1,6 @@
-import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
-import type { DependencyContainer } from 'tsyringe';
+import type { DependencyContainer } from '@nullops/kernel';
 import { z } from 'zod';
+import { Access, type AnyRoute } from '../http/route.js';
 import { route } from '../http/route-context.js';
 import { AuditEvent } from '../models/audit-event.js';
 import { iso, paging, timestamp, uuid } from '../schemas/common.js';

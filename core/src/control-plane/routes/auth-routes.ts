@@ -1,13 +1,13 @@
-import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
+import type { DependencyContainer } from '@nullops/kernel';
 import { AuthenticationError, InputError, NotAllowedError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
-import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { AccessService } from '../access/access-service.js';
 import { ApiTokenService } from '../auth/api-token-service.js';
 import { LoginThrottle } from '../auth/login-throttle.js';
 import { SESSION_COOKIE, SessionService } from '../auth/session-service.js';
 import type { ControlPlaneConfig } from '../config.js';
+import { Access, type AnyRoute } from '../http/route.js';
 import { caller, route } from '../http/route-context.js';
 import { User } from '../models/identity.js';
 import { Refs } from '../refs.js';

@@ -1,6 +1,5 @@
-import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
+import type { DependencyContainer } from '@nullops/kernel';
 import { InputError, NotAllowedError, NotFoundError } from '@nullops/plugin-sdk';
-import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { AccessService, atLeast } from '../access/access-service.js';
 import { LiveStreams } from '../access/live-streams.js';
@@ -15,6 +14,7 @@ import { DeploymentOperations } from '../deployments/operations.js';
 import { DeploymentReadModel } from '../deployments/read-model.js';
 import { DeploymentHealth, type HealthChange } from '../deployments/service-health.js';
 import { TagService } from '../deployments/tag-service.js';
+import { Access, type AnyRoute } from '../http/route.js';
 import { caller, inBody, route } from '../http/route-context.js';
 import { SSE_HEADERS, sse } from '../http/sse.js';
 import { Project } from '../models/catalog.js';

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
+import type { DependencyContainer } from '@nullops/kernel';
 import { InputError } from '@nullops/plugin-sdk';
-import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { AccessService } from '../access/access-service.js';
 import { ensureNoLiveDeployments } from '../deployments/decommission.js';
 import { environmentCapacity } from '../deployments/placement.js';
+import { Access, type AnyRoute } from '../http/route.js';
 import { caller, route } from '../http/route-context.js';
 import { Environment } from '../models/fleet.js';
 import { TeamAssignmentView, teamAssignments } from '../schemas/catalog.js';

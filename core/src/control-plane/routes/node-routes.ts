@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
+import type { DependencyContainer } from '@nullops/kernel';
 import { ConflictError } from '@nullops/plugin-sdk';
-import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { AgentConnectionManager } from '../agents/connection-manager.js';
 import { ensureNoLiveDeployments } from '../deployments/decommission.js';
+import { Access, type AnyRoute } from '../http/route.js';
 import { route } from '../http/route-context.js';
 import { AgentNode } from '../models/fleet.js';
 import { Refs } from '../refs.js';

@@ -1,8 +1,8 @@
-import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
+import type { DependencyContainer } from '@nullops/kernel';
 import { InputError, NotAllowedError, NotFoundError } from '@nullops/plugin-sdk';
-import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import type { Database } from '../database/database.js';
+import { Access, type AnyRoute } from '../http/route.js';
 import { caller, inBody, route } from '../http/route-context.js';
 import { Plugin, PluginStatusRow, Project } from '../models/catalog.js';
 import { AgentNode } from '../models/fleet.js';

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
+import type { DependencyContainer } from '@nullops/kernel';
 import { EgressAllowSchema } from '@nullops/plugin-sdk';
-import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { AccessService } from '../access/access-service.js';
 import { ComposeImport } from '../compose/compose-import.js';
 import type { Database } from '../database/database.js';
 import { ensureNoLiveDeployments } from '../deployments/decommission.js';
 import { DeploymentOperations } from '../deployments/operations.js';
+import { Access, type AnyRoute } from '../http/route.js';
 import { caller, inBody, route } from '../http/route-context.js';
 import { Project, Service } from '../models/catalog.js';
 import {

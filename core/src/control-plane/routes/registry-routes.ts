@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
+import type { DependencyContainer } from '@nullops/kernel';
 import { InputError } from '@nullops/plugin-sdk';
-import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { TagService } from '../deployments/tag-service.js';
+import { Access, type AnyRoute } from '../http/route.js';
 import { route } from '../http/route-context.js';
 import { ContainerRegistry } from '../models/catalog.js';
 import { Refs } from '../refs.js';

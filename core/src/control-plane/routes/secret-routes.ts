@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
-import type { DependencyContainer } from 'tsyringe';
+import type { DependencyContainer } from '@nullops/kernel';
 import { z } from 'zod';
+import { Access, type AnyRoute } from '../http/route.js';
 import { caller, route } from '../http/route-context.js';
 import { Secret } from '../models/catalog.js';
 import { Refs } from '../refs.js';

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
+import type { DependencyContainer } from '@nullops/kernel';
 import { InputError } from '@nullops/plugin-sdk';
-import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
+import { Access, type AnyRoute } from '../http/route.js';
 import { route } from '../http/route-context.js';
 import { Service, type TagMode } from '../models/catalog.js';
 import { ServiceView, serviceFields, serviceView } from '../schemas/catalog.js';

@@ -1,9 +1,9 @@
-import type { Metrics } from '@nullops/agent-host/kernel';
-import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
+import type { Metrics } from '@nullops/kernel';
 import { AuthenticationError, NotAllowedError, UnavailableError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
 import { z } from 'zod';
 import { type Database, isDatabaseReachable } from '../database/database.js';
+import { Access, type AnyRoute } from '../http/route.js';
 import { route } from '../http/route-context.js';
 import { constantTimeEqual } from '../security/tokens.js';
 

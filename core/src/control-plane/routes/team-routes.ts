@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
-import type { DependencyContainer } from 'tsyringe';
+import type { DependencyContainer } from '@nullops/kernel';
 import { z } from 'zod';
 import type { Database } from '../database/database.js';
+import { Access, type AnyRoute } from '../http/route.js';
 import { route } from '../http/route-context.js';
 import { Team, User } from '../models/identity.js';
 import { displayText, idParam, uuid } from '../schemas/common.js';

@@ -1,7 +1,7 @@
-import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
+import type { DependencyContainer } from '@nullops/kernel';
 import { InputError } from '@nullops/plugin-sdk';
-import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
+import { Access, type AnyRoute } from '../http/route.js';
 import { caller, route } from '../http/route-context.js';
 import { PluginService } from '../plugins/plugin-service.js';
 import { iso, timestamp } from '../schemas/common.js';

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Access, type AnyRoute } from '@nullops/agent-host/kernel';
+import type { DependencyContainer } from '@nullops/kernel';
 import { ConflictError, InputError } from '@nullops/plugin-sdk';
-import type { DependencyContainer } from 'tsyringe';
 import { z } from 'zod';
 import { ApiTokenService } from '../auth/api-token-service.js';
 import { SessionService } from '../auth/session-service.js';
 import type { Database } from '../database/database.js';
+import { Access, type AnyRoute } from '../http/route.js';
 import { caller, route } from '../http/route-context.js';
 import { User } from '../models/identity.js';
 import { displayText, idParam, paging, quotaFields } from '../schemas/common.js';

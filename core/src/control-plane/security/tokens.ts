@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 
-export { constantTimeEqual } from '@nullops/agent-host/kernel';
+export { constantTimeEqual } from '@nullops/kernel';
 
 /** A random token with 256 bits of entropy and a readable prefix saying what it is. */
 export function generateToken(prefix: string): string {

@@ -1,5 +1,5 @@
+import { inject, injectable } from '@nullops/kernel';
 import { InputError, SECRET_REFERENCE, walkStrings } from '@nullops/plugin-sdk';
-import { inject, injectable } from 'tsyringe';
 import type { Database } from '../database/database.js';
 import { Secret } from '../models/catalog.js';
 import { Refs } from '../refs.js';

@@ -1,8 +1,8 @@
 import type Router from '@koa/router';
+import { describe, zodIssues } from '@nullops/kernel';
 import { type FieldIssue, InputError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
 import type { z } from 'zod';
-import { describe, zodIssues } from './error-middleware.js';
 import type { AnyRoute } from './route.js';
 
 /** How a route's request ended, for the host's `after` hook (the audit log). */

@@ -1,8 +1,12 @@
 import 'reflect-metadata';
 import { type DependencyContainer, type InjectionToken, container as rootContainer } from 'tsyringe';
 
-export { inject, injectable, singleton } from 'tsyringe';
+// The one DI the hosts use: tsyringe, through here (CONTRIBUTING.md), so there is one copy of it
+// and of its root container.
+export { delay, inject, injectable, singleton } from 'tsyringe';
 export type { DependencyContainer };
+/** The process's root container (hosts make children of it: one per host, one per plugin). */
+export { rootContainer };
 
 /**
  * A typed DI token. Every injectable dependency is addressed by one of these, and every constructor
