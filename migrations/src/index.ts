@@ -15,6 +15,7 @@ import * as imageDigestsAndSecurity from './20261207000000_image_digests_and_sec
 import * as keptLogs from './20261208000000_kept_logs.js';
 import * as serviceNamesPerProject from './20261208010000_service_names_per_project.js';
 import * as overcommit from './20261208020000_overcommit.js';
+import * as runtimeKinds from './20261208030000_runtime_kinds.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -37,6 +38,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261208000000_kept_logs': keptLogs,
   '20261208010000_service_names_per_project': serviceNamesPerProject,
   '20261208020000_overcommit': overcommit,
+  '20261208030000_runtime_kinds': runtimeKinds,
 };
 
 /** A knex migration source over the list above. */

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import type { HealthCheck, LogLine, ServiceSpec, ServiceState } from './runtime.js';
+import {
+  type HealthCheck,
+  type LogLine,
+  RUNTIME_KINDS,
+  type ServiceSpec,
+  type ServiceState,
+} from './runtime.js';
 
 /**
  * Version of the control plane ⇄ agent protocol. Both sides must speak the same one: the control
@@ -435,7 +441,7 @@ const CapacitySchema = z.object({ cpuMillicores: z.number(), memoryMb: z.number(
 export const HelloSchema = z.object({
   protocolVersion: z.number().int(),
   agentVersion: z.string(),
-  runtime: z.enum(['docker', 'kubernetes']),
+  runtime: z.enum(RUNTIME_KINDS),
   /** The largest message it accepts: the control plane pages what it sends to fit. */
   maxMessageBytes: z.number().int().min(1024).optional(),
   /**

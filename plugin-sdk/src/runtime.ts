@@ -266,9 +266,17 @@ export interface PullProgress {
   fraction?: number;
 }
 
+/**
+ * The runtimes an agent can drive (since 1.7). A new one (Podman, Nomad) is added here and in
+ * its agent package: the protocol, the API, the database and the control plane take their list
+ * from this one.
+ */
+export const RUNTIME_KINDS = ['docker', 'kubernetes'] as const;
+export type RuntimeKind = (typeof RUNTIME_KINDS)[number];
+
 /** What an agent can do on its node. All methods are idempotent where the name says so. */
 export interface Runtime {
-  readonly kind: 'docker' | 'kubernetes';
+  readonly kind: RuntimeKind;
   /** CPU and memory this node offers to deployments. */
   capacity(): Promise<{ cpuMillicores: number; memoryMb: number }>;
   /**

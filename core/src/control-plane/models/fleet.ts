@@ -1,7 +1,7 @@
-import type { ServiceHealth } from '@nullops/plugin-sdk';
+import type { RuntimeKind, ServiceHealth } from '@nullops/plugin-sdk';
 import { BaseModel } from './base-model.js';
 
-export type RuntimeKind = 'docker' | 'kubernetes';
+export type { RuntimeKind };
 /**
  * How a node is: `online` (placeable), `degraded` (connected, but its runtime does not answer: no
  * placements, its deployments' routes kept), `offline`, `untrusted`, `incompatible`.

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DependencyContainer } from '@nullops/kernel';
-import { InputError } from '@nullops/plugin-sdk';
+import { InputError, RUNTIME_KINDS } from '@nullops/plugin-sdk';
 import { z } from 'zod';
 import { AccessService } from '../access/access-service.js';
 import { ensureNoLiveDeployments } from '../deployments/decommission.js';
@@ -24,7 +24,7 @@ export function environmentRoutes(container: DependencyContainer): AnyRoute[] {
     name: dnsLabel,
     description: displayText(500).nullable(),
     baseDomain: dnsName,
-    runtime: z.enum(['docker', 'kubernetes'], { error: 'must be docker or kubernetes' }),
+    runtime: z.enum(RUNTIME_KINDS, { error: `must be one of ${RUNTIME_KINDS.join(', ')}` }),
     defaultTtlSeconds: ttlSeconds,
     ingressClass: dnsLabel.nullable(),
     cpuOvercommit: z.number().min(1, 'must be at least 1 (no overcommit)').max(20),

@@ -131,7 +131,7 @@ export const DeploymentView = z.object({
   pipelineVersion: z.number().nullable(),
   databases: z
     .array(z.string())
-    .describe('its PostgreSQL services (postgres.database nodes): what can be backed up and restored'),
+    .describe('the services of its nodes whose component keeps data (backup and restore hooks): what can be backed up and restored'),
   plugins: z
     .record(z.string(), z.string())
     .describe('plugin releases the deployment runs with (pinned by its pipeline version)'),
@@ -156,7 +156,7 @@ export interface DeploymentContext {
   /** Set when the environment's cluster serves the URLs with its own ingress controller (port 80). */
   ingressClass: string | null;
   pipelineVersion: number | null;
-  /** Services of its pipeline's postgres.database nodes. */
+  /** Services of its pipeline's nodes whose component keeps data (backup and restore hooks). */
   databases: string[];
   plugins: Record<string, string>;
   createdByName: string | null;

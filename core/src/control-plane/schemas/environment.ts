@@ -1,3 +1,4 @@
+import { RUNTIME_KINDS } from '@nullops/plugin-sdk';
 import { z } from 'zod';
 import type { Environment } from '../models/fleet.js';
 import { iso, timestamp, uuid } from './common.js';
@@ -7,7 +8,7 @@ export const EnvironmentView = z.object({
   name: z.string(),
   description: z.string().nullable(),
   baseDomain: z.string(),
-  runtime: z.enum(['docker', 'kubernetes']),
+  runtime: z.enum(RUNTIME_KINDS),
   defaultTtlSeconds: z.number(),
   /** Kubernetes: the IngressClass the agent writes Ingress objects with; null: the agent edge serves the URLs. */
   ingressClass: z.string().nullable(),
