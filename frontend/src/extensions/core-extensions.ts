@@ -1,11 +1,13 @@
 import { html } from 'lit';
-import { RESOURCES } from '../pages/admin-pages.js';
+import { RESOURCES } from '../pages/admin-resources.js';
 import type { Deployment } from '../pages/types.js';
 import { makeBlueprints } from './blueprints.js';
 import type { ExtensionContext, ExtensionTree } from './extension-tree.js';
 import '../pages/deployments-page.js';
 import '../pages/deployment-page.js';
-import '../pages/deployment-sections.js';
+import '../pages/deployment-backups.js';
+import '../pages/deployment-history.js';
+import '../pages/deployment-logs.js';
 import '../pages/projects-page.js';
 import '../pages/plugins-page.js';
 import '../pages/admin-pages.js';

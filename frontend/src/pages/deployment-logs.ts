@@ -1,38 +1,8 @@
-import { css, html, LitElement, nothing, type PropertyValues } from 'lit';
-import { customElement, property, query, state } from 'lit/decorators.js';
-import type { Api } from '../api.js';
-import { localTimes, timeOfDay } from '../format.js';
+import { css, html, nothing, type PropertyValues } from 'lit';
+import { customElement, query, state } from 'lit/decorators.js';
+import { timeOfDay } from '../format.js';
 import { shared } from '../theme.js';
-import type { DatabaseBackup, Deployment, DeploymentHistoryItem } from './types.js';
-
-/**
- * The deployment page's own sections, each a core extension attached to the page's `panels`,
- * built exactly like a plugin's panel: an element given `api`, `access` and `deployment`.
- *
- * @fires deployment-changed - it queued an operation: the page loads the deployment again.
- * @fires deployment-error - with a message for the page to show.
- */
-abstract class DeploymentSection extends LitElement {
-  static override styles = [shared];
-  @property({ attribute: false }) api!: Api;
-  @property() access: 'read' | 'full' = 'read';
-  @property({ attribute: false }) deployment?: Deployment;
-
-  protected get live(): boolean {
-    return this.deployment?.live ?? false;
-  }
-
-  /** Tells the page something changed (an operation queued), so it loads what it shows again. */
-  protected changed(): void {
-    this.dispatchEvent(new CustomEvent('deployment-changed', { bubbles: true, composed: true }));
-  }
-
-  protected failed(err: unknown): void {
-    this.dispatchEvent(
-      new CustomEvent('deployment-error', { detail: (err as Error).message, bubbles: true, composed: true }),
-    );
-  }
-}
+import { DeploymentSection } from './deployment-section.js';
 
 interface LogLine {
   service: string;
@@ -226,110 +196,8 @@ export class DeploymentLogs extends DeploymentSection {
   }
 }
 
-/** Transitions, actions and who made them (pipeline steps are in the progress list). */
-@customElement('nullops-deployment-history')
-export class DeploymentHistory extends DeploymentSection {
-  @state() private items: DeploymentHistoryItem[] = [];
-
-  protected override willUpdate(changed: PropertyValues<this>): void {
-    if (changed.has('deployment') && this.deployment) void this.load(this.deployment.id);
-  }
-
-  private async load(id: string) {
-    try {
-      const { items } = await this.api.get<{ items: DeploymentHistoryItem[] }>(
-        `/api/deployments/${id}/history`,
-      );
-      if (this.deployment?.id === id) this.items = items;
-    } catch (err) {
-      this.failed(err);
-    }
-  }
-
-  override render() {
-    return html`<h2>History</h2>
-      <table>
-        <thead><tr><th>When</th><th>What</th><th>Who</th></tr></thead>
-        <tbody>
-          ${this.items
-            .filter((h) => !h.kind.startsWith('step.'))
-            .map(
-              (h) =>
-                html`<tr><td>${new Date(h.at).toLocaleString()}</td><td>${h.kind}${h.message ? ` — ${localTimes(h.message)}` : ''}</td><td>${h.actorName ?? 'system'}</td></tr>`,
-            )}
-        </tbody>
-      </table>`;
-  }
-}
-
-/** Database backups of the project: take one of this deployment, restore one into it. */
-@customElement('nullops-deployment-backups')
-export class DeploymentBackups extends DeploymentSection {
-  @state() private backups: DatabaseBackup[] = [];
-
-  protected override willUpdate(changed: PropertyValues<this>): void {
-    if (changed.has('deployment') && this.deployment?.databases.length) void this.load(this.deployment);
-  }
-
-  private async load(d: Deployment) {
-    try {
-      const { items } = await this.api.get<{ items: DatabaseBackup[] }>(
-        `/api/projects/${d.projectId}/backups`,
-      );
-      if (this.deployment?.id === d.id) this.backups = items;
-    } catch (err) {
-      this.failed(err);
-    }
-  }
-
-  private async operate(path: string, body: unknown) {
-    try {
-      await this.api.post(`/api/deployments/${this.deployment?.id}/${path}`, body);
-      this.changed();
-    } catch (err) {
-      this.failed(err);
-    }
-  }
-
-  override render() {
-    const d = this.deployment;
-    if (!d) return nothing;
-    const can = this.access === 'full' && d.actions.includes('services');
-    return html`
-      <div class="row">
-        <h2 style="margin:0">Backups</h2>
-        ${can ? d.databases.map((db) => html`<button @click=${() => this.operate('backups', { service: db })}>Back up ${db}</button>`) : nothing}
-      </div>
-      ${
-        this.backups.length
-          ? html`<table>
-              <thead><tr><th>Taken</th><th>Of</th><th>Service</th><th>Size</th><th></th></tr></thead>
-              <tbody>${this.backups.map(
-                (b) => html`<tr data-backup=${b.id}>
-                  <td>${new Date(b.createdAt).toLocaleString()}</td>
-                  <td>${b.deploymentName}${b.deploymentId === d.id ? ' (this one)' : ''}</td>
-                  <td>${b.service}</td>
-                  <td>${Math.ceil(b.bytes / 1024)} KiB</td>
-                  <td>${
-                    can
-                      ? html`<button @click=${() => {
-                          if (confirm(`Replace the data of ${b.service} in ${d.name} with this backup?`))
-                            void this.operate('restore', { backupId: b.id });
-                        }}>Restore here</button>`
-                      : nothing
-                  }</td>
-                </tr>`,
-              )}</tbody></table>`
-          : html`<p class="muted">No backups of this project yet.${this.access === 'full' ? ' Back up a service’s data to restore it later, here or into another deployment of the project.' : ''}</p>`
-      }
-    `;
-  }
-}
-
 declare global {
   interface HTMLElementTagNameMap {
     'nullops-deployment-logs': DeploymentLogs;
-    'nullops-deployment-history': DeploymentHistory;
-    'nullops-deployment-backups': DeploymentBackups;
   }
 }
