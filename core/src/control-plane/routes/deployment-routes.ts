@@ -256,7 +256,8 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       method: 'post',
       path: '/api/deployments/:deploymentId/backups',
       operationId: 'deployments.backups.create',
-      summary: "Back up a service's data (made by its component's backup hook, kept by the control plane): queued",
+      summary:
+        "Back up a service's data (made by its component's backup hook, kept by the control plane): queued",
       tags: ['deployments'],
       access: full,
       params,

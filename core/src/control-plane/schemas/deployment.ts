@@ -131,7 +131,9 @@ export const DeploymentView = z.object({
   pipelineVersion: z.number().nullable(),
   databases: z
     .array(z.string())
-    .describe('the services of its nodes whose component keeps data (backup and restore hooks): what can be backed up and restored'),
+    .describe(
+      'the services of its nodes whose component keeps data (backup and restore hooks): what can be backed up and restored',
+    ),
   plugins: z
     .record(z.string(), z.string())
     .describe('plugin releases the deployment runs with (pinned by its pipeline version)'),
