@@ -314,16 +314,10 @@ test.serial(
 test.serial(
   'day-2 on Kubernetes: stop and start a service (scaled to 0 and back), back up and restore its database',
   async (t) => {
-    const web = (await s.admin.get('/api/services')).body.items.find(
-      (x: { name: string }) => x.name === 'web',
-    );
-    const project = await s.admin.expect(201, 'POST', '/api/projects', {
-      name: 'kube-day2',
+    const project = await s.addProject('kube-day2', {
+      services: ['web'],
       cpuMillicores: 1000,
       memoryMb: 1024,
-      serviceIds: [web.id],
-    });
-    await s.admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, {
       graph: {
         nodes: [
           {
@@ -385,16 +379,10 @@ test.serial(
 test.serial(
   'live health on Kubernetes: a service that crashes after it started shows restarting, with its count and exit code, from the pod watch',
   async (t) => {
-    const web = (await s.admin.get('/api/services')).body.items.find(
-      (x: { name: string }) => x.name === 'web',
-    );
-    const project = await s.admin.expect(201, 'POST', '/api/projects', {
-      name: 'kube-health',
+    const project = await s.addProject('kube-health', {
+      services: ['web'],
       cpuMillicores: 500,
       memoryMb: 256,
-      serviceIds: [web.id],
-    });
-    await s.admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, {
       graph: {
         nodes: [
           {

@@ -202,15 +202,7 @@ test.serial(
 test.serial(
   'a new admin builds a five-node pipeline with the mouse on a high-density screen, lays it out, saves it, diffs two versions and restores the first',
   async (t) => {
-    const web = (await s.admin.get('/api/services')).body.items.find(
-      (x: { name: string }) => x.name === 'web',
-    );
-    const project = await s.admin.expect(201, 'POST', '/api/projects', {
-      name: 'five-nodes',
-      cpuMillicores: 100,
-      memoryMb: 512,
-      serviceIds: [web.id],
-    });
+    const project = await s.addProject('five-nodes');
     const context = await browser.newContext({
       viewport: { width: 1400, height: 1000 },
       deviceScaleFactor: 2,

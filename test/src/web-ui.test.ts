@@ -207,16 +207,7 @@ test.serial(
 test.serial(
   'a deployment whose health check fails shows the probe live while it waits, then its last answer and the lines its service printed',
   async (t) => {
-    const web = (await s.admin.get('/api/services')).body.items.find(
-      (x: { name: string }) => x.name === 'web',
-    );
-    const project = await s.admin.expect(201, 'POST', '/api/projects', {
-      name: 'broken-check',
-      cpuMillicores: 100,
-      memoryMb: 512,
-      serviceIds: [web.id],
-    });
-    await s.admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, {
+    const project = await s.addProject('broken-check', {
       graph: {
         nodes: [
           {

@@ -21,6 +21,14 @@ export interface Stack {
   ingressPort: number;
   /** Saves a pipeline version; returns it. */
   savePipeline(graph: unknown): Promise<{ version: number; plugins: Record<string, string> }>;
+  /**
+   * Another project with the stack's services (all, or those named), a budget, and a first
+   * pipeline version if given: for a test that must not change the stack's own project.
+   */
+  addProject(
+    name: string,
+    options?: { graph?: unknown; services?: string[]; cpuMillicores?: number; memoryMb?: number },
+  ): Promise<{ id: string; name: string }>;
   /** Creates a deployment as admin; returns its id. */
   deploy(name: string, tags?: Record<string, string>): Promise<string>;
   get(id: string): Promise<any>;
@@ -108,6 +116,18 @@ export async function startStack(options: {
     ingressPort,
     savePipeline: (graph) =>
       admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, { graph }),
+    async addProject(name, { graph, services, cpuMillicores = 100, memoryMb = 512 } = {}) {
+      const added = await admin.expect(201, 'POST', '/api/projects', {
+        name,
+        cpuMillicores,
+        memoryMb,
+        serviceIds: serviceIds.filter(
+          (_, i) => !services || services.includes(options.services[i]?.name ?? ''),
+        ),
+      });
+      if (graph) await admin.expect(201, 'POST', `/api/projects/${added.id}/pipeline/versions`, { graph });
+      return added;
+    },
     async deploy(name, tags = {}) {
       const created = await admin.expect(201, 'POST', `/api/projects/${project.id}/deployments`, {
         environmentId: env.id,
