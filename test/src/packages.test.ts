@@ -56,7 +56,7 @@ test('the CLI installs globally from its tarball and runs', async (t) => {
 test('the plugin template, copied out of the repository, builds against the SDK tarball, passes its tests, and runs in a NullOps deployment', async (t) => {
   const plugin = await tempDir('nullops-plugin-hello-');
   t.teardown(() => rm(plugin, { recursive: true, force: true }));
-  for (const part of ['src', 'frontend', 'package.json', 'tsconfig.json'])
+  for (const part of ['src', 'package.json', 'tsconfig.json'])
     await cp(resolve('plugins/template', part), join(plugin, part), { recursive: true });
   // docs/plugins.md step 1: name it, make it public, take the SDK from its tarball.
   const manifest = JSON.parse(await readFile(join(plugin, 'package.json'), 'utf8'));

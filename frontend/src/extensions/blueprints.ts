@@ -1,18 +1,14 @@
-import {
-  type CanvasWidget,
-  type Extension,
-  type ExtensionContext,
-  elementFactory,
-} from './extension-tree.js';
+import type * as Sdk from '@nullops/plugin-sdk/frontend';
+import type { Api } from '../api.js';
+import type { Session } from '../context.js';
+import { type Extension, elementFactory } from './extension-tree.js';
 
 /**
  * Blueprints: the common kinds of extensions in one call each, for plugins and for the core
  * alike. Each takes a short `name` (unique within its plugin), what it shows (`element`: a custom
  * element the plugin defined, or `render`: anything Lit renders) and where its parent needs it.
  */
-type Body =
-  | { element: string; render?: never }
-  | { render: (ctx: ExtensionContext) => unknown; element?: never };
+type Body = Sdk.ExtensionBody<Api, Session>;
 type Owner = { plugin: string | null };
 
 /** The parents and inputs the core offers. */
@@ -35,40 +31,10 @@ function factoryOf(body: Body, keyOf?: (data: Record<string, unknown>) => string
 const byDeployment = (data: Record<string, unknown>) =>
   String((data.deployment as { id?: string })?.id ?? '');
 
-export interface PageParams {
-  name: string;
-  title: string;
-  /** Its route, with `:params` (given to the element as properties): `/costs/:projectId`. */
-  path: string;
-  /** Only for administrators (others get an "administrators only" page). */
-  adminOnly?: boolean;
-}
-
-export interface PanelParams {
-  name: string;
-  title: string;
-  /** Whether it applies to a deployment (its element gets `api`, `access`, `deployment`). */
-  when?: (deployment: Record<string, unknown>) => boolean;
-  /** The element shows its own heading (with its controls beside it); otherwise the page adds `title`. */
-  ownHeading?: boolean;
-  /** Its default place among its siblings: lower first (0 unless said). */
-  order?: number;
-}
-
-export interface NodeWidgetParams {
-  name: string;
-  /** The component type whose nodes it is for (e.g. `postgres.database`). */
-  type: string;
-  /** Drawn on the canvas, inside each node of the type. */
-  canvas?: CanvasWidget;
-  /** A custom element in the side form instead of the generic fields: gets `params`, `readOnly`, fires `params-change`. */
-  element?: string;
-}
-
-export function makeBlueprints(owner: Owner) {
+export function makeBlueprints(owner: Owner): Blueprints {
   return {
     /** A page of its own, at `path`. Add a `navItem` to link it from the header. */
-    page: (p: PageParams & Body): Extension => ({
+    page: (p): Extension => ({
       id: idOf('page', owner, p.name),
       attachTo: INPUTS.routes,
       kind: 'page',
@@ -78,7 +44,7 @@ export function makeBlueprints(owner: Owner) {
       factory: factoryOf(p, (data) => JSON.stringify(data.params ?? {})),
     }),
     /** A link in the header's navigation. */
-    navItem: (p: { name: string; title: string; path: string; adminOnly?: boolean }): Extension => ({
+    navItem: (p): Extension => ({
       id: idOf('nav-item', owner, p.name),
       attachTo: INPUTS.nav,
       kind: 'nav-item',
@@ -87,7 +53,7 @@ export function makeBlueprints(owner: Owner) {
       config: { path: p.path, adminOnly: p.adminOnly ?? false },
     }),
     /** A page of the administration area, at `/admin/<name>`, with its tab there. */
-    adminPage: (p: { name: string; title: string } & Body): Extension => ({
+    adminPage: (p): Extension => ({
       id: idOf('admin-page', owner, p.name),
       attachTo: INPUTS.adminPages,
       kind: 'admin-page',
@@ -99,7 +65,7 @@ export function makeBlueprints(owner: Owner) {
       factory: factoryOf(p),
     }),
     /** A tab of the deployment page, next to its Overview. */
-    tab: (p: PanelParams & Body): Extension => ({
+    tab: (p): Extension => ({
       id: idOf('tab', owner, p.name),
       attachTo: INPUTS.deploymentTabs,
       kind: 'tab',
@@ -110,7 +76,7 @@ export function makeBlueprints(owner: Owner) {
       factory: factoryOf(p, byDeployment),
     }),
     /** A section of the deployment page's Overview. */
-    panel: (p: PanelParams & Body): Extension => ({
+    panel: (p): Extension => ({
       id: idOf('panel', owner, p.name),
       attachTo: INPUTS.deploymentPanels,
       kind: 'panel',
@@ -121,7 +87,7 @@ export function makeBlueprints(owner: Owner) {
       factory: factoryOf(p, byDeployment),
     }),
     /** What the pipeline editor shows for nodes of one component type: on the canvas, in the side form, or both. */
-    nodeWidget: (p: NodeWidgetParams): Extension => ({
+    nodeWidget: (p): Extension => ({
       id: idOf('node-widget', owner, p.name),
       attachTo: INPUTS.nodeWidgets,
       kind: 'node-widget',
@@ -133,4 +99,5 @@ export function makeBlueprints(owner: Owner) {
   };
 }
 
-export type Blueprints = ReturnType<typeof makeBlueprints>;
+/** The blueprints of the SDK (`@nullops/plugin-sdk/frontend`), made with the web UI's client. */
+export type Blueprints = Sdk.Blueprints<Api, Session>;

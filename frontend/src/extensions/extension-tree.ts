@@ -1,64 +1,23 @@
 import { createContext } from '@lit/context';
+import type * as Sdk from '@nullops/plugin-sdk/frontend';
 import { html, type ReactiveController, type ReactiveControllerHost } from 'lit';
 import type { Api } from '../api.js';
 import type { Session } from '../context.js';
 
-/** The kinds of extensions, each made by its blueprint and read by the parent it attaches to. */
-export type ExtensionKind = 'page' | 'nav-item' | 'admin-page' | 'tab' | 'panel' | 'node-widget';
-
+// The extension types are the SDK's (what plugins build against), filled in with the web UI's
+// own API client and session.
+export type ExtensionKind = Sdk.ExtensionKind;
+export type CanvasWidget = Sdk.CanvasWidget;
 /** What a parent hands the extensions attached to it when it renders them. */
-export interface ExtensionContext {
-  api: Api;
-  session: Session | undefined;
-  /**
-   * The parent's data, assigned to an extension's element as properties in this order: a page's
-   * route params, a tab's or panel's `access` then `deployment`, a node widget's `params`…
-   */
-  data: Record<string, unknown>;
-}
+export type ExtensionContext = Sdk.ExtensionContext<Api, Session>;
+export type Extension = Sdk.Extension<Api, Session>;
 
-/** Draws a node widget onto the LiteGraph canvas, inside the node, below its slots. */
-export interface CanvasWidget {
-  /** Its height in canvas pixels. */
-  height: number;
-  draw(
-    ctx: CanvasRenderingContext2D,
-    widget: { params: Record<string, unknown>; width: number; height: number; nodeId: string },
-  ): void;
-}
-
-export interface Extension {
-  /** `<kind>:<name>` for the core's, `<kind>:<plugin>/<name>` for a plugin's. */
-  id: string;
-  /** The parent and the input of it this plugs into: `{ id: 'page:deployment', input: 'tabs' }`. */
-  attachTo: { id: string; input: string };
-  kind: ExtensionKind;
-  title: string;
-  /** The plugin that contributed it; null for the core's own. */
-  plugin: string | null;
-  /** What its parent reads besides the factory: a page's `path`, a node widget's `type`… */
-  config: {
-    path?: string;
-    /** Admin pages: the `:resource` segment of `/admin/:resource`. */
-    name?: string;
-    adminOnly?: boolean;
-    /** Node widgets: the component type whose nodes they are for. */
-    type?: string;
-    canvas?: CanvasWidget;
-    /** Panels and tabs whose element shows its own heading (with its controls beside it). */
-    ownHeading?: boolean;
-    /**
-     * Where it goes among its siblings until an administrator moves them: lower first, then in
-     * registration order (default 0; the core's History section says 1, so plugins' panels come
-     * before it).
-     */
-    order?: number;
-  };
-  /** Whether it applies to the parent's data (e.g. a panel only for deployments with a database). */
-  when?: (data: Record<string, unknown>) => boolean;
-  /** Renders it: a custom element (made once, then given the context's data) or a Lit template. */
-  factory?: (ctx: ExtensionContext) => unknown;
-}
+// The web UI's client and session are what the SDK promises plugins (checked when this compiles).
+const contractHeld: [
+  Api extends Sdk.PluginApi ? true : false,
+  Session extends Sdk.PluginSession ? true : false,
+] = [true, true];
+void contractHeld;
 
 /** What an administrator changed about an extension (stored on the server). */
 export interface ExtensionSetting {

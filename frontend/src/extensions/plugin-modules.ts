@@ -1,38 +1,11 @@
+import type * as Sdk from '@nullops/plugin-sdk/frontend';
 import type { Api } from '../api.js';
+import type { Session } from '../context.js';
 import { type Blueprints, makeBlueprints } from './blueprints.js';
 import type { Extension, ExtensionTree } from './extension-tree.js';
 
-/**
- * What a plugin's browser module (package.json `nullops.frontend`) receives: its default export
- * is called with this once, after sign-in.
- *
- * @example
- * export default function register(nullops) {
- *   const { page, navItem, tab, nodeWidget } = nullops.blueprints;
- *   nullops.add(
- *     page({ name: 'costs', title: 'Costs', path: '/costs', element: 'acme-costs-page' }),
- *     navItem({ name: 'costs', title: 'Costs', path: '/costs' }),
- *     tab({ name: 'costs', title: 'Costs', element: 'acme-costs-tab' }),
- *   );
- * }
- */
-export interface PluginUiHost {
-  /** The plugin's name (every id it adds carries it: `page:<plugin>/costs`). */
-  plugin: string;
-  blueprints: Blueprints;
-  add(...extensions: Extension[]): void;
-  /** Extensions attached to an input of one of the plugin's own extensions (it renders them). */
-  children(parent: string, input: string, data?: Record<string, unknown>): Extension[];
-  /** @deprecated since the extension tree: use `blueprints.panel` / `blueprints.adminPage`. */
-  addPanel(panel: {
-    slot: 'deployment' | 'admin';
-    title: string;
-    element: string;
-    when?: (data: Record<string, unknown>) => boolean;
-  }): void;
-  /** @deprecated since the extension tree: use `blueprints.nodeWidget`. */
-  addNodeWidget(widget: { type: string; element: string }): void;
-}
+/** What a plugin's browser module's default export is called with: the SDK's `PluginUiHost`. */
+export type PluginUiHost = Sdk.PluginUiHost<Api, Session>;
 
 /** Loads each plugin's browser module once (no rebuild of the web UI) and lets it extend the tree. */
 export class PluginModules {
