@@ -1,7 +1,7 @@
 import type * as Sdk from '@nullops/plugin-sdk/frontend';
 import type { Api } from '../api.js';
 import type { Session } from '../context.js';
-import { type Blueprints, makeBlueprints } from './blueprints.js';
+import { makeBlueprints } from './blueprints.js';
 import type { Extension, ExtensionTree } from './extension-tree.js';
 
 /** What a plugin's browser module's default export is called with: the SDK's `PluginUiHost`. */

@@ -1,4 +1,5 @@
 import { inject, injectable } from '@nullops/kernel';
+import { NotAllowedError, NotFoundError } from '@nullops/plugin-sdk';
 import type { Principal } from '../auth/principal.js';
 import type { Database } from '../database/database.js';
 import type { AccessLevel } from '../models/identity.js';
@@ -77,6 +78,34 @@ export class AccessService {
     if (level === undefined) return undefined;
     const own = caller.role === 'admin' ? 'full' : level;
     return caller.tokenScope?.access === 'read' && own === 'full' ? 'read' : own;
+  }
+
+  /** Whether the caller has at least `required` on an object, by {@link levelFor}'s rule. */
+  async allows(
+    caller: Principal,
+    scope: string,
+    objectId: string,
+    required: AccessLevel,
+    db: Database = this.db,
+  ): Promise<boolean> {
+    return atLeast((await this.levelFor(caller, scope, objectId, db)) ?? 'none', required);
+  }
+
+  /**
+   * Requires `required` on an object that a request names in its body (the environment a
+   * deployment goes to), by the same rule: 404 when the caller cannot see it, 403 when their level
+   * is lower.
+   */
+  async require(
+    caller: Principal,
+    scope: string,
+    objectId: string,
+    required: AccessLevel,
+    db: Database = this.db,
+  ): Promise<void> {
+    const level = (await this.levelFor(caller, scope, objectId, db)) ?? 'none';
+    if (level === 'none') throw new NotFoundError(`${scope} ${objectId} does not exist`);
+    if (!atLeast(level, required)) throw new NotAllowedError(`you need ${required} access to this ${scope}`);
   }
 
   /**

@@ -1,7 +1,7 @@
 import type { DependencyContainer } from '@nullops/kernel';
-import { InputError, NotAllowedError, NotFoundError } from '@nullops/plugin-sdk';
+import { InputError } from '@nullops/plugin-sdk';
 import { z } from 'zod';
-import { AccessService, atLeast } from '../access/access-service.js';
+import { AccessService } from '../access/access-service.js';
 import { LiveStreams } from '../access/live-streams.js';
 import { LogStreams } from '../agents/log-streams.js';
 import type { Principal } from '../auth/principal.js';
@@ -54,25 +54,14 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
   const view = (db: Database, d: Deployment) => read.view(db, d);
   const find = (db: Database, id: string) => findOr404(Deployment, db, id, 'deployment');
 
-  /** Creating in an environment with team assignments needs full access there too. */
+  /** Creating in an environment with team assignments needs full access there too (the access service decides). */
   async function requireEnvironment(db: Database, environmentId: string, principal: Principal | undefined) {
-    const environment = await Environment.query(db).findById(environmentId);
-    const me = caller(principal);
-    const level =
-      environment && me.role !== 'admin'
-        ? await access.levelOf('environment', environment.id, me.userId, db)
-        : 'full';
-    if (!environment || level === 'none')
-      throw new NotFoundError(`environment ${environmentId} does not exist`);
-    if (!atLeast(level ?? 'none', 'full'))
-      throw new NotAllowedError('you need full access to this environment');
-    return environment;
+    await access.require(caller(principal), 'environment', environmentId, 'full', db);
+    return findOr404(Environment, db, environmentId, 'environment');
   }
 
-  /** Whether `me` may read the deployment: the one access rule (a token's scope included). */
-  async function canRead(me: Principal, deploymentId: string): Promise<boolean> {
-    return atLeast((await access.levelFor(me, 'deployment', deploymentId)) ?? 'none', 'read');
-  }
+  const canRead = (me: Principal, deploymentId: string) =>
+    access.allows(me, 'deployment', deploymentId, 'read');
 
   /** Holds a stream of one deployment only while its caller may still read it. */
   const holdWhileReadable = (me: Principal, deploymentId: string, stream: ReturnType<typeof sse>) =>
