@@ -105,6 +105,29 @@ export interface DeploymentForPlugin {
   services: { name: string; image: string; port?: number; env: Record<string, string> }[];
 }
 
+/**
+ * A named place where control-plane plugins contribute (since 1.7), Backstage-style: the core
+ * publishes a ref, a plugin calls `ctx.extend(ref, contribution)`. A new extension point is a new
+ * ref — additive — not a change of {@link ControlPlaneContext}.
+ */
+export interface ExtensionPoint<T> {
+  readonly id: string;
+  /** Only for type inference: what a contribution to this point is. */
+  readonly $contribution?: T;
+}
+
+export function createExtensionPoint<T>(options: { id: string }): ExtensionPoint<T> {
+  return Object.freeze({ id: options.id }) as ExtensionPoint<T>;
+}
+
+/** The extension points the core publishes (the same as `ctx.routes`, `ctx.notifiers`…). */
+export const extensionPoints = {
+  routes: createExtensionPoint<PluginRoute>({ id: 'core.routes' }),
+  notifiers: createExtensionPoint<Notifier>({ id: 'core.notifiers' }),
+  nodeNotifiers: createExtensionPoint<NodeNotifier>({ id: 'core.node-notifiers' }),
+  registryProviders: createExtensionPoint<RegistryProvider>({ id: 'core.registry-providers' }),
+} as const;
+
 /** What a control-plane plugin gets when the control plane loads it. */
 export interface ControlPlaneContext {
   plugin: { name: string; version: string };
@@ -131,6 +154,11 @@ export interface ControlPlaneContext {
    * check it before revealing anything secret.
    */
   deployments: { get(id: string, userId: string): Promise<DeploymentForPlugin | undefined> };
+  /**
+   * Contributes to an extension point by its ref (since 1.7): `ctx.extend(extensionPoints.notifiers,
+   * notifier)`. A point this host does not publish is an error naming it.
+   */
+  extend?<T>(point: ExtensionPoint<T>, contribution: T): void;
   /** Extension points the core publishes. */
   routes: { add(route: PluginRoute): void };
   notifiers: { add(notifier: Notifier): void };

@@ -10,6 +10,7 @@ import type {
   PluginRoute,
   RegistryProvider,
 } from '@nullops/plugin-sdk';
+import { extensionPoints } from '@nullops/plugin-sdk';
 import { match } from 'path-to-regexp';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.js';
@@ -86,7 +87,25 @@ export class PluginExtensions {
       nodeNotifiers: { add: (notifier) => void nodeNotifiers.push(notifier) },
       registryProviders: { add: (provider) => void providers.push(provider) },
       projectSettings: { get: (projectId) => this.readProjectSettings(name, projectId) },
+      extend: (point, contribution) => {
+        const add = byPoint.get(point.id);
+        if (!add)
+          throw new TypeError(
+            `this control plane publishes no extension point ${point.id} (it has ${[...byPoint.keys()].join(', ')})`,
+          );
+        add(contribution as never);
+      },
     };
+    // Each published point by its id: `ctx.extend(ref, …)` does what `ctx.<point>.add(…)` does.
+    const byPoint = new Map<string, (contribution: never) => void>([
+      [extensionPoints.routes.id, (route: PluginRoute) => ctx.routes.add(route)],
+      [extensionPoints.notifiers.id, (notifier: Notifier) => ctx.notifiers.add(notifier)],
+      [extensionPoints.nodeNotifiers.id, (notifier: NodeNotifier) => ctx.nodeNotifiers.add(notifier)],
+      [
+        extensionPoints.registryProviders.id,
+        (provider: RegistryProvider) => ctx.registryProviders.add(provider),
+      ],
+    ]);
     try {
       await hook(ctx);
     } catch (err) {
