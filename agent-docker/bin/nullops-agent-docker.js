@@ -1,11 +1,5 @@
 #!/usr/bin/env node
-// The installed command. It is committed (npm links a bin only if its target exists at install
-// time, and dist/ is built after `npm ci`), and it loads the built program.
-import { existsSync } from 'node:fs';
+// The installed command: the agent host's loader runs this package's built main.
+import { runBuilt } from '@nullops/agent-host/run-built';
 
-const program = new URL('../dist/main.js', import.meta.url);
-if (!existsSync(program)) {
-  process.stderr.write('NullOps agent is not built yet: run `npm run build` first\n');
-  process.exit(1);
-}
-await import(program.href);
+await runBuilt(new URL('../dist/main.js', import.meta.url));

@@ -1,4 +1,5 @@
 import {
+  type AgentDeclaration,
   AgentIdentity,
   agentConfigShape,
   bundledPluginsOf,
@@ -83,3 +84,11 @@ export async function startDockerAgent(options: {
   });
   return { ...agent, runtime };
 }
+
+/** This package as an agent: the shared agent process (`runAgentMain`) runs it. */
+export const dockerAgent: AgentDeclaration<DockerAgentConfig> = {
+  name: 'nullops-agent',
+  loadConfig: () => loadDockerAgentConfig(),
+  configShape: dockerAgentConfigShape,
+  start: startDockerAgent,
+};

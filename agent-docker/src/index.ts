@@ -1,5 +1,6 @@
 export {
   type DockerAgentConfig,
+  dockerAgent,
   dockerAgentConfigShape,
   dockerEngineUnreachable,
   loadDockerAgentConfig,

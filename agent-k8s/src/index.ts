@@ -1,5 +1,6 @@
 export {
   type K8sAgentConfig,
+  k8sAgent,
   k8sAgentConfigShape,
   keepCertificateInSecret,
   kubeConfigOf,

@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import {
+  type AgentDeclaration,
   AgentIdentity,
   agentConfigShape,
   bundledPluginsOf,
@@ -186,3 +187,11 @@ export async function startK8sAgent(options: {
   });
   return { ...agent, runtime };
 }
+
+/** This package as an agent: the shared agent process (`runAgentMain`) runs it. */
+export const k8sAgent: AgentDeclaration<K8sAgentConfig> = {
+  name: 'nullops-agent-k8s',
+  loadConfig: () => loadK8sAgentConfig(),
+  configShape: k8sAgentConfigShape,
+  start: startK8sAgent,
+};

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import {
   type HealthCheck,
   type LogLine,
-  RUNTIME_KINDS,
+  RUNTIME_KIND_PATTERN,
+  type RuntimeCapabilities,
   type ServiceSpec,
   type ServiceState,
 } from './runtime.js';
@@ -436,12 +437,17 @@ export const RuntimeHealthSchema = z.object({
 });
 export type RuntimeHealth = z.infer<typeof RuntimeHealthSchema>;
 
+const RuntimeCapabilitiesSchema = z.object({ ingress: z.boolean(), events: z.boolean() }).strict();
+
 const CapacitySchema = z.object({ cpuMillicores: z.number(), memoryMb: z.number() });
 
 export const HelloSchema = z.object({
   protocolVersion: z.number().int(),
   agentVersion: z.string(),
-  runtime: z.enum(RUNTIME_KINDS),
+  /** Its runtime's kind: any (the set is open); the control plane matches it to the environment's. */
+  runtime: z.string().regex(RUNTIME_KIND_PATTERN),
+  /** What its runtime can do (since SDK 1.8); an older agent's is its first-party kind's. */
+  capabilities: RuntimeCapabilitiesSchema.optional(),
   /** The largest message it accepts: the control plane pages what it sends to fit. */
   maxMessageBytes: z.number().int().min(1024).optional(),
   /**
@@ -541,7 +547,8 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 const bound: [
   Same<z.input<typeof healthCheckSchema>, HealthCheck>,
   Same<z.output<typeof ServiceSpecSchema>, ServiceSpec>,
+  Same<z.output<typeof RuntimeCapabilitiesSchema>, RuntimeCapabilities>,
   Same<z.output<typeof ServiceStateSchema>, ServiceState>,
   Same<Omit<z.output<(typeof EventSchemas)['log.line']>, 'streamId'>, LogLine>,
-] = [true, true, true, true];
+] = [true, true, true, true, true];
 void bound;

@@ -267,16 +267,88 @@ export interface PullProgress {
 }
 
 /**
- * The runtimes an agent can drive (since 1.7). A new one (Podman, Nomad) is added here and in
- * its agent package: the protocol, the API, the database and the control plane take their list
- * from this one.
+ * A runtime's kind, as an environment names it and an agent says it in hello. The set is open
+ * (since 1.8): `docker` and `kubernetes` are first-party, and any agent package may bring its own
+ * (Podman, Nomad) — lowercase letters, digits and dashes.
  */
-export const RUNTIME_KINDS = ['docker', 'kubernetes'] as const;
-export type RuntimeKind = (typeof RUNTIME_KINDS)[number];
+export type RuntimeKind = string;
+export const RUNTIME_KIND_PATTERN = /^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
+
+/**
+ * What a runtime can do beyond what every runtime does, declared rather than probed (Nomad's driver
+ * capabilities), since 1.8. The agent host and the control plane read these; a runtime implements
+ * every method, and those of a capability it does not declare are never called.
+ */
+export interface RuntimeCapabilities {
+  /**
+   * Hands service traffic to an ingress controller of its own: after each run the agent calls
+   * `publishRoutes`, and environments of this kind may name an ingress class.
+   */
+  ingress: boolean;
+  /**
+   * Reports service changes from the engine's own events (`watchServices`): a crash is seen at
+   * once. Without it the agent only sweeps.
+   */
+  events: boolean;
+}
+
+export const NO_CAPABILITIES: RuntimeCapabilities = { ingress: false, events: false };
+
+/** A runtime as people and the control plane know it before its agent connects. */
+export interface RuntimeDeclaration {
+  kind: RuntimeKind;
+  /** For people: `Docker`. */
+  label: string;
+  /** What the agent drives, for messages: `Docker engine`, `Kubernetes API`. */
+  engine: string;
+  /** The agent command an operator runs for it. */
+  agentCommand: string;
+  capabilities: RuntimeCapabilities;
+}
+
+/**
+ * The first-party runtimes: the one source of their names and capabilities, read by their agent
+ * packages, the control plane and the web UI. Other kinds declare themselves in their agent's hello.
+ */
+export const FIRST_PARTY_RUNTIMES = {
+  docker: {
+    kind: 'docker',
+    label: 'Docker',
+    engine: 'Docker engine',
+    agentCommand: 'nullops-agent-docker',
+    capabilities: { ingress: false, events: true },
+  },
+  kubernetes: {
+    kind: 'kubernetes',
+    label: 'Kubernetes',
+    engine: 'Kubernetes API',
+    agentCommand: 'nullops-agent-k8s',
+    capabilities: { ingress: true, events: true },
+  },
+} as const satisfies Record<string, RuntimeDeclaration>;
+
+/** The first-party kinds (since 1.7; the set of all kinds is open since 1.8). */
+export const RUNTIME_KINDS = Object.keys(FIRST_PARTY_RUNTIMES) as (keyof typeof FIRST_PARTY_RUNTIMES)[];
+
+/** A kind for people: `Docker`, or the kind itself for one an agent package brings. */
+export function runtimeLabel(kind: RuntimeKind): string {
+  return firstPartyRuntime(kind)?.label ?? kind;
+}
+
+/** The declaration of a first-party kind, or undefined for a kind an agent package brings. */
+export function firstPartyRuntime(kind: RuntimeKind): RuntimeDeclaration | undefined {
+  return Object.hasOwn(FIRST_PARTY_RUNTIMES, kind)
+    ? FIRST_PARTY_RUNTIMES[kind as keyof typeof FIRST_PARTY_RUNTIMES]
+    : undefined;
+}
 
 /** What an agent can do on its node. All methods are idempotent where the name says so. */
 export interface Runtime {
   readonly kind: RuntimeKind;
+  /** What it drives, for messages (`Docker engine`); since 1.8. */
+  readonly engine: string;
+  /** What it can do beyond every runtime's methods (since 1.8). */
+  readonly capabilities: RuntimeCapabilities;
   /** CPU and memory this node offers to deployments. */
   capacity(): Promise<{ cpuMillicores: number; memoryMb: number }>;
   /**
@@ -357,20 +429,21 @@ export interface Runtime {
   /** Removes everything labelled with the deployment (services, jobs, network, volumes); idempotent. */
   removeDeployment(deploymentId: string): Promise<void>;
   /**
-   * Runtimes that can hand service traffic to an ingress controller of their own (Kubernetes
-   * Ingress objects of `className`) make `routes` the deployment's whole set of routes; idempotent.
+   * Makes `routes` the deployment's whole set of routes on the runtime's own ingress controller
+   * (Kubernetes Ingress objects of `className`); idempotent. Called only when the runtime declares
+   * `capabilities.ingress`.
    */
-  publishRoutes?(deploymentId: string, routes: ServiceRoute[], className: string): Promise<void>;
+  publishRoutes(deploymentId: string, routes: ServiceRoute[], className: string): Promise<void>;
   /**
    * Calls `onChange` whenever one of this runtime's services may have changed state (it exited,
    * was restarted, OOM-killed, started, was removed — or its whole deployment boundary went), from
    * the engine's own events (Docker events, a pod watch), so health reaches users and the agent's
-   * reconcile repairs it at once instead of at its next sweep. Returns what stops watching.
-   * Optional (since 1.4): without it the agent only sweeps.
+   * reconcile repairs it at once instead of at its next sweep. Returns what stops watching. Called
+   * only when the runtime declares `capabilities.events`.
    */
-  watchServices?(onChange: (deploymentId: string, service: string) => void): () => void;
+  watchServices(onChange: (deploymentId: string, service: string) => void): () => void;
   /** Stops whatever the runtime keeps open (watches, informers): the agent is stopping (since 1.5). */
-  close?(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** One service URL host, for runtimes that write routes to an ingress controller of their own. */

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { ComponentContext, ComponentDefinition, DeploymentIdentity } from './component.js';
-import type { Runtime, ServiceSpec } from './runtime.js';
+import { NO_CAPABILITIES, type Runtime, type ServiceSpec } from './runtime.js';
 
 /**
  * Helpers for a plugin's own tests (`@nullops/plugin-sdk/testing`, since 1.7): run a component the
@@ -76,6 +76,8 @@ export function testRuntime(calls: Partial<Runtime>): Runtime {
   return new Proxy(calls as Runtime, {
     get(target, key) {
       if (key === 'kind') return target.kind ?? 'docker';
+      if (key === 'engine') return target.engine ?? 'test engine';
+      if (key === 'capabilities') return target.capabilities ?? NO_CAPABILITIES;
       if (key in target || typeof key === 'symbol' || key === 'then') return target[key as keyof Runtime];
       return () => {
         throw new Error(`the test runtime has no ${String(key)}: give it in testRuntime({ ${String(key)} })`);

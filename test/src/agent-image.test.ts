@@ -11,7 +11,7 @@ import { startTestControlPlane, type TestControlPlane } from './helpers/test-con
 import { DEADLINE_MS, eventually } from './helpers/time.js';
 
 /**
- * The Docker agent as an admin installs it: the image built from agent-docker/Dockerfile (FROM a
+ * The Docker agent as an admin installs it: the image built from agent-host/Dockerfile for agent-docker (FROM a
  * Node base built offline), two containers started as README says — two nodes of one environment
  * that the control plane dials — serving deployments end to end, and deployments that cannot reach
  * each other. testcontainers builds and starts them.
@@ -34,8 +34,8 @@ const deployments: string[] = [];
 test.before(async () => {
   ensureTestImages();
   const built = Date.now();
-  await GenericContainer.fromDockerfile(resolve('.'), 'agent-docker/Dockerfile')
-    .withBuildArgs({ BASE_IMAGE })
+  await GenericContainer.fromDockerfile(resolve('.'), 'agent-host/Dockerfile')
+    .withBuildArgs({ BASE_IMAGE, AGENT: 'agent-docker' })
     .build(IMAGE, { deleteOnExit: false });
   const image = await docker.getImage(IMAGE).inspect();
   console.log(

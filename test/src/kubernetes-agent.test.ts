@@ -258,7 +258,10 @@ test.serial(
       ingressClass: 'nginx',
     });
     t.is(refused.status, 400);
-    t.regex(refused.body.error.message, /body\.ingressClass: only a Kubernetes environment/);
+    t.regex(
+      refused.body.error.message,
+      /body\.ingressClass: only a runtime with an ingress of its own .* a Docker environment has none/,
+    );
 
     const id = await deployTo(k8sEnv.id, 'routed');
     const running = await s.until(id, 'running');

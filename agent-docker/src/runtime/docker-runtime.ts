@@ -6,6 +6,7 @@ import {
   confinementOf,
   type DeploymentBudget,
   type ExecResult,
+  FIRST_PARTY_RUNTIMES,
   type HealthCheck,
   type HealthResult,
   type JobSpec,
@@ -42,7 +43,9 @@ const isNotFound = (err: unknown) => (err as { statusCode?: number }).statusCode
 
 /** The Runtime on a Docker engine, through dockerode. See the SDK's Runtime docs for the mapping. */
 export class DockerRuntime implements Runtime {
-  readonly kind = 'docker' as const;
+  readonly kind = FIRST_PARTY_RUNTIMES.docker.kind;
+  readonly engine = FIRST_PARTY_RUNTIMES.docker.engine;
+  readonly capabilities = FIRST_PARTY_RUNTIMES.docker.capabilities;
   readonly docker: Docker;
   private readonly ownerOf: () => RuntimeOwner;
   readonly firewall: HostFirewall;
@@ -318,6 +321,14 @@ export class DockerRuntime implements Runtime {
    * starts — and says which service each is about. The stream is opened again (after a pause)
    * when it ends: the engine restarted, say.
    */
+  /** Docker has no ingress of its own (the control plane's ingress reaches services through the edge). */
+  async publishRoutes(): Promise<void> {
+    throw new Error('the Docker runtime has no ingress of its own: its capabilities say so');
+  }
+
+  /** Nothing to stop: each watch is stopped by what `watchServices` returned. */
+  async close(): Promise<void> {}
+
   watchServices(onChange: (deploymentId: string, service: string) => void): () => void {
     let stopped = false;
     let current: NodeJS.ReadableStream | undefined;

@@ -15,6 +15,7 @@ import {
   PROOF_SCHEME,
   watchLiveness,
 } from '@nullops/kernel';
+import { type BundledPlugin, PluginHost, PluginStore } from '@nullops/kernel/plugins';
 import {
   AGENT_IDENTITY_HEADER,
   AGENT_WS_PATH,
@@ -26,9 +27,6 @@ import {
 import websockify from 'koa-websocket';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
-import type { BundledPlugin } from '../plugins/bundled-plugins.js';
-import { PluginHost } from '../plugins/plugin-host.js';
-import { PluginStore } from '../plugins/plugin-store.js';
 import type { AgentConfig } from './agent-config.js';
 import { AgentEdge } from './agent-edge.js';
 import { AgentIdentity } from './agent-identity.js';
@@ -102,7 +100,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
     const result = await runtime.claim(identity.holder, CLAIM_STALE_MS);
     if (!result.held)
       throw new ClaimRefused(
-        `another agent process holds the resources of node ${identity.owner?.nodeId} on this ${runtime.kind === 'docker' ? 'Docker engine' : 'cluster'} (${result.by}): two agents with one node's token would fight over its deployments. Stop the other one, or give this agent its own node and token.`,
+        `another agent process holds the resources of node ${identity.owner?.nodeId} on this ${runtime.engine} (${result.by}): two agents with one node's token would fight over its deployments. Stop the other one, or give this agent its own node and token.`,
       );
   };
   if (identity.owner) await claim();
@@ -166,10 +164,11 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
   let closed = false;
   const ownerKnown = () => {
     if (renewal || closed) return;
-    unwatch = runtime.watchServices?.((deploymentId, service) => {
-      health.changed(deploymentId, service);
-      reconciler.touched(deploymentId);
-    });
+    if (runtime.capabilities.events)
+      unwatch = runtime.watchServices((deploymentId, service) => {
+        health.changed(deploymentId, service);
+        reconciler.touched(deploymentId);
+      });
     health.start();
     reconciler.start();
     renewal = setInterval(
@@ -366,7 +365,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
       logs.closeAll();
       // A clean stop frees the node's resources for the next agent process at once.
       if (identity.owner) await runtime.release(identity.holder).catch(() => {});
-      await runtime.close?.();
+      await runtime.close();
       for (const client of app.ws.server?.clients ?? []) client.terminate();
       app.ws.server?.close();
       edge.close();

@@ -2,18 +2,26 @@ import { ConfigError, createLogger, forgetSecretVariables, type Logger } from '@
 import type { z } from 'zod';
 
 /**
- * An agent's process, whatever its runtime: its configuration read (a bad one is exit 2, with
- * every problem named), its secret variables forgotten, the agent started (a failure is exit 1,
- * in words), and stopped on SIGINT or SIGTERM — leaving the deployments it runs running.
+ * What an agent package declares besides its runtime: its name, its configuration and how it
+ * starts the agent host on that runtime. The process around it (`runAgentMain`) is the same for all.
  */
-export async function runAgentMain<C extends { NULLOPS_LOG_LEVEL: string }>(agent: {
+export interface AgentDeclaration<C extends { NULLOPS_LOG_LEVEL: string }> {
   /** The logger's name: `nullops-agent`, `nullops-agent-k8s`. */
   name: string;
   loadConfig(): C;
   /** The configuration's shape: its secret-looking variables are removed from the environment. */
   configShape: z.ZodRawShape;
   start(options: { config: C; logger: Logger }): Promise<{ close(): Promise<void> }>;
-}): Promise<void> {
+}
+
+/**
+ * An agent's process, whatever its runtime: its configuration read (a bad one is exit 2, with
+ * every problem named), its secret variables forgotten, the agent started (a failure is exit 1,
+ * in words), and stopped on SIGINT or SIGTERM — leaving the deployments it runs running.
+ */
+export async function runAgentMain<C extends { NULLOPS_LOG_LEVEL: string }>(
+  agent: AgentDeclaration<C>,
+): Promise<void> {
   try {
     const config = agent.loadConfig();
     // Only the hash is kept (by the host); nothing else in this process may read the token again.

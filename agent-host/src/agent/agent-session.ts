@@ -56,6 +56,7 @@ export class AgentSession {
       protocolVersion: this.deps.protocolVersion,
       agentVersion: this.deps.agentVersion,
       runtime: this.deps.runtime.kind,
+      capabilities: this.deps.runtime.capabilities,
       maxMessageBytes: this.deps.maxMessageBytes,
       ...(capacity ? { capacity } : {}),
       runtimeHealth,
@@ -70,7 +71,7 @@ export class AgentSession {
       this.lastCapacity = await this.deps.runtime.capacity();
       return { capacity: this.lastCapacity, runtimeHealth: { healthy: true } };
     } catch (err) {
-      const reason = `the ${this.deps.runtime.kind === 'docker' ? 'Docker engine' : 'Kubernetes API'} does not answer: ${(err as Error).message}`;
+      const reason = `the ${this.deps.runtime.engine} does not answer: ${(err as Error).message}`;
       return {
         capacity: this.lastCapacity,
         runtimeHealth: { healthy: false, reason: reason.slice(0, 1000) },

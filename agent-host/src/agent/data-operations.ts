@@ -1,6 +1,6 @@
+import type { PluginHost } from '@nullops/kernel/plugins';
 import type { EventName, RequestSchemas, Runtime } from '@nullops/plugin-sdk';
 import type { z } from 'zod';
-import type { PluginHost } from '../plugins/plugin-host.js';
 import type { DeploymentRunner } from './deployment-runner.js';
 
 type Target = z.infer<(typeof RequestSchemas)['data.backup']['params']>;

@@ -1,3 +1,4 @@
+import type { PluginHost } from '@nullops/kernel/plugins';
 import type {
   ActualDeployment,
   DesiredDeployment,
@@ -8,7 +9,6 @@ import type {
   ServiceState,
 } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
-import type { PluginHost } from '../plugins/plugin-host.js';
 import { lastLinesOf } from './kept-logs.js';
 import { type ExecuteResult, executePipeline } from './pipeline/executor.js';
 import { SecretMasker } from './pipeline/secret-masker.js';
@@ -260,7 +260,7 @@ export class DeploymentRunner {
   /** Ingress objects for clusters with an ingress controller (the environment asks for them). */
   async publishRoutes(record: LocalDeployment): Promise<void> {
     const { ingress, id, name } = record.desired;
-    if (!ingress || !this.deps.runtime.publishRoutes) return;
+    if (!ingress || !this.deps.runtime.capabilities.ingress) return;
     const routes = record.specs
       .filter((s) => s.port)
       .map((s) => ({ service: s.name, host: `${s.name}.${name}.${ingress.domain}`, port: s.port as number }));

@@ -1,15 +1,16 @@
 import { createLogger } from '@nullops/kernel';
+import type { PluginHost } from '@nullops/kernel/plugins';
 import {
   type ComponentDefinition,
   type DesiredDeployment,
   defineComponent,
+  NO_CAPABILITIES,
   type Runtime,
   type ServiceSpec,
   type ServiceState,
   z,
 } from '@nullops/plugin-sdk';
 import test from 'ava';
-import type { PluginHost } from '../plugins/plugin-host.js';
 import { DeploymentRunner } from './deployment-runner.js';
 import { Reconciler } from './reconciler.js';
 
@@ -18,7 +19,8 @@ import { Reconciler } from './reconciler.js';
 // Kubernetes.
 
 class MemoryRuntime {
-  readonly kind = 'docker' as const;
+  readonly kind = 'memory';
+  readonly capabilities = NO_CAPABILITIES;
   /** deployment id → service name → status */
   readonly services = new Map<string, Map<string, 'running' | 'stopped'>>();
   /** `<deployment>/<service>` whose data is gone. */

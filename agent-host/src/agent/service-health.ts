@@ -171,7 +171,9 @@ export class ServiceHealthMonitor {
     const change = this.changes.get(key);
     // With engine events, a service is inspected again only when an event says it changed.
     const state =
-      before?.state && runtime.watchServices ? before.state : await runtime.inspectService(d.id, spec.name);
+      before?.state && runtime.capabilities.events
+        ? before.state
+        : await runtime.inspectService(d.id, spec.name);
     const restartCount = state.restartCount ?? 0;
     const grew = before !== undefined && restartCount > before.restartCount;
     const restartedAt = grew ? Date.now() : (before?.restartedAt ?? 0);

@@ -18,6 +18,7 @@ import {
   type ClaimHolder,
   type DeploymentBudget,
   type ExecResult,
+  FIRST_PARTY_RUNTIMES,
   type HealthCheck,
   type HealthResult,
   type JobSpec,
@@ -110,7 +111,9 @@ const LOG_LINE = /^(\d{4}-\d{2}-\d{2}T[^ ]+) (.*)$/;
  * server-side (idempotent), and pod state is watched, never polled. See the SDK's Runtime docs.
  */
 export class KubernetesRuntime implements Runtime {
-  readonly kind = 'kubernetes' as const;
+  readonly kind = FIRST_PARTY_RUNTIMES.kubernetes.kind;
+  readonly engine = FIRST_PARTY_RUNTIMES.kubernetes.engine;
+  readonly capabilities = FIRST_PARTY_RUNTIMES.kubernetes.capabilities;
   readonly api: KubeApi;
   private readonly agent: AgentPlacement;
   private readonly ownerOf: () => RuntimeOwner;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { FIRST_PARTY_RUNTIMES } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import type { ControlPlaneConfig } from './config.js';
 import type { Database } from './database/database.js';
@@ -66,7 +67,7 @@ async function registerLocalNode(db: Database, box: SecretBox, port: number): Pr
       name: 'local',
       description: 'This machine (created by the first start)',
       baseDomain: 'localhost',
-      runtime: 'docker',
+      runtime: FIRST_PARTY_RUNTIMES.docker.kind,
       defaultTtlSeconds: 86400,
     });
     const id = randomUUID();

@@ -1,3 +1,4 @@
+import { RUNTIME_KINDS, runtimeLabel } from '@nullops/plugin-sdk/runtime';
 import { html, nothing } from 'lit';
 import type { Api } from '../api.js';
 import './admin-resource.js';
@@ -197,10 +198,7 @@ export const RESOURCES: Resource[] = [
         key: 'runtime',
         label: 'Runtime',
         kind: 'select',
-        options: async () => [
-          { value: 'docker', label: 'Docker' },
-          { value: 'kubernetes', label: 'Kubernetes' },
-        ],
+        options: async () => RUNTIME_KINDS.map((kind) => ({ value: kind, label: runtimeLabel(kind) })),
       },
       {
         key: 'defaultTtlSeconds',

@@ -49,6 +49,12 @@ export function fencedRuntime(
     get kind() {
       return runtime.kind;
     },
+    get engine() {
+      return runtime.engine;
+    },
+    get capabilities() {
+      return runtime.capabilities;
+    },
     capacity: () => runtime.capacity(),
     prepareDeployment: (id, options) => creating(() => runtime.prepareDeployment(id, options)),
     pullImage: (image, auth, onProgress, pullSignal) =>
@@ -75,6 +81,13 @@ export function fencedRuntime(
     release: async () => {},
     listDeployments: () => runtime.listDeployments(),
     removeDeployment: (id) => runtime.removeDeployment(id),
-    // publishRoutes is the agent's, after a run: components never publish routes.
+    // Routes, watches and the runtime's lifetime are the agent's, never a component's.
+    publishRoutes: async () => {
+      throw new Error('components do not publish routes');
+    },
+    watchServices: () => {
+      throw new Error('components do not watch services');
+    },
+    close: async () => {},
   };
 }

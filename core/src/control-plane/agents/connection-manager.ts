@@ -1,5 +1,13 @@
 import { inject, injectable, watchLiveness } from '@nullops/kernel';
-import { type Heartbeat, type Hello, PROTOCOL_VERSION, type RuntimeHealth } from '@nullops/plugin-sdk';
+import {
+  firstPartyRuntime,
+  type Heartbeat,
+  type Hello,
+  NO_CAPABILITIES,
+  PROTOCOL_VERSION,
+  type RuntimeHealth,
+  runtimeLabel,
+} from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
@@ -225,11 +233,21 @@ class NodeLink {
         const hello = await link.next('hello', config.NULLOPS_AGENT_CONNECT_TIMEOUT_MS);
         if (hello.maxMessageBytes) link.maxMessageBytes = hello.maxMessageBytes;
         const environment = await Environment.query(db).findById(node.environmentId);
+        const capabilities =
+          hello.capabilities ?? firstPartyRuntime(hello.runtime)?.capabilities ?? NO_CAPABILITIES;
         if (environment && hello.runtime !== environment.runtime) {
           link.close(4004, 'wrong runtime');
+          const wanted = firstPartyRuntime(environment.runtime);
           await this.markOffline(
             'incompatible',
-            `this agent drives ${hello.runtime === 'kubernetes' ? 'Kubernetes' : 'Docker'}, but environment "${environment.name}" is a ${environment.runtime === 'kubernetes' ? 'Kubernetes' : 'Docker'} environment: run the ${environment.runtime === 'kubernetes' ? 'nullops-agent-k8s' : 'nullops-agent-docker'} agent on this node, or add it to a ${hello.runtime} environment`,
+            `this agent drives ${runtimeLabel(hello.runtime)}, but environment "${environment.name}" is a ${runtimeLabel(environment.runtime)} environment: run ${wanted ? `the ${wanted.agentCommand} agent` : `an agent of the ${environment.runtime} runtime`} on this node, or add it to a ${hello.runtime} environment`,
+            { agentVersion: hello.agentVersion, runtime: hello.runtime },
+          );
+        } else if (environment?.ingressClass && !capabilities.ingress) {
+          link.close(4004, 'no ingress');
+          await this.markOffline(
+            'incompatible',
+            `environment "${environment.name}" routes through ingress class "${environment.ingressClass}", but this agent's ${runtimeLabel(hello.runtime)} runtime has no ingress of its own: clear the environment's ingress class (the edge then serves its URLs)`,
             { agentVersion: hello.agentVersion, runtime: hello.runtime },
           );
         } else if (hello.protocolVersion !== PROTOCOL_VERSION) {

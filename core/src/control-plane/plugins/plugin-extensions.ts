@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { HostedPlugin } from '@nullops/agent-host/plugins';
+import type { HostedPlugin } from '@nullops/kernel/plugins';
 import type {
   ControlPlaneContext,
   DeploymentForPlugin,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
+import { inject, injectable, rootContainer } from '@nullops/kernel';
 import {
   bundledPluginsOf,
   describeInstallError,
@@ -9,8 +10,7 @@ import {
   PluginStore,
   resolvePackage,
   statusOf,
-} from '@nullops/agent-host/plugins';
-import { inject, injectable, rootContainer } from '@nullops/kernel';
+} from '@nullops/kernel/plugins';
 import {
   ConflictError,
   type DeploymentNotification,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DependencyContainer } from '@nullops/kernel';
-import { InputError, RUNTIME_KINDS } from '@nullops/plugin-sdk';
+import { firstPartyRuntime, InputError, RUNTIME_KIND_PATTERN, RUNTIME_KINDS } from '@nullops/plugin-sdk';
 import { z } from 'zod';
 import { AccessService } from '../access/access-service.js';
 import { ensureNoLiveDeployments } from '../deployments/decommission.js';
@@ -24,19 +24,29 @@ export function environmentRoutes(container: DependencyContainer): AnyRoute[] {
     name: dnsLabel,
     description: displayText(500).nullable(),
     baseDomain: dnsName,
-    runtime: z.enum(RUNTIME_KINDS, { error: `must be one of ${RUNTIME_KINDS.join(', ')}` }),
+    runtime: z
+      .string()
+      .regex(
+        RUNTIME_KIND_PATTERN,
+        `must be a runtime kind: ${RUNTIME_KINDS.join(', ')}, or the kind an agent package brings (lowercase letters, digits, dashes)`,
+      ),
     defaultTtlSeconds: ttlSeconds,
     ingressClass: dnsLabel.nullable(),
     cpuOvercommit: z.number().min(1, 'must be at least 1 (no overcommit)').max(20),
     memoryOvercommit: z.number().min(1, 'must be at least 1 (no overcommit)').max(4),
     teams: teamAssignments,
   };
-  /** Ingress objects are a Kubernetes thing: a Docker environment is always served by the edge. */
+  /**
+   * Only a runtime with an ingress of its own (Kubernetes Ingress objects) can route through an
+   * ingress class; the others are served by the edge. A kind no first-party declaration knows is
+   * checked when its agent says what it can do (hello).
+   */
   const checkIngressClass = (runtime: string, ingressClass: string | null | undefined) => {
-    if (ingressClass && runtime !== 'kubernetes')
+    const declared = firstPartyRuntime(runtime);
+    if (ingressClass && declared && !declared.capabilities.ingress)
       throw InputError.field(
         'body.ingressClass',
-        'only a Kubernetes environment can route through Ingress objects',
+        `only a runtime with an ingress of its own can route through Ingress objects, and a ${declared.label} environment has none (its services are reached through the agent's edge)`,
       );
   };
   return [

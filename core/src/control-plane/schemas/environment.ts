@@ -1,4 +1,3 @@
-import { RUNTIME_KINDS } from '@nullops/plugin-sdk';
 import { z } from 'zod';
 import type { Environment } from '../models/fleet.js';
 import { iso, timestamp, uuid } from './common.js';
@@ -8,7 +7,9 @@ export const EnvironmentView = z.object({
   name: z.string(),
   description: z.string().nullable(),
   baseDomain: z.string(),
-  runtime: z.enum(RUNTIME_KINDS),
+  runtime: z
+    .string()
+    .describe('the kind of runtime its nodes run: docker, kubernetes, or one an agent package brings'),
   defaultTtlSeconds: z.number(),
   /** Kubernetes: the IngressClass the agent writes Ingress objects with; null: the agent edge serves the URLs. */
   ingressClass: z.string().nullable(),

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { packageDirOf } from '@nullops/agent-host/plugins';
+import { packageDirOf } from '@nullops/kernel/plugins';
 import type Koa from 'koa';
 import serve from 'koa-static';
 import type { Logger } from 'pino';

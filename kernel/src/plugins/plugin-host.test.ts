@@ -2,11 +2,10 @@ import 'reflect-metadata';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rootContainer as container } from '@nullops/kernel';
-import type { PipelineRun, Runtime } from '@nullops/plugin-sdk';
+import type { PipelineRun } from '@nullops/plugin-sdk';
 import test from 'ava';
 import { pino } from 'pino';
-import { executePipeline } from '../agent/pipeline/executor.js';
+import { rootContainer as container } from '../container.js';
 import { packageDirOf } from './bundled-plugins.js';
 import { PluginHost } from './plugin-host.js';
 import { loadPluginModule } from './plugin-loader.js';
@@ -117,18 +116,4 @@ test('a release that cannot be downloaded fails only the components that need it
     unavailable.get('acme.thing') ?? '',
     /plugin @acme\/gone@1\.2\.3 is not available on this node: download failed/,
   );
-  const result = await executePipeline({
-    run,
-    deployment: { id: '00000000-0000-4000-8000-000000000000', name: 'd' },
-    runtime: {} as Runtime, // never reached: the run fails before any step
-    components,
-    unavailable,
-    signal: new AbortController().signal,
-    onStep: () => {},
-  });
-  t.false(result.ok);
-  t.deepEqual((result as { error: unknown }).error, {
-    step: 'job',
-    message: unavailable.get('acme.thing'),
-  });
 });

@@ -1,4 +1,3 @@
-import type { DependencyContainer } from '@nullops/kernel';
 import type {
   ComponentDefinition,
   PipelineRun,
@@ -7,6 +6,7 @@ import type {
   PluginStatus,
 } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
+import type { DependencyContainer } from '../container.js';
 import type { BundledPlugin } from './bundled-plugins.js';
 import { loadPluginModule } from './plugin-loader.js';
 import type { PluginStore } from './plugin-store.js';
