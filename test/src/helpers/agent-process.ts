@@ -26,6 +26,8 @@ export async function tempDir(prefix: string): Promise<string> {
 export const AGENT_PROGRAMS = {
   docker: 'agent-docker/dist/main.js',
   kubernetes: 'agent-k8s/dist/main.js',
+  /** A third runtime kind, brought by a fixture package alone (test/fixtures/runtimes/memory). */
+  memory: 'test/fixtures/runtimes/memory/main.js',
 } as const;
 
 /** A `nullops-agent-docker` (or `-k8s`) process, as an operator would run it. */
