@@ -125,6 +125,34 @@ export class AccessService {
     return d?.projectId;
   }
 
+  /**
+   * The caller's level on every project and environment they can see (the UI shows actions by it),
+   * capped as {@link levelFor} caps it, and whether they act as an administrator.
+   */
+  async visibleLevels(caller: Principal, db: Database = this.db) {
+    const { tokenScope } = caller;
+    const levels = async (scope: 'project' | 'environment') => {
+      const ids: string[] =
+        caller.role === 'admin'
+          ? (await db(`${scope}s`).select('id')).map((r: { id: string }) => r.id)
+          : await this.readableIds(scope, caller.userId, db);
+      const out: Record<string, AccessLevel> = {};
+      for (const id of ids) {
+        if (scope === 'project' && tokenScope?.projectIds && !tokenScope.projectIds.includes(id)) continue;
+        let level = caller.role === 'admin' ? 'full' : await this.levelOf(scope, id, caller.userId, db);
+        // What a read-only token may do, whatever its owner may.
+        if (tokenScope?.access === 'read' && level === 'full') level = 'read';
+        if (level === 'read' || level === 'full') out[id] = level;
+      }
+      return out;
+    };
+    return {
+      admin: caller.role === 'admin' && !tokenScope?.projectIds && tokenScope?.access !== 'read',
+      projects: await levels('project'),
+      environments: await levels('environment'),
+    };
+  }
+
   /** Ids of the objects of a scope's table the user has at least read access to. */
   async readableIds(
     target: 'project' | 'environment',

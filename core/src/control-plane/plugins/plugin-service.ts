@@ -364,6 +364,11 @@ export class PluginService {
     }
   }
 
+  /** Every installed plugin (bundled ones not installed over have no row). */
+  async installed(db: Database): Promise<Plugin[]> {
+    return Plugin.query(db);
+  }
+
   async find(db: Database, name: string): Promise<Plugin> {
     const row = await Plugin.query(db).findOne({ name });
     if (!row) throw new NotFoundError(`plugin ${name} is not installed`);

@@ -1,11 +1,11 @@
 import type { DependencyContainer } from '@nullops/kernel';
-import { AuthenticationError, InputError, NotAllowedError } from '@nullops/plugin-sdk';
+import { InputError, NotAllowedError } from '@nullops/plugin-sdk';
 import type Koa from 'koa';
 import { z } from 'zod';
 import { AccessService } from '../access/access-service.js';
 import { ApiTokenService } from '../auth/api-token-service.js';
-import { LoginThrottle } from '../auth/login-throttle.js';
 import { SESSION_COOKIE, SessionService } from '../auth/session-service.js';
+import { SignIn } from '../auth/sign-in.js';
 import type { ControlPlaneConfig } from '../config.js';
 import { Access, type AnyRoute } from '../http/route.js';
 import { caller, route } from '../http/route-context.js';
@@ -21,13 +21,13 @@ import {
   password,
   userView,
 } from '../schemas/identity.js';
-import { hashPassword, verifyAgainstDummy, verifyPassword } from '../security/passwords.js';
+import { findOr404 } from '../services/records.js';
 
 /** Sign in and out, the caller's own profile, password and personal API tokens. */
 export function authRoutes(container: DependencyContainer): AnyRoute[] {
   const sessions = container.resolve(SessionService);
   const tokens = container.resolve(ApiTokenService);
-  const throttle = container.resolve(LoginThrottle);
+  const signIn = container.resolve(SignIn);
   const config = container.resolve(Refs.config);
   const access = container.resolve(AccessService);
 
@@ -46,16 +46,10 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
       transaction: false,
       handler: async ({ body, ctx, db }) => {
         ctx.state.auditActorName = body.username;
-        await throttle.charge(body.username, ctx.ip);
-        const user = await User.query(db).whereRaw('lower(username) = lower(?)', [body.username]).first();
-        const ok = user
-          ? await verifyPassword(user.passwordHash, body.password)
-          : await verifyAgainstDummy(body.password);
-        if (!user || !ok) throw new AuthenticationError('wrong username or password');
-        if (user.disabled) throw new AuthenticationError('this account is disabled; ask an administrator');
-        await throttle.succeeded(body.username, ctx.ip);
-        const session = await sessions.create(user.id, { ip: ctx.ip, userAgent: ctx.get('user-agent') }, db);
-        await User.query(db).patch({ lastLoginAt: new Date() }).where('id', user.id);
+        const { user, session } = await signIn.withPassword(db, body, {
+          ip: ctx.ip,
+          userAgent: ctx.get('user-agent'),
+        });
         setSessionCookie(ctx, config, session.token, session.expiresAt);
         ctx.state.auditActor = { userId: user.id, username: user.username };
         return {
@@ -94,7 +88,7 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 200: Me },
       handler: async ({ db, principal }) => {
         const me = caller(principal);
-        const user = await User.query(db).findById(me.userId).throwIfNotFound();
+        const user = await findOr404(User, db, me.userId, 'user');
         return {
           status: 200,
           body: { user: userView(user), csrfToken: me.csrfToken ?? null, authenticatedVia: me.via },
@@ -112,33 +106,7 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
         200: AccessView,
       },
       handler: async ({ db, principal }) => {
-        const me = caller(principal);
-        const levels = async (scope: 'project' | 'environment') => {
-          const table = `${scope}s`;
-          const ids: string[] =
-            me.role === 'admin'
-              ? (await db(table).select('id')).map((r: { id: string }) => r.id)
-              : await access.readableIds(scope, me.userId, db);
-          const out: Record<string, 'read' | 'full'> = {};
-          const { tokenScope } = me;
-          for (const id of ids) {
-            if (scope === 'project' && tokenScope?.projectIds && !tokenScope.projectIds.includes(id))
-              continue;
-            let level = me.role === 'admin' ? 'full' : await access.levelOf(scope, id, me.userId, db);
-            // What a read-only token may do, whatever its owner may.
-            if (tokenScope?.access === 'read' && level === 'full') level = 'read';
-            if (level === 'read' || level === 'full') out[id] = level;
-          }
-          return out;
-        };
-        return {
-          status: 200,
-          body: {
-            admin: me.role === 'admin' && !me.tokenScope?.projectIds && me.tokenScope?.access !== 'read',
-            projects: await levels('project'),
-            environments: await levels('environment'),
-          },
-        };
+        return { status: 200, body: await access.visibleLevels(caller(principal), db) };
       },
     }),
     route({
@@ -151,18 +119,12 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
       body: z.object({ currentPassword: z.string().min(1).max(256), newPassword: password }).strict(),
       responses: { 204: null },
       handler: async ({ body, db, principal, ctx }) => {
-        const me = caller(principal);
-        const user = await User.query(db).findById(me.userId).throwIfNotFound();
-        // A stolen session must not become an oracle for the password: throttled like a login.
-        await throttle.charge(user.username, ctx.ip);
-        if (!(await verifyPassword(user.passwordHash, body.currentPassword))) {
-          throw InputError.field('body.currentPassword', 'is wrong');
-        }
-        await throttle.succeeded(user.username, ctx.ip);
-        await User.query(db)
-          .patch({ passwordHash: await hashPassword(body.newPassword), updatedAt: new Date() })
-          .where('id', user.id);
-        await sessions.destroyAllOf(user.id, db);
+        await signIn.changePassword(
+          db,
+          caller(principal).userId,
+          { current: body.currentPassword, next: body.newPassword },
+          { ip: ctx.ip, userAgent: ctx.get('user-agent') },
+        );
         return { status: 204 };
       },
     }),

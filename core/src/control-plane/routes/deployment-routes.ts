@@ -30,7 +30,7 @@ import {
   operationView,
   ServiceTagsView,
 } from '../schemas/deployment.js';
-import { findOr404 } from './find.js';
+import { findOr404 } from '../services/records.js';
 
 const tagsBody = z
   .record(z.string().max(63), z.string().min(1).max(128))

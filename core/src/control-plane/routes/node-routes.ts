@@ -1,16 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import type { DependencyContainer } from '@nullops/kernel';
-import { ConflictError } from '@nullops/plugin-sdk';
 import { z } from 'zod';
-import { AgentConnectionManager } from '../agents/connection-manager.js';
-import { ensureNoLiveDeployments } from '../deployments/decommission.js';
 import { Access, type AnyRoute } from '../http/route.js';
 import { route } from '../http/route-context.js';
 import { AgentNode } from '../models/fleet.js';
-import { Refs } from '../refs.js';
 import { dnsLabel, idParam, iso, timestamp, uuid } from '../schemas/common.js';
-import { issueNodeToken } from '../services/node-tokens.js';
-import { findOr404 } from './find.js';
+import { Nodes } from '../services/nodes.js';
+import { findOr404 } from '../services/records.js';
 
 const host = z
   .string()
@@ -74,10 +69,8 @@ function nodeView(n: AgentNode): z.infer<typeof NodeView> {
 
 /** Nodes: one agent each. The control plane issues the agent token and shows it once. */
 export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
-  const box = container.resolve(Refs.secretBox);
-  const agents = container.resolve(AgentConnectionManager);
+  const nodes = container.resolve(Nodes);
   const params = idParam('nodeId');
-  const issue = (id: string) => issueNodeToken(box, id);
   const fields = {
     name: dnsLabel,
     host,
@@ -96,9 +89,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
       query: z.object({ environmentId: uuid.optional() }),
       responses: { 200: z.object({ items: z.array(NodeView) }) },
       handler: async ({ query, db }) => {
-        const q = AgentNode.query(db).orderBy('name');
-        if (query.environmentId) q.where('environmentId', query.environmentId);
-        return { status: 200, body: { items: (await q).map(nodeView) } };
+        return { status: 200, body: { items: (await nodes.list(db, query.environmentId)).map(nodeView) } };
       },
     }),
     route({
@@ -119,11 +110,8 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
         .strict(),
       responses: { 201: NodeView.extend(IssuedToken.shape), 409: null },
       handler: async ({ body, db }) => {
-        const id = randomUUID();
-        const { token, ...stored } = issue(id);
-        const row = await AgentNode.query(db).insertAndFetch({ id, ...body, ...stored });
-        await agents.refreshLater(db, id);
-        return { status: 201, body: { ...nodeView(row), token } };
+        const { node, token } = await nodes.register(db, body);
+        return { status: 201, body: { ...nodeView(node), token } };
       },
     }),
     route({
@@ -151,15 +139,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
       body: z.object(fields).partial().strict(),
       responses: { 200: NodeView },
       handler: async ({ params, body, db }) => {
-        const before = await findOr404(AgentNode, db, params.nodeId, 'node');
-        const row = await AgentNode.query(db).patchAndFetchById(params.nodeId, {
-          ...body,
-          updatedAt: new Date(),
-        });
-        // Only a new address needs a new connection; enabling, renaming or labelling keeps it.
-        const moved = row.host !== before.host || row.port !== before.port;
-        await agents.refreshLater(db, params.nodeId, { reconnect: moved });
-        return { status: 200, body: nodeView(row) };
+        return { status: 200, body: nodeView(await nodes.update(db, params.nodeId, body)) };
       },
     }),
     route({
@@ -172,10 +152,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
       params,
       responses: { 204: null, 409: null },
       handler: async ({ params, db }) => {
-        await findOr404(AgentNode, db, params.nodeId, 'node');
-        await ensureNoLiveDeployments(db, { nodeId: params.nodeId }, 'node');
-        await AgentNode.query(db).deleteById(params.nodeId);
-        await agents.refreshLater(db, params.nodeId, { reconnect: true });
+        await nodes.remove(db, params.nodeId);
         return { status: 204 };
       },
     }),
@@ -189,11 +166,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
       params,
       responses: { 200: IssuedToken },
       handler: async ({ params, db }) => {
-        await findOr404(AgentNode, db, params.nodeId, 'node');
-        const { token, ...stored } = issue(params.nodeId);
-        await AgentNode.query(db).patchAndFetchById(params.nodeId, { ...stored, updatedAt: new Date() });
-        await agents.refreshLater(db, params.nodeId, { reconnect: true });
-        return { status: 200, body: { token } };
+        return { status: 200, body: { token: await nodes.rotateToken(db, params.nodeId) } };
       },
     }),
     route({
@@ -206,13 +179,7 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
       params,
       responses: { 204: null },
       handler: async ({ params, db }) => {
-        await findOr404(AgentNode, db, params.nodeId, 'node');
-        await AgentNode.query(db).patchAndFetchById(params.nodeId, {
-          tokenEnc: null,
-          tokenIssuedAt: null,
-          updatedAt: new Date(),
-        });
-        await agents.refreshLater(db, params.nodeId, { reconnect: true });
+        await nodes.revokeToken(db, params.nodeId);
         return { status: 204 };
       },
     }),
@@ -233,22 +200,10 @@ export function nodeRoutes(container: DependencyContainer): AnyRoute[] {
         .strict(),
       responses: { 200: NodeView, 409: null },
       handler: async ({ params, body, db }) => {
-        const node = await findOr404(AgentNode, db, params.nodeId, 'node');
-        // The admin repeats the thumbprint they checked, so a certificate swapped meanwhile is not approved blindly.
-        if (node.pendingThumbprint !== body.thumbprint) {
-          throw new ConflictError(
-            'that thumbprint is not the one waiting for approval; reload and compare again',
-          );
-        }
-        const row = await AgentNode.query(db).patchAndFetchById(node.id, {
-          thumbprint: node.pendingThumbprint,
-          pendingThumbprint: null,
-          status: 'unknown',
-          statusMessage: 'new certificate approved; reconnecting',
-          updatedAt: new Date(),
-        });
-        await agents.refreshLater(db, node.id, { reconnect: true });
-        return { status: 200, body: nodeView(row) };
+        return {
+          status: 200,
+          body: nodeView(await nodes.approveThumbprint(db, params.nodeId, body.thumbprint)),
+        };
       },
     }),
   ];

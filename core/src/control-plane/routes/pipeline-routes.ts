@@ -1,5 +1,4 @@
 import type { DependencyContainer } from '@nullops/kernel';
-import { NotFoundError } from '@nullops/plugin-sdk';
 import { z } from 'zod';
 import { Access, type AnyRoute } from '../http/route.js';
 import { caller, inBody, route } from '../http/route-context.js';
@@ -7,8 +6,8 @@ import { PipelineVersion, Project } from '../models/catalog.js';
 import { PluginService } from '../plugins/plugin-service.js';
 import { displayText, idParam, iso, timestamp, uuid } from '../schemas/common.js';
 import { PipelineGraph } from '../schemas/pipeline.js';
-import { savePipelineVersion } from '../services/pipeline-versions.js';
-import { findOr404 } from './find.js';
+import { pipelineVersion, pipelineVersions, savePipelineVersion } from '../services/pipeline-versions.js';
+import { findOr404 } from '../services/records.js';
 
 const VersionSummary = z.object({
   id: uuid,
@@ -50,15 +49,7 @@ export function pipelineRoutes(container: DependencyContainer): AnyRoute[] {
       params,
       responses: { 200: VersionDetail, 404: null },
       handler: async ({ params, db }) => {
-        const row = await PipelineVersion.query(db)
-          .where('projectId', params.projectId)
-          .orderBy('version', 'desc')
-          .first();
-        if (!row)
-          throw new NotFoundError(
-            'this project has no pipeline yet; an administrator saves one in the editor',
-          );
-        return { status: 200, body: detail(row) };
+        return { status: 200, body: detail(await pipelineVersion(db, params.projectId)) };
       },
     }),
     route({
@@ -71,10 +62,7 @@ export function pipelineRoutes(container: DependencyContainer): AnyRoute[] {
       params,
       responses: { 200: z.object({ items: z.array(VersionSummary) }) },
       handler: async ({ params, db }) => {
-        const rows = await PipelineVersion.query(db)
-          .where('projectId', params.projectId)
-          .orderBy('version', 'desc');
-        return { status: 200, body: { items: rows.map(summary) } };
+        return { status: 200, body: { items: (await pipelineVersions(db, params.projectId)).map(summary) } };
       },
     }),
     route({
@@ -87,12 +75,7 @@ export function pipelineRoutes(container: DependencyContainer): AnyRoute[] {
       params: z.object({ projectId: uuid, version: z.coerce.number().int().min(1) }).strict(),
       responses: { 200: VersionDetail },
       handler: async ({ params, db }) => {
-        const row = await PipelineVersion.query(db).findOne({
-          projectId: params.projectId,
-          version: params.version,
-        });
-        if (!row) throw new NotFoundError(`pipeline version ${params.version} does not exist`);
-        return { status: 200, body: detail(row) };
+        return { status: 200, body: detail(await pipelineVersion(db, params.projectId, params.version)) };
       },
     }),
     route({

@@ -4,14 +4,14 @@ import { z } from 'zod';
 import type { Database } from '../database/database.js';
 import { Access, type AnyRoute } from '../http/route.js';
 import { caller, inBody, route } from '../http/route-context.js';
-import { Plugin, PluginStatusRow, Project } from '../models/catalog.js';
-import { AgentNode } from '../models/fleet.js';
+import { Plugin } from '../models/catalog.js';
+import { type PluginState, pluginStates } from '../plugins/plugin-catalog.js';
 import { pluginCaller } from '../plugins/plugin-extensions.js';
-import { CONTROL_PLANE_HOST, PluginService } from '../plugins/plugin-service.js';
+import { PluginService } from '../plugins/plugin-service.js';
+import { ProjectPluginSettings } from '../plugins/project-plugin-settings.js';
 import { registryUrl } from '../schemas/catalog.js';
 import { iso, timestamp, uuid } from '../schemas/common.js';
 import { SecretService } from '../services/secret-service.js';
-import { findOr404 } from './find.js';
 
 const HostStatus = z.object({
   host: z.string().describe('`control-plane` or a node id'),
@@ -69,39 +69,33 @@ export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
   const secrets = container.resolve(SecretService);
   const plugins = container.resolve(PluginService);
 
-  async function views(db: Database, rows: Plugin[], names: string[]): Promise<z.infer<typeof PluginView>[]> {
-    const statuses = await PluginStatusRow.query(db).whereIn('pluginName', names);
-    const nodes = new Map((await AgentNode.query(db).select('id', 'name')).map((n) => [n.id, n.name]));
-    return names.map((name) => {
-      const row = rows.find((r) => r.name === name);
-      const current = plugins.currentOf(name);
-      return {
-        name,
-        source: row ? 'registry' : 'bundled',
-        range: row?.range ?? null,
-        version: row?.version ?? current?.version ?? '',
-        integrity: row?.integrity ?? null,
-        registryUrl: row?.registryUrl ?? null,
-        hasRegistryToken: Boolean(row?.registryTokenEnc),
-        settings: row?.settings ?? {},
-        components: [...(current?.components.keys() ?? [])],
-        frontendUrl: plugins.frontendUrl(name),
-        statuses: statuses
-          .filter((s) => s.pluginName === name && (s.host === CONTROL_PLANE_HOST || nodes.has(s.host)))
-          .map((s) => ({
-            host: s.host,
-            nodeName: nodes.get(s.host) ?? null,
-            version: s.version,
-            status: s.status,
-            error: s.error,
-            updatedAt: iso(s.updatedAt) as string,
-          })),
-        createdAt: iso(row?.createdAt),
-        updatedAt: iso(row?.updatedAt),
-      };
-    });
-  }
-  const one = async (db: Database, row: Plugin) => (await views(db, [row], [row.name]))[0];
+  const view = (state: PluginState): z.infer<typeof PluginView> => {
+    const { name, row, current } = state;
+    return {
+      name,
+      source: row ? 'registry' : 'bundled',
+      range: row?.range ?? null,
+      version: row?.version ?? current?.version ?? '',
+      integrity: row?.integrity ?? null,
+      registryUrl: row?.registryUrl ?? null,
+      hasRegistryToken: Boolean(row?.registryTokenEnc),
+      settings: row?.settings ?? {},
+      components: [...(current?.components.keys() ?? [])],
+      frontendUrl: state.frontendUrl,
+      statuses: state.statuses.map((s) => ({
+        host: s.host,
+        nodeName: s.nodeName,
+        version: s.version,
+        status: s.status,
+        error: s.error,
+        updatedAt: iso(s.updatedAt) as string,
+      })),
+      createdAt: iso(row?.createdAt),
+      updatedAt: iso(row?.updatedAt),
+    };
+  };
+  const one = async (db: Database, row: Plugin) =>
+    view((await pluginStates(db, plugins, row))[0] as PluginState);
 
   const extHandler = (method: 'get' | 'post' | 'put' | 'patch' | 'delete') =>
     route({
@@ -154,14 +148,7 @@ export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
       access: Access.authenticated,
       responses: { 200: z.object({ items: z.array(PluginView) }) },
       handler: async ({ db }) => {
-        const rows = await Plugin.query(db);
-        const names = [
-          ...new Set([
-            ...(await plugins.host.all()).filter((p) => p.source === 'bundled').map((p) => p.name),
-            ...rows.map((r) => r.name),
-          ]),
-        ].sort();
-        return { status: 200, body: { items: await views(db, rows, names) } };
+        return { status: 200, body: { items: (await pluginStates(db, plugins)).map(view) } };
       },
     }),
     route({
@@ -285,10 +272,7 @@ export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
     const params = z.object({ projectId: uuid, name: z.string().min(1).max(214) }).strict();
     const path = '/api/projects/:projectId/plugins/:name/settings';
     const Settings = z.object({ settings: z.record(z.string(), z.unknown()) });
-    const scope = async (db: Database, p: { projectId: string; name: string }) => {
-      await findOr404(Project, db, p.projectId, 'project');
-      await plugins.find(db, p.name);
-    };
+    const settingsOf = new ProjectPluginSettings(plugins, secrets);
     return [
       route({
         method: 'get',
@@ -300,12 +284,7 @@ export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
         params,
         responses: { 200: Settings, 404: null },
         handler: async ({ params: p, db }) => {
-          await scope(db, p);
-          const row = await db('project_plugin_settings')
-            .where({ projectId: p.projectId, plugin: p.name })
-            .first();
-          if (!row) throw new NotFoundError(`plugin ${p.name} has no settings for this project`);
-          return { status: 200, body: { settings: row.settings } };
+          return { status: 200, body: { settings: await settingsOf.get(db, p.projectId, p.name) } };
         },
       }),
       route({
@@ -319,12 +298,7 @@ export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
         body: Settings.strict(),
         responses: { 200: Settings, 404: null },
         handler: async ({ params: p, body, db }) => {
-          await scope(db, p);
-          await secrets.checkReferences(body.settings, db, 'body.settings');
-          await db('project_plugin_settings')
-            .insert({ projectId: p.projectId, plugin: p.name, settings: JSON.stringify(body.settings) })
-            .onConflict(['projectId', 'plugin'])
-            .merge({ settings: JSON.stringify(body.settings), updatedAt: new Date() });
+          await settingsOf.put(db, p.projectId, p.name, body.settings);
           return { status: 200, body: { settings: body.settings } };
         },
       }),
@@ -338,8 +312,7 @@ export function pluginRoutes(container: DependencyContainer): AnyRoute[] {
         params,
         responses: { 204: null },
         handler: async ({ params: p, db }) => {
-          await scope(db, p);
-          await db('project_plugin_settings').where({ projectId: p.projectId, plugin: p.name }).delete();
+          await settingsOf.remove(db, p.projectId, p.name);
           return { status: 204 };
         },
       }),

@@ -1,30 +1,21 @@
-import { randomUUID } from 'node:crypto';
 import type { DependencyContainer } from '@nullops/kernel';
 import { EgressAllowSchema } from '@nullops/plugin-sdk';
 import { z } from 'zod';
-import { AccessService } from '../access/access-service.js';
 import { ComposeImport } from '../compose/compose-import.js';
-import type { Database } from '../database/database.js';
-import { ensureNoLiveDeployments } from '../deployments/decommission.js';
-import { DeploymentOperations } from '../deployments/operations.js';
 import { Access, type AnyRoute } from '../http/route.js';
 import { caller, inBody, route } from '../http/route-context.js';
-import { Project, Service } from '../models/catalog.js';
 import {
   ComposeImportReport,
   ProjectView,
   projectView,
   ServiceView,
-  serviceView,
   TeamAssignmentView,
   tagPattern,
   teamAssignments,
 } from '../schemas/catalog.js';
 import { displayText, dnsLabel, idParam, quotaFields, ttlSeconds, uuid } from '../schemas/common.js';
 import { accessLevel } from '../schemas/identity.js';
-import { assertServiceNamesUnique } from '../services/project-service-names.js';
-import { replaceTeamAccess, teamAccessOf } from '../services/team-access.js';
-import { findOr404 } from './find.js';
+import { Projects } from '../services/projects.js';
 
 const ProjectDetail = ProjectView.extend({
   services: z.array(ServiceView),
@@ -32,18 +23,10 @@ const ProjectDetail = ProjectView.extend({
   myAccess: accessLevel.or(z.literal('none')),
 });
 
-async function replaceServices(db: Database, projectId: string, serviceIds: string[]) {
-  await db('project_services').where({ projectId }).delete();
-  if (serviceIds.length)
-    await db('project_services').insert(serviceIds.map((serviceId) => ({ projectId, serviceId })));
-  await assertServiceNamesUnique(db, { projectId });
-}
-
 /** Projects: services, a CPU/RAM budget per deployment, TTL override, team access; and their pipelines. */
 export function projectRoutes(container: DependencyContainer): AnyRoute[] {
-  const access = container.resolve(AccessService);
+  const projects = container.resolve(Projects);
   const composeImport = container.resolve(ComposeImport);
-  const operations = container.resolve(DeploymentOperations);
   const params = idParam('projectId');
   const fields = {
     name: dnsLabel,
@@ -63,19 +46,6 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
     teams: teamAssignments,
   };
 
-  async function detail(db: Database, project: Project, userId: string, isAdmin: boolean) {
-    const [services, teams, level] = await Promise.all([
-      Service.query(db)
-        .join('project_services as ps', 'ps.serviceId', 'services.id')
-        .where('ps.projectId', project.id)
-        .select('services.*')
-        .orderBy('name'),
-      teamAccessOf(db, 'project', project.id),
-      isAdmin ? Promise.resolve('full' as const) : access.levelOf('project', project.id, userId, db),
-    ]);
-    return { ...projectView(project), services: services.map(serviceView), teams, myAccess: level ?? 'none' };
-  }
-
   return [
     route({
       method: 'get',
@@ -86,11 +56,10 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
       access: Access.authenticated,
       responses: { 200: z.object({ items: z.array(ProjectView) }) },
       handler: async ({ db, principal }) => {
-        const me = caller(principal);
-        const query = Project.query(db).orderBy('name');
-        if (me.role !== 'admin') query.whereIn('id', await access.readableIds('project', me.userId, db));
-        if (me.tokenScope?.projectIds) query.whereIn('id', me.tokenScope.projectIds);
-        return { status: 200, body: { items: (await query).map(projectView) } };
+        return {
+          status: 200,
+          body: { items: (await projects.list(db, caller(principal))).map(projectView) },
+        };
       },
     }),
     route({
@@ -118,16 +87,7 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
         .strict(),
       responses: { 201: ProjectDetail, 409: null },
       handler: async ({ body, db, principal }) => {
-        const { serviceIds, teams, ...rest } = body;
-        const row = await Project.query(db).insertAndFetch({
-          id: randomUUID(),
-          ...rest,
-          description: rest.description ?? null,
-          ttlSeconds: rest.ttlSeconds ?? null,
-        });
-        await replaceServices(db, row.id, serviceIds);
-        await replaceTeamAccess(db, 'project', row.id, teams);
-        return { status: 201, body: await detail(db, row, caller(principal).userId, true) };
+        return { status: 201, body: await projects.create(db, body, caller(principal)) };
       },
     }),
     route({
@@ -175,11 +135,10 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
         const result = await inBody(() => composeImport.run(db, body, me.userId));
         const report = result.plan;
         if (!result.projectId) return { status: 200, body: { project: null, report } };
-        const project = await Project.query(db).findById(result.projectId).throwIfNotFound();
         return {
           status: 201,
           body: {
-            project: await detail(db, project, me.userId, true),
+            project: await projects.detail(db, result.projectId, me),
             pipelineVersion: result.pipelineVersion,
             report,
           },
@@ -196,9 +155,7 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
       params,
       responses: { 200: ProjectDetail },
       handler: async ({ params, db, principal }) => {
-        const me = caller(principal);
-        const row = await findOr404(Project, db, params.projectId, 'project');
-        return { status: 200, body: await detail(db, row, me.userId, me.role === 'admin') };
+        return { status: 200, body: await projects.detail(db, params.projectId, caller(principal)) };
       },
     }),
     route({
@@ -212,15 +169,7 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
       body: z.object(fields).partial().strict(),
       responses: { 200: ProjectDetail },
       handler: async ({ params, body, db, principal }) => {
-        await findOr404(Project, db, params.projectId, 'project');
-        const { serviceIds, teams, ...rest } = body;
-        const row = await Project.query(db).patchAndFetchById(params.projectId, {
-          ...rest,
-          updatedAt: new Date(),
-        });
-        if (serviceIds) await replaceServices(db, row.id, serviceIds);
-        if (teams) await replaceTeamAccess(db, 'project', row.id, teams);
-        return { status: 200, body: await detail(db, row, caller(principal).userId, true) };
+        return { status: 200, body: await projects.update(db, params.projectId, body, caller(principal)) };
       },
     }),
     route({
@@ -233,10 +182,7 @@ export function projectRoutes(container: DependencyContainer): AnyRoute[] {
       params,
       responses: { 204: null, 409: null },
       handler: async ({ params, db }) => {
-        await findOr404(Project, db, params.projectId, 'project');
-        await ensureNoLiveDeployments(db, { projectId: params.projectId }, 'project');
-        await Project.query(db).deleteById(params.projectId);
-        await operations.purgeLater(db, params.projectId);
+        await projects.remove(db, params.projectId);
         return { status: 204 };
       },
     }),

@@ -1,21 +1,17 @@
-import { randomUUID } from 'node:crypto';
 import type { DependencyContainer } from '@nullops/kernel';
-import { InputError } from '@nullops/plugin-sdk';
 import { z } from 'zod';
 import { TagService } from '../deployments/tag-service.js';
 import { Access, type AnyRoute } from '../http/route.js';
 import { route } from '../http/route-context.js';
 import { ContainerRegistry } from '../models/catalog.js';
-import { Refs } from '../refs.js';
 import { imageName, RegistryView, registryUrl, registryView, tagPattern } from '../schemas/catalog.js';
 import { displayText, idParam } from '../schemas/common.js';
-import { sealedContexts } from '../security/sealed-contexts.js';
-import { findOr404 } from './find.js';
+import { deleteRecord, findOr404, listByName } from '../services/records.js';
+import { Registries } from '../services/registries.js';
 
-/** Where a registry's password is bound: a ciphertext only opens in its own row. */
 /** Container registries (Docker Hub by default; private ones with encrypted credentials). */
 export function registryRoutes(container: DependencyContainer): AnyRoute[] {
-  const box = container.resolve(Refs.secretBox);
+  const registries = container.resolve(Registries);
   const tags = container.resolve(TagService);
   const params = idParam('registryId');
   const fields = {
@@ -33,24 +29,6 @@ export function registryRoutes(container: DependencyContainer): AnyRoute[] {
     warning: z.string().optional().describe('what the registry answered, when saved unchecked'),
   });
 
-  /**
-   * The saved registry, checked (reachable, credentials taken) in the save's own transaction: a
-   * failure undoes the save with a 400 naming the field to fix, unless the admin insists.
-   */
-  async function checked(row: ContainerRegistry, unchecked: boolean | undefined) {
-    try {
-      await tags.checkRegistry(row);
-      return registryView(row);
-    } catch (err) {
-      const message = (err as Error).message;
-      if (unchecked) return { ...registryView(row), warning: message };
-      const field = /password|refused/.test(message) ? 'password' : 'url';
-      throw InputError.field(
-        field,
-        `${message} (save it anyway with "unchecked": true, e.g. when the registry is only reachable from the nodes)`,
-      );
-    }
-  }
   return [
     route({
       method: 'get',
@@ -62,7 +40,7 @@ export function registryRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 200: z.object({ items: z.array(RegistryView) }) },
       handler: async ({ db }) => ({
         status: 200,
-        body: { items: (await ContainerRegistry.query(db).orderBy('name')).map(registryView) },
+        body: { items: (await listByName(ContainerRegistry, db)).map(registryView) },
       }),
     }),
     route({
@@ -82,15 +60,7 @@ export function registryRoutes(container: DependencyContainer): AnyRoute[] {
         .strict(),
       responses: { 201: Saved, 409: null },
       handler: async ({ body, db }) => {
-        const id = randomUUID();
-        const row = await ContainerRegistry.query(db).insertAndFetch({
-          id,
-          name: body.name,
-          url: body.url.replace(/\/+$/, ''),
-          username: body.username ?? null,
-          passwordEnc: body.password ? box.encrypt(body.password, sealedContexts.registryPassword(id)) : null,
-        });
-        return { status: 201, body: await checked(row, body.unchecked) };
+        return { status: 201, body: await registries.create(db, body) };
       },
     }),
     route({
@@ -118,20 +88,7 @@ export function registryRoutes(container: DependencyContainer): AnyRoute[] {
       body: z.object(fields).partial().strict(),
       responses: { 200: Saved },
       handler: async ({ params, body, db }) => {
-        await findOr404(ContainerRegistry, db, params.registryId, 'registry');
-        const { password, url, unchecked, ...rest } = body;
-        const patch: Partial<ContainerRegistry> = { ...rest, updatedAt: new Date() };
-        if (url) patch.url = url.replace(/\/+$/, '');
-        if (password !== undefined) {
-          patch.passwordEnc =
-            password === null
-              ? null
-              : box.encrypt(password, sealedContexts.registryPassword(params.registryId));
-        }
-        const row = await ContainerRegistry.query(db).patchAndFetchById(params.registryId, patch);
-        // What decides access changed: checked again (a renamed registry needs no check).
-        const recheck = url !== undefined || password !== undefined || rest.username !== undefined;
-        return { status: 200, body: recheck ? await checked(row, unchecked) : registryView(row) };
+        return { status: 200, body: await registries.update(db, params.registryId, body) };
       },
     }),
     route({
@@ -166,8 +123,7 @@ export function registryRoutes(container: DependencyContainer): AnyRoute[] {
       params,
       responses: { 204: null, 409: null },
       handler: async ({ params, db }) => {
-        await findOr404(ContainerRegistry, db, params.registryId, 'registry');
-        await ContainerRegistry.query(db).deleteById(params.registryId);
+        await deleteRecord(ContainerRegistry, db, params.registryId, 'registry');
         return { status: 204 };
       },
     }),

@@ -1,13 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import type { DependencyContainer } from '@nullops/kernel';
 import { z } from 'zod';
 import { Access, type AnyRoute } from '../http/route.js';
 import { caller, route } from '../http/route-context.js';
 import { Secret } from '../models/catalog.js';
-import { Refs } from '../refs.js';
 import { displayText, idParam, iso, timestamp, uuid } from '../schemas/common.js';
-import { sealedContexts } from '../security/sealed-contexts.js';
-import { findOr404 } from './find.js';
+import { deleteRecord, findOr404, listByName } from '../services/records.js';
+import { SecretService } from '../services/secret-service.js';
 
 const SecretView = z.object({
   id: uuid,
@@ -29,7 +27,7 @@ function secretView(s: Secret): z.infer<typeof SecretView> {
 
 /** Pipeline secrets: AES-256-GCM at rest, values write-only through the API. */
 export function secretRoutes(container: DependencyContainer): AnyRoute[] {
-  const box = container.resolve(Refs.secretBox);
+  const secrets = container.resolve(SecretService);
   const params = idParam('secretId');
   const value = z.string().min(1, 'must not be empty').max(65536, 'must be at most 64 KiB');
   const name = z
@@ -46,7 +44,7 @@ export function secretRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 200: z.object({ items: z.array(SecretView) }) },
       handler: async ({ db }) => ({
         status: 200,
-        body: { items: (await Secret.query(db).orderBy('name')).map(secretView) },
+        body: { items: (await listByName(Secret, db)).map(secretView) },
       }),
     }),
     route({
@@ -59,14 +57,7 @@ export function secretRoutes(container: DependencyContainer): AnyRoute[] {
       body: z.object({ name, value, description: displayText(500).optional() }).strict(),
       responses: { 201: SecretView, 409: null },
       handler: async ({ body, db, principal }) => {
-        const id = randomUUID();
-        const row = await Secret.query(db).insertAndFetch({
-          id,
-          name: body.name,
-          description: body.description ?? null,
-          valueEnc: box.encrypt(body.value, sealedContexts.secret(id)),
-          createdBy: caller(principal).userId,
-        });
+        const row = await secrets.create(db, body, caller(principal).userId);
         return { status: 201, body: secretView(row) };
       },
     }),
@@ -98,15 +89,7 @@ export function secretRoutes(container: DependencyContainer): AnyRoute[] {
         .strict(),
       responses: { 200: SecretView },
       handler: async ({ params, body, db }) => {
-        await findOr404(Secret, db, params.secretId, 'secret');
-        const patch: Partial<Secret> = { updatedAt: new Date() };
-        if (body.value !== undefined)
-          patch.valueEnc = box.encrypt(body.value, sealedContexts.secret(params.secretId));
-        if (body.description !== undefined) patch.description = body.description;
-        return {
-          status: 200,
-          body: secretView(await Secret.query(db).patchAndFetchById(params.secretId, patch)),
-        };
+        return { status: 200, body: secretView(await secrets.update(db, params.secretId, body)) };
       },
     }),
     route({
@@ -119,8 +102,7 @@ export function secretRoutes(container: DependencyContainer): AnyRoute[] {
       params,
       responses: { 204: null },
       handler: async ({ params, db }) => {
-        await findOr404(Secret, db, params.secretId, 'secret');
-        await Secret.query(db).deleteById(params.secretId);
+        await deleteRecord(Secret, db, params.secretId, 'secret');
         return { status: 204 };
       },
     }),

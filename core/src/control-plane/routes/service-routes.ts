@@ -1,41 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import type { DependencyContainer } from '@nullops/kernel';
-import { InputError } from '@nullops/plugin-sdk';
 import { z } from 'zod';
 import { Access, type AnyRoute } from '../http/route.js';
 import { route } from '../http/route-context.js';
-import { Service, type TagMode } from '../models/catalog.js';
+import { Service } from '../models/catalog.js';
 import { ServiceView, serviceFields, serviceView } from '../schemas/catalog.js';
 import { idParam } from '../schemas/common.js';
-import { assertServiceNamesUnique } from '../services/project-service-names.js';
-import { findOr404 } from './find.js';
-
-/**
- * A pinned service needs its tag, a selectable one its pattern; the other must stay empty — both
- * given is refused, not silently half-taken (a pinned service whose pattern quietly vanished).
- */
-function checkTagMode(s: { tagMode: TagMode; tag: string | null; tagPattern: string | null }) {
-  if (s.tagMode === 'pinned' && s.tagPattern)
-    throw InputError.field(
-      'body.tagPattern',
-      'must be empty for a pinned service: give either a pinned tag or a pattern of selectable tags, not both',
-    );
-  if (s.tagMode === 'selectable' && s.tag)
-    throw InputError.field(
-      'body.tag',
-      'must be empty for a service with selectable tags: give either a pinned tag or a pattern, not both',
-    );
-  if (s.tagMode === 'pinned' && !s.tag)
-    throw InputError.field('body.tag', 'is required when tagMode is pinned');
-  if (s.tagMode === 'selectable' && !s.tagPattern) {
-    throw InputError.field('body.tagPattern', 'is required when tagMode is selectable (use * for every tag)');
-  }
-  return {
-    tagMode: s.tagMode,
-    tag: s.tagMode === 'pinned' ? s.tag : null,
-    tagPattern: s.tagMode === 'selectable' ? s.tagPattern : null,
-  };
-}
+import { deleteRecord, findOr404, listByName } from '../services/records.js';
+import { createServiceDefinition, updateServiceDefinition } from '../services/service-definitions.js';
 
 /** Service definitions: registry + image + how its tag is chosen. */
 export function serviceRoutes(_container: DependencyContainer): AnyRoute[] {
@@ -59,7 +30,7 @@ export function serviceRoutes(_container: DependencyContainer): AnyRoute[] {
       responses: { 200: z.object({ items: z.array(ServiceView) }) },
       handler: async ({ db }) => ({
         status: 200,
-        body: { items: (await Service.query(db).orderBy('name')).map(serviceView) },
+        body: { items: (await listByName(Service, db)).map(serviceView) },
       }),
     }),
     route({
@@ -72,19 +43,7 @@ export function serviceRoutes(_container: DependencyContainer): AnyRoute[] {
       body: createBody,
       responses: { 201: ServiceView, 409: null },
       handler: async ({ body, db }) => {
-        const tags = checkTagMode({
-          tagMode: body.tagMode,
-          tag: body.tag ?? null,
-          tagPattern: body.tagPattern ?? null,
-        });
-        const row = await Service.query(db).insertAndFetch({
-          id: randomUUID(),
-          name: body.name,
-          description: body.description ?? null,
-          registryId: body.registryId,
-          image: body.image,
-          ...tags,
-        });
+        const row = await createServiceDefinition(db, body);
         return { status: 201, body: serviceView(row) };
       },
     }),
@@ -113,25 +72,7 @@ export function serviceRoutes(_container: DependencyContainer): AnyRoute[] {
       body: z.object(serviceFields).partial().strict(),
       responses: { 200: ServiceView },
       handler: async ({ params, body, db }) => {
-        const current = await findOr404(Service, db, params.serviceId, 'service');
-        // What the body leaves out is kept, unless it belongs to the mode the service leaves.
-        const mode = body.tagMode ?? current.tagMode;
-        const tags = checkTagMode({
-          tagMode: mode,
-          tag: body.tag !== undefined ? body.tag : mode === 'pinned' ? current.tag : null,
-          tagPattern:
-            body.tagPattern !== undefined
-              ? body.tagPattern
-              : mode === 'selectable'
-                ? current.tagPattern
-                : null,
-        });
-        const row = await Service.query(db).patchAndFetchById(params.serviceId, {
-          ...body,
-          ...tags,
-          updatedAt: new Date(),
-        });
-        if (body.name) await assertServiceNamesUnique(db, { serviceId: row.id });
+        const row = await updateServiceDefinition(db, params.serviceId, body);
         return { status: 200, body: serviceView(row) };
       },
     }),
@@ -145,8 +86,7 @@ export function serviceRoutes(_container: DependencyContainer): AnyRoute[] {
       params,
       responses: { 204: null, 409: null },
       handler: async ({ params, db }) => {
-        await findOr404(Service, db, params.serviceId, 'service');
-        await Service.query(db).deleteById(params.serviceId);
+        await deleteRecord(Service, db, params.serviceId, 'service');
         return { status: 204 };
       },
     }),

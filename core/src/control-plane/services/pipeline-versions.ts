@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { InputError } from '@nullops/plugin-sdk';
+import { InputError, NotFoundError } from '@nullops/plugin-sdk';
 import type { Database } from '../database/database.js';
 import { PipelineVersion } from '../models/catalog.js';
 import { pinPipeline } from '../plugins/pipeline-pinning.js';
@@ -51,4 +51,26 @@ export async function savePipelineVersion(
     comment: input.comment ?? null,
     createdBy: input.createdBy,
   });
+}
+
+/** A project's versions, newest first. */
+export async function pipelineVersions(db: Database, projectId: string): Promise<PipelineVersion[]> {
+  return PipelineVersion.query(db).where('projectId', projectId).orderBy('version', 'desc');
+}
+
+/** One version of a project's pipeline (the latest when `version` is omitted), or 404 in words. */
+export async function pipelineVersion(
+  db: Database,
+  projectId: string,
+  version?: number,
+): Promise<PipelineVersion> {
+  const row = version
+    ? await PipelineVersion.query(db).findOne({ projectId, version })
+    : await PipelineVersion.query(db).where('projectId', projectId).orderBy('version', 'desc').first();
+  if (row) return row;
+  throw new NotFoundError(
+    version
+      ? `pipeline version ${version} does not exist`
+      : 'this project has no pipeline yet; an administrator saves one in the editor',
+  );
 }

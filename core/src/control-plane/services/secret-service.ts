@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { inject, injectable } from '@nullops/kernel';
 import { InputError, SECRET_REFERENCE, walkStrings } from '@nullops/plugin-sdk';
 import type { Database } from '../database/database.js';
@@ -5,6 +6,7 @@ import { Secret } from '../models/catalog.js';
 import { Refs } from '../refs.js';
 import { sealedContexts } from '../security/sealed-contexts.js';
 import type { SecretBox } from '../security/secret-box.js';
+import { insertRecord, patchRecord } from './records.js';
 
 export { SECRET_REFERENCE };
 
@@ -18,6 +20,34 @@ export class SecretService {
     @inject(Refs.database) private readonly db: Database,
     @inject(Refs.secretBox) private readonly box: SecretBox,
   ) {}
+
+  /** A new secret, its value encrypted (bound to its own row). */
+  create(
+    db: Database,
+    input: { name: string; value: string; description?: string | undefined },
+    createdBy: string | null,
+  ) {
+    const id = randomUUID();
+    return insertRecord(Secret, db, {
+      id,
+      name: input.name,
+      description: input.description ?? null,
+      valueEnc: this.box.encrypt(input.value, sealedContexts.secret(id)),
+      createdBy,
+    });
+  }
+
+  /** Replaces a secret's value, its description, or both. */
+  update(
+    db: Database,
+    id: string,
+    input: { value?: string | undefined; description?: string | null | undefined },
+  ) {
+    const patch: Partial<Secret> = { updatedAt: new Date() };
+    if (input.value !== undefined) patch.valueEnc = this.box.encrypt(input.value, sealedContexts.secret(id));
+    if (input.description !== undefined) patch.description = input.description;
+    return patchRecord(Secret, db, id, 'secret', patch);
+  }
 
   /** The plaintext of each named secret; an unknown name is an input error naming it. */
   async reveal(names: string[], db: Database = this.db): Promise<Map<string, string>> {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../database/database.js';
 import { Team, User } from '../models/identity.js';
-import { findOr404 } from '../routes/find.js';
+import { findOr404 } from './records.js';
 
 /**
  * Teams and their members (what team routes and the UI's team pages do). Access is assigned on
