@@ -6,7 +6,11 @@ export { dialAgent, UnprovenAgentError } from './control-plane/agents/agent-dial
 export { BackupStore } from './control-plane/backups/backup-store.js';
 export { ensureFirstAdmin, loadSecretKeys } from './control-plane/bootstrap.js';
 export { type ControlPlaneConfig, loadControlPlaneConfig } from './control-plane/config.js';
-export { type ControlPlane, createControlPlane } from './control-plane/control-plane.js';
+export {
+  CONTROL_PLANE_SERVICES,
+  type ControlPlane,
+  createControlPlane,
+} from './control-plane/control-plane.js';
 export { createDatabase, type Database, migrateLatest } from './control-plane/database/database.js';
 export { DeploymentCommands } from './control-plane/deployments/commands.js';
 export { LIFECYCLE, nextState } from './control-plane/deployments/lifecycle.js';

@@ -19,7 +19,6 @@ import { type BundledPlugin, PluginHost, PluginStore } from '@nullops/kernel/plu
 import {
   AGENT_IDENTITY_HEADER,
   AGENT_WS_PATH,
-  type DesiredDeployment,
   type EventName,
   PROTOCOL_VERSION,
   type Runtime,
@@ -32,10 +31,12 @@ import { AgentEdge } from './agent-edge.js';
 import { AgentIdentity } from './agent-identity.js';
 import { AgentSession } from './agent-session.js';
 import { loadOrCreateCertificate } from './certificate.js';
+import { ControlRequests } from './control-requests.js';
 import { DataOperations } from './data-operations.js';
 import { DeploymentRunner } from './deployment-runner.js';
 import { HostMetrics } from './host-metrics.js';
 import { LogStreams } from './log-streams.js';
+import { NodeClaim } from './node-claim.js';
 import { Reconciler } from './reconciler.js';
 import { ServiceHealthMonitor } from './service-health.js';
 import { StateStore } from './state-store.js';
@@ -68,13 +69,6 @@ export interface AgentHostOptions {
   onFatal?: (message: string) => void;
 }
 
-/** Another live agent process holds this node's resources: this one must not touch them. */
-class ClaimRefused extends Error {}
-
-/** How often an agent says it still holds its node's resources, and when silence frees them. */
-const CLAIM_RENEW_MS = 10_000;
-const CLAIM_STALE_MS = 30_000;
-
 /**
  * The agent host shared by every runtime: one TLS port the control plane dials, serving the
  * WebSocket control channel (proof of the token is checked on the HTTP upgrade, before any WebSocket exists;
@@ -95,15 +89,6 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
       logger.fatal(message);
       process.exit(1);
     });
-  // Only one agent process may keep a node's resources: two would both recreate, both remove.
-  const claim = async () => {
-    const result = await runtime.claim(identity.holder, CLAIM_STALE_MS);
-    if (!result.held)
-      throw new ClaimRefused(
-        `another agent process holds the resources of node ${identity.owner?.nodeId} on this ${runtime.engine} (${result.by}): two agents with one node's token would fight over its deployments. Stop the other one, or give this agent its own node and token.`,
-      );
-  };
-  if (identity.owner) await claim();
   const hostMetrics = new HostMetrics();
   // Plugin releases live in the agent's data volume, so an agent restart does not download them again.
   const plugins = new PluginHost({
@@ -158,55 +143,40 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
 
   // Watching the runtime and restoring deployments begin once the agent knows whose they are.
   let unwatch: (() => void) | undefined;
-  let renewal: NodeJS.Timeout | undefined;
-  // Set by close: an owner learnt on a connection still being accepted then starts nothing (its
-  // watch and sweeps would keep the process alive after close).
-  let closed = false;
-  const ownerKnown = () => {
-    if (renewal || closed) return;
-    if (runtime.capabilities.events)
-      unwatch = runtime.watchServices((deploymentId, service) => {
-        health.changed(deploymentId, service);
-        reconciler.touched(deploymentId);
-      });
-    health.start();
-    reconciler.start();
-    renewal = setInterval(
-      () =>
-        void claim().catch((err: Error) => {
-          // A failed renewal that is not a refusal (the engine briefly unreachable) is tried again.
-          if (err instanceof ClaimRefused) fatal(err.message);
-          else logger.warn({ err: err.message }, 'could not renew this agent’s claim on its node');
-        }),
-      CLAIM_RENEW_MS,
-    );
-    renewal.unref();
-  };
-  if (identity.owner) ownerKnown();
-
-  /** The control plane named this agent's owner on connect: adopted (and claimed) before anything runs. */
-  const learnOwner = async (header: string | undefined): Promise<string | undefined> => {
-    const owner = AgentIdentity.parse(header);
-    if (!owner) return `no ${AGENT_IDENTITY_HEADER} header: the control plane is older than this agent`;
-    if (!identity.adopt(owner)) return undefined;
-    if (state.owner)
-      logger.warn(
-        { before: state.owner, now: owner },
-        'this agent now works for another node; what it made for the previous one is left alone',
-      );
-    state.owner = owner;
-    try {
-      await claim();
-    } catch (err) {
-      // Refused: another process holds the node. Otherwise the runtime did not answer: the
-      // control plane will dial again.
-      if (err instanceof ClaimRefused) fatal(err.message);
-      return `could not claim this node's resources: ${(err as Error).message}`;
-    }
-    await runner.save();
-    ownerKnown();
-    return undefined;
-  };
+  const nodeClaim = new NodeClaim({
+    runtime,
+    identity,
+    state,
+    logger,
+    fatal,
+    save: () => runner.save(),
+    owned: () => {
+      if (runtime.capabilities.events)
+        unwatch = runtime.watchServices((deploymentId, service) => {
+          health.changed(deploymentId, service);
+          reconciler.touched(deploymentId);
+        });
+      health.start();
+      reconciler.start();
+    },
+  });
+  if (identity.owner) {
+    await nodeClaim.claim();
+    nodeClaim.start();
+  }
+  const requests = new ControlRequests({
+    runner,
+    reconciler,
+    health,
+    plugins,
+    data,
+    logs,
+    logger,
+    serialised,
+    synced: (at) => {
+      state.syncedAt = at;
+    },
+  });
 
   // The control channel; the server below hands it the upgrades that are not for the edge.
   const wsOptions = {
@@ -232,7 +202,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
       }
       logger.info({ address }, 'control plane authenticated');
       const named = info.req.headers[AGENT_IDENTITY_HEADER];
-      void learnOwner(typeof named === 'string' ? named : undefined).then((refused) => {
+      void nodeClaim.learn(typeof named === 'string' ? named : undefined).then((refused) => {
         if (!refused) return done(true);
         logger.error({ reason: refused }, 'refused the control plane');
         done(false, 409, 'Conflict');
@@ -242,8 +212,6 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
   const app = websockify(createHttpApp({ logger, metrics: new Metrics({ prefix: 'nullops_agent_' }) }));
 
   let currentSocket: WebSocket | undefined;
-  /** Pages of a desired state that did not fit one message (`sync.part`), until its `sync`. */
-  let syncParts: { id: string; deployments: DesiredDeployment[] } | undefined;
   app.ws.use(async (ctx) => {
     const socket = ctx.websocket as WebSocket;
     // One control plane at a time: a new connection (say, after a network split) replaces the old.
@@ -264,52 +232,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
       protocolVersion: deps.protocolVersion ?? PROTOCOL_VERSION,
       heartbeatSeconds: config.NULLOPS_AGENT_HEARTBEAT_SECONDS,
       maxMessageBytes: config.NULLOPS_AGENT_MAX_FRAME_BYTES,
-      handlers: {
-        ping: async () => ({ at: new Date().toISOString() }),
-        'sync.part': async (params) => {
-          if (syncParts?.id !== params.syncId) syncParts = { id: params.syncId, deployments: [] };
-          syncParts.deployments.push(...params.deployments);
-          if (syncParts.deployments.length > 5000) {
-            syncParts = undefined;
-            throw new Error('a desired state of more than 5000 deployments');
-          }
-          return { received: syncParts.deployments.length };
-        },
-        sync: (params) =>
-          serialised(async () => {
-            let desired = params.deployments;
-            if (params.syncId) {
-              if (syncParts?.id !== params.syncId)
-                throw new Error('the earlier pages of this sync are missing');
-              desired = [...syncParts.deployments, ...desired];
-              syncParts = undefined;
-            }
-            state.syncedAt = new Date().toISOString();
-            const result = await reconciler.sync(desired);
-            logger.info(
-              { deployments: result.deployments.length, report: result.report },
-              'reconciled with the control plane',
-            );
-            // A control plane that just (re)connected learns how every service is doing.
-            health.resend();
-            return result;
-          }),
-        'plugins.sync': async (params) => ({ plugins: await plugins.sync(params.plugins) }),
-        'deployment.deploy': (params) => serialised(() => runner.deploy(params.deployment)),
-        // Not serialised behind a sync: cancelling must be able to interrupt a long run.
-        'deployment.remove': (params) => runner.remove(params.id),
-        'service.control': async (params) => {
-          try {
-            return await runner.control(params);
-          } finally {
-            health.touch(params.deploymentId, { fresh: params.action !== 'stop' });
-          }
-        },
-        'data.backup': (params) => data.backup(params),
-        'data.restore': (params) => data.restore(params),
-        'logs.open': async (params) => logs.open(params),
-        'logs.close': async (params) => logs.close(params.streamId),
-      },
+      handlers: requests.handlers(),
     });
     void current.start();
   });
@@ -356,15 +279,12 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
     port,
     thumbprint: certificate.thumbprint,
     close: async () => {
-      closed = true;
       unwatch?.();
-      clearInterval(renewal);
       health.stop();
       reconciler.stop();
       current?.stop();
       logs.closeAll();
-      // A clean stop frees the node's resources for the next agent process at once.
-      if (identity.owner) await runtime.release(identity.holder).catch(() => {});
+      await nodeClaim.release();
       await runtime.close();
       for (const client of app.ws.server?.clients ?? []) client.terminate();
       app.ws.server?.close();

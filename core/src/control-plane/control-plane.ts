@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import Router from '@koa/router';
 import type { DependencyContainer } from '@nullops/kernel';
-import { createContainer, createHttpApp, Metrics } from '@nullops/kernel';
+import { composeServices, createContainer, createHttpApp, Metrics, type ServiceClass } from '@nullops/kernel';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
 import { AccessService } from './access/access-service.js';
@@ -15,7 +15,9 @@ import { AuditService } from './audit/audit-service.js';
 import { ApiTokenService } from './auth/api-token-service.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionService } from './auth/session-service.js';
+import { SignIn } from './auth/sign-in.js';
 import { BackupStore } from './backups/backup-store.js';
+import { ComposeImport } from './compose/compose-import.js';
 import type { ControlPlaneConfig } from './config.js';
 import type { Database } from './database/database.js';
 import { AgentReports } from './deployments/agent-reports.js';
@@ -33,6 +35,7 @@ import { buildOpenApi } from './http/openapi.js';
 import type { AnyRoute } from './http/route.js';
 import { controlPlaneHooks } from './http/route-hooks.js';
 import { IngressService } from './ingress/ingress-service.js';
+import { Installation } from './installation.js';
 import { Outbox } from './outbox/outbox.js';
 import { DeploymentNotifications } from './plugins/deployment-notifications.js';
 import { NodeNotifications } from './plugins/node-notifications.js';
@@ -54,11 +57,67 @@ import { teamRoutes } from './routes/team-routes.js';
 import { uiRoutes } from './routes/ui-routes.js';
 import { userRoutes } from './routes/user-routes.js';
 import { SecretBox, type SecretKey } from './security/secret-box.js';
+import { Nodes } from './services/nodes.js';
+import { Projects } from './services/projects.js';
+import { Registries } from './services/registries.js';
 import { SecretService } from './services/secret-service.js';
+import { Users } from './services/users.js';
 import { corsMiddleware } from './web/cors.js';
+import { UiExtensionSettings } from './web/ui-extension-settings.js';
 import { mountWebUi } from './web/web-ui.js';
 
 export const API_VERSION = '0.1.0';
+
+/**
+ * The control plane's services: its composition. Each is one instance per control plane (they hold
+ * state: throttles, scope resolvers, caches, links). Those with work of their own start in this
+ * order and stop in reverse: each part registers its outbox effects as it starts, the connection
+ * manager dials nodes once every handler is there, and the outbox runs last (leftovers of an
+ * earlier run included), before any node has connected. On stop, no new reports or effects are
+ * taken, and those in flight end as the agent links close under them.
+ */
+export const CONTROL_PLANE_SERVICES: readonly ServiceClass[] = [
+  // Identity and access
+  Installation,
+  SessionService,
+  ApiTokenService,
+  LoginThrottle,
+  SignIn,
+  Users,
+  AccessService,
+  Authorizer,
+  AuditService,
+  SecretService,
+  // The catalogue and the fleet
+  TagService,
+  Registries,
+  Projects,
+  Nodes,
+  ComposeImport,
+  AgentEvents,
+  LogStreams,
+  // Deployments
+  DeploymentHistory,
+  Transitions,
+  DeploymentReadModel,
+  DeploymentCommands,
+  BackupStore,
+  // Started, in this order
+  PluginService,
+  UiExtensionSettings,
+  IngressService,
+  DeploymentNotifications,
+  NodeNotifications,
+  DesiredState,
+  AgentReports,
+  DeploymentHealth,
+  DeploymentOperations,
+  NodeSync,
+  Sweeper,
+  LiveStreams,
+  AgentConnectionManager,
+  Outbox,
+];
 
 export interface ControlPlane {
   app: Koa;
@@ -85,35 +144,7 @@ export function createControlPlane(deps: {
   container.registerInstance(Refs.database, deps.db);
   container.registerInstance(Refs.secretBox, new SecretBox(deps.secretKeys));
   container.registerInstance(Refs.metrics, metrics);
-  // Services hold state (throttles, scope resolvers): one instance per control plane.
-  container.registerSingleton(SessionService);
-  container.registerSingleton(ApiTokenService);
-  container.registerSingleton(LoginThrottle);
-  container.registerSingleton(AccessService);
-  container.registerSingleton(Authorizer);
-  container.registerSingleton(LiveStreams);
-  container.registerSingleton(AuditService);
-  container.registerSingleton(SecretService);
-  container.registerSingleton(Outbox);
-  container.registerSingleton(AgentEvents);
-  container.registerSingleton(AgentConnectionManager);
-  container.registerSingleton(LogStreams);
-  container.registerSingleton(IngressService);
-  container.registerSingleton(TagService);
-  container.registerSingleton(PluginService);
-  container.registerSingleton(DeploymentNotifications);
-  container.registerSingleton(DeploymentHistory);
-  container.registerSingleton(Transitions);
-  container.registerSingleton(DeploymentReadModel);
-  container.registerSingleton(DeploymentCommands);
-  container.registerSingleton(DesiredState);
-  container.registerSingleton(AgentReports);
-  container.registerSingleton(DeploymentHealth);
-  container.registerSingleton(NodeSync);
-  container.registerSingleton(BackupStore);
-  container.registerSingleton(DeploymentOperations);
-  container.registerSingleton(NodeNotifications);
-  container.registerSingleton(Sweeper);
+  const services = composeServices(container, CONTROL_PLANE_SERVICES);
 
   let document: ReturnType<typeof buildOpenApi> | undefined;
   const openapi = () => {
@@ -168,44 +199,13 @@ export function createControlPlane(deps: {
   const pluginService = container.resolve(PluginService);
   mountWebUi(app, deps.logger, (name, version) => pluginService.frontendFile(name, version));
 
-  const get = <T>(token: new (...args: never[]) => T): T => container.resolve(token as never);
   return {
     app,
     container,
     routes,
     openapi,
-    // Each part registers its outbox effects as it starts; the outbox runs them (leftovers of an
-    // earlier run included) once every handler is there, and before any node connects.
-    start: async () => {
-      await get(PluginService).start();
-      await get(IngressService).start();
-      get(DeploymentHistory).start();
-      get(DeploymentNotifications).start();
-      get(NodeNotifications).start();
-      get(DesiredState).start();
-      get(AgentReports).start();
-      get(DeploymentHealth).start();
-      get(DeploymentOperations).start();
-      get(NodeSync).start();
-      get(Sweeper).start();
-      get(LiveStreams).start();
-      await get(AgentConnectionManager).start();
-      await get(Outbox).start();
-    },
-    stop: async () => {
-      get(Sweeper).stop();
-      get(LiveStreams).stop();
-      get(NodeSync).stop();
-      // No new reports are taken; those being handled end before the database may close.
-      const reportsHandled = get(AgentReports).stop();
-      get(DeploymentHealth).stop();
-      // No new effects start; those in flight end once the agent links close under them.
-      const outboxStopped = get(Outbox).stop();
-      await get(AgentConnectionManager).stop();
-      await outboxStopped;
-      await reportsHandled;
-      await get(IngressService).stop();
-    },
+    start: () => services.start(),
+    stop: () => services.stop(),
     listen: (port, host) =>
       new Promise((resolveListen, reject) => {
         const server = app.listen(port, host);
