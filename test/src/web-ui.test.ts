@@ -500,6 +500,14 @@ test.serial(
     await edit.getByLabel('Auto-cleanup after (seconds)').fill('14400');
     await edit.getByRole('button', { name: 'Save' }).click();
     await page.locator('tr[data-row="staging"]', { hasText: '4 h' }).waitFor();
+    // The runtime is offered, not imposed: a kind an agent package brings is typed in.
+    t.is(await env.getByLabel('Runtime').inputValue(), 'docker', 'the first-party default');
+    await env.getByLabel('Name (DNS label)').fill('lab');
+    await env.getByLabel('Base domain').fill('lab.acme.test');
+    await env.getByLabel('Runtime').fill('podman');
+    await env.getByLabel('Auto-cleanup after (seconds)').fill('3600');
+    await env.getByRole('button', { name: 'Create' }).click();
+    await page.locator('tr[data-row="lab"]', { hasText: 'podman' }).waitFor();
     // Overcommit: the environment with a node shows what is allocated of capacity × ratio, and
     // what its node measures in use.
     await page.locator('tr[data-row="qa"]').getByRole('button', { name: 'Edit' }).click();

@@ -38,6 +38,7 @@ import { HostMetrics } from './host-metrics.js';
 import { LogStreams } from './log-streams.js';
 import { NodeClaim } from './node-claim.js';
 import { Reconciler } from './reconciler.js';
+import { ServiceControl } from './service-control.js';
 import { ServiceHealthMonitor } from './service-health.js';
 import { StateStore } from './state-store.js';
 
@@ -166,6 +167,7 @@ export async function startAgentHost(deps: AgentHostOptions): Promise<RunningAge
   }
   const requests = new ControlRequests({
     runner,
+    services: new ServiceControl({ runtime, runner, logger }),
     reconciler,
     health,
     plugins,

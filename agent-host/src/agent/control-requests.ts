@@ -6,6 +6,7 @@ import type { DataOperations } from './data-operations.js';
 import type { DeploymentRunner } from './deployment-runner.js';
 import type { LogStreams } from './log-streams.js';
 import type { Reconciler } from './reconciler.js';
+import type { ServiceControl } from './service-control.js';
 import type { ServiceHealthMonitor } from './service-health.js';
 
 type Params<M extends keyof typeof RequestSchemas> = (typeof RequestSchemas)[M]['params']['_output'];
@@ -25,6 +26,7 @@ export class ControlRequests {
   constructor(
     private readonly deps: {
       runner: DeploymentRunner;
+      services: ServiceControl;
       reconciler: Reconciler;
       health: ServiceHealthMonitor;
       plugins: PluginHost;
@@ -105,7 +107,7 @@ export class ControlRequests {
 
   async serviceControl(params: Params<'service.control'>) {
     try {
-      return await this.deps.runner.control(params);
+      return await this.deps.services.run(params);
     } finally {
       this.deps.health.touch(params.deploymentId, { fresh: params.action !== 'stop' });
     }

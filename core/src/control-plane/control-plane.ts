@@ -17,6 +17,7 @@ import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionService } from './auth/session-service.js';
 import { SignIn } from './auth/sign-in.js';
 import { BackupStore } from './backups/backup-store.js';
+import { DeploymentBackups } from './backups/deployment-backups.js';
 import { ComposeImport } from './compose/compose-import.js';
 import type { ControlPlaneConfig } from './config.js';
 import type { Database } from './database/database.js';
@@ -102,6 +103,7 @@ export const CONTROL_PLANE_SERVICES: readonly ServiceClass[] = [
   DeploymentReadModel,
   DeploymentCommands,
   BackupStore,
+  DeploymentBackups,
   // Started, in this order
   PluginService,
   UiExtensionSettings,

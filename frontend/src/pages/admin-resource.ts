@@ -1,6 +1,7 @@
 import { consume } from '@lit/context';
 import { css, html, LitElement, nothing, type TemplateResult } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
+import { live } from 'lit/directives/live.js';
 import type { Api } from '../api.js';
 import { apiContext } from '../context.js';
 import { shared } from '../theme.js';
@@ -11,11 +12,14 @@ type Row = Record<string, any>;
 export interface Field {
   key: string;
   label: string;
-  kind: 'text' | 'number' | 'password' | 'url' | 'select' | 'multi' | 'checkbox';
+  /** `suggest`: free text with its options offered (a value none of them names is allowed). */
+  kind: 'text' | 'number' | 'password' | 'url' | 'select' | 'suggest' | 'multi' | 'checkbox';
   required?: boolean;
   placeholder?: string;
-  /** Choices of select/multi fields, loaded when the form opens. */
+  /** Choices of select/suggest/multi fields, loaded when the form opens. */
   options?: (api: Api) => Promise<{ value: string; label: string }[]>;
+  /** What a new object's field holds until typed over. */
+  initial?: string;
   /** Emptied while editing, it is cleared (sent as null) rather than left as it was. */
   clearable?: boolean;
   /** Set once, when the object is made (a user name): not in the edit form. */
@@ -257,6 +261,14 @@ export class AdminResourcePage extends LitElement {
   private field(f: Field) {
     const opts = this.options[f.key] ?? [];
     const current = this.editing?.[f.key];
+    if (f.kind === 'suggest') {
+      if (this.editing && f.createOnly) return nothing;
+      const list = `${this.resource.key}-${f.key}-options`;
+      // live(): a form reset empties the input behind Lit's back; what it should hold is set again.
+      const value = this.editing ? (current == null ? '' : String(current)) : (f.initial ?? '');
+      return html`<label>${f.label}<input name=${f.key} list=${list} ?required=${f.required && !this.editing} .value=${live(value)} autocomplete="off" /></label>
+        <datalist id=${list}>${opts.map((o) => html`<option value=${o.value}>${o.label}</option>`)}</datalist>`;
+    }
     if (this.editing) {
       if (f.createOnly) return nothing;
       // Edits change what the table shows; list fields and write-only values stay as they are

@@ -196,8 +196,11 @@ export const RESOURCES: Resource[] = [
       },
       {
         key: 'runtime',
+        // The first-party kinds are offered; an agent package may bring another (its kind typed here).
         label: 'Runtime',
-        kind: 'select',
+        kind: 'suggest',
+        required: true,
+        initial: 'docker',
         options: async () => RUNTIME_KINDS.map((kind) => ({ value: kind, label: runtimeLabel(kind) })),
       },
       {

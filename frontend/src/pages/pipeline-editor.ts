@@ -12,13 +12,14 @@ import {
   TreeSubscription,
 } from '../extensions/extension-tree.js';
 import { shared } from '../theme.js';
+import { clearNodeHost, type NodeHost, registerComponentType, setNodeHost } from './litegraph-types.js';
+import { paramField } from './param-form.js';
 import {
   type CatalogEntry,
   diffGraphs,
   freshId,
   type Graph,
   type GraphNode,
-  type JsonSchema,
   layoutGraph,
   validateGraph,
 } from './pipeline-graph.js';
@@ -30,18 +31,6 @@ interface VersionSummary {
   plugins: Record<string, string>;
 }
 
-const primitive = (s: JsonSchema | undefined) => {
-  const t = Array.isArray(s?.type) ? s?.type[0] : s?.type;
-  if (s?.enum) return 'enum';
-  return t === 'string' || t === 'number' || t === 'integer' || t === 'boolean' ? t : 'json';
-};
-
-/**
- * The editor on screen. LiteGraph keeps node types for the page's lifetime, so their code asks
- * the editor open now (not the one that registered them) for params and plugin widgets.
- */
-let activeEditor: PipelineEditor | undefined;
-
 /** The drag data of a component dragged from the palette: its type. */
 const PALETTE_TYPE = 'application/x-nullops-component';
 
@@ -51,19 +40,6 @@ interface Selecting {
   selectNode(node: LGraphNode): void;
 }
 
-/** A canvas drawing must never take the editor down: a failing one is drawn as its error. */
-function drawSafely(ext: Extension, ctx: CanvasRenderingContext2D, draw: () => void) {
-  ctx.save();
-  try {
-    draw();
-  } catch (err) {
-    ctx.fillStyle = '#c33';
-    ctx.fillText(`${ext.id}: ${(err as Error).message}`.slice(0, 60), 8, 14);
-  } finally {
-    ctx.restore();
-  }
-}
-
 /**
  * The pipeline editor (admins): a LiteGraph canvas of the project's pipeline, a palette of the
  * installed plugins' components, node params as widgets and as an accessible form, connect and
@@ -71,7 +47,7 @@ function drawSafely(ext: Extension, ctx: CanvasRenderingContext2D, draw: () => v
  * Loaded only when opened: LiteGraph is most of its weight.
  */
 @customElement('nullops-pipeline-editor')
-export class PipelineEditor extends LitElement {
+export class PipelineEditor extends LitElement implements NodeHost {
   static override styles = [
     shared,
     css`
@@ -162,13 +138,13 @@ export class PipelineEditor extends LitElement {
 
   override connectedCallback(): void {
     super.connectedCallback();
-    activeEditor = this;
+    setNodeHost(this);
     document.addEventListener('pointerup', this.pointerUp);
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
-    if (activeEditor === this) activeEditor = undefined;
+    clearNodeHost(this);
     document.removeEventListener('pointerup', this.pointerUp);
     this.resizes?.disconnect();
   }
@@ -208,7 +184,7 @@ export class PipelineEditor extends LitElement {
         });
       // All at once: the palette appears with the graph, so nothing added before the graph came
       // can be overwritten by it (a node added in between was lost, under load).
-      for (const entry of catalog) this.registerType(entry);
+      for (const entry of catalog) registerComponentType(entry);
       this.catalog = catalog;
       this.services = services;
       this.versions = versions;
@@ -227,56 +203,6 @@ export class PipelineEditor extends LitElement {
 
   paramsOf(nodeId: string): Record<string, unknown> {
     return this.graph.nodes.find((n) => n.id === nodeId)?.params ?? {};
-  }
-
-  private registerType(entry: CatalogEntry) {
-    if (LiteGraph.registered_node_types[entry.type]) return;
-    function ComponentNode(this: LGraphNode) {
-      this.addInput('after', 'step');
-      this.addOutput('then', 'step');
-      // The component's outputs as slots: a link from one also means "runs before", and shows
-      // what later nodes can reference as ${output:<node>.<key>}.
-      for (const key of Object.keys(entry.outputs)) this.addOutput(key, 'step');
-      this.properties = { nodeId: '' };
-      for (const [key, schema] of Object.entries(entry.paramsSchema.properties ?? {})) {
-        const kind = primitive(schema);
-        if (kind === 'json' || entry.hostFilled.includes(key)) continue;
-        const widget =
-          kind === 'boolean' ? 'toggle' : kind === 'enum' ? 'combo' : kind === 'string' ? 'text' : 'number';
-        this.addWidget(
-          widget,
-          key,
-          schema.default ?? (kind === 'boolean' ? false : kind === 'string' ? '' : 0),
-          (value) => activeEditor?.setParam(String(this.properties.nodeId), key, value),
-          kind === 'enum' ? { values: schema.enum } : kind === 'integer' ? { precision: 0, step: 10 } : {},
-        );
-      }
-      // Plugins' canvas widgets: drawn inside the node, below its fields, from the node's params.
-      for (const ext of activeEditor?.nodeWidgets(entry.type) ?? []) {
-        const canvas = ext.config.canvas;
-        if (!canvas) continue;
-        this.addCustomWidget({
-          name: ext.id,
-          type: 'nullops-canvas',
-          value: null,
-          computeSize: (width: number) => [width, canvas.height],
-          draw: (ctx: CanvasRenderingContext2D, node: LGraphNode, width: number, y: number) => {
-            const nodeId = String(node.properties.nodeId ?? '');
-            drawSafely(ext, ctx, () => {
-              ctx.translate(0, y);
-              canvas.draw(ctx, {
-                params: activeEditor?.paramsOf(nodeId) ?? {},
-                width,
-                height: canvas.height,
-                nodeId,
-              });
-            });
-          },
-        });
-      }
-    }
-    (ComponentNode as unknown as { title: string }).title = entry.title;
-    LiteGraph.registerNodeType(entry.type, ComponentNode);
   }
 
   protected override updated(): void {
@@ -440,7 +366,7 @@ export class PipelineEditor extends LitElement {
       this.graph = { nodes, edges };
   }
 
-  private setParam(nodeId: string, key: string, value: unknown) {
+  setParam(nodeId: string, key: string, value: unknown) {
     this.graph = {
       ...this.graph,
       nodes: this.graph.nodes.map((n) => {
@@ -581,53 +507,6 @@ export class PipelineEditor extends LitElement {
     </section>`;
   }
 
-  private paramField(
-    node: GraphNode,
-    key: string,
-    schema: JsonSchema,
-    required: boolean,
-    entry?: CatalogEntry,
-  ) {
-    const kind = primitive(schema);
-    const value = node.params[key];
-    const label = html`${key}${required ? ' *' : ''}`;
-    const set = (v: unknown) => this.setParam(node.id, key, v);
-    // Which service a node runs is a choice among the project's, not free text (a typo saved is a
-    // pipeline every deployment of which fails).
-    if (key === 'service' && entry?.projectService) {
-      const unknown = typeof value === 'string' && value && !this.services.includes(value);
-      return html`<label>${label}<select name=${key} ?disabled=${this.readOnly} @change=${(e: Event) => set((e.target as HTMLSelectElement).value)}>
-        <option value="" ?selected=${!value}>— choose a service of the project —</option>
-        ${this.services.map((name) => html`<option ?selected=${value === name}>${name}</option>`)}
-        ${unknown ? html`<option selected value=${value as string}>${value} (not a service of the project)</option>` : nothing}
-      </select></label>`;
-    }
-    if (kind === 'boolean')
-      return html`<label><span><input type="checkbox" name=${key} .checked=${Boolean(value ?? schema.default)} ?disabled=${this.readOnly} @change=${(e: Event) => set((e.target as HTMLInputElement).checked)} /> ${label}</span></label>`;
-    if (kind === 'enum')
-      return html`<label>${label}<select name=${key} ?disabled=${this.readOnly} @change=${(e: Event) => set((e.target as HTMLSelectElement).value)}>
-        ${(schema.enum ?? []).map((o) => html`<option ?selected=${(value ?? schema.default) === o}>${String(o)}</option>`)}
-      </select></label>`;
-    if (kind === 'json')
-      return html`<label>${label} (JSON)<textarea name=${key} ?readonly=${this.readOnly} @change=${(
-        e: Event,
-      ) => {
-        const text = (e.target as HTMLTextAreaElement).value.trim();
-        try {
-          set(text ? JSON.parse(text) : undefined);
-          this.error = '';
-        } catch {
-          this.error = `${node.id}.${key}: not valid JSON`;
-        }
-      }}>${value === undefined ? '' : JSON.stringify(value)}</textarea></label>`;
-    return html`<label>${label}<input name=${key} type=${kind === 'string' ? 'text' : 'number'} .value=${value === undefined ? '' : String(value)}
-      placeholder=${schema.default !== undefined ? String(schema.default) : ''} ?readonly=${this.readOnly}
-      @change=${(e: Event) => {
-        const raw = (e.target as HTMLInputElement).value;
-        set(kind === 'string' || raw === '' ? raw : Number(raw));
-      }} /></label>`;
-  }
-
   /** The plugin's own editor for this node type, if its UI contributed one. */
   private pluginWidget(node: GraphNode) {
     const widget = this.nodeWidgets(node.type).find((w) => w.factory);
@@ -669,7 +548,21 @@ export class PipelineEditor extends LitElement {
       ${this.pluginWidget(node)}
       ${Object.entries(props)
         .filter(([key]) => !entry?.hostFilled.includes(key))
-        .map(([key, schema]) => this.paramField(node, key, schema, required.has(key), entry))}
+        .map(([key, schema]) =>
+          paramField({
+            node,
+            key,
+            schema,
+            required: required.has(key),
+            entry,
+            services: this.services,
+            readOnly: this.readOnly,
+            set: (value) => this.setParam(node.id, key, value),
+            invalid: (message) => {
+              this.error = message;
+            },
+          }),
+        )}
       ${this.readOnly ? nothing : html`<button class="danger" type="button" @click=${() => this.removeNode(node.id)}>Remove node</button>`}
     </form>`;
   }

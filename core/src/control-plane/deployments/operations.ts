@@ -7,6 +7,7 @@ import type { AgentLink } from '../agents/agent-link.js';
 import { AgentConnectionManager } from '../agents/connection-manager.js';
 import type { Principal } from '../auth/principal.js';
 import { BackupStore } from '../backups/backup-store.js';
+import type { BackupRow } from '../backups/deployment-backups.js';
 import type { Database } from '../database/database.js';
 import { refreshRoutesLater } from '../ingress/ingress-service.js';
 import { PipelineVersion, Project } from '../models/catalog.js';
@@ -50,25 +51,7 @@ export interface OperationRow {
   finishedAt: Date | null;
 }
 
-export interface BackupRow {
-  id: string;
-  deploymentId: string;
-  projectId: string;
-  service: string;
-  nodeId: string | null;
-  nodeType: string | null;
-  bytes: number;
-  sha256: string;
-  file: string;
-  encrypted: boolean;
-  createdByName: string | null;
-  createdAt: Date;
-  /** The deployment it was taken of (joined in lists). */
-  deploymentName?: string;
-}
-
 const TOPIC = 'deployment.operation';
-const PURGE_TOPIC = 'backups.purge';
 /** How long an operation waits for its deployment to be ready (its node back, its pipeline done). */
 const WAIT_LIMIT_MS = 15 * 60_000;
 const PAST: Record<ServiceAction, string> = { restart: 'restarted', stop: 'stopped', start: 'started' };
@@ -102,12 +85,6 @@ export class DeploymentOperations {
 
   start(): void {
     this.outbox.handle(TOPIC, (payload) => this.run(payload.operationId as string));
-    this.outbox.handle(PURGE_TOPIC, (payload) => this.store.removeProject(payload.projectId as string));
-  }
-
-  /** A project goes: its backup files go with its rows, once the delete commits. */
-  purgeLater(db: Database, projectId: string): Promise<void> {
-    return this.outbox.add(db, PURGE_TOPIC, `backups:${projectId}`, { projectId });
   }
 
   /** Queues an action on a service, in the caller's transaction. */
@@ -187,68 +164,6 @@ export class DeploymentOperations {
 
   list(db: Database, deploymentId: string): Promise<OperationRow[]> {
     return db('deployment_operations').where({ deploymentId }).orderBy('createdAt', 'desc').limit(100);
-  }
-
-  /** Backups of a deployment, or of a project's deployments that `caller` may read. */
-  async backups(
-    db: Database,
-    filter: { deploymentId: string } | { projectId: string },
-    caller?: Principal,
-  ): Promise<BackupRow[]> {
-    const [column, value] =
-      'deploymentId' in filter ? ['b.deploymentId', filter.deploymentId] : ['b.projectId', filter.projectId];
-    const rows: BackupRow[] = await db('deployment_backups as b')
-      .join('deployments as d', 'd.id', 'b.deploymentId')
-      .where(column, value)
-      .orderBy('b.createdAt', 'desc')
-      .select('b.*', 'd.name as deploymentName');
-    if (!caller) return rows;
-    const readable = new Map<string, boolean>();
-    for (const id of new Set(rows.map((r) => r.deploymentId))) {
-      const level = await this.access.levelFor(caller, 'deployment', id, db);
-      readable.set(id, Boolean(level && atLeast(level, 'read')));
-    }
-    return rows.filter((r) => readable.get(r.deploymentId));
-  }
-
-  private async backupOf(db: Database, d: Deployment, backupId: string): Promise<BackupRow> {
-    const backup = (await db('deployment_backups').where({ id: backupId, deploymentId: d.id }).first()) as
-      | BackupRow
-      | undefined;
-    if (!backup) throw InputError.field('params.backupId', `names no backup of ${d.name}`);
-    return backup;
-  }
-
-  /** A backup's archive as its plugin wrote it (decrypted and checked). */
-  async download(
-    db: Database,
-    d: Deployment,
-    backupId: string,
-  ): Promise<{ backup: BackupRow; archive: Buffer }> {
-    const backup = await this.backupOf(db, d, backupId);
-    return { backup, archive: await this.store.read(backup) };
-  }
-
-  async deleteBackup(db: Database, d: Deployment, backupId: string): Promise<void> {
-    const backup = await this.backupOf(db, d, backupId);
-    await db('deployment_backups').where({ id: backupId }).delete();
-    await this.store.remove(backup.file);
-  }
-
-  /**
-   * Backups past their project's retention (kept that long also after their deployment is gone):
-   * rows and files removed. Returns how many.
-   */
-  async expireBackups(): Promise<number> {
-    const expired: BackupRow[] = await this.db('deployment_backups as b')
-      .join('projects as p', 'p.id', 'b.projectId')
-      .whereRaw('b.created_at < now() - make_interval(days => p.backup_retention_days)')
-      .select('b.*');
-    for (const backup of expired) {
-      await this.db('deployment_backups').where({ id: backup.id }).delete();
-      await this.store.remove(backup.file);
-    }
-    return expired.length;
   }
 
   /** The deployment's nodes with data, from its pipeline version and the installed components. */

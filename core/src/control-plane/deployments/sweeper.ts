@@ -1,5 +1,6 @@
 import { inject, injectable } from '@nullops/kernel';
 import type { Logger } from 'pino';
+import { DeploymentBackups } from '../backups/deployment-backups.js';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
 import { Deployment } from '../models/fleet.js';
@@ -7,7 +8,6 @@ import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
 import { DeploymentCommands } from './commands.js';
 import { statesFor } from './lifecycle.js';
-import { DeploymentOperations } from './operations.js';
 import { SYSTEM } from './transitions.js';
 
 /** Auto-cleanup: deployments whose time is up are deleted, and backups past their retention, every sweep interval. */
@@ -21,7 +21,7 @@ export class Sweeper {
     @inject(Refs.config) private readonly config: ControlPlaneConfig,
     @inject(DeploymentCommands) private readonly commands: DeploymentCommands,
     @inject(Outbox) private readonly outbox: Outbox,
-    @inject(DeploymentOperations) private readonly operations: DeploymentOperations,
+    @inject(DeploymentBackups) private readonly backups: DeploymentBackups,
   ) {}
 
   start(): void {
@@ -46,8 +46,8 @@ export class Sweeper {
     this.outbox.wake();
     if (expired.length)
       this.logger.info({ count: expired.length }, 'auto-cleanup removed expired deployments');
-    const backups = await this.operations
-      .expireBackups()
+    const backups = await this.backups
+      .expire()
       .catch((err) => this.logger.error({ err }, 'could not remove expired backups'));
     if (backups) this.logger.info({ count: backups }, 'removed backups past their retention');
     return expired.length;

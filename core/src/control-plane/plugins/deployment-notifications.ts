@@ -26,11 +26,11 @@ export class DeploymentNotifications {
   }
 
   private async notify(event: LiveEvent): Promise<void> {
-    if (!this.plugins.hasNotifiers()) return;
+    if (!this.plugins.extensions.hasNotifiers()) return;
     const row = await Deployment.query(this.db).findById(event.deploymentId);
     if (!row) return;
     const view = await this.read.view(this.db, row);
-    await this.plugins.notify({
+    await this.plugins.extensions.notify({
       event: event.kind,
       deployment: {
         id: view.id,

@@ -1,6 +1,6 @@
 import { inject, injectable } from '@nullops/kernel';
 import type { NodeNotification } from '@nullops/plugin-sdk';
-import { NODE_NOTIFY_TOPIC } from '../agents/connection-manager.js';
+import { NODE_NOTIFY_TOPIC } from '../agents/node-link.js';
 import type { Database } from '../database/database.js';
 import { AgentNode, Environment } from '../models/fleet.js';
 import { Outbox } from '../outbox/outbox.js';
@@ -27,7 +27,7 @@ export class NodeNotifications {
     const node = await AgentNode.query(this.db).findById(payload.nodeId as string);
     if (!node) return;
     const environment = await Environment.query(this.db).findById(node.environmentId);
-    await this.plugins.notifyNodes({
+    await this.plugins.extensions.notifyNodes({
       event: payload.event as NodeNotification['event'],
       node: {
         id: node.id,

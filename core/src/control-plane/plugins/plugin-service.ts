@@ -13,9 +13,7 @@ import {
 } from '@nullops/kernel/plugins';
 import {
   ConflictError,
-  type DeploymentNotification,
   InputError,
-  type NodeNotification,
   NotFoundError,
   type PluginRef,
   type PluginStatus,
@@ -35,28 +33,17 @@ import { Refs } from '../refs.js';
 import { sealedContexts } from '../security/sealed-contexts.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { SecretService } from '../services/secret-service.js';
+import { type CatalogEntry, componentCatalog, providerOf } from './component-catalog.js';
 import { PluginExtensions } from './plugin-extensions.js';
+import { resolvedProjectSettings } from './project-plugin-settings.js';
+
+export type { CatalogEntry };
 
 /** The host name the control plane uses for its own row in `plugin_statuses`. */
 export const CONTROL_PLANE_HOST = 'control-plane';
 
 /** Outbox topic: every online node syncs its plugin list (after an install, upgrade or removal). */
 const SYNC_TOPIC = 'plugins.sync';
-
-/** One component as the editor's palette and the API show it. */
-export interface CatalogEntry {
-  type: string;
-  version: number;
-  title: string;
-  category: string;
-  plugin: { name: string; version: string; source: 'bundled' | 'registry' };
-  paramsSchema: Record<string, unknown>;
-  outputs: Record<string, { description: string; secret?: boolean }>;
-  hostFilled: string[];
-  timeoutMs: number | null;
-  /** Runs a project service: its `service` param names one of the project's services. */
-  projectService: boolean;
-}
 
 /**
  * Plugins on the control plane: installs them from npm registries into the data directory, loads
@@ -88,7 +75,7 @@ export class PluginService {
     this.extensions = new PluginExtensions(
       logger.child({ scope: 'plugin-extensions' }),
       (id, caller) => deployments.forPlugin(id, caller),
-      (plugin, projectId) => this.projectSettings(plugin, projectId),
+      (plugin, projectId) => resolvedProjectSettings(this.db, this.secrets, plugin, projectId),
     );
   }
 
@@ -397,40 +384,14 @@ export class PluginService {
     return this.current.get(name);
   }
 
-  /** Loaded releases in use, installed ones first (they override bundled ones with the same types). */
-  private providers(): HostedPlugin[] {
-    const all = [...this.current.values()].filter((p) => p.status === 'loaded');
-    return [...all.filter((p) => p.source === 'registry'), ...all.filter((p) => p.source === 'bundled')];
-  }
-
   /** The component catalogue for the editor. */
   catalog(): CatalogEntry[] {
-    const seen = new Set<string>();
-    const entries: CatalogEntry[] = [];
-    for (const plugin of this.providers()) {
-      for (const c of plugin.components.values()) {
-        if (seen.has(c.type)) continue;
-        seen.add(c.type);
-        entries.push({
-          type: c.type,
-          version: c.version,
-          title: c.title,
-          category: c.category,
-          plugin: { name: plugin.name, version: plugin.version, source: plugin.source },
-          paramsSchema: c.paramsJsonSchema,
-          outputs: { ...(c.outputs ?? {}) },
-          hostFilled: [...(c.hostFilled ?? [])],
-          timeoutMs: c.timeoutMs ?? null,
-          projectService: Boolean(c.projectService),
-        });
-      }
-    }
-    return entries.sort((a, b) => a.category.localeCompare(b.category) || a.title.localeCompare(b.title));
+    return componentCatalog(this.current.values());
   }
 
   /** Which release provides a component type now. */
   providerOf(type: string): HostedPlugin | undefined {
-    return this.providers().find((p) => p.components.has(type));
+    return providerOf(this.current.values(), type);
   }
 
   /** The releases a run needs, with where to download them (tokens decrypted: sent over TLS only). */
@@ -454,26 +415,6 @@ export class PluginService {
         });
       }),
     );
-  }
-
-  hasNotifiers(): boolean {
-    return this.extensions.hasNotifiers();
-  }
-
-  /** Hands a deployment event to every notifier plugins added. */
-  notify(notification: DeploymentNotification): Promise<void> {
-    return this.extensions.notify(notification);
-  }
-
-  notifyNodes(notification: NodeNotification): Promise<void> {
-    return this.extensions.notifyNodes(notification);
-  }
-
-  /** A plugin's settings for a project, secret references resolved (what `ctx.projectSettings` reads). */
-  private async projectSettings(plugin: string, projectId: string) {
-    const row = await this.db('project_plugin_settings').where({ projectId, plugin }).first();
-    if (!row) return undefined;
-    return (await this.secrets.substitute(row.settings, this.db)) as Record<string, unknown>;
   }
 }
 

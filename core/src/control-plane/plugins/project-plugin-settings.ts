@@ -47,3 +47,15 @@ export class ProjectPluginSettings {
     await this.plugins.find(db, plugin);
   }
 }
+
+/** A plugin's settings for a project, secret references resolved (what `ctx.projectSettings` reads). */
+export async function resolvedProjectSettings(
+  db: Database,
+  secrets: SecretService,
+  plugin: string,
+  projectId: string,
+): Promise<Record<string, unknown> | undefined> {
+  const row = await db('project_plugin_settings').where({ projectId, plugin }).first();
+  if (!row) return undefined;
+  return (await secrets.substitute(row.settings, db)) as Record<string, unknown>;
+}

@@ -5,6 +5,7 @@ import { AccessService } from '../access/access-service.js';
 import { LiveStreams } from '../access/live-streams.js';
 import { LogStreams } from '../agents/log-streams.js';
 import type { Principal } from '../auth/principal.js';
+import { DeploymentBackups } from '../backups/deployment-backups.js';
 import type { Database } from '../database/database.js';
 import { DeploymentCommands } from '../deployments/commands.js';
 import { DeploymentHistory, type LiveEvent } from '../deployments/history.js';
@@ -45,6 +46,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
   const logs = container.resolve(LogStreams);
   const access = container.resolve(AccessService);
   const operations = container.resolve(DeploymentOperations);
+  const backups = container.resolve(DeploymentBackups);
   const health = container.resolve(DeploymentHealth);
   const live = container.resolve(LiveStreams);
   const params = idParam('deploymentId');
@@ -277,7 +279,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
         const d = await find(db, p.deploymentId);
         return {
           status: 200,
-          body: { items: (await operations.backups(db, { deploymentId: d.id })).map(backupView) },
+          body: { items: (await backups.list(db, { deploymentId: d.id })).map(backupView) },
         };
       },
     }),
@@ -293,7 +295,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       responses: { 200: z.object({ items: z.array(BackupView) }) },
       handler: async ({ params: p, db, principal }) => {
         await findOr404(Project, db, p.projectId, 'project');
-        const items = await operations.backups(db, { projectId: p.projectId }, caller(principal));
+        const items = await backups.list(db, { projectId: p.projectId }, caller(principal));
         return { status: 200, body: { items: items.map(backupView) } };
       },
     }),
@@ -311,7 +313,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       auditRead: true,
       handler: async ({ params: p, db }) => {
         const d = await find(db, p.deploymentId);
-        const { backup, archive } = await operations.download(db, d, p.backupId);
+        const { backup, archive } = await backups.download(db, d, p.backupId);
         const day = backup.createdAt.toISOString().slice(0, 10);
         return {
           status: 200,
@@ -333,7 +335,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       params: z.object({ deploymentId: uuid, backupId: uuid }).strict(),
       responses: { 204: null },
       handler: async ({ params: p, db }) => {
-        await operations.deleteBackup(db, await find(db, p.deploymentId), p.backupId);
+        await backups.remove(db, await find(db, p.deploymentId), p.backupId);
         return { status: 204 };
       },
     }),

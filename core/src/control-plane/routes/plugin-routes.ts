@@ -5,7 +5,7 @@ import type { Database } from '../database/database.js';
 import { Access, type AnyRoute } from '../http/route.js';
 import { caller, inBody, route } from '../http/route-context.js';
 import { Plugin } from '../models/catalog.js';
-import { type PluginState, pluginStates } from '../plugins/plugin-catalog.js';
+import { type PluginState, pluginStates } from '../plugins/plugin-states.js';
 import { pluginCaller } from '../plugins/plugin-extensions.js';
 import { PluginService } from '../plugins/plugin-service.js';
 import { ProjectPluginSettings } from '../plugins/project-plugin-settings.js';

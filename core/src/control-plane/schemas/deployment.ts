@@ -1,5 +1,6 @@
 import type { ServiceHealth, ServiceState } from '@nullops/plugin-sdk';
 import { z } from 'zod';
+import type { BackupRow } from '../backups/deployment-backups.js';
 import {
   allowedActions,
   DEPLOYMENT_ACTIONS,
@@ -8,7 +9,7 @@ import {
   isLive,
   ROUTED_STATES,
 } from '../deployments/lifecycle.js';
-import type { BackupRow, OperationRow } from '../deployments/operations.js';
+import type { OperationRow } from '../deployments/operations.js';
 import { serviceHost } from '../ingress/host-name.js';
 import type { Deployment } from '../models/fleet.js';
 import { iso, timestamp, uuid } from './common.js';

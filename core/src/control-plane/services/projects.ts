@@ -3,9 +3,9 @@ import { inject, injectable } from '@nullops/kernel';
 import type { PartialModelObject } from 'objection';
 import { AccessService } from '../access/access-service.js';
 import type { Principal } from '../auth/principal.js';
+import { DeploymentBackups } from '../backups/deployment-backups.js';
 import type { Database } from '../database/database.js';
 import { ensureNoLiveDeployments } from '../deployments/decommission.js';
-import { DeploymentOperations } from '../deployments/operations.js';
 import { Project, Service } from '../models/catalog.js';
 import { projectView, serviceView } from '../schemas/catalog.js';
 import { assertServiceNamesUnique } from './project-service-names.js';
@@ -23,7 +23,7 @@ export type ProjectInput = PartialModelObject<Project> & {
 export class Projects {
   constructor(
     @inject(AccessService) private readonly access: AccessService,
-    @inject(DeploymentOperations) private readonly operations: DeploymentOperations,
+    @inject(DeploymentBackups) private readonly backups: DeploymentBackups,
   ) {}
 
   /** The projects the caller can see (a token scoped to projects sees only those), by name. */
@@ -80,7 +80,7 @@ export class Projects {
     await findOr404(Project, db, id, 'project');
     await ensureNoLiveDeployments(db, { projectId: id }, 'project');
     await Project.query(db).deleteById(id);
-    await this.operations.purgeLater(db, id);
+    await this.backups.purgeLater(db, id);
   }
 
   private async replaceServices(db: Database, projectId: string, serviceIds: string[]) {
