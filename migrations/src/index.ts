@@ -16,6 +16,7 @@ import * as keptLogs from './20261208000000_kept_logs.js';
 import * as serviceNamesPerProject from './20261208010000_service_names_per_project.js';
 import * as overcommit from './20261208020000_overcommit.js';
 import * as runtimeKinds from './20261208030000_runtime_kinds.js';
+import * as singleSignOn from './20261209000000_single_sign_on.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -39,6 +40,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261208010000_service_names_per_project': serviceNamesPerProject,
   '20261208020000_overcommit': overcommit,
   '20261208030000_runtime_kinds': runtimeKinds,
+  '20261209000000_single_sign_on': singleSignOn,
 };
 
 /** A knex migration source over the list above. */

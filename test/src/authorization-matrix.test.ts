@@ -68,6 +68,9 @@ test('every route declares a known access rule naming a real path parameter', as
   );
   t.deepEqual(nonAdmin, {
     'auth.login': 'public',
+    'auth.sso.options': 'public',
+    'auth.sso.start': 'public',
+    'auth.sso.callback': 'public',
     'system.health': 'public',
     'system.ready': 'public',
     'system.metrics': 'public',

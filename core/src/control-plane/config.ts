@@ -1,5 +1,6 @@
 import { boolVar, enumVar, intVar, loadConfig, stringVar } from '@nullops/kernel';
 import { z } from 'zod';
+import { providersFromEnvironment } from './auth/sso/sso-providers.js';
 
 /** Every environment variable the control plane reads; README.md documents each. */
 export const controlPlaneConfigShape = {
@@ -48,6 +49,31 @@ export const controlPlaneConfigShape = {
   NULLOPS_AGENT_LIVENESS_TIMEOUT_MS: intVar(15_000, 300, 600_000),
   NULLOPS_AGENT_RECONNECT_BASE_MS: intVar(500, 10, 60_000),
   NULLOPS_AGENT_RECONNECT_MAX_MS: intVar(30_000, 100, 600_000),
+  /**
+   * Where people reach NullOps (https://nullops.example.com): single sign-on's redirect URIs are
+   * made from it, exactly. Unset: from the request that starts a sign-in.
+   */
+  NULLOPS_PUBLIC_URL: z
+    .url({
+      protocol: /^https?$/,
+      error: 'must be the URL people open NullOps at, e.g. https://nullops.example.com',
+    })
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
+  /** OpenID Connect providers as JSON (README: Single sign-on); they can be changed only here. */
+  NULLOPS_SSO_PROVIDERS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (!v) return [];
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON array of providers' });
+        return z.NEVER;
+      }
+    })
+    .pipe(providersFromEnvironment),
   /** Origins (scheme://host[:port], comma-separated) whose pages may call the API with a token. */
   NULLOPS_CORS_ORIGINS: z
     .string()

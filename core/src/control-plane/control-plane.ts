@@ -16,6 +16,8 @@ import { ApiTokenService } from './auth/api-token-service.js';
 import { LoginThrottle } from './auth/login-throttle.js';
 import { SessionService } from './auth/session-service.js';
 import { SignIn } from './auth/sign-in.js';
+import { OidcSignIn } from './auth/sso/oidc-sign-in.js';
+import { SsoProviders } from './auth/sso/sso-providers.js';
 import { BackupStore } from './backups/backup-store.js';
 import { DeploymentBackups } from './backups/deployment-backups.js';
 import { ComposeImport } from './compose/compose-import.js';
@@ -53,6 +55,7 @@ import { projectRoutes } from './routes/project-routes.js';
 import { registryRoutes } from './routes/registry-routes.js';
 import { secretRoutes } from './routes/secret-routes.js';
 import { serviceRoutes } from './routes/service-routes.js';
+import { ssoRoutes } from './routes/sso-routes.js';
 import { systemRoutes } from './routes/system-routes.js';
 import { teamRoutes } from './routes/team-routes.js';
 import { uiRoutes } from './routes/ui-routes.js';
@@ -84,6 +87,8 @@ export const CONTROL_PLANE_SERVICES: readonly ServiceClass[] = [
   ApiTokenService,
   LoginThrottle,
   SignIn,
+  SsoProviders,
+  OidcSignIn,
   Users,
   AccessService,
   Authorizer,
@@ -157,6 +162,7 @@ export function createControlPlane(deps: {
     ...systemRoutes({ db: deps.db, metrics, openapi, metricsToken: deps.config.NULLOPS_METRICS_TOKEN }),
     ...[
       authRoutes,
+      ssoRoutes,
       userRoutes,
       teamRoutes,
       registryRoutes,

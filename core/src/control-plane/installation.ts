@@ -21,4 +21,25 @@ export class Installation {
     }
     return this.cached;
   }
+
+  /** Who may sign in with a password: everyone (`on`), or only break-glass administrators. */
+  async passwordLogin(db: Database = this.db): Promise<PasswordLogin> {
+    const row: { passwordLogin: PasswordLogin } | undefined = await db('installation').first('passwordLogin');
+    return row?.passwordLogin ?? 'on';
+  }
+
+  /** Whether an enabled administrator with a password may sign in when passwords are limited. */
+  async hasBreakGlassAdmin(db: Database = this.db): Promise<boolean> {
+    const row = await db('users')
+      .where({ role: 'admin', disabled: false, breakGlass: true })
+      .whereNotNull('passwordHash')
+      .first('id');
+    return Boolean(row);
+  }
+
+  async setPasswordLogin(db: Database, mode: PasswordLogin): Promise<void> {
+    await db('installation').update({ passwordLogin: mode });
+  }
 }
+
+export type PasswordLogin = 'on' | 'break-glass';

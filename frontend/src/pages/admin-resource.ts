@@ -45,6 +45,8 @@ export interface Resource {
   preview?: (values: Record<string, string>, api: Api) => Promise<string | undefined>;
   /** A warning about what was just saved (e.g. a budget no node can hold); shown with the notice. */
   warn?: (saved: Row, api: Api) => Promise<string | undefined>;
+  /** Above the form: settings of the page's own (e.g. whether password sign-in stays open). */
+  intro?: (page: AdminResourcePage) => TemplateResult;
   /** Extra content under a row's actions: e.g. a team's members. */
   rowDetail?: (row: Row, page: AdminResourcePage) => TemplateResult | typeof nothing;
   deletable?: boolean;
@@ -296,6 +298,7 @@ export class AdminResourcePage extends LitElement {
   override render() {
     const r = this.resource;
     return html`
+      ${r.intro?.(this) ?? nothing}
       ${
         r.fields.length
           ? html`<form class="panel" @submit=${this.create} @input=${this.formChanged} @change=${this.formChanged} aria-label=${this.editing ? `Edit ${this.editing.name ?? this.editing.username}` : `New ${r.title}`}>

@@ -3,6 +3,8 @@ import { html, nothing } from 'lit';
 import type { Api } from '../api.js';
 import './admin-resource.js';
 import type { AdminResourcePage, Field, Resource } from './admin-resource.js';
+import './password-login.js';
+import './sso-mappings.js';
 import './team-members.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: rows of many API resources, rendered generically by column functions
@@ -316,14 +318,67 @@ export const RESOURCES: Resource[] = [
         ],
       },
       ...quotaFields('their'),
+      { key: 'breakGlass', label: 'Break-glass (password sign-in when it is limited)', kind: 'checkbox' },
     ],
-    edit: async (r) => quotaValues(r),
+    edit: async (r) => ({ ...quotaValues(r), breakGlass: r.breakGlass }),
     columns: [
       { label: 'User', value: (r) => r.username },
       { label: 'Role', value: (r) => r.role },
+      {
+        label: 'Signs in',
+        value: (r) =>
+          r.ssoProviderId ? 'single sign-on' : r.breakGlass ? 'password (break-glass)' : 'password',
+      },
       { label: 'State', value: (r) => (r.disabled ? 'disabled' : 'active') },
       { label: 'Quota', value: quotaText },
     ],
+  },
+  {
+    key: 'sso',
+    title: 'Single sign-on',
+    path: '/api/sso/providers',
+    deletable: true,
+    intro: (page) => html`<nullops-password-login .api=${page.api}></nullops-password-login>`,
+    fields: [
+      {
+        key: 'slug',
+        label: 'Short name (in the callback URL)',
+        kind: 'text',
+        required: true,
+        createOnly: true,
+        placeholder: 'keycloak',
+      },
+      {
+        key: 'name',
+        label: 'Name on the sign-in button',
+        kind: 'text',
+        required: true,
+        placeholder: 'Keycloak',
+      },
+      {
+        key: 'issuerUrl',
+        label: 'Issuer URL',
+        kind: 'url',
+        required: true,
+        placeholder: 'https://sso.example.com/realms/acme',
+      },
+      { key: 'clientId', label: 'Client id', kind: 'text', required: true },
+      { key: 'clientSecret', label: 'Client secret', kind: 'password', clearable: true },
+      { key: 'scopes', label: 'Scopes', kind: 'text', placeholder: 'openid profile email' },
+      { key: 'groupsClaim', label: 'Groups claim', kind: 'text', placeholder: 'groups' },
+      { key: 'usernameClaim', label: 'User name claim', kind: 'text', placeholder: 'preferred_username' },
+    ],
+    columns: [
+      { label: 'Name', value: (r) => r.name },
+      { label: 'Issuer', value: (r) => r.issuerUrl },
+      {
+        label: 'Redirect URI',
+        value: (r) => html`<code>${location.origin}/api/auth/sso/${r.slug}/callback</code>`,
+      },
+      { label: 'Configured', value: (r) => (r.managedByEnv ? 'by NULLOPS_SSO_PROVIDERS' : 'here') },
+    ],
+    rowDetail: (r, page: AdminResourcePage) =>
+      html`<nullops-sso-mappings .providerId=${r.id} .providerName=${r.name} .api=${page.api}></nullops-sso-mappings>`,
   },
   {
     key: 'secrets',

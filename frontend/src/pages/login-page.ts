@@ -5,8 +5,15 @@ import type { Api } from '../api.js';
 import { apiContext } from '../context.js';
 import { shared } from '../theme.js';
 
+interface SignInOptions {
+  providers: { slug: string; name: string }[];
+  passwordLogin: 'on' | 'break-glass';
+}
+
 /**
- * Sign-in form.
+ * Sign-in: a button per single sign-on provider, and the password form (folded away when password
+ * sign-in is limited to break-glass administrators). A refused single sign-on comes back here with
+ * its reason, which is shown.
  *
  * @fires signed-in - with the user signed in (bubbles, composed).
  */
@@ -36,6 +43,30 @@ export class LoginPage extends LitElement {
   @consume({ context: apiContext }) private api!: Api;
   @state() private error = '';
   @state() private busy = false;
+  @state() private options: SignInOptions = { providers: [], passwordLogin: 'on' };
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    const refused = new URLSearchParams(location.search).get('sso_error');
+    if (refused) {
+      this.error = refused;
+      // Shown once: a reload or a bookmark does not bring it back.
+      history.replaceState(null, '', location.pathname);
+    }
+    void this.api
+      .get<SignInOptions>('/api/auth/sso')
+      .then((options) => {
+        this.options = options;
+      })
+      .catch(() => {});
+  }
+
+  private sso(slug: string) {
+    const returnTo = location.pathname === '/' ? '/' : location.pathname + location.search;
+    location.assign(
+      `/api/auth/sso/${encodeURIComponent(slug)}/start?returnTo=${encodeURIComponent(returnTo)}`,
+    );
+  }
 
   private async submit(event: SubmitEvent) {
     event.preventDefault();
@@ -54,13 +85,24 @@ export class LoginPage extends LitElement {
   }
 
   override render() {
+    const { providers, passwordLogin } = this.options;
+    const passwordForm = html`
+      <label>User name <input name="username" autocomplete="username" required ?autofocus=${!providers.length} /></label>
+      <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
+      <button class=${providers.length ? '' : 'primary'} type="submit" ?disabled=${this.busy}>Sign in</button>`;
     return html`
       <form class="panel" @submit=${this.submit} aria-labelledby="title">
         <h1 id="title">Sign in to NullOps</h1>
-        <label>User name <input name="username" autocomplete="username" required autofocus /></label>
-        <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
+        ${providers.map(
+          (p) =>
+            html`<button class="primary" type="button" data-provider=${p.slug} @click=${() => this.sso(p.slug)}>Sign in with ${p.name}</button>`,
+        )}
         ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : ''}
-        <button class="primary" type="submit" ?disabled=${this.busy}>Sign in</button>
+        ${
+          passwordLogin === 'break-glass'
+            ? html`<details><summary>Administrator sign-in (break-glass)</summary>${passwordForm}</details>`
+            : passwordForm
+        }
       </form>
     `;
   }

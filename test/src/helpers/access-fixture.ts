@@ -96,6 +96,21 @@ export async function seedAccessFixture(t: TestControlPlane): Promise<AccessFixt
   const secret = (
     await admin.expect(201, 'POST', '/api/secrets', { name: 'DB_PASSWORD', value: 'hunter2-but-longer' })
   ).id as string;
+  // A single sign-on provider nobody can reach (the matrix only asks who may call its routes).
+  const ssoProvider = (
+    await admin.expect(201, 'POST', '/api/sso/providers', {
+      slug: 'corp',
+      name: 'Corp',
+      issuerUrl: 'https://sso.corp.invalid/realms/corp',
+      clientId: 'nullops',
+    })
+  ).id as string;
+  const ssoMapping = (
+    await admin.expect(201, 'POST', `/api/sso/providers/${ssoProvider}/mappings`, {
+      group: 'admins',
+      role: 'admin',
+    })
+  ).id as string;
   // A deployment that already failed: its node is offline, so no agent is involved.
   const deployment = '7d3f1a2b-4c5d-4e6f-8a9b-0c1d2e3f4a5b';
   const version = await t.database.db('pipeline_versions').where('projectId', project).first('id');
@@ -151,6 +166,9 @@ export async function seedAccessFixture(t: TestControlPlane): Promise<AccessFixt
       // A bundled plugin (installing one needs a registry); its name is one URL-encoded segment.
       name: encodeURIComponent('@nullops/plugin-postgres'),
       rest: 'no-such-plugin/route',
+      slug: 'corp',
+      providerId: ssoProvider,
+      mappingId: ssoMapping,
     },
     ids: {
       environment,

@@ -4,6 +4,8 @@ import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
 import { Session, User } from '../models/identity.js';
 import { Refs } from '../refs.js';
+import { sealedContexts } from '../security/sealed-contexts.js';
+import type { SecretBox } from '../security/secret-box.js';
 import { generateToken, hashToken } from '../security/tokens.js';
 import type { Principal } from './principal.js';
 
@@ -12,23 +14,52 @@ export const SESSION_COOKIE = 'nullops_session';
 /** Browser sessions: an opaque cookie whose SHA-256 is stored, plus a CSRF token per session. */
 @injectable()
 export class SessionService {
+  /** What renews a session that is due (single sign-on); without it a due session ends. */
+  private renewal: (sessionId: string) => Promise<boolean> = async () => false;
+
   constructor(
     @inject(Refs.database) private readonly db: Database,
     @inject(Refs.config) private readonly config: ControlPlaneConfig,
+    @inject(Refs.secretBox) private readonly box: SecretBox,
   ) {}
 
-  async create(userId: string, meta: { ip?: string; userAgent?: string }, db: Database = this.db) {
+  /** Single sign-on renews its sessions at their ID token's expiry (true: renewed, false: ended). */
+  renewWith(renew: (sessionId: string) => Promise<boolean>): void {
+    this.renewal = renew;
+  }
+
+  /**
+   * A new session. One made by single sign-on also records its provider and when to ask it again
+   * (the ID token's expiry); without a refresh token, that is when the session ends.
+   */
+  async create(
+    userId: string,
+    meta: { ip?: string; userAgent?: string },
+    db: Database = this.db,
+    sso?: { ssoProviderId: string; refreshAt: Date; refreshToken?: string | undefined },
+  ) {
+    const id = randomUUID();
     const token = generateToken('nos');
     const csrfToken = generateToken('csrf');
-    const expiresAt = new Date(Date.now() + this.config.NULLOPS_SESSION_TTL_HOURS * 3600_000);
+    const ttl = new Date(Date.now() + this.config.NULLOPS_SESSION_TTL_HOURS * 3600_000);
+    const expiresAt = sso && !sso.refreshToken && sso.refreshAt < ttl ? sso.refreshAt : ttl;
     await Session.query(db).insert({
-      id: randomUUID(),
+      id,
       userId,
       tokenHash: hashToken(token),
       csrfToken,
       ip: meta.ip ?? null,
       userAgent: meta.userAgent?.slice(0, 300) ?? null,
       expiresAt,
+      ...(sso
+        ? {
+            ssoProviderId: sso.ssoProviderId,
+            refreshAt: sso.refreshToken ? sso.refreshAt : null,
+            refreshTokenEnc: sso.refreshToken
+              ? this.box.encrypt(sso.refreshToken, sealedContexts.ssoRefreshToken(id))
+              : null,
+          }
+        : {}),
     });
     return { token, csrfToken, expiresAt };
   }
@@ -44,6 +75,7 @@ export class SessionService {
         'sessions.id',
         'sessions.csrfToken',
         'sessions.lastSeenAt',
+        'sessions.refreshAt',
         'users.id as userId',
         'users.username',
         'users.role',
@@ -51,6 +83,8 @@ export class SessionService {
       .first();
     if (!row) return undefined;
     const r = row as unknown as Session & Pick<User, 'username' | 'role'>;
+    // Past its ID token's expiry: the provider says whether it goes on.
+    if (r.refreshAt && new Date(r.refreshAt) <= new Date() && !(await this.renewal(r.id))) return undefined;
     // Touch at most once a minute: a write per request would cost more than it tells.
     if (Date.now() - new Date(r.lastSeenAt).getTime() > 60_000) {
       await Session.query(this.db).patch({ lastSeenAt: new Date() }).where('id', r.id);

@@ -1,6 +1,7 @@
 import { inject, injectable } from '@nullops/kernel';
 import { AuthenticationError, InputError } from '@nullops/plugin-sdk';
 import type { Database } from '../database/database.js';
+import { Installation } from '../installation.js';
 import { User } from '../models/identity.js';
 import { hashPassword, verifyAgainstDummy, verifyPassword } from '../security/passwords.js';
 import { findOr404 } from '../services/records.js';
@@ -22,17 +23,23 @@ export class SignIn {
   constructor(
     @inject(LoginThrottle) private readonly throttle: LoginThrottle,
     @inject(SessionService) private readonly sessions: SessionService,
+    @inject(Installation) private readonly installation: Installation,
   ) {}
 
   /** A new session for the user whose name and password these are. */
   async withPassword(db: Database, credentials: { username: string; password: string }, client: Client) {
     await this.throttle.charge(credentials.username, client.ip);
     const user = await User.query(db).whereRaw('lower(username) = lower(?)', [credentials.username]).first();
-    const ok = user
+    // An account without a password (made by single sign-on) takes as long to refuse as any other.
+    const ok = user?.passwordHash
       ? await verifyPassword(user.passwordHash, credentials.password)
       : await verifyAgainstDummy(credentials.password);
     if (!user || !ok) throw new AuthenticationError('wrong username or password');
     if (user.disabled) throw new AuthenticationError('this account is disabled; ask an administrator');
+    if (!user.breakGlass && (await this.installation.passwordLogin(db)) === 'break-glass')
+      throw new AuthenticationError(
+        "password sign-in is limited to break-glass administrators: sign in with your organisation's account",
+      );
     await this.throttle.succeeded(credentials.username, client.ip);
     const session = await this.sessions.create(user.id, client, db);
     await User.query(db).patch({ lastLoginAt: new Date() }).where('id', user.id);
@@ -50,6 +57,11 @@ export class SignIn {
     client: Client,
   ) {
     const user = await findOr404(User, db, userId, 'user');
+    if (!user.passwordHash)
+      throw InputError.field(
+        'body.currentPassword',
+        'your account signs in through single sign-on: it has no password here',
+      );
     await this.throttle.charge(user.username, client.ip);
     if (!(await verifyPassword(user.passwordHash, change.current)))
       throw InputError.field('body.currentPassword', 'is wrong');

@@ -9,8 +9,14 @@ export class User extends BaseModel {
   username!: string;
   displayName!: string | null;
   role!: Role;
-  passwordHash!: string;
+  /** Null for an account made by single sign-on (it signs in only through its provider). */
+  passwordHash!: string | null;
   disabled!: boolean;
+  /** The provider that made this account at first sign-in, and who it is there (the ID token's `sub`). */
+  ssoProviderId!: string | null;
+  ssoSubject!: string | null;
+  /** May sign in with a password even when password login is limited to break-glass administrators. */
+  breakGlass!: boolean;
   lastLoginAt!: Date | null;
   /** Their quota (null: none): live deployments they created, and the CPU and memory those reserve. */
   quotaDeployments!: number | null;
@@ -31,6 +37,10 @@ export class Session extends BaseModel {
   createdAt!: Date;
   lastSeenAt!: Date;
   expiresAt!: Date;
+  /** A single-sign-on session: its provider, its refresh token (sealed), and when to ask the provider again. */
+  ssoProviderId!: string | null;
+  refreshTokenEnc!: string | null;
+  refreshAt!: Date | null;
 }
 
 export class ApiToken extends BaseModel {
@@ -57,4 +67,37 @@ export class Team extends BaseModel {
   description!: string | null;
   createdAt!: Date;
   updatedAt!: Date;
+}
+
+export type SsoRole = 'member' | 'admin';
+
+/** An OpenID Connect provider people sign in through. */
+export class SsoProvider extends BaseModel {
+  static override tableName = 'sso_providers';
+  id!: string;
+  /** In its callback URL: /api/auth/sso/<slug>/callback. */
+  slug!: string;
+  name!: string;
+  issuerUrl!: string;
+  clientId!: string;
+  clientSecretEnc!: string | null;
+  scopes!: string;
+  groupsClaim!: string;
+  usernameClaim!: string;
+  enabled!: boolean;
+  /** Configured by NULLOPS_SSO_PROVIDERS: changed there, not in the UI. */
+  managedByEnv!: boolean;
+  createdAt!: Date;
+  updatedAt!: Date;
+}
+
+/** A provider group → a team membership, or the administrator role. */
+export class SsoGroupMapping extends BaseModel {
+  static override tableName = 'sso_group_mappings';
+  id!: string;
+  providerId!: string;
+  groupName!: string;
+  teamId!: string | null;
+  role!: SsoRole;
+  createdAt!: Date;
 }

@@ -1,12 +1,11 @@
 import type { DependencyContainer } from '@nullops/kernel';
 import { InputError, NotAllowedError } from '@nullops/plugin-sdk';
-import type Koa from 'koa';
 import { z } from 'zod';
 import { AccessService } from '../access/access-service.js';
 import { ApiTokenService } from '../auth/api-token-service.js';
+import { setSessionCookie } from '../auth/cookies.js';
 import { SESSION_COOKIE, SessionService } from '../auth/session-service.js';
 import { SignIn } from '../auth/sign-in.js';
-import type { ControlPlaneConfig } from '../config.js';
 import { Access, type AnyRoute } from '../http/route.js';
 import { caller, route } from '../http/route-context.js';
 import { User } from '../models/identity.js';
@@ -200,21 +199,4 @@ export function authRoutes(container: DependencyContainer): AnyRoute[] {
       },
     }),
   ];
-}
-
-function setSessionCookie(ctx: Koa.Context, config: ControlPlaneConfig, token: string, expires: Date) {
-  const setting = config.NULLOPS_COOKIE_SECURE;
-  // Browsers treat localhost as a secure context, so a Secure cookie works there over plain HTTP.
-  const secure =
-    setting === 'true' ||
-    (setting === 'auto' && (ctx.secure || /^(localhost|127\.0\.0\.1|.*\.localhost)$/.test(ctx.hostname)));
-  if (secure) ctx.cookies.secure = true;
-  ctx.cookies.set(SESSION_COOKIE, token, {
-    httpOnly: true,
-    sameSite: 'lax',
-    secure,
-    expires,
-    path: '/',
-    overwrite: true,
-  });
 }

@@ -26,6 +26,10 @@ export const UserView = z.object({
   role,
   disabled: z.boolean(),
   lastLoginAt: timestamp.nullable(),
+  ssoProviderId: uuid
+    .nullable()
+    .describe('the single sign-on provider that made this account (it has no password)'),
+  breakGlass: z.boolean().describe('may sign in with a password when password login is limited'),
   quota: QuotaView,
   createdAt: timestamp,
 });
@@ -38,6 +42,8 @@ export function userView(u: User): z.infer<typeof UserView> {
     role: u.role,
     disabled: u.disabled,
     lastLoginAt: iso(u.lastLoginAt),
+    ssoProviderId: u.ssoProviderId ?? null,
+    breakGlass: Boolean(u.breakGlass),
     quota: quotaView(u),
     createdAt: iso(u.createdAt) as string,
   };

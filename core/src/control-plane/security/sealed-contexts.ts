@@ -8,4 +8,8 @@ export const sealedContexts = {
   pluginRegistryToken: (pluginId: string) => `plugin:${pluginId}:registry-token`,
   nodeToken: (nodeId: string) => `node:${nodeId}:token`,
   deploymentEnv: (deploymentId: string) => `deployment:${deploymentId}:env`,
+  ssoClientSecret: (providerId: string) => `sso:${providerId}:client-secret`,
+  ssoRefreshToken: (sessionId: string) => `session:${sessionId}:refresh-token`,
+  /** A sign-in under way (state, nonce, PKCE verifier), kept in the browser until the callback. */
+  ssoFlow: (providerSlug: string) => `sso-flow:${providerSlug}`,
 } as const;

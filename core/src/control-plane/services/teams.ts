@@ -66,7 +66,11 @@ export async function deleteTeam(db: Database, teamId: string): Promise<void> {
 export async function addMember(db: Database, teamId: string, userId: string): Promise<void> {
   await findOr404(Team, db, teamId, 'team');
   await findOr404(User, db, userId, 'user');
-  await db('team_members').insert({ teamId, userId }).onConflict(['team_id', 'user_id']).ignore();
+  // Manual: it stays whatever the user's single sign-on groups say (one the provider gave becomes manual).
+  await db('team_members')
+    .insert({ teamId, userId, origin: 'manual' })
+    .onConflict(['team_id', 'user_id'])
+    .merge({ origin: 'manual' });
 }
 
 export async function removeMember(db: Database, teamId: string, userId: string): Promise<void> {

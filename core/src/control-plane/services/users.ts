@@ -16,6 +16,7 @@ export interface NewUser extends Quotas {
   password: string;
   role: Role;
   displayName?: string | null | undefined;
+  breakGlass?: boolean | undefined;
 }
 
 export interface UserChange extends Quotas {
@@ -23,6 +24,7 @@ export interface UserChange extends Quotas {
   role?: Role | undefined;
   disabled?: boolean | undefined;
   password?: string | undefined;
+  breakGlass?: boolean | undefined;
 }
 
 /**
@@ -49,7 +51,10 @@ export class Users {
   }
 
   async create(db: Database, input: NewUser): Promise<User> {
+    if (input.breakGlass && input.role !== 'admin')
+      throw InputError.field('body.breakGlass', 'only an administrator can be a break-glass administrator');
     return insertRecord(User, db, {
+      breakGlass: Boolean(input.breakGlass),
       id: randomUUID(),
       username: input.username,
       displayName: input.displayName ?? null,
@@ -72,6 +77,17 @@ export class Users {
     if (change.displayName !== undefined) patch.displayName = change.displayName;
     if (change.role) patch.role = change.role;
     if (change.disabled !== undefined) patch.disabled = change.disabled;
+    if (change.breakGlass !== undefined) {
+      if (
+        change.breakGlass &&
+        ((change.role ?? user.role) !== 'admin' || !(change.password || user.passwordHash))
+      )
+        throw InputError.field(
+          'body.breakGlass',
+          'only an administrator with a password can be a break-glass administrator',
+        );
+      patch.breakGlass = change.breakGlass;
+    }
     if (change.password) patch.passwordHash = await hashPassword(change.password);
     for (const key of ['quotaDeployments', 'quotaCpuMillicores', 'quotaMemoryMb'] as const)
       if (change[key] !== undefined) patch[key] = change[key];
