@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import test from 'ava';
 import type { Browser, Page } from 'playwright-core';
 import { tempDir } from './helpers/agent-process.js';
-import { launchBrowser, screenshot } from './helpers/browser.js';
+import { launchBrowser, screenshot, signIn } from './helpers/browser.js';
 import {
   startIdentityProvider,
   type Tamper,
@@ -29,14 +29,6 @@ test.before(async () => {
   idp = await startIdentityProvider({ redirectUris: [`${cp.url}/api/auth/sso/${SLUG}/callback`] });
   browser = await launchBrowser();
   const { admin } = cp;
-  provider = await admin.expect(201, 'POST', '/api/sso/providers', {
-    slug: SLUG,
-    name: 'Acme ID',
-    issuerUrl: idp.issuer,
-    clientId: idp.clientId,
-    clientSecret: idp.clientSecret,
-    scopes: 'openid profile groups offline_access',
-  });
   for (const name of ['qa', 'dev', 'ops'])
     teams[name] = (await admin.expect(201, 'POST', '/api/teams', { name })).id;
   for (const [name, team] of [
@@ -52,15 +44,6 @@ test.before(async () => {
         teams: [{ teamId: teams[team], access: 'read' }],
       })
     ).id;
-  const map = (group: string, role: 'member' | 'admin', team?: string) =>
-    admin.expect(201, 'POST', `/api/sso/providers/${provider.id}/mappings`, {
-      group,
-      role,
-      ...(team ? { teamId: teams[team] } : {}),
-    });
-  await map('qa-engineers', 'member', 'qa');
-  await map('developers', 'member', 'dev');
-  await map('nullops-admins', 'admin');
   idp.people.set('alice', { groups: ['qa-engineers', 'developers', 'marketing'], name: 'Alice Doe' });
   idp.people.set('bob', { groups: ['marketing'] });
   idp.people.set('carol', { groups: ['nullops-admins'] });
@@ -110,6 +93,56 @@ const visibleProjects = (page: Page): Promise<{ name: string }[]> =>
   page.evaluate(
     async () => ((await (await fetch('/api/projects')).json()) as { items: { name: string }[] }).items,
   );
+
+test.serial(
+  'an admin sets single sign-on up in the UI: the provider, its redirect URI, its groups',
+  async (t) => {
+    const page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
+    page.on('dialog', (dialog) => void dialog.accept());
+    await signIn(page, cp.url, 'admin', cp.adminPassword);
+    await page.goto(`${cp.url}/admin/sso`);
+    const form = page.getByRole('form', { name: 'New Single sign-on' });
+    await form.getByLabel('Short name (in the callback URL)').fill(SLUG);
+    await form.getByLabel('Name on the sign-in button').fill('Acme ID');
+    await form.getByLabel('Issuer URL').fill(idp.issuer);
+    await form.getByLabel('Client id').fill(idp.clientId);
+    await form.getByLabel('Client secret').fill(idp.clientSecret);
+    await form.getByLabel('Scopes').fill('openid profile groups offline_access');
+    await form.getByRole('button', { name: 'Create' }).click();
+    // The redirect URI to register at the provider is shown, exactly.
+    await page
+      .locator('tr[data-row="Acme ID"]', { hasText: `${cp.url}/api/auth/sso/${SLUG}/callback` })
+      .waitFor();
+    const groups = page.getByRole('form', { name: 'Map a group of Acme ID' });
+    for (const [group, gives, team] of [
+      ['qa-engineers', 'member', 'qa'],
+      ['developers', 'member', 'dev'],
+      ['nullops-admins', 'admin', undefined],
+    ] as const) {
+      await groups.getByLabel('Provider group').fill(group);
+      await groups.getByLabel('Gives').selectOption(gives);
+      if (team) await groups.getByLabel('Team').selectOption({ label: team });
+      await groups.getByRole('button', { name: 'Map group' }).click();
+      await page.locator(`li[data-mapping="${group}"]`).waitFor();
+    }
+    await screenshot(page, '28-sso-admin');
+    [provider] = (await cp.admin.get('/api/sso/providers')).body.items;
+    t.like(provider, { slug: SLUG, hasClientSecret: true, managedByEnv: false });
+    const mappings = (await cp.admin.get(`/api/sso/providers/${provider.id}/mappings`)).body.items;
+    t.deepEqual(
+      mappings.map((m: { group: string; role: string; teamId: string | null }) => [
+        m.group,
+        m.role,
+        m.teamId,
+      ]),
+      [
+        ['developers', 'member', teams.dev],
+        ['nullops-admins', 'admin', null],
+        ['qa-engineers', 'member', teams.qa],
+      ],
+    );
+  },
+);
 
 test.serial('signing in through the provider makes the account and its teams from its groups', async (t) => {
   const page = await ssoSignIn('alice');
@@ -264,13 +297,23 @@ test.serial(
   'password sign-in can be limited to break-glass administrators, never locking everyone out',
   async (t) => {
     const { admin } = cp;
-    const refused = await admin.request('PUT', '/api/auth/password-login', { mode: 'break-glass' });
-    t.is(refused.status, 409);
-    t.regex(refused.body.error.message, /mark one first/);
+    // In the admin UI: refused while no administrator is marked break-glass.
+    const settings = await (await browser.newContext()).newPage();
+    await signIn(settings, cp.url, 'admin', cp.adminPassword);
+    await settings.goto(`${cp.url}/admin/sso`);
+    const passwords = settings.getByRole('group', { name: 'Password sign-in' });
+    await passwords.getByLabel('Password sign-in').selectOption('break-glass');
+    await passwords
+      .getByRole('alert')
+      .filter({ hasText: /mark one first/ })
+      .waitFor();
     const me = (await admin.get('/api/auth/me')).body.user;
     await admin.expect(200, 'PATCH', `/api/users/${me.id}`, { breakGlass: true });
     await admin.expect(201, 'POST', '/api/users', { username: 'dave', password: 'a-long-enough-password' });
-    await admin.expect(200, 'PUT', '/api/auth/password-login', { mode: 'break-glass' });
+    await settings.reload();
+    await passwords.getByLabel('Password sign-in').selectOption('break-glass');
+    await passwords.getByRole('status').filter({ hasText: 'Only break-glass administrators' }).waitFor();
+    t.is((await admin.get('/api/auth/sso')).body.passwordLogin, 'break-glass');
 
     const page = await (await browser.newContext()).newPage();
     await page.goto(cp.url);

@@ -37,6 +37,11 @@ export class LoginPage extends LitElement {
         display: grid;
         gap: 0.3rem;
       }
+      .fields {
+        display: grid;
+        gap: 0.8rem;
+        margin-top: 0.8rem;
+      }
     `,
   ];
 
@@ -55,8 +60,12 @@ export class LoginPage extends LitElement {
     }
     void this.api
       .get<SignInOptions>('/api/auth/sso')
-      .then((options) => {
+      .then(async (options) => {
         this.options = options;
+        await this.updateComplete;
+        // With no provider to choose, the user name is where typing starts.
+        if (!options.providers.length)
+          this.renderRoot.querySelector<HTMLInputElement>('input[name="username"]')?.focus();
       })
       .catch(() => {});
   }
@@ -87,7 +96,7 @@ export class LoginPage extends LitElement {
   override render() {
     const { providers, passwordLogin } = this.options;
     const passwordForm = html`
-      <label>User name <input name="username" autocomplete="username" required ?autofocus=${!providers.length} /></label>
+      <label>User name <input name="username" autocomplete="username" required /></label>
       <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
       <button class=${providers.length ? '' : 'primary'} type="submit" ?disabled=${this.busy}>Sign in</button>`;
     return html`
@@ -98,9 +107,10 @@ export class LoginPage extends LitElement {
             html`<button class="primary" type="button" data-provider=${p.slug} @click=${() => this.sso(p.slug)}>Sign in with ${p.name}</button>`,
         )}
         ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : ''}
+        ${providers.length && passwordLogin === 'on' ? html`<p class="muted">or with a NullOps password:</p>` : ''}
         ${
           passwordLogin === 'break-glass'
-            ? html`<details><summary>Administrator sign-in (break-glass)</summary>${passwordForm}</details>`
+            ? html`<details><summary>Administrator sign-in (break-glass)</summary><div class="fields">${passwordForm}</div></details>`
             : passwordForm
         }
       </form>

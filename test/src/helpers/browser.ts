@@ -52,7 +52,7 @@ export async function signIn(page: Page, baseUrl: string, username: string, pass
   await page.goto(baseUrl);
   await page.getByLabel('User name').fill(username);
   await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByRole('heading', { name: 'Deployments' }).waitFor();
 }
 
