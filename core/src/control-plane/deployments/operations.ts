@@ -178,7 +178,7 @@ export class DeploymentOperations {
     const nodes = await this.dataNodesOf(db, d);
     if (!nodes.length)
       throw new ConflictError(
-        `${d.name} keeps no data that can be backed up (no component of its pipeline has backups, such as a PostgreSQL database)`,
+        `${d.name} keeps no data that can be backed up (no component of its pipeline declares backup and restore)`,
       );
     const target = service ? nodes.find((x) => x.service === service) : nodes[0];
     if (!target || (!service && nodes.length > 1))

@@ -304,7 +304,7 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
       path: '/api/deployments/:deploymentId/backups/:backupId/archive',
       operationId: 'deployments.backups.download',
       summary:
-        'Download a backup of the deployment: the archive its plugin made (for PostgreSQL, a gzipped plain SQL dump), decrypted; audited',
+        'Download a backup of the deployment: the archive its component made, in the component’s own format, decrypted; audited',
       tags: ['deployments'],
       access: readable,
       params: z.object({ deploymentId: uuid, backupId: uuid }).strict(),
