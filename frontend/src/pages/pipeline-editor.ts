@@ -439,8 +439,12 @@ export class PipelineEditor extends LitElement implements NodeHost {
   private async restore() {
     const from = this.version;
     try {
+      // The version as it was saved (not the canvas, which may still be loading it).
+      const { graph } = await this.api.get<{ graph: Graph }>(
+        `/api/projects/${this.projectId}/pipeline/versions/${from}`,
+      );
       const saved = await this.api.post<VersionSummary>(`/api/projects/${this.projectId}/pipeline/versions`, {
-        graph: this.graph,
+        graph,
         comment: `Restored from v${from}`,
       });
       history.pushState(null, '', `/projects/${this.projectId}/pipeline`);

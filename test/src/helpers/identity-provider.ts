@@ -88,6 +88,16 @@ export async function startIdentityProvider(options: {
     features: { devInteractions: { enabled: true } },
     cookies: { keys: ['a-cookie-key-for-the-test-provider'] },
     issueRefreshToken: async () => true,
+    // Said explicitly (the provider otherwise notes each default on the test's output).
+    ttl: {
+      AccessToken: 3600,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      Interaction: 600,
+      RefreshToken: 86400,
+      Session: 86400,
+      Grant: 86400,
+    },
     async findAccount(_ctx, id) {
       const person = people.get(id);
       if (!person || person.disabled) return undefined;

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Stages one agent for its image: `node scripts/stage-agent.mjs <agent-docker|agent-k8s> <out>`.
-// The output holds exactly what the agent runs with — its production dependencies (installed from
-// the lockfile with `npm ci --omit=dev --workspace <agent>`: no database driver, no control plane)
-// and the built code of the workspaces it uses (the agent host, the SDK, the bundled plugins).
-// Run it after the build (`tsc -b`); the agent Dockerfiles run it in their build stage.
+// Stages workspaces for an image: `node scripts/stage-workspace.mjs <out> <workspace>…` (an agent
+// package; or core and frontend for the control plane). The output holds exactly what they run
+// with — their production dependencies (installed from the lockfile with `npm ci --omit=dev
+// --workspace …`) and the built code of the workspaces they use (for an agent: the agent host, the
+// kernel, the SDK, the bundled plugins; never the control plane). Run it after the build; the
+// images' Dockerfiles (agent-host/Dockerfile, core/Dockerfile) run it in their build stage.
 import { execFileSync } from 'node:child_process';
 import {
   cpSync,
@@ -17,9 +18,9 @@ import {
 } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 
-const [agent, outArg] = process.argv.slice(2);
-if (!agent || !outArg || !existsSync(join(agent, 'package.json'))) {
-  console.error('usage: node scripts/stage-agent.mjs <agent-docker|agent-k8s> <output folder>');
+const [outArg, ...wanted] = process.argv.slice(2);
+if (!outArg || !wanted.length || wanted.some((w) => !existsSync(join(w, 'package.json')))) {
+  console.error('usage: node scripts/stage-workspace.mjs <output folder> <workspace>… (e.g. agent-docker)');
   process.exit(2);
 }
 const out = resolve(outArg);
@@ -47,14 +48,14 @@ cpSync('package-lock.json', join(out, 'package-lock.json'));
 if (existsSync('.npmrc')) cpSync('.npmrc', join(out, '.npmrc'));
 execFileSync(
   'npm',
-  ['ci', '--omit=dev', '--workspace', agent, '--ignore-scripts', '--no-audit', '--no-fund'],
+  ['ci', '--omit=dev', ...wanted.flatMap((w) => ['--workspace', w]), '--ignore-scripts', '--no-audit', '--no-fund'],
   {
     cwd: out,
     stdio: ['ignore', 'ignore', 'inherit'],
   },
 );
 
-// Built code of every workspace the agent links; the other workspace folders go.
+// Built code of every workspace linked; the other workspace folders go.
 const linked = new Set();
 const scope = join(out, 'node_modules', '@nullops');
 for (const name of readdirSync(scope)) {
@@ -80,4 +81,4 @@ for (const w of workspaces) {
 for (const dir of ['plugins'])
   if (existsSync(join(out, dir)) && !readdirSync(join(out, dir)).length)
     rmSync(join(out, dir), { recursive: true });
-console.log(`staged ${agent} in ${relative(root, out) || out} (${[...linked].sort().join(', ')})`);
+console.log(`staged ${wanted.join(', ')} in ${relative(root, out) || out} (${[...linked].sort().join(', ')})`);
