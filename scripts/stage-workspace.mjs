@@ -55,12 +55,23 @@ execFileSync(
   },
 );
 
-// Built code of every workspace linked; the other workspace folders go.
+// Built code of the workspaces the wanted ones depend on (npm links every workspace; only these
+// are kept, and the links to the others go with their folders).
+const byName = new Map(
+  workspaces.map((w) => [JSON.parse(readFileSync(join(w, 'package.json'), 'utf8')).name, w]),
+);
 const linked = new Set();
+const visit = (w) => {
+  if (linked.has(w)) return;
+  linked.add(w);
+  const { dependencies = {} } = JSON.parse(readFileSync(join(w, 'package.json'), 'utf8'));
+  for (const name of Object.keys(dependencies)) if (byName.has(name)) visit(byName.get(name));
+};
+for (const w of wanted) visit(w.replace(/\/+$/, ''));
 const scope = join(out, 'node_modules', '@nullops');
 for (const name of readdirSync(scope)) {
-  const target = resolve(scope, readlinkSync(join(scope, name)));
-  linked.add(relative(out, target));
+  const target = relative(out, resolve(scope, readlinkSync(join(scope, name))));
+  if (!linked.has(target)) rmSync(join(scope, name), { force: true });
 }
 for (const w of workspaces) {
   if (!linked.has(w)) {

@@ -80,7 +80,7 @@ test.after.always(async () => {
   await registry?.stop();
 });
 
-test.serial('the image is small, runs as non-root with a health check, and holds no agent', async (t) => {
+test.serial('the image runs as non-root, has a health check, and holds no agent', async (t) => {
   const { Config } = await docker.getImage(IMAGE).inspect();
   t.is(Config.User, '10001:10001');
   t.truthy(Config.Healthcheck?.Test?.join(' ').includes('/healthz'));
@@ -90,14 +90,12 @@ test.serial('the image is small, runs as non-root with a health check, and holds
     'ls /app /app/node_modules/@nullops; ls /app/node_modules | grep -c . ; id -u',
   ]);
   t.is(listing.exitCode, 0, listing.output);
-  t.notRegex(listing.output, /agent-docker|agent-k8s|agent-host|dockerode/);
+  t.notRegex(
+    listing.output,
+    /agent-docker|agent-k8s|agent-host|all-in-one/,
+    'no agent package, no agent code',
+  );
   t.regex(listing.output, /\b10001\b/);
-  const dockerode = await controlPlane.exec([
-    'sh',
-    '-c',
-    'test -e /app/node_modules/dockerode && echo present || echo absent',
-  ]);
-  t.is(dockerode.output.trim(), 'absent');
 });
 
 test.serial(
