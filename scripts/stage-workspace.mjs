@@ -48,7 +48,14 @@ cpSync('package-lock.json', join(out, 'package-lock.json'));
 if (existsSync('.npmrc')) cpSync('.npmrc', join(out, '.npmrc'));
 execFileSync(
   'npm',
-  ['ci', '--omit=dev', ...wanted.flatMap((w) => ['--workspace', w]), '--ignore-scripts', '--no-audit', '--no-fund'],
+  [
+    'ci',
+    '--omit=dev',
+    ...wanted.flatMap((w) => ['--workspace', w]),
+    '--ignore-scripts',
+    '--no-audit',
+    '--no-fund',
+  ],
   {
     cwd: out,
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -92,4 +99,6 @@ for (const w of workspaces) {
 for (const dir of ['plugins'])
   if (existsSync(join(out, dir)) && !readdirSync(join(out, dir)).length)
     rmSync(join(out, dir), { recursive: true });
-console.log(`staged ${wanted.join(', ')} in ${relative(root, out) || out} (${[...linked].sort().join(', ')})`);
+console.log(
+  `staged ${wanted.join(', ')} in ${relative(root, out) || out} (${[...linked].sort().join(', ')})`,
+);

@@ -74,3 +74,63 @@ test('the namespace guard renders: a ValidatingAdmissionPolicy confining the age
   t.regex(JSON.stringify(policy?.spec.validations), /dev\.nullops\.managed/);
   t.is(objects[1]?.spec.policyName, policy?.metadata.name);
 });
+
+test('the control-plane base and its with-postgres overlay render with kustomize; every object is valid for the recorded API; its pods pass Pod Security restricted', (t) => {
+  const base = renderKustomize('deploy/kubernetes/control-plane');
+  const trial = renderKustomize('deploy/kubernetes/overlays/with-postgres');
+  t.deepEqual(base.map((o) => o.kind).sort(), [
+    'Deployment',
+    'Ingress',
+    'Namespace',
+    'PodDisruptionBudget',
+    'Service',
+  ]);
+  t.deepEqual(trial.map((o) => o.kind).sort(), [
+    'Deployment',
+    'Ingress',
+    'Namespace',
+    'PodDisruptionBudget',
+    'Service',
+    'Service',
+    'StatefulSet',
+  ]);
+  for (const object of [...base, ...trial]) {
+    const schema = schemaOf(object);
+    t.truthy(openApiSchemas()[schema], `the recorded API knows ${schema}`);
+    t.deepEqual(schemaErrors(schema, object), [], `${object.kind} ${object.metadata.name}`);
+    if (object.kind !== 'Namespace')
+      t.is(object.metadata.namespace, 'nullops', `${object.kind} ${object.metadata.name}`);
+  }
+  const pods = [...base, ...trial].filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
+  for (const workload of pods)
+    t.deepEqual(podSecurityViolations(workload.spec.template.spec, 'restricted'), [], workload.metadata.name);
+  // External PostgreSQL by default: the URL comes from a Secret; the trial builds it from its password.
+  const envOf = (objects: typeof base) =>
+    (objects.find((o) => o.kind === 'Deployment')?.spec.template.spec.containers[0].env ?? []) as {
+      name: string;
+      value?: string;
+      valueFrom?: { secretKeyRef: { name: string; key: string } };
+    }[];
+  t.deepEqual(envOf(base).find((e) => e.name === 'DATABASE_URL')?.valueFrom?.secretKeyRef, {
+    name: 'nullops-database',
+    key: 'url',
+  });
+  t.is(
+    envOf(trial).find((e) => e.name === 'DATABASE_URL')?.value,
+    'postgres://nullops:$(DATABASE_PASSWORD)@nullops-postgres:5432/nullops',
+  );
+  const names = envOf(trial).map((e) => e.name);
+  t.true(
+    names.indexOf('DATABASE_PASSWORD') < names.indexOf('DATABASE_URL'),
+    'the password is defined before the URL uses it',
+  );
+  // The Service and the Ingress reach the ports the container names.
+  const ingress = base.find((o) => o.kind === 'Ingress');
+  t.deepEqual(
+    ingress?.spec.rules.map(
+      (r: { http: { paths: { backend: { service: { port: { name: string } } } }[] } }) =>
+        r.http.paths[0]?.backend.service.port.name,
+    ),
+    ['http', 'ingress'],
+  );
+});

@@ -21,6 +21,7 @@ const DOCUMENTS = [
   'apis/autoscaling/v1.json',
   'apis/coordination.k8s.io/v1.json',
   'apis/rbac.authorization.k8s.io/v1.json',
+  'apis/policy/v1.json',
 ];
 
 type Schema = Record<string, any>;
