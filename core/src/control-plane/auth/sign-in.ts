@@ -36,7 +36,8 @@ export class SignIn {
       : await verifyAgainstDummy(credentials.password);
     if (!user || !ok) throw new AuthenticationError('wrong username or password');
     if (user.disabled) throw new AuthenticationError('this account is disabled; ask an administrator');
-    if (!user.breakGlass && (await this.installation.passwordLogin(db)) === 'break-glass')
+    const breakGlass = user.breakGlass && user.role === 'admin';
+    if (!breakGlass && (await this.installation.passwordLogin(db)) === 'break-glass')
       throw new AuthenticationError(
         "password sign-in is limited to break-glass administrators: sign in with your organisation's account",
       );

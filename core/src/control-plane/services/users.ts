@@ -76,6 +76,8 @@ export class Users {
     const patch: Partial<User> = { updatedAt: new Date() };
     if (change.displayName !== undefined) patch.displayName = change.displayName;
     if (change.role) patch.role = change.role;
+    // Break-glass is an administrator's: a demoted one loses it.
+    if (change.role === 'user') patch.breakGlass = false;
     if (change.disabled !== undefined) patch.disabled = change.disabled;
     if (change.breakGlass !== undefined) {
       if (

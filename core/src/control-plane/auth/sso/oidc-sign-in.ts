@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { AuditService } from '../../audit/audit-service.js';
 import type { ControlPlaneConfig } from '../../config.js';
 import type { Database } from '../../database/database.js';
-import { Session, type SsoProvider } from '../../models/identity.js';
+import { Session, SsoProvider } from '../../models/identity.js';
 import { Refs } from '../../refs.js';
 import { sealedContexts } from '../../security/sealed-contexts.js';
 import type { SecretBox } from '../../security/secret-box.js';
@@ -191,7 +191,7 @@ export class OidcSignIn {
   private async refresh(sessionId: string): Promise<boolean> {
     const session = await Session.query(this.db).findById(sessionId);
     if (!session?.ssoProviderId) return false;
-    const provider = (await this.providers.list(this.db)).find((p) => p.id === session.ssoProviderId);
+    const provider = await SsoProvider.query(this.db).findById(session.ssoProviderId);
     if (!provider?.enabled || !session.refreshTokenEnc) {
       await this.sessions.destroy(sessionId);
       return false;
@@ -205,8 +205,11 @@ export class OidcSignIn {
       if (tokens.id_token) exp = Number((await this.verified(provider, client, tokens.id_token)).exp);
     } catch (err) {
       const refused = refusal(provider, err);
-      if (!(err instanceof oidc.ResponseBodyError)) {
-        // The provider could not be asked (down, unreachable): the session waits a minute, not ends.
+      // Only a provider that could not be asked (down, unreachable: fetch failed or timed out) makes
+      // the session wait a minute; a refusal or an answer that fails its checks ends access.
+      const unreachable =
+        err instanceof TypeError || ['AbortError', 'TimeoutError'].includes((err as Error).name);
+      if (unreachable) {
         this.logger.warn(
           { provider: provider.slug, err: refused.message },
           'could not refresh a single sign-on session',
