@@ -169,12 +169,20 @@ test.serial(
     const quota = fake.store.list(resourceOfKind('ResourceQuota'), ns)[0];
     const d = (await s.admin.get(`/api/deployments/${id}`)).body;
     t.is(quota?.spec.hard['limits.memory'], `${d.budget.memoryMb}Mi`, 'the quota is the deployment’s budget');
-    const repaired = (
-      (await s.admin.get(`/api/deployments/${id}/history`)).body.items as { kind: string; message: string }[]
-    )
-      .filter((h) => h.kind === 'repaired')
-      .map((h) => h.message)
-      .sort();
+    // Each service's repair reaches the history on its own (the first URL can answer before the
+    // other service's report has arrived).
+    const repaired = await eventually('both repairs in the history', async () => {
+      const messages = (
+        (await s.admin.get(`/api/deployments/${id}/history`)).body.items as {
+          kind: string;
+          message: string;
+        }[]
+      )
+        .filter((h) => h.kind === 'repaired')
+        .map((h) => h.message)
+        .sort();
+      return messages.length >= 2 ? messages : undefined;
+    });
     t.deepEqual(repaired, ['api was gone; recreated', 'web was gone; recreated']);
     t.is(d.state, 'running');
     await s.admin.expect(202, 'DELETE', `/api/deployments/${id}`);
