@@ -9,6 +9,7 @@ import { viaIngress } from './helpers/ingress.js';
 import { POSTGRES_IMAGE } from './helpers/postgres.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { DEADLINE_MS, eventually } from './helpers/time.js';
+import { webProject } from './helpers/web-project.js';
 
 /**
  * The control plane as a platform team installs it: the image built from core/Dockerfile (FROM a
@@ -106,31 +107,10 @@ test.serial(
     t.is(page.status, 200);
     t.regex(await page.text(), /<nullops-app|<script type="module"/, 'the web UI is served');
     const admin = await ApiClient.login(url, 'admin', ADMIN_PASSWORD);
-    const reg = await admin.expect(201, 'POST', '/api/registries', { name: 'local', url: registry.url });
-    const web = await admin.expect(201, 'POST', '/api/services', {
-      name: 'web',
-      registryId: reg.id,
-      image: 'team/web',
-      tagMode: 'pinned',
-      tag: 'v1',
-    });
-    const project = await admin.expect(201, 'POST', '/api/projects', {
+    const project = await webProject(admin, registry.url, {
       name: 'shop',
       cpuMillicores: 200,
       memoryMb: 128,
-      serviceIds: [web.id],
-    });
-    await admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, {
-      graph: {
-        nodes: [
-          {
-            id: 'web',
-            type: 'container.service',
-            params: { service: 'web', port: 80, healthCheck: { kind: 'http', path: '/' } },
-          },
-        ],
-        edges: [],
-      },
     });
     const env = await admin.expect(201, 'POST', '/api/environments', {
       name: 'qa',

@@ -8,6 +8,7 @@ import { docker, ensureTestImages, removeLabelled } from '../helpers/docker.js';
 import { viaIngress } from '../helpers/ingress.js';
 import { startRegistry } from '../helpers/registry.js';
 import { eventually } from '../helpers/time.js';
+import { webProject } from '../helpers/web-project.js';
 
 /** Whether the process runs (zombies and gone ones do not). */
 function runs(pid: number): boolean {
@@ -37,32 +38,7 @@ test('kill -9 of the control plane mid-deploy: it restarts on its orphaned Postg
     const nodes = (await admin.get('/api/nodes')).body.items;
     return nodes[0]?.status === 'online' && nodes[0]?.capacity ? nodes[0] : undefined;
   });
-  const reg = await admin.expect(201, 'POST', '/api/registries', { name: 'local', url: registry.url });
-  const web = await admin.expect(201, 'POST', '/api/services', {
-    name: 'web',
-    registryId: reg.id,
-    image: 'team/web',
-    tagMode: 'pinned',
-    tag: 'v1',
-  });
-  const project = await admin.expect(201, 'POST', '/api/projects', {
-    name: 'crash',
-    cpuMillicores: 100,
-    memoryMb: 256,
-    serviceIds: [web.id],
-  });
-  await admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, {
-    graph: {
-      nodes: [
-        {
-          id: 'web',
-          type: 'container.service',
-          params: { service: 'web', port: 80, healthCheck: { kind: 'http', path: '/' } },
-        },
-      ],
-      edges: [],
-    },
-  });
+  const project = await webProject(admin, registry.url, { name: 'crash', cpuMillicores: 100, memoryMb: 256 });
   const created = await admin.expect(201, 'POST', `/api/projects/${project.id}/deployments`, {
     environmentId: local.environmentId,
     name: 'survivor',

@@ -9,6 +9,7 @@ import { viaIngress } from '../helpers/ingress.js';
 import { startRegistry } from '../helpers/registry.js';
 import { type Stack, startStack } from '../helpers/stack.js';
 import { eventually } from '../helpers/time.js';
+import { WEB_PIPELINE, webProject } from '../helpers/web-project.js';
 
 /**
  * Fleet integrity under the faults a shared machine brings: installations and agents sharing one
@@ -19,17 +20,6 @@ import { eventually } from '../helpers/time.js';
 
 test.before(() => ensureTestImages());
 
-const webPipeline = {
-  nodes: [
-    {
-      id: 'web',
-      type: 'container.service',
-      params: { service: 'web', port: 80, healthCheck: { kind: 'http', path: '/' } },
-    },
-  ],
-  edges: [],
-};
-
 async function webStack(t: ExecutionContext, agent?: Parameters<typeof startStack>[0]['agent']) {
   const s = await startStack({
     prepare: (registry) => registry.pushWeb('team/web', 'v1', 'web of the fleet'),
@@ -37,7 +27,7 @@ async function webStack(t: ExecutionContext, agent?: Parameters<typeof startStac
     ...(agent ? { agent } : {}),
   });
   t.teardown(() => s.stop());
-  await s.savePipeline(webPipeline);
+  await s.savePipeline(WEB_PIPELINE);
   return s;
 }
 
@@ -76,22 +66,10 @@ test.serial(
         const [local] = (await admin.get('/api/nodes')).body.items;
         return local?.status === 'online' ? local : undefined;
       });
-      const reg = await admin.expect(201, 'POST', '/api/registries', { name: 'local', url: registry.url });
-      const web = await admin.expect(201, 'POST', '/api/services', {
-        name: 'web',
-        registryId: reg.id,
-        image: 'team/web',
-        tagMode: 'pinned',
-        tag: 'v1',
-      });
-      const project = await admin.expect(201, 'POST', '/api/projects', {
+      const project = await webProject(admin, registry.url, {
         name: 'shared-engine',
         cpuMillicores: 100,
         memoryMb: 256,
-        serviceIds: [web.id],
-      });
-      await admin.expect(201, 'POST', `/api/projects/${project.id}/pipeline/versions`, {
-        graph: webPipeline,
       });
       for (const name of [`a${n}`, `b${n}`]) {
         const created = await admin.expect(201, 'POST', `/api/projects/${project.id}/deployments`, {
@@ -199,7 +177,7 @@ test.serial(
           type: 'postgres.database',
           params: { image: 'nullops-test/postgres:15', database: 'shop', user: 'shop' },
         },
-        webPipeline.nodes[0],
+        WEB_PIPELINE.nodes[0],
       ],
       edges: [{ from: 'db', to: 'web' }],
     });
@@ -319,7 +297,7 @@ test.serial(
     const setSecret = (value: string) => s.admin.expect(200, 'PATCH', `/api/secrets/${secret.id}`, { value });
     const env = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`COPY_${i}`, '${secret:BIG}']));
     await s.savePipeline({
-      nodes: [{ ...webPipeline.nodes[0], params: { ...webPipeline.nodes[0]?.params, env } }],
+      nodes: [{ ...WEB_PIPELINE.nodes[0], params: { ...WEB_PIPELINE.nodes[0]?.params, env } }],
       edges: [],
     });
     const refused = await s.admin.request('POST', `/api/projects/${s.project.id}/deployments`, {
@@ -417,7 +395,7 @@ test.serial('one reader holds at most ten log streams per node; others still rea
     users: [{ name: 'other', access: 'read' }],
   });
   t.teardown(() => s.stop());
-  await s.savePipeline(webPipeline);
+  await s.savePipeline(WEB_PIPELINE);
   const id = await s.deploy('watched');
   await s.until(id, 'running');
   const auth = (s.admin as unknown as { auth: { cookie: string } }).auth;
