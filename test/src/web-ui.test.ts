@@ -8,6 +8,7 @@ import { ApiClient } from './helpers/api-client.js';
 import { launchBrowser, screenshot, signIn, statusSays } from './helpers/browser.js';
 import { ensureTestImages } from './helpers/docker.js';
 import { STACK_PASSWORD, type Stack, startStack } from './helpers/stack.js';
+import { troubleIn } from './helpers/test-control-plane.js';
 import { eventually } from './helpers/time.js';
 import { startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
 
@@ -71,6 +72,11 @@ test.before(async () => {
     edges: [],
   });
   browser = await launchBrowser();
+});
+
+test.afterEach.always((t) => {
+  // A failed test reports what the control plane complained about meanwhile.
+  if (!t.passed) for (const line of troubleIn(s.cp.logs)) t.log(line);
 });
 
 test.after.always(async () => {

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, chromium, type Page, type Request } from 'playwright-core';
 import { DEADLINE_MS } from './time.js';
 
 /** Where browser tests write their screenshots (a CI artifact). */
@@ -49,8 +49,26 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 
 /** Signs in through the login page. */
 export async function signIn(page: Page, baseUrl: string, username: string, password: string): Promise<void> {
-  await page.goto(baseUrl);
-  await page.getByLabel('User name').fill(username);
+  const pending = new Set<string>();
+  const track = (r: Request) => pending.add(`${r.method()} ${r.url()}`);
+  const done = (r: Request) => pending.delete(`${r.method()} ${r.url()}`);
+  page.on('request', track);
+  page.on('requestfinished', done);
+  page.on('requestfailed', done);
+  try {
+    await page.goto(baseUrl);
+    await page.getByLabel('User name').fill(username);
+  } catch (err) {
+    // Rare, and only on a busy machine: say what the page was waiting for, not only that it waited.
+    const loading = await page.getByText('Loading…').count();
+    throw new Error(
+      `the login form did not appear (page ${page.url()}, ${loading ? 'still loading' : 'loaded'}, requests unanswered: ${[...pending].join(', ') || 'none'}): ${(err as Error).message}`,
+    );
+  } finally {
+    page.off('request', track);
+    page.off('requestfinished', done);
+    page.off('requestfailed', done);
+  }
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByRole('heading', { name: 'Deployments' }).waitFor();

@@ -97,3 +97,17 @@ export async function startTestControlPlane(
   };
   return handle;
 }
+
+/** The control plane's last warnings and errors (for a failed test's report). */
+export function troubleIn(logs: readonly string[], last = 30): string[] {
+  return logs
+    .flatMap((chunk) => chunk.split('\n'))
+    .filter((line) => {
+      try {
+        return ((JSON.parse(line) as { level?: number }).level ?? 0) >= 40;
+      } catch {
+        return false;
+      }
+    })
+    .slice(-last);
+}
