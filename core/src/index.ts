@@ -5,6 +5,8 @@ export * from '@nullops/kernel';
 export { dialAgent, UnprovenAgentError } from './control-plane/agents/agent-dialer.js';
 export { BackupStore } from './control-plane/backups/backup-store.js';
 export { ensureFirstAdmin, loadSecretKeys } from './control-plane/bootstrap.js';
+export { ClusterBus } from './control-plane/cluster/cluster-bus.js';
+export { Replicas } from './control-plane/cluster/replicas.js';
 export { type ControlPlaneConfig, loadControlPlaneConfig } from './control-plane/config.js';
 export {
   CONTROL_PLANE_SERVICES,

@@ -17,6 +17,7 @@ import * as serviceNamesPerProject from './20261208010000_service_names_per_proj
 import * as overcommit from './20261208020000_overcommit.js';
 import * as runtimeKinds from './20261208030000_runtime_kinds.js';
 import * as singleSignOn from './20261209000000_single_sign_on.js';
+import * as controlPlaneReplicas from './20261210000000_control_plane_replicas.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -41,6 +42,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261208020000_overcommit': overcommit,
   '20261208030000_runtime_kinds': runtimeKinds,
   '20261209000000_single_sign_on': singleSignOn,
+  '20261210000000_control_plane_replicas': controlPlaneReplicas,
 };
 
 /** A knex migration source over the list above. */

@@ -57,7 +57,10 @@ test('the Caddy driver routes exact hosts to the node edge over pinned TLS with 
     },
   });
 
-  const driver = new CaddyDriver(`http://127.0.0.1:${adminPort}`, `127.0.0.1:${httpPort}`);
+  const driver = new CaddyDriver({
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    listen: `127.0.0.1:${httpPort}`,
+  });
   // The second host points at a server with another certificate: pinning must refuse it.
   await driver.apply([route('web.demo.qa.example.test', port), route('api.demo.qa.example.test', otherPort)]);
   await eventually(

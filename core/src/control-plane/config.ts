@@ -32,6 +32,18 @@ export const controlPlaneConfigShape = {
   NULLOPS_LOGIN_WINDOW_SECONDS: intVar(900, 1, 86400),
   NULLOPS_EMBEDDED_AGENT: enumVar(['auto', 'off'], 'auto'),
   NULLOPS_EMBEDDED_AGENT_PORT: intVar(5001, 1, 65535),
+  /**
+   * An agent of its own beside the control plane (docker compose): where it listens (host:port).
+   * With NULLOPS_AGENT_TOKEN, it is node `local` of environment `local`, kept at this address.
+   */
+  NULLOPS_AGENT_ADDRESS: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port, e.g. host.docker.internal:5001')
+    .optional(),
+  /** The token that agent was started with (at least 32 characters). */
+  NULLOPS_AGENT_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Base domain of environment `local` when NullOps makes it (URLs: service.deployment.local.<it>). */
+  NULLOPS_LOCAL_DOMAIN: stringVar('localhost'),
   /** The embedded agent's NULLOPS_HOST_ISOLATION (see the Docker agent's). */
   NULLOPS_HOST_ISOLATION: enumVar(['auto', 'required', 'off'], 'auto'),
   NULLOPS_INGRESS_DRIVER: enumVar(['builtin', 'caddy'], 'builtin'),
@@ -43,12 +55,33 @@ export const controlPlaneConfigShape = {
     .optional(),
   NULLOPS_CADDY_ADMIN_URL: stringVar('http://127.0.0.1:2019'),
   NULLOPS_CADDY_LISTEN: stringVar(':80'),
+  /**
+   * Where Caddy reaches this control plane (control-plane:8080): Caddy then serves the web UI and
+   * API at NULLOPS_PUBLIC_URL's host too.
+   */
+  NULLOPS_CADDY_UI_UPSTREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'must be host:port, e.g. control-plane:8080')
+    .optional(),
+  /** Who signs Caddy's certificates when NULLOPS_PUBLIC_URL is https: Let's Encrypt, or Caddy's own CA. */
+  NULLOPS_CADDY_TLS_ISSUER: enumVar(['acme', 'internal'], 'acme'),
+  /** The e-mail address Let's Encrypt writes to about the certificates (optional). */
+  NULLOPS_CADDY_ACME_EMAIL: z.email('must be an e-mail address').optional(),
   NULLOPS_SWEEP_INTERVAL_SECONDS: intVar(30, 1, 3600),
   NULLOPS_AGENT_CONNECT_TIMEOUT_MS: intVar(10_000, 100, 120_000),
   /** Silence from an agent (no message, no pong) after which its node is offline. */
   NULLOPS_AGENT_LIVENESS_TIMEOUT_MS: intVar(15_000, 300, 600_000),
   NULLOPS_AGENT_RECONNECT_BASE_MS: intVar(500, 10, 60_000),
   NULLOPS_AGENT_RECONNECT_MAX_MS: intVar(30_000, 100, 600_000),
+  /** How often a control-plane replica says it is alive (and renews its node links' leases). */
+  NULLOPS_REPLICA_HEARTBEAT_MS: intVar(2000, 50, 60_000),
+  /** Silence after which a replica is dead: its node links and outbox effects go to the others. */
+  NULLOPS_REPLICA_TIMEOUT_MS: intVar(8000, 200, 600_000),
+  /**
+   * Where the other replicas reach this one's API (http://10.0.3.7:8080): log streams and execs of
+   * the nodes it holds are relayed there. Unset: http://<host name>:<PORT>.
+   */
+  NULLOPS_REPLICA_ADDRESS: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   /**
    * Where people reach NullOps (https://nullops.example.com): single sign-on's redirect URIs are
    * made from it, exactly. Unset: from the request that starts a sign-in.

@@ -1,4 +1,6 @@
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import Router from '@koa/router';
 import type { DependencyContainer } from '@nullops/kernel';
 import { composeServices, createContainer, createHttpApp, Metrics, type ServiceClass } from '@nullops/kernel';
@@ -20,6 +22,10 @@ import { OidcSignIn } from './auth/sso/oidc-sign-in.js';
 import { SsoProviders } from './auth/sso/sso-providers.js';
 import { BackupStore } from './backups/backup-store.js';
 import { DeploymentBackups } from './backups/deployment-backups.js';
+import { ClusterBus } from './cluster/cluster-bus.js';
+import { NodeLeases } from './cluster/node-leases.js';
+import { relayToLinkHolder } from './cluster/relay.js';
+import { Replicas } from './cluster/replicas.js';
 import { ComposeImport } from './compose/compose-import.js';
 import type { ControlPlaneConfig } from './config.js';
 import type { Database } from './database/database.js';
@@ -72,6 +78,9 @@ import { mountWebUi } from './web/web-ui.js';
 
 export const API_VERSION = '0.1.0';
 
+/** Bus topic: something changed through another replica's API. */
+const API_CHANGED_TOPIC = 'api.changed';
+
 /**
  * The control plane's services: its composition. Each is one instance per control plane (they hold
  * state: throttles, scope resolvers, caches, links). Those with work of their own start in this
@@ -110,6 +119,9 @@ export const CONTROL_PLANE_SERVICES: readonly ServiceClass[] = [
   BackupStore,
   DeploymentBackups,
   // Started, in this order
+  ClusterBus,
+  Replicas,
+  NodeLeases,
   PluginService,
   UiExtensionSettings,
   IngressService,
@@ -185,6 +197,15 @@ export function createControlPlane(deps: {
     proxyHops: deps.config.NULLOPS_TRUST_PROXY_HOPS || (deps.config.NULLOPS_TRUST_PROXY ? 1 : 0),
   });
   app.use(corsMiddleware(deps.config.NULLOPS_CORS_ORIGINS));
+  app.use(relayToLinkHolder());
+  // After a change through the API, caches forget and open streams ask again: on every replica.
+  const bus = container.resolve(ClusterBus);
+  const changed = () => {
+    container.resolve(DeploymentReadModel).forget();
+    // A change may take access away: open streams ask again.
+    container.resolve(LiveStreams).changed();
+  };
+  bus.on(API_CHANGED_TOPIC, changed, { othersOnly: true });
   const router = new Router();
   mountRoutes(
     router,
@@ -196,9 +217,8 @@ export function createControlPlane(deps: {
       outbox: container.resolve(Outbox),
       logger: deps.logger,
       changed: () => {
-        container.resolve(DeploymentReadModel).forget();
-        // A change may take access away: open streams ask again.
-        container.resolve(LiveStreams).changed();
+        changed();
+        bus.publish(API_CHANGED_TOPIC).catch(() => {});
       },
     }),
   );
@@ -217,8 +237,19 @@ export function createControlPlane(deps: {
     listen: (port, host) =>
       new Promise((resolveListen, reject) => {
         const server = app.listen(port, host);
-        server.once('listening', () => resolveListen(server));
+        server.once('listening', () => {
+          container.resolve(Replicas).address ??= replicaAddress(deps.config, server, host);
+          resolveListen(server);
+        });
         server.once('error', reject);
       }),
   };
+}
+
+/** Where other replicas reach this one: as configured, or this host's name and the port it listens on. */
+function replicaAddress(config: ControlPlaneConfig, server: Server, host: string | undefined): string {
+  if (config.NULLOPS_REPLICA_ADDRESS) return config.NULLOPS_REPLICA_ADDRESS;
+  const { port } = server.address() as AddressInfo;
+  const anyHost = !host || host === '0.0.0.0' || host === '::';
+  return `http://${anyHost ? hostname() : host}:${port}`;
 }

@@ -8,6 +8,7 @@ import type { ControlPlaneConfig } from './config.js';
 import type { Database } from './database/database.js';
 import { Installation } from './installation.js';
 import { AgentNode, Environment } from './models/fleet.js';
+import { sealedContexts } from './security/sealed-contexts.js';
 import type { SecretBox } from './security/secret-box.js';
 import { issueNodeToken, revealNodeToken } from './services/node-tokens.js';
 
@@ -41,7 +42,12 @@ export async function localNodeCredentials(deps: {
   if (existsSync(marker)) {
     nodeId = (JSON.parse(await readFile(marker, 'utf8')) as { nodeId: string }).nodeId;
   } else {
-    nodeId = await registerLocalNode(db, box, config.NULLOPS_EMBEDDED_AGENT_PORT);
+    nodeId = await registerLocalNode(
+      db,
+      box,
+      config.NULLOPS_LOCAL_DOMAIN,
+      config.NULLOPS_EMBEDDED_AGENT_PORT,
+    );
     await writeFile(marker, JSON.stringify({ nodeId }), { mode: 0o600 });
     logger.info('registered environment "local" with node "local" for the embedded agent');
   }
@@ -59,17 +65,73 @@ export async function localNodeCredentials(deps: {
   };
 }
 
-async function registerLocalNode(db: Database, box: SecretBox, port: number): Promise<string> {
-  return db.transaction(async (trx) => {
-    let env = await Environment.query(trx).findOne({ name: 'local' });
-    env ??= await Environment.query(trx).insertAndFetch({
+/** Environment `local`: this machine's, made by the first start. */
+async function localEnvironment(db: Database, baseDomain: string): Promise<Environment> {
+  const env = await Environment.query(db).findOne({ name: 'local' });
+  return (
+    env ??
+    (await Environment.query(db).insertAndFetch({
       id: randomUUID(),
       name: 'local',
       description: 'This machine (created by the first start)',
-      baseDomain: 'localhost',
+      baseDomain,
       runtime: FIRST_PARTY_RUNTIMES.docker.kind,
       defaultTtlSeconds: 86400,
-    });
+    }))
+  );
+}
+
+/**
+ * The agent configured beside the control plane (NULLOPS_AGENT_ADDRESS and NULLOPS_AGENT_TOKEN,
+ * as docker compose runs it): node `local` of environment `local`, made on the first start and
+ * kept at the configured address and token after that. Replicas starting together make it once.
+ */
+export async function ensureConfiguredAgent(deps: {
+  config: ControlPlaneConfig;
+  db: Database;
+  box: SecretBox;
+  logger: Logger;
+}): Promise<void> {
+  const { config, db, box, logger } = deps;
+  const address = config.NULLOPS_AGENT_ADDRESS;
+  const token = config.NULLOPS_AGENT_TOKEN;
+  if (!address || !token) return;
+  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.split(':').at(-1))];
+  await db.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(hashtext(?))', ['nullops:configured-agent']);
+    const env = await localEnvironment(trx, config.NULLOPS_LOCAL_DOMAIN);
+    const node = await AgentNode.query(trx).findOne({ environmentId: env.id, name: 'local' });
+    const id = node?.id ?? randomUUID();
+    const sealed = { tokenEnc: box.encrypt(token, sealedContexts.nodeToken(id)), tokenIssuedAt: new Date() };
+    if (!node) {
+      await AgentNode.query(trx).insert({
+        id,
+        environmentId: env.id,
+        name: 'local',
+        host,
+        port,
+        labels: { configured: 'true' },
+        enabled: true,
+        ...sealed,
+      });
+      logger.info({ address }, 'registered the configured agent as node "local" of environment "local"');
+    } else if (node.host !== host || node.port !== port || revealNodeToken(box, node) !== token) {
+      await AgentNode.query(trx)
+        .patch({ host, port, ...sealed, updatedAt: new Date() })
+        .where('id', id);
+      logger.info({ address }, 'node "local" follows the configured agent’s address and token');
+    }
+  });
+}
+
+async function registerLocalNode(
+  db: Database,
+  box: SecretBox,
+  baseDomain: string,
+  port: number,
+): Promise<string> {
+  return db.transaction(async (trx) => {
+    const env = await localEnvironment(trx, baseDomain);
     const id = randomUUID();
     const { token: _shownToNobody, ...stored } = issueNodeToken(box, id);
     await AgentNode.query(trx).insert({

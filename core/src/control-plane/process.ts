@@ -5,8 +5,9 @@ import { type ControlPlaneConfig, controlPlaneConfigShape, loadControlPlaneConfi
 import { createControlPlane } from './control-plane.js';
 import { createDatabase, type Database, migrateLatest } from './database/database.js';
 import { startEmbeddedPostgres } from './database/embedded-postgres.js';
+import { ensureConfiguredAgent } from './local-node.js';
 import { Refs } from './refs.js';
-import type { SecretBox } from './security/secret-box.js';
+import { SecretBox } from './security/secret-box.js';
 
 /**
  * Starts an agent in the control plane's own process (the all-in-one entry's Docker agent), once
@@ -48,6 +49,7 @@ export async function runControlPlaneProcess(
   if (ran.length) logger.info({ migrations: ran }, 'database migrated');
   const secretKeys = await loadSecretKeys(config.NULLOPS_SECRET_KEY, config.NULLOPS_DATA_DIR, logger);
   const admin = await ensureFirstAdmin(db, config.NULLOPS_ADMIN_PASSWORD);
+  await ensureConfiguredAgent({ config, db, box: new SecretBox(secretKeys), logger });
 
   const controlPlane = createControlPlane({ config, logger, db, secretKeys });
   const server = await controlPlane.listen(config.PORT, config.NULLOPS_LISTEN_HOST);

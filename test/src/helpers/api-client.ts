@@ -40,6 +40,11 @@ export class ApiClient {
     return new ApiClient(baseUrl, { cookie, csrf: body.csrfToken });
   }
 
+  /** The same credentials at another address (another replica of the same control plane). */
+  at(baseUrl: string): ApiClient {
+    return new ApiClient(baseUrl, this.auth);
+  }
+
   /** The same session without its CSRF token (to show cross-site requests are refused). */
   withoutCsrf(): ApiClient {
     return new ApiClient(this.baseUrl, { cookie: this.auth.cookie });

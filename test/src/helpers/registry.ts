@@ -19,7 +19,13 @@ export interface TestRegistry {
 }
 
 /** A real CNCF distribution registry (Debian's docker-registry), optionally behind htpasswd Basic auth. */
-export async function startRegistry(options: { auth?: boolean } = {}): Promise<TestRegistry> {
+export async function startRegistry(
+  options: {
+    auth?: boolean;
+    /** Also reachable from containers (at their gateway), not only on this machine's loopback. */
+    everyInterface?: boolean;
+  } = {},
+): Promise<TestRegistry> {
   const dir = await tempDir('nullops-registry-');
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
@@ -33,7 +39,7 @@ export async function startRegistry(options: { auth?: boolean } = {}): Promise<T
   }
   await writeFile(
     join(dir, 'config.yml'),
-    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: ${host}\n${auth}`,
+    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: ${options.everyInterface ? `0.0.0.0:${port}` : host}\n${auth}`,
   );
   const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], {
     stdio: 'ignore',

@@ -1,5 +1,9 @@
 import { inject, injectable } from '@nullops/kernel';
 import type { Logger } from 'pino';
+import { ClusterBus } from '../cluster/cluster-bus.js';
+import { ElsewhereError } from '../cluster/elsewhere.js';
+import { NodeLeases } from '../cluster/node-leases.js';
+import { Replicas } from '../cluster/replicas.js';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
 import { Transitions } from '../deployments/transitions.js';
@@ -21,12 +25,18 @@ const REFRESH_TOPIC = 'node.refresh';
  * servers), pins their certificate on first contact, checks the protocol version, announces every
  * connect (`node.connected`, on which the node is sent its plugins and desired state), records
  * heartbeats, and retries lost connections forever with backoff until the node is disabled.
+ *
+ * With several replicas on one database, each node is linked by one of them: the one rendezvous
+ * hashing picks among the live replicas, holding the node's lease. When replicas come or go, the
+ * nodes that move are handed over quietly (their deployments stay as they are) and the new holder
+ * dials them.
  */
 @injectable()
 export class AgentConnectionManager {
   private readonly links = new Map<string, NodeLink>();
   private stopped = false;
   readonly heartbeats: HeartbeatRecorder;
+  private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
     @inject(Refs.database) readonly db: Database,
@@ -37,16 +47,38 @@ export class AgentConnectionManager {
     @inject(Outbox) readonly outbox: Outbox,
     @inject(Transitions) readonly transitions: Transitions,
     @inject(Installation) readonly installation: Installation,
+    @inject(Replicas) readonly replicas: Replicas,
+    @inject(NodeLeases) readonly leases: NodeLeases,
+    @inject(ClusterBus) private readonly bus: ClusterBus,
   ) {
     this.heartbeats = new HeartbeatRecorder(db, logger);
   }
 
   async start(): Promise<void> {
-    this.outbox.handle(REFRESH_TOPIC, (payload) =>
-      this.refresh(payload.nodeId as string, { reconnect: payload.reconnect === true }),
+    // A node's settings changed: the replica that links it (whichever ran the effect) acts.
+    this.outbox.handle(REFRESH_TOPIC, (payload) => this.bus.publish(REFRESH_TOPIC, payload));
+    this.unsubscribe.push(
+      this.bus.on(REFRESH_TOPIC, (payload) => {
+        const nodeId = payload.nodeId as string;
+        if (this.links.has(nodeId) || this.replicas.owns(nodeId))
+          void this.refresh(nodeId, { reconnect: payload.reconnect === true });
+      }),
+      this.bus.on('resync', () => void this.rebalance()),
     );
+    const rebalance = () => void this.rebalance();
+    this.replicas.on('changed', rebalance);
+    this.unsubscribe.push(() => this.replicas.off('changed', rebalance));
+    await this.rebalance();
+  }
+
+  /** Links the nodes this replica owns now, and hands over those it no longer does. */
+  private async rebalance(): Promise<void> {
+    if (this.stopped) return;
     const nodes = await AgentNode.query(this.db).select('id');
-    await Promise.all(nodes.map((n) => this.refresh(n.id)));
+    for (const { id } of nodes) {
+      if (this.replicas.owns(id)) void this.refresh(id);
+      else this.links.get(id)?.handOver();
+    }
   }
 
   /**
@@ -81,14 +113,29 @@ export class AgentConnectionManager {
     });
   }
 
-  /** The open link to a node, when it is online. */
+  /** The open link to a node, when this replica holds it. */
   linkOf(nodeId: string): AgentLink | undefined {
     return this.links.get(nodeId)?.current;
+  }
+
+  /**
+   * The open link to a node for work that must reach it: this replica's, or — when another live
+   * replica holds the node — an `ElsewhereError` naming that replica (an outbox effect is then
+   * handed to it, a request relayed to it). Undefined when nobody holds it: the node is offline.
+   */
+  async linkFor(nodeId: string): Promise<AgentLink | undefined> {
+    const local = this.linkOf(nodeId);
+    if (local) return local;
+    const holder = await this.leases.holderOf(nodeId);
+    if (holder && holder !== this.replicas.id && this.replicas.isLive(holder))
+      throw new ElsewhereError(nodeId, holder, this.replicas.addressOf(holder));
+    return undefined;
   }
 
   /** Closes every connection and waits for the loops to finish, so no write outlives the database. */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const off of this.unsubscribe) off();
     const links = [...this.links.values()];
     for (const link of links) link.stop();
     await Promise.race([Promise.all(links.map((l) => l.done)), new Promise((r) => setTimeout(r, 5000))]);

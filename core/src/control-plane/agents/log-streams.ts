@@ -41,7 +41,7 @@ export class LogStreams {
     on: { line: (line: LogLine) => void; end: (end: LogEnd) => void },
     reader: string,
   ): Promise<() => void> {
-    const link = d.nodeId ? this.agents.linkOf(d.nodeId) : undefined;
+    const link = d.nodeId ? await this.agents.linkFor(d.nodeId) : undefined;
     if (!link || !WITH_LOGS.has(d.state))
       throw new NotFoundError(
         `logs of ${d.name} are not available while it is ${d.state}${link ? '' : ' and its node is offline'}`,

@@ -49,6 +49,7 @@ export class NodeLink {
   current: AgentLink | undefined;
   done: Promise<void> = Promise.resolve();
   private stopped = false;
+  private handedOver = false;
   private wakeUp: (() => void) | undefined;
   private reconnectNow = false;
   private lastStatus: string | undefined;
@@ -81,6 +82,18 @@ export class NodeLink {
     this.wakeUp?.();
   }
 
+  /**
+   * Another replica is to hold this node now: the link closes without a word about the node (it
+   * is not offline, its deployments go on), and the lease is released for the new holder.
+   */
+  handOver(): void {
+    if (this.stopped) return;
+    this.handedOver = true;
+    this.stopped = true;
+    this.current?.close(1001, 'handed over to another control-plane replica');
+    this.wakeUp?.();
+  }
+
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
@@ -109,9 +122,27 @@ export class NodeLink {
   }
 
   async run(): Promise<void> {
-    const { db, box, config } = this.manager;
+    try {
+      await this.loop();
+    } finally {
+      if (this.handedOver) await this.manager.leases.release(this.nodeId).catch(() => {});
+    }
+  }
+
+  private async loop(): Promise<void> {
+    const { db, box, config, replicas, leases } = this.manager;
     let attempt = 0;
     while (!this.stopped) {
+      // Another replica's node now (replicas came or went): the new owner takes it.
+      if (!replicas.owns(this.nodeId)) {
+        this.handedOver = true;
+        return;
+      }
+      // Still held by the replica that had it (it hands it over, or its lease runs out).
+      if (!(await leases.acquire(this.nodeId))) {
+        await this.sleep(config.NULLOPS_REPLICA_HEARTBEAT_MS);
+        continue;
+      }
       const node = await AgentNode.query(db).findById(this.nodeId);
       // Removed. (A disabled node stays connected: disabled means no new deployments there, while
       // those it has keep running, and deletes on it finish.)
@@ -188,6 +219,9 @@ export class NodeLink {
             this.reconnectNow = false;
             continue;
           }
+          // Taken over by another replica (this one was counted dead a while): the node is not
+          // offline, it is linked from there.
+          if (this.stopped || !(await leases.holds(this.nodeId))) continue;
           await this.markOffline(
             'offline',
             silentMs !== undefined

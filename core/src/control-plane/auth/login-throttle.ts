@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { inject, injectable } from '@nullops/kernel';
 import { RateLimitError } from '@nullops/plugin-sdk';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { ControlPlaneConfig } from '../config.js';
+import type { Database } from '../database/database.js';
 import { KeyedLock } from '../deployments/keyed-lock.js';
 import { Refs } from '../refs.js';
 
@@ -25,18 +27,30 @@ const MAX_WAITING_PER_ADDRESS = 10;
  */
 @injectable()
 export class LoginThrottle {
-  private readonly byUser: RateLimiterMemory;
-  private readonly byAddress: RateLimiterMemory;
+  private readonly byUser: RateLimiterPostgres;
+  private readonly byAddress: RateLimiterPostgres;
   private readonly addressBudget: number;
   private readonly inTurn = new KeyedLock();
   private readonly waiting = new Map<string, number>();
 
-  constructor(@inject(Refs.config) config: ControlPlaneConfig) {
+  constructor(@inject(Refs.config) config: ControlPlaneConfig, @inject(Refs.database) db: Database) {
     const duration = config.NULLOPS_LOGIN_WINDOW_SECONDS;
     this.addressBudget = config.NULLOPS_LOGIN_MAX_FAILURES * 4;
-    this.byUser = new RateLimiterMemory({ points: config.NULLOPS_LOGIN_MAX_FAILURES, duration });
+    // Counted in the database, so every replica spends the same budget (tables: the migrations').
+    const store = { storeClient: db, storeType: 'knex', tableCreated: true, clearExpiredByTimeout: true };
+    this.byUser = new RateLimiterPostgres({
+      ...store,
+      tableName: 'login_throttle_users',
+      points: config.NULLOPS_LOGIN_MAX_FAILURES,
+      duration,
+    });
     // Counted past its budget (never refusing): how far past says how long an attempt waits.
-    this.byAddress = new RateLimiterMemory({ points: Number.MAX_SAFE_INTEGER, duration });
+    this.byAddress = new RateLimiterPostgres({
+      ...store,
+      tableName: 'login_throttle_addresses',
+      points: 2 ** 31 - 1,
+      duration,
+    });
   }
 
   /**
@@ -76,5 +90,6 @@ export class LoginThrottle {
   }
 }
 
-const userKey = (username: string) => username.toLowerCase();
+/** A username's row: a digest, so any name (a fuzzer's megabyte of them) fits the key column. */
+const userKey = (username: string) => createHash('sha256').update(username.toLowerCase()).digest('hex');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,6 +1,7 @@
 import { migrationSource } from '@nullops/migrations';
 import knex, { type Knex } from 'knex';
 import { knexSnakeCaseMappers } from 'objection';
+import { oneReplicaAfterAnother } from '../cluster/one-at-a-time.js';
 
 export type Database = Knex;
 
@@ -18,10 +19,15 @@ export function createDatabase(url: string, options: { pool?: { min: number; max
   });
 }
 
-/** Brings the schema up to date; returns the names of the migrations it ran. */
+/**
+ * Brings the schema up to date; returns the names of the migrations it ran. Replicas starting
+ * together take turns: the first migrates, the others wait and find nothing left to do.
+ */
 export async function migrateLatest(db: Database): Promise<string[]> {
-  const [, names] = (await db.migrate.latest()) as [number, string[]];
-  return names;
+  return oneReplicaAfterAnother(db, 'nullops:migrations', async () => {
+    const [, names] = (await db.migrate.latest()) as [number, string[]];
+    return names;
+  });
 }
 
 /** True when the database answers a trivial query within `timeoutMs`. */

@@ -179,14 +179,14 @@ export class DesiredState {
 
   /**
    * Effect `dispatch`: a pending deployment's pipeline goes to its node, which accepts it (it is
-   * then deploying). When the node is not connected, its next sync carries the run; an agent that
-   * already runs it says so and goes on.
+   * then deploying). When the node is not connected, its next sync carries the run; when another
+   * replica holds its link, the effect goes there; an agent that already runs it says so and goes on.
    */
   private dispatch(id: string): Promise<void> {
     return this.locks.run(id, async () => {
       const d = await Deployment.query(this.db).findById(id);
       if (!d?.nodeId || !(RUNNING_PIPELINE_STATES as readonly string[]).includes(d.state)) return;
-      const link = this.agents.linkOf(d.nodeId);
+      const link = await this.agents.linkFor(d.nodeId);
       if (!link) return;
       const run = await this.runOrFail(d);
       if (!run) return;
@@ -217,7 +217,7 @@ export class DesiredState {
       const d = await Deployment.query(this.db).findById(id);
       if (d?.state !== 'deleting') return;
       if (d.nodeId) {
-        const link = this.agents.linkOf(d.nodeId);
+        const link = await this.agents.linkFor(d.nodeId);
         if (!link) return;
         const { keptLogs } = await link.request('deployment.remove', { id }, 10 * 60_000);
         await keepLogs(this.db, id, 'deleted', keptLogs);

@@ -1,7 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { inject, injectable } from '@nullops/kernel';
+import type { Logger } from 'pino';
+import { ClusterBus, MAX_MESSAGE_BYTES } from '../cluster/cluster-bus.js';
 import type { Database } from '../database/database.js';
 import { Outbox } from '../outbox/outbox.js';
+import { Refs } from '../refs.js';
 import { iso } from '../schemas/common.js';
 
 /** One entry of a deployment's history, also pushed live to watchers. */
@@ -32,6 +35,11 @@ export interface LiveEvent {
 export const HISTORY_TOPIC = 'deployment.history';
 export const NOTIFY_TOPIC = 'deployment.notify';
 
+/** Bus topic: a live event for the watchers on the other replicas. */
+const LIVE_TOPIC = 'deployment.live';
+/** The longest message a live event carries to other replicas (the bus takes under 8 KB). */
+const MAX_RELAYED_MESSAGE = 2000;
+
 /** Step log lines stored per pipeline run; later ones are streamed live only. */
 const MAX_STORED_STEP_LOGS = 2000;
 
@@ -44,7 +52,11 @@ export class DeploymentHistory {
   readonly live = new EventEmitter<{ event: [LiveEvent] }>();
   private readonly stepLogCounts = new Map<string, number>();
 
-  constructor(@inject(Outbox) private readonly outbox: Outbox) {
+  constructor(
+    @inject(Outbox) private readonly outbox: Outbox,
+    @inject(ClusterBus) private readonly bus: ClusterBus,
+    @inject(Refs.logger) private readonly logger: Logger,
+  ) {
     this.live.setMaxListeners(0);
   }
 
@@ -52,7 +64,7 @@ export class DeploymentHistory {
     this.outbox.handle(HISTORY_TOPIC, async (payload) => {
       // Stored as jsonb, whose keys come back sorted: rebuilt in the order of every other event.
       const e = payload as unknown as LiveEvent;
-      this.live.emit('event', {
+      this.emit({
         deploymentId: e.deploymentId,
         kind: e.kind,
         state: e.state ?? null,
@@ -63,6 +75,15 @@ export class DeploymentHistory {
         at: e.at,
       });
     });
+    this.bus.on(LIVE_TOPIC, (e) => this.live.emit('event', e as unknown as LiveEvent), { othersOnly: true });
+  }
+
+  /** Tells this replica's watchers at once, and the other replicas' through the bus. */
+  private emit(event: LiveEvent): void {
+    this.live.emit('event', event);
+    this.bus
+      .publish(LIVE_TOPIC, relayable(event) as unknown as Record<string, unknown>)
+      .catch((err) => this.logger.warn({ err: (err as Error).message }, 'could not relay a live event'));
   }
 
   /** Adds an entry in the caller's transaction; watchers and notifiers hear of it once that commits. */
@@ -100,7 +121,7 @@ export class DeploymentHistory {
 
   /** Live only (pipeline step progress, log lines of steps): not worth a history entry each. */
   publish(event: Omit<LiveEvent, 'at'>): void {
-    this.live.emit('event', { ...event, at: new Date().toISOString() });
+    this.emit({ ...event, at: new Date().toISOString() });
   }
 
   /**
@@ -166,4 +187,17 @@ export class DeploymentHistory {
       }[]
     ).map(({ id, ...r }) => ({ ...r, seq: Number(id), at: iso(r.at) as string }));
   }
+}
+
+/** An event small enough for the bus: a long message is cut, and details too large are left out. */
+function relayable(event: LiveEvent): LiveEvent {
+  if (Buffer.byteLength(JSON.stringify(event)) < MAX_MESSAGE_BYTES - 200) return event;
+  const message =
+    event.message && event.message.length > MAX_RELAYED_MESSAGE
+      ? `${event.message.slice(0, MAX_RELAYED_MESSAGE)}…`
+      : (event.message ?? null);
+  const slim = { ...event, message };
+  return Buffer.byteLength(JSON.stringify(slim)) < MAX_MESSAGE_BYTES - 200
+    ? slim
+    : { ...slim, details: { truncated: true } };
 }

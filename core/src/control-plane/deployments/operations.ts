@@ -8,6 +8,7 @@ import { AgentConnectionManager } from '../agents/connection-manager.js';
 import type { Principal } from '../auth/principal.js';
 import { BackupStore } from '../backups/backup-store.js';
 import type { BackupRow } from '../backups/deployment-backups.js';
+import { ElsewhereError } from '../cluster/elsewhere.js';
 import type { Database } from '../database/database.js';
 import { refreshRoutesLater } from '../ingress/ingress-service.js';
 import { PipelineVersion, Project } from '../models/catalog.js';
@@ -265,7 +266,7 @@ export class DeploymentOperations {
       const d = await Deployment.query(this.db).findById(op.deploymentId);
       if (!d || d.state === 'deleting' || d.state === 'deleted' || d.state === 'failed')
         return await finish('failed', `${what}: the deployment is ${d?.state ?? 'gone'}`, 'operation.failed');
-      const link = d.nodeId ? this.agents.linkOf(d.nodeId) : undefined;
+      const link = d.nodeId ? await this.agents.linkFor(d.nodeId) : undefined;
       if (!holdsRoutes(d.state) || !link)
         throw new NotYet(!link ? `node ${d.nodeName ?? ''} is offline` : `the deployment is ${d.state}`);
       await this.db('deployment_operations')
@@ -280,6 +281,8 @@ export class DeploymentOperations {
       const { message, kind, details } = await this.execute(op, d, link);
       await finish('succeeded', message, kind, details);
     } catch (err) {
+      // Run by the replica that holds the node's link.
+      if (err instanceof ElsewhereError) throw err;
       if (err instanceof NotYet && Date.now() - new Date(op.createdAt).getTime() < WAIT_LIMIT_MS) {
         await this.db('deployment_operations')
           .where({ id: op.id })

@@ -3,11 +3,15 @@ import { inject, injectable } from '@nullops/kernel';
 import type { ServiceHealth } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
 import { AgentEvents } from '../agents/agent-events.js';
+import { ClusterBus } from '../cluster/cluster-bus.js';
 import type { Database } from '../database/database.js';
 import { Refs } from '../refs.js';
 import { DeploymentHistory } from './history.js';
 import { KeyedLock } from './keyed-lock.js';
 import { ROUTED_STATES } from './lifecycle.js';
+
+/** Bus topic: a health change for the watchers on the other replicas. */
+const HEALTH_TOPIC = 'deployment.health';
 
 export interface HealthChange {
   deploymentId: string;
@@ -32,6 +36,7 @@ export class DeploymentHealth {
     @inject(Refs.logger) private readonly logger: Logger,
     @inject(AgentEvents) private readonly events: AgentEvents,
     @inject(DeploymentHistory) private readonly history: DeploymentHistory,
+    @inject(ClusterBus) private readonly bus: ClusterBus,
   ) {
     this.live.setMaxListeners(0);
   }
@@ -44,7 +49,13 @@ export class DeploymentHealth {
           this.logger.error({ err, deployment: report.deploymentId }, 'could not keep service health'),
         );
     this.events.on('services.health', handler);
-    this.off = () => this.events.off('services.health', handler);
+    const relayed = this.bus.on(HEALTH_TOPIC, (r) => this.live.emit('health', r as unknown as HealthChange), {
+      othersOnly: true,
+    });
+    this.off = () => {
+      this.events.off('services.health', handler);
+      relayed();
+    };
   }
 
   stop(): void {
@@ -73,7 +84,12 @@ export class DeploymentHealth {
           await this.history.record(trx, report.deploymentId, entry);
       return true;
     });
-    if (applied) this.live.emit('health', report);
+    if (!applied) return;
+    this.live.emit('health', report);
+    // Watchers on other replicas too.
+    await this.bus
+      .publish(HEALTH_TOPIC, report as unknown as Record<string, unknown>)
+      .catch((err) => this.logger.warn({ err: (err as Error).message }, 'could not relay service health'));
   }
 }
 

@@ -1,6 +1,7 @@
 import { inject, injectable } from '@nullops/kernel';
 import type { Logger } from 'pino';
 import { DeploymentBackups } from '../backups/deployment-backups.js';
+import { oneReplicaAtATime } from '../cluster/one-at-a-time.js';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
 import { Deployment } from '../models/fleet.js';
@@ -10,7 +11,10 @@ import { DeploymentCommands } from './commands.js';
 import { statesFor } from './lifecycle.js';
 import { SYSTEM } from './transitions.js';
 
-/** Auto-cleanup: deployments whose time is up are deleted, and backups past their retention, every sweep interval. */
+/**
+ * Auto-cleanup: deployments whose time is up are deleted, and backups past their retention, every
+ * sweep interval — by one replica at a time.
+ */
 @injectable()
 export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
@@ -25,7 +29,13 @@ export class Sweeper {
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => void this.sweep(), this.config.NULLOPS_SWEEP_INTERVAL_SECONDS * 1000);
+    this.timer = setInterval(
+      () =>
+        void oneReplicaAtATime(this.db, 'nullops:sweeper', () => this.sweep()).catch((err) =>
+          this.logger.error({ err }, 'auto-cleanup failed'),
+        ),
+      this.config.NULLOPS_SWEEP_INTERVAL_SECONDS * 1000,
+    );
     this.timer.unref();
   }
 

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Authorizer } from '../access/authorizer.js';
 import type { AuditService } from '../audit/audit-service.js';
 import type { Principal } from '../auth/principal.js';
+import { ElsewhereError } from '../cluster/elsewhere.js';
 import type { Database } from '../database/database.js';
 import type { AuditOutcome } from '../models/audit-event.js';
 import type { Outbox } from '../outbox/outbox.js';
@@ -50,6 +51,8 @@ export function controlPlaneHooks(deps: {
       }
     },
     async after(ctx, route, outcome) {
+      // Relayed to the replica holding the node's link, which decides and audits it.
+      if (outcome.error instanceof ElsewhereError) return;
       if (route.method !== 'get') deps.changed?.();
       if (!audited(ctx, route) || ctx.state.auditWritten) return;
       try {

@@ -4,6 +4,20 @@ import { type IngressDriver, type IngressRoute, stoppedAnswer } from './ingress-
 /** The name every agent certificate carries (SAN), so a TLS client can verify it by pinning. */
 export const AGENT_TLS_NAME = 'nullops-agent';
 
+/** How NullOps uses a Caddy: its admin API, where it listens, and what else it serves. */
+export interface CaddyOptions {
+  adminUrl: string;
+  /** Where it serves plain HTTP (without `https`). */
+  listen: string;
+  /** The web UI and API through Caddy too: people's host for NullOps, and where Caddy reaches it. */
+  ui?: { host: string; upstream: string };
+  /**
+   * HTTPS for every host it serves, with certificates Caddy obtains and renews itself (Let's
+   * Encrypt, or its own CA for trials and tests); plain HTTP then only redirects.
+   */
+  https?: { issuer: 'acme' | 'internal'; email?: string };
+}
+
 /**
  * Production ingress through Caddy's admin API: every change loads a complete configuration (one
  * route per host, then a 404 for everything else — Caddy would otherwise answer unknown hosts with
@@ -13,24 +27,35 @@ export const AGENT_TLS_NAME = 'nullops-agent';
  */
 export class CaddyDriver implements IngressDriver {
   readonly name = 'caddy';
+  private readonly adminUrl: string;
 
-  constructor(
-    private readonly adminUrl: string,
-    private readonly listen: string,
-  ) {}
+  constructor(private readonly options: CaddyOptions) {
+    this.adminUrl = options.adminUrl;
+  }
 
   config(routes: IngressRoute[]) {
+    const { ui, https } = this.options;
     return {
       admin: { listen: new URL(this.adminUrl).host, config: { persist: false } },
       apps: {
+        ...(https ? { tls: { automation: { policies: [{ issuers: [issuer(https)] }] } } } : {}),
         http: {
           servers: {
             nullops: {
-              listen: [this.listen],
+              listen: [https ? ':443' : this.options.listen],
               // Below the agent edge's 16 KiB, so a request that passes reaches it whole.
               max_header_bytes: 12 * 1024,
-              automatic_https: { disable: true },
+              ...(https ? {} : { automatic_https: { disable: true } }),
               routes: [
+                ...(ui
+                  ? [
+                      {
+                        match: [{ host: [ui.host] }],
+                        handle: [{ handler: 'reverse_proxy', upstreams: [{ dial: ui.upstream }] }],
+                        terminal: true,
+                      },
+                    ]
+                  : []),
                 ...routes
                   .filter((r) => r.stopped)
                   .map((r) => ({
@@ -101,6 +126,12 @@ export class CaddyDriver implements IngressDriver {
         `Caddy refused the configuration (HTTP ${res.status}): ${(await res.text()).slice(0, 300)}`,
       );
   }
+}
+
+function issuer(https: NonNullable<CaddyOptions['https']>) {
+  return https.issuer === 'internal'
+    ? { module: 'internal' }
+    : { module: 'acme', ...(https.email ? { email: https.email } : {}) };
 }
 
 /** A PEM certificate's DER bytes, base64 (the form Caddy's `root_ca_pool` takes). */

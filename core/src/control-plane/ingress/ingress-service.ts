@@ -1,6 +1,7 @@
 import { edgeKey, inject, injectable, nodeTokenHash } from '@nullops/kernel';
 import type { ServiceState } from '@nullops/plugin-sdk';
 import type { Logger } from 'pino';
+import { ClusterBus } from '../cluster/cluster-bus.js';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
 import { ROUTED_STATES } from '../deployments/lifecycle.js';
@@ -10,7 +11,7 @@ import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { revealNodeToken } from '../services/node-tokens.js';
 import { BuiltinProxy } from './builtin-proxy.js';
-import { CaddyDriver } from './caddy-driver.js';
+import { CaddyDriver, type CaddyOptions } from './caddy-driver.js';
 import { serviceHost } from './host-name.js';
 import type { IngressDriver, IngressRoute } from './ingress-driver.js';
 
@@ -45,21 +46,25 @@ export class IngressService {
     @inject(Refs.logger) private readonly logger: Logger,
     @inject(Refs.secretBox) private readonly box: SecretBox,
     @inject(Outbox) private readonly outbox: Outbox,
+    @inject(ClusterBus) private readonly bus: ClusterBus,
   ) {
     this.builtin = new BuiltinProxy(logger);
     this.driver =
-      config.NULLOPS_INGRESS_DRIVER === 'caddy'
-        ? new CaddyDriver(config.NULLOPS_CADDY_ADMIN_URL, config.NULLOPS_CADDY_LISTEN)
-        : this.builtin;
+      config.NULLOPS_INGRESS_DRIVER === 'caddy' ? new CaddyDriver(caddyOptions(config)) : this.builtin;
   }
 
   async start(): Promise<void> {
     // The effect of deployments starting and stopping and nodes coming and going; a driver that
     // cannot take the table (Caddy restarting) is retried with the outbox's backoff.
+    // Every replica serves every URL: the others rebuild theirs when told (and after a missed
+    // message, on resync).
     this.outbox.handle(INGRESS_REFRESH_TOPIC, async () => {
       await this.refresh();
+      await this.bus.publish(INGRESS_REFRESH_TOPIC);
       if (this.lastError) throw this.lastError;
     });
+    this.bus.on(INGRESS_REFRESH_TOPIC, () => void this.refresh(), { othersOnly: true });
+    this.bus.on('resync', () => void this.refresh());
     if (this.driver === this.builtin) {
       this.port = await this.builtin.listen(
         this.config.NULLOPS_INGRESS_PORT,
@@ -68,6 +73,8 @@ export class IngressService {
       this.logger.info({ port: this.port }, 'built-in ingress is listening');
     }
     await this.refresh();
+    // Caddy not up yet (started beside this process): the outbox tries again, with backoff.
+    if (this.lastError) await refreshRoutesLater(this.outbox, this.db);
   }
 
   async stop(): Promise<void> {
@@ -174,4 +181,24 @@ export class IngressService {
       );
     });
   }
+}
+
+/** Caddy as configured: HTTPS when NullOps' public URL is https, the web UI when Caddy can reach it. */
+function caddyOptions(config: ControlPlaneConfig): CaddyOptions {
+  const publicUrl = config.NULLOPS_PUBLIC_URL ? new URL(config.NULLOPS_PUBLIC_URL) : undefined;
+  return {
+    adminUrl: config.NULLOPS_CADDY_ADMIN_URL,
+    listen: config.NULLOPS_CADDY_LISTEN,
+    ...(publicUrl && config.NULLOPS_CADDY_UI_UPSTREAM
+      ? { ui: { host: publicUrl.hostname, upstream: config.NULLOPS_CADDY_UI_UPSTREAM } }
+      : {}),
+    ...(publicUrl?.protocol === 'https:'
+      ? {
+          https: {
+            issuer: config.NULLOPS_CADDY_TLS_ISSUER,
+            ...(config.NULLOPS_CADDY_ACME_EMAIL ? { email: config.NULLOPS_CADDY_ACME_EMAIL } : {}),
+          },
+        }
+      : {}),
+  };
 }

@@ -1,6 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { inject, injectable } from '@nullops/kernel';
 import type { Logger } from 'pino';
+import { ClusterBus } from '../cluster/cluster-bus.js';
+import { ElsewhereError } from '../cluster/elsewhere.js';
+import { Replicas } from '../cluster/replicas.js';
 import type { Database } from '../database/database.js';
 import { Refs } from '../refs.js';
 
@@ -16,11 +18,14 @@ interface Entry {
 }
 
 /**
- * How long a claimed entry is leased to this process. Longer than any effect runs (removing a
- * deployment may take minutes); a control plane that starts frees its predecessor's leases at once.
+ * How long a claimed entry is leased to its replica. Longer than any effect runs (removing a
+ * deployment may take minutes); the claims of a replica that died are freed as soon as the others
+ * count it dead, not when this ends.
  */
 const LEASE_MS = 15 * 60_000;
 const BATCH = 200;
+/** Bus topic: effects were handed to a replica; it looks now rather than at its next poll. */
+const WAKE_TOPIC = 'outbox.wake';
 
 /**
  * The transactional outbox. Code that changes state adds its follow-up effects (`add`) inside the
@@ -28,6 +33,10 @@ const BATCH = 200;
  * the entries and runs their handlers — never inside a database transaction — entries of one key in
  * order, different keys side by side. A failed effect is retried with backoff; a crash leaves the
  * entries for the next start. Delivery is at least once: handlers are idempotent.
+ *
+ * Replicas on one database share the outbox: each claims what is due, and an effect that needs a
+ * node's link held by another replica is handed to that one (`for_replica`). The claims of a
+ * replica that died are due again as soon as the live ones count it dead; a live replica's never.
  */
 @injectable()
 export class Outbox {
@@ -38,13 +47,19 @@ export class Outbox {
   private stopped = true;
   /** Keys with effects in progress, so a key's effects never overlap across drains. */
   private readonly busy = new Map<string, Promise<void>>();
-  /** Who this process is in `claimed_by`. */
-  private readonly instance = randomUUID();
+  private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
     @inject(Refs.database) private readonly db: Database,
     @inject(Refs.logger) private readonly logger: Logger,
+    @inject(Replicas) private readonly replicas: Replicas,
+    @inject(ClusterBus) private readonly bus: ClusterBus,
   ) {}
+
+  /** Who this replica is in `claimed_by` and `for_replica`. */
+  private get instance(): string {
+    return this.replicas.id;
+  }
 
   /** Registers the handler of a topic (once, at start-up). */
   handle(topic: string, handler: EffectHandler): void {
@@ -74,23 +89,40 @@ export class Outbox {
   }
 
   /**
-   * Starts the worker. One control plane runs per database, so what an earlier process had
-   * claimed — it crashed or was killed mid-effect — is due again now, not when its lease ends.
+   * Starts the worker. What a replica that is no longer alive had claimed — it crashed or was
+   * killed mid-effect — is due again now, not when its lease ends; and again whenever replicas go.
    */
   async start(pollMs = 1000): Promise<void> {
-    await this.db('outbox')
-      .whereNotNull('claimedBy')
-      .whereNot('claimedBy', this.instance)
-      .update({ availableAt: this.db.fn.now(), claimedBy: null });
+    await this.recover();
+    const recover = () => void this.recover().catch(() => {});
+    this.replicas.on('changed', recover);
+    this.unsubscribe.push(
+      () => this.replicas.off('changed', recover),
+      this.bus.on(WAKE_TOPIC, () => this.wake()),
+    );
     this.stopped = false;
     this.timer = setInterval(() => this.wake(), pollMs);
     this.timer.unref();
     this.wake();
   }
 
+  /** Frees the claims of replicas that are not alive (never a live replica's). */
+  private async recover(): Promise<void> {
+    const live = this.replicas.members.map((r) => r.id);
+    const freed = await this.db('outbox')
+      .whereNotNull('claimedBy')
+      .whereRaw('not (claimed_by = any(?::text[]))', [live])
+      .update({ availableAt: this.db.fn.now(), claimedBy: null });
+    if (freed) {
+      this.logger.info({ effects: freed }, 'outbox: took over the effects of a replica that is gone');
+      this.wake();
+    }
+  }
+
   /** Stops taking new work and waits for what runs. */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const off of this.unsubscribe) off();
     clearInterval(this.timer);
     await this.running;
     await Promise.allSettled(this.busy.values());
@@ -136,11 +168,14 @@ export class Outbox {
   /** Leases due entries to this worker, in one short statement. */
   private async claim(): Promise<Entry[]> {
     const leasedUntil = new Date(Date.now() + LEASE_MS);
+    const live = this.replicas.members.map((r) => r.id);
     const result = await this.db.raw(
       `update outbox set available_at = ?, claimed_by = ?, attempts = attempts + 1
-       where id in (select id from outbox where available_at <= now() order by id limit ? for update skip locked)
+       where id in (select id from outbox where available_at <= now()
+         and (for_replica is null or for_replica = ? or not (for_replica = any(?::uuid[])))
+         order by id limit ? for update skip locked)
        returning id, topic, key, payload, attempts`,
-      [leasedUntil, this.instance, BATCH],
+      [leasedUntil, this.instance, this.instance, live, BATCH],
     );
     return (result.rows as Entry[]).sort((a, b) => Number(a.id) - Number(b.id));
   }
@@ -155,6 +190,7 @@ export class Outbox {
       await handler(entry.payload);
       await this.db('outbox').whereIn('id', ids).delete();
     } catch (err) {
+      if (err instanceof ElsewhereError) return await this.handOver(ids, err.replicaId);
       const delayMs = Math.min(60_000, 500 * 2 ** Math.min(entry.attempts, 7));
       if (!this.stopped)
         this.logger.warn(
@@ -169,6 +205,14 @@ export class Outbox {
         })
         .catch(() => {});
     }
+  }
+
+  /** Hands effects to the replica that holds the node link they need, and wakes it. */
+  private async handOver(ids: string[], replicaId: string): Promise<void> {
+    await this.db('outbox')
+      .whereIn('id', ids)
+      .update({ forReplica: replicaId, claimedBy: null, availableAt: this.db.fn.now() });
+    await this.bus.publish(WAKE_TOPIC);
   }
 }
 

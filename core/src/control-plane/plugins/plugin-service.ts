@@ -23,6 +23,7 @@ import npa from 'npm-package-arg';
 import type { Logger } from 'pino';
 import type { AgentLink } from '../agents/agent-link.js';
 import { AgentConnectionManager } from '../agents/connection-manager.js';
+import { ClusterBus } from '../cluster/cluster-bus.js';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
 import { DeploymentReadModel } from '../deployments/read-model.js';
@@ -65,6 +66,7 @@ export class PluginService {
     @inject(AgentConnectionManager) private readonly agents: AgentConnectionManager,
     @inject(SecretService) private readonly secrets: SecretService,
     @inject(Outbox) private readonly outbox: Outbox,
+    @inject(ClusterBus) private readonly bus: ClusterBus,
     @inject(DeploymentReadModel) deployments: DeploymentReadModel,
   ) {
     this.host = new PluginHost({
@@ -85,7 +87,15 @@ export class PluginService {
 
   /** Loads bundled and installed plugins and starts their control-plane extensions. */
   async start(): Promise<void> {
-    this.outbox.handle(SYNC_TOPIC, () => this.syncAllNodes());
+    // Every replica loads what another installed, and syncs the nodes it links.
+    this.outbox.handle(SYNC_TOPIC, () => this.bus.publish(SYNC_TOPIC));
+    this.bus.on(
+      SYNC_TOPIC,
+      () =>
+        void this.followDatabase()
+          .catch((err) => this.logger.error({ err }, 'could not load the plugins another replica changed'))
+          .then(() => this.syncAllNodes()),
+    );
     for (const plugin of await this.host.loadBundled(bundledPluginsOf(import.meta.url)))
       this.current.set(plugin.name, plugin);
     for (const row of await Plugin.query(this.db)) {
@@ -173,7 +183,7 @@ export class PluginService {
     await this.recordStatuses(nodeId, plugins, this.db, true);
   }
 
-  /** Effect `plugins.sync`: every online node gets the new plugin list. */
+  /** Effect `plugins.sync`: every online node this replica links gets the new plugin list. */
   private async syncAllNodes(): Promise<void> {
     const nodes = await AgentNode.query(this.db)
       .whereIn('status', [...SERVING_NODE_STATES])
@@ -329,6 +339,23 @@ export class PluginService {
     this.current.delete(name);
     if (bundled) this.current.set(name, bundled);
     this.outbox.wake();
+  }
+
+  /** Another replica installed, upgraded or removed plugins: this one loads what the database says. */
+  private async followDatabase(): Promise<void> {
+    const rows = await Plugin.query(this.db);
+    for (const row of rows) {
+      const current = this.current.get(row.name);
+      if (current?.source === 'registry' && current.version === row.version) continue;
+      await this.use(await this.host.ensure(await this.withTree(this.db, this.refOf(row))));
+    }
+    for (const [name, plugin] of [...this.current])
+      if (plugin.source === 'registry' && !rows.some((r) => r.name === name)) {
+        this.extensions.deactivate(name);
+        this.current.delete(name);
+        const bundled = (await this.host.all()).find((p) => p.name === name && p.source === 'bundled');
+        if (bundled) this.current.set(name, bundled);
+      }
   }
 
   /** Switches the control plane to a committed release, then lets the nodes hear of it. */
