@@ -18,6 +18,7 @@ import * as overcommit from './20261208020000_overcommit.js';
 import * as runtimeKinds from './20261208030000_runtime_kinds.js';
 import * as singleSignOn from './20261209000000_single_sign_on.js';
 import * as controlPlaneReplicas from './20261210000000_control_plane_replicas.js';
+import * as deploymentListOrder from './20261210010000_deployment_list_order.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -43,6 +44,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261208030000_runtime_kinds': runtimeKinds,
   '20261209000000_single_sign_on': singleSignOn,
   '20261210000000_control_plane_replicas': controlPlaneReplicas,
+  '20261210010000_deployment_list_order': deploymentListOrder,
 };
 
 /** A knex migration source over the list above. */

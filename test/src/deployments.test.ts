@@ -6,6 +6,7 @@ import { ApiClient } from './helpers/api-client.js';
 import { docker, ensureTestImages } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
+import { openEvents } from './helpers/sse.js';
 import { startTestControlPlane, type TestControlPlane } from './helpers/test-control-plane.js';
 import { eventually } from './helpers/time.js';
 
@@ -533,3 +534,24 @@ test.serial('delete removes every container and network; the URL then answers 40
     'deleted ones are hidden by default',
   );
 });
+
+test.serial(
+  'the list agrees with the live stream: a page read before a change is not answered after it',
+  async (t) => {
+    const watch = await openEvents(s.fuller, '/api/live/deployments');
+    t.teardown(() => watch.close());
+    const created = await create('listed', { web: 'v1.0' });
+    const listed = async () =>
+      ((await s.fuller.get('/api/deployments')).body.items as { id: string; state: string }[]).find(
+        (x) => x.id === created.body.id,
+      );
+    // Read (and so kept for a moment) while it is still on its way.
+    t.not((await listed())?.state, 'running');
+    await eventually('watchers told it runs', async () =>
+      watch.events.some((e) => e.data?.deploymentId === created.body.id && e.data?.state === 'running'),
+    );
+    t.is((await listed())?.state, 'running', 'the page read before is not answered again');
+    await s.fuller.delete(`/api/deployments/${created.body.id}`);
+    await until(created.body.id, 'deleted');
+  },
+);

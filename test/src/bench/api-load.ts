@@ -15,7 +15,7 @@ import { today, writeSection } from './report.js';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 200);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const DEPLOYMENTS = 1000;
+const DEPLOYMENTS = 10_000;
 const SLOW_CREATES = 20;
 const REGISTRY_DELAY_MS = 3000;
 
@@ -94,6 +94,7 @@ export async function apiLoad(): Promise<void> {
     ];
     const stall = await slowRegistryCreates(cp, env.id, `${cp.url}/api/deployments/${one}`, token);
     const base = measured[0] as Measured;
+    const authenticated = measured[1] as Measured;
     await writeSection(
       'p4',
       [
@@ -101,12 +102,14 @@ export async function apiLoad(): Promise<void> {
         '',
         `Measured by \`npm run bench\` (\`BENCH=p4\`) on ${today()}: ${CONNECTIONS} concurrent connections for ${SECONDS} s each (autocannon), read-only API token, ${DEPLOYMENTS} deployments in the database. Baseline: the same process's \`/healthz\` without credentials. The load generator runs in a process of its own; PostgreSQL, the control plane and it share the machine's 2 cores.`,
         '',
-        '| request | p50 | p99 | requests/s | p99 ratio to baseline | errors / non-2xx |',
-        '|---|---|---|---|---|---|',
+        '| request | p50 | p99 | requests/s | p99 ratio to baseline | p99 ratio to authenticated /healthz | errors / non-2xx |',
+        '|---|---|---|---|---|---|---|',
         ...measured.map(
           (m) =>
-            `| ${m.label} | ${m.p50} ms | ${m.p99} ms | ${m.rps} | ${(m.p99 / Math.max(1, base.p99)).toFixed(1)} | ${m.errors} / ${m.non2xx} |`,
+            `| ${m.label} | ${m.p50} ms | ${m.p99} ms | ${m.rps} | ${(m.p99 / Math.max(1, base.p99)).toFixed(1)} | ${(m.p99 / Math.max(1, authenticated.p99)).toFixed(1)} | ${m.errors} / ${m.non2xx} |`,
         ),
+        '',
+        'The list is kept for a moment per reader and filter, and forgotten when any deployment changes (its history or health, on every replica) or anything changes through the API: under load, one query answers every reader asking at once.',
         '',
         `### Creates waiting on a slow registry`,
         '',

@@ -12,6 +12,7 @@ import { logThroughput } from './log-throughput.js';
 import { manyAgents } from './many-agents.js';
 import { manyDeployments } from './many-deployments.js';
 import { pluginInstall } from './plugin-install.js';
+import { replicaFailover } from './replica-failover.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   p1: deployVsCompose,
@@ -22,6 +23,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   p7: pluginInstall,
   p8: cliDeploy,
   p9: kubeVsApply,
+  p10: replicaFailover,
 };
 
 async function main() {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from '@nullops/kernel';
 import { NotFoundError } from '@nullops/plugin-sdk';
+import { ClusterBus } from '../cluster/cluster-bus.js';
 import type { Database } from '../database/database.js';
 import { type AccessLevel, ApiToken, type User } from '../models/identity.js';
 import { Refs } from '../refs.js';
@@ -10,19 +11,35 @@ import type { Principal } from './principal.js';
 /**
  * How long a resolved token is trusted without asking the database again. A lookup per request
  * was most of what an authenticated read cost (benchmark P4); every change to a token or its user
- * in this process forgets the user's entries at once, so this bounds only a change racing a lookup.
+ * forgets the user's entries at once, on every replica, so this bounds only a change racing a
+ * lookup (and a replica that missed the word).
  */
 const RESOLVED_TTL_MS = 1000;
+/** Bus topic: forget a user's resolved tokens (on the other replicas). */
+const FORGET_TOPIC = 'tokens.forget';
 
 /** Personal API tokens for CLIs and embedding: shown once, stored as SHA-256, revocable. */
 @injectable()
 export class ApiTokenService {
   private readonly resolved = new Map<string, { principal: Principal; until: number }>();
 
-  constructor(@inject(Refs.database) private readonly db: Database) {}
+  constructor(
+    @inject(Refs.database) private readonly db: Database,
+    @inject(ClusterBus) private readonly bus: ClusterBus,
+  ) {
+    bus.on(FORGET_TOPIC, (p) => this.forgetHere(p.userId as string), { othersOnly: true });
+  }
 
-  /** Forgets what was resolved for a user's tokens (call on any change to them or to the user). */
-  forget(userId: string): void {
+  /**
+   * Forgets what was resolved for a user's tokens (call on any change to them or to the user):
+   * here at once, on the other replicas once `db`'s transaction commits.
+   */
+  async forget(userId: string, db: Database = this.db): Promise<void> {
+    this.forgetHere(userId);
+    await this.bus.publish(FORGET_TOPIC, { userId }, db);
+  }
+
+  private forgetHere(userId: string): void {
     for (const [hash, entry] of this.resolved)
       if (entry.principal.userId === userId) this.resolved.delete(hash);
   }
@@ -107,12 +124,12 @@ export class ApiTokenService {
       .whereNull('revokedAt');
     const changed = limited(caller) ? await query.where('id', caller.tokenId as string) : await query;
     if (!changed) throw new NotFoundError(`token ${tokenId} does not exist or is already revoked`);
-    this.forget(caller.userId);
+    await this.forget(caller.userId, db);
   }
 
   /** Revokes every token of a user (used when the user is disabled). */
   async revokeAllOf(userId: string, db: Database = this.db): Promise<number> {
-    this.forget(userId);
+    await this.forget(userId, db);
     return ApiToken.query(db).patch({ revokedAt: new Date() }).where('userId', userId).whereNull('revokedAt');
   }
 }

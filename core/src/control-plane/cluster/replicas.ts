@@ -50,6 +50,9 @@ export class Replicas extends EventEmitter<{ changed: [] }> {
 
   async start(): Promise<void> {
     this.address ??= this.config.NULLOPS_REPLICA_ADDRESS ?? null;
+    // No two live processes listen at one address: a row with ours is a predecessor that crashed
+    // here (kill -9, a restarted pod). Gone now, rather than after the replica timeout.
+    if (this.address) await this.db('control_plane_replicas').where({ address: this.address }).delete();
     await this.db('control_plane_replicas').insert({ id: this.id, address: this.address });
     this.unsubscribe = this.bus.on(MEMBERSHIP_TOPIC, () => void this.beat());
     await this.beat();

@@ -10,7 +10,9 @@ import { Refs } from '../refs.js';
 import { type DeploymentContext, type DeploymentView, deploymentView } from '../schemas/deployment.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { dataNodesIn } from './data-nodes.js';
+import { DeploymentHistory } from './history.js';
 import { LookupCache } from './lookup-cache.js';
+import { DeploymentHealth } from './service-health.js';
 import { openSpecs, type StoredSpec } from './spec-seal.js';
 
 export interface DeploymentFilter {
@@ -33,9 +35,19 @@ interface ServiceUsage {
   memoryLimitBytes: number;
 }
 
-/** How deployments are read: the API's views (a handful of queries for many rows), metrics, and plugins' view. */
+/** How long a page of the list is answered again unchanged, when nothing of it changes meanwhile. */
+const PAGE_TTL_MS = 2000;
+const MAX_PAGES = 1000;
+
+/**
+ * How deployments are read: the API's views (a handful of queries for many rows), metrics, and
+ * plugins' view. Pages of the list are kept for a moment per reader and filter — one query for any
+ * number of readers asking at once — and forgotten when any deployment changes (its history and
+ * health, on every replica) or anything changes through the API.
+ */
 @injectable()
 export class DeploymentReadModel {
+  private readonly pages = new Map<string, { until: number; views: Promise<DeploymentView[]> }>();
   /** Reference rows of views: a second at most, cleared by any change made through the API. */
   private readonly lookups = {
     projects: new LookupCache<{ id: string; name: string }>(1000),
@@ -62,10 +74,32 @@ export class DeploymentReadModel {
     @inject(IngressService) private readonly ingress: IngressService,
     // Delayed: the plugin service reads deployments through this read model (for plugins).
     @inject(delay(() => PluginService)) private readonly plugins: PluginService,
-  ) {}
+    @inject(DeploymentHistory) history: DeploymentHistory,
+    @inject(DeploymentHealth) health: DeploymentHealth,
+  ) {
+    history.live.on('event', (e) => {
+      if (e.state) this.pages.clear();
+    });
+    health.live.on('health', () => this.pages.clear());
+  }
 
   /** Deployments `me` can see, newest first. */
-  async list(db: Database, filter: DeploymentFilter, me: Principal): Promise<DeploymentView[]> {
+  list(db: Database, filter: DeploymentFilter, me: Principal): Promise<DeploymentView[]> {
+    // Inside a transaction the caller may see rows others cannot yet: never kept.
+    if (db.isTransaction) return this.listNow(db, filter, me);
+    // Who sees what: an administrator everything (within a token's projects); others by access.
+    const reader = me.role === 'admin' ? '*' : me.userId;
+    const key = JSON.stringify([reader, me.tokenScope?.projectIds ?? null, filter]);
+    const kept = this.pages.get(key);
+    if (kept && kept.until > Date.now()) return kept.views;
+    const views = this.listNow(db, filter, me);
+    if (this.pages.size >= MAX_PAGES) this.pages.clear();
+    this.pages.set(key, { until: Date.now() + PAGE_TTL_MS, views });
+    views.catch(() => this.pages.delete(key));
+    return views;
+  }
+
+  private async listNow(db: Database, filter: DeploymentFilter, me: Principal): Promise<DeploymentView[]> {
     const q = Deployment.query(db)
       .orderBy([
         { column: 'createdAt', order: 'desc' },
@@ -90,9 +124,10 @@ export class DeploymentReadModel {
     return (await this.views(db, [d]))[0] as DeploymentView;
   }
 
-  /** Forgets the looked-up rows (called after every change made through the API). */
+  /** Forgets the looked-up rows and pages (called after every change made through the API). */
   forget(): void {
     for (const cache of Object.values(this.lookups)) cache.clear();
+    this.pages.clear();
   }
 
   /** API views of many deployments with a handful of queries (not one per row), or none when cached. */

@@ -95,7 +95,7 @@ export class Users {
       if (change[key] !== undefined) patch[key] = change[key];
     const updated = await User.query(db).patchAndFetchById(user.id, patch);
     // A role change reaches the user's API tokens on their next request.
-    this.tokens.forget(user.id);
+    await this.tokens.forget(user.id, db);
     if (change.disabled || change.password) await this.sessions.destroyAllOf(user.id, db);
     if (change.disabled) await this.tokens.revokeAllOf(user.id, db);
     return updated;
@@ -106,7 +106,7 @@ export class Users {
     if (actorId === user.id) throw new ConflictError('you cannot delete yourself');
     if (user.role === 'admin') await this.keepOneAdmin(db, user.id);
     await User.query(db).deleteById(user.id);
-    this.tokens.forget(user.id);
+    await this.tokens.forget(user.id, db);
   }
 
   private async keepOneAdmin(db: Database, leaving: string) {

@@ -256,7 +256,7 @@ export class OidcSignIn {
         trx,
       );
     });
-    this.tokens.forget(userId);
+    await this.tokens.forget(userId);
   }
 
   private openFlow(slug: string, sealed: string | undefined): Flow {
