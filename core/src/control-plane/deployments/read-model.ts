@@ -26,6 +26,12 @@ export interface DeploymentFilter {
   offset?: number;
 }
 
+/** A page of the list, and its JSON (UTF-8) once an API answer needed it. */
+interface Page {
+  items: DeploymentView[];
+  json?: Buffer;
+}
+
 /** One service's measured use, from its node's latest heartbeat. */
 interface ServiceUsage {
   deploymentId: string;
@@ -35,7 +41,11 @@ interface ServiceUsage {
   memoryLimitBytes: number;
 }
 
-/** How long a page of the list is answered again unchanged, when nothing of it changes meanwhile. */
+/**
+ * How long a kept page is answered without asking again. Any change forgets it at once, so this
+ * bounds only a change that was not heard of; past it, the page is still answered while one read
+ * refreshes it.
+ */
 const PAGE_TTL_MS = 2000;
 const MAX_PAGES = 1000;
 
@@ -47,7 +57,7 @@ const MAX_PAGES = 1000;
  */
 @injectable()
 export class DeploymentReadModel {
-  private readonly pages = new Map<string, { until: number; views: Promise<DeploymentView[]> }>();
+  private readonly pages = new Map<string, { fresh: number; page: Promise<Page>; refreshing?: boolean }>();
   /** Reference rows of views: a second at most, cleared by any change made through the API. */
   private readonly lookups = {
     projects: new LookupCache<{ id: string; name: string }>(1000),
@@ -84,19 +94,46 @@ export class DeploymentReadModel {
   }
 
   /** Deployments `me` can see, newest first. */
-  list(db: Database, filter: DeploymentFilter, me: Principal): Promise<DeploymentView[]> {
+  async list(db: Database, filter: DeploymentFilter, me: Principal): Promise<DeploymentView[]> {
+    return (await this.page(db, filter, me)).items;
+  }
+
+  /** The same page as the API's JSON answer (`{ items }`), encoded once for every reader of it. */
+  async listJson(db: Database, filter: DeploymentFilter, me: Principal): Promise<Buffer> {
+    const page = await this.page(db, filter, me);
+    page.json ??= Buffer.from(JSON.stringify({ items: page.items }));
+    return page.json;
+  }
+
+  private page(db: Database, filter: DeploymentFilter, me: Principal): Promise<Page> {
+    const now = () => this.listNow(db, filter, me).then((items): Page => ({ items }));
     // Inside a transaction the caller may see rows others cannot yet: never kept.
-    if (db.isTransaction) return this.listNow(db, filter, me);
+    if (db.isTransaction) return now();
     // Who sees what: an administrator everything (within a token's projects); others by access.
     const reader = me.role === 'admin' ? '*' : me.userId;
     const key = JSON.stringify([reader, me.tokenScope?.projectIds ?? null, filter]);
     const kept = this.pages.get(key);
-    if (kept && kept.until > Date.now()) return kept.views;
-    const views = this.listNow(db, filter, me);
+    if (kept) {
+      if (kept.fresh <= Date.now() && !kept.refreshing) {
+        kept.refreshing = true;
+        const next = now();
+        next.then(
+          // Kept only if nothing changed meanwhile (a change forgot the page).
+          () =>
+            this.pages.get(key) === kept &&
+            this.pages.set(key, { fresh: Date.now() + PAGE_TTL_MS, page: next }),
+          () => {
+            kept.refreshing = false;
+          },
+        );
+      }
+      return kept.page;
+    }
+    const page = now();
     if (this.pages.size >= MAX_PAGES) this.pages.clear();
-    this.pages.set(key, { until: Date.now() + PAGE_TTL_MS, views });
-    views.catch(() => this.pages.delete(key));
-    return views;
+    this.pages.set(key, { fresh: Date.now() + PAGE_TTL_MS, page });
+    page.catch(() => this.pages.delete(key));
+    return page;
   }
 
   private async listNow(db: Database, filter: DeploymentFilter, me: Principal): Promise<DeploymentView[]> {

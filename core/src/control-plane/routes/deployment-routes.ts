@@ -104,15 +104,15 @@ export function deploymentRoutes(container: DependencyContainer): AnyRoute[] {
         includeDeleted: z.enum(['true', 'false']).default('false'),
       }),
       responses: { 200: z.object({ items: z.array(DeploymentView) }) },
+      // Written once per page for all who read it (the page is kept until a deployment changes).
       handler: async ({ query, db, principal }) => ({
         status: 200,
-        body: {
-          items: await read.list(
-            db,
-            { ...query, includeDeleted: query.includeDeleted === 'true' },
-            caller(principal),
-          ),
-        },
+        body: await read.listJson(
+          db,
+          { ...query, includeDeleted: query.includeDeleted === 'true' },
+          caller(principal),
+        ),
+        headers: { 'content-type': 'application/json; charset=utf-8' },
       }),
     }),
     route({
