@@ -6,7 +6,7 @@ import { DEADLINE_MS } from './time.js';
 /** What `npm start` runs: the control plane with its local Docker agent (the all-in-one entry). */
 export const MAIN = resolve('deploy/all-in-one/dist/main.js');
 
-/** Starts `node deploy/all-in-one/dist/main.js` (what `npm start` runs) and resolves once it listens. */
+/** Starts `node deploy/all-in-one/dist/main.js` (what `npm start` runs) and resolves once it says it is ready. */
 export function start(env: Record<string, string>): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, [MAIN], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
@@ -21,7 +21,7 @@ export function start(env: Record<string, string>): Promise<{ child: ChildProces
       DEADLINE_MS,
     );
     const poll = setInterval(() => {
-      if (out.includes('control plane is listening')) {
+      if (out.includes('NullOps is ready at')) {
         clearInterval(poll);
         clearTimeout(timer);
         ok({ child, output: () => out });
