@@ -3,12 +3,11 @@
 // its CPU share and RSS are this process's. Measured: time until all are online, steady-state CPU
 // and RSS, a storm — every agent connection dropped at once — until all are online again, and a
 // restart of the control plane until the new instance has all of them online.
-import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { tempDir } from '../helpers/agent-process.js';
 import { startTestControlPlane } from '../helpers/test-control-plane.js';
 import { today, writeSection } from './report.js';
+import { registerSimulated, startSimulators } from './simulators.js';
 
 const COUNT = Number(process.env.BENCH_AGENTS ?? 1000);
 const STEADY_SECONDS = 20;
@@ -19,35 +18,16 @@ export async function manyAgents(): Promise<void> {
     NULLOPS_LOG_LEVEL: 'warn',
     NULLOPS_AGENT_RECONNECT_MAX_MS: '5000',
   });
-  const sim = spawn(process.execPath, ['test/dist/bench/agent-simulator.js'], {
-    env: { ...process.env, SIM_AGENTS: String(COUNT), SIM_CERT_DIR: certDir },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const sims = await startSimulators(COUNT, certDir);
   try {
-    const lines = createInterface({ input: sim.stdout });
-    const { ports } = JSON.parse((await lines[Symbol.asyncIterator]().next()).value) as { ports: number[] };
     const env = await cp.admin.expect(201, 'POST', '/api/environments', {
       name: 'fleet',
       baseDomain: 'nullops.test',
       runtime: 'docker',
       defaultTtlSeconds: 3600,
     });
-    // Tokens first (nodes are created in parallel batches), then the control plane may dial.
-    const tokens: Record<string, string> = {};
     const started = performance.now();
-    for (let i = 0; i < ports.length; i += 20)
-      await Promise.all(
-        ports.slice(i, i + 20).map(async (port, j) => {
-          const node = await cp.admin.expect(201, 'POST', '/api/nodes', {
-            environmentId: env.id,
-            name: `sim-${i + j}`,
-            host: '127.0.0.1',
-            port,
-          });
-          tokens[port] = node.token;
-        }),
-      );
-    sim.stdin.write(`${JSON.stringify({ tokens })}\n`);
+    await registerSimulated(cp.admin, env.id, sims);
     const registered = performance.now();
     // Online as seen by the running control plane: after a restart, only what it has itself marked.
     let since = new Date(0);
@@ -86,7 +66,7 @@ export async function manyAgents(): Promise<void> {
     const share = (cpu.user + cpu.system) / 1000 / (performance.now() - t0);
 
     const dropped = performance.now();
-    sim.stdin.write('drop\n');
+    sims.tell('drop');
     // First see the drop land (nodes going offline), then time until every one is back.
     while ((await online()) === COUNT && performance.now() - dropped < 10_000)
       await new Promise((r) => setTimeout(r, 50));
@@ -122,7 +102,7 @@ export async function manyAgents(): Promise<void> {
       ].join('\n'),
     );
   } finally {
-    sim.kill();
+    sims.kill();
     await cp.close();
     await rm(certDir, { recursive: true, force: true });
   }

@@ -4,9 +4,7 @@
 // ingresses all along. The replica holding the most nodes is stopped cleanly (its nodes handed
 // over: the baseline), brought back, then killed with SIGKILL: its nodes wait for the replica
 // timeout to pass before the others take them.
-import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { registerLocalNode, tempDir, waitNodeReady } from '../helpers/agent-process.js';
 import { ApiClient } from '../helpers/api-client.js';
 import { docker, ensureTestImages, removeLabelled } from '../helpers/docker.js';
@@ -15,6 +13,7 @@ import { type ReplicaSet, replicaSet, watchUrls } from '../helpers/replica-set.j
 import { eventually } from '../helpers/time.js';
 import { webProject } from '../helpers/web-project.js';
 import { today, writeSection } from './report.js';
+import { registerSimulated, startSimulators } from './simulators.js';
 
 const COUNT = Number(process.env.BENCH_FAILOVER_AGENTS ?? 300);
 const REPLICAS = 3;
@@ -46,39 +45,21 @@ export async function replicaFailover(): Promise<void> {
     NULLOPS_AGENT_RECONNECT_MAX_MS: '2000',
   });
   const certDir = await tempDir('nullops-sim-');
-  const sim = spawn(process.execPath, ['test/dist/bench/agent-simulator.js'], {
-    env: { ...process.env, SIM_AGENTS: String(COUNT), SIM_CERT_DIR: certDir },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
   const deployments: string[] = [];
+  let sims: Awaited<ReturnType<typeof startSimulators>> | undefined;
   let real: Awaited<ReturnType<typeof registerLocalNode>>['agent'] | undefined;
   try {
     await Promise.all(set.replicas.map(set.launch));
     const admin = await ApiClient.login(set.replicas[0]?.url as string, 'admin', set.adminPassword);
-    const lines = createInterface({ input: sim.stdout });
-    const { ports } = JSON.parse((await lines[Symbol.asyncIterator]().next()).value) as { ports: number[] };
+    sims = await startSimulators(COUNT, certDir);
     const env = await admin.expect(201, 'POST', '/api/environments', {
       name: 'fleet',
       baseDomain: 'nullops.test',
       runtime: 'docker',
       defaultTtlSeconds: 3600,
     });
-    const tokens: Record<string, string> = {};
-    for (let i = 0; i < ports.length; i += 20)
-      await Promise.all(
-        ports.slice(i, i + 20).map(async (port, j) => {
-          const node = await admin.expect(201, 'POST', '/api/nodes', {
-            environmentId: env.id,
-            name: `sim-${i + j}`,
-            host: '127.0.0.1',
-            port,
-            // Simulated agents take no deployments.
-            enabled: false,
-          });
-          tokens[port] = node.token;
-        }),
-      );
-    sim.stdin.write(`${JSON.stringify({ tokens })}\n`);
+    // Simulated agents take no deployments (a disabled node stays linked).
+    await registerSimulated(admin, env.id, sims, { enabled: false });
     const registered = await registerLocalNode(admin, env.id, 'real');
     real = registered.agent;
     await real.start();
@@ -149,7 +130,7 @@ export async function replicaFailover(): Promise<void> {
       ].join('\n'),
     );
   } finally {
-    sim.kill();
+    sims?.kill();
     await real?.kill();
     await removeLabelled(docker, deployments);
     await set.close();

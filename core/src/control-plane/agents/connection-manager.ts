@@ -92,13 +92,19 @@ export class AgentConnectionManager {
     if (!link) {
       const created = new NodeLink(nodeId, this);
       this.links.set(nodeId, created);
+      let failed = false;
       created.done = created
         .run()
         .catch((err) => {
-          if (!this.stopped) this.logger.error({ err, node: nodeId }, 'node connection loop failed');
+          failed = !this.stopped;
+          if (failed)
+            this.logger.error({ err, node: nodeId }, 'node connection loop failed; starting it again');
         })
         .finally(() => {
           if (this.links.get(nodeId) === created) this.links.delete(nodeId);
+          // Failed (the database out of reach for a while): it starts again, so that no node is
+          // left unlinked until the next restart.
+          if (failed) setTimeout(() => void this.refresh(nodeId), 500 + Math.random() * 1000).unref();
         });
       return;
     }

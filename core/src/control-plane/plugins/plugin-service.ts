@@ -335,10 +335,15 @@ export class PluginService {
       await PluginStatusRow.query(db).delete().where('pluginName', name);
       await this.outbox.add(db, SYNC_TOPIC, 'plugins');
     });
+    this.unload(name, bundled);
+    this.outbox.wake();
+  }
+
+  /** Stops using an installed release (the bundled one of that name, if any, takes its place). */
+  private unload(name: string, bundled: HostedPlugin | undefined) {
     this.extensions.deactivate(name);
     this.current.delete(name);
     if (bundled) this.current.set(name, bundled);
-    this.outbox.wake();
   }
 
   /** Another replica installed, upgraded or removed plugins: this one loads what the database says. */
@@ -350,12 +355,11 @@ export class PluginService {
       await this.use(await this.host.ensure(await this.withTree(this.db, this.refOf(row))));
     }
     for (const [name, plugin] of [...this.current])
-      if (plugin.source === 'registry' && !rows.some((r) => r.name === name)) {
-        this.extensions.deactivate(name);
-        this.current.delete(name);
-        const bundled = (await this.host.all()).find((p) => p.name === name && p.source === 'bundled');
-        if (bundled) this.current.set(name, bundled);
-      }
+      if (plugin.source === 'registry' && !rows.some((r) => r.name === name))
+        this.unload(
+          name,
+          (await this.host.all()).find((p) => p.name === name && p.source === 'bundled'),
+        );
   }
 
   /** Switches the control plane to a committed release, then lets the nodes hear of it. */
