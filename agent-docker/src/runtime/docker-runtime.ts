@@ -316,11 +316,6 @@ export class DockerRuntime implements Runtime {
     };
   }
 
-  /**
-   * Follows the engine's events for this agent's containers — exits, restarts, OOM kills,
-   * starts — and says which service each is about. The stream is opened again (after a pause)
-   * when it ends: the engine restarted, say.
-   */
   /** Docker has no ingress of its own (the control plane's ingress reaches services through the edge). */
   async publishRoutes(): Promise<void> {
     throw new Error('the Docker runtime has no ingress of its own: its capabilities say so');
@@ -329,14 +324,25 @@ export class DockerRuntime implements Runtime {
   /** Nothing to stop: each watch is stopped by what `watchServices` returned. */
   async close(): Promise<void> {}
 
+  /**
+   * Follows the engine's events for this agent's containers — exits, restarts, OOM kills,
+   * starts — and says which service each is about. The stream is opened again (after a pause)
+   * when it ends (the engine restarted, say), from a little before the last event it gave: the
+   * engine replays what happened in between, so no crash goes unseen (a repeat only asks for one
+   * more look).
+   */
   watchServices(onChange: (deploymentId: string, service: string) => void): () => void {
     let stopped = false;
     let current: NodeJS.ReadableStream | undefined;
     let retry: NodeJS.Timeout | undefined;
+    /** Seconds (the engine's clock) from which a reopened stream replays. */
+    let since: number | undefined;
     const follow = async () => {
       if (stopped) return;
+      const opened = Date.now() / 1000;
       try {
         const stream = (await this.docker.getEvents({
+          ...(since !== undefined ? { since: Math.floor(since) - 1 } : {}),
           filters: {
             type: ['container'],
             label: this.owned().label,
@@ -350,12 +356,15 @@ export class DockerRuntime implements Runtime {
           const lines = (rest + chunk.toString('utf8')).split('\n');
           rest = lines.pop() ?? '';
           for (const line of lines) {
-            const labels = parseEvent(line)?.Actor?.Attributes ?? {};
+            const event = parseEvent(line);
+            if (event?.time) since = event.time;
+            const labels = event?.Actor?.Attributes ?? {};
             const deployment = labels[RUNTIME_LABELS.deployment];
             const service = labels[RUNTIME_LABELS.service];
             if (deployment && service) onChange(deployment, service);
           }
         });
+        since ??= opened;
         const again = () => {
           if (!stopped && current === stream) retry = setTimeout(() => void follow(), 2000);
         };
@@ -816,7 +825,7 @@ function engineMessage(err: unknown): string {
 /** One line of the engine's event stream, or undefined when it is not JSON. */
 function parseEvent(
   line: string,
-): { Action?: string; Actor?: { Attributes?: Record<string, string> } } | undefined {
+): { Action?: string; time?: number; Actor?: { Attributes?: Record<string, string> } } | undefined {
   try {
     return line.trim() ? JSON.parse(line) : undefined;
   } catch {

@@ -11,6 +11,11 @@ export interface MonitoredDeployment {
 /** A restart within this long counts as "restarting" (a crash loop), not as running again. */
 const RECENT_RESTART_MS = 60_000;
 const PROBE_TIMEOUT_MS = 3_000;
+/**
+ * A look at one deployment that takes longer than this (an engine that stopped answering) is given
+ * up: the looks after it wait in one queue, and must not wait for ever.
+ */
+const CHECK_TIMEOUT_MS = 30_000;
 /** Engine events come in bursts (die, then start): one look per deployment after the burst. */
 const SETTLE_MS = 100;
 
@@ -138,14 +143,30 @@ export class ServiceHealthMonitor {
 
   private async check(d: MonitoredDeployment) {
     let services: ServiceHealth[];
+    let timer: NodeJS.Timeout | undefined;
     try {
-      services = await Promise.all(d.specs.map((spec) => this.healthOf(d, spec)));
+      services = await Promise.race([
+        Promise.all(d.specs.map((spec) => this.healthOf(d, spec))),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer from the runtime in ${CHECK_TIMEOUT_MS / 1000} s`)),
+            CHECK_TIMEOUT_MS,
+          );
+        }),
+      ]);
     } catch (err) {
+      // Looked at again at the next sweep, from the runtime (not from what was seen before).
+      for (const spec of d.specs) {
+        const seen = this.seen.get(`${d.id}/${spec.name}`);
+        if (seen) seen.state = undefined;
+      }
       this.deps.logger.warn(
         { deployment: d.id, err: (err as Error).message },
         'could not check service health',
       );
       return;
+    } finally {
+      clearTimeout(timer);
     }
     const key = JSON.stringify(services.map(({ since: _, ...rest }) => rest));
     if (this.reported.get(d.id)?.key === key) return;
@@ -176,7 +197,15 @@ export class ServiceHealthMonitor {
         : await runtime.inspectService(d.id, spec.name);
     const restartCount = state.restartCount ?? 0;
     const grew = before !== undefined && restartCount > before.restartCount;
-    const restartedAt = grew ? Date.now() : (before?.restartedAt ?? 0);
+    // Seen for the first time having restarted already (it crashed before the first look, or while
+    // the engine could not be asked): it restarted when it last started.
+    const restartedAt = grew
+      ? Date.now()
+      : before
+        ? before.restartedAt
+        : restartCount > 0
+          ? Date.parse(state.startedAt ?? '') || Date.now()
+          : 0;
     // An event that arrived while it was being inspected makes this look old: the next one counts.
     const current = this.changes.get(key) === change;
     const exitCode = state.exitCode ?? before?.exitCode;

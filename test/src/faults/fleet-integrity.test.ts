@@ -3,7 +3,7 @@ import test, { type ExecutionContext } from 'ava';
 import { AgentProcess, registerLocalNode, tempDir } from '../helpers/agent-process.js';
 import { ApiClient } from '../helpers/api-client.js';
 import { ownEnvironment, start, stop } from '../helpers/control-plane-process.js';
-import { containersOf, docker, ensureTestImages } from '../helpers/docker.js';
+import { containersOf, crashInside, docker, ensureTestImages } from '../helpers/docker.js';
 import { DockerSocketRelay } from '../helpers/docker-socket.js';
 import { viaIngress } from '../helpers/ingress.js';
 import { startRegistry } from '../helpers/registry.js';
@@ -249,7 +249,7 @@ test.serial('a node takes work the moment it is online: its capacity came with i
 });
 
 test.serial(
-  'the Docker engine unreachable: the node turns degraded (no placements, the reason shown), URLs keep answering, and it comes back',
+  'the Docker engine unreachable: the node turns degraded (no placements, the reason shown), URLs keep answering, and it comes back, missing no crash of the outage',
   async (t) => {
     const relay = await DockerSocketRelay.start();
     t.teardown(() => relay.stop());
@@ -274,11 +274,20 @@ test.serial(
     t.is(refused.status, 409, 'nothing is placed on a degraded node');
     t.is((await viaIngress(s.ingressPort, host)).status, 200, 'a running service still answers');
     t.is((await s.get(id)).state, 'running', 'its deployment is not offline');
+    // A crash while the agent cannot hear the engine is not missed once it can again.
+    await crashInside(id);
 
     await relay.restore();
     await eventually('the node online again', async () => {
       return (await s.admin.get(`/api/nodes/${s.node.id}`)).body.status === 'online';
     });
+    const health = await eventually('the crash during the outage reported', async () => {
+      const web = (await s.admin.get(`/api/deployments/${id}`)).body.services.find(
+        (x: { name: string }) => x.name === 'web',
+      );
+      return web?.health?.condition === 'restarting' && web.health;
+    });
+    t.regex(health.reason, /exited with code 143/);
     const after = await s.deploy('after-outage');
     await s.until(after, 'running');
     await answers(s, s.host('web', 'after-outage'));

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { RUNTIME_LABELS, type ServiceSpec } from '@nullops/plugin-sdk';
 import Docker from 'dockerode';
+import { eventually } from './time.js';
 
 export const BUSYBOX = 'nullops-test/busybox:1';
 
@@ -88,8 +89,15 @@ export async function stopOutsideNullOps(deploymentId: string): Promise<void> {
 export async function crashInside(deploymentId: string): Promise<void> {
   const [container] = await containersOf(deploymentId);
   if (!container) throw new Error(`deployment ${deploymentId} has no running container`);
-  const exec = await docker.getContainer(container.Id).exec({ Cmd: ['kill', '1'] });
+  const handle = docker.getContainer(container.Id);
+  const before = await handle.inspect();
+  const exec = await handle.exec({ Cmd: ['kill', '1'] });
   await exec
     .start({ hijack: true, stdin: false })
     .then((stream) => new Promise((done) => stream.on('end', done).resume()));
+  // What is tested is what follows a crash: make sure there was one.
+  await eventually('the service crashed', async () => {
+    const { State, RestartCount } = await handle.inspect();
+    return !State.Running || State.Restarting || RestartCount > before.RestartCount;
+  });
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { type AgentProcess, registerLocalNode, waitNodeReady } from '../helpers/agent-process.js';
 import { ApiClient } from '../helpers/api-client.js';
-import { crashInside, ensureTestImages } from '../helpers/docker.js';
+import { containersOf, crashInside, ensureTestImages } from '../helpers/docker.js';
 import { databasePipeline, execIn, psql } from '../helpers/postgres.js';
 import { openEvents } from '../helpers/sse.js';
 import { STACK_PASSWORD, type Stack, startStack } from '../helpers/stack.js';
@@ -258,11 +258,18 @@ test.serial(
 
     const crashedReason = async () => {
       await crashInside(id);
+      let seen: unknown;
       return eventually('the crash reaches the read-only user', async () => {
         const web = (await viewer.get(`/api/deployments/${id}`)).body.services.find(
           (x: { name: string }) => x.name === 'web',
         );
+        seen = web?.health;
         return web?.health?.reason?.includes('boot token=') && web.health.reason;
+      }).catch(async (err) => {
+        const [container] = await containersOf(id, { all: true });
+        throw new Error(
+          `${err.message}; the viewer last saw ${JSON.stringify(seen)}; the container: ${JSON.stringify(container?.State)} ${container?.Status}`,
+        );
       });
     };
     const first = await crashedReason();
