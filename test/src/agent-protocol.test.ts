@@ -2,7 +2,9 @@ import { readFile, rm } from 'node:fs/promises';
 import { DockerRuntime } from '@nullops/agent-docker';
 import { AgentIdentity, createLogger, loadAgentConfig, startAgentHost } from '@nullops/agent-host';
 import { dialAgent } from '@nullops/core';
+import { watchLiveness } from '@nullops/kernel';
 import test from 'ava';
+import { WebSocket, WebSocketServer } from 'ws';
 import { AgentProcess, freePort, tempDir } from './helpers/agent-process.js';
 import { ensureTestImages, testOwner } from './helpers/docker.js';
 import { startTestControlPlane } from './helpers/test-control-plane.js';
@@ -157,4 +159,42 @@ test('an agent speaking another protocol version is marked incompatible', async 
   });
   t.regex(incompatible.statusMessage, /protocol 999.*upgrade them together/);
   t.is(incompatible.agentVersion, '0.0.1');
+});
+
+test('liveness: a peer that talks is not pinged, a quiet one is pinged and kept, a silent one is dropped', async (t) => {
+  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  t.teardown(() => server.close());
+  await new Promise((ok) => server.once('listening', ok));
+  const silences: number[] = [];
+  const serverSide = new Promise<WebSocket>((resolve) =>
+    server.once('connection', (ws) => {
+      watchLiveness(ws, { intervalMs: 1000, timeoutMs: 3000, onSilent: (ms) => silences.push(ms) });
+      resolve(ws);
+    }),
+  );
+  const peer = new WebSocket(`ws://127.0.0.1:${(server.address() as { port: number }).port}`);
+  await new Promise((ok) => peer.once('open', ok));
+  let pings = 0;
+  peer.on('ping', () => pings++);
+  const closed = new Promise((ok) => peer.once('close', ok));
+  await serverSide;
+
+  // Talking: a message every 50 ms for 50 messages (two and a half intervals).
+  for (let i = 0; i < 50; i++) {
+    peer.send('beat');
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+  t.is(pings, 0, 'a peer heard from is not pinged');
+
+  // Quiet but there: pinged, answers with pongs, kept.
+  await eventually('pings to a quiet peer', async () => pings >= 3);
+  t.is(peer.readyState, WebSocket.OPEN, 'a peer answering pings is kept');
+  t.deepEqual(silences, []);
+
+  // Silent: it reads nothing more (a stopped process), so no pong comes back.
+  (peer as unknown as { _socket: { pause(): void } })._socket.pause();
+  await eventually('the silent peer dropped', async () => silences.length === 1);
+  t.true((silences[0] as number) >= 3000, `dropped after ${silences[0]} ms of silence`);
+  (peer as unknown as { _socket: { resume(): void } })._socket.resume();
+  await closed;
 });

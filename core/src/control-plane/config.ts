@@ -69,6 +69,8 @@ export const controlPlaneConfigShape = {
   NULLOPS_CADDY_ACME_EMAIL: z.email('must be an e-mail address').optional(),
   NULLOPS_SWEEP_INTERVAL_SECONDS: intVar(30, 1, 3600),
   NULLOPS_AGENT_CONNECT_TIMEOUT_MS: intVar(10_000, 100, 120_000),
+  /** Agent connections being made (dial, TLS, proof, hello) at the same time; the rest wait. */
+  NULLOPS_AGENT_DIAL_CONCURRENCY: intVar(32, 1, 10_000),
   /** Silence from an agent (no message, no pong) after which its node is offline. */
   NULLOPS_AGENT_LIVENESS_TIMEOUT_MS: intVar(15_000, 300, 600_000),
   NULLOPS_AGENT_RECONNECT_BASE_MS: intVar(500, 10, 60_000),

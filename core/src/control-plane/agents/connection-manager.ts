@@ -14,6 +14,7 @@ import { Refs } from '../refs.js';
 import type { SecretBox } from '../security/secret-box.js';
 import { AgentEvents } from './agent-events.js';
 import { AgentLink } from './agent-link.js';
+import { DialGate } from './dial-gate.js';
 import { HeartbeatRecorder } from './heartbeat-recorder.js';
 import { NodeLink } from './node-link.js';
 
@@ -36,6 +37,8 @@ export class AgentConnectionManager {
   private readonly links = new Map<string, NodeLink>();
   private stopped = false;
   readonly heartbeats: HeartbeatRecorder;
+  /** Connections being made at once (NULLOPS_AGENT_DIAL_CONCURRENCY). */
+  readonly dialGate: DialGate;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
@@ -52,6 +55,7 @@ export class AgentConnectionManager {
     @inject(ClusterBus) private readonly bus: ClusterBus,
   ) {
     this.heartbeats = new HeartbeatRecorder(db, logger);
+    this.dialGate = new DialGate(config.NULLOPS_AGENT_DIAL_CONCURRENCY);
   }
 
   async start(): Promise<void> {

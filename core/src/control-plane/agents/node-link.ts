@@ -157,6 +157,9 @@ export class NodeLink {
         await this.sleep(60_000);
         continue;
       }
+      // A few handshakes at a time: ten thousand at once (a restart, a storm) would starve the
+      // links already up of the event loop, and their liveness would drop them in turn.
+      const release = await this.manager.dialGate.enter();
       try {
         const { ws, thumbprint, certificate } = await dialAgent({
           host: node.host,
@@ -213,6 +216,7 @@ export class NodeLink {
             capacity: hello.capacity,
             runtimeHealth: hello.runtimeHealth ?? { healthy: true },
           });
+          release();
           const closed = await link.closed;
           this.current = undefined;
           if (this.reconnectNow) {
@@ -244,6 +248,8 @@ export class NodeLink {
             'offline',
             err instanceof AgentRefusedError ? err.message : (err as Error).message,
           );
+      } finally {
+        release();
       }
       if (this.stopped) return;
       attempt++;
