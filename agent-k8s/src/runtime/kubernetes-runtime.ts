@@ -436,7 +436,8 @@ export class KubernetesRuntime implements Runtime {
   /**
    * Watches the pods of this agent in every namespace (one watch, never polling) and says which
    * service each change is about; the watch starts again from a fresh list when the server ends
-   * it or says its version is too old (410).
+   * it or says its version is too old (410). Every pod of that list counts as changed: what changed
+   * while nobody watched is not missed.
    */
   watchServices(onChange: (deploymentId: string, service: string) => void): () => void {
     let stopped = false;
@@ -447,19 +448,25 @@ export class KubernetesRuntime implements Runtime {
       controller?.abort();
       if (!stopped) retry = setTimeout(() => void follow(), 1000);
     };
+    const tell = (pod: V1Pod) => {
+      const labels = pod.metadata?.labels ?? {};
+      const deploymentId = labels[RUNTIME_LABELS.deployment];
+      const service = labels[RUNTIME_LABELS.service];
+      if (deploymentId && service) onChange(deploymentId, service);
+    };
+    let listed = false;
     const follow = async () => {
       try {
         const list = await this.api.core.listPodForAllNamespaces({ labelSelector });
         if (stopped) return;
+        if (listed) for (const pod of list.items) tell(pod);
+        listed = true;
         controller = await this.api.watcher.watch(
           '/api/v1/pods',
           { labelSelector, resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
           (type, pod: V1Pod) => {
             if (type === 'ERROR') return again();
-            const labels = pod.metadata?.labels ?? {};
-            const deploymentId = labels[RUNTIME_LABELS.deployment];
-            const service = labels[RUNTIME_LABELS.service];
-            if (type !== 'BOOKMARK' && deploymentId && service) onChange(deploymentId, service);
+            if (type !== 'BOOKMARK') tell(pod);
           },
           () => again(),
         );

@@ -42,15 +42,32 @@ export async function manyAgents(): Promise<void> {
             .first()
         )?.n ?? 0,
       );
-    const allOnline = async (limitMs: number) => {
-      const from = performance.now();
-      while ((await online()) < COUNT) {
+    // Synced: the node has been sent its plugins and answered with their statuses (its desired
+    // state follows at once) since `syncSince`.
+    let syncSince = new Date(0);
+    const synced = async () =>
+      Number(
+        (
+          await cp.database
+            .db('plugin_statuses')
+            .whereNot('host', 'control-plane')
+            .where('updated_at', '>=', syncSince)
+            .countDistinct('host as n')
+            .first()
+        )?.n ?? 0,
+      );
+    const until = async (count: () => Promise<number>, from: number, limitMs: number) => {
+      while ((await count()) < COUNT) {
         if (performance.now() - from > limitMs) return undefined;
         await new Promise((r) => setTimeout(r, 250));
       }
       return performance.now() - from;
     };
-    const firstOnlineMs = await allOnline(180_000);
+    const allOnline = (limitMs: number, from = performance.now()) => until(online, from, limitMs);
+    const allSynced = (limitMs: number, from: number) => until(synced, from, limitMs);
+    const onlineFrom = performance.now();
+    const firstOnlineMs = await allOnline(180_000, onlineFrom);
+    const firstSyncedMs = await allSynced(300_000, onlineFrom);
 
     // Steady state: heartbeats only.
     await new Promise((r) => setTimeout(r, 5000));
@@ -66,6 +83,7 @@ export async function manyAgents(): Promise<void> {
     const share = (cpu.user + cpu.system) / 1000 / (performance.now() - t0);
 
     const dropped = performance.now();
+    syncSince = new Date();
     sims.tell('drop');
     // First see the drop land (nodes going offline), then time until every one is back.
     while ((await online()) === COUNT && performance.now() - dropped < 10_000)
@@ -73,14 +91,17 @@ export async function manyAgents(): Promise<void> {
     const lowest = await online();
     const back = await allOnline(180_000);
     const stormMs = back === undefined ? undefined : performance.now() - dropped;
+    const stormSyncedMs = await allSynced(180_000, dropped);
 
     // The control plane restarted: a new instance on the same database redials all of them at once.
     await new Promise((r) => setTimeout(r, 5000));
     const restarted = performance.now();
     since = new Date();
+    syncSince = since;
     await cp.restart();
     const restartBack = await allOnline(180_000);
     const restartMs = restartBack === undefined ? undefined : performance.now() - restarted;
+    const restartSyncedMs = await allSynced(180_000, restarted);
 
     const fmt = (ms: number | undefined) =>
       ms === undefined ? 'not within 180 s' : `${(ms / 1000).toFixed(1)} s`;
@@ -95,10 +116,13 @@ export async function manyAgents(): Promise<void> {
         '|---|---|',
         `| ${COUNT} nodes registered through the API | ${fmt(registered - started)} |`,
         `| all online after registration | ${fmt(firstOnlineMs)} |`,
+        `| all synced (sent their plugins and desired state) after registration | ${fmt(firstSyncedMs)} |`,
         `| control plane CPU at steady state (${STEADY_SECONDS} s) | ${(share * 100).toFixed(1)} % of a core |`,
         `| control plane peak RSS at steady state | ${Math.round(peakRss / 1048576)} MiB |`,
         `| every connection dropped at once → all online again (${COUNT - lowest} seen offline) | ${fmt(stormMs)} |`,
+        `| every connection dropped at once → all synced again | ${fmt(stormSyncedMs)} |`,
         `| control plane restarted (stop, new instance on the same database) → all ${COUNT} online again | ${fmt(restartMs)} |`,
+        `| control plane restarted → all synced again | ${fmt(restartSyncedMs)} |`,
       ].join('\n'),
     );
   } finally {

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { connect, type TLSSocket } from 'node:tls';
+import { connect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import {
   AGENT_PROOF_HEADER,
   channelProof,
@@ -45,6 +45,17 @@ export class AgentRefusedError extends Error {
   }
 }
 
+let shared: SecureContext | undefined;
+/**
+ * One TLS context for every dial (no client certificate, no CA: nothing differs between agents),
+ * made once instead of per connection. TLS 1.3: its exported keying material is what the token
+ * proof is bound to.
+ */
+const dialContext = () => {
+  shared ??= createSecureContext({ minVersion: 'TLSv1.3' });
+  return shared;
+};
+
 export interface DialOptions {
   host: string;
   port: number;
@@ -74,8 +85,7 @@ export async function dialAgent(
       ...(isIP(options.host) ? {} : { servername: options.host }),
       // The agent's certificate is self-signed: trust comes from the pinned thumbprint, checked below.
       rejectUnauthorized: false,
-      // TLS 1.3: its exported keying material is what the token proof is bound to.
-      minVersion: 'TLSv1.3',
+      secureContext: dialContext(),
     });
     const timer = setTimeout(() => {
       s.destroy();

@@ -129,8 +129,13 @@ export class AgentLink extends EventEmitter {
       this.logger.warn('agent sent malformed JSON');
       return;
     }
-    const response = ResponseMessageSchema.safeParse(message);
-    if (response.success) {
+    // Most messages are events (a heartbeat from each agent every few seconds): only a message
+    // that says it is a response is checked as one (a failed check costs more than a good one).
+    const response =
+      (message as { type?: unknown } | null)?.type === 'response'
+        ? ResponseMessageSchema.safeParse(message)
+        : undefined;
+    if (response?.success) {
       const waiting = this.waiting.get(response.data.id);
       if (!waiting) return;
       this.waiting.delete(response.data.id);

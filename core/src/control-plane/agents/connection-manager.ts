@@ -37,6 +37,8 @@ export class AgentConnectionManager {
   private readonly links = new Map<string, NodeLink>();
   private stopped = false;
   readonly heartbeats: HeartbeatRecorder;
+  /** Whether anyone is told of nodes going offline and coming back (NodeNotifications says). */
+  notifiesNodes: () => boolean = () => true;
   /** Connections being made at once (NULLOPS_AGENT_DIAL_CONCURRENCY). */
   readonly dialGate: DialGate;
   private readonly unsubscribe: (() => void)[] = [];

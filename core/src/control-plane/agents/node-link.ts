@@ -302,7 +302,7 @@ export class NodeLink {
       maxMessageBytes: link.maxMessageBytes,
       ...(agent.capacity ? { capacity: agent.capacity } : {}),
     });
-    if (!(SERVING_NODE_STATES as readonly string[]).includes(node.status)) {
+    if (!(SERVING_NODE_STATES as readonly string[]).includes(node.status) && this.manager.notifiesNodes()) {
       await this.manager.outbox.add(this.manager.db, NODE_NOTIFY_TOPIC, `node:${this.nodeId}`, {
         nodeId: this.nodeId,
         event: 'node.online',
@@ -362,7 +362,11 @@ export class NodeLink {
       // then either lands before this (and is undone here) or sees the node offline.
       const before = await AgentNode.query(trx).findById(this.nodeId).forUpdate();
       // Administrators hear of a node that was online going away (not of every failed retry).
-      if (before && (SERVING_NODE_STATES as readonly string[]).includes(before.status))
+      if (
+        before &&
+        (SERVING_NODE_STATES as readonly string[]).includes(before.status) &&
+        this.manager.notifiesNodes()
+      )
         await outbox.add(trx, NODE_NOTIFY_TOPIC, `node:${this.nodeId}`, {
           nodeId: this.nodeId,
           event: 'node.offline',

@@ -140,6 +140,8 @@ export class AgentReports {
       if (d?.nodeId === nodeId && d.state === 'deleting')
         await this.desired.serialised(id, () => this.desired.markRemoved(d));
     }
+    // A node with nothing on it changes no route (and after a restart thousands sync at once).
+    if (!actual.length && !deleting.length) return;
     await refreshRoutesLater(this.outbox, this.db);
     this.outbox.wake();
   }

@@ -1,5 +1,6 @@
 import { inject, injectable } from '@nullops/kernel';
 import type { NodeNotification } from '@nullops/plugin-sdk';
+import { AgentConnectionManager } from '../agents/connection-manager.js';
 import { NODE_NOTIFY_TOPIC } from '../agents/node-link.js';
 import type { Database } from '../database/database.js';
 import { AgentNode, Environment } from '../models/fleet.js';
@@ -17,13 +18,18 @@ export class NodeNotifications {
     @inject(Refs.database) private readonly db: Database,
     @inject(Outbox) private readonly outbox: Outbox,
     @inject(PluginService) private readonly plugins: PluginService,
+    @inject(AgentConnectionManager) private readonly agents: AgentConnectionManager,
   ) {}
 
   start(): void {
     this.outbox.handle(NODE_NOTIFY_TOPIC, (payload) => this.notify(payload));
+    // With no notifier installed, a node coming and going queues nothing (after a restart, ten
+    // thousand nodes come back at once).
+    this.agents.notifiesNodes = () => this.plugins.extensions.hasNodeNotifiers();
   }
 
   private async notify(payload: Record<string, unknown>): Promise<void> {
+    if (!this.plugins.extensions.hasNodeNotifiers()) return;
     const node = await AgentNode.query(this.db).findById(payload.nodeId as string);
     if (!node) return;
     const environment = await Environment.query(this.db).findById(node.environmentId);

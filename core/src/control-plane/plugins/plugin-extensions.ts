@@ -162,6 +162,10 @@ export class PluginExtensions {
     return [...this.notifiers.values()].some((list) => list.length > 0);
   }
 
+  hasNodeNotifiers(): boolean {
+    return [...this.nodeNotifiers.values()].some((list) => list.length > 0);
+  }
+
   /** Tells every notifier; each gets a time limit and its failure is only logged. */
   notify(notification: DeploymentNotification): Promise<void> {
     return this.tell(this.notifiers, notification, notification.event);

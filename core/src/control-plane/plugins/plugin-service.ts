@@ -197,22 +197,35 @@ export class PluginService {
     );
   }
 
+  /**
+   * Records what a host reports of its plugins in one statement (a node reconnecting must not cost
+   * a write per plugin: ten thousand of them come back at once after a restart); `replace` also
+   * forgets the releases it no longer reports, in the same statement, so nobody sees a partial list.
+   */
   private async recordStatuses(host: string, statuses: PluginStatus[], db: Database, replace = false) {
-    if (replace) await PluginStatusRow.query(db).delete().where('host', host);
-    for (const s of statuses) {
-      await PluginStatusRow.query(db)
-        .insert({
-          host,
-          pluginName: s.name,
-          version: s.version,
-          status: s.status,
-          error: s.error ?? null,
-          components: s.components,
-          updatedAt: new Date(),
-        })
-        .onConflict(['host', 'plugin_name', 'version'])
-        .merge();
-    }
+    const reported = JSON.stringify(
+      statuses.map((s) => ({
+        plugin_name: s.name,
+        version: s.version,
+        status: s.status,
+        error: s.error ?? null,
+        components: s.components,
+      })),
+    );
+    await db.raw(
+      `with reported as (
+         select * from jsonb_to_recordset(?::jsonb)
+           as r(plugin_name text, version text, status text, error text, components jsonb)
+       ), gone as (
+         delete from plugin_statuses p where ?::boolean and p.host = ?
+           and not exists (select 1 from reported r where r.plugin_name = p.plugin_name and r.version = p.version)
+       )
+       insert into plugin_statuses (host, plugin_name, version, status, error, components, updated_at)
+       select ?, plugin_name, version, status, error, components, now() from reported
+       on conflict (host, plugin_name, version) do update set status = excluded.status,
+         error = excluded.error, components = excluded.components, updated_at = excluded.updated_at`,
+      [reported, replace, host, host],
+    );
   }
 
   /** Resolves `name@range` in the registry; registry problems become errors naming the field. */
