@@ -4,10 +4,11 @@ import { createServer as createHttpsServer, request as httpsRequest } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadOrCreateCertificate } from '@nullops/agent-host';
-import { Outbox, placeDeployment } from '@nullops/core';
+import { Outbox, placeDeployment, Refs } from '@nullops/core';
 import type { ServiceSpec } from '@nullops/plugin-sdk';
 import test, { type ExecutionContext } from 'ava';
 import { WebSocketServer } from 'ws';
+import { registerSimulated, startSimulators } from './bench/simulators.js';
 import { AgentProcess, registerLocalNode } from './helpers/agent-process.js';
 import { docker, ensureTestImages, removeLabelled, webService } from './helpers/docker.js';
 import { startTestControlPlane } from './helpers/test-control-plane.js';
@@ -532,5 +533,54 @@ test.serial(
       404,
       'deleted deployments go with their project',
     );
+  },
+);
+
+test.serial(
+  'a blip that drops every agent link at once: the nodes are marked offline together, in a few transactions, and all come back',
+  async (t) => {
+    const COUNT = 60;
+    const cp = await startTestControlPlane(FAST);
+    const certDir = await mkdtemp(join(tmpdir(), 'nullops-sim-'));
+    const sims = await startSimulators(COUNT, certDir);
+    t.teardown(async () => {
+      sims.kill();
+      await cp.close();
+      await rm(certDir, { recursive: true, force: true });
+    });
+    const env = await cp.admin.expect(201, 'POST', '/api/environments', {
+      name: 'fleet',
+      baseDomain: 'fleet.localhost',
+      runtime: 'docker',
+      defaultTtlSeconds: 3600,
+    });
+    await registerSimulated(cp.admin, env.id, sims);
+    const statuses = async () =>
+      (await cp.database.db('nodes').select('status', 'statusMessage')) as {
+        status: string;
+        statusMessage: string | null;
+      }[];
+    await eventually('every node online', async () => (await statuses()).every((n) => n.status === 'online'));
+
+    const knex = cp.cp.container.resolve(Refs.database);
+    const statements: string[] = [];
+    const onQuery = (q: { sql: string }) => statements.push(q.sql);
+    knex.on('query', onQuery);
+    t.teardown(() => knex.off('query', onQuery));
+    sims.tell('drop');
+    await eventually('every node marked lost', async () =>
+      cp.logs
+        .join('')
+        .split('\n')
+        .filter((l) => /"node status"/.test(l) && /connection lost/.test(l)).length >= COUNT
+        ? true
+        : undefined,
+    );
+    await eventually('every node online again', async () =>
+      (await statuses()).every((n) => n.status === 'online'),
+    );
+    const lossWrites = statements.filter((s) => /^update nodes as n set status = v\.status/.test(s)).length;
+    t.log(`${COUNT} nodes lost at once, written in ${lossWrites} statements`);
+    t.true(lossWrites >= 1 && lossWrites <= COUNT / 2, `${lossWrites} writes for ${COUNT} lost nodes`);
   },
 );

@@ -29,6 +29,8 @@ export async function startSimulators(count: number, certDir: string) {
   }
   return {
     ports,
+    /** How many simulator processes share the agents. */
+    processes: sims.length,
     /** Each simulator takes what concerns its own ports. */
     tell(line: string) {
       for (const sim of sims) sim.stdin.write(`${line}\n`);

@@ -17,6 +17,7 @@ import { AgentLink } from './agent-link.js';
 import { DialGate } from './dial-gate.js';
 import { HeartbeatRecorder } from './heartbeat-recorder.js';
 import { NodeLink } from './node-link.js';
+import { NodeLosses } from './node-losses.js';
 
 /** Outbox topic: re-read a node after a committed change of its settings. */
 const REFRESH_TOPIC = 'node.refresh';
@@ -39,6 +40,8 @@ export class AgentConnectionManager {
   readonly heartbeats: HeartbeatRecorder;
   /** Whether anyone is told of nodes going offline and coming back (NodeNotifications says). */
   notifiesNodes: () => boolean = () => true;
+  /** Nodes found unusable, written together when they come together. */
+  readonly losses: NodeLosses;
   /** Connections being made at once (NULLOPS_AGENT_DIAL_CONCURRENCY). */
   readonly dialGate: DialGate;
   private readonly unsubscribe: (() => void)[] = [];
@@ -58,6 +61,13 @@ export class AgentConnectionManager {
   ) {
     this.heartbeats = new HeartbeatRecorder(db, logger);
     this.dialGate = new DialGate(config.NULLOPS_AGENT_DIAL_CONCURRENCY);
+    this.losses = new NodeLosses({
+      db,
+      outbox,
+      transitions,
+      logger,
+      notifiesNodes: () => this.notifiesNodes(),
+    });
   }
 
   async start(): Promise<void> {

@@ -8,11 +8,8 @@ import {
   type RuntimeHealth,
   runtimeLabel,
 } from '@nullops/plugin-sdk';
-import type { Database } from '../database/database.js';
-import { statesFor } from '../deployments/lifecycle.js';
 import {
   AgentNode,
-  Deployment,
   Environment,
   type NodeStatus,
   type RuntimeKind,
@@ -27,9 +24,7 @@ import {
 } from './agent-dialer.js';
 import { AgentLink } from './agent-link.js';
 import type { AgentConnectionManager } from './connection-manager.js';
-
-/** Outbox topic: tell plugins' node notifiers (administrators) that a node went or came back. */
-export const NODE_NOTIFY_TOPIC = 'node.notify';
+import { NODE_NOTIFY_TOPIC } from './node-losses.js';
 
 /**
  * Delay before reconnect attempt `n` (1-based): capped exponential backoff with "equal jitter" —
@@ -105,16 +100,11 @@ export class NodeLink {
     });
   }
 
-  private async setStatus(
-    status: NodeStatus,
-    message: string | null,
-    extra: Partial<AgentNode> = {},
-    db: Database = this.manager.db,
-  ) {
+  private async setStatus(status: NodeStatus, message: string | null, extra: Partial<AgentNode> = {}) {
     if (this.stopped) return;
     const key = `${status}|${message}`;
     if (key === this.lastStatus && !Object.keys(extra).length) return;
-    await AgentNode.query(db)
+    await AgentNode.query(this.manager.db)
       .patch({ status, statusMessage: message, ...extra, updatedAt: new Date() })
       .where('id', this.nodeId);
     this.lastStatus = key;
@@ -349,43 +339,26 @@ export class NodeLink {
   }
 
   /**
-   * The node is not usable (lost, disabled, untrusted, incompatible): its status, and its running
-   * deployments going offline (their routes removed), are one change, so nobody ever sees an
-   * offline node still serving.
+   * The node is not usable (lost, disabled, untrusted, incompatible): its status and its running
+   * deployments going offline are one change (NodeLosses, which writes losses that come together
+   * in one transaction).
    */
   private async markOffline(status: NodeStatus, message: string, extra: Partial<AgentNode> = {}) {
     if (this.stopped) return;
-    const { db, outbox, transitions } = this.manager;
     this.manager.heartbeats.forget(this.nodeId);
-    await db.transaction(async (trx) => {
-      // The node row first, as agent reports lock it: a report still in flight from the lost link
-      // then either lands before this (and is undone here) or sees the node offline.
-      const before = await AgentNode.query(trx).findById(this.nodeId).forUpdate();
-      // Administrators hear of a node that was online going away (not of every failed retry).
-      if (
-        before &&
-        (SERVING_NODE_STATES as readonly string[]).includes(before.status) &&
-        this.manager.notifiesNodes()
-      )
-        await outbox.add(trx, NODE_NOTIFY_TOPIC, `node:${this.nodeId}`, {
-          nodeId: this.nodeId,
-          event: 'node.offline',
-          at: new Date().toISOString(),
-        });
-      for (const d of await Deployment.query(trx)
-        .where({ nodeId: this.nodeId })
-        .whereIn('state', [...statesFor('node-lost')]))
-        await transitions.apply(
-          trx,
-          d,
-          'node-lost',
-          { stateMessage: 'node is offline' },
-          {
-            message: `node is ${status}; routes removed`,
-          },
-        );
-      await this.setStatus(status, message, extra, trx);
+    const key = `${status}|${message}`;
+    // A retry that failed as the last one did changes nothing on the row.
+    const unchanged = key === this.lastStatus && !Object.keys(extra).length;
+    await this.manager.losses.record({
+      nodeId: this.nodeId,
+      status,
+      message,
+      extra,
+      unchanged,
+      stillWanted: () => !this.stopped,
     });
-    outbox.wake();
+    if (this.stopped || unchanged) return;
+    this.lastStatus = key;
+    this.log.info({ status, message }, 'node status');
   }
 }

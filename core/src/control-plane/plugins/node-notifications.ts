@@ -1,7 +1,7 @@
 import { inject, injectable } from '@nullops/kernel';
 import type { NodeNotification } from '@nullops/plugin-sdk';
 import { AgentConnectionManager } from '../agents/connection-manager.js';
-import { NODE_NOTIFY_TOPIC } from '../agents/node-link.js';
+import { NODE_NOTIFY_TOPIC } from '../agents/node-losses.js';
 import type { Database } from '../database/database.js';
 import { AgentNode, Environment } from '../models/fleet.js';
 import { Outbox } from '../outbox/outbox.js';
