@@ -29,32 +29,30 @@ export async function manyAgents(): Promise<void> {
     const started = performance.now();
     await registerSimulated(cp.admin, env.id, sims);
     const registered = performance.now();
+    const numberOf = async (query: PromiseLike<unknown>) =>
+      Number(((await query) as { n?: string } | undefined)?.n ?? 0);
     // Online as seen by the running control plane: after a restart, only what it has itself marked.
     let since = new Date(0);
-    const online = async () =>
-      Number(
-        (
-          await cp.database
-            .db('nodes')
-            .where('status', 'online')
-            .where('updated_at', '>=', since)
-            .count('* as n')
-            .first()
-        )?.n ?? 0,
+    const online = () =>
+      numberOf(
+        cp.database
+          .db('nodes')
+          .where('status', 'online')
+          .where('updated_at', '>=', since)
+          .count('* as n')
+          .first(),
       );
     // Synced: the node has been sent its plugins and answered with their statuses (its desired
     // state follows at once) since `syncSince`.
     let syncSince = new Date(0);
-    const synced = async () =>
-      Number(
-        (
-          await cp.database
-            .db('plugin_statuses')
-            .whereNot('host', 'control-plane')
-            .where('updated_at', '>=', syncSince)
-            .countDistinct('host as n')
-            .first()
-        )?.n ?? 0,
+    const synced = () =>
+      numberOf(
+        cp.database
+          .db('plugin_statuses')
+          .whereNot('host', 'control-plane')
+          .where('updated_at', '>=', syncSince)
+          .countDistinct('host as n')
+          .first(),
       );
     const until = async (count: () => Promise<number>, from: number, limitMs: number) => {
       while ((await count()) < COUNT) {
