@@ -150,6 +150,11 @@ export class NodeLink {
       // A few handshakes at a time: ten thousand at once (a restart, a storm) would starve the
       // links already up of the event loop, and their liveness would drop them in turn.
       const release = await this.manager.dialGate.enter();
+      // Handed over or removed while it waited its turn: no dial.
+      if (this.stopped) {
+        release();
+        continue;
+      }
       try {
         const { ws, thumbprint, certificate } = await dialAgent({
           host: node.host,
