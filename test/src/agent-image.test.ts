@@ -4,11 +4,12 @@ import { join, resolve } from 'node:path';
 import test from 'ava';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { freePort, waitNodeReady } from './helpers/agent-process.js';
+import { deploymentReaches } from './helpers/deployment-state.js';
 import { docker, ensureTestImages, removeLabelled } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 import { startTestControlPlane, type TestControlPlane } from './helpers/test-control-plane.js';
-import { DEADLINE_MS, eventually } from './helpers/time.js';
+import { DEADLINE_MS } from './helpers/time.js';
 
 /**
  * The Docker agent as an admin installs it: the image built from agent-host/Dockerfile for agent-docker (FROM a
@@ -143,15 +144,7 @@ async function deploy(name: string) {
     tags: { web: 'v1' },
   });
   deployments.push(created.id);
-  return eventually(
-    `${name} running`,
-    async () => {
-      const d = (await cp.admin.get(`/api/deployments/${created.id}`)).body;
-      if (d.state === 'failed') throw new Error(JSON.stringify(d.error));
-      return d.state === 'running' ? d : undefined;
-    },
-    90_000,
-  );
+  return deploymentReaches(cp.admin, created.id, 'running', { timeoutMs: 90_000 });
 }
 
 test.serial(

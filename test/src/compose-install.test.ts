@@ -7,6 +7,7 @@ import test from 'ava';
 import { GenericContainer } from 'testcontainers';
 import { freePort } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
+import { deploymentReaches } from './helpers/deployment-state.js';
 import { docker, ensureTestImages, removeLabelled } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { POSTGRES_IMAGE } from './helpers/postgres.js';
@@ -198,11 +199,7 @@ test.serial(
       name: 'one',
     });
     deployments.push(created.id);
-    await eventually('the deployment running', async () => {
-      const d = (await admin.get(`/api/deployments/${created.id}`)).body;
-      if (d.state === 'failed') throw new Error(JSON.stringify(d.error));
-      return d.state === 'running';
-    });
+    await deploymentReaches(admin, created.id, 'running');
     const host = 'web.one.local.compose.test';
     const answer = await eventually('the service over HTTPS', async () => {
       const res = await viaCaddy(host, ca).catch(() => undefined);

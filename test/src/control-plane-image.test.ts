@@ -4,11 +4,12 @@ import test from 'ava';
 import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
 import { freePort, registerLocalNode, waitNodeReady } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
+import { deploymentReaches } from './helpers/deployment-state.js';
 import { docker, ensureTestImages, removeLabelled } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { POSTGRES_IMAGE } from './helpers/postgres.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
-import { DEADLINE_MS, eventually } from './helpers/time.js';
+import { DEADLINE_MS } from './helpers/time.js';
 import { webProject } from './helpers/web-project.js';
 
 /**
@@ -128,11 +129,7 @@ test.serial(
       tags: {},
     });
     deployments.push(created.id);
-    await eventually('deployment running', async () => {
-      const d = (await admin.get(`/api/deployments/${created.id}`)).body;
-      if (d.state === 'failed') throw new Error(JSON.stringify(d.error));
-      return d.state === 'running' ? d : undefined;
-    });
+    await deploymentReaches(admin, created.id, 'running');
     const answer = await viaIngress(ingressPort, 'web.one.qa.nullops.test');
     t.is(answer.status, 200);
     t.is(answer.body.trim(), 'web v1');

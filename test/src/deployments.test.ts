@@ -3,6 +3,7 @@ import { Sweeper } from '@nullops/core';
 import test from 'ava';
 import { AgentProcess, registerLocalNode, waitNodeReady } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
+import { deploymentReaches } from './helpers/deployment-state.js';
 import { docker, ensureTestImages } from './helpers/docker.js';
 import { viaIngress } from './helpers/ingress.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
@@ -149,12 +150,7 @@ const create = (
     key ? { 'idempotency-key': key } : {},
   );
 const get = async (id: string) => (await s.fuller.get(`/api/deployments/${id}`)).body;
-const until = (id: string, state: string) =>
-  eventually(`deployment ${state}`, async () => {
-    const d = await get(id);
-    if (state !== 'failed' && d.state === 'failed') throw new Error(`failed: ${JSON.stringify(d.error)}`);
-    return d.state === state ? d : undefined;
-  });
+const until = (id: string, state: string) => deploymentReaches(s.fuller, id, state);
 const host = (service: string, deployment: string) => `${service}.${deployment}.qa.nullops.test`;
 /** Saves a pipeline version for the rest of a test; the standard one is saved back after it. */
 const usePipeline = async (

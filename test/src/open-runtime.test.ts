@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import test from 'ava';
 import { registerLocalNode, waitNodeReady } from './helpers/agent-process.js';
+import { deploymentReaches } from './helpers/deployment-state.js';
 import { startTestControlPlane, type TestControlPlane } from './helpers/test-control-plane.js';
 import { eventually } from './helpers/time.js';
 import { startVerdaccio, type TestNpmRegistry } from './helpers/verdaccio.js';
@@ -112,11 +113,7 @@ test('a third runtime kind from a fixture package runs a pipeline, and a compone
       name,
       tags: {},
     });
-    return eventually(`${name} running`, async () => {
-      const d = (await admin.get(`/api/deployments/${created.id}`)).body;
-      if (d.state === 'failed') throw new Error(`${name} failed: ${JSON.stringify(d.error)}`);
-      return d.state === 'running' ? d : undefined;
-    });
+    return deploymentReaches(admin, created.id, 'running');
   };
   const source = await deploy('alpha');
   const target = await deploy('beta');

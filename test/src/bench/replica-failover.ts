@@ -7,6 +7,7 @@
 import { rm } from 'node:fs/promises';
 import { registerLocalNode, tempDir, waitNodeReady } from '../helpers/agent-process.js';
 import { ApiClient } from '../helpers/api-client.js';
+import { deploymentReaches } from '../helpers/deployment-state.js';
 import { docker, ensureTestImages, removeLabelled } from '../helpers/docker.js';
 import { startRegistry } from '../helpers/registry.js';
 import { type ReplicaSet, replicaSet, watchUrls } from '../helpers/replica-set.js';
@@ -77,11 +78,7 @@ export async function replicaFailover(): Promise<void> {
       name: 'watched',
     });
     deployments.push(d.id);
-    await eventually('the watched deployment running', async () => {
-      const got = (await admin.get(`/api/deployments/${d.id}`)).body;
-      if (got.state === 'failed') throw new Error(JSON.stringify(got.error));
-      return got.state === 'running';
-    });
+    await deploymentReaches(admin, d.id, 'running');
     const host = 'web.watched.fleet.nullops.test';
 
     /** Stops (or kills) the replica holding the most nodes; until every node is homed elsewhere. */

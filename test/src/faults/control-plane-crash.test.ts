@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { ApiClient } from '../helpers/api-client.js';
 import { ownEnvironment, start, stop } from '../helpers/control-plane-process.js';
+import { deploymentReaches } from '../helpers/deployment-state.js';
 import { docker, ensureTestImages, removeLabelled } from '../helpers/docker.js';
 import { viaIngress } from '../helpers/ingress.js';
 import { startRegistry } from '../helpers/registry.js';
@@ -59,15 +60,7 @@ test('kill -9 of the control plane mid-deploy: it restarts on its orphaned Postg
   t.regex(second.output(), /stopping the embedded PostgreSQL that a crashed NullOps left running/);
   t.false(runs(pg), 'the orphan is gone');
   const again = await ApiClient.login(url, 'admin', password);
-  const running = await eventually(
-    'the deployment running after the crash',
-    async () => {
-      const d = (await again.get(`/api/deployments/${created.id}`)).body;
-      if (d.state === 'failed') throw new Error(`failed: ${JSON.stringify(d.error)}`);
-      return d.state === 'running' ? d : undefined;
-    },
-    60_000,
-  );
+  const running = await deploymentReaches(again, created.id, 'running', { timeoutMs: 60_000 });
   t.is(running.id, created.id);
   const host = `web.survivor.${local.environmentName ?? 'local'}.localhost`;
   await eventually('the URL answering', async () => {

@@ -3,6 +3,7 @@ import test from 'ava';
 import { registerLocalNode, waitNodeReady } from '../helpers/agent-process.js';
 import { ApiClient } from '../helpers/api-client.js';
 import { stop } from '../helpers/control-plane-process.js';
+import { deploymentReaches } from '../helpers/deployment-state.js';
 import { containersOf, docker, ensureTestImages, removeLabelled } from '../helpers/docker.js';
 import { viaIngress } from '../helpers/ingress.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -40,11 +41,7 @@ async function create(via: ApiClient, name: string) {
 }
 
 async function running(via: () => ApiClient, id: string) {
-  return eventually(`deployment ${id} running`, async () => {
-    const d = (await via().get(`/api/deployments/${id}`)).body;
-    if (d.state === 'failed') throw new Error(`failed: ${JSON.stringify(d.error)}`);
-    return d.state === 'running' ? d : undefined;
-  });
+  return deploymentReaches(via(), id, 'running');
 }
 
 test.before(async () => {

@@ -1,10 +1,11 @@
 import { rm } from 'node:fs/promises';
 import { AgentProcess, registerLocalNode, waitNodeReady } from './agent-process.js';
 import type { ApiClient } from './api-client.js';
+import { deploymentReaches } from './deployment-state.js';
 import { docker, removeLabelled } from './docker.js';
 import { startRegistry, type TestRegistry } from './registry.js';
 import { startTestControlPlane, type TestControlPlane } from './test-control-plane.js';
-import { DEADLINE_MS, eventually } from './time.js';
+import { DEADLINE_MS } from './time.js';
 
 /** The password of every user `startStack` creates. */
 export const STACK_PASSWORD = 'a-long-enough-password';
@@ -137,27 +138,8 @@ export async function startStack(options: {
       return created.id as string;
     },
     get,
-    async until(id, state, timeoutMs = DEADLINE_MS) {
-      try {
-        return await eventually(
-          `deployment ${state}`,
-          async () => {
-            const d = await get(id);
-            if (d.state !== state && (d.state === 'failed' || d.state === 'running'))
-              throw new Error(`${d.state}: ${JSON.stringify(d.error)}`);
-            return d.state === state ? d : undefined;
-          },
-          timeoutMs,
-        );
-      } catch (err) {
-        // Say where it got stuck: the last steps of its history.
-        const history = (await admin.get(`/api/deployments/${id}/history`)).body.items as {
-          kind: string;
-          message: string | null;
-        }[];
-        const tail = history.slice(-8).map((h) => `${h.kind}${h.message ? ` ${h.message}` : ''}`);
-        throw new Error(`${(err as Error).message}; last history: ${tail.join(' | ')}`);
-      }
+    until(id, state, timeoutMs = DEADLINE_MS) {
+      return deploymentReaches(admin, id, state, { timeoutMs, settled: ['running'] });
     },
     host: (service, deployment) => `${service}.${deployment}.qa.nullops.test`,
     async stop() {
