@@ -65,7 +65,6 @@ export class AgentConnectionManager {
       db,
       outbox,
       transitions,
-      logger,
       notifiesNodes: () => this.notifiesNodes(),
     });
   }

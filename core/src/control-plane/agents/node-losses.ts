@@ -1,4 +1,3 @@
-import type { Logger } from 'pino';
 import type { Database } from '../database/database.js';
 import { statesFor } from '../deployments/lifecycle.js';
 import type { Transitions } from '../deployments/transitions.js';
@@ -39,7 +38,6 @@ export class NodeLosses {
       db: Database;
       outbox: Outbox;
       transitions: Transitions;
-      logger: Logger;
       notifiesNodes: () => boolean;
     },
   ) {}
