@@ -128,17 +128,20 @@ export class Outbox {
     await Promise.allSettled(this.busy.values());
   }
 
-  /** Runs every due entry once (tests and shutdown use it to settle). */
+  /**
+   * Runs every due entry once (tests and shutdown use it to settle). Nothing due is not enough: a
+   * drain that claimed entries a moment ago (the poll's, say) has taken them off the due list
+   * before its effects run, so this also waits until no drain and no effect of this worker is left.
+   */
   async settle(): Promise<void> {
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 20; i++) {
       await this.running;
       await Promise.allSettled([...this.busy.values()]);
       const due = await this.db('outbox')
         .where('availableAt', '<=', new Date())
         .count<{ count: string }[]>('* as count');
-      if (Number(due[0]?.count ?? 0) === 0) return;
+      if (Number(due[0]?.count ?? 0) === 0 && !this.running && this.busy.size === 0) return;
       this.wake();
-      await this.running;
     }
   }
 
