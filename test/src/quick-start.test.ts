@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import test from 'ava';
+import { freePort } from './helpers/agent-process.js';
 import { ApiClient } from './helpers/api-client.js';
 import { MAIN, ownEnvironment, start, stop } from './helpers/control-plane-process.js';
 import { eventually } from './helpers/time.js';
@@ -62,3 +64,46 @@ test('a bad environment variable stops start-up with a message naming it', async
   t.regex(err, /NULLOPS_COOKIE_SECURE: must be one of auto, true, false/);
   t.false(err.includes('top-secret-value'));
 });
+
+test("with an agent of its own configured, npm start runs no local agent: node `local` is that agent's", async (t) => {
+  const { dataDir, env } = await ownEnvironment('nullops-configured-');
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const agentPort = await freePort();
+  const started = await start({
+    ...env,
+    NULLOPS_ADMIN_PASSWORD: 'configured-agent-admin',
+    NULLOPS_AGENT_ADDRESS: `127.0.0.1:${agentPort}`,
+    NULLOPS_AGENT_TOKEN: 'a'.repeat(40),
+  });
+  t.teardown(() => stop(started.child));
+  await eventually('the log line', async () => started.output().includes('not starting the local agent'));
+  const admin = await ApiClient.login(`http://127.0.0.1:${env.PORT}`, 'admin', 'configured-agent-admin');
+  const nodes = (await admin.get('/api/nodes')).body.items;
+  t.is(nodes.length, 1);
+  t.like(nodes[0], { name: 'local', host: '127.0.0.1', port: agentPort });
+  t.false(await listening(Number(env.NULLOPS_EMBEDDED_AGENT_PORT)), 'no agent at the embedded port');
+});
+
+test('an agent address without its token stops start-up with a message naming the missing one', async (t) => {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH, NULLOPS_AGENT_ADDRESS: 'agent.internal:5001' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const code = await new Promise((ok) => child.once('exit', ok));
+  t.is(code, 2);
+  t.regex(err, /NULLOPS_AGENT_TOKEN: required with NULLOPS_AGENT_ADDRESS/);
+});
+
+/** Whether something accepts connections on 127.0.0.1:port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((ok) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      ok(true);
+    });
+    socket.once('error', () => ok(false));
+  });
+}

@@ -1,4 +1,4 @@
-import { boolVar, enumVar, intVar, loadConfig, stringVar } from '@nullops/kernel';
+import { boolVar, ConfigError, enumVar, intVar, loadConfig, stringVar } from '@nullops/kernel';
 import { z } from 'zod';
 import { providersFromEnvironment } from './auth/sso/sso-providers.js';
 
@@ -127,5 +127,15 @@ export const controlPlaneConfigShape = {
 export type ControlPlaneConfig = ReturnType<typeof loadControlPlaneConfig>;
 
 export function loadControlPlaneConfig(env: NodeJS.ProcessEnv = process.env) {
-  return loadConfig(controlPlaneConfigShape, env);
+  const config = loadConfig(controlPlaneConfigShape, env);
+  // One without the other would be ignored without a word, and the agent never registered.
+  if (config.NULLOPS_AGENT_ADDRESS && !config.NULLOPS_AGENT_TOKEN)
+    throw new ConfigError([
+      'NULLOPS_AGENT_TOKEN: required with NULLOPS_AGENT_ADDRESS (the token that agent was started with)',
+    ]);
+  if (config.NULLOPS_AGENT_TOKEN && !config.NULLOPS_AGENT_ADDRESS)
+    throw new ConfigError([
+      'NULLOPS_AGENT_ADDRESS: required with NULLOPS_AGENT_TOKEN (where that agent listens, host:port)',
+    ]);
+  return config;
 }

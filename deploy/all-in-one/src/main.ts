@@ -9,12 +9,20 @@ import { type LocalAgentStarter, localNodeCredentials, runControlPlaneProcess } 
 
 /**
  * The local Docker agent: a normal node (`local` in environment `local`) with TLS, token, pinning
- * and reconcile. Off with NULLOPS_EMBEDDED_AGENT=off, without a Docker engine, or once an admin
- * deleted its node.
+ * and reconcile. Off with NULLOPS_EMBEDDED_AGENT=off, with an agent of its own configured
+ * (NULLOPS_AGENT_ADDRESS), without a Docker engine, or once an admin deleted its node.
  */
 const startLocalDockerAgent: LocalAgentStarter = async (deps) => {
   const logger = deps.logger.child({ component: 'embedded-agent' });
   if (deps.config.NULLOPS_EMBEDDED_AGENT === 'off') return undefined;
+  // Node `local` is then that agent's: a second agent here would take its node and its token.
+  if (deps.config.NULLOPS_AGENT_ADDRESS) {
+    logger.info(
+      { address: deps.config.NULLOPS_AGENT_ADDRESS },
+      'an agent of its own is configured (NULLOPS_AGENT_ADDRESS): not starting the local agent',
+    );
+    return undefined;
+  }
   const unreachable = await dockerEngineUnreachable();
   if (unreachable) {
     logger.info({ reason: unreachable }, 'no Docker engine reachable: starting without a local agent');
