@@ -44,6 +44,39 @@ test.before(async () => {
         teams: [{ teamId: teams[team], access: 'read' }],
       })
     ).id;
+  // A deployment in shop (already failed: its node is offline, so no agent is involved), which
+  // alice sees while a group gives her shop's team.
+  const environmentId = (
+    await admin.expect(201, 'POST', '/api/environments', {
+      name: 'qa',
+      baseDomain: 'qa.example.test',
+      runtime: 'docker',
+      defaultTtlSeconds: 86400,
+    })
+  ).id;
+  const nodeId = (
+    await admin.expect(201, 'POST', '/api/nodes', {
+      environmentId,
+      name: 'n1',
+      host: '127.0.0.1',
+      port: 5000,
+    })
+  ).id;
+  const pipeline = await admin.expect(201, 'POST', `/api/projects/${projects.shop}/pipeline/versions`, {
+    graph: { nodes: [], edges: [] },
+  });
+  await cp.database.db('deployments').insert({
+    id: '2f0c6a4e-9d1b-4c3e-8f7a-5b6c7d8e9f01',
+    name: 'shop-demo',
+    projectId: projects.shop,
+    environmentId,
+    nodeId,
+    pipelineVersionId: pipeline.id,
+    state: 'failed',
+    tags: JSON.stringify({}),
+    cpuMillicores: 100,
+    memoryMb: 128,
+  });
   idp.people.set('alice', { groups: ['qa-engineers', 'developers', 'marketing'], name: 'Alice Doe' });
   idp.people.set('bob', { groups: ['marketing'] });
   idp.people.set('carol', { groups: ['nullops-admins'] });
@@ -89,10 +122,12 @@ const userNamed = async (username: string) =>
   (await cp.admin.get(`/api/users?q=${username}`)).body.items.find(
     (u: { username: string }) => u.username === username,
   );
-const visibleProjects = (page: Page): Promise<{ name: string }[]> =>
+const visible = (page: Page, what: 'projects' | 'deployments'): Promise<{ name: string }[]> =>
   page.evaluate(
-    async () => ((await (await fetch('/api/projects')).json()) as { items: { name: string }[] }).items,
+    async (path) => ((await (await fetch(path)).json()) as { items: { name: string }[] }).items,
+    `/api/${what}`,
   );
+const visibleProjects = (page: Page) => visible(page, 'projects');
 
 test.serial(
   'an admin sets single sign-on up in the UI: the provider, its redirect URI, its groups',
@@ -170,10 +205,21 @@ test.serial('signing in through the provider makes the account and its teams fro
 test.serial('a lost group loses its team at the next sign-in; a manual membership stays', async (t) => {
   const alice = await userNamed('alice');
   await cp.admin.expect(204, 'PUT', `/api/teams/${teams.ops}/members/${alice.id}`);
+  const before = await ssoSignIn('alice');
+  await signedIn(before);
+  t.deepEqual(
+    (await visible(before, 'deployments')).map((d) => d.name),
+    ['shop-demo'],
+  );
   idp.people.set('alice', { groups: ['developers'], name: 'Alice Doe' });
   const page = await ssoSignIn('alice');
   await signedIn(page);
   t.deepEqual((await visibleProjects(page)).map((p) => p.name).sort(), ['api', 'infra']);
+  // Not even for a moment from a list kept from before the sign-in.
+  t.deepEqual(await visible(page, 'deployments'), []);
+  await before.reload();
+  await signedIn(before);
+  t.deepEqual(await visible(before, 'deployments'), [], 'her other session lost it too');
   const removed = (await cp.admin.get('/api/audit?action=teams.members.remove')).body.items;
   t.like(removed[0], { actorName: `sso:${SLUG}`, targetId: teams.qa });
   t.regex(JSON.stringify(removed[0].details), /no longer in a group mapped to it/);

@@ -53,7 +53,7 @@ export function controlPlaneHooks(deps: {
     async after(ctx, route, outcome) {
       // Relayed to the replica holding the node's link, which decides and audits it.
       if (outcome.error instanceof ElsewhereError) return;
-      if (route.method !== 'get') deps.changed?.();
+      if (route.method !== 'get' || route.changes) deps.changed?.();
       if (!audited(ctx, route) || ctx.state.auditWritten) return;
       try {
         await deps.audit.record(auditEntry(ctx, route, outcome));

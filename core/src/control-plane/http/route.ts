@@ -80,6 +80,11 @@ export interface RouteSpec<
    * lines, backup contents). A handler can also ask for it per request (`ctx.state.auditRead`).
    */
   auditRead?: true;
+  /**
+   * True for a read that changes state all the same (SSO's callback signs in and sets the user's
+   * team memberships): caches forget after it, as after any change.
+   */
+  changes?: true;
   handler: (req: RouteRequest<Out<PS>, Out<QS>, Out<BS>, E>) => Promise<RouteResult>;
 }
 

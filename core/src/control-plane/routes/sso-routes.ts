@@ -167,6 +167,8 @@ export function ssoRoutes(container: DependencyContainer): AnyRoute[] {
       method: 'get',
       path: '/api/auth/sso/:slug/callback',
       operationId: 'auth.sso.callback',
+      // A sign-in sets the user's team memberships from the provider's groups.
+      changes: true,
       summary:
         "The provider's answer: signs in and redirects to the page the sign-in started from, or to the login page saying why not",
       tags: ['auth'],
