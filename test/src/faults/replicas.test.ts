@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
 import test from 'ava';
 import { registerLocalNode, waitNodeReady } from '../helpers/agent-process.js';
 import { ApiClient } from '../helpers/api-client.js';
@@ -10,6 +11,7 @@ import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { type Replica, type ReplicaSet, replicaSet, watchUrls } from '../helpers/replica-set.js';
 import { openEvents } from '../helpers/sse.js';
 import { eventually } from '../helpers/time.js';
+import { startVerdaccio } from '../helpers/verdaccio.js';
 import { webProject } from '../helpers/web-project.js';
 
 /**
@@ -135,6 +137,48 @@ test.serial('a token revoked through one replica is refused by the others within
   t.log(`revoked on ${first.name} → refused on ${third.name}: ${took} ms`);
   t.true(took < 1000, `refused after ${took} ms`);
 });
+
+test.serial(
+  'a plugin installed, reconfigured and removed through one replica is followed by the others',
+  async (t) => {
+    const npm = await startVerdaccio();
+    t.teardown(() => npm.stop());
+    for (const fixture of ['shout', 'greeter']) await npm.publish(resolve('test/fixtures/plugins', fixture));
+    const name = '@fixtures/nullops-greeter';
+    const route = `/api/ext/${name}/greeting`;
+    /** What each replica's copy of the plugin answers (its status where there is none). */
+    const answers = () =>
+      Promise.all(
+        replicas.map(async (r) => {
+          const res = await admin.at(r.url).get(route);
+          return res.status === 200 ? res.body.greeting : res.status;
+        }),
+      );
+    const everywhere = (what: string, expected: unknown) =>
+      eventually(`${what} on every replica`, async () => {
+        const seen = await answers();
+        return seen.every((x) => x === expected) ? seen : undefined;
+      });
+
+    const [first, second, third] = replicas.map((r) => admin.at(r.url));
+    await first?.expect(201, 'POST', '/api/plugins', {
+      package: name,
+      registry: { url: npm.url, token: npm.token },
+      settings: { greeting: 'hi' },
+    });
+    t.deepEqual(
+      await everywhere('installed', 'hi (greeter 1.0.0)'),
+      Array(REPLICAS).fill('hi (greeter 1.0.0)'),
+    );
+    // Settings alone (the same release): the others apply them too.
+    await second?.expect(200, 'PUT', `/api/plugins/${encodeURIComponent(name)}`, {
+      settings: { greeting: 'good day' },
+    });
+    t.truthy(await everywhere('reconfigured', 'good day (greeter 1.0.0)'));
+    await third?.expect(204, 'DELETE', `/api/plugins/${encodeURIComponent(name)}`);
+    t.truthy(await everywhere('removed', 404));
+  },
+);
 
 test.serial(
   'kill -9 of a replica mid-deploy: its nodes are re-homed within 15 s, the deployment finishes once, every URL keeps answering',

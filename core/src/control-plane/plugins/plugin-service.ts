@@ -57,6 +57,8 @@ export class PluginService {
   readonly extensions: PluginExtensions;
   /** The release in use per plugin name (bundled ones, then installed ones over them). */
   private current = new Map<string, HostedPlugin>();
+  /** The settings (as stored, JSON) each plugin's extensions were last started with here. */
+  private readonly applied = new Map<string, string>();
 
   constructor(
     @inject(Refs.database) private readonly db: Database,
@@ -110,6 +112,7 @@ export class PluginService {
     if (plugin.status !== 'loaded') return;
     const row = await Plugin.query(db).findOne({ name: plugin.name });
     let settings = row?.settings ?? {};
+    this.applied.set(plugin.name, JSON.stringify(settings));
     try {
       settings = (await this.secrets.substitute(settings, db)) as Record<string, unknown>;
     } catch (err) {
@@ -355,16 +358,25 @@ export class PluginService {
   /** Stops using an installed release (the bundled one of that name, if any, takes its place). */
   private unload(name: string, bundled: HostedPlugin | undefined) {
     this.extensions.deactivate(name);
+    this.applied.delete(name);
     this.current.delete(name);
     if (bundled) this.current.set(name, bundled);
   }
 
-  /** Another replica installed, upgraded or removed plugins: this one loads what the database says. */
+  /**
+   * Another replica installed, upgraded, reconfigured or removed plugins: this one loads what the
+   * database says.
+   */
   private async followDatabase(): Promise<void> {
     const rows = await Plugin.query(this.db);
     for (const row of rows) {
       const current = this.current.get(row.name);
-      if (current?.source === 'registry' && current.version === row.version) continue;
+      if (current?.source === 'registry' && current.version === row.version) {
+        // The same release with other settings: its extensions start again with them.
+        if (current.status === 'loaded' && this.applied.get(row.name) !== JSON.stringify(row.settings ?? {}))
+          await this.use(current);
+        continue;
+      }
       await this.use(await this.host.ensure(await this.withTree(this.db, this.refOf(row))));
     }
     for (const [name, plugin] of [...this.current])
