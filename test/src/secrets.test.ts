@@ -1,4 +1,4 @@
-import { Refs, SecretDecryptionError, SecretService } from '@nullops/core';
+import { ClusterBus, Refs, SecretDecryptionError, SecretService } from '@nullops/core';
 import test from 'ava';
 import { dumpDatabase } from './helpers/database-dump.js';
 import { startTestControlPlane } from './helpers/test-control-plane.js';
@@ -113,7 +113,7 @@ test('secret keys rotate: old ciphertexts still open, and rotateAll re-encrypts 
   const newKey = Buffer.alloc(32, 7).toString('hex');
   const rotatedBox = new SecretBox(parseSecretKeys(`2:${newKey},1:${oldKey}`));
   t.is(rotatedBox.currentKeyId, '2');
-  const service = new SecretService(cp.database.db, rotatedBox);
+  const service = new SecretService(cp.database.db, rotatedBox, cp.cp.container.resolve(ClusterBus));
   t.is(
     (await service.reveal(['ROTATE_ME'])).get('ROTATE_ME'),
     'value-before-rotation',

@@ -139,7 +139,7 @@ test.serial('a token revoked through one replica is refused by the others within
 });
 
 test.serial(
-  'a plugin installed, reconfigured and removed through one replica is followed by the others',
+  'a plugin installed, reconfigured (its settings, a secret they name) and removed through one replica is followed by the others',
   async (t) => {
     const npm = await startVerdaccio();
     t.teardown(() => npm.stop());
@@ -161,15 +161,19 @@ test.serial(
       });
 
     const [first, second, third] = replicas.map((r) => admin.at(r.url));
+    const secret = await first?.expect(201, 'POST', '/api/secrets', { name: 'GREETING', value: 'hi' });
     await first?.expect(201, 'POST', '/api/plugins', {
       package: name,
       registry: { url: npm.url, token: npm.token },
-      settings: { greeting: 'hi' },
+      settings: { greeting: '${secret:GREETING}' },
     });
     t.deepEqual(
       await everywhere('installed', 'hi (greeter 1.0.0)'),
       Array(REPLICAS).fill('hi (greeter 1.0.0)'),
     );
+    // The secret its settings name gets a new value: every replica's copy uses it.
+    await third?.expect(200, 'PATCH', `/api/secrets/${secret.id}`, { value: 'good evening' });
+    t.truthy(await everywhere('the new secret value', 'good evening (greeter 1.0.0)'));
     // Settings alone (the same release): the others apply them too.
     await second?.expect(200, 'PUT', `/api/plugins/${encodeURIComponent(name)}`, {
       settings: { greeting: 'good day' },

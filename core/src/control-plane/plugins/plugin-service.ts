@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { inject, injectable, rootContainer } from '@nullops/kernel';
 import {
@@ -33,7 +33,7 @@ import { Outbox } from '../outbox/outbox.js';
 import { Refs } from '../refs.js';
 import { sealedContexts } from '../security/sealed-contexts.js';
 import type { SecretBox } from '../security/secret-box.js';
-import { SecretService } from '../services/secret-service.js';
+import { SECRET_VALUE_CHANGED_TOPIC, SecretService } from '../services/secret-service.js';
 import { type CatalogEntry, componentCatalog, providerOf } from './component-catalog.js';
 import { PluginExtensions } from './plugin-extensions.js';
 import { resolvedProjectSettings } from './project-plugin-settings.js';
@@ -57,7 +57,10 @@ export class PluginService {
   readonly extensions: PluginExtensions;
   /** The release in use per plugin name (bundled ones, then installed ones over them). */
   private current = new Map<string, HostedPlugin>();
-  /** The settings (as stored, JSON) each plugin's extensions were last started with here. */
+  /**
+   * A digest of the settings (secrets resolved) each plugin's extensions were last started with
+   * here: a digest, so that no second copy of the values is kept.
+   */
   private readonly applied = new Map<string, string>();
 
   constructor(
@@ -91,13 +94,14 @@ export class PluginService {
   async start(): Promise<void> {
     // Every replica loads what another installed, and syncs the nodes it links.
     this.outbox.handle(SYNC_TOPIC, () => this.bus.publish(SYNC_TOPIC));
-    this.bus.on(
-      SYNC_TOPIC,
-      () =>
-        void this.followDatabase()
-          .catch((err) => this.logger.error({ err }, 'could not load the plugins another replica changed'))
-          .then(() => this.syncAllNodes()),
-    );
+    const follow = () =>
+      this.followDatabase().catch((err) =>
+        this.logger.error({ err }, 'could not load the plugins another replica changed'),
+      );
+    this.bus.on(SYNC_TOPIC, () => void follow().then(() => this.syncAllNodes()));
+    // A secret that settings name has a new value; or messages may have been missed.
+    this.bus.on(SECRET_VALUE_CHANGED_TOPIC, () => void follow());
+    this.bus.on('resync', () => void follow());
     for (const plugin of await this.host.loadBundled(bundledPluginsOf(import.meta.url)))
       this.current.set(plugin.name, plugin);
     for (const row of await Plugin.query(this.db)) {
@@ -111,10 +115,9 @@ export class PluginService {
   private async activate(plugin: HostedPlugin, db: Database = this.db) {
     if (plugin.status !== 'loaded') return;
     const row = await Plugin.query(db).findOne({ name: plugin.name });
-    let settings = row?.settings ?? {};
-    this.applied.set(plugin.name, JSON.stringify(settings));
+    let settings: Record<string, unknown>;
     try {
-      settings = (await this.secrets.substitute(settings, db)) as Record<string, unknown>;
+      settings = await this.resolvedSettings(row, db);
     } catch (err) {
       this.logger.error(
         { plugin: plugin.name, err: (err as Error).message },
@@ -122,11 +125,17 @@ export class PluginService {
       );
       return;
     }
+    this.applied.set(plugin.name, digestOf(settings));
     const error = await this.extensions.activate(plugin, settings);
     if (error) {
       plugin.status = 'failed';
       plugin.error = error;
     }
+  }
+
+  /** A plugin's settings with the secrets they name put in. */
+  private async resolvedSettings(row: Plugin | undefined, db: Database = this.db) {
+    return (await this.secrets.substitute(row?.settings ?? {}, db)) as Record<string, unknown>;
   }
 
   /** Every release a node should have: the bundled ones and the current installed ones. */
@@ -364,17 +373,19 @@ export class PluginService {
   }
 
   /**
-   * Another replica installed, upgraded, reconfigured or removed plugins: this one loads what the
-   * database says.
+   * Another replica installed, upgraded, reconfigured or removed plugins, or a secret their settings
+   * name changed: this one loads what the database says.
    */
   private async followDatabase(): Promise<void> {
     const rows = await Plugin.query(this.db);
     for (const row of rows) {
       const current = this.current.get(row.name);
       if (current?.source === 'registry' && current.version === row.version) {
-        // The same release with other settings: its extensions start again with them.
-        if (current.status === 'loaded' && this.applied.get(row.name) !== JSON.stringify(row.settings ?? {}))
-          await this.use(current);
+        // The same release with other settings (or a secret they name changed): its extensions
+        // start again with them.
+        if (current.status !== 'loaded') continue;
+        const settings = await this.resolvedSettings(row).catch(() => undefined);
+        if (!settings || this.applied.get(row.name) !== digestOf(settings)) await this.use(current);
         continue;
       }
       await this.use(await this.host.ensure(await this.withTree(this.db, this.refOf(row))));
@@ -493,3 +504,6 @@ async function projectsWhoseLatestPipelineUses(db: Database, plugin: string): Pr
   );
   return rows.map((r) => r.name);
 }
+
+const digestOf = (settings: Record<string, unknown>) =>
+  createHash('sha256').update(JSON.stringify(settings)).digest('base64');

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { inject, injectable } from '@nullops/kernel';
 import { InputError, SECRET_REFERENCE, walkStrings } from '@nullops/plugin-sdk';
+import { ClusterBus } from '../cluster/cluster-bus.js';
 import type { Database } from '../database/database.js';
 import { Secret } from '../models/catalog.js';
 import { Refs } from '../refs.js';
@@ -11,6 +12,12 @@ import { insertRecord, patchRecord } from './records.js';
 export { SECRET_REFERENCE };
 
 /**
+ * Bus topic, published in the transaction that changed a secret's value (so heard once it commits,
+ * on every replica): what holds values it resolved (plugins' settings) resolves them again.
+ */
+export const SECRET_VALUE_CHANGED_TOPIC = 'secrets.value-changed';
+
+/**
  * Reads secret values for the control plane's own use (resolving pipeline parameters before they
  * go to an agent over TLS). Values never leave through the API.
  */
@@ -19,6 +26,7 @@ export class SecretService {
   constructor(
     @inject(Refs.database) private readonly db: Database,
     @inject(Refs.secretBox) private readonly box: SecretBox,
+    @inject(ClusterBus) private readonly bus: ClusterBus,
   ) {}
 
   /** A new secret, its value encrypted (bound to its own row). */
@@ -38,7 +46,7 @@ export class SecretService {
   }
 
   /** Replaces a secret's value, its description, or both. */
-  update(
+  async update(
     db: Database,
     id: string,
     input: { value?: string | undefined; description?: string | null | undefined },
@@ -46,7 +54,9 @@ export class SecretService {
     const patch: Partial<Secret> = { updatedAt: new Date() };
     if (input.value !== undefined) patch.valueEnc = this.box.encrypt(input.value, sealedContexts.secret(id));
     if (input.description !== undefined) patch.description = input.description;
-    return patchRecord(Secret, db, id, 'secret', patch);
+    const row = await patchRecord(Secret, db, id, 'secret', patch);
+    if (input.value !== undefined) await this.bus.publish(SECRET_VALUE_CHANGED_TOPIC, {}, db);
+    return row;
   }
 
   /** The plaintext of each named secret; an unknown name is an input error naming it. */
