@@ -9,3 +9,4 @@ export * from './net/liveness.js';
 export * from './security/channel-proof.js';
 export * from './security/constant-time.js';
 export * from './security/edge-key.js';
+export * from './security/self-signed.js';

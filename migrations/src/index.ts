@@ -19,6 +19,7 @@ import * as runtimeKinds from './20261208030000_runtime_kinds.js';
 import * as singleSignOn from './20261209000000_single_sign_on.js';
 import * as controlPlaneReplicas from './20261210000000_control_plane_replicas.js';
 import * as deploymentListOrder from './20261210010000_deployment_list_order.js';
+import * as replicaRelayTls from './20261211000000_replica_relay_tls.js';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed from a folder) so the compiled package
@@ -45,6 +46,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261209000000_single_sign_on': singleSignOn,
   '20261210000000_control_plane_replicas': controlPlaneReplicas,
   '20261210010000_deployment_list_order': deploymentListOrder,
+  '20261211000000_replica_relay_tls': replicaRelayTls,
 };
 
 /** A knex migration source over the list above. */

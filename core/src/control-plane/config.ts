@@ -80,10 +80,22 @@ export const controlPlaneConfigShape = {
   /** Silence after which a replica is dead: its node links and outbox effects go to the others. */
   NULLOPS_REPLICA_TIMEOUT_MS: intVar(8000, 200, 600_000),
   /**
-   * Where the other replicas reach this one's API (http://10.0.3.7:8080): log streams and execs of
-   * the nodes it holds are relayed there. Unset: http://<host name>:<PORT>.
+   * Where the other replicas reach this one (a host name or IP, e.g. the pod's): requests that need
+   * a node it links (log streams, execs) are relayed there over mutual TLS. Unset: the host name.
    */
-  NULLOPS_REPLICA_ADDRESS: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  NULLOPS_REPLICA_HOST: z
+    .string()
+    .regex(/^[A-Za-z0-9.:-]+$/, 'must be a host name or an IP address')
+    .optional(),
+  /** The port of that mutual-TLS listener (0: any free port, said to the others in the database). */
+  NULLOPS_REPLICA_PORT: intVar(0, 0, 65535),
+  /** Replaced by the two above: relays no longer go to the plain-HTTP API port. */
+  NULLOPS_REPLICA_ADDRESS: z
+    .undefined({
+      error:
+        'replaced by NULLOPS_REPLICA_HOST (and NULLOPS_REPLICA_PORT): replicas relay to each other over mutual TLS now',
+    })
+    .optional(),
   /**
    * Where people reach NullOps (https://nullops.example.com): single sign-on's redirect URIs are
    * made from it, exactly. Unset: from the request that starts a sign-in.

@@ -1,6 +1,4 @@
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { hostname } from 'node:os';
 import Router from '@koa/router';
 import type { DependencyContainer } from '@nullops/kernel';
 import { composeServices, createContainer, createHttpApp, Metrics, type ServiceClass } from '@nullops/kernel';
@@ -197,7 +195,7 @@ export function createControlPlane(deps: {
     proxyHops: deps.config.NULLOPS_TRUST_PROXY_HOPS || (deps.config.NULLOPS_TRUST_PROXY ? 1 : 0),
   });
   app.use(corsMiddleware(deps.config.NULLOPS_CORS_ORIGINS));
-  app.use(relayToLinkHolder());
+  app.use(relayToLinkHolder(container.resolve(Replicas)));
   // After a change through the API, caches forget and open streams ask again: on every replica.
   const bus = container.resolve(ClusterBus);
   const changed = () => {
@@ -226,6 +224,8 @@ export function createControlPlane(deps: {
   app.use(router.allowedMethods());
   const pluginService = container.resolve(PluginService);
   mountWebUi(app, deps.logger, (name, version) => pluginService.frontendFile(name, version));
+  // Requests the other replicas relay here come in through a listener of their own (mutual TLS).
+  container.resolve(Replicas).serveRelays(app.callback());
 
   return {
     app,
@@ -237,19 +237,8 @@ export function createControlPlane(deps: {
     listen: (port, host) =>
       new Promise((resolveListen, reject) => {
         const server = app.listen(port, host);
-        server.once('listening', () => {
-          container.resolve(Replicas).address ??= replicaAddress(deps.config, server, host);
-          resolveListen(server);
-        });
+        server.once('listening', () => resolveListen(server));
         server.once('error', reject);
       }),
   };
-}
-
-/** Where other replicas reach this one: as configured, or this host's name and the port it listens on. */
-function replicaAddress(config: ControlPlaneConfig, server: Server, host: string | undefined): string {
-  if (config.NULLOPS_REPLICA_ADDRESS) return config.NULLOPS_REPLICA_ADDRESS;
-  const { port } = server.address() as AddressInfo;
-  const anyHost = !host || host === '0.0.0.0' || host === '::';
-  return `http://${anyHost ? hostname() : host}:${port}`;
 }

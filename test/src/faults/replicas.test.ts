@@ -1,5 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
 import { resolve } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { createSelfSignedIdentity } from '@nullops/kernel';
 import test from 'ava';
 import { registerLocalNode, waitNodeReady } from '../helpers/agent-process.js';
 import { ApiClient } from '../helpers/api-client.js';
@@ -28,6 +31,24 @@ const deploymentIds: string[] = [];
 let admin: ApiClient;
 let environment: { id: string; name: string };
 let project: { id: string };
+
+/** What a replica's relay listener answers a client with this certificate (or none). */
+function relayListenerAnswer(
+  url: string,
+  client: { cert: string; key: string } | undefined,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string; thumbprint: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { rejectUnauthorized: false, headers, ...client }, (res) => {
+      const thumbprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, thumbprint }));
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
 
 const hostOf = (name: string) => `web.${name}.qa.nullops.test`;
 const steadyUrls = () => ['everywhere', 'steady-1', 'steady-2'].map(hostOf);
@@ -118,6 +139,32 @@ test.serial(
         logs.events.some((e) => e.event === 'end'),
         `logs through ${replica.name}`,
       );
+    }
+  },
+);
+
+test.serial(
+  'replicas relay to each other over mutual TLS: each pins the certificate the others said in the database, and only they get an answer',
+  async (t) => {
+    const rows = await set.liveRows();
+    t.is(rows.length, REPLICAS);
+    t.deepEqual(rows.map((r) => r.address).sort(), replicas.map((r) => r.relayAddress).sort());
+    for (const row of rows) t.regex(row.thumbprint, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    t.is(new Set(rows.map((r) => r.thumbprint)).size, REPLICAS, 'a certificate of its own each');
+
+    const row = rows[0] as (typeof rows)[number];
+    // No client certificate, or one no replica has: refused, whatever the credentials.
+    const stranger = await createSelfSignedIdentity({
+      commonName: 'nullops-replica stranger',
+      dnsName: 'nullops-replica',
+      usages: ['clientAuth'],
+      validDays: 1,
+    });
+    for (const client of [undefined, stranger]) {
+      const answer = await relayListenerAnswer(`${row.address}/api/nodes`, client, admin.credentials());
+      t.is(answer.status, 403);
+      t.regex(answer.body, /only control-plane replicas relay requests here/);
+      t.is(answer.thumbprint, row.thumbprint, 'the listener shows the certificate the database names');
     }
   },
 );

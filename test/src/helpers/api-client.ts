@@ -45,6 +45,15 @@ export class ApiClient {
     return new ApiClient(baseUrl, this.auth);
   }
 
+  /** The headers that carry these credentials (for a request made some other way). */
+  credentials(): Record<string, string> {
+    const h: Record<string, string> = {};
+    if (this.auth.cookie) h.cookie = this.auth.cookie;
+    if (this.auth.csrf) h['x-csrf-token'] = this.auth.csrf;
+    if (this.auth.bearer) h.authorization = `Bearer ${this.auth.bearer}`;
+    return h;
+  }
+
   /** The same session without its CSRF token (to show cross-site requests are refused). */
   withoutCsrf(): ApiClient {
     return new ApiClient(this.baseUrl, { cookie: this.auth.cookie });
@@ -57,10 +66,7 @@ export class ApiClient {
     headers: Record<string, string> = {},
     options: { headersOnly?: boolean } = {},
   ): Promise<ApiResponse<T>> {
-    const h: Record<string, string> = { ...headers };
-    if (this.auth.cookie) h.cookie = this.auth.cookie;
-    if (this.auth.csrf) h['x-csrf-token'] = this.auth.csrf;
-    if (this.auth.bearer) h.authorization = `Bearer ${this.auth.bearer}`;
+    const h: Record<string, string> = { ...headers, ...this.credentials() };
     let payload: string | undefined;
     if (body !== undefined) {
       payload = typeof body === 'string' ? body : JSON.stringify(body);

@@ -31,6 +31,8 @@ export interface Replica {
   env: Record<string, string>;
   /** Its API. */
   url: string;
+  /** Where the others relay requests to it (mutual TLS). */
+  relayAddress: string;
   ingressPort: number;
   child?: ChildProcess;
   /** Told to stop: a load balancer in front takes it out of rotation now. */
@@ -61,13 +63,16 @@ export async function replicaSet(count: number, env: Record<string, string> = {}
   for (let i = 0; i < count; i++) {
     const port = await restartablePort();
     const ingressPort = await restartablePort();
+    const relayPort = await restartablePort();
     replicas.push({
       name: `replica-${i + 1}`,
       url: `http://127.0.0.1:${port}`,
+      relayAddress: `https://127.0.0.1:${relayPort}`,
       ingressPort,
       env: {
         ...shared,
         PORT: String(port),
+        NULLOPS_REPLICA_PORT: String(relayPort),
         NULLOPS_INGRESS_PORT: String(ingressPort),
         NULLOPS_DATA_DIR: join(dataDir, `replica-${i + 1}`),
       },
@@ -107,7 +112,13 @@ export async function replicaSet(count: number, env: Record<string, string> = {}
     /** The process of a replica id (replicas are found at the address they publish). */
     async byId(id: string): Promise<Replica | undefined> {
       const row = await db('control_plane_replicas').where({ id }).first();
-      return replicas.find((r) => r.url === row?.address);
+      return replicas.find((r) => r.relayAddress === row?.address);
+    },
+    /** The live replicas' rows: where each takes relayed requests, and its certificate's thumbprint. */
+    async liveRows(): Promise<{ id: string; address: string; thumbprint: string }[]> {
+      return db('control_plane_replicas')
+        .where('heartbeatAt', '>', db.raw("now() - interval '8 seconds'"))
+        .select('id', 'address', 'thumbprint');
     },
     async close(): Promise<void> {
       for (const r of replicas) if (r.child && r.child.exitCode === null) await stop(r.child);

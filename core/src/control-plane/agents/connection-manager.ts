@@ -149,7 +149,7 @@ export class AgentConnectionManager {
     if (local) return local;
     const holder = await this.leases.holderOf(nodeId);
     if (holder && holder !== this.replicas.id && this.replicas.isLive(holder))
-      throw new ElsewhereError(nodeId, holder, this.replicas.addressOf(holder));
+      throw new ElsewhereError(nodeId, holder, this.replicas.member(holder));
     return undefined;
   }
 

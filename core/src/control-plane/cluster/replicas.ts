@@ -1,10 +1,13 @@
 import { EventEmitter } from 'node:events';
-import { inject, injectable } from '@nullops/kernel';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
+import { createSelfSignedIdentity, inject, injectable, type TlsIdentity } from '@nullops/kernel';
 import type { Logger } from 'pino';
 import type { ControlPlaneConfig } from '../config.js';
 import type { Database } from '../database/database.js';
 import { Refs } from '../refs.js';
 import { ClusterBus } from './cluster-bus.js';
+import { RelayListener } from './relay-listener.js';
 import { ownerOf } from './rendezvous.js';
 
 /** Bus topic: a replica joined or left (everyone looks again at once, not at its next beat). */
@@ -12,7 +15,10 @@ const MEMBERSHIP_TOPIC = 'replicas.changed';
 
 export interface Replica {
   id: string;
+  /** Where it takes relayed requests (https://host:port), once it listens. */
   address: string | null;
+  /** The thumbprint of the certificate it made at start: pinned by the others, both ways. */
+  thumbprint: string | null;
 }
 
 /**
@@ -26,8 +32,12 @@ export interface Replica {
 export class Replicas extends EventEmitter<{ changed: [] }> {
   /** This replica: new at every start, so a restarted process never inherits a dead one's claims. */
   readonly id: string;
-  /** Where other replicas reach this one's API (set once it listens). */
+  /** Where other replicas relay requests to this one (its relay listener), once it listens. */
   address: string | null = null;
+  /** Its TLS identity for relays, made at every start (as the id is). */
+  identity: TlsIdentity | undefined;
+  private relayHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  private readonly relayListener = new RelayListener();
   private live: Replica[] = [];
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
@@ -48,12 +58,36 @@ export class Replicas extends EventEmitter<{ changed: [] }> {
     return this.config.NULLOPS_REPLICA_TIMEOUT_MS / 1000;
   }
 
+  /** Serves requests the other replicas relay here with `handler` (the API's), once started. */
+  serveRelays(handler: (req: IncomingMessage, res: ServerResponse) => void): void {
+    this.relayHandler = handler;
+  }
+
   async start(): Promise<void> {
-    this.address ??= this.config.NULLOPS_REPLICA_ADDRESS ?? null;
+    this.identity = await createSelfSignedIdentity({
+      commonName: `nullops-replica ${this.id}`,
+      dnsName: 'nullops-replica',
+      usages: ['serverAuth', 'clientAuth'],
+      validDays: 3650,
+    });
+    if (this.relayHandler) {
+      const port = await this.relayListener.start({
+        identity: this.identity,
+        host: this.config.NULLOPS_LISTEN_HOST,
+        port: this.config.NULLOPS_REPLICA_PORT,
+        handler: this.relayHandler,
+        isReplica: (thumbprint) => this.isReplicaThumbprint(thumbprint),
+      });
+      const listen = this.config.NULLOPS_LISTEN_HOST;
+      const anyHost = !listen || listen === '0.0.0.0' || listen === '::';
+      const host = this.config.NULLOPS_REPLICA_HOST ?? (anyHost ? hostname() : listen);
+      this.address = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    }
     // No two live processes listen at one address: a row with ours is a predecessor that crashed
-    // here (kill -9, a restarted pod). Gone now, rather than after the replica timeout.
+    // here (kill -9, a restarted pod, with a fixed NULLOPS_REPLICA_PORT). Gone now, rather than
+    // after the replica timeout.
     if (this.address) await this.db('control_plane_replicas').where({ address: this.address }).delete();
-    await this.db('control_plane_replicas').insert({ id: this.id, address: this.address });
+    await this.db('control_plane_replicas').insert(this.row);
     this.unsubscribe = this.bus.on(MEMBERSHIP_TOPIC, () => void this.beat());
     await this.beat();
     this.timer = setInterval(() => void this.beat(), this.config.NULLOPS_REPLICA_HEARTBEAT_MS);
@@ -72,6 +106,20 @@ export class Replicas extends EventEmitter<{ changed: [] }> {
       .update({ claimedBy: null, availableAt: this.db.fn.now() });
     await this.db('control_plane_replicas').where({ id: this.id }).delete();
     await this.bus.publish(MEMBERSHIP_TOPIC).catch(() => {});
+    await this.relayListener.stop();
+  }
+
+  /** This replica's row. */
+  private get row(): Replica {
+    return { id: this.id, address: this.address, thumbprint: this.identity?.thumbprint ?? null };
+  }
+
+  /** Whether a relaying client's certificate is a live replica's; a replica just started is looked for once more. */
+  private async isReplicaThumbprint(thumbprint: string): Promise<boolean> {
+    const known = () => this.live.some((r) => r.thumbprint === thumbprint && r.id !== this.id);
+    if (known()) return true;
+    await this.beat();
+    return known();
   }
 
   /** The live replicas, this one included, in a stable order. */
@@ -83,8 +131,9 @@ export class Replicas extends EventEmitter<{ changed: [] }> {
     return this.live.some((r) => r.id === id);
   }
 
-  addressOf(id: string): string | undefined {
-    return this.live.find((r) => r.id === id)?.address ?? undefined;
+  /** A live replica, as it said in the database. */
+  member(id: string): Replica | undefined {
+    return this.live.find((r) => r.id === id);
   }
 
   /** Whether this replica is the one to hold `key` (a node's link) among the live replicas. */
@@ -111,17 +160,17 @@ export class Replicas extends EventEmitter<{ changed: [] }> {
     const { db } = this;
     const alive = await db('control_plane_replicas')
       .where({ id: this.id })
-      .update({ heartbeatAt: db.fn.now(), address: this.address });
+      .update({ heartbeatAt: db.fn.now() });
     // Silent so long that others counted it dead (a stopped process, a lost database): it comes
     // back as itself; what it held was taken and is checked by its holders.
-    if (!alive) await db('control_plane_replicas').insert({ id: this.id, address: this.address });
+    if (!alive) await db('control_plane_replicas').insert(this.row);
     await db('node_link_leases')
       .where({ replicaId: this.id })
       .update({ expiresAt: db.raw('now() + make_interval(secs => ?)', [this.timeoutSeconds]) });
     const rows: Replica[] = await db('control_plane_replicas')
       .where('heartbeatAt', '>', db.raw('now() - make_interval(secs => ?)', [this.timeoutSeconds]))
       .orderBy('id')
-      .select('id', 'address');
+      .select('id', 'address', 'thumbprint');
     // Long gone: forgotten (a row is only a few bytes, but a fleet restarts every day).
     await db('control_plane_replicas')
       .where('heartbeatAt', '<', db.raw('now() - make_interval(secs => ?)', [this.timeoutSeconds * 100]))

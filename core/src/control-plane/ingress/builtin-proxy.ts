@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { AGENT_EDGE_HEADERS } from '@nullops/plugin-sdk';
 import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from 'pino';
+import { PinnedAgent } from '../security/pinned-agent.js';
 import { canonicalHost } from './host-name.js';
 import { type IngressDriver, type IngressRoute, stoppedAnswer } from './ingress-driver.js';
-import { PinnedAgent } from './pinned-agent.js';
 
 /**
  * The built-in ingress: a reverse proxy (http-proxy-3, which frames requests and tunnels WebSocket

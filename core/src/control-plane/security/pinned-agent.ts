@@ -4,12 +4,16 @@ import type { Duplex } from 'node:stream';
 import { connect } from 'node:tls';
 
 /**
- * A keep-alive HTTPS agent for one node's edge that trusts exactly the node's pinned certificate:
- * each new connection is handed to a request only after its thumbprint matched, so nothing —
- * headers, the edge key, a user's cookies — is ever written to an impostor.
+ * A keep-alive HTTPS agent for one peer (a node's edge, another control-plane replica) that trusts
+ * exactly the peer's pinned certificate: each new connection is handed to a request only after its
+ * thumbprint matched, so nothing — headers, the edge key, a user's cookies — is ever written to an
+ * impostor. With `client`, it shows that certificate in turn (mutual TLS).
  */
 export class PinnedAgent extends Agent {
-  constructor(readonly thumbprint: string) {
+  constructor(
+    readonly thumbprint: string,
+    private readonly client?: { cert: string; key: string },
+  ) {
     super({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, timeout: 60_000 });
   }
 
@@ -22,6 +26,7 @@ export class PinnedAgent extends Agent {
       port: Number(options.port),
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
+      ...this.client,
     });
     const fail = (err: Error) => callback?.(err, socket);
     socket.once('error', fail);
@@ -29,7 +34,7 @@ export class PinnedAgent extends Agent {
       socket.off('error', fail);
       if (socket.getPeerCertificate().fingerprint256 !== this.thumbprint) {
         socket.destroy();
-        callback?.(new Error('the node presented a certificate other than the pinned one'), socket);
+        callback?.(new Error('the peer presented a certificate other than the pinned one'), socket);
         return;
       }
       callback?.(null, socket);
