@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { resolve } from 'node:path';
 import type { TLSSocket } from 'node:tls';
@@ -166,6 +167,32 @@ test.serial(
       t.regex(answer.body, /only control-plane replicas relay requests here/);
       t.is(answer.thumbprint, row.thumbprint, 'the listener shows the certificate the database names');
     }
+
+    // A log read relayed from a replica that does not hold the node: audited by the holder with the
+    // client's own address (this one comes from 127.0.0.2), not the relaying replica's.
+    const everywhere = deploymentIds[0] as string;
+    const nodeId = (await admin.get(`/api/deployments/${everywhere}`)).body.nodeId;
+    const holder = (await set.leases()).get(nodeId);
+    const other = replicas.find((r) => r.relayAddress !== rows.find((x) => x.id === holder)?.address);
+    const status = await new Promise<number>((ok, fail) =>
+      httpRequest(
+        `${other?.url}/api/deployments/${everywhere}/logs?service=web&follow=false&tail=5`,
+        { localAddress: '127.0.0.2', headers: admin.credentials() },
+        (res) => {
+          res.resume();
+          res.on('end', () => ok(res.statusCode ?? 0));
+        },
+      )
+        .once('error', fail)
+        .end(),
+    );
+    t.is(status, 200);
+    const audited = await eventually('the relayed read audited', async () =>
+      ((await admin.get('/api/audit?action=deployments.logs')).body.items as { ip: string }[]).find(
+        (e) => e.ip === '127.0.0.2',
+      ),
+    );
+    t.truthy(audited);
   },
 );
 
