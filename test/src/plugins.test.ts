@@ -437,5 +437,19 @@ test.serial(
       received.some((r) => r.body.title?.startsWith('Node node-1 (qa) — back online')),
     );
     t.false(s.cp.logs.join('').includes('secret-path'), 'the webhook URL (a secret) is never logged');
+
+    // Settings the plugin refuses stop its control-plane part, with its reason; settings it takes
+    // start it again (the same release).
+    const notifier = `/api/plugins/${enc('@nullops/plugin-webhook-notifier')}`;
+    await s.admin.expect(200, 'PUT', notifier, { settings: { url: 'not a url', format: 'teams' } });
+    const refused = await statusOn('@nullops/plugin-webhook-notifier', 'control-plane');
+    t.like(refused, { status: 'failed' });
+    t.regex(refused.error, /url/);
+    t.is((await s.admin.post(route, {})).status, 404, 'its route is gone');
+    await s.admin.expect(200, 'PUT', notifier, {
+      settings: { url: '${secret:TEAMS_WEBHOOK}', format: 'teams' },
+    });
+    t.like(await statusOn('@nullops/plugin-webhook-notifier', 'control-plane'), { status: 'loaded' });
+    t.is((await s.admin.post(route, {})).status, 200, 'its route is back');
   },
 );

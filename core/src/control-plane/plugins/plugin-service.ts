@@ -62,6 +62,12 @@ export class PluginService {
    * here: a digest, so that no second copy of the values is kept.
    */
   private readonly applied = new Map<string, string>();
+  /**
+   * Why a loaded release's control-plane part is not running here (its settings refused, a secret
+   * they name missing). Kept apart from the release, which is shared and may be started again with
+   * other settings.
+   */
+  private readonly activationErrors = new Map<string, string>();
 
   constructor(
     @inject(Refs.database) private readonly db: Database,
@@ -109,28 +115,39 @@ export class PluginService {
       this.current.set(row.name, plugin);
     }
     for (const plugin of this.current.values()) await this.activate(plugin);
-    await this.recordStatuses(CONTROL_PLANE_HOST, [...this.current.values()].map(statusOf), this.db);
+    await this.recordStatuses(
+      CONTROL_PLANE_HOST,
+      [...this.current.values()].map((p) => statusOf(this.statusHere(p))),
+      this.db,
+    );
   }
 
+  /** Starts a loaded release's control-plane part with its settings (stopping what ran before). */
   private async activate(plugin: HostedPlugin, db: Database = this.db) {
     if (plugin.status !== 'loaded') return;
-    const row = await Plugin.query(db).findOne({ name: plugin.name });
+    const name = plugin.name;
+    this.activationErrors.delete(name);
+    const row = await Plugin.query(db).findOne({ name });
     let settings: Record<string, unknown>;
     try {
       settings = await this.resolvedSettings(row, db);
     } catch (err) {
-      this.logger.error(
-        { plugin: plugin.name, err: (err as Error).message },
-        'plugin settings reference a missing secret',
-      );
+      const reason = `its settings: ${(err as Error).message}`;
+      this.logger.error({ plugin: name, reason }, 'plugin not started');
+      this.extensions.deactivate(name);
+      this.applied.delete(name);
+      this.activationErrors.set(name, reason);
       return;
     }
-    this.applied.set(plugin.name, digestOf(settings));
+    this.applied.set(name, digestOf(settings));
     const error = await this.extensions.activate(plugin, settings);
-    if (error) {
-      plugin.status = 'failed';
-      plugin.error = error;
-    }
+    if (error) this.activationErrors.set(name, error);
+  }
+
+  /** A release as it is here: failed when its control-plane part did not start. */
+  private statusHere(plugin: HostedPlugin): HostedPlugin {
+    const error = this.activationErrors.get(plugin.name);
+    return error && plugin.status === 'loaded' ? { ...plugin, status: 'failed', error } : plugin;
   }
 
   /** A plugin's settings with the secrets they name put in. */
@@ -368,6 +385,7 @@ export class PluginService {
   private unload(name: string, bundled: HostedPlugin | undefined) {
     this.extensions.deactivate(name);
     this.applied.delete(name);
+    this.activationErrors.delete(name);
     this.current.delete(name);
     if (bundled) this.current.set(name, bundled);
   }
@@ -403,6 +421,8 @@ export class PluginService {
     this.current.set(plugin.name, plugin);
     if (plugin.status === 'loaded') await this.activate(plugin);
     else this.extensions.deactivate(plugin.name);
+    // Whether its control-plane part started is known only now.
+    await this.recordStatuses(CONTROL_PLANE_HOST, [statusOf(this.statusHere(plugin))], this.db);
     this.outbox.wake();
   }
 
@@ -431,7 +451,7 @@ export class PluginService {
 
   /** The file of a plugin release's frontend module, if the release in use has one. */
   frontendFile(name: string, version: string): string | undefined {
-    const plugin = this.current.get(name);
+    const plugin = this.currentOf(name);
     if (!plugin?.dir || !plugin.frontend || plugin.version !== version || plugin.status !== 'loaded')
       return undefined;
     const file = resolve(plugin.dir, plugin.frontend);
@@ -440,7 +460,7 @@ export class PluginService {
 
   /** Where the browser loads a plugin's frontend module from (same origin, so the CSP allows it). */
   frontendUrl(name: string): string | null {
-    const plugin = this.current.get(name);
+    const plugin = this.currentOf(name);
     return plugin?.frontend && plugin.status === 'loaded'
       ? `/plugin-ui/${encodeURIComponent(name)}/${plugin.version}/frontend.js`
       : null;
@@ -448,7 +468,8 @@ export class PluginService {
 
   /** The release in use for a plugin name. */
   currentOf(name: string): HostedPlugin | undefined {
-    return this.current.get(name);
+    const plugin = this.current.get(name);
+    return plugin && this.statusHere(plugin);
   }
 
   /** The component catalogue for the editor. */
