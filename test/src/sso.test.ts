@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import test from 'ava';
 import type { Browser, Page } from 'playwright-core';
 import { tempDir } from './helpers/agent-process.js';
+import { ApiClient } from './helpers/api-client.js';
 import { launchBrowser, screenshot, signIn } from './helpers/browser.js';
 import {
   startIdentityProvider,
@@ -25,7 +26,8 @@ const teams: Record<string, string> = {};
 const projects: Record<string, string> = {};
 
 test.before(async () => {
-  cp = await startTestControlPlane();
+  // Sessions nobody uses are renewed with the provider every second.
+  cp = await startTestControlPlane({ NULLOPS_SWEEP_INTERVAL_SECONDS: '1' });
   idp = await startIdentityProvider({ redirectUris: [`${cp.url}/api/auth/sso/${SLUG}/callback`] });
   browser = await launchBrowser();
   const { admin } = cp;
@@ -336,6 +338,31 @@ test.serial(
     t.regex(after.out, /invalid, expired or revoked/);
     const ended = (await cp.admin.get('/api/audit?action=users.access-ended')).body.items;
     t.like(ended[0], { actorName: `sso:${SLUG}`, targetId: alice.id });
+  },
+);
+
+test.serial(
+  'a user the provider disabled loses their API tokens at the next sweep, though no session of theirs is used',
+  async (t) => {
+    idp.people.set('erin', { groups: ['qa-engineers'], name: 'Erin Roe' });
+    const page = await ssoSignIn('erin');
+    await signedIn(page);
+    await page.context().close();
+    const erin = await userNamed('erin');
+    const { token } = await cp.admin.expect(201, 'POST', `/api/users/${erin.id}/tokens`, { name: 'erin-ci' });
+    const withToken = ApiClient.withToken(cp.url, token);
+    t.is((await withToken.get('/api/auth/me')).status, 200);
+
+    // Disabled at the provider while her session sits unused; its ID token expires.
+    idp.people.set('erin', { groups: ['qa-engineers'], disabled: true });
+    await cp.database
+      .db('sessions')
+      .where({ userId: erin.id })
+      .update({ refreshAt: new Date(0) });
+    await eventually('the token stops', async () => (await withToken.get('/api/auth/me')).status === 401);
+    t.is((await cp.database.db('sessions').where({ userId: erin.id })).length, 0, 'her session ended');
+    const ended = (await cp.admin.get('/api/audit?action=users.access-ended')).body.items;
+    t.like(ended[0], { actorName: `sso:${SLUG}`, targetId: erin.id });
   },
 );
 

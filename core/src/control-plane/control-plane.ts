@@ -18,6 +18,7 @@ import { SessionService } from './auth/session-service.js';
 import { SignIn } from './auth/sign-in.js';
 import { OidcSignIn } from './auth/sso/oidc-sign-in.js';
 import { SsoProviders } from './auth/sso/sso-providers.js';
+import { SsoRenewals } from './auth/sso/sso-renewals.js';
 import { BackupStore } from './backups/backup-store.js';
 import { DeploymentBackups } from './backups/deployment-backups.js';
 import { ClusterBus } from './cluster/cluster-bus.js';
@@ -131,6 +132,7 @@ export const CONTROL_PLANE_SERVICES: readonly ServiceClass[] = [
   DeploymentOperations,
   NodeSync,
   Sweeper,
+  SsoRenewals,
   LiveStreams,
   AgentConnectionManager,
   Outbox,

@@ -22,6 +22,8 @@ export const FLOW_TTL_MS = 10 * 60_000;
 const KEYS_REFETCH_MS = 1_000;
 /** How long a provider's published keys are kept before they are fetched again anyway. */
 const KEYS_MAX_AGE_MS = 10 * 60_000;
+/** How long a session's refresh is claimed by the replica asking the provider (and how long a provider that cannot be reached is waited for). */
+const CLAIM_MS = 60_000;
 /** Clock difference tolerated between NullOps and a provider when checking a token's times. */
 const CLOCK_TOLERANCE_SECONDS = 30;
 
@@ -176,6 +178,27 @@ export class OidcSignIn {
   }
 
   /**
+   * Sessions whose ID token expired though nobody used them (a user who works with API tokens
+   * only): the provider is asked about each now, so one it disabled loses their sessions and API
+   * tokens within a sweep, not whenever a session of theirs is next used. Returns how many were due.
+   */
+  async renewDue(limit = 200): Promise<number> {
+    const due = await Session.query(this.db)
+      .whereNotNull('ssoProviderId')
+      .whereNotNull('refreshTokenEnc')
+      .where('refreshAt', '<=', this.db.fn.now())
+      .where('expiresAt', '>', this.db.fn.now())
+      .orderBy('refreshAt')
+      .limit(limit)
+      .select('id');
+    for (const { id } of due)
+      await this.renew(id).catch((err) =>
+        this.logger.warn({ err: (err as Error).message }, 'could not renew a single sign-on session'),
+      );
+    return due.length;
+  }
+
+  /**
    * A session whose ID token expired: renewed with the provider's refresh token (true), or ended —
    * with every session and API token of the user when the provider refuses (false).
    */
@@ -196,6 +219,15 @@ export class OidcSignIn {
       await this.sessions.destroy(sessionId);
       return false;
     }
+    // One refresh of a session at a time, across replicas (a request here, the renewal sweep
+    // there): a provider that rotates refresh tokens refuses the second use of one, which would end
+    // the user's access. Whoever moves the session's due time ahead asks; the others let it stand
+    // meanwhile, as for a provider that cannot be reached.
+    const claimed = await Session.query(this.db)
+      .patch({ refreshAt: new Date(Date.now() + CLAIM_MS) })
+      .where('id', sessionId)
+      .where('refreshAt', '<=', this.db.fn.now());
+    if (!claimed) return true;
     const refreshToken = this.box.decrypt(session.refreshTokenEnc, sealedContexts.ssoRefreshToken(sessionId));
     let tokens: Awaited<ReturnType<typeof oidc.refreshTokenGrant>>;
     let exp: number | undefined;
@@ -214,9 +246,7 @@ export class OidcSignIn {
           { provider: provider.slug, err: refused.message },
           'could not refresh a single sign-on session',
         );
-        await Session.query(this.db)
-          .patch({ refreshAt: new Date(Date.now() + 60_000) })
-          .where('id', sessionId);
+        // Asked again when the claim runs out.
         return true;
       }
       await this.endAccess(session.userId, provider, refused.message);
