@@ -39,6 +39,7 @@ export class Replicas extends EventEmitter<{ changed: [] }> {
   private relayHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
   private readonly relayListener = new RelayListener();
   private live: Replica[] = [];
+  private lookedAgainAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -114,10 +115,15 @@ export class Replicas extends EventEmitter<{ changed: [] }> {
     return { id: this.id, address: this.address, thumbprint: this.identity?.thumbprint ?? null };
   }
 
-  /** Whether a relaying client's certificate is a live replica's; a replica just started is looked for once more. */
+  /**
+   * Whether a relaying client's certificate is a live replica's. An unknown one may be a replica
+   * that just started: the members are looked up again, at most once a second (a stranger knocking
+   * must not cost a database round trip per request).
+   */
   private async isReplicaThumbprint(thumbprint: string): Promise<boolean> {
     const known = () => this.live.some((r) => r.thumbprint === thumbprint && r.id !== this.id);
-    if (known()) return true;
+    if (known() || Date.now() - this.lookedAgainAt < 1000) return known();
+    this.lookedAgainAt = Date.now();
     await this.beat();
     return known();
   }
