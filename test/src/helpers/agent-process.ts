@@ -1,19 +1,34 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmod, mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ApiClient } from './api-client.js';
 import { DEADLINE_MS, eventually, scaled } from './time.js';
 
+/** Ports this process handed out: never twice. */
+const handedOut = new Set<number>();
+
+/**
+ * A free port for something that starts a little later, taken below the range the system hands
+ * out for port 0 and for outgoing connections: in between, nothing binding port 0 (an ingress, a
+ * relay listener) and no outgoing connection (to one of many agents) can take it.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => ok(port));
+  const [low] = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).split(/\s+/).map(Number);
+  for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * ((low ?? 32768) - 10_000));
+    if (handedOut.has(port)) continue;
+    const free = await new Promise<boolean>((ok) => {
+      const server = createServer()
+        .once('error', () => ok(false))
+        .listen(port, '127.0.0.1', () => server.close(() => ok(true)));
     });
-    srv.on('error', fail);
-  });
+    if (free) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 export async function tempDir(prefix: string): Promise<string> {

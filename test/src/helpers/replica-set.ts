@@ -1,29 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tempDir } from './agent-process.js';
+import { freePort, tempDir } from './agent-process.js';
 import { start, stop } from './control-plane-process.js';
 import { viaIngress } from './ingress.js';
 import { createTestDatabase, type TestDatabase } from './test-database.js';
-
-/**
- * A free port below the range the system hands out for outgoing connections: a replica restarts on
- * its port, and in between an outgoing connection (to one of many agents) must not take it.
- */
-async function restartablePort(): Promise<number> {
-  const [low] = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).split(/\s+/).map(Number);
-  for (;;) {
-    const port = 10_000 + Math.floor(Math.random() * ((low ?? 32768) - 10_000));
-    const free = await new Promise<boolean>((ok) => {
-      const server = createServer()
-        .once('error', () => ok(false))
-        .listen(port, '127.0.0.1', () => server.close(() => ok(true)));
-    });
-    if (free) return port;
-  }
-}
 
 /** One control-plane process of a replica set. */
 export interface Replica {
@@ -61,9 +43,9 @@ export async function replicaSet(count: number, env: Record<string, string> = {}
   };
   const replicas: Replica[] = [];
   for (let i = 0; i < count; i++) {
-    const port = await restartablePort();
-    const ingressPort = await restartablePort();
-    const relayPort = await restartablePort();
+    const port = await freePort();
+    const ingressPort = await freePort();
+    const relayPort = await freePort();
     replicas.push({
       name: `replica-${i + 1}`,
       url: `http://127.0.0.1:${port}`,

@@ -57,13 +57,30 @@ export async function startStack(options: {
   /** How the agent runs (see registerLocalNode). */
   agent?: Parameters<typeof registerLocalNode>[3];
 }): Promise<Stack> {
+  // What started is stopped again when a later step fails: a half-started stack left running
+  // would keep the test's worker alive until the suite's timeout.
+  const started: (() => Promise<unknown>)[] = [];
+  try {
+    return await assembleStack(options, started);
+  } catch (err) {
+    for (const stop of started.reverse()) await stop().catch(() => {});
+    throw err;
+  }
+}
+
+async function assembleStack(
+  options: Parameters<typeof startStack>[0],
+  started: (() => Promise<unknown>)[],
+): Promise<Stack> {
   const registry = await startRegistry();
+  started.push(() => registry.stop());
   options.prepare(registry);
   const cp = await startTestControlPlane({
     NULLOPS_AGENT_RECONNECT_BASE_MS: '100',
     NULLOPS_AGENT_RECONNECT_MAX_MS: '400',
     ...options.env,
   });
+  started.push(() => cp.close());
   const { admin } = cp;
   const reg = await admin.expect(201, 'POST', '/api/registries', { name: 'local', url: registry.url });
   const serviceIds: string[] = [];
@@ -101,6 +118,10 @@ export async function startStack(options: {
     defaultTtlSeconds: 3600,
   });
   const { node, dataDir, agent } = await registerLocalNode(admin, env.id, 'node-1', options.agent);
+  started.push(async () => {
+    await agent.kill();
+    await rm(dataDir, { recursive: true, force: true });
+  });
   await agent.start();
   await waitNodeReady(admin, node.id);
   const { IngressService } = await import('@nullops/core');

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import type { HostedPlugin } from '@nullops/kernel/plugins';
 import type {
   ControlPlaneContext,
@@ -34,6 +35,11 @@ export class PluginExtensions {
   private readonly notifiers = new Map<string, Notifier[]>();
   private readonly nodeNotifiers = new Map<string, NodeNotifier[]>();
   private readonly providers = new Map<string, RegistryProvider[]>();
+  /**
+   * Per plugin whose control-plane part was asked to start: a digest of the settings it was given
+   * (never a second copy of their values), and why it did not start, if it did not.
+   */
+  private readonly started = new Map<string, { settings?: string; error?: string }>();
 
   constructor(
     private readonly logger: Logger,
@@ -51,10 +57,33 @@ export class PluginExtensions {
 
   /** Runs a plugin's `controlPlane(ctx)`; a plugin that throws contributes nothing and is reported. */
   async activate(plugin: HostedPlugin, settings: Record<string, unknown>): Promise<string | undefined> {
+    const name = plugin.name;
+    this.deactivate(name);
+    const error = await this.start(plugin, settings);
+    this.started.set(name, { settings: digestOf(settings), ...(error ? { error } : {}) });
+    return error;
+  }
+
+  /** A plugin's control-plane part is not started, for `reason` (its settings cannot be resolved). */
+  refuse(name: string, reason: string): void {
+    this.deactivate(name);
+    this.started.set(name, { error: reason });
+  }
+
+  /** Why a plugin's control-plane part did not start, if it did not. */
+  errorOf(name: string): string | undefined {
+    return this.started.get(name)?.error;
+  }
+
+  /** Whether a plugin's control-plane part was last started with these settings. */
+  startedWith(name: string, settings: Record<string, unknown>): boolean {
+    return this.started.get(name)?.settings === digestOf(settings);
+  }
+
+  private async start(plugin: HostedPlugin, settings: Record<string, unknown>): Promise<string | undefined> {
     const hook = plugin.definition?.controlPlane;
     if (!hook) return undefined;
     const name = plugin.name;
-    this.deactivate(name);
     const routes: PluginRoute[] = [];
     const notifiers: Notifier[] = [];
     const nodeNotifiers: NodeNotifier[] = [];
@@ -120,6 +149,7 @@ export class PluginExtensions {
   }
 
   deactivate(name: string): void {
+    this.started.delete(name);
     this.routes.delete(name);
     this.notifiers.delete(name);
     this.nodeNotifiers.delete(name);
@@ -197,3 +227,6 @@ export class PluginExtensions {
     );
   }
 }
+
+const digestOf = (settings: Record<string, unknown>) =>
+  createHash('sha256').update(JSON.stringify(settings)).digest('base64');

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { inject, injectable, rootContainer } from '@nullops/kernel';
 import {
@@ -57,17 +57,6 @@ export class PluginService {
   readonly extensions: PluginExtensions;
   /** The release in use per plugin name (bundled ones, then installed ones over them). */
   private current = new Map<string, HostedPlugin>();
-  /**
-   * A digest of the settings (secrets resolved) each plugin's extensions were last started with
-   * here: a digest, so that no second copy of the values is kept.
-   */
-  private readonly applied = new Map<string, string>();
-  /**
-   * Why a loaded release's control-plane part is not running here (its settings refused, a secret
-   * they name missing). Kept apart from the release, which is shared and may be started again with
-   * other settings.
-   */
-  private readonly activationErrors = new Map<string, string>();
 
   constructor(
     @inject(Refs.database) private readonly db: Database,
@@ -122,11 +111,14 @@ export class PluginService {
     );
   }
 
-  /** Starts a loaded release's control-plane part with its settings (stopping what ran before). */
+  /**
+   * Starts a loaded release's control-plane part with its settings (stopping what ran before). Why
+   * it did not start is kept apart from the release, which is shared and may be started again with
+   * other settings.
+   */
   private async activate(plugin: HostedPlugin, db: Database = this.db) {
     if (plugin.status !== 'loaded') return;
     const name = plugin.name;
-    this.activationErrors.delete(name);
     const row = await Plugin.query(db).findOne({ name });
     let settings: Record<string, unknown>;
     try {
@@ -134,19 +126,15 @@ export class PluginService {
     } catch (err) {
       const reason = `its settings: ${(err as Error).message}`;
       this.logger.error({ plugin: name, reason }, 'plugin not started');
-      this.extensions.deactivate(name);
-      this.applied.delete(name);
-      this.activationErrors.set(name, reason);
+      this.extensions.refuse(name, reason);
       return;
     }
-    this.applied.set(name, digestOf(settings));
-    const error = await this.extensions.activate(plugin, settings);
-    if (error) this.activationErrors.set(name, error);
+    await this.extensions.activate(plugin, settings);
   }
 
   /** A release as it is here: failed when its control-plane part did not start. */
   private statusHere(plugin: HostedPlugin): HostedPlugin {
-    const error = this.activationErrors.get(plugin.name);
+    const error = this.extensions.errorOf(plugin.name);
     return error && plugin.status === 'loaded' ? { ...plugin, status: 'failed', error } : plugin;
   }
 
@@ -384,8 +372,6 @@ export class PluginService {
   /** Stops using an installed release (the bundled one of that name, if any, takes its place). */
   private unload(name: string, bundled: HostedPlugin | undefined) {
     this.extensions.deactivate(name);
-    this.applied.delete(name);
-    this.activationErrors.delete(name);
     this.current.delete(name);
     if (bundled) this.current.set(name, bundled);
   }
@@ -403,7 +389,7 @@ export class PluginService {
         // start again with them.
         if (current.status !== 'loaded') continue;
         const settings = await this.resolvedSettings(row).catch(() => undefined);
-        if (!settings || this.applied.get(row.name) !== digestOf(settings)) await this.use(current);
+        if (!settings || !this.extensions.startedWith(row.name, settings)) await this.use(current);
         continue;
       }
       await this.use(await this.host.ensure(await this.withTree(this.db, this.refOf(row))));
@@ -525,6 +511,3 @@ async function projectsWhoseLatestPipelineUses(db: Database, plugin: string): Pr
   );
   return rows.map((r) => r.name);
 }
-
-const digestOf = (settings: Record<string, unknown>) =>
-  createHash('sha256').update(JSON.stringify(settings)).digest('base64');
