@@ -180,9 +180,7 @@ export class NullOpsApp extends LitElement {
   override render(): TemplateResult {
     if (this.loading) return html`<main class="muted">Loading…</main>`;
     if (!this.session)
-      return html`<nullops-login-page
-        @signed-in=${(e: CustomEvent<Session['user']>) => void this.signedIn(e.detail)}
-      ></nullops-login-page>`;
+      return html`<nullops-login-page .complete=${(user: Session['user']) => this.signedIn(user)}></nullops-login-page>`;
     const session = this.session;
     const nav = this.tree
       .children('app/nav', 'items')

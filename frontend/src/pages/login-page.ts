@@ -1,7 +1,7 @@
 import { consume } from '@lit/context';
 import { css, html, LitElement } from 'lit';
-import { customElement, state } from 'lit/decorators.js';
-import type { Api } from '../api.js';
+import { customElement, property, state } from 'lit/decorators.js';
+import type { Api, User } from '../api.js';
 import { apiContext } from '../context.js';
 import { shared } from '../theme.js';
 
@@ -15,7 +15,8 @@ interface SignInOptions {
  * sign-in is limited to break-glass administrators). A refused single sign-on comes back here with
  * its reason, which is shown.
  *
- * @fires signed-in - with the user signed in (bubbles, composed).
+ * @fires signed-in - with the user signed in (bubbles, composed), once `complete` (when given)
+ *   has finished; what fails there is shown on this page.
  */
 @customElement('nullops-login-page')
 export class LoginPage extends LitElement {
@@ -46,6 +47,8 @@ export class LoginPage extends LitElement {
   ];
 
   @consume({ context: apiContext }) private api!: Api;
+  /** What the host does with the signed-in user before the page goes (the app loads its access). */
+  @property({ attribute: false }) complete?: (user: User) => Promise<void>;
   @state() private error = '';
   @state() private busy = false;
   @state() private options: SignInOptions = { providers: [], passwordLogin: 'on' };
@@ -85,6 +88,10 @@ export class LoginPage extends LitElement {
     try {
       await this.api.login(String(data.get('username')), String(data.get('password')));
       const user = await this.api.me();
+      // Signed in, yet the next request is not: the browser did not keep the session's cookie.
+      if (!user)
+        throw new Error('signed in, but this browser did not keep the session: allow cookies for this site');
+      await this.complete?.(user);
       this.dispatchEvent(new CustomEvent('signed-in', { detail: user, bubbles: true, composed: true }));
     } catch (err) {
       this.error = (err as Error).message;

@@ -1,6 +1,13 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type Browser, chromium, type Page, type Request } from 'playwright-core';
+import {
+  type Browser,
+  type ConsoleMessage,
+  chromium,
+  type Page,
+  type Request,
+  type Response,
+} from 'playwright-core';
 import { DEADLINE_MS } from './time.js';
 
 /** Where browser tests write their screenshots (a CI artifact). */
@@ -47,31 +54,86 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
-/** Signs in through the login page. */
+/**
+ * Signs in through the login page. When the list does not follow, the failure says why: the
+ * page's alert, the requests left unanswered or refused, and what the page logged.
+ */
 export async function signIn(page: Page, baseUrl: string, username: string, password: string): Promise<void> {
-  const pending = new Set<string>();
-  const track = (r: Request) => pending.add(`${r.method()} ${r.url()}`);
-  const done = (r: Request) => pending.delete(`${r.method()} ${r.url()}`);
-  page.on('request', track);
-  page.on('requestfinished', done);
-  page.on('requestfailed', done);
+  const watch = watchNetwork(page);
   try {
-    await page.goto(baseUrl);
-    await page.getByLabel('User name').fill(username);
+    try {
+      await page.goto(baseUrl);
+      await page.getByLabel('User name').fill(username);
+    } catch (err) {
+      const loading = await page.getByText('Loading…').count();
+      throw new Error(
+        `the login form did not appear (${loading ? 'still loading' : 'loaded'}): ${(err as Error).message}`,
+      );
+    }
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    const alert = page.getByRole('alert');
+    const shown = await Promise.race([
+      settle('list', page.getByRole('heading', { name: 'Deployments' }).waitFor()),
+      settle('alert', alert.waitFor()),
+    ]);
+    if (shown === 'alert') throw new Error(`the page says: ${await alert.first().textContent()}`);
   } catch (err) {
-    // Rare, and only on a busy machine: say what the page was waiting for, not only that it waited.
-    const loading = await page.getByText('Loading…').count();
     throw new Error(
-      `the login form did not appear (page ${page.url()}, ${loading ? 'still loading' : 'loaded'}, requests unanswered: ${[...pending].join(', ') || 'none'}): ${(err as Error).message}`,
+      `signing in as ${username} failed (page ${page.url()}; ${watch.report()}): ${(err as Error).message}`,
     );
   } finally {
-    page.off('request', track);
-    page.off('requestfinished', done);
-    page.off('requestfailed', done);
+    watch.stop();
   }
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  await page.getByRole('heading', { name: 'Deployments' }).waitFor();
+}
+
+/** The wait that loses a race ends at the deadline: its failure is nobody's. */
+function settle<T>(what: T, wait: Promise<void>): Promise<T> {
+  wait.catch(() => {});
+  return wait.then(() => what);
+}
+
+/** What a page asked and was answered meanwhile, and what it logged: for a failure's message. */
+function watchNetwork(page: Page) {
+  const pending = new Set<string>();
+  const refused: string[] = [];
+  const logged: string[] = [];
+  const name = (r: Request) => `${r.method()} ${new URL(r.url()).pathname}`;
+  const onRequest = (r: Request) => pending.add(name(r));
+  const onDone = (r: Request) => pending.delete(name(r));
+  const onFailed = (r: Request) => {
+    pending.delete(name(r));
+    refused.push(`${name(r)} failed: ${r.failure()?.errorText}`);
+  };
+  const onResponse = (r: Response) => {
+    if (r.status() >= 400) refused.push(`${name(r.request())} → ${r.status()}`);
+  };
+  const onConsole = (m: ConsoleMessage) => {
+    if (m.type() === 'error' || m.type() === 'warning') logged.push(m.text());
+  };
+  const onPageError = (e: Error) => logged.push(e.message);
+  page.on('request', onRequest);
+  page.on('requestfinished', onDone);
+  page.on('requestfailed', onFailed);
+  page.on('response', onResponse);
+  page.on('console', onConsole);
+  page.on('pageerror', onPageError);
+  return {
+    report: () =>
+      [
+        `unanswered: ${[...pending].join(', ') || 'none'}`,
+        `refused: ${refused.join(', ') || 'none'}`,
+        `logged: ${logged.join(' | ') || 'nothing'}`,
+      ].join('; '),
+    stop: () => {
+      page.off('request', onRequest);
+      page.off('requestfinished', onDone);
+      page.off('requestfailed', onFailed);
+      page.off('response', onResponse);
+      page.off('console', onConsole);
+      page.off('pageerror', onPageError);
+    },
+  };
 }
 
 /**
@@ -81,12 +143,7 @@ export async function signIn(page: Page, baseUrl: string, username: string, pass
 export async function statusSays(page: Page, text: string | RegExp): Promise<void> {
   const status = page.getByRole('status').filter({ hasText: text });
   const alert = page.getByRole('alert');
-  // The wait that loses the race ends at the deadline: its failure is nobody's.
-  const seen = (what: 'status' | 'alert', wait: Promise<void>) => {
-    wait.catch(() => {});
-    return wait.then(() => what);
-  };
-  const shown = await Promise.race([seen('status', status.waitFor()), seen('alert', alert.waitFor())]);
+  const shown = await Promise.race([settle('status', status.waitFor()), settle('alert', alert.waitFor())]);
   if (shown === 'alert' && !(await status.count()))
     throw new Error(`expected "${text}", the page says: ${await alert.first().textContent()}`);
 }
