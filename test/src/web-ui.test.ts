@@ -281,6 +281,35 @@ test.serial('a read-access user sees deployments but no create, extend or delete
   await context.close();
 });
 
+test.serial(
+  'a sign-in whose next step fails says so on the login page, and the next try gets in',
+  async (t) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    // The password is accepted, then loading the user's access fails once (a replica restarting).
+    let refused = 0;
+    await page.route('**/api/auth/access', (route) =>
+      refused++
+        ? route.continue()
+        : route.fulfill({
+            status: 503,
+            contentType: 'application/json',
+            body: JSON.stringify({ error: { code: 'unavailable', message: 'the service is restarting' } }),
+          }),
+    );
+    await page.goto(s.cp.url);
+    await page.getByLabel('User name').fill('fuller');
+    await page.getByLabel('Password').fill(STACK_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: 'the service is restarting' }).waitFor();
+    t.is(await page.getByRole('heading', { name: 'Deployments' }).count(), 0);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('heading', { name: 'Deployments' }).waitFor();
+    t.is(refused, 2);
+    await context.close();
+  },
+);
+
 test.serial('dark theme, deep links and unknown pages', async (t) => {
   const context = await browser.newContext({ colorScheme: 'dark', viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
