@@ -310,6 +310,38 @@ test.serial(
   },
 );
 
+test.serial(
+  'keys typed while the sign-in options are still on their way stay where they were typed',
+  async (t) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    let release!: () => void;
+    const held = new Promise<void>((ok) => {
+      release = ok;
+    });
+    await page.route('**/api/auth/sso', async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.goto(s.cp.url);
+    await page.getByLabel('User name').fill('fuller');
+    await page.getByLabel('Password').click();
+    await page.keyboard.type(STACK_PASSWORD.slice(0, 4));
+    const options = page.waitForResponse('**/api/auth/sso');
+    release();
+    await (await options).finished();
+    // The login page has drawn what came before the next key.
+    await page.evaluate(
+      'document.querySelector("nullops-app").shadowRoot.querySelector("nullops-login-page").updateComplete',
+    );
+    await page.keyboard.type(STACK_PASSWORD.slice(4));
+    t.is(await page.getByLabel('User name').inputValue(), 'fuller');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('heading', { name: 'Deployments' }).waitFor();
+    await context.close();
+  },
+);
+
 test.serial('dark theme, deep links and unknown pages', async (t) => {
   const context = await browser.newContext({ colorScheme: 'dark', viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();

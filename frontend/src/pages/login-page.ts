@@ -66,11 +66,24 @@ export class LoginPage extends LitElement {
       .then(async (options) => {
         this.options = options;
         await this.updateComplete;
-        // With no provider to choose, the user name is where typing starts.
-        if (!options.providers.length)
-          this.renderRoot.querySelector<HTMLInputElement>('input[name="username"]')?.focus();
+        // With providers, one of them is the first choice: the focus goes there, unless the user
+        // has already started on the password form (the options can come late).
+        const name = this.field('username');
+        const focused = this.shadowRoot?.activeElement;
+        const untouched = !name?.value && (!focused || focused === name);
+        if (options.providers.length && untouched)
+          this.renderRoot.querySelector<HTMLButtonElement>('button[data-provider]')?.focus();
       })
       .catch(() => {});
+  }
+
+  /** Typing starts at the user name; it is there before the options arrive. */
+  protected override firstUpdated(): void {
+    this.field('username')?.focus();
+  }
+
+  private field(name: string) {
+    return this.renderRoot.querySelector<HTMLInputElement>(`input[name="${name}"]`);
   }
 
   private sso(slug: string) {
