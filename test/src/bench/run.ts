@@ -13,6 +13,7 @@ import { manyAgents } from './many-agents.js';
 import { manyDeployments } from './many-deployments.js';
 import { pluginInstall } from './plugin-install.js';
 import { replicaFailover } from './replica-failover.js';
+import { replicaRelay } from './replica-relay.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   p1: deployVsCompose,
@@ -24,6 +25,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   p8: cliDeploy,
   p9: kubeVsApply,
   p10: replicaFailover,
+  p11: replicaRelay,
 };
 
 async function main() {
