@@ -99,25 +99,25 @@ function watchNetwork(page: Page) {
   const refused: string[] = [];
   const logged: string[] = [];
   const name = (r: Request) => `${r.method()} ${new URL(r.url()).pathname}`;
-  const onRequest = (r: Request) => pending.add(name(r));
-  const onDone = (r: Request) => pending.delete(name(r));
-  const onFailed = (r: Request) => {
-    pending.delete(name(r));
-    refused.push(`${name(r)} failed: ${r.failure()?.errorText}`);
+  const listeners = {
+    request: (r: Request) => pending.add(name(r)),
+    requestfinished: (r: Request) => pending.delete(name(r)),
+    requestfailed: (r: Request) => {
+      pending.delete(name(r));
+      refused.push(`${name(r)} failed: ${r.failure()?.errorText}`);
+    },
+    response: (r: Response) => {
+      if (r.status() >= 400) refused.push(`${name(r.request())} → ${r.status()}`);
+    },
+    console: (m: ConsoleMessage) => {
+      if (m.type() === 'error' || m.type() === 'warning') logged.push(m.text());
+    },
+    pageerror: (e: Error) => logged.push(e.message),
   };
-  const onResponse = (r: Response) => {
-    if (r.status() >= 400) refused.push(`${name(r.request())} → ${r.status()}`);
-  };
-  const onConsole = (m: ConsoleMessage) => {
-    if (m.type() === 'error' || m.type() === 'warning') logged.push(m.text());
-  };
-  const onPageError = (e: Error) => logged.push(e.message);
-  page.on('request', onRequest);
-  page.on('requestfinished', onDone);
-  page.on('requestfailed', onFailed);
-  page.on('response', onResponse);
-  page.on('console', onConsole);
-  page.on('pageerror', onPageError);
+  // (one loop for all: Page's typings name each event's listener apart)
+  type Listener = (x: Request) => void;
+  for (const [event, listener] of Object.entries(listeners))
+    page.on(event as 'request', listener as Listener);
   return {
     report: () =>
       [
@@ -126,12 +126,8 @@ function watchNetwork(page: Page) {
         `logged: ${logged.join(' | ') || 'nothing'}`,
       ].join('; '),
     stop: () => {
-      page.off('request', onRequest);
-      page.off('requestfinished', onDone);
-      page.off('requestfailed', onFailed);
-      page.off('response', onResponse);
-      page.off('console', onConsole);
-      page.off('pageerror', onPageError);
+      for (const [event, listener] of Object.entries(listeners))
+        page.off(event as 'request', listener as Listener);
     },
   };
 }
