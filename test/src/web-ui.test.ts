@@ -342,6 +342,31 @@ test.serial(
   },
 );
 
+test.serial(
+  'a runtime typed while the environments are still on their way is kept when they come',
+  async (t) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signIn(page, s.cp.url, 'admin', s.cp.adminPassword);
+    let release!: () => void;
+    const held = new Promise<void>((ok) => {
+      release = ok;
+    });
+    await page.route(/\/api\/environments(\?.*)?$/, async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.goto(`${s.cp.url}/admin/environments`);
+    const form = page.getByRole('form', { name: 'New Environments' });
+    await form.getByLabel('Runtime').fill('podman');
+    release();
+    // The list came and the page drew it (with its runtime choices) over the form being filled in.
+    await page.locator(`tr[data-row="${s.env.name}"]`).waitFor();
+    t.is(await form.getByLabel('Runtime').inputValue(), 'podman');
+    await context.close();
+  },
+);
+
 test.serial('dark theme, deep links and unknown pages', async (t) => {
   const context = await browser.newContext({ colorScheme: 'dark', viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();

@@ -1,7 +1,6 @@
 import { consume } from '@lit/context';
 import { css, html, LitElement, nothing, type TemplateResult } from 'lit';
 import { customElement, property, state } from 'lit/decorators.js';
-import { live } from 'lit/directives/live.js';
 import type { Api } from '../api.js';
 import { apiContext } from '../context.js';
 import { shared } from '../theme.js';
@@ -266,9 +265,10 @@ export class AdminResourcePage extends LitElement {
     if (f.kind === 'suggest') {
       if (this.editing && f.createOnly) return nothing;
       const list = `${this.resource.key}-${f.key}-options`;
-      // live(): a form reset empties the input behind Lit's back; what it should hold is set again.
+      // The attribute is what a form reset goes back to; the property is set only when the value
+      // to show changes (create ↔ edit), never over what the user is typing when the page redraws.
       const value = this.editing ? (current == null ? '' : String(current)) : (f.initial ?? '');
-      return html`<label>${f.label}<input name=${f.key} list=${list} ?required=${f.required && !this.editing} .value=${live(value)} autocomplete="off" /></label>
+      return html`<label>${f.label}<input name=${f.key} list=${list} ?required=${f.required && !this.editing} value=${value} .value=${value} autocomplete="off" /></label>
         <datalist id=${list}>${opts.map((o) => html`<option value=${o.value}>${o.label}</option>`)}</datalist>`;
     }
     if (this.editing) {
