@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { type Duplex, PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { WebSocketServer } from 'ws';
+import { scaled } from '../helpers/time.js';
 import { isActivePod, NODE_NAME } from './controllers.js';
 import { type KubeObject, parseQuantity, resourceOfKind } from './resources.js';
 import { fromLabelSelector, matches } from './selectors.js';
@@ -16,6 +17,8 @@ const SERVICES = resourceOfKind('Service');
 const SECRETS = resourceOfKind('Secret');
 const EVENTS = resourceOfKind('Event');
 const LABEL = 'dev.nullops.kube-fake';
+/** How long a killed container's exit waits for the engine's word that the OOM killer did it. */
+const OOM_EVENT_GRACE_MS = scaled(2000);
 
 export interface KubeletOptions {
   /** Labels every Docker object this fake creates, so several fakes share one engine. */
@@ -80,6 +83,7 @@ interface PodRuntime {
  */
 export class DockerKubelet implements NodeAgent {
   private readonly pods = new Map<string, PodRuntime>();
+  private readonly ooms = new OomEvents();
   /** When the node first needed a pull secret for a pod (`podUid/secretUid` → ms). */
   private readonly pullSecretEdges = new Map<string, number>();
   private events: NodeJS.ReadableStream | undefined;
@@ -99,7 +103,7 @@ export class DockerKubelet implements NodeAgent {
   async start(): Promise<void> {
     this.store.changes.on('change', (e) => this.observe(e));
     const stream = (await this.docker.getEvents({
-      filters: { type: ['container'], event: ['die'], label: [`${LABEL}=${this.options.instance}`] },
+      filters: { type: ['container'], event: ['die', 'oom'], label: [`${LABEL}=${this.options.instance}`] },
     })) as NodeJS.ReadableStream;
     this.events = stream;
     let buffer = '';
@@ -109,7 +113,14 @@ export class DockerKubelet implements NodeAgent {
       buffer = lines.pop() ?? '';
       for (const line of lines) {
         if (!line.trim()) continue;
-        const event = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
+        const event = JSON.parse(line) as {
+          Action?: string;
+          Actor?: { ID?: string; Attributes?: Record<string, string> };
+        };
+        if (event.Action === 'oom') {
+          if (event.Actor?.ID) this.ooms.said(event.Actor.ID);
+          continue;
+        }
         const uid = event.Actor?.Attributes?.[`${LABEL}.pod`];
         const container = event.Actor?.Attributes?.[`${LABEL}.container`];
         if (uid && container) void this.exited(uid, container).catch(() => {});
@@ -699,6 +710,18 @@ export class DockerKubelet implements NodeAgent {
     return { exitCode: (await exec.inspect()).ExitCode ?? -1 };
   }
 
+  /**
+   * Whether the kernel's OOM killer ended a container, as a kubelet reads it from the cgroup. The
+   * engine says so in two ways that race its exit: the `OOMKilled` flag of the container's state,
+   * and an `oom` event that can come just after the `die` one. A container killed (137) and not
+   * flagged waits a moment for that event.
+   */
+  private async oomKilled(info: Docker.ContainerInspectInfo): Promise<boolean> {
+    if (info.State.OOMKilled || this.ooms.has(info.Id)) return true;
+    if (info.State.ExitCode !== 137) return false;
+    return this.ooms.heard(info.Id, OOM_EVENT_GRACE_MS);
+  }
+
   /** A container exited: restart with back-off (restartPolicy) or finish the pod. */
   private async exited(uid: string, name: string) {
     const runtime = this.pods.get(uid);
@@ -708,7 +731,7 @@ export class DockerKubelet implements NodeAgent {
     if (info.State.Running) return;
     const terminated = {
       exitCode: info.State.ExitCode,
-      reason: info.State.OOMKilled ? 'OOMKilled' : info.State.ExitCode === 0 ? 'Completed' : 'Error',
+      reason: (await this.oomKilled(info)) ? 'OOMKilled' : info.State.ExitCode === 0 ? 'Completed' : 'Error',
       startedAt: info.State.StartedAt.replace(/\.\d+Z$/, 'Z'),
       finishedAt: info.State.FinishedAt.replace(/\.\d+Z$/, 'Z'),
       containerID: `docker://${state.id}`,
@@ -1101,4 +1124,34 @@ function demux(buffer: Buffer): string {
     offset += 8 + size;
   }
   return out;
+}
+
+/** The containers the engine said the OOM killer ended, and the exits waiting to hear it. */
+class OomEvents {
+  private readonly killed = new Set<string>();
+  private readonly waiting = new Map<string, () => void>();
+
+  said(id: string): void {
+    this.killed.add(id);
+    this.waiting.get(id)?.();
+  }
+
+  has(id: string): boolean {
+    return this.killed.has(id);
+  }
+
+  /** True once the engine says so; false if it has not within `ms`. */
+  heard(id: string, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        resolve(false);
+      }, ms);
+      this.waiting.set(id, () => {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        resolve(true);
+      });
+    });
+  }
 }

@@ -11,11 +11,19 @@ import type { Principal } from './principal.js';
 
 export const SESSION_COOKIE = 'nullops_session';
 
+/** How sessions are renewed with their single sign-on provider (true: renewed, false: ended). */
+export interface SessionRenewal {
+  /** Renews a session that is due, or joins its renewal under way. */
+  renew(sessionId: string): Promise<boolean>;
+  /** The renewal of a session this process has under way, if any. */
+  underway(sessionId: string): Promise<boolean> | undefined;
+}
+
 /** Browser sessions: an opaque cookie whose SHA-256 is stored, plus a CSRF token per session. */
 @injectable()
 export class SessionService {
   /** What renews a session that is due (single sign-on); without it a due session ends. */
-  private renewal: (sessionId: string) => Promise<boolean> = async () => false;
+  private renewal: SessionRenewal = { renew: async () => false, underway: () => undefined };
 
   constructor(
     @inject(Refs.database) private readonly db: Database,
@@ -23,9 +31,9 @@ export class SessionService {
     @inject(Refs.secretBox) private readonly box: SecretBox,
   ) {}
 
-  /** Single sign-on renews its sessions at their ID token's expiry (true: renewed, false: ended). */
-  renewWith(renew: (sessionId: string) => Promise<boolean>): void {
-    this.renewal = renew;
+  /** Single sign-on renews its sessions at their ID token's expiry. */
+  renewWith(renewal: SessionRenewal): void {
+    this.renewal = renewal;
   }
 
   /**
@@ -83,8 +91,11 @@ export class SessionService {
       .first();
     if (!row) return undefined;
     const r = row as unknown as Session & Pick<User, 'username' | 'role'>;
-    // Past its ID token's expiry: the provider says whether it goes on.
-    if (r.refreshAt && new Date(r.refreshAt) <= new Date() && !(await this.renewal(r.id))) return undefined;
+    // Past its ID token's expiry, the provider says whether it goes on. A renewal this process has
+    // already started (the sweep's: its claim moved the due time ahead) is waited for as well.
+    const due = r.refreshAt && new Date(r.refreshAt) <= new Date();
+    const renewing = due ? this.renewal.renew(r.id) : this.renewal.underway(r.id);
+    if (renewing && !(await renewing)) return undefined;
     // Touch at most once a minute: a write per request would cost more than it tells.
     if (Date.now() - new Date(r.lastSeenAt).getTime() > 60_000) {
       await Session.query(this.db).patch({ lastSeenAt: new Date() }).where('id', r.id);

@@ -104,7 +104,10 @@ export class OidcSignIn {
   ) {}
 
   start(): void {
-    this.sessions.renewWith((sessionId) => this.renew(sessionId));
+    this.sessions.renewWith({
+      renew: (sessionId) => this.renew(sessionId),
+      underway: (sessionId) => this.refreshing.get(sessionId),
+    });
   }
 
   /** Where to send the browser to sign in, and the sealed flow to keep in its cookie meanwhile. */
